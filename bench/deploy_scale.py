@@ -1,0 +1,67 @@
+"""Deploy wall time by node count: a fresh ``kubeha apply`` of local-nginx to 1, 5, 10 and 20
+lab nodes (plain nodes added to the lab for the larger counts), as a ratio to one node."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+from bench.failover import lab_profile
+from wizard import lab as lab_api
+from wizard.engine.apply import run_apply, run_uninstall
+from wizard.engine.model import ApplyOptions
+from wizard.lab import Lab
+from wizard.profile import Node
+
+# (masters, workers, lb_nodes) of the lab that has at least that many nodes
+SHAPES = {1: (3, 2, 0), 5: (3, 2, 0), 10: (3, 7, 0), 20: (3, 9, 8)}
+
+
+@dataclass(frozen=True)
+class DeployRow:
+    nodes: int
+    seconds: float
+    ok: bool
+
+
+def _quiet(_event) -> None:
+    pass
+
+
+def profile_for(lab: Lab, count: int):
+    base = lab_profile(lab, "local-nginx")
+    masters = base.masters[: min(count, len(base.masters))]
+    others = [n for n in lab.nodes if n.role != "master"][: count - len(masters)]
+    workers = tuple(
+        Node(n.name, n.address, dataclasses.replace(base.workers[0].ssh, port=n.ssh_port))
+        for n in others
+    )
+    return dataclasses.replace(base, masters=masters, workers=workers, lb_nodes=())
+
+
+def measure(lab: Lab, counts: tuple[int, ...], log=print) -> tuple[list[DeployRow], Lab]:
+    """Returns the rows and the lab as it is afterwards (the standard shape again)."""
+    rows = []
+    try:
+        for count in counts:
+            shape = SHAPES[count]
+            if lab.shape != shape:
+                log(f"deploy: bringing the lab to {shape} for {count} nodes")
+                lab = lab_api.up(*shape, replace=True, log=lambda _: None)
+            profile = profile_for(lab, count)
+            run_uninstall(lab_profile(lab, "local-nginx"), ApplyOptions(), _quiet)
+            began = time.monotonic()
+            summary = run_apply(profile, ApplyOptions(), _quiet)
+            seconds = time.monotonic() - began
+            log(f"deploy: {count} node(s) in {seconds:.1f} s ({'ok' if summary.ok else 'FAILED'})")
+            for result in summary.nodes:
+                if not result.ok:
+                    log(f"deploy:   {result.node}: {result.state.value}: {result.reason}")
+            rows.append(DeployRow(count, round(seconds, 2), summary.ok))
+            run_uninstall(profile, ApplyOptions(), _quiet)
+    finally:
+        if lab.shape != SHAPES[5]:
+            log("deploy: putting the lab back to 3 masters and 2 workers")
+            lab = lab_api.up(*SHAPES[5], replace=True, log=lambda _: None)
+    return rows, lab

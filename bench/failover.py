@@ -1,0 +1,110 @@
+"""Failover figures: kubeha's configs and the seed guides' configs, each through the same drill
+(wizard.engine.drill) on the lab, per fault kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.seeds import install_seed
+from wizard.engine.apply import run_apply, run_uninstall
+from wizard.engine.drill import DrillReport, DrillTiming
+from wizard.engine.drill_run import run_drill
+from wizard.engine.model import ApplyOptions
+from wizard.engine.verify import run_verify
+from wizard.lab import Lab
+from wizard.lab.profiles import build_profile
+from wizard.profile import Profile
+from wizard.profile_io import profile_from_dict
+
+STRATEGIES = ("local-nginx", "haproxy-keepalived")
+
+
+@dataclass(frozen=True)
+class FailoverRow:
+    config: str  # "kubeha local-nginx", "guide 000 nginx", ...
+    kind: str
+    master: str
+    clients: int
+    requests: int
+    failed: int
+    lost_in_flight: int
+    stalled: int
+    recovered_s: float
+    watches_cut: int
+    watch_back_s: float | None  # worst node; None: a stream never came back
+
+
+def lab_profile(lab: Lab, strategy: str) -> Profile:
+    profile = profile_from_dict(build_profile(lab.state, strategy)).profile
+    assert profile is not None
+    return profile
+
+
+def _quiet(_event) -> None:
+    pass
+
+
+def deploy(lab: Lab, strategy: str) -> Profile:
+    for other in STRATEGIES:
+        run_uninstall(lab_profile(lab, other), ApplyOptions(), _quiet)
+    profile = lab_profile(lab, strategy)
+    for _attempt in range(2):  # a loaded machine can miss a verify deadline once
+        summary = run_apply(profile, ApplyOptions(verify_timeout=40), _quiet)
+        if summary.ok:
+            return profile
+    reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
+    reasons = reasons or "; ".join(summary.cluster_problems)
+    raise RuntimeError(f"deploying {strategy} on the lab failed ({reasons})")
+
+
+def row(config: str, report: DrillReport) -> FailoverRow:
+    nodes = [n for n in report.nodes if not n.error]
+    backs = [n.watch_back_s for n in nodes]
+    return FailoverRow(
+        config=config,
+        kind=report.kind,
+        master=report.master,
+        clients=len(nodes),
+        requests=sum(n.requests for n in nodes),
+        failed=sum(n.failed for n in nodes),
+        lost_in_flight=sum(n.lost_in_flight for n in nodes),
+        stalled=sum(n.stalled for n in nodes),
+        recovered_s=max((n.recovered_s for n in nodes), default=0.0),
+        watches_cut=sum(n.watches_interrupted for n in nodes),
+        watch_back_s=None if any(b is None for b in backs) else max(backs, default=0.0),
+    )
+
+
+def victim(profile: Profile) -> str:
+    """A master that does not hold the VIP (a VIP move is keepalived's figure, not the proxy's)."""
+    holders = {c.node for c in run_verify(profile).nodes if c.holds_vip}
+    return next(m.name for m in profile.masters if m.name not in holders)
+
+
+def measure(
+    lab: Lab, kinds: tuple[str, ...], timing: DrillTiming, strategies=STRATEGIES, log=print
+) -> list[FailoverRow]:
+    rows: list[FailoverRow] = []
+    seed_names = {"local-nginx": "guide 000 nginx", "haproxy-keepalived": "guide 004 haproxy"}
+    for strategy in strategies:
+        try:
+            profile = deploy(lab, strategy)
+        except RuntimeError as exc:
+            log(f"failover: {strategy} not measured: {exc}")
+            continue
+        master = victim(profile)
+        for kind in kinds:
+            log(f"failover: kubeha {strategy}, {kind} {master}")
+            rows.append(row(f"kubeha {strategy}", run_drill(profile, master, kind, timing)))
+        install_seed(lab, profile)
+        for kind in kinds:
+            log(f"failover: {seed_names[strategy]}, {kind} {master}")
+            rows.append(row(seed_names[strategy], run_drill(profile, master, kind, timing)))
+        run_uninstall(profile, ApplyOptions(), _quiet)
+    return rows
+
+
+def run_uninstall_all(lab: Lab) -> None:
+    """Leave the lab's nodes without any kubeha strategy, as the bench found them."""
+    for strategy in STRATEGIES:
+        run_uninstall(lab_profile(lab, strategy), ApplyOptions(), _quiet)

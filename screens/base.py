@@ -1,0 +1,127 @@
+"""The frame every wizard step shares: step bar, body, problems, Back/Next, Footer.
+
+A step names the profile fields it owns (``screens.state.STEP_FIELDS``); after every edit it
+re-runs ``wizard.validation.validate`` and shows that step's problems, and Next stays disabled
+while any of them is an error.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from screens.state import STEPS, WizardState
+from screens.widgets.nav import NavBar
+from screens.widgets.problem_list import ProblemList
+from screens.widgets.step_bar import StepBar
+from wizard.problems import Problem
+
+if TYPE_CHECKING:
+    from screens.app import KubehaApp
+
+
+class WizardScreen(Screen):
+    """One step. Subclasses set ``step``, compose their body and may override ``go_next``."""
+
+    step = "start"
+    next_label = "Next ›"
+    show_problems = False
+    can_go_back = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+n", "next", "Next", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(name=self.step, classes=f"step-{self.step}")
+        self.local_problems: dict[str, Problem] = {}  # text that could not even be typed
+
+    @property
+    def kubeha(self) -> KubehaApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def state(self) -> WizardState:
+        return self.kubeha.state
+
+    def compose(self) -> ComposeResult:
+        yield StepBar(self.step)
+        yield from self.compose_body()
+        if self.show_problems:
+            yield ProblemList()
+        yield NavBar(self.next_label, back=self.can_go_back)
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("")
+
+    def on_mount(self) -> None:
+        self.revalidate()
+
+    # Validation -------------------------------------------------------------------------------
+
+    def current_problems(self) -> list[Problem]:
+        if not self.show_problems:
+            return []
+        local = list(self.local_problems.values())
+        shadowed = {p.field for p in local}
+        return local + [p for p in self.state.problems(self.step) if p.field not in shadowed]
+
+    def blocked(self) -> bool:
+        """True while Next must stay disabled."""
+        return any(p.is_error for p in self.current_problems())
+
+    def revalidate(self) -> None:
+        problems = self.current_problems()
+        if self.show_problems:
+            self.query_one(ProblemList).show(problems)
+        blocked = self.blocked()
+        next_button = self.query_one("#next", Button)
+        if next_button.disabled != blocked:
+            next_button.disabled = blocked
+            self.refresh_bindings()  # the Footer greys Next out; only when that changes
+        errors = sum(p.is_error for p in problems)
+        self.set_status(f"{errors} error(s) to fix" if errors else "")
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#nav-status", Static).update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next" and self.blocked():
+            return None  # shown greyed out in the Footer
+        return not (action == "back" and not self.can_go_back)
+
+    # Navigation -------------------------------------------------------------------------------
+
+    def previous_step(self) -> str:
+        return STEPS[max(STEPS.index(self.step) - 1, 0)]
+
+    def next_step(self) -> str:
+        return STEPS[min(STEPS.index(self.step) + 1, len(STEPS) - 1)]
+
+    def action_back(self) -> None:
+        if self.can_go_back:
+            self.kubeha.goto(self.previous_step())
+
+    def action_next(self) -> None:
+        if self.blocked():
+            self.app.bell()
+            return
+        self.go_next()
+
+    def go_next(self) -> None:
+        self.kubeha.goto(self.next_step())
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()

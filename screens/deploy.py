@@ -1,0 +1,169 @@
+"""Step 7, Deploy: the engine in a thread worker, one live pane per node and a summary line.
+
+Events arrive through an :class:`~screens.engine_bridge.EngineBridge`: at most one
+``EventsReady`` message is pending, the handler drains every buffered event, folds them into
+each node's :class:`~screens.node_view.NodeView` and updates only the panes that changed.
+Cancel (Escape) sets the bridge's ``threading.Event``; the engine stops between steps and
+leaves each node on its new verified config or its old one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Button, Static
+
+from screens.base import WizardScreen
+from screens.engine_bridge import EventsReady, RunFailed, RunFinished
+from screens.engine_runner import RunsEngine
+from screens.node_view import NodeView
+from screens.widgets.node_pane import NodePane
+from wizard.engine.events import Status
+from wizard.engine.model import ApplyOptions
+from wizard.profile import Profile
+
+BUILD_PANE = "kube-nginx"  # the build's own pane, before the node panes
+BUILD_LINES = 8
+
+
+def build_view(profile: Profile) -> NodeView | None:
+    """A pane for the build phase of install methods source and binary."""
+    install = profile.install
+    if profile.strategy != "local-nginx" or install.method not in ("source", "binary"):
+        return None
+    where = install.build_host if install.method == "source" else install.binary_path or ""
+    role = "build" if install.method == "source" else "binary"
+    # more lines than a node's: a failed build shows the tail of the compiler's output here
+    return NodeView(BUILD_PANE, role, where, lines=deque(maxlen=BUILD_LINES))
+
+
+class DeployScreen(RunsEngine, WizardScreen):
+    step = "deploy"
+    next_label = "Summary ›"
+    can_go_back = False
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        profile = self.state.profile
+        only = set(self.state.only)
+        self.views: dict[str, NodeView] = {
+            node.name: NodeView(node.name, self.state.role_of(node.name), node.address)
+            for node in profile.all_nodes()
+            if not only or node.name in only
+        }
+        self.build_view = build_view(profile)
+        self.panes: dict[str, NodePane] = {}
+        self.finished = False
+        self.run_message = ""
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="body"):
+            yield Static("", id="deploy-summary", markup=False)
+            with VerticalScroll(id="panes"):
+                if self.build_view is not None:
+                    yield NodePane(self.build_view)
+                for view in self.views.values():
+                    yield NodePane(view)
+
+    def on_mount(self) -> None:
+        self.panes = {pane.view.node: pane for pane in self.query(NodePane)}
+        self.state.summary = None
+        self.state.cancelled = False
+        self.state.run_error = None
+        super().on_mount()
+        self.update_summary()
+        self.start_engine(ApplyOptions(only=self.state.only, resume=self.state.resume))
+
+    def blocked(self) -> bool:
+        return not self.finished
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return None if self.finished else True
+        return super().check_action(action, parameters)
+
+    def update_summary(self) -> None:
+        views = self.views.values()
+        total = len(self.views)
+        done = sum(v.finished for v in views)
+        failed = sum(v.failed for v in views)
+        running = sum(v.running for v in views)
+        if self.finished:
+            ok = total - failed
+            head = f"Finished: {ok} of {total} node(s) ok, {failed} failed."
+        elif self.bridge is not None and self.bridge.cancel.is_set():
+            head = f"Cancelling: finishing the current step on {running} node(s)…"
+        else:
+            head = f"Deploying {total} node(s): {done} done, {running} running, {failed} failed."
+        if self.run_message:
+            head = f"{head} {self.run_message}"
+        line = self.query_one("#deploy-summary", Static)
+        line.update(head)
+        line.set_class(failed > 0, "-failed")
+        line.set_class(self.finished and failed == 0, "-done")
+
+    @on(EventsReady)
+    def _events(self, message: EventsReady) -> None:
+        touched: set[str] = set()
+        for event in message.bridge.drain():
+            if event.node is None and event.phase == "build" and self.build_view is not None:
+                self.build_view.apply(event)
+                if event.status is Status.OK:
+                    self.build_view.finished, self.build_view.status = True, "ready"
+                    kept = list(self.build_view.lines)[-2:]  # done: as short as a node's pane
+                    self.build_view.lines = deque(kept, maxlen=BUILD_LINES)
+                touched.add(BUILD_PANE)
+                continue
+            view = self.views.get(event.node or "")
+            if view is None:
+                if event.message:
+                    self.run_message = event.message
+                continue
+            view.apply(event)
+            touched.add(view.node)
+        for name in touched:
+            self.panes[name].show()
+        self.update_summary()
+
+    @on(RunFinished)
+    def _finished(self, message: RunFinished) -> None:
+        summary = message.summary
+        self.state.summary = summary
+        self.state.cancelled = bool(self.bridge and self.bridge.cancel.is_set())
+        for result in summary.nodes:
+            view = self.views.get(result.node)
+            if view is not None:
+                view.finish(result)
+                self.panes[result.node].show()
+        self.run_message = ""
+        self.done()
+
+    @on(RunFailed)
+    def _failed(self, message: RunFailed) -> None:
+        self.state.run_error = message.error
+        self.run_message = f"The run stopped: {message.error}"
+        self.done()
+
+    def done(self) -> None:
+        self.finished = True
+        self.update_summary()
+        next_button = self.query_one("#next", Button)
+        next_button.disabled = False
+        next_button.focus()
+        self.refresh_bindings()
+
+    def action_cancel(self) -> None:
+        if self.finished:
+            return
+        self.cancel_engine()
+        self.notify("Cancelling: each node ends on its new verified config or its old one.")
+        self.update_summary()

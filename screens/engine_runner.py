@@ -1,0 +1,60 @@
+"""A mixin for screens that run the engine: the thread worker, host-key prompts and errors.
+
+The worker only calls the engine and posts messages (``RunFinished``, or ``RunFailed`` when the
+engine raised); the screen handles ``EventsReady`` itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from textual import on, work
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from screens.engine_bridge import EngineBridge, HostKeyRequest, RunFailed, RunFinished
+from screens.widgets.hostkey import HostKeyModal
+from wizard.engine.model import ApplyOptions
+
+
+class RunsEngine(Screen):
+    """Screen side of one engine run at a time."""
+
+    bridge: EngineBridge | None = None
+    engine_worker: Worker | None = None
+
+    def start_engine(self, options: ApplyOptions) -> EngineBridge:
+        self.bridge = EngineBridge(self)
+        options = dataclasses.replace(options, confirm_host_key=self.bridge.confirm_host_key)
+        self.engine_worker = self._engine_worker(self.bridge, options)
+        return self.bridge
+
+    def cancel_engine(self) -> None:
+        if self.bridge is not None:
+            self.bridge.cancel.set()
+
+    @property
+    def engine_running(self) -> bool:
+        return self.engine_worker is not None and not self.engine_worker.is_finished
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
+    def _engine_worker(self, bridge: EngineBridge, options: ApplyOptions) -> None:
+        state = self.app.state  # type: ignore[attr-defined]
+        engine = self.app.engine  # type: ignore[attr-defined]
+        summary = engine(
+            state.profile, options, bridge.sink, cancel=bridge.cancel, secrets=state.secrets
+        )
+        self.post_message(RunFinished(summary))
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "engine" and event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.post_message(RunFailed(f"{type(error).__name__}: {error}"))
+
+    @on(HostKeyRequest)
+    def _host_key(self, request: HostKeyRequest) -> None:
+        self.app.push_screen(HostKeyModal(request.host, request.fingerprint), request.reply.answer)
+
+    def on_unmount(self) -> None:
+        self.cancel_engine()

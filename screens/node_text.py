@@ -1,0 +1,86 @@
+"""The Nodes step's text format: one node per line, ``[name] address [apiserver-port]``.
+
+A pasted list works too: addresses separated by commas, spaces or new lines each become a node
+named ``<group><n>``. Existing nodes keep their per-node SSH overrides when their name is kept.
+Text that cannot become a node at all is reported as a Problem on that node's field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from wizard.netaddr import parse_ip
+from wizard.problems import Problem, error
+from wizard.profile import Master, Node, SshTarget
+
+GROUP_PREFIX = {"masters": "master", "workers": "worker", "lb_nodes": "lb"}
+_SPLIT = re.compile(r"[,\s]+")
+
+
+def format_nodes(nodes: Sequence[Master | Node]) -> str:
+    lines = []
+    for node in nodes:
+        line = f"{node.name} {node.address}"
+        if isinstance(node, Master) and node.apiserver_port != 6443:
+            line += f" {node.apiserver_port}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _entries(text: str) -> list[list[str]]:
+    entries: list[list[str]] = []
+    for line in text.splitlines():
+        tokens = [t for t in _SPLIT.split(line.strip()) if t]
+        if not tokens:
+            continue
+        if "," in line or all(parse_ip(t) is not None for t in tokens):
+            # a pasted list: every token an address, or comma-separated entries
+            for chunk in line.split(","):
+                words = chunk.split()
+                if len(words) > 1 and all(parse_ip(w) is not None for w in words):
+                    entries.extend([w] for w in words)
+                elif words:
+                    entries.append(words)
+        else:
+            entries.append(tokens)
+    return entries
+
+
+def parse_nodes(
+    text: str, group: str, previous: Sequence[Master | Node] = ()
+) -> tuple[tuple[Master | Node, ...], list[Problem]]:
+    """The nodes written in ``text`` for ``group`` (masters, workers or lb_nodes)."""
+    ssh_of = {n.name: n.ssh for n in previous}
+    nodes: list[Master | Node] = []
+    problems: list[Problem] = []
+    for index, words in enumerate(_entries(text)):
+        where = f"{group}[{index}]"
+        port: int | None = None
+        if len(words) == 1:
+            name, address = f"{GROUP_PREFIX[group]}{index + 1}", words[0]
+        elif len(words) == 2 and group == "masters" and words[1].isdigit():
+            name, address = f"{GROUP_PREFIX[group]}{index + 1}", words[0]
+            port = int(words[1])
+        elif len(words) == 2:
+            name, address = words
+        elif len(words) == 3 and group == "masters":
+            name, address = words[0], words[1]
+            if words[2].isdigit():
+                port = int(words[2])
+            else:
+                problems.append(
+                    error(f"{where}.apiserver_port", words[2], "expected a port from 1 to 65535")
+                )
+        else:
+            expected = "[name] address [apiserver-port]" if group == "masters" else "[name] address"
+            problems.append(
+                error(where, " ".join(words), f"expected one node per line: {expected}")
+            )
+            continue
+        ssh = ssh_of.get(name, SshTarget())
+        if group == "masters":
+            nodes.append(Master(name, address, port if port is not None else 6443, ssh))
+        else:
+            nodes.append(Node(name, address, ssh))
+    return tuple(nodes), problems

@@ -1,0 +1,68 @@
+"""What the deploy screen knows about one node, folded from the engine's events.
+
+Pure data, no widgets: ``NodeView.apply(event)`` folds an event in; the pane then shows the
+view. Keeping this apart lets a flood of events collapse into one pane update per node.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from wizard.engine.events import PHASE_PROGRESS, Event, Status
+from wizard.engine.model import NodeResult, NodeState
+
+LAST_LINES = 2
+
+# Progress implied by reaching a phase, for engines that do not send their own.
+_PHASE_PROGRESS = PHASE_PROGRESS
+
+
+@dataclass
+class NodeView:
+    node: str
+    role: str
+    address: str
+    phase: str = ""
+    status: str = "waiting"
+    message: str = ""
+    progress: float = 0.0
+    failed: bool = False
+    finished: bool = False
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
+
+    @property
+    def running(self) -> bool:
+        return not self.finished and self.status != "waiting"
+
+    def apply(self, event: Event) -> None:
+        self.phase = event.phase
+        if event.message:
+            self.message = event.message
+        if event.progress is not None:
+            self.progress = max(self.progress, min(event.progress, 1.0))
+        elif event.phase in _PHASE_PROGRESS:
+            self.progress = max(self.progress, _PHASE_PROGRESS[event.phase])
+        if event.status is Status.FAILED:
+            self.failed = True
+            self.status = "failed"
+        elif event.status is Status.HOSTKEY:
+            self.status = "host key?"
+        elif event.status is Status.STARTED:
+            self.status = "running" if not self.failed else self.status
+        for line in event.lines:
+            self.lines.append(line)
+        if event.message and not event.lines:
+            self.lines.append(event.message)
+
+    def finish(self, result: NodeResult) -> None:
+        self.finished = True
+        self.failed = not result.ok
+        self.status = result.state.value
+        if result.ok:
+            self.progress = 1.0
+        if result.reason:
+            self.message = result.reason
+            self.lines.append(result.reason)
+        elif result.state is NodeState.VERIFIED:
+            self.lines.append("verified: the apiserver answers through the load balancer")

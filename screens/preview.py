@@ -1,0 +1,186 @@
+"""Step 6, Preview: every node and the files it gets, the selected file highlighted, the
+kubeadm snippet to copy, a dry-run diff against the nodes (the engine with ``dry_run``), and
+saving the profile."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static, Tree
+
+from screens.base import WizardScreen
+from screens.engine_bridge import EventsReady, RunFailed, RunFinished
+from screens.engine_runner import RunsEngine
+from screens.widgets.file_view import FileView, lexer_for
+from wizard.engine.model import ApplyOptions, FileDiff
+from wizard.errors import KubehaError
+from wizard.render import RenderedFile, RenderPlan, build_plan
+
+CLUSTER = "_cluster"
+
+
+@dataclass(frozen=True)
+class FileRef:
+    node: str  # a node name, or CLUSTER for the operator's snippets
+    file: RenderedFile
+
+
+class PreviewScreen(RunsEngine, WizardScreen):
+    step = "preview"
+    next_label = "Deploy ›"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "save", "Save"),
+        Binding("d", "dry_run", "Dry run"),
+        Binding("v", "toggle_view", "File/diff"),
+        Binding("c", "copy", "Copy"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: RenderPlan | None = None
+        self.error: str | None = None
+        self.current: FileRef | None = None
+        self.show_diff = False
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="body"):
+            with Horizontal(id="preview-panes"):
+                tree: Tree[FileRef | None] = Tree("plan", id="plan-tree")
+                tree.show_root = False
+                tree.border_title = "Nodes and files"
+                yield tree
+                view = FileView(id="viewer")
+                view.border_title = "File"
+                yield view
+            yield Static("", id="preview-status", markup=False)
+
+    def on_mount(self) -> None:
+        try:
+            self.plan = build_plan(self.state.profile)
+        except KubehaError as exc:
+            self.error = str(exc)
+        super().on_mount()
+        if self.plan is None:
+            self.query_one(FileView).show_message(self.error or "")
+            return
+        self.fill_tree(self.plan)
+        self.update_status()
+        tree = self.query_one("#plan-tree", Tree)
+        tree.focus()
+        tree.move_cursor_to_line(1)
+        if self.state.resume:
+            self.query_one("#next").label = "Resume ›"
+
+    def blocked(self) -> bool:
+        return self.plan is None
+
+    def revalidate(self) -> None:
+        super().revalidate()
+        if self.plan is None:
+            self.set_status("the profile has errors")
+
+    # The tree ---------------------------------------------------------------------------------
+
+    def fill_tree(self, plan: RenderPlan) -> None:
+        tree = self.query_one("#plan-tree", Tree)
+        tree.clear()
+        for node in plan.nodes:
+            branch = tree.root.add(Text(f"{node.node} ({node.role}) {node.address}"), expand=True)
+            for file in node.files:
+                branch.add_leaf(self.file_label(node.node, file), FileRef(node.node, file))
+        snippets = tree.root.add(Text("cluster: for kubeadm and kubeconfig"), expand=True)
+        for file in plan.snippets:
+            snippets.add_leaf(Text(file.path), FileRef(CLUSTER, file))
+
+    def file_label(self, node: str, file: RenderedFile) -> Text:
+        diff = self.diff_of(FileRef(node, file))
+        return Text(f"{file.path}  ({diff.action})" if diff else file.path)
+
+    def diff_of(self, ref: FileRef) -> FileDiff | None:
+        result = self.state.dry_run.get(ref.node)
+        for diff in getattr(result, "diffs", ()):
+            if diff.path == ref.file.path:
+                return diff
+        return None
+
+    @on(Tree.NodeHighlighted, "#plan-tree")
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        ref = event.node.data
+        if isinstance(ref, FileRef):
+            self.current = ref
+            self.show_current()
+
+    def show_current(self) -> None:
+        ref = self.current
+        if ref is None:
+            return
+        view = self.query_one(FileView)
+        diff = self.diff_of(ref)
+        where = "for the operator" if ref.node == CLUSTER else f"on {ref.node}"
+        if self.show_diff and diff is not None:
+            view.border_title = f"diff {ref.file.path} {where} ({diff.action})"
+            view.show(diff.diff or "(no changes)\n", "diff")
+        else:
+            view.border_title = f"{ref.file.path} {where}, mode {ref.file.mode:04o}"
+            view.show(ref.file.content, lexer_for(ref.file.path))
+
+    def update_status(self, extra: str = "") -> None:
+        assert self.plan is not None
+        files = sum(len(n.files) for n in self.plan.nodes)
+        text = f"{len(self.plan.nodes)} nodes, {files} files; clients use {self.plan.server_url}"
+        self.query_one("#preview-status", Static).update(f"{text}. {extra}" if extra else text)
+
+    # Actions ----------------------------------------------------------------------------------
+
+    def go_next(self) -> None:
+        self.state.only = ()
+        self.kubeha.goto("deploy")
+
+    def action_save(self) -> None:
+        self.kubeha.save()
+
+    def action_copy(self) -> None:
+        if self.current is not None:
+            self.app.copy_to_clipboard(self.current.file.content)
+            self.notify(f"Copied {self.current.file.path} to the clipboard.")
+
+    def action_toggle_view(self) -> None:
+        self.show_diff = not self.show_diff
+        if self.show_diff and not self.state.dry_run:
+            self.notify("No diff yet: press d for a dry run against the nodes.")
+        self.show_current()
+
+    def action_dry_run(self) -> None:
+        if self.plan is None or self.engine_running:
+            return
+        self.update_status("Dry run: connecting to the nodes…")
+        self.start_engine(ApplyOptions(dry_run=True))
+
+    @on(EventsReady)
+    def _events(self, message: EventsReady) -> None:
+        message.bridge.drain()  # a dry run's progress is not shown here, only its result
+
+    @on(RunFinished)
+    def _finished(self, message: RunFinished) -> None:
+        self.state.dry_run = {n.node: n for n in message.summary.nodes}
+        failed = [n for n in message.summary.nodes if not n.ok]
+        assert self.plan is not None
+        self.fill_tree(self.plan)
+        self.show_diff = True
+        self.show_current()
+        if failed:
+            reasons = "; ".join(f"{n.node}: {n.reason}" for n in failed[:3])
+            self.update_status(f"Dry run: {len(failed)} node(s) unreachable ({reasons})")
+        else:
+            self.update_status("Dry run done: v switches file/diff")
+
+    @on(RunFailed)
+    def _failed(self, message: RunFailed) -> None:
+        self.update_status(f"Dry run failed: {message.error}")

@@ -1,0 +1,113 @@
+"""The wizard's shared state: the profile being edited, the secrets, the last run.
+
+One plain object that every screen reads and writes; widgets never own data. The profile is
+immutable (``wizard.profile``); every edit replaces it with a modified copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard.engine.model import RunSummary, Secrets
+from wizard.problems import Problem
+from wizard.profile import Master, Profile
+from wizard.validation import validate
+
+# The wizard's steps, in order; each names the screen module that shows it.
+STEPS = ("start", "strategy", "nodes", "balancer", "ssh", "preview", "deploy", "summary")
+STEP_TITLES = {
+    "start": "Start",
+    "strategy": "Strategy",
+    "nodes": "Nodes",
+    "balancer": "Balancer",
+    "ssh": "SSH",
+    "preview": "Preview",
+    "deploy": "Deploy",
+    "summary": "Summary",
+}
+
+# Which problems belong to which step: a problem's field starts with one of these prefixes.
+STEP_FIELDS: dict[str, tuple[str, ...]] = {
+    "strategy": ("name", "strategy", "schema_version"),
+    "nodes": ("masters", "workers", "lb_nodes"),
+    "balancer": ("local_nginx", "haproxy_keepalived", "ipvs", "health_check", "install"),
+    "ssh": ("ssh",),
+}
+
+DEFAULT_NAME = "my-cluster"
+
+# The engine's entry point: run_apply(profile, options, sink, cancel, secrets) -> RunSummary.
+Engine = Callable[..., RunSummary]
+
+
+def new_profile(name: str = DEFAULT_NAME, strategy: str = "local-nginx") -> Profile:
+    """An empty profile to start from: no nodes yet, every section at its default."""
+    return Profile(name=name, strategy=strategy, masters=())
+
+
+def belongs_to(problem: Problem, prefixes: tuple[str, ...]) -> bool:
+    """True when the problem's field is one of ``prefixes`` or lies beneath one of them."""
+    return any(problem.field == p or problem.field.startswith((f"{p}.", f"{p}[")) for p in prefixes)
+
+
+def problems_for(problems: list[Problem], step: str) -> list[Problem]:
+    prefixes = STEP_FIELDS.get(step, ())
+    return [p for p in problems if belongs_to(p, prefixes)]
+
+
+def first_step_with_errors(profile: Profile) -> str | None:
+    problems = validate(profile)
+    for step in STEP_FIELDS:
+        if any(p.is_error for p in problems_for(problems, step)):
+            return step
+    return None
+
+
+def get_field(profile: Profile, path: str) -> Any:
+    """The value at a dotted path such as ``haproxy_keepalived.vip``."""
+    value: Any = profile
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def with_field(obj: Any, path: str, value: Any) -> Any:
+    """A copy of a frozen dataclass tree with the value at a dotted path replaced."""
+    head, _, rest = path.partition(".")
+    if not rest:
+        return dataclasses.replace(obj, **{head: value})
+    return dataclasses.replace(obj, **{head: with_field(getattr(obj, head), rest, value)})
+
+
+@dataclass
+class WizardState:
+    """Everything the screens share. Secrets live here, in memory only, never in the profile."""
+
+    profile: Profile = field(default_factory=new_profile)
+    source: Path | None = None  # the file the profile was loaded from, if any
+    saved_to: Path | None = None
+    secrets: Secrets = field(default_factory=Secrets)
+    resume: bool = False  # deploy continues an interrupted install
+    only: tuple[str, ...] = ()  # deploy only these nodes (retry); empty: every node
+    summary: RunSummary | None = None
+    cancelled: bool = False
+    run_error: str | None = None
+    dry_run: dict[str, Any] = field(default_factory=dict)  # node -> NodeResult of a dry run
+
+    def problems(self, step: str | None = None) -> list[Problem]:
+        problems = validate(self.profile)
+        return problems if step is None else problems_for(problems, step)
+
+    def step_errors(self, step: str) -> list[Problem]:
+        return [p for p in self.problems(step) if p.is_error]
+
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(n.name for n in self.profile.all_nodes())
+
+    def role_of(self, name: str) -> str:
+        node = self.profile.node(name)
+        return "master" if isinstance(node, Master) else self.profile.role_of(name)

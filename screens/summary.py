@@ -1,0 +1,100 @@
+"""Step 8, Summary: each node's result and reason, the run log's path, retrying the failed
+nodes and saving the profile."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from screens.base import WizardScreen
+
+RETRY_STATES = {"rolled-back", "untouched", "broken", "cancelled"}
+
+
+class SummaryScreen(WizardScreen):
+    step = "summary"
+    next_label = "New run ›"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "retry", "Retry failed"),
+        Binding("s", "save", "Save profile"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="body"):
+            yield Static("", id="summary-head", markup=False)
+            yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="log-path", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        state = self.state
+        head = self.query_one("#summary-head", Static)
+        table = self.query_one("#results", DataTable)
+        table.add_columns("Node", "Role", "Result", "Reason")
+        summary = state.summary
+        if summary is None:
+            head.update(f"The run did not finish: {state.run_error or 'no result'}")
+            head.add_class("-failed")
+            return
+        for result in summary.nodes:
+            role = state.role_of(result.node) if result.node in state.node_names() else ""
+            mark = "✓" if result.ok else "✗"
+            table.add_row(
+                result.node, role, f"{mark} {result.state.value}", result.reason, key=result.node
+            )
+        failed = summary.failed()
+        total = len(summary.nodes)
+        if state.cancelled:
+            text = f"Cancelled: {total - len(failed)} of {total} node(s) ok; the rest kept their old config."
+        elif failed:
+            text = f"{len(failed)} of {total} node(s) failed; r retries them."
+        else:
+            text = f"Every node ok ({total}). Clients can use the load balancer now."
+        for problem in summary.cluster_problems:
+            text += f"\n{problem}"
+        head.update(text)
+        head.set_class(bool(failed) or bool(summary.cluster_problems), "-failed")
+        head.set_class(not failed and not summary.cluster_problems, "-ok")
+        log = summary.log_path
+        self.query_one("#log-path", Static).update(
+            f"Run log: {log}" if log else "No run log was written."
+        )
+        table.focus()
+
+    def go_next(self) -> None:
+        self.kubeha.goto("start")
+
+    def previous_step(self) -> str:
+        return "preview"
+
+    def failed_nodes(self) -> tuple[str, ...]:
+        summary = self.state.summary
+        if summary is None:
+            return ()
+        return tuple(n.node for n in summary.failed())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry" and not self.failed_nodes():
+            return None
+        return super().check_action(action, parameters)
+
+    def action_retry(self) -> None:
+        failed = self.failed_nodes()
+        if not failed:
+            self.notify("No failed nodes to retry.")
+            return
+        self.state.only = failed
+        self.state.resume = False
+        self.kubeha.goto("deploy")
+
+    def action_save(self) -> None:
+        self.kubeha.save()
+
+    def action_quit(self) -> None:
+        self.app.exit()

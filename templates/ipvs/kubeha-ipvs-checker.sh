@@ -1,0 +1,162 @@
+#!/bin/bash
+# kubeha-ipvs-checker: keeps the IPVS virtual server VIP:PORT pointed at ready kube-apiservers
+# (kubeha's equivalent of sealos' lvscare). Installed by kubeha; settings come from the unit's
+# EnvironmentFile (/etc/kubeha/ipvs/checker.conf).
+#
+# Every INTERVAL seconds it:
+#   * puts the VIP back on its dummy interface if it is gone, with the node's own address as
+#     the source of local connections to it (so the masters can answer them);
+#   * re-creates the virtual server (scheduler SCHEDULER) if something, e.g. kube-proxy in
+#     IPVS mode, wiped it, and puts the scheduler back if it was changed;
+#   * probes https://MASTER/CHECK_PATH on every real server at once, with one curl (TIMEOUT
+#     seconds, at most 1 s of it to connect);
+#     FALL failures in a row take a master out, RISE successes in a row bring it back;
+#   * makes the table hold exactly the masters that are up — or all of them when none is up
+#     (an empty virtual server helps nobody; as k3s learned, fall back to all).
+# It logs every change on stdout (the journal). Needs bash (4.2+), curl, ipvsadm and ip.
+set -u
+
+: "${VIP:?}" "${PORT:?}" "${SCHEDULER:?}" "${REAL_SERVERS:?}" "${CHECK_PATH:?}"
+: "${INTERVAL:=1}" "${TIMEOUT:=1}" "${FALL:=2}" "${RISE:=2}"
+: "${DUMMY_INTERFACE:=kubeha-ipvs0}" "${SOURCE_ADDRESS:=}"
+
+case "$VIP" in
+*:*) VS="[$VIP]:$PORT" FAMILY=-6 PREFIX=128 ;;
+*) VS="$VIP:$PORT" FAMILY=-4 PREFIX=32 ;;
+esac
+read -r -a SERVERS <<<"$REAL_SERVERS"
+# Seconds (decimals allowed) to microseconds, with bash alone.
+to_us() { local whole=${1%%.*} frac=${1#*.}; [ "$frac" = "$1" ] && frac=""; frac=${frac}000000; echo $((10#${whole:-0} * 1000000 + 10#${frac:0:6})); }
+INTERVAL_US=$(to_us "$INTERVAL")
+# A master that is gone never answers the TCP handshake: give up on it after at most 1 s
+# (TIMEOUT still bounds the whole request of a master that does answer).
+CONNECT_TIMEOUT=$TIMEOUT
+[ "$(to_us "$TIMEOUT")" -gt 1000000 ] && CONNECT_TIMEOUT=1
+PARALLEL=()
+curl --help all 2>/dev/null | grep -q -- '--parallel-immediate' && PARALLEL=(--parallel --parallel-immediate)
+declare -A UP FAILS OKS
+for rs in "${SERVERS[@]}"; do
+  UP[$rs]=1 FAILS[$rs]=0 OKS[$rs]=0 # presumed up until FALL probes say otherwise
+done
+trap 'exit 0' TERM INT
+
+log() { echo "$*"; }
+
+ensure_vip() {
+  local addrs
+  if ! addrs=$(ip -o "$FAMILY" addr show dev "$DUMMY_INTERFACE" 2>/dev/null); then
+    ip link add "$DUMMY_INTERFACE" type dummy && log "created interface $DUMMY_INTERFACE"
+    ip link set "$DUMMY_INTERFACE" up
+  fi
+  if [[ "$addrs" != *" $VIP/$PREFIX "* ]]; then
+    ip addr add "$VIP/$PREFIX" dev "$DUMMY_INTERFACE" && log "added VIP $VIP/$PREFIX to $DUMMY_INTERFACE"
+    ip link set "$DUMMY_INTERFACE" up
+  fi
+  if [ -n "$SOURCE_ADDRESS" ] && [[ "$(ip "$FAMILY" route show table local "$VIP")" != *"src $SOURCE_ADDRESS"* ]]; then
+    ip "$FAMILY" route replace table local local "$VIP" dev "$DUMMY_INTERFACE" proto kernel scope host src "$SOURCE_ADDRESS" &&
+      log "local connections to $VIP now leave from $SOURCE_ADDRESS"
+  fi
+}
+
+# Reads `ipvsadm -Ln -t VS` into TABLE_SCHEDULER and TABLE_SERVERS (one string, space-separated);
+# returns 1 when the virtual server does not exist.
+read_table() {
+  local out line words
+  TABLE_SCHEDULER="" TABLE_SERVERS=" "
+  out=$(ipvsadm -Ln -t "$VS" 2>/dev/null) || return 1
+  while IFS= read -r line; do
+    read -r -a words <<<"$line"
+    case "${words[0]:-}" in
+    TCP) TABLE_SCHEDULER=${words[2]:-} ;;
+    "->") [ "${words[1]}" != RemoteAddress:Port ] && TABLE_SERVERS+="${words[1]} " ;;
+    esac
+  done <<<"$out"
+}
+
+# One curl for every master at once (--parallel): a process start is the costly part on a slow
+# node. HTTP 200 is ready; anything else, or no answer within the timeouts, is a failure.
+probe_all() {
+  local rs code url args=() line
+  declare -gA CODE=()
+  for rs in "${SERVERS[@]}"; do
+    args+=(-o /dev/null "https://$rs$CHECK_PATH")
+    CODE[$rs]=000
+  done
+  while read -r url code; do
+    rs=${url#https://}
+    rs=${rs%%/*}
+    [ -n "${CODE[$rs]+set}" ] && CODE[$rs]=$code
+  done < <(curl "${PARALLEL[@]}" -sk --connect-timeout "$CONNECT_TIMEOUT" --max-time "$TIMEOUT" \
+    -w '%{url_effective} %{http_code}\n' "${args[@]}" 2>/dev/null)
+  for rs in "${SERVERS[@]}"; do
+    code=${CODE[$rs]}
+    if [ "$code" = 200 ]; then
+      OKS[$rs]=$((OKS[$rs] + 1)) FAILS[$rs]=0
+      if [ "${UP[$rs]}" = 0 ] && [ "${OKS[$rs]}" -ge "$RISE" ]; then
+        UP[$rs]=1
+        log "$rs is ready again (${OKS[$rs]} probes in a row)"
+      fi
+    else
+      FAILS[$rs]=$((FAILS[$rs] + 1)) OKS[$rs]=0
+      if [ "${UP[$rs]}" = 1 ] && [ "${FAILS[$rs]}" -ge "$FALL" ]; then
+        UP[$rs]=0
+        log "$rs failed ${FAILS[$rs]} probes in a row (last: HTTP $code)"
+      fi
+    fi
+  done
+}
+
+reconcile() {
+  local want=() rs
+  if ! read_table; then
+    if ipvsadm -A -t "$VS" -s "$SCHEDULER"; then
+      log "virtual server $VS was missing: created it (scheduler $SCHEDULER)"
+      TABLE_SCHEDULER=$SCHEDULER
+    else
+      log "could not create virtual server $VS"
+      return 1
+    fi
+  fi
+  if [ "$TABLE_SCHEDULER" != "$SCHEDULER" ]; then
+    ipvsadm -E -t "$VS" -s "$SCHEDULER" && log "virtual server $VS: scheduler set back to $SCHEDULER"
+  fi
+  for rs in "${SERVERS[@]}"; do
+    [ "${UP[$rs]}" = 1 ] && want+=("$rs")
+  done
+  if [ ${#want[@]} -eq 0 ]; then
+    want=("${SERVERS[@]}") # every master failed: keep them all rather than none
+    if [ "$ALL_DOWN" = 0 ]; then
+      log "every real server failed its probe: keeping all of them in $VS"
+      ALL_DOWN=1
+    fi
+  else
+    ALL_DOWN=0
+  fi
+  for rs in "${want[@]}"; do
+    if [[ "$TABLE_SERVERS" != *" $rs "* ]]; then
+      ipvsadm -a -t "$VS" -r "$rs" -m -w 1 && log "added real server $rs to $VS"
+    fi
+  done
+  for rs in $TABLE_SERVERS; do
+    if [[ " ${want[*]} " != *" $rs "* ]]; then
+      ipvsadm -d -t "$VS" -r "$rs" && log "removed real server $rs from $VS"
+    fi
+  done
+}
+
+now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
+
+log "watching $VS: real servers ${SERVERS[*]}, every ${INTERVAL}s, timeout ${TIMEOUT}s (connect ${CONNECT_TIMEOUT}s), fall $FALL, rise $RISE"
+ALL_DOWN=0
+ensure_vip
+reconcile # every master presumed up: the virtual server serves before the first probe ends
+while :; do
+  started=$(now_us)
+  ensure_vip
+  probe_all
+  reconcile
+  left=$((INTERVAL_US - ($(now_us) - started)))
+  [ "$left" -lt 50000 ] && left=50000
+  sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))" &
+  wait $! # a TERM ends the sleep at once
+done

@@ -1,0 +1,46 @@
+"""Shared fixtures: isolated kubeha folders for every test, example profiles, and the lab."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from wizard.paths import EXAMPLE_PROFILES_DIR
+from wizard.profile import Profile
+from wizard.profile_io import load_profile
+
+with contextlib.suppress(ImportError):  # the lab fixture (session-scoped, needs root)
+    from tests.lab_fixture import lab  # noqa: F401
+
+EXAMPLES = ("local-nginx", "haproxy-keepalived", "ipvs")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_kubeha_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads or writes the real ~/.config/kubeha or ~/.local/state/kubeha."""
+    base = tmp_path_factory.mktemp("kubeha-home")
+    monkeypatch.setenv("KUBEHA_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("KUBEHA_STATE_DIR", str(base / "state"))
+
+
+def example_profile(strategy: str) -> Profile:
+    return load_profile(EXAMPLE_PROFILES_DIR / f"{strategy}.toml")
+
+
+@pytest.fixture(params=EXAMPLES)
+def example(request: pytest.FixtureRequest) -> Profile:
+    return example_profile(request.param)
+
+
+@pytest.fixture
+def write_toml(tmp_path: Path):
+    def write(text: str, name: str = "profile.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,157 @@
+"""An in-memory node for fast unit tests of the engine's logic (the lab tests run the real
+thing). It implements the RemoteNode operations the phases use: files with the same backup
+rules, systemd units, the node's own config check, and the load-balancer probe."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from wizard.engine.remote import NEW, PREV, ProbeResult, RemoteNode
+from wizard.engine.transport import CommandResult, TransportError
+
+
+@dataclass
+class FakeNode:
+    name: str
+    files: dict[str, str] = field(default_factory=dict)
+    units: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    reject_marker: str | None = None  # a check refuses files that contain it
+    serving: bool = True  # does the probe through the load balancer answer 200?
+    listening: tuple[str, ...] = ()
+    fail_start: set[str] = field(default_factory=set)
+    output: str = ""  # extra text every command prints (e.g. to test redaction)
+    log: list[str] = field(default_factory=list)
+    delay: float = 0.0
+    closed: bool = False
+
+    # The Transport side
+    label: str = ""
+
+    def close(self) -> None:
+        self.closed = True
+
+    @property
+    def transport(self):
+        return self
+
+    def run(self, argv, timeout=120, stdin=None) -> CommandResult:
+        argv = list(argv)
+        self.log.append(" ".join(argv))
+        if self.delay:
+            time.sleep(self.delay)
+        if any(NEW in a for a in argv):  # the node's own check of a staged file
+            path = next(a for a in argv if NEW in a).split("=", 1)[-1]
+            bad = self.reject_marker is not None and self.reject_marker in self.files.get(path, "")
+            return CommandResult(
+                tuple(argv), 1 if bad else 0, self.output, "config rejected" if bad else ""
+            )
+        if argv[0] == "journalctl":
+            return CommandResult(tuple(argv), 0, f"journal of {argv[2]} {self.output}", "")
+        return CommandResult(tuple(argv), 0, self.output, "")
+
+    def sh(self, script, timeout=120) -> CommandResult:
+        if "os-release" in script:
+            listen = "".join(f"listen={x}\n" for x in self.listening)
+            bins = "".join(
+                f"bin={b}\n"
+                for b in ("nginx", "haproxy", "keepalived", "curl", "systemctl", "apt-get")
+            )
+            return CommandResult(
+                ("sh",), 0, f"os=debian\nos_like=\ninit=systemd\n{bins}{listen}", ""
+            )
+        return CommandResult(("sh",), 0, "", "")
+
+    # The RemoteNode side
+    def read_text(self, path):
+        return self.files.get(path)
+
+    def stage(self, path, content, mode, owner="root", group="root"):
+        self.files[path + NEW] = content.decode()
+        return path + NEW
+
+    def discard(self, temp):
+        self.files.pop(temp, None)
+
+    def commit(self, path, temp):
+        if path in self.files:
+            self.files[path + PREV] = self.files[path]
+        else:
+            self.files.pop(path + PREV, None)
+        self.files[path] = self.files.pop(temp)
+        self.log.append(f"commit {path}")
+
+    def restore_previous(self, path):
+        if path + PREV in self.files:
+            self.files[path] = self.files.pop(path + PREV)
+        else:
+            self.files.pop(path, None)
+        self.log.append(f"restore {path}")
+
+    def write_small_file(self, path, text):
+        self.files[path] = text
+
+    managed_hosts_file = RemoteNode.managed_hosts_file
+
+    def unit_state(self, unit):
+        return self.units.get(unit, (False, False))
+
+    def remember_unit_state(self, unit, enabled, active):
+        pass
+
+    def systemctl(self, *args, timeout=90) -> CommandResult:
+        self.log.append("systemctl " + " ".join(args))
+        verb, unit = args[0], args[-1]
+        enabled, active = self.units.get(unit, (False, False))
+        ok = True
+        if verb == "enable":
+            enabled = True
+        elif verb == "disable":
+            enabled = False
+            if "--now" in args:
+                active = False
+        elif verb in ("start", "restart", "reload"):
+            ok = unit not in self.fail_start
+            active = ok
+        elif verb == "stop":
+            active = False
+        elif verb == "is-active":
+            return CommandResult(args, 0 if active else 3, "", "")
+        if verb != "daemon-reload":
+            self.units[unit] = (enabled, active)
+        return CommandResult(args, 0 if ok else 1, "", "" if ok else "job failed")
+
+    def probe(self, url, timeout=3.0) -> ProbeResult:
+        return ProbeResult(self.serving, "200" if self.serving else "curl exit 7", 0.01)
+
+
+class FakeCluster:
+    """Nodes by name, a connector for run_apply, and a record of how many connected at once."""
+
+    def __init__(self, names, unreachable=()) -> None:
+        self.nodes = {n: FakeNode(n, label=n) for n in names}
+        self.unreachable = set(unreachable)
+        self._lock = threading.Lock()
+        self.open_now = 0
+        self.most_open = 0
+
+    def __call__(self, name):
+        def open_node():
+            if name in self.unreachable:
+                raise TransportError(f"root@{name}: cannot connect: Connection refused")
+            with self._lock:
+                self.open_now += 1
+                self.most_open = max(self.most_open, self.open_now)
+            node = self.nodes[name]
+            original_close = node.close
+
+            def close():
+                with self._lock:
+                    self.open_now -= 1
+                original_close()
+
+            node.close = close
+            return node
+
+        return open_node

@@ -1,0 +1,203 @@
+"""The ipvs pieces that need no IPVS kernel: the checker script against a fake ipvsadm, curl and
+ip (a table kept in a file), the plan's checker file and clean-up, what makes sysctl and modules
+files take effect, the initramfs writer, module ordering and the QEMU command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import example_profile
+from wizard.engine.loadnow import load_now, modules_in
+from wizard.lab import qemu
+from wizard.lab.cpio import CpioWriter
+from wizard.lab.qemu_image import GuestImage, module_order
+from wizard.render import RenderedFile, build_plan
+from wizard.strategies.ipvs import CHECKER_PATH, UNIT, checker_script
+
+VS = "10.103.97.2:6443"
+SERVERS = ("10.0.0.11:6443", "10.0.0.12:6443", "10.0.0.13:6443")
+
+FAKE_IPVSADM = r"""#!/bin/bash
+# A fake ipvsadm: one virtual server kept in $FAKE/table (first line: scheduler).
+T=$FAKE/table
+case "$1" in
+-Ln)
+  [ -e "$T" ] || exit 1
+  echo "IP Virtual Server version 1.2.1 (size=4096)"
+  echo "Prot LocalAddress:Port Scheduler Flags"
+  echo "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
+  echo "TCP  $3 $(head -1 "$T")"
+  tail -n +2 "$T" | while read -r rs; do echo "  -> $rs              Masq    1      0          0"; done ;;
+-A) echo "$5" > "$T" ;;
+-E) sed -i "1s/.*/$5/" "$T" ;;
+-D) rm -f "$T" ;;
+-a) echo "$5" >> "$T" ;;
+-d) grep -vxF "$5" "$T" > "$T.new"; mv "$T.new" "$T" ;;
+esac
+"""
+FAKE_CURL = r"""#!/bin/bash
+# A fake curl: every https URL argument answers 200 unless its host:port is listed in $FAKE/down.
+for a; do
+  case "$a" in
+  https://*)
+    hostport=${a#https://}; hostport=${hostport%%/*}
+    if grep -qxF "$hostport" "$FAKE/down" 2>/dev/null; then echo "$a 000"; else echo "$a 200"; fi ;;
+  esac
+done
+"""
+
+
+@pytest.fixture
+def checker(tmp_path: Path):
+    fake = tmp_path / "fake"
+    bin_dir = fake / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, text in (("ipvsadm", FAKE_IPVSADM), ("curl", FAKE_CURL), ("ip", "#!/bin/sh\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    script = tmp_path / "kubeha-ipvs-checker"
+    script.write_text(checker_script())
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "FAKE": str(fake),
+        "VIP": "10.103.97.2",
+        "PORT": "6443",
+        "SCHEDULER": "rr",
+        "REAL_SERVERS": " ".join(SERVERS),
+        "CHECK_PATH": "/readyz",
+        "INTERVAL": "0.2",
+        "TIMEOUT": "0.2",
+        "FALL": "2",
+        "RISE": "2",
+        "TMPDIR": str(tmp_path),
+    }
+    proc = subprocess.Popen(
+        ["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+    class Checker:
+        def table(self) -> list[str]:
+            try:
+                return (fake / "table").read_text().split()
+            except OSError:
+                return []
+
+        def down(self, *servers: str) -> None:
+            (fake / "down").write_text("".join(f"{s}\n" for s in servers))
+
+        def wait(self, predicate, timeout: float = 5) -> None:
+            deadline = time.monotonic() + timeout
+            while not predicate(self.table()):
+                assert time.monotonic() < deadline, self.table()
+                time.sleep(0.05)
+
+        def wipe(self) -> None:
+            (fake / "table").unlink()
+
+    try:
+        yield Checker()
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=10)
+        print(output)
+
+
+def test_checker_builds_the_table_removes_and_adds_back(checker):
+    checker.wait(lambda t: t == ["rr", *SERVERS])
+    checker.down(SERVERS[0])
+    checker.wait(lambda t: SERVERS[0] not in t and len(t) == 3)
+    checker.down()
+    checker.wait(lambda t: SERVERS[0] in t)
+
+
+def test_checker_keeps_every_server_when_all_fail(checker):
+    checker.wait(lambda t: len(t) == 4)
+    checker.down(*SERVERS)
+    time.sleep(1.5)  # several intervals past FALL
+    assert sorted(checker.table()[1:]) == sorted(SERVERS)
+
+
+def test_checker_recreates_a_wiped_virtual_server(checker):
+    checker.wait(lambda t: len(t) == 4)
+    checker.wipe()
+    # One interval on a quiet machine (the lab test measures it); slack for a loaded CI host.
+    checker.wait(lambda t: len(t) == 4, timeout=3)
+
+
+def test_checker_script_is_valid_bash():
+    assert subprocess.run(["bash", "-n", "-c", checker_script()]).returncode == 0
+
+
+def test_plan_ships_the_checker_and_cleans_up_vip_and_virtual_server():
+    plan = build_plan(example_profile("ipvs"))
+    node = plan.nodes[0]
+    (checker,) = [f for f in node.files if f.path == CHECKER_PATH]
+    assert checker.mode == 0o755 and checker.service == UNIT and checker.restart
+    assert checker.check == ("bash", "-n", "{file}")
+    vip = plan.profile.ipvs.vip
+    assert ("ipvsadm", "-D", "-t", f"{vip}:{plan.profile.ipvs.port}") in node.cleanup
+    assert ("ip", "link", "delete", "kubeha-ipvs0") in node.cleanup
+
+
+def test_load_now_for_files_without_a_service():
+    modules = RenderedFile("/etc/modules-load.d/x.conf", "# c\nip_vs\n\nip_vs_rr ; x\n", "t")
+    assert modules_in(modules.content) == ["ip_vs", "ip_vs_rr"]
+    assert load_now(modules) == [["modprobe", "-a", "ip_vs", "ip_vs_rr"]]
+    sysctl = RenderedFile("/etc/sysctl.d/90-x.conf", "a = 1\n", "t")
+    assert load_now(sysctl) == [["sysctl", "-q", "-p", "/etc/sysctl.d/90-x.conf"]]
+    assert load_now(RenderedFile("/etc/sysctl.d/y.conf", "", "t", service="u.service")) == []
+    assert load_now(RenderedFile("/etc/hosts", "", "t", kind="line")) == []
+
+
+def test_cpio_newc_archive_lists_with_busybox(tmp_path: Path):
+    busybox = "/bin/busybox" if Path("/bin/busybox").exists() else None
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/hostname").write_text("q1\n")
+    (tree / "link").symlink_to("etc/hostname")
+    archive = tmp_path / "a.cpio"
+    with CpioWriter(archive) as cpio:
+        cpio.file("init", b"#!/bin/sh\n", 0o755)
+        cpio.device("dev/null", 1, 3, 0o666)
+        cpio.tree(tree, "guest")
+    data = archive.read_bytes()
+    assert data.startswith(b"070701") and len(data) % 4 == 0 and b"TRAILER!!!" in data
+    if busybox is None:
+        pytest.skip("busybox is not installed")
+    listing = subprocess.run(
+        [busybox, "cpio", "-t"], input=data, capture_output=True, check=True
+    ).stdout.decode()
+    assert set(listing.split()) >= {"init", "dev/null", "guest/etc/hostname", "guest/link"}
+
+
+def test_module_order_puts_dependencies_first(tmp_path: Path):
+    (tmp_path / "modules.dep").write_text(
+        "kernel/a/virtio_net.ko: kernel/v/virtio.ko kernel/v/virtio_ring.ko kernel/n/failover.ko\n"
+        "kernel/v/virtio_ring.ko:\n"
+        "kernel/v/virtio.ko: kernel/v/virtio_ring.ko\n"
+        "kernel/n/failover.ko:\n"
+        "kernel/b/virtio_blk.ko: kernel/v/virtio.ko kernel/v/virtio_ring.ko\n"
+    )
+    order = module_order(tmp_path, ("virtio_net", "virtio_blk"))
+    assert order.index("kernel/v/virtio_ring.ko") < order.index("kernel/v/virtio.ko")
+    assert order.index("kernel/v/virtio.ko") < order.index("kernel/a/virtio_net.ko")
+    assert order[-1] == "kernel/b/virtio_blk.ko" and len(order) == len(set(order)) == 5
+
+
+def test_qemu_guest_has_only_its_tap_and_a_throwaway_disk(tmp_path: Path):
+    guest = qemu.GuestState("q1", "10.77.0.41", "127.0.0.1", 2241, "tap-q1")
+    argv = qemu.qemu_argv(guest, GuestImage(tmp_path, "6.1"), tmp_path / "i", tmp_path)
+    joined = " ".join(argv)
+    assert argv[:4] == ["ip", "netns", "exec", "kubeha-lab"]
+    assert "-nodefaults" in argv and "tcg" in argv
+    assert [a for a in argv if a.startswith(("user", "-nic", "-net "))] == []
+    assert "hostfwd" not in joined and argv.count("-netdev") == 1
+    assert "tap,id=lab,ifname=tap-q1,script=no,downscript=no" in argv
+    assert "snapshot=on" in joined
+    ssh = qemu.ssh_argv(guest, ["echo", "a b"])
+    assert "StrictHostKeyChecking=yes" in ssh and ssh[-1] == "echo 'a b'"

@@ -1,0 +1,3 @@
+"""The lab tests use the session-wide ``lab`` fixture."""
+
+from tests.lab_fixture import lab  # noqa: F401

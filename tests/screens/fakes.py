@@ -1,0 +1,100 @@
+"""A scripted stand-in for ``wizard.engine.apply.run_apply``: the wizard's tests drive every
+screen against it, the real engine is tested on the lab."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wizard.engine.events import Event, Status
+from wizard.engine.model import (
+    ApplyOptions,
+    FileDiff,
+    NodeResult,
+    NodeState,
+    RunSummary,
+    Secrets,
+)
+from wizard.profile import Profile
+from wizard.render import build_plan
+
+PHASES = ("connect", "facts", "install", "upload", "activate", "verify")
+
+
+@dataclass
+class FakeEngine:
+    """Emits every phase for every node, in order, and returns a summary.
+
+    ``fail``: node -> reason, that node fails in ``activate`` and is rolled back.
+    ``host_keys``: nodes whose host key is new; their answer is recorded in ``answers``.
+    ``wait_for_cancel_after``: after this many nodes, block until ``cancel`` is set; the
+    remaining nodes are then reported cancelled.
+    """
+
+    fail: dict[str, str] = field(default_factory=dict)
+    host_keys: tuple[str, ...] = ()
+    wait_for_cancel_after: int | None = None
+    log_path: Path | None = Path("/var/log/kubeha/run-0001.jsonl")
+    calls: list[ApplyOptions] = field(default_factory=list)
+    secrets_seen: list[Secrets] = field(default_factory=list)
+    answers: dict[str, bool] = field(default_factory=dict)
+    cancel_seen: threading.Event = field(default_factory=threading.Event)
+    waiting: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(
+        self,
+        profile: Profile,
+        options: ApplyOptions,
+        sink: Callable[[Event], None],
+        cancel: threading.Event | None = None,
+        secrets: Secrets | None = None,
+    ) -> RunSummary:
+        self.calls.append(options)
+        self.secrets_seen.append(secrets or Secrets())
+        cancel = cancel or threading.Event()
+        plan = build_plan(profile)
+        names = [n.node for n in plan.nodes if not options.only or n.node in options.only]
+        results: list[NodeResult] = []
+        sink(Event(None, "run", Status.STARTED, f"run of {len(names)} node(s)"))
+        for index, name in enumerate(names):
+            if self.wait_for_cancel_after is not None and index == self.wait_for_cancel_after:
+                self.waiting.set()
+                if cancel.wait(10):
+                    self.cancel_seen.set()
+            if cancel.is_set():
+                state = NodeState.CANCELLED if index % 2 else NodeState.UNTOUCHED
+                results.append(NodeResult(name, state, "cancelled before connect"))
+                continue
+            results.append(self._node(plan.for_node(name), options, sink))
+        return RunSummary("run-0001", profile.name, tuple(results), self.log_path)
+
+    def _node(self, node_plan, options: ApplyOptions, sink) -> NodeResult:
+        name = node_plan.node
+        if name in self.host_keys:
+            sink(Event(name, "connect", Status.HOSTKEY, "new host key"))
+            confirm = options.confirm_host_key
+            trusted = bool(confirm and confirm(node_plan.address, "SHA256:fake+" + name))
+            self.answers[name] = trusted
+            if not trusted:
+                sink(Event(name, "connect", Status.FAILED, "host key refused"))
+                return NodeResult(name, NodeState.UNTOUCHED, "host key not trusted")
+        for step, phase in enumerate(PHASES):
+            progress = (step + 1) / len(PHASES)
+            sink(Event(name, phase, Status.STARTED, f"{phase}…"))
+            if phase == "activate" and name in self.fail:
+                sink(Event(name, phase, Status.FAILED, self.fail[name], ("nginx: [emerg]",)))
+                sink(Event(name, "rollback", Status.OK, "previous config restored"))
+                return NodeResult(name, NodeState.ROLLED_BACK, self.fail[name])
+            lines = (f"{phase} {f.path}" for f in node_plan.files) if phase == "upload" else ()
+            sink(Event(name, phase, Status.OK, f"{phase} ok", tuple(lines), progress=progress))
+        if options.dry_run:
+            diffs = tuple(
+                FileDiff(f.path, "create", f"--- /dev/null\n+++ {f.path}\n+{f.content[:20]}\n")
+                for f in node_plan.files
+            )
+            return NodeResult(name, NodeState.PLANNED, diffs=diffs)
+        return NodeResult(
+            name, NodeState.VERIFIED, changed_files=tuple(f.path for f in node_plan.files)
+        )

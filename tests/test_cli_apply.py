@@ -1,0 +1,60 @@
+"""``kubeha apply`` and ``kubeha uninstall`` refuse bad input before touching any node."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from wizard.paths import EXAMPLE_PROFILES_DIR
+
+EXAMPLE = str(EXAMPLE_PROFILES_DIR / "local-nginx.toml")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wizard", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_apply_without_yes_and_without_a_terminal_changes_nothing():
+    result = run("apply", EXAMPLE)
+    assert result.returncode == 2
+    assert "add --yes" in result.stderr and "Traceback" not in result.stderr
+    assert "master1" in result.stdout  # the plan was shown first
+
+
+def test_apply_refuses_an_invalid_profile(write_toml):
+    path = write_toml(
+        'name = "x"\nstrategy = "local-nginx"\n[[masters]]\nname = "m1"\naddress = "10.0.0.300"\n'
+    )
+    result = run("apply", str(path), "--yes")
+    assert result.returncode == 2 and "masters[0].address: '10.0.0.300'" in result.stderr
+
+
+def test_unknown_node_in_only():
+    result = run("apply", EXAMPLE, "--only", "nope", "--yes")
+    assert result.returncode == 2 and "no node named nope" in result.stderr
+
+
+def test_concurrency_out_of_range_is_a_usage_error():
+    result = run("apply", EXAMPLE, "--concurrency", "0")
+    assert result.returncode == 2 and "expected 1 to 256" in result.stderr
+
+
+def test_resume_without_a_previous_run():
+    result = run("apply", EXAMPLE, "--resume", "--yes")
+    assert result.returncode == 2 and "no previous run" in result.stderr
+
+
+def test_uninstall_needs_confirmation():
+    result = run("uninstall", EXAMPLE)
+    assert result.returncode == 2 and "add --yes" in result.stderr
+
+
+def test_missing_profile_file(tmp_path):
+    result = run("apply", str(tmp_path / "none.toml"), "--yes")
+    assert result.returncode == 2 and "no such profile file" in result.stderr

@@ -1,0 +1,169 @@
+"""Property-based tests: no TOML text crashes kubeha, and no accepted value can inject a line or
+a config metacharacter into a rendered file."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tomli_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import example_profile
+from wizard.problems import errors_in
+from wizard.profile import Profile
+from wizard.profile_io import parse_profile_text, profile_from_dict, profile_to_dict
+from wizard.render import build_plan
+from wizard.validation import validate
+
+META = set("\n\r\t \"'{};#`$\\")
+
+nasty_text = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "10.0.0.1\nserver evil:1;",
+            "10.0.0.1; }",
+            "eth0\n}",
+            '/readyz"',
+            "/readyz;",
+            "/r{",
+            "m1 m2",
+            "a#b",
+            "$(reboot)",
+            "`id`",
+            "::1",
+            "fd00::1",
+            "10.0.0.9",
+            "node-1",
+            "/opt/x",
+        ]
+    ),
+)
+scalars = st.one_of(
+    nasty_text, st.integers(-5, 70000), st.booleans(), st.floats(allow_nan=False), st.none()
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_any_text_yields_profile_or_problems(text):
+    result = parse_profile_text(text)
+    assert (result.profile is None) == bool(result.problems) or result.profile is not None
+
+
+toml_values = st.recursive(
+    scalars.filter(lambda v: v is not None),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+keys = st.sampled_from(
+    [
+        "name",
+        "strategy",
+        "masters",
+        "workers",
+        "lb_nodes",
+        "local_nginx",
+        "haproxy_keepalived",
+        "ipvs",
+        "health_check",
+        "install",
+        "ssh",
+        "schema_version",
+        "address",
+        "bogus",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(keys, toml_values, max_size=8))
+def test_any_toml_document_yields_profile_or_problems(data):
+    result = parse_profile_text(tomli_w.dumps(data))
+    if result.profile is not None:
+        validate(result.profile)  # never raises either
+
+
+def _mutate(profile: Profile, path: tuple, value) -> dict:
+    data = profile_to_dict(profile)
+    target = data
+    for key in path[:-1]:
+        target = target.setdefault(key, {}) if isinstance(key, str) else target[key]
+    target[path[-1]] = value
+    return data
+
+
+FIELDS = [
+    ("name",),
+    ("masters", 0, "name"),
+    ("masters", 1, "address"),
+    ("workers", 0, "address"),
+    ("local_nginx", "listen_address"),
+    ("haproxy_keepalived", "vip"),
+    ("haproxy_keepalived", "interface"),
+    ("ipvs", "vip"),
+    ("ipvs", "apiserver_hostname"),
+    ("ipvs", "scheduler"),
+    ("health_check", "path"),
+    ("install", "prefix"),
+    ("ssh", "user"),
+]
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["local-nginx", "haproxy-keepalived", "ipvs"]),
+    st.sampled_from(FIELDS),
+    nasty_text,
+)
+def test_no_accepted_value_reaches_a_file_with_a_metacharacter(strategy, path, value):
+    base = example_profile(strategy)
+    result = profile_from_dict(_mutate(base, path, value))
+    if result.profile is None or errors_in(validate(result.profile)):
+        return  # refused: that is the point
+    profile = result.profile
+    data = profile_to_dict(profile)
+    inactive = {"local_nginx", "haproxy_keepalived", "ipvs"} - {strategy.replace("-", "_")}
+    for text in _strings({k: v for k, v in data.items() if k not in inactive}):
+        assert not set(text) & META, text
+    plan = build_plan(profile)
+    baseline = build_plan(base)
+    for node_plan, base_plan in zip(plan.nodes, baseline.nodes, strict=True):
+        for rendered, base_file in zip(node_plan.files, base_plan.files, strict=True):
+            # Same structure: a value never adds or removes a line.
+            assert rendered.content.count("\n") == base_file.content.count("\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 5))
+def test_node_counts_render(masters, workers):
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(
+        base,
+        masters=tuple(
+            dataclasses.replace(base.masters[0], name=f"m{i}", address=f"10.1.0.{i}")
+            for i in range(1, masters + 1)
+        ),
+        workers=tuple(
+            dataclasses.replace(base.workers[0], name=f"w{i}", address=f"10.2.0.{i}")
+            for i in range(1, workers + 1)
+        ),
+    )
+    plan = build_plan(profile)
+    assert len(plan.nodes) == masters + workers
+    conf = plan.nodes[0].files[0].content
+    assert conf.count(" max_fails=") == masters

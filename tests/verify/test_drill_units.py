@@ -1,0 +1,66 @@
+"""The drill's and verify's parsing and definitions, on made-up node output (no lab)."""
+
+from __future__ import annotations
+
+from wizard.engine.drill import SHORT, NodeDrill, loop_script, parse_loop, watch_url
+from wizard.engine.verify import parse_probe
+
+FAULT = (100.0, 100.05)
+
+
+def lines(*rows: str) -> str:
+    return "\n".join(rows)
+
+
+def test_failed_lost_and_stalled_are_told_apart():
+    out = lines(
+        "T 95.0",
+        "R 99.0 200 0.02 m1",
+        "R 99.99 000 5.0 -",  # running at the fault: lost in flight
+        "R 100.5 200 1.4 m2",  # stalled
+        "R 101.0 000 0.8 -",  # started after the fault: failed
+        "R 102.0 200 0.02 m3",
+    )
+    node = parse_loop("w1", out, FAULT)
+    assert (node.requests, node.lost_in_flight, node.failed, node.stalled) == (5, 1, 1, 1)
+    assert node.recovered_s == 4.99  # the lost request ended at 104.99
+    assert node.masters == ("m1", "m2", "m3")
+    assert not node.ok
+
+
+def test_watch_gap_and_a_watch_that_never_came_back():
+    back = lines(
+        "R 99.0 200 0.02 m1",
+        *(f"W 0 event {t}" for t in (98.0, 99.0, 100.0, 103.5, 104.5)),
+        *(f"W 1 event {t}" for t in (98.2, 99.2, 100.2, 101.2)),
+    )
+    node = parse_loop("w1", back, FAULT)
+    assert (node.watches, node.watches_interrupted, node.watch_back_s) == (2, 1, 3.5)
+    assert node.ok
+    never = lines("R 99.0 200 0.02 m1", "W 0 event 99.5")
+    assert parse_loop("w1", never, FAULT).watch_back_s is None
+
+
+def test_no_request_is_an_error_row():
+    assert parse_loop("w1", "", FAULT) == NodeDrill(
+        "w1", error="no request ran (the loop did not start)"
+    )
+
+
+def test_the_loop_is_bounded_and_quotes_its_urls():
+    script = loop_script(
+        "https://127.0.0.1:8443/readyz",
+        watch_url("https://127.0.0.1:8443/readyz"),
+        SHORT,
+    )
+    assert "'https://127.0.0.1:8443/api/v1/namespaces/default/pods?watch=true'" in script
+    assert "while [ $n -lt 121 ]" in script and "-m 5" in script
+
+
+def test_probe_parsing_names_the_master_or_says_it_is_unknown():
+    ok = parse_probe("HTTP/1.1 200 OK\r\nX-Lab-Master: m2\r\n\r\nRESULT 200 0.012\n", "", 0)
+    assert ok == (True, "200", 0.012, "m2", "")
+    real = parse_probe("HTTP/2 200\r\n\r\nRESULT 200 0.01\n", "", 0)
+    assert real[3] == "?"
+    refused = parse_probe("RESULT 000 0.001\n", "curl: (7) Failed to connect", 7)
+    assert refused == (False, "curl exit 7", 0.001, "-", "curl: (7) Failed to connect")

@@ -1,0 +1,72 @@
+"""kubeha verify and the failover drill on the lab, strategy haproxy-keepalived (haproxy and
+keepalived on the three masters, the VIP 10.77.0.100)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.labkit import uninstall
+from tests.verify.conftest import deployed
+from wizard.cli import main
+from wizard.engine.drill import SHORT, drill_rows
+from wizard.engine.drill_run import run_drill
+from wizard.engine.verify import format_table, run_verify
+from wizard.profile_io import save_profile
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def profile(lab):
+    profile = deployed(lab, "haproxy-keepalived")
+    yield profile
+    uninstall(profile)
+
+
+def show(report) -> str:
+    return "\n".join(format_table(drill_rows(report)))
+
+
+def holder(profile) -> str:
+    [name] = [c.node for c in run_verify(profile).nodes if c.holds_vip]
+    return name
+
+
+def test_verify_names_the_one_vip_holder(lab, profile, tmp_path, capsys):
+    report = run_verify(profile)
+    assert report.ok, report
+    assert sum(1 for c in report.nodes if c.holds_vip) == 1
+    assert {c.node for c in report.nodes if c.holds_vip is not None} == {"m1", "m2", "m3"}
+    path = save_profile(profile, tmp_path / "lab.toml")
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "VIP" in out and out.count("holds") == 1
+
+
+@pytest.mark.parametrize("kind", ["kill", "cut"])
+def test_drill_on_a_master_without_the_vip(lab, profile, kind):
+    vip_on = holder(profile)
+    master = next(m.name for m in profile.masters if m.name != vip_on)
+    report = run_drill(profile, master, kind, SHORT)
+    print(f"\nhaproxy-keepalived drill {kind} {master} (VIP on {vip_on}):\n{show(report)}")
+    for node in report.nodes:
+        assert node.error == "" and node.requests >= 20, node
+        assert node.failed == 0, show(report)
+        assert node.lost_in_flight <= 1, show(report)
+        assert node.watch_back_s is not None and node.watch_back_s <= 5.0, show(report)
+    assert report.ok, show(report)
+    assert run_verify(profile).ok
+
+
+def test_verify_fails_when_the_vip_holders_haproxy_is_stopped(lab, profile, tmp_path, capsys):
+    vip_on = holder(profile)
+    path = save_profile(profile, tmp_path / "lab.toml")
+    lab.exec_in_node(vip_on, ["systemctl", "stop", "haproxy.service"])
+    try:
+        assert main(["verify", str(path)]) == 1
+    finally:
+        lab.exec_in_node(vip_on, ["systemctl", "start", "haproxy.service"])
+    out = capsys.readouterr().out
+    assert "verify failed on" in out
+    # Every node goes through the VIP, so every node fails; the table shows where the VIP is.
+    assert "FAILED" in out and vip_on in out

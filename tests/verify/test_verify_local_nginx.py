@@ -1,0 +1,71 @@
+"""kubeha verify and the failover drill on the lab, strategy local-nginx."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.labkit import uninstall
+from tests.verify.conftest import deployed
+from wizard.cli import main
+from wizard.engine.drill import SHORT, drill_rows
+from wizard.engine.drill_run import is_lab_profile, run_drill
+from wizard.engine.verify import format_table, run_verify
+from wizard.profile_io import save_profile
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def profile(lab):
+    profile = deployed(lab, "local-nginx")
+    yield profile
+    uninstall(profile)
+
+
+def show(report) -> str:
+    return "\n".join(format_table(drill_rows(report)))
+
+
+def test_verify_every_node_reaches_a_master(lab, profile, tmp_path, capsys):
+    report = run_verify(profile)
+    assert report.ok, report
+    assert [c.node for c in report.nodes] == ["m1", "m2", "m3", "w1", "w2"]
+    assert {c.master for c in report.nodes} <= {"m1", "m2", "m3"}
+    assert all(c.status == "200" and 0 < c.seconds < 2 for c in report.nodes)
+    path = save_profile(profile, tmp_path / "lab.toml")
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "every node (5) reaches a ready apiserver" in out
+    assert out.count(" ok ") >= 5
+
+
+def test_the_lab_is_recognised(lab, profile):
+    assert is_lab_profile(profile)
+
+
+@pytest.mark.parametrize("kind", ["kill", "cut"])
+def test_drill_loses_no_request_and_watches_come_back(lab, profile, kind):
+    report = run_drill(profile, "m2", kind, SHORT)
+    print(f"\nlocal-nginx drill {kind} m2:\n{show(report)}")
+    assert report.lab and len(report.nodes) == (5 if kind == "kill" else 4)
+    for node in report.nodes:
+        assert node.error == "" and node.requests >= 20, node
+        assert node.failed == 0, show(report)
+        assert node.lost_in_flight <= 1, show(report)
+        assert node.watches >= 1, show(report)
+        assert node.watch_back_s is not None and node.watch_back_s <= 5.0, show(report)
+    assert report.ok, show(report)
+
+
+def test_verify_fails_naming_the_node_whose_proxy_is_stopped(lab, profile, tmp_path, capsys):
+    path = save_profile(profile, tmp_path / "lab.toml")
+    lab.exec_in_node("w1", ["systemctl", "stop", "kube-nginx.service"])
+    try:
+        assert main(["verify", str(path)]) == 1
+    finally:
+        lab.exec_in_node("w1", ["systemctl", "start", "kube-nginx.service"])
+    out = capsys.readouterr().out
+    assert "verify failed on w1" in out
+    [row] = [line for line in out.splitlines() if line.startswith("w1 ")]
+    assert "FAILED" in row and "curl exit 7" in row
+    assert run_verify(profile).ok

@@ -1,0 +1,5 @@
+"""Run kubeha with ``python -m wizard``."""
+
+from wizard.cli import main
+
+raise SystemExit(main())

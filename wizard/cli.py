@@ -1,0 +1,80 @@
+"""The ``kubeha`` command: parses arguments and hands each subcommand to its module.
+
+Each command module exposes ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int``. Any :class:`~wizard.errors.KubehaError` becomes a one-paragraph message on
+stderr and its exit code; nothing reaches the operator as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from wizard import __version__
+from wizard.errors import KubehaError
+
+# Modules that add subcommands, in the order they appear in --help.
+COMMAND_MODULES = (
+    "wizard.commands.profile_commands",
+    "wizard.lab.cli",
+    "wizard.engine.cli",
+    "wizard.commands.verify_command",
+    "wizard.commands.wizard_command",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the problem and exit 2, as argparse does, tidily."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"kubeha: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kubeha",
+        description="Make a Kubernetes control plane highly available.",
+    )
+    parser.add_argument("--version", action="version", version=f"kubeha {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a command family that is not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # No subcommand: the wizard when it exists, otherwise help.
+        wizard_parser = subparsers_choice(parser, "wizard")
+        if wizard_parser is None:
+            parser.print_help()
+            return 0
+        args = parser.parse_args(["wizard"])
+        func = args.func
+    try:
+        return int(func(args) or 0)
+    except KubehaError as exc:
+        print(f"kubeha: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kubeha: interrupted", file=sys.stderr)
+        return 130
+
+
+def subparsers_choice(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(name)
+    return None

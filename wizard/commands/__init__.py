@@ -1,0 +1,1 @@
+"""Subcommands of ``kubeha`` that work on profiles: validate, render."""

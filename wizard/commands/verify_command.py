@@ -1,0 +1,117 @@
+"""``kubeha verify PROFILE [--drill [--master NAME] [--kind kill|cut]]``: a table per node of
+what it reaches through its load balancer; with ``--drill``, a failover drill. Exit 1 when any
+node fails."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from wizard.engine.drill import drill_rows
+from wizard.engine.drill_run import KINDS, choose_master, is_lab_profile, run_drill
+from wizard.engine.model import ApplyOptions
+from wizard.engine.secrets_input import collect
+from wizard.engine.verify import format_table, report_lines, run_verify
+from wizard.errors import KubehaError
+from wizard.problems import errors_in
+from wizard.profile_io import ProfileError, load_profile
+from wizard.validation import validate
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    verify = subparsers.add_parser(
+        "verify",
+        help="check every node reaches a ready apiserver through its load balancer; --drill: failover",
+    )
+    verify.add_argument(
+        "profile", type=Path, help="a profile .toml file, or a saved profile's name"
+    )
+    verify.add_argument(
+        "--drill",
+        action="store_true",
+        help="take one master away during request loops and watches, then restore it",
+    )
+    verify.add_argument("--master", metavar="NAME", help="the master the drill takes away")
+    verify.add_argument("--kind", choices=KINDS, default="kill", help="kill (default) or cut (lab)")
+    verify.add_argument(
+        "--confirm-master",
+        metavar="NAME",
+        help="real clusters: agree to stop NAME's kube-apiserver without a prompt",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.add_argument("--trust-new-host-keys", action="store_true")
+    verify.add_argument("--ask-sudo-password", action="store_true")
+    verify.set_defaults(func=run_verify_command)
+
+
+def _load(path: Path):
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        raise KubehaError(str(exc)) from None
+    errors = errors_in(validate(profile))
+    if errors:
+        lines = "\n".join(f"  {p}" for p in errors)
+        raise KubehaError(f"{path}: the profile is not valid:\n{lines}")
+    return profile
+
+
+def _agreed(master: str, args: argparse.Namespace) -> bool:
+    """A real cluster: the operator must name the master whose apiserver is stopped."""
+    if args.confirm_master is not None:
+        return args.confirm_master == master
+    if not sys.stdin.isatty():
+        raise KubehaError(
+            f"the drill stops the kube-apiserver on {master}: "
+            f"pass --confirm-master {master} (or run it in a terminal to be asked)"
+        )
+    print(
+        f"The drill stops the kube-apiserver on {master} for about a minute, then starts it again."
+    )
+    answer = input(f"Type {master} to agree: ").strip()
+    return answer == master
+
+
+def run_verify_command(args: argparse.Namespace) -> int:
+    profile = _load(args.profile)
+    if (args.master or args.confirm_master) and not args.drill:
+        raise KubehaError("--master and --confirm-master go with --drill")
+    options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
+    secrets = collect(profile, args.ask_sudo_password)
+    report = run_verify(profile, options, secrets)
+    if not args.drill or not report.ok:
+        if args.json:
+            print(json.dumps(asdict(report), indent=2))
+        else:
+            print("\n".join(report_lines(report)))
+            if args.drill:
+                print("no drill: the setup must verify first")
+        return 0 if report.ok else 1
+    print("\n".join(report_lines(report)), file=sys.stderr if args.json else sys.stdout)
+    master = choose_master(profile, args.master)
+    lab = is_lab_profile(profile)
+    if not lab and not _agreed(master, args):
+        print("no drill: nothing was stopped")
+        return 1
+    drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, lab=lab)
+    if args.json:
+        print(json.dumps(asdict(drill), indent=2))
+    else:
+        where = "lab" if lab else "cluster"
+        print(f"drill on the {where}: {args.kind} {master}'s apiserver, then restore it")
+        print("\n".join(format_table(drill_rows(drill))))
+        for note in drill.notes:
+            print(f"note: {note}")
+        print(
+            "failed: started after the fault and no 200 within 5 s; lost in flight: already "
+            "running at the fault (no TCP proxy can replay it); stalled: 200 after more than 1 s"
+        )
+        print(
+            "drill passed"
+            if drill.ok
+            else "drill FAILED: failed requests or a watch not back within 5 s"
+        )
+    return 0 if drill.ok else 1

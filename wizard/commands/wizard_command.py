@@ -1,0 +1,42 @@
+"""``kubeha wizard [PROFILE]``: the Textual installer (also what ``kubeha`` alone opens).
+
+Textual and ``screens`` are imported inside the command only, so every other command (and the
+whole ``wizard`` core) stays free of Textual and fast to start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "wizard", help="the interactive installer (the default when no command is given)"
+    )
+    parser.add_argument(
+        "profile",
+        nargs="?",
+        type=Path,
+        help="a profile to open (a .toml file, or the name of a saved profile)",
+    )
+    parser.set_defaults(func=run_wizard)
+
+
+def ansi_theme() -> str | None:
+    """The ANSI theme when the terminal has only 16 colours, so every colour stays readable."""
+    if os.environ.get("COLORTERM") in ("truecolor", "24bit"):
+        return None
+    term = os.environ.get("TERM", "")
+    if "256color" in term or "direct" in term:
+        return None
+    return "ansi-dark"
+
+
+def run_wizard(args: argparse.Namespace) -> int:
+    from screens.app import make_app
+
+    app = make_app(args.profile, theme=ansi_theme())
+    app.run()
+    return int(app.return_code or 0)

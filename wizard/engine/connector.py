@@ -1,0 +1,180 @@
+"""Turn a profile's node into an open RemoteNode: the SSH target from the profile's per-node
+overrides, its [ssh] section and ~/.ssh/config, host keys checked, jump hosts shared.
+
+Whatever the profile leaves empty comes from ~/.ssh/config, as plain ``ssh`` would take it: a
+``Host`` entry for the node's *name* that sets a HostName is used for that node (``Host m1`` /
+``HostName 10.0.0.11`` / ``User ops`` / ``ProxyJump bastion``); otherwise the node's address is
+looked up (``Host 10.0.0.*``). The profile's ``ssh.bastion`` replaces any ProxyJump.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from fabric import Connection
+
+from wizard.engine.events import Event, Status
+from wizard.engine.model import ApplyOptions, Secrets
+from wizard.engine.remote import RemoteNode
+from wizard.engine.transport import (
+    GatewayPool,
+    SshTarget,
+    SshTransport,
+    TransportError,
+    checked_connection,
+    ssh_config,
+)
+from wizard.profile import Profile
+from wizard.validation import BASTION_RE
+
+
+def _expand(path: str | None) -> str | None:
+    return os.path.expanduser(path) if path else None
+
+
+def ssh_host(profile: Profile, name: str, config=None) -> str:
+    """The host to connect to for node ``name``: its ssh.host, else its name when
+    ~/.ssh/config maps that name to a HostName, else its address."""
+    node = profile.node(name)
+    if node.ssh.host:
+        return node.ssh.host
+    config = config or ssh_config()
+    found = config.base_ssh_config.lookup(name).get("hostname", name)
+    return name if found != name else node.address
+
+
+def ssh_target(profile: Profile, name: str, config=None) -> SshTarget:
+    node = profile.node(name)
+    ssh = profile.ssh
+    return SshTarget(
+        label=name,
+        host=ssh_host(profile, name, config),
+        port=node.ssh.port or ssh.port,
+        user=node.ssh.user or ssh.user,
+        key_file=_expand(ssh.key_file),
+        known_hosts=_expand(ssh.known_hosts),
+        sudo=ssh.sudo,
+        bastion=ssh.bastion,
+    )
+
+
+def split_bastion(spec: str) -> tuple[str | None, str, int | None]:
+    """``[user@]host[:port]`` -> (user, host, port)."""
+    match = BASTION_RE.match(spec.strip())
+    if match is None:
+        raise TransportError(f"jump host {spec!r}: expected [user@]host[:port]")
+    port = match.group("port")
+    return match.group("user"), match.group("host").strip("[]"), int(port) if port else None
+
+
+def identity_files(profile: Profile) -> list[str]:
+    """Every private key file kubeha may offer: the profile's, then ~/.ssh/config's
+    IdentityFile for each node and each jump host (existing files only, each once)."""
+    config = ssh_config()
+    lookup = config.base_ssh_config.lookup
+    found: list[str] = []
+    if profile.ssh.key_file:
+        found.append(os.path.expanduser(profile.ssh.key_file))
+    hosts: list[str] = []
+    for node in profile.all_nodes():
+        host = ssh_host(profile, node.name, config)
+        hosts.append(host)
+        jump = profile.ssh.bastion or str(lookup(host).get("proxyjump", ""))
+        for hop in jump.split(","):
+            if hop.strip() and hop.strip().lower() != "none":
+                try:
+                    hosts.append(split_bastion(hop)[1])
+                except TransportError:
+                    continue
+    for host in dict.fromkeys(hosts):
+        for path in lookup(host).get("identityfile", []):
+            found.append(os.path.expanduser(path))
+    return [p for p in dict.fromkeys(found) if Path(p).is_file()]
+
+
+class SshConnector:
+    """Opens nodes for one run; each jump host is opened once and shared.
+
+    With ``emit``, a new host key waiting for the operator's answer is shown in the node's pane
+    (a ``hostkey`` event naming the host and fingerprint), and every key pinned is recorded in
+    the run's events, the jump host's under the node whose connection opened it."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        options: ApplyOptions,
+        secrets: Secrets,
+        emit: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.options = options
+        self.secrets = secrets
+        self.gateways = GatewayPool(self._gateway)
+        self._emit = emit
+        self._local = threading.local()  # which node this worker thread is connecting
+
+    def _announce(self, status: Status, message: str) -> None:
+        if self._emit is not None:
+            self._emit(Event(getattr(self._local, "node", None), "connect", status, message))
+
+    def _confirm(self, host: str, fp: str) -> bool:
+        confirm = self.options.confirm_host_key
+        if confirm is None:
+            return False
+        self._announce(Status.HOSTKEY, f"{host} offers a host key not seen before: {fp}; trust it?")
+        trusted = bool(confirm(host, fp))
+        if not trusted:
+            self._announce(Status.INFO, f"{host}: host key {fp} refused by the operator")
+        return trusted
+
+    def _pinned(self, host: str, key: str) -> None:
+        self._announce(Status.INFO, f"{host}: new host key {key} trusted and pinned")
+
+    def _policy_kwargs(self) -> dict:
+        return {
+            "confirm_host_key": self._confirm if self.options.confirm_host_key else None,
+            "trust_new_host_keys": self.options.trust_new_host_keys,
+            "on_pin": self._pinned,
+        }
+
+    def _gateway(self, spec: str) -> tuple[Connection, list[Path]]:
+        """An unopened, host-key-checked connection to one jump host."""
+        user, host, port = split_bastion(spec)
+        return checked_connection(
+            host,
+            user=user,
+            port=port,
+            key_file=_expand(self.profile.ssh.key_file),
+            passphrase=self.secrets.passphrase,
+            known_hosts=_expand(self.profile.ssh.known_hosts),
+            timeout=self.options.connect_timeout,
+            **self._policy_kwargs(),
+        )
+
+    def __call__(self, name: str) -> Callable[[], RemoteNode]:
+        def open_node() -> RemoteNode:
+            self._local.node = name
+            transport = SshTransport(
+                ssh_target(self.profile, name),
+                passphrase=self.secrets.passphrase,
+                sudo_password=self.secrets.sudo_password,
+                connect_timeout=self.options.connect_timeout,
+                gateways=self.gateways,
+                **self._policy_kwargs(),
+            )
+            try:
+                transport.open()
+            except BaseException:
+                transport.close()
+                raise
+            finally:
+                self._local.node = None
+            return RemoteNode(transport)
+
+        return open_node
+
+    def close(self) -> None:
+        self.gateways.close()

@@ -1,0 +1,308 @@
+"""The failover drill: bounded request loops and open watch streams on every client node, one
+master taken away during them and then restored, and per node what the clients saw.
+
+Definitions (the same in the CLI, the tests and docs/BENCHMARKS.md):
+
+* a request is *lost in flight* when it was already running at the moment of the fault and got
+  no 200: a TCP proxy cannot replay a request whose bytes already went to the master that died;
+* a request *failed* when it started after the fault and got no 200 within curl's limit — the
+  figure a load balancer is responsible for, and the one that must be zero;
+* a request *stalled* when it got its 200 but took more than :data:`STALL_S`;
+* *recovered after* is the time from the fault until the end of the last request that was lost,
+  failed or stalled (0 when none was);
+* a watch stream is *interrupted* when it went more than :data:`WATCH_GAP_S` without an event (the
+  lab's apiserver sends one a second); *watch back after* is the time from the fault to the first
+  event after the longest such gap, ``None`` when no event came back before the drill ended.
+
+The loops run as one shell script per node (over SSH for profiles; any runner for the bench),
+every loop bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from wizard.engine.remote import q
+
+STALL_S = 1.0
+WATCH_GAP_S = 2.5
+WATCH_PATH = "/api/v1/namespaces/default/pods?watch=true"
+
+Runner = Callable[[str, float], str]  # (shell script, timeout) -> stdout
+
+
+@dataclass(frozen=True)
+class DrillTiming:
+    """Seconds: loops start, ``lead`` later the fault, ``hold`` later the restore, loops end at
+    ``duration``."""
+
+    lead: float = 2.5
+    hold: float = 8.0  # longer than the 5 s a watch may take to come back: no hiding behind
+    duration: float = 16.0  # a restore that revives a stalled stream
+    interval: float = 0.1
+    max_time: float = 5.0
+    watches: int = 3  # watch streams per node (least-conn spreads them over the masters)
+
+    @property
+    def count(self) -> int:
+        return int(self.duration / self.interval) + 1
+
+
+SHORT = DrillTiming(lead=2.0, hold=7.0, duration=12.0)
+REAL = DrillTiming(lead=3.0, hold=40.0, duration=70.0)
+
+
+@dataclass(frozen=True)
+class Request:
+    start: float
+    code: str
+    seconds: float
+    master: str
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
+
+
+@dataclass(frozen=True)
+class NodeDrill:
+    node: str
+    requests: int = 0
+    failed: int = 0
+    lost_in_flight: int = 0
+    stalled: int = 0
+    recovered_s: float = 0.0
+    watches: int = 0  # streams that delivered events before the fault
+    watches_interrupted: int = 0
+    watch_back_s: float | None = 0.0  # None: a stream never came back
+    masters: tuple[str, ...] = ()
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Zero failed requests and every watch back within 5 s."""
+        return (
+            not self.error
+            and self.requests > 0
+            and self.failed == 0
+            and self.watch_back_s is not None
+            and self.watch_back_s <= 5.0
+        )
+
+
+@dataclass(frozen=True)
+class DrillReport:
+    profile: str
+    strategy: str
+    master: str
+    kind: str
+    lab: bool
+    nodes: tuple[NodeDrill, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.nodes) and all(n.ok for n in self.nodes)
+
+
+def watch_url(verify_url: str) -> str:
+    parts = urlsplit(verify_url)
+    return f"{parts.scheme}://{parts.netloc}{WATCH_PATH}"
+
+
+def loop_script(url: str, watch: str, timing: DrillTiming) -> str:
+    """The node's side: ``T`` start time, ``R start code seconds master`` per request and
+    ``W stream open|event|closed time`` per watch line. Ends by itself after ``duration``."""
+    awk = 'awk \'/^[Xx]-[Ll]ab-[Mm]aster:/ {m=$2} /^RESULT/ {print $2, $3, (m=="" ? "-" : m)}\''
+    duration = int(timing.duration + 0.999)
+    return (
+        f'echo "T $(date +%s.%N)"; end=$(( $(date +%s) + {duration} )); i=0; '
+        f"while [ $i -lt {timing.watches} ]; do "
+        f"( while :; do left=$(( end - $(date +%s) )); [ $left -ge 1 ] || break; "
+        f'echo "W $i open $(date +%s.%N)"; '
+        f"curl -s -k -N -m $left {q(watch)} 2>/dev/null | "
+        f'while IFS= read -r l; do echo "W $i event $(date +%s.%N)"; done; '
+        f'echo "W $i closed $(date +%s.%N)"; sleep 0.2; done ) & '
+        f"i=$((i+1)); done; "
+        f"n=0; while [ $n -lt {timing.count} ] && [ $(date +%s) -lt $end ]; do n=$((n+1)); "
+        f"s=$(date +%s.%N); "
+        f"r=$(curl -s -k -D - -o /dev/null -m {timing.max_time:g} "
+        f"-w 'RESULT %{{http_code}} %{{time_total}}\\n' {q(url)} 2>/dev/null | tr -d '\\r' | {awk}); "
+        f'echo "R $s ${{r:-000 {timing.max_time:g} -}}"; sleep {timing.interval:g}; done; wait'
+    )
+
+
+def parse_loop(node: str, stdout: str, fault: tuple[float, float], shift: float = 0.0) -> NodeDrill:
+    """Per-node figures from :func:`loop_script`'s output. ``fault`` is (just before, just after)
+    the fault in the node's clock after adding ``shift``."""
+    before, after = fault
+    requests: list[Request] = []
+    events: dict[str, list[float]] = {}
+    opens_after = 0
+    for line in stdout.splitlines():
+        parts = line.split()
+        with contextlib.suppress(ValueError, IndexError):
+            if parts[0] == "R" and len(parts) >= 5:
+                requests.append(
+                    Request(float(parts[1]) + shift, parts[2], float(parts[3]), parts[4])
+                )
+            elif parts[0] == "W" and len(parts) >= 4:
+                stamp = float(parts[3]) + shift
+                if parts[2] == "event":
+                    events.setdefault(parts[1], []).append(stamp)
+                elif parts[2] == "open" and stamp > before:
+                    opens_after += 1
+    if not requests:
+        return NodeDrill(node, error="no request ran (the loop did not start)")
+    lost = failed = stalled = 0
+    worst_end = before
+    for r in requests:
+        in_flight = r.start < after and r.end > before
+        bad = r.code != "200" or r.seconds > STALL_S
+        if r.code != "200":
+            if in_flight:
+                lost += 1
+            else:
+                failed += 1
+        elif r.seconds > STALL_S:
+            stalled += 1
+        if bad and r.end > before:
+            worst_end = max(worst_end, r.end)
+    watches = interrupted = 0
+    back: float | None = 0.0
+    for stamps in events.values():
+        stamps.sort()
+        if not any(t <= before for t in stamps):
+            continue  # this stream never delivered before the fault: nothing to compare
+        watches += 1
+        later = [t for t in stamps if t > before]
+        if not later:
+            interrupted += 1
+            back = None
+            continue
+        points = [max(t for t in stamps if t <= before), *later]
+        gap, first_after = max((b - a, b) for a, b in itertools.pairwise(points))
+        if gap > WATCH_GAP_S:
+            interrupted += 1
+            if back is not None:
+                back = max(back, first_after - before)
+    masters = tuple(sorted({r.master for r in requests if r.master not in ("-", "")}))
+    return NodeDrill(
+        node,
+        requests=len(requests),
+        failed=failed,
+        lost_in_flight=lost,
+        stalled=stalled,
+        recovered_s=round(worst_end - before, 2),
+        watches=watches,
+        watches_interrupted=interrupted,
+        watch_back_s=None if back is None else round(back, 2),
+        masters=masters,
+    )
+
+
+class Fault:
+    """Takes one master away and brings it back."""
+
+    def take(self) -> None:
+        raise NotImplementedError
+
+    def restore(self) -> None:
+        raise NotImplementedError
+
+
+def run_loops(
+    runners: dict[str, Runner],
+    url_for: Callable[[str], str],
+    fault: Fault,
+    timing: DrillTiming,
+    wall_clock: bool,
+) -> tuple[list[NodeDrill], list[str]]:
+    """Start every node's loop, take the master away ``lead`` seconds in, restore it ``hold``
+    seconds later, collect. ``wall_clock``: the nodes share this machine's clock (the lab);
+    otherwise each node's clock is mapped through the moment its loop was started."""
+    outputs: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    launched: dict[str, float] = {}
+
+    def run(name: str) -> None:
+        url = url_for(name)
+        script = loop_script(url, watch_url(url), timing)
+        launched[name] = time.time()
+        try:
+            outputs[name] = runners[name](script, timing.duration + timing.max_time + 30)
+        except Exception as exc:  # unreachable node: its row says why
+            errors[name] = str(exc) or type(exc).__name__
+
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in runners]
+    began = time.time()
+    for thread in threads:
+        thread.start()
+    notes: list[str] = []
+    time.sleep(max(0.0, began + timing.lead - time.time()))
+    before = time.time()
+    try:
+        fault.take()
+    except Exception as exc:
+        notes.append(f"the fault could not be made: {exc}")
+    after = time.time()
+    time.sleep(max(0.0, after + timing.hold - time.time()))
+    try:
+        fault.restore()
+    except Exception as exc:
+        notes.append(f"the restore failed: {exc}")
+    for thread in threads:
+        thread.join(timing.duration + timing.max_time + 60)
+    results = []
+    for name in runners:
+        if name in errors or name not in outputs:
+            results.append(NodeDrill(name, error=errors.get(name, "the loop did not finish")))
+            continue
+        shift = 0.0
+        if not wall_clock:
+            first = next((ln for ln in outputs[name].splitlines() if ln.startswith("T ")), None)
+            if first is not None:
+                shift = launched[name] - float(first.split()[1])
+        results.append(parse_loop(name, outputs[name], (before, after), shift))
+    return results, notes
+
+
+def drill_rows(report: DrillReport) -> list[tuple[str, ...]]:
+    header = (
+        "node",
+        "result",
+        "requests",
+        "failed",
+        "lost in flight",
+        "stalled >1s",
+        "recovered after",
+        "watches cut",
+        "watch back after",
+        "masters",
+    )
+    rows = [header]
+    for n in report.nodes:
+        if n.error:
+            rows.append((n.node, "ERROR", "-", "-", "-", "-", "-", "-", "-", n.error[:60]))
+            continue
+        rows.append(
+            (
+                n.node,
+                "ok" if n.ok else "FAILED",
+                str(n.requests),
+                str(n.failed),
+                str(n.lost_in_flight),
+                str(n.stalled),
+                f"{n.recovered_s:.1f} s",
+                f"{n.watches_interrupted}/{n.watches}",
+                "never" if n.watch_back_s is None else f"{n.watch_back_s:.1f} s",
+                ",".join(n.masters) or "-",
+            )
+        )
+    return rows

@@ -1,0 +1,161 @@
+"""``kubeha verify --drill`` for a profile: pick the master, make the fault (the lab's own kill
+and cut controls on the lab; on a real cluster, only after the operator named the master, its
+kube-apiserver stopped and started again over SSH), run the loops over SSH on every client node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from wizard.engine.connector import SshConnector
+from wizard.engine.drill import REAL, DrillReport, DrillTiming, Fault, run_loops
+from wizard.engine.model import ApplyOptions, Secrets
+from wizard.engine.remote import RemoteNode
+from wizard.errors import KubehaError
+from wizard.profile import Profile
+from wizard.render import build_plan
+
+KINDS = ("kill", "cut")
+STATIC_POD = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+PARKED = "/etc/kubernetes/kube-apiserver.yaml.kubeha-drill"
+UNIT = "kube-apiserver.service"
+
+
+def is_lab_profile(profile: Profile) -> bool:
+    """True when every node of the profile is a node of the lab that is up (same address, SSH
+    through the lab's forwarder port)."""
+    from wizard.lab import load_state
+
+    state = load_state()
+    if state is None or not state.ready:
+        return False
+    lab_nodes = {n.name: n for n in state.nodes}
+    for node in profile.all_nodes():
+        lab = lab_nodes.get(node.name)
+        if lab is None or lab.address != node.address:
+            return False
+        if (node.ssh.port or profile.ssh.port) != lab.ssh_port:
+            return False
+    return True
+
+
+@dataclass
+class LabFault(Fault):
+    master: str
+    kind: str
+
+    def take(self) -> None:
+        from wizard import lab
+
+        if self.kind == "kill":
+            lab.kill_apiserver(self.master)
+        else:
+            lab.cut(self.master)
+
+    def restore(self) -> None:
+        from wizard import lab
+
+        lab.restore(self.master)
+
+
+class SshApiserverFault(Fault):
+    """A real master: stop its kube-apiserver (a systemd unit, or kubeadm's static pod moved out
+    of the manifests folder) and start it again. Made only after the operator agreed."""
+
+    def __init__(self, node: RemoteNode) -> None:
+        self.node = node
+        self.how = ""
+
+    def take(self) -> None:
+        script = (
+            f"if systemctl cat {UNIT} >/dev/null 2>&1; then systemctl stop {UNIT} && echo unit; "
+            f"elif [ -f {STATIC_POD} ]; then mv {STATIC_POD} {PARKED} && echo static-pod; "
+            f"else echo none; exit 3; fi"
+        )
+        result = self.node.sh(script, timeout=60)
+        if not result.ok:
+            raise KubehaError("found no kube-apiserver unit or static pod to stop on the master")
+        self.how = result.stdout.strip()
+
+    def restore(self) -> None:
+        if self.how == "unit":
+            self.node.run(["systemctl", "start", UNIT], timeout=60)
+        elif self.how == "static-pod":
+            self.node.run(["mv", PARKED, STATIC_POD], timeout=60)
+
+
+def choose_master(profile: Profile, master: str | None) -> str:
+    names = [m.name for m in profile.masters]
+    if master is None:
+        return names[0]
+    if master not in names:
+        raise KubehaError(
+            f"--master: {master!r} is not a master of {profile.name!r} ({', '.join(names)})"
+        )
+    return master
+
+
+def run_drill(
+    profile: Profile,
+    master: str,
+    kind: str,
+    timing: DrillTiming | None = None,
+    options: ApplyOptions | None = None,
+    secrets: Secrets | None = None,
+    lab: bool | None = None,
+) -> DrillReport:
+    """The drill; the caller has checked the confirmation for a real cluster."""
+    if kind not in KINDS:
+        raise KubehaError(f"--kind: expected kill or cut, got {kind!r}")
+    lab = is_lab_profile(profile) if lab is None else lab
+    if not lab and kind == "cut":
+        raise KubehaError(
+            "--kind cut takes a host off the network: only the lab can do that; use --kind kill"
+        )
+    timing = timing or (DrillTiming() if lab else REAL)
+    options = options or ApplyOptions()
+    plan = build_plan(profile)
+    ssh = SshConnector(profile, options, secrets or Secrets())
+    # A cut master cannot run its own loop (its SSH is cut too); a killed one still can.
+    clients = [n.node for n in plan.nodes if not (kind == "cut" and n.node == master)]
+    opened: dict[str, RemoteNode] = {}
+    notes: list[str] = []
+    try:
+        for name in [*clients, *([master] if not lab else [])]:
+            if name not in opened:
+                try:
+                    opened[name] = ssh(name)()
+                except Exception as exc:
+                    notes.append(f"{name}: not reachable: {exc}")
+
+        def runner_for(name: str):
+            def run(script: str, timeout: float) -> str:
+                node = opened.get(name)
+                if node is None:
+                    raise KubehaError("not reachable over SSH")
+                return node.sh(script, timeout=timeout).stdout
+
+            return run
+
+        if lab:
+            fault: Fault = LabFault(master, kind)
+        else:
+            if master not in opened:
+                raise KubehaError(f"cannot reach master {master} over SSH to stop its apiserver")
+            fault = SshApiserverFault(opened[master])
+        results, loop_notes = run_loops(
+            {name: runner_for(name) for name in clients},
+            lambda name: plan.for_node(name).verify_url,
+            fault,
+            timing,
+            wall_clock=lab,
+        )
+    finally:
+        for node in opened.values():
+            with contextlib.suppress(Exception):
+                node.transport.close()
+        ssh.close()
+    return DrillReport(
+        profile.name, profile.strategy, master, kind, lab, tuple(results), (*notes, *loop_notes)
+    )

@@ -1,0 +1,191 @@
+"""File and service operations on one node, built on a Transport.
+
+Files are replaced the safe way: the new content goes to ``PATH.kubeha-new`` in the same folder,
+is checked there by the node's own program, and is renamed into place (atomic on one file
+system). The version it replaces is kept as ``PATH.kubeha-prev`` for this run's rollback, and the
+first version kubeha ever replaced as ``PATH.kubeha-orig`` (or a ``PATH.kubeha-absent`` marker) for
+uninstall.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from wizard.engine.transport import CommandResult, Transport
+
+NEW = ".kubeha-new"
+PREV = ".kubeha-prev"
+ORIG = ".kubeha-orig"
+ABSENT = ".kubeha-absent"
+HOSTS_MARKER = "# managed by kubeha"
+UNIT_STATE_DIR = "/var/lib/kubeha/units"
+VERIFIED_URL_FILE = "/var/lib/kubeha/verified-url"
+
+
+def q(value: str) -> str:
+    return shlex.quote(value)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    status: str  # HTTP status code, or curl's error
+    seconds: float
+    detail: str = ""
+
+
+class RemoteNode:
+    """Operations on one node. Every value is quoted; nothing is built from unquoted text."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def run(
+        self, argv: Sequence[str], timeout: float = 120, stdin: str | None = None
+    ) -> CommandResult:
+        return self.transport.run(argv, timeout=timeout, stdin=stdin)
+
+    def sh(self, script: str, timeout: float = 120) -> CommandResult:
+        return self.run(["sh", "-c", script], timeout=timeout)
+
+    # --- files -------------------------------------------------------------------------------
+
+    def read_text(self, path: str) -> str | None:
+        result = self.sh(f"if [ -f {q(path)} ]; then cat {q(path)}; else exit 3; fi")
+        if result.returncode == 3:
+            return None
+        if not result.ok:
+            raise RuntimeError(f"cannot read {path}: {result.stderr.strip()}")
+        return result.stdout
+
+    def sha256(self, path: str) -> str | None:
+        result = self.sh(f"if [ -f {q(path)} ]; then sha256sum {q(path)}; else echo absent; fi")
+        word = result.stdout.split()[0] if result.stdout.split() else ""
+        return None if word == "absent" or not result.ok else word
+
+    def stage(
+        self, path: str, content: bytes, mode: int, owner: str = "root", group: str = "root"
+    ) -> str:
+        folder = path.rsplit("/", 1)[0] or "/"
+        mkdir = self.run(["mkdir", "-p", folder])
+        if not mkdir.ok:
+            raise RuntimeError(f"cannot create {folder}: {mkdir.stderr.strip()}")
+        temp = path + NEW
+        self.transport.put(content, temp, mode)
+        chown = self.run(["chown", f"{owner}:{group}", temp])
+        if not chown.ok:
+            raise RuntimeError(f"cannot chown {temp}: {chown.stderr.strip()}")
+        return temp
+
+    def write_small_file(self, path: str, text: str) -> None:
+        """kubeha's own bookkeeping (not a config file): written in place, no backups."""
+        folder = path.rsplit("/", 1)[0]
+        self.sh(f"mkdir -p {q(folder)} && printf %s {q(text)} > {q(path)}")
+
+    def discard(self, temp: str) -> None:
+        self.run(["rm", "-f", temp])
+
+    def commit(self, path: str, temp: str) -> None:
+        """Keep backups, then rename the checked temp file into place."""
+        p = q(path)
+        script = (
+            f"set -e; "
+            f"if [ -e {p} ]; then cp -p {p} {q(path + PREV)}; else rm -f {q(path + PREV)}; fi; "
+            f"if [ ! -e {q(path + ORIG)} ] && [ ! -e {q(path + ABSENT)} ]; then "
+            f"  if [ -e {p} ]; then cp -p {p} {q(path + ORIG)}; else : > {q(path + ABSENT)}; fi; "
+            f"fi; "
+            f"mv -f {q(temp)} {p}"
+        )
+        result = self.sh(script)
+        if not result.ok:
+            raise RuntimeError(f"cannot put {path} in place: {result.stderr.strip()}")
+
+    def restore_previous(self, path: str) -> None:
+        """Undo this run's commit of ``path``: the previous version back, or no file at all."""
+        p, prev = q(path), q(path + PREV)
+        result = self.sh(f"if [ -e {prev} ]; then mv -f {prev} {p}; else rm -f {p}; fi")
+        if not result.ok:
+            raise RuntimeError(f"cannot restore {path}: {result.stderr.strip()}")
+
+    def restore_original(self, path: str) -> str:
+        """Uninstall: the file as it was before kubeha first replaced it."""
+        p, orig, absent = q(path), q(path + ORIG), q(path + ABSENT)
+        result = self.sh(
+            f"if [ -e {orig} ]; then mv -f {orig} {p}; echo restored; "
+            f"elif [ -e {absent} ]; then rm -f {p} {absent}; echo removed; "
+            f"else echo kept; fi; rm -f {q(path + PREV)} {q(path + NEW)}"
+        )
+        if not result.ok:
+            raise RuntimeError(f"cannot restore {path}: {result.stderr.strip()}")
+        return result.stdout.strip() or "kept"
+
+    def managed_hosts_file(self, line: str, current: str | None) -> str:
+        """/etc/hosts with kubeha's one line replaced (or added), everything else untouched."""
+        kept = [
+            existing
+            for existing in (current or "").splitlines()
+            if not existing.rstrip().endswith(HOSTS_MARKER)
+        ]
+        return "\n".join([*kept, f"{line.strip()}  {HOSTS_MARKER}"]) + "\n"
+
+    # --- services ----------------------------------------------------------------------------
+
+    def systemctl(self, *args: str, timeout: float = 90) -> CommandResult:
+        return self.run(["systemctl", *args], timeout=timeout)
+
+    def unit_state(self, unit: str) -> tuple[bool, bool]:
+        """(enabled, active)."""
+        enabled = self.systemctl("is-enabled", "--quiet", unit).ok
+        active = self.systemctl("is-active", "--quiet", unit).ok
+        return enabled, active
+
+    def remember_unit_state(self, unit: str, enabled: bool, active: bool) -> None:
+        """Record, once, how a unit was before kubeha first changed it (for uninstall)."""
+        path = q(f"{UNIT_STATE_DIR}/{unit}")
+        flags = f"{int(enabled)} {int(active)}"
+        self.sh(f"mkdir -p {q(UNIT_STATE_DIR)} && [ -e {path} ] || echo {q(flags)} > {path}")
+
+    def recall_unit_state(self, unit: str) -> tuple[bool, bool] | None:
+        text = self.read_text(f"{UNIT_STATE_DIR}/{unit}")
+        if text is None or len(text.split()) != 2:
+            return None
+        enabled, active = text.split()
+        return enabled == "1", active == "1"
+
+    def forget_unit_state(self, unit: str) -> None:
+        self.run(["rm", "-f", f"{UNIT_STATE_DIR}/{unit}"])
+
+    # --- probes ------------------------------------------------------------------------------
+
+    def probe(self, url: str, timeout: float = 3.0) -> ProbeResult:
+        result = self.run(
+            [
+                "curl",
+                "--silent",
+                "--show-error",
+                "--insecure",
+                "--output",
+                "/dev/null",
+                "--max-time",
+                f"{timeout:g}",
+                "--write-out",
+                "%{http_code} %{time_total}",
+                url,
+            ],
+            timeout=timeout + 10,
+        )
+        parts = result.stdout.split()
+        code = parts[0] if parts else "000"
+        seconds = float(parts[1]) if len(parts) > 1 else 0.0
+        ok = result.ok and code == "200"
+        detail = result.stderr.strip() or ("" if ok else f"HTTP {code}")
+        return ProbeResult(
+            ok, code if code != "000" else f"curl exit {result.returncode}", seconds, detail
+        )
+
+
+def content_sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()

@@ -1,0 +1,65 @@
+"""Plain-text views of a run for the headless CLI: the plan before it runs, the dry-run diffs,
+and the per-node summary table after it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from wizard.engine.model import NodeResult, RunSummary
+from wizard.render import RenderPlan
+
+
+def plan_lines(plan: RenderPlan, nodes: Iterable[str]) -> list[str]:
+    wanted = set(nodes)
+    lines = [
+        f"profile {plan.profile.name}: strategy {plan.profile.strategy}, clients use {plan.server_url}"
+    ]
+    for node_plan in plan.nodes:
+        if node_plan.node not in wanted:
+            continue
+        files = ", ".join(f.path for f in node_plan.files) or "nothing to install"
+        services = ", ".join(node_plan.services) or "-"
+        lines.append(
+            f"  {node_plan.node:<14} {node_plan.role:<7} files: {files}; services: {services}"
+        )
+        lines.append(f"  {'':<14} {'':<7} verify: {node_plan.verify_url}")
+    return lines
+
+
+def diff_lines(result: NodeResult) -> list[str]:
+    lines = [f"=== {result.node}"]
+    for diff in result.diffs:
+        if diff.action == "unchanged":
+            lines.append(f"    {diff.path}: unchanged")
+        else:
+            lines.append(f"    {diff.path}: would {diff.action}")
+            lines.extend(f"    {line.rstrip()}" for line in diff.diff.splitlines())
+    lines.extend(f"    action: {action}" for action in result.actions)
+    if not result.diffs and not result.actions:
+        lines.append(f"    {result.reason}")
+    return lines
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    width = max([len(n.node) for n in summary.nodes] + [4])
+    lines = ["", f"{'node':<{width}}  {'result':<11}  details"]
+    for result in summary.nodes:
+        detail = result.reason
+        if result.changed_files:
+            detail += f"; files: {', '.join(result.changed_files)}"
+        if result.restarted:
+            detail += f"; restarted: {', '.join(result.restarted)}"
+        if result.reloaded:
+            detail += f"; reloaded: {', '.join(result.reloaded)}"
+        if result.rollback:
+            detail += f"; rollback: {result.rollback}"
+        lines.append(f"{result.node:<{width}}  {result.state.value:<11}  {detail}")
+    lines.extend(f"cluster: {problem}" for problem in summary.cluster_problems)
+    failed = summary.failed()
+    verdict = (
+        "every node ok"
+        if summary.ok
+        else f"{len(failed)} node(s) failed: {', '.join(n.node for n in failed)}"
+    )
+    lines.append(f"{verdict}. Run log: {summary.log_path}")
+    return lines

@@ -1,0 +1,536 @@
+"""How the engine talks to a node: a Transport runs an argv and moves bytes.
+
+``SshTransport`` is the real one: fabric underneath, with fabric's own habits switched off where
+they are unsafe. Host keys are checked (never fabric's AutoAdd, not even for a jump host),
+~/.ssh/config is honoured (HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand,
+UserKnownHostsFile) unless the profile overrides it, and a bastion is opened once per run by
+:class:`GatewayPool` and shared by every node's connection, with a timeout on every hop.
+
+Privilege is settled when the node is opened: root runs commands as they are; any other login
+runs them through ``sudo -n`` where sudo needs no password, or through ``sudo -k -S -p ''`` with
+the password written to the command's stdin (never on a command line, so ``ps`` on the node never
+shows it). A wrong or missing sudo password fails that node at once with a sentence, never a
+hang. Every argv is quoted with ``shlex.join``: no profile text is pasted into a shell string.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import shlex
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import invoke
+import paramiko
+from fabric import Config, Connection
+from fabric.connection import derive_shorthand
+
+from wizard.engine.hostkeys import (
+    CheckedPolicy,
+    HostKeyError,
+    changed_key_message,
+    known_hosts_name,
+    load_known_hosts,
+)
+from wizard.errors import KubehaError
+
+# paramiko logs its own tracebacks at ERROR level; kubeha reports every failure itself, once,
+# as a sentence. Without this, Python's last-resort handler would print them to the terminal.
+for _name in ("paramiko", "invoke", "fabric"):
+    _logger = logging.getLogger(_name)
+    _logger.addHandler(logging.NullHandler())
+    _logger.propagate = False
+
+SUDO_CHECK_TIMEOUT = 30.0  # a wrong password costs sudo ~2 s (PAM's delay); never more than this
+SFTP_TIMEOUT = 120.0  # seconds without progress before an upload counts as lost
+MAX_JUMPS = 5  # ProxyJump chains longer than this are refused (and loops are caught by it)
+
+# What sudo says when it will not run a command. Matched on stderr, lower-cased.
+_SUDO_NEEDS_PASSWORD = ("a password is required", "a terminal is required")
+_SUDO_WRONG_PASSWORD = ("incorrect password", "sorry, try again", "no password was provided")
+_SUDO_NOT_ALLOWED = ("is not in the sudoers file", "is not allowed to", "may not run sudo")
+_SUDO_NEEDS_TTY = ("you must have a tty",)
+
+# Run once on connect: who we are, and whether sudo works without a password. Fixed text.
+_WHOAMI = 'echo "uid=$(id -u)"; if [ "$(id -u)" != 0 ]; then sudo -n true 2>&1; echo "sudo=$?"; fi'
+
+
+class TransportError(KubehaError):
+    """The node could not be reached or authenticated; the text says why."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def output_lines(self, limit: int = 20) -> tuple[str, ...]:
+        lines = [line for line in (self.stdout + self.stderr).splitlines() if line.strip()]
+        return tuple(lines[-limit:])
+
+
+class Transport(Protocol):
+    label: str
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float = 120, stdin: str | None = None
+    ) -> CommandResult: ...
+
+    def put(self, data: bytes, path: str, mode: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where and how to reach one node; None fields fall back to ~/.ssh/config."""
+
+    label: str  # the node name, for messages
+    host: str
+    port: int | None
+    user: str | None
+    key_file: str | None
+    known_hosts: str | None
+    sudo: bool  # kept for the record: any login that is not root uses sudo
+    bastion: str | None = None  # [user@]host[:port]; overrides ~/.ssh/config's ProxyJump
+
+
+def ssh_config() -> Config:
+    """A fabric Config that reads ~/.ssh/config and /etc/ssh/ssh_config (as of now: $HOME)."""
+    return Config(overrides={"load_ssh_configs": True})
+
+
+def connect_kwargs(
+    key_file: str | None, passphrase: str | None, timeout: float
+) -> dict[str, object]:
+    kwargs: dict[str, object] = {
+        "allow_agent": True,
+        "banner_timeout": timeout,
+        "auth_timeout": timeout,
+        "channel_timeout": timeout,
+    }
+    if key_file:
+        kwargs["key_filename"] = [key_file]
+    if passphrase:
+        kwargs["passphrase"] = passphrase
+    return kwargs
+
+
+def checked_connection(
+    host: str,
+    *,
+    user: str | None,
+    port: int | None,
+    key_file: str | None,
+    passphrase: str | None,
+    known_hosts: str | None,
+    confirm_host_key: Callable[[str, str], bool] | None,
+    trust_new_host_keys: bool,
+    timeout: float,
+    on_pin: Callable[[str, str], None] | None = None,
+) -> tuple[Connection, list[Path]]:
+    """A fabric Connection with host keys checked and no gateway of fabric's own choosing.
+
+    Returns the connection and the known_hosts files it trusts."""
+    connection = Connection(
+        host,
+        user=user,
+        port=port,
+        config=ssh_config(),
+        connect_kwargs=connect_kwargs(key_file, passphrase, timeout),
+        connect_timeout=int(max(1, timeout)),
+        gateway=False,  # kubeha resolves ProxyJump itself: fabric's hops would AutoAdd keys
+    )
+    files = str(connection.ssh_config.get("userknownhostsfile", "")).split()
+    client = connection.client
+    trusted = load_known_hosts(client, known_hosts, files)
+    client.set_missing_host_key_policy(CheckedPolicy(confirm_host_key, trust_new_host_keys, on_pin))
+    return connection, trusted
+
+
+def jump_spec(connection: Connection, override: str | None) -> str | None:
+    """The ProxyJump to use: the profile's bastion, else ~/.ssh/config's, else None."""
+    if override:
+        return override
+    value = str(connection.ssh_config.get("proxyjump", "")).strip()
+    return None if not value or value.lower() == "none" else value
+
+
+def proxy_command(connection: Connection) -> str | None:
+    value = str(connection.ssh_config.get("proxycommand", "")).strip()
+    return None if not value or value.lower() == "none" else value
+
+
+def describe_error(
+    exc: BaseException, who: str, host_name: str, trusted: list[Path]
+) -> KubehaError:
+    """One sentence for anything that went wrong while opening an SSH connection."""
+    if isinstance(exc, KubehaError):
+        return exc
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return HostKeyError(f"{who}: " + changed_key_message(exc, host_name, trusted))
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return TransportError(
+            f"{who}: the private key is encrypted and no passphrase was given "
+            "(set KUBEHA_SSH_PASSPHRASE, or run interactively to be asked)"
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return TransportError(
+            f"{who}: authentication failed ({exc}): the node refused every key offered; "
+            "check the user, key file, passphrase or agent"
+        )
+    if isinstance(exc, paramiko.ChannelException):
+        return TransportError(f"{who}: the jump host could not reach it ({exc.text})")
+    if isinstance(exc, paramiko.SSHException):
+        text = str(exc)
+        if "banner" in text or "No existing session" in text:
+            return TransportError(
+                f"{who}: no SSH server answered (timed out waiting for its banner)"
+            )
+        if "Timeout opening channel" in text:
+            return TransportError(f"{who}: the jump host did not reach it in time")
+        return TransportError(f"{who}: SSH error: {text}")
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        reasons = sorted({(e.strerror or str(e)).lower() for e in exc.errors.values()})
+        return TransportError(f"{who}: cannot connect: {'; '.join(reasons) or exc}")
+    if isinstance(exc, TimeoutError):
+        return TransportError(f"{who}: connection timed out")
+    if isinstance(exc, OSError):
+        return TransportError(f"{who}: cannot connect: {exc.strerror or exc}")
+    if isinstance(exc, EOFError):
+        return TransportError(f"{who}: the connection closed while connecting")
+    return TransportError(f"{who}: cannot connect: {type(exc).__name__}: {exc}")
+
+
+def open_checked(connection: Connection, who: str, trusted: list[Path]) -> None:
+    """``connection.open()`` with every failure turned into a HostKeyError or TransportError."""
+    name = known_hosts_name(connection.host, connection.port)
+    try:
+        connection.open()
+    except Exception as exc:
+        raise describe_error(exc, who, name, trusted) from None
+
+
+class GatewayPool:
+    """Jump hosts for one run: each opened once, shared by every node, thread-safe.
+
+    ``factory(spec)`` returns an unopened checked Connection and its trusted files for a
+    ``[user@]host[:port]`` spec. A hop that failed stays failed for the run (every node gets the
+    same reason at once); a hop whose connection dropped is opened again on next use."""
+
+    def __init__(self, factory: Callable[[str], tuple[Connection, list[Path]]]) -> None:
+        self._factory = factory
+        self._lock = threading.RLock()
+        self._gateways: dict[str, Connection] = {}
+        self._failed: dict[str, KubehaError] = {}
+
+    def get(self, spec: str, timeout: float, depth: int = 0) -> Connection:
+        """The open connection to jump host ``spec`` (a comma list is a chain, first hop first)."""
+        hops = [h.strip() for h in spec.split(",") if h.strip()]
+        if not hops or len(hops) + depth > MAX_JUMPS:
+            raise TransportError(f"jump host {spec!r}: more than {MAX_JUMPS} hops (a loop?)")
+        with self._lock:
+            if spec in self._failed:
+                raise self._failed[spec]
+            gateway = self._gateways.get(spec)
+            if gateway is not None and gateway.is_connected:
+                return gateway
+            try:
+                gateway = self._open(hops, timeout, depth)
+            except KubehaError as exc:
+                self._failed[spec] = exc
+                raise
+            self._gateways[spec] = gateway
+            return gateway
+
+    def _open(self, hops: list[str], timeout: float, depth: int) -> Connection:
+        connection, trusted = self._factory(hops[-1])
+        who = f"jump host {connection.user}@{known_hosts_name(connection.host, connection.port)}"
+        before = ",".join(hops[:-1]) or jump_spec(connection, None)
+        if before and not hops[:-1]:
+            # A "Host *" ProxyJump names the jump host itself: it is reached directly, as fabric
+            # and OpenSSH's own examples do, not through itself.
+            first = derive_shorthand(before.split(",")[-1].strip())["host"]
+            if first in (connection.original_host, connection.host):
+                before = None
+        if before:
+            previous = self.get(before, timeout, depth + 1)
+            connection.connect_kwargs["sock"] = self.channel(
+                previous, connection.host, connection.port, timeout, who
+            )
+        elif proxy_command(connection):
+            connection.gateway = proxy_command(connection)
+        open_checked(connection, who, trusted)
+        return connection
+
+    @staticmethod
+    def channel(
+        gateway: Connection, host: str, port: int, timeout: float, who: str
+    ) -> paramiko.Channel:
+        """A direct-tcpip channel through ``gateway`` to ``host:port``, within ``timeout``."""
+        try:
+            transport = gateway.transport
+            if transport is None or not transport.is_active():
+                raise paramiko.SSHException("the jump host's connection is closed")
+            return transport.open_channel(
+                "direct-tcpip", dest_addr=(host, int(port)), src_addr=("", 0), timeout=timeout
+            )
+        except paramiko.ChannelException as exc:
+            raise TransportError(
+                f"{who}: the jump host could not reach {host}:{port} ({exc.text})"
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"{who}: no channel through the jump host: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for gateway in reversed(list(self._gateways.values())):
+                with contextlib.suppress(Exception):  # closing must not fail the run
+                    gateway.close()
+            self._gateways.clear()
+
+
+class SshTransport:
+    def __init__(
+        self,
+        target: SshTarget,
+        *,
+        passphrase: str | None = None,
+        sudo_password: str | None = None,
+        confirm_host_key=None,
+        trust_new_host_keys: bool = False,
+        connect_timeout: float = 10.0,
+        gateways: GatewayPool | None = None,
+        on_pin: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.label = target.label
+        self.target = target
+        self._sudo_password = sudo_password
+        self._timeout = connect_timeout
+        self._gateways = gateways
+        self.connection, self._trusted = checked_connection(
+            target.host,
+            user=target.user,
+            port=target.port,
+            key_file=target.key_file,
+            passphrase=passphrase,
+            known_hosts=target.known_hosts,
+            confirm_host_key=confirm_host_key,
+            trust_new_host_keys=trust_new_host_keys,
+            timeout=connect_timeout,
+            on_pin=on_pin,
+        )
+        self.jump = jump_spec(self.connection, target.bastion)
+        # "root", "nopasswd" or "password": how commands get root, settled by open()
+        self.privilege: str | None = None
+        self._staging: str | None = None  # the login user's private upload folder, once made
+        self._sudo_prompt = f"[kubeha-sudo-{uuid.uuid4().hex[:12]}]"  # never a command's output
+
+    @property
+    def endpoint(self) -> str:
+        c = self.connection
+        via = f" via {self.jump}" if self.jump else ""
+        return f"{c.user}@{known_hosts_name(c.host, c.port)}{via}"
+
+    def open(self) -> None:
+        """Connect (through the jump host, if any), check the host key, settle sudo."""
+        if self.jump:
+            if self._gateways is None:
+                raise TransportError(f"{self.endpoint}: a jump host is needed but none was set up")
+            gateway = self._gateways.get(self.jump, self._timeout)
+            self.connection.connect_kwargs["sock"] = GatewayPool.channel(
+                gateway, self.connection.host, self.connection.port, self._timeout, self.endpoint
+            )
+        elif proxy_command(self.connection):
+            self.connection.gateway = proxy_command(self.connection)
+        open_checked(self.connection, self.endpoint, self._trusted)
+        self.privilege = self._settle_privilege()
+
+    # --- privilege ---------------------------------------------------------------------------
+
+    def _settle_privilege(self) -> str:
+        result = self._raw(_WHOAMI, timeout=SUDO_CHECK_TIMEOUT)
+        words = dict(
+            line.split("=", 1)
+            for line in result.stdout.splitlines()
+            if line.startswith(("uid=", "sudo="))
+        )
+        if words.get("uid") == "0":
+            return "root"
+        if "uid" not in words:
+            raise TransportError(
+                f"{self.endpoint}: cannot run commands on the node: {self._tail(result)}"
+            )
+        if words.get("sudo") == "0":
+            return "nopasswd"
+        said = result.stdout.lower()
+        if any(s in said for s in _SUDO_NOT_ALLOWED) or "sudo: not found" in said:
+            raise TransportError(
+                f"{self.endpoint}: {self.connection.user} may not use sudo on this node "
+                f"({self._sudo_line(result.stdout)}); kubeha needs root or sudo"
+            )
+        if any(s in said for s in _SUDO_NEEDS_TTY):
+            raise TransportError(
+                f"{self.endpoint}: sudo on this node insists on a terminal (Defaults requiretty); "
+                "allow it without one for this user"
+            )
+        if not self._sudo_password:
+            raise TransportError(
+                f"{self.endpoint}: sudo on this node needs a password: run with "
+                "--ask-sudo-password or set KUBEHA_SUDO_PASSWORD"
+            )
+        check = self._raw(
+            "sudo -k -S -p '' -- true",
+            stdin=self._sudo_password + "\n",
+            timeout=SUDO_CHECK_TIMEOUT,
+        )
+        if check.ok:
+            return "password"
+        text = (check.stdout + check.stderr).lower()
+        if check.returncode == 124:
+            raise TransportError(
+                f"{self.endpoint}: sudo did not answer within {SUDO_CHECK_TIMEOUT:.0f} s"
+            )
+        if any(s in text for s in _SUDO_NOT_ALLOWED):
+            raise TransportError(
+                f"{self.endpoint}: {self.connection.user} may not use sudo on this node"
+            )
+        raise TransportError(f"{self.endpoint}: sudo refused: wrong sudo password")
+
+    @staticmethod
+    def _sudo_line(text: str) -> str:
+        lines = [x.strip() for x in text.splitlines() if x.strip().startswith("sudo")]
+        return lines[0] if lines else "sudo refused"
+
+    @staticmethod
+    def _tail(result: CommandResult) -> str:
+        lines = result.output_lines(3)
+        return " / ".join(lines) if lines else f"exit {result.returncode}"
+
+    # --- commands ----------------------------------------------------------------------------
+
+    def _wrap(
+        self, argv: Sequence[str], stdin: str | None
+    ) -> tuple[str, str | None, list[invoke.Responder]]:
+        """(the command line, what goes to its stdin first, who answers sudo's prompt)."""
+        command = shlex.join(argv)
+        if self.privilege in (None, "root"):
+            return command, stdin, []
+        if self.privilege == "nopasswd":
+            return f"sudo -n -- {command}", stdin, []
+        password = (self._sudo_password or "") + "\n"
+        if stdin is None:
+            # sudo prints our marker as its prompt (on stderr) only when it wants the password;
+            # the responder writes it to stdin then, and only then. Credentials sudo has cached
+            # for this connection are used as they are: nothing is written at all.
+            prompt = self._sudo_prompt
+            responder = invoke.Responder(pattern=re.escape(prompt), response=password)
+            return f"sudo -S -p {shlex.quote(prompt)} -- {command}", None, [responder]
+        # The command reads stdin too: -k makes sudo ask every time, so the first line (the
+        # password) is always sudo's and the rest the command's.
+        return f"sudo -k -S -p '' -- {command}", password + stdin, []
+
+    def _raw(
+        self,
+        command: str,
+        *,
+        timeout: float,
+        stdin: str | None = None,
+        watchers: Sequence[invoke.StreamWatcher] = (),
+    ) -> CommandResult:
+        """Run a shell command line as the login user."""
+        try:
+            result = self.connection.run(
+                command,
+                hide=True,
+                warn=True,
+                timeout=timeout,
+                in_stream=io.StringIO(stdin) if stdin else False,
+                watchers=list(watchers),
+            )
+        except invoke.exceptions.CommandTimedOut:
+            return CommandResult((command,), 124, "", f"timed out after {timeout:.0f}s")
+        except invoke.exceptions.ThreadException as exc:
+            inner = exc.exceptions[0].value if exc.exceptions else exc
+            raise TransportError(f"{self.endpoint}: connection lost: {inner}") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"{self.endpoint}: connection lost: {exc}") from None
+        return CommandResult((command,), result.exited, result.stdout, result.stderr)
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float = 120, stdin: str | None = None
+    ) -> CommandResult:
+        command, data, watchers = self._wrap(argv, stdin)
+        result = self._raw(command, timeout=timeout, stdin=data, watchers=watchers)
+        stderr = result.stderr
+        if watchers:
+            asked = stderr.count(self._sudo_prompt)
+            stderr = stderr.replace(self._sudo_prompt, "")
+            if asked > 1 or (asked and result.returncode == 1 and self._refused(stderr)):
+                raise TransportError(f"{self.endpoint}: sudo refused: wrong sudo password")
+        lowered = stderr.lower()
+        if self.privilege == "nopasswd" and any(s in lowered for s in _SUDO_NEEDS_PASSWORD):
+            raise TransportError(f"{self.endpoint}: sudo started asking for a password")
+        if self.privilege == "password" and result.returncode == 1 and self._refused(stderr):
+            raise TransportError(f"{self.endpoint}: sudo refused: wrong sudo password")
+        return CommandResult(tuple(argv), result.returncode, result.stdout, stderr)
+
+    @staticmethod
+    def _refused(stderr: str) -> bool:
+        lowered = stderr.lower()
+        return any(s in lowered for s in _SUDO_WRONG_PASSWORD) and "sudo" in lowered
+
+    def put(self, data: bytes, path: str, mode: int) -> None:
+        """Write ``data`` to ``path`` (owned by root, ``mode``). The bytes go first to a file in
+        a private folder of the login user (0700, made once per connection), then ``install``
+        puts them in place: nobody else on the node can read them on the way."""
+        staging = f"{self._staging_dir()}/{uuid.uuid4().hex}"
+        try:
+            sftp = self.connection.sftp()
+            sftp.get_channel().settimeout(SFTP_TIMEOUT)  # a node that vanishes mid-upload
+            with sftp.open(staging, "wxb") as handle:
+                handle.chmod(0o600)
+                handle.write(data)
+            result = self.run(
+                ["install", "-m", f"{mode:o}", "-o", "root", "-g", "root", staging, path]
+            )
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(f"{self.endpoint}: upload of {path} failed: {exc}") from None
+        finally:
+            with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
+                self.connection.sftp().remove(staging)
+        if not result.ok:
+            raise TransportError(f"{self.endpoint}: cannot install {path}: {result.stderr.strip()}")
+
+    def _staging_dir(self) -> str:
+        if self._staging is None:
+            made = self._raw("umask 077 && mktemp -d /tmp/.kubeha-XXXXXXXXXX", timeout=30)
+            folder = made.stdout.strip()
+            if not made.ok or not folder.startswith("/tmp/.kubeha-"):
+                raise TransportError(
+                    f"{self.endpoint}: cannot make a private upload folder in /tmp: {self._tail(made)}"
+                )
+            self._staging = folder
+        return self._staging
+
+    def close(self) -> None:
+        if self._staging is not None and self.connection.is_connected:
+            with contextlib.suppress(Exception):
+                self._raw(f"rm -rf {shlex.quote(self._staging)}", timeout=15)
+        self._staging = None
+        self.connection.close()

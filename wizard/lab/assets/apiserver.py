@@ -1,0 +1,127 @@
+"""A stand-in kube-apiserver for kubeha's lab masters (runs inside the node, on python3).
+
+HTTPS on 0.0.0.0:6443 with the lab CA's certificate. /healthz, /readyz and /livez answer ``ok``
+with an ``X-Lab-Master`` header naming this master; /whoami answers the master's name; the pods
+watch (``/api/v1/namespaces/default/pods?watch=true``) streams one JSON event per second until
+the client goes away. Threaded, quiet.
+"""
+
+import json
+import socket
+import ssl
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+CERT = "/etc/kubeha-lab/apiserver.crt"
+KEY = "/etc/kubeha-lab/apiserver.key"
+PORT = 6443
+NAME = socket.gethostname()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "kube-apiserver-lab"
+
+    def log_message(self, format, *args):  # quiet
+        pass
+
+    def _send(self, code, body, content_type="text/plain"):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Lab-Master", NAME)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path in ("/healthz", "/readyz", "/livez"):
+            self._send(200, "ok")
+        elif url.path == "/whoami":
+            self._send(200, NAME + "\n")
+        elif url.path == "/version":
+            self._send(
+                200, json.dumps({"gitVersion": "v0.0.0-lab", "master": NAME}), "application/json"
+            )
+        elif url.path == "/api/v1/namespaces/default/pods":
+            if parse_qs(url.query).get("watch", [""])[0] in ("true", "1"):
+                self._watch()
+            else:
+                self._send(
+                    200,
+                    json.dumps({"kind": "PodList", "items": [], "master": NAME}),
+                    "application/json",
+                )
+        else:
+            self._send(404, "not found\n")
+
+    def _watch(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("X-Lab-Master", NAME)
+        self.end_headers()
+        seq = 0
+        try:
+            while True:
+                seq += 1
+                event = {
+                    "type": "MODIFIED",
+                    "object": {"kind": "Pod", "metadata": {"name": f"lab-{seq}"}, "master": NAME},
+                }
+                line = (json.dumps(event) + "\n").encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):  # quiet: clients vanish all the time
+        pass
+
+
+def main():
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(CERT, KEY)
+    server = Server(("0.0.0.0", PORT), Handler)
+
+    # Handshake in the handler thread: a slow or failed handshake only loses that client.
+    original_get_request = server.get_request
+
+    def get_request():
+        sock, addr = original_get_request()
+        sock.settimeout(30)
+        return sock, addr
+
+    server.get_request = get_request
+    server.socket = context.wrap_socket(
+        server.socket, server_side=True, do_handshake_on_connect=False
+    )
+
+    class HandshakingHandler(Handler):
+        def setup(self):
+            self.request.do_handshake()
+            self.request.settimeout(None)
+            super().setup()
+
+    server.RequestHandlerClass = HandshakingHandler
+    print(f"kube-apiserver-lab on :{PORT} as {NAME}", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

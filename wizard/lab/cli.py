@@ -1,0 +1,134 @@
+"""``kubeha lab``: up, status, down, and the faults kill-apiserver, cut, restore."""
+
+from __future__ import annotations
+
+import argparse
+
+import tomli_w
+
+from wizard.lab import lab as lab_ops
+from wizard.lab import qemu
+from wizard.lab.constants import CA_CERT_FILE, MAX_PER_ROLE
+from wizard.lab.profiles import profile_name, write_profiles
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``lab`` and its subcommands to kubeha's parser."""
+    parser = subparsers.add_parser(
+        "lab",
+        help="run real nodes on this machine to try kubeha on (needs root)",
+        description="A lab of systemd-nspawn nodes on a private bridge, for trying kubeha "
+        "and for its end-to-end tests. Needs root.",
+    )
+    sub = parser.add_subparsers(dest="lab_command", metavar="LAB_COMMAND", required=True)
+
+    p = sub.add_parser("up", help="bring the lab up (reuses it if already up)")
+    p.add_argument("--masters", type=_count(1), default=3, help="masters (default 3)")
+    p.add_argument("--workers", type=_count(0), default=2, help="workers (default 2)")
+    p.add_argument("--lb-nodes", type=_count(0), default=0, help="dedicated LB nodes (default 0)")
+    p.add_argument(
+        "--ipvs-nodes",
+        type=_count(0),
+        default=0,
+        help="QEMU nodes with a kernel that has IPVS, at 10.77.0.41+ (default 0)",
+    )
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("status", help="show the lab's nodes and their state")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("down", help="remove the lab and everything it made")
+    p.set_defaults(func=cmd_down)
+
+    for name, func, text in (
+        ("kill-apiserver", cmd_kill, "SIGKILL a master's apiserver (clients get refused)"),
+        ("cut", cmd_cut, "cut a node off the network (packets dropped silently)"),
+        ("restore", cmd_restore, "undo cut and kill-apiserver on a node"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("node", metavar="NODE", help="node name, e.g. m1")
+        p.set_defaults(func=func)
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not minimum <= value <= MAX_PER_ROLE:
+            raise argparse.ArgumentTypeError(f"must be {minimum} to {MAX_PER_ROLE}")
+        return value
+
+    return parse
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = lab_ops.up(args.masters, args.workers, args.lb_nodes)
+    guests = qemu.ensure_guests(args.ipvs_nodes)
+    written = write_profiles(lab.state)
+    if guests:  # the ipvs profile gets the QEMU nodes (the nspawn nodes' kernel has no IPVS)
+        ipvs = next(p for p in written if p.name == f"{profile_name('ipvs')}.toml")
+        ipvs.write_bytes(tomli_w.dumps(qemu.ipvs_profile(lab.state, guests)).encode())
+    _print_table(lab_ops.status_rows())
+    for guest in guests:
+        print(f"{guest.name}  ipvs (QEMU)  {guest.address}  ssh {guest.ssh_host}:{guest.ssh_port}")
+    print()
+    print("profiles for the lab:")
+    for path in written:
+        print(f"  {path}")
+    print(f"lab CA certificate: {CA_CERT_FILE}")
+    print()
+    print("next:")
+    print(f"  kubeha validate {written[0]}")
+    print(f"  kubeha apply {written[0]} --yes")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    lab_ops.require_root()
+    rows = lab_ops.status_rows()
+    if not rows:
+        print("no lab is up (kubeha lab up)")
+        return 0
+    _print_table(rows)
+    for guest in qemu.read_guests():
+        running = "running" if qemu.guest_alive(guest) else "stopped"
+        print(
+            f"{guest.name}  ipvs (QEMU)  {guest.address}  ssh {guest.ssh_host}:{guest.ssh_port}  {running}"
+        )
+    state = lab_ops.load_state()
+    if state is not None and not lab_ops.is_healthy(state):
+        print("\nthe lab is not healthy: run `kubeha lab down` and `kubeha lab up`")
+        return 1
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab_ops.down()
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    lab_ops.kill_apiserver(args.node)
+    print(f"{args.node}: apiserver killed (SIGKILL); `kubeha lab restore {args.node}` to undo")
+    return 0
+
+
+def cmd_cut(args: argparse.Namespace) -> int:
+    lab_ops.cut(args.node)
+    print(f"{args.node}: cut off the network; `kubeha lab restore {args.node}` to undo")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    lab_ops.restore(args.node)
+    print(f"{args.node}: restored")
+    return 0
+
+
+COLUMNS = ("node", "role", "address", "ssh", "container", "apiserver", "cut")
+
+
+def _print_table(rows: list[dict[str, str]]) -> None:
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
+    print("  ".join(c.upper().ljust(widths[c]) for c in COLUMNS).rstrip())
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip())

@@ -1,0 +1,540 @@
+"""Bring the lab up and down, and the faults: kill an apiserver, cut a node, restore it.
+
+:func:`up` is idempotent (the same lab already up and healthy is reused), cleans the leftovers
+of a crashed lab first, and tears down whatever it made if it fails half way. :func:`down`
+removes every namespace, mount, process and interface the lab made.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import wizard
+from wizard.lab import bastion, network, node, pki, qemu
+from wizard.lab.constants import (
+    APISERVER_SERVICE,
+    BOOT_TIMEOUT,
+    BRIDGE_NETNS,
+    CA_CERT_FILE,
+    FORWARDER_LOG,
+    KNOWN_HOSTS_FILE,
+    LAB_DIR,
+    LOCK_FILE,
+    MAX_PER_ROLE,
+    SSH_HOST,
+    SSH_KEY_FILE,
+    STOP_TIMEOUT,
+    node_address,
+    node_name,
+    ssh_port,
+)
+from wizard.lab.errors import LabError
+from wizard.lab.hostpkgs import ensure_host_packages
+from wizard.lab.rootfs import ensure_rootfs, rootfs_path
+from wizard.lab.state import LabState, NodeState, clear_state, read_state, save_state
+from wizard.lab.system import alive, require_root, run, stop_process
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@contextmanager
+def _lab_lock() -> Iterator[None]:
+    """One lab operation at a time on this machine (two test processes, two terminals)."""
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@dataclass
+class Lab:
+    """A running lab: its nodes and the handles tests and the engine use on them."""
+
+    state: LabState
+
+    @property
+    def nodes(self) -> list[NodeState]:
+        return list(self.state.nodes)
+
+    @property
+    def masters(self) -> list[NodeState]:
+        return [n for n in self.state.nodes if n.role == "master"]
+
+    @property
+    def workers(self) -> list[NodeState]:
+        return [n for n in self.state.nodes if n.role == "worker"]
+
+    @property
+    def lb_nodes(self) -> list[NodeState]:
+        return [n for n in self.state.nodes if n.role == "lb"]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.state.shape
+
+    ca_cert: Path = CA_CERT_FILE
+    ssh_key_file: Path = SSH_KEY_FILE
+    known_hosts: Path = KNOWN_HOSTS_FILE
+
+    def node(self, name: str) -> NodeState:
+        return self.state.node(name)
+
+    def exec_in_node(
+        self, name: str, argv: Sequence[str], *, timeout: float = 60, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` inside the node (all its namespaces); output captured as text."""
+        return exec_in_node(name, argv, timeout=timeout, check=check, state=self.state)
+
+    def kill_apiserver(self, name: str) -> None:
+        kill_apiserver(name)
+
+    def cut(self, name: str) -> None:
+        cut(name)
+
+    def restore(self, name: str) -> None:
+        restore(name)
+
+    def is_cut(self, name: str) -> bool:
+        return bool(network.is_cut(name))
+
+    def down(self, log: Log = _quiet) -> None:
+        down(log)
+
+    def healthy(self) -> bool:
+        return is_healthy(self.state)
+
+    def refresh(self) -> Lab:
+        """Re-read the lab's record (after it was brought down and up again elsewhere)."""
+        state = read_state()
+        if state is None:
+            raise LabError("no lab is up: run `kubeha lab up` first")
+        self.state = state
+        return self
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def load_state() -> LabState | None:
+    """The recorded lab (up, or left over by a crash), or None."""
+    return read_state()
+
+
+def current() -> Lab | None:
+    """The lab if one is up and healthy, else None."""
+    state = read_state()
+    if state is not None and is_healthy(state):
+        return Lab(state)
+    return None
+
+
+def is_healthy(state: LabState) -> bool:
+    """Every recorded process alive, every namespace present, the lab finished booting."""
+    if not state.ready or not alive(state.forwarder_pid, state.forwarder_started):
+        return False
+    if not network.netns_exists(state.bridge_netns):
+        return False
+    for n in state.nodes:
+        if not alive(n.nspawn_pid, n.nspawn_started) or not alive(n.init_pid, n.init_started):
+            return False
+        if not network.netns_exists(n.netns) or not node.is_mounted(Path(n.merged)):
+            return False
+    return True
+
+
+def exec_in_node(
+    name: str,
+    argv: Sequence[str],
+    *,
+    timeout: float = 60,
+    check: bool = False,
+    state: LabState | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` inside node ``name`` via nsenter into its container's init."""
+    state = state or read_state()
+    if state is None:
+        raise LabError("no lab is up: run `kubeha lab up` first")
+    n = state.node(name)
+    if not alive(n.init_pid, n.init_started):
+        raise LabError(f"node {name} is not running")
+    assert n.init_pid is not None
+    return run(node.exec_argv(n.init_pid, list(argv)), check=check, timeout=timeout)
+
+
+# --- up --------------------------------------------------------------------------------------
+
+
+def plan(masters: int, workers: int, lb_nodes: int) -> list[node.NodeSpec]:
+    """The nodes of a lab of this shape."""
+    if masters < 1:
+        raise LabError("a lab needs at least one master")
+    for label, count in (("masters", masters), ("workers", workers), ("LB nodes", lb_nodes)):
+        if not 0 <= count <= MAX_PER_ROLE:
+            raise LabError(f"a lab has 0 to {MAX_PER_ROLE} {label}, not {count}")
+    specs = []
+    for role, count in (("master", masters), ("worker", workers), ("lb", lb_nodes)):
+        for i in range(1, count + 1):
+            specs.append(node.NodeSpec(node_name(role, i), role, node_address(role, i)))
+    return specs
+
+
+def up(
+    masters: int = 3,
+    workers: int = 2,
+    lb_nodes: int = 0,
+    *,
+    log: Log = print,
+    replace: bool = False,
+) -> Lab:
+    """Bring up a lab of this shape (or reuse the same one already up) and return it."""
+    require_root()
+    specs = plan(masters, workers, lb_nodes)
+    shape = (masters, workers, lb_nodes)
+    with _lab_lock():
+        existing = read_state()
+        if existing is not None:
+            if is_healthy(existing):
+                current_tree = existing.rootfs == str(rootfs_path())
+                if existing.shape == shape and current_tree:
+                    log("the lab is already up with this shape; reusing it")
+                    return Lab(existing)
+                if not current_tree:
+                    log("the lab that is up runs on an older rootfs recipe: replacing it")
+                elif not replace:
+                    m, w, lb = existing.shape
+                    raise LabError(
+                        f"a different lab is up ({m} masters, {w} workers, {lb} LB nodes): "
+                        "run `kubeha lab down` first"
+                    )
+                else:
+                    log("replacing the lab that is up (a different shape)")
+            else:
+                log("cleaning up the leftovers of a lab that is not healthy")
+            _teardown(existing, log)
+        _clean_orphans(log)
+        _check_ports_free(specs)
+        ensure_host_packages(log)
+        rootfs = ensure_rootfs(log)
+        started = time.monotonic()
+        state = LabState(
+            masters=masters,
+            workers=workers,
+            lb_nodes=lb_nodes,
+            rootfs=str(rootfs),
+            bridge_netns=BRIDGE_NETNS,
+        )
+        try:
+            _build(state, specs, rootfs, log)
+        except BaseException:
+            log("lab up failed: removing what it made")
+            _teardown(state, log)
+            raise
+        log(f"lab up: {len(specs)} nodes ready in {time.monotonic() - started:.1f} s")
+        return Lab(state)
+
+
+def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) -> None:
+    pki.ensure_ssh_key()
+    pki.ensure_ca()
+    host_keys = {s.name: pki.ensure_host_key(s.name) for s in specs}
+    pki.write_known_hosts((SSH_HOST, ssh_port(s.address), host_keys[s.name][1]) for s in specs)
+    master_addresses = [s.address for s in specs if s.role == "master"]
+
+    save_state(state)
+    network.create_bridge()
+    _start_forwarder(state, specs)
+    save_state(state)
+
+    for spec in specs:
+        netns = network.create_node_net(spec.name, spec.address)
+        n = NodeState(
+            name=spec.name,
+            role=spec.role,
+            address=spec.address,
+            ssh_host=SSH_HOST,
+            ssh_port=ssh_port(spec.address),
+            netns=netns,
+            merged=str(node.merged_dir(spec.name)),
+        )
+        state.nodes.append(n)
+        save_state(state)
+        merged = node.mount_overlay(spec.name, rootfs)
+        cert = (
+            pki.issue_apiserver_cert(spec.name, master_addresses) if spec.role == "master" else None
+        )
+        node.write_node_files(merged, spec, specs, pki.public_key(), host_keys[spec.name][0], cert)
+        n.nspawn_pid, n.nspawn_started = node.start_container(spec.name, merged, netns)
+        save_state(state)
+    log(f"booting {len(specs)} nodes")
+    for n in state.nodes:
+        assert n.nspawn_pid is not None and n.nspawn_started is not None
+        n.init_pid, n.init_started = node.find_init(n.nspawn_pid, n.nspawn_started)
+    save_state(state)
+    _wait_ready(state)
+    state.ready = True
+    save_state(state)
+
+
+def _start_forwarder(state: LabState, specs: list[node.NodeSpec]) -> None:
+    ready = LAB_DIR / "forwarder.ready"
+    ready.unlink(missing_ok=True)
+    package_root = str(Path(wizard.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": package_root}
+    argv = [
+        sys.executable,
+        "-m",
+        "wizard.lab.forwarder",
+        f"--netns={BRIDGE_NETNS}",
+        f"--listen={SSH_HOST}",
+        f"--ready-file={ready}",
+        *(f"{ssh_port(s.address)}={s.address}:22" for s in specs),
+    ]
+    with open(FORWARDER_LOG, "ab") as logf:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+            env=env,
+        )
+    from wizard.lab.system import start_time
+
+    state.forwarder_pid, state.forwarder_started = proc.pid, start_time(proc.pid)
+    deadline = time.monotonic() + 10
+    while not ready.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            tail = FORWARDER_LOG.read_text(errors="replace").splitlines()[-10:]
+            raise LabError("the lab's SSH forwarder did not start:\n" + "\n".join(tail))
+        time.sleep(0.05)
+    ready.unlink(missing_ok=True)
+
+
+def _wait_ready(state: LabState) -> None:
+    """Poll every node until systemd is up, sshd answers through the forwarder, apiserver runs."""
+    pending = {n.name: n for n in state.nodes}
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    last: dict[str, str] = {}
+    while pending:
+        for name, n in list(pending.items()):
+            if not alive(n.nspawn_pid, n.nspawn_started):
+                raise LabError(
+                    f"node {name} stopped while booting; its console:\n{node.console_tail(name)}"
+                )
+            reason = _node_not_ready(state, n)
+            if reason is None:
+                del pending[name]
+            else:
+                last[name] = reason
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            name = sorted(pending)[0]
+            try:
+                journal = exec_in_node(
+                    name, ["journalctl", "--no-pager", "-n", "40"], state=state, timeout=15
+                ).stdout
+            except LabError as exc:
+                journal = f"(no journal: {exc})\n{node.console_tail(name)}"
+            raise LabError(
+                f"node {name} was not ready within {BOOT_TIMEOUT:.0f} s ({last.get(name)}); "
+                f"its journal ends:\n{journal}"
+            )
+        time.sleep(0.2)
+
+
+def _node_not_ready(state: LabState, n: NodeState) -> str | None:
+    proc = exec_in_node(n.name, ["systemctl", "is-system-running"], state=state, timeout=15)
+    status = proc.stdout.strip()
+    if status not in ("running", "degraded"):
+        return f"systemd is {status or 'not answering'}"
+    if not _ssh_banner(n.ssh_host, n.ssh_port):
+        return "sshd does not answer"
+    if n.role == "master" and apiserver_state(n.name, state) != "active":
+        return "the stand-in apiserver is not active"
+    return None
+
+
+def _ssh_banner(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as sock:
+            sock.settimeout(2)
+            return sock.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _check_ports_free(specs: list[node.NodeSpec]) -> None:
+    for spec in specs:
+        port = ssh_port(spec.address)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((SSH_HOST, port))
+            except OSError as exc:
+                raise LabError(
+                    f"port {SSH_HOST}:{port} (SSH to lab node {spec.name}) is in use: {exc}"
+                ) from exc
+
+
+# --- down ------------------------------------------------------------------------------------
+
+
+def down(log: Log = print) -> bool:
+    """Remove the lab; returns False when there was nothing to remove."""
+    require_root()
+    with _lab_lock():
+        state = read_state()
+        leftovers = network.lab_namespaces() or node.lab_mounts()
+        if state is None and not leftovers:
+            log("no lab is up")
+            return False
+        if state is not None:
+            _teardown(state, log)
+        _clean_orphans(log)
+        log("lab down: nothing left running")
+        return True
+
+
+def _teardown(state: LabState, log: Log) -> None:
+    """Stop containers and forwarder by recorded PID, unmount, delete namespaces."""
+    qemu.remove_guests(log)  # QEMU IPVS nodes (their taps live in the bridge namespace)
+    bastion.remove(log)  # the jump host extra, if a test left it up
+    running = [n for n in state.nodes if alive(n.nspawn_pid, n.nspawn_started)]
+    for n in running:  # SIGTERM makes nspawn power the container off (SIGRTMIN+3 to its init)
+        assert n.nspawn_pid is not None
+        with suppress(ProcessLookupError):
+            os.kill(n.nspawn_pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for n in running:
+        stop_process(n.nspawn_pid, n.nspawn_started, 0, max(0.0, deadline - time.monotonic()))
+    for n in state.nodes:  # the container's init, should nspawn have died without it
+        stop_process(n.init_pid, n.init_started, signal.SIGKILL, 5)
+    stop_process(state.forwarder_pid, state.forwarder_started, signal.SIGTERM, 5)
+    for n in state.nodes:
+        node.unmount(n.name)
+        node.remove_files(n.name)
+        network.delete_namespace(n.netns)
+    network.delete_namespace(state.bridge_netns)
+    clear_state()
+
+
+def _clean_orphans(log: Log) -> None:
+    """Mounts and namespaces named like the lab's that no record accounts for."""
+    bastion.remove(log)
+    for mount in node.lab_mounts():
+        log(f"unmounting leftover {mount}")
+        run(["umount", "-l", mount], check=False)
+    for ns in network.lab_namespaces():
+        log(f"deleting leftover namespace {ns}")
+        network.delete_namespace(ns)
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+def _require_lab() -> LabState:
+    require_root()
+    state = read_state()
+    if state is None or not state.ready:
+        raise LabError("no lab is up: run `kubeha lab up` first")
+    return state
+
+
+def apiserver_state(name: str, state: LabState | None = None) -> str:
+    """``active``, ``failed``, ``inactive``... of the node's stand-in apiserver."""
+    proc = exec_in_node(name, ["systemctl", "is-active", APISERVER_SERVICE], state=state)
+    return proc.stdout.strip() or "unknown"
+
+
+def kill_apiserver(name: str) -> None:
+    """SIGKILL the master's stand-in apiserver: clients now get connection refused (RST)."""
+    state = _require_lab()
+    if state.node(name).role != "master":
+        raise LabError(f"{name} is not a master: it runs no apiserver")
+    # The main PID, killed with kill(1): `systemctl kill` fails inside nspawn on some hosts.
+    main_pid = exec_in_node(
+        name,
+        ["systemctl", "show", "--property=MainPID", "--value", APISERVER_SERVICE],
+        state=state,
+        check=True,
+    ).stdout.strip()
+    if main_pid not in ("", "0"):
+        exec_in_node(name, ["kill", "-KILL", main_pid], state=state, check=False)
+    deadline = time.monotonic() + 10
+    while apiserver_state(name, state) == "active":
+        if time.monotonic() > deadline:
+            raise LabError(f"the apiserver on {name} did not die")
+        time.sleep(0.05)
+
+
+def cut(name: str) -> None:
+    """Take the node off the bridge: packets to and from it are dropped without answer."""
+    state = _require_lab()
+    state.node(name)
+    network.set_cut(name, True)
+
+
+def restore(name: str) -> None:
+    """Undo cut and kill-apiserver: the node is back on the bridge, its apiserver running."""
+    state = _require_lab()
+    n = state.node(name)
+    network.set_cut(name, False)
+    if n.role != "master":
+        return
+    if apiserver_state(name, state) != "active":
+        exec_in_node(
+            name, ["systemctl", "reset-failed", APISERVER_SERVICE], state=state, check=False
+        )
+        exec_in_node(name, ["systemctl", "start", APISERVER_SERVICE], state=state, check=True)
+    deadline = time.monotonic() + 15
+    probe = ["python3", "-c", f"import socket; socket.create_connection(('{n.address}', 6443), 1)"]
+    while exec_in_node(name, probe, state=state).returncode != 0:
+        if time.monotonic() > deadline:
+            raise LabError(f"the apiserver on {name} did not come back")
+        time.sleep(0.1)
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def status_rows() -> list[dict[str, str]]:
+    """One row per node: node, role, address, ssh, container, apiserver, cut."""
+    state = read_state()
+    if state is None:
+        return []
+    rows = []
+    for n in state.nodes:
+        running = alive(n.nspawn_pid, n.nspawn_started) and alive(n.init_pid, n.init_started)
+        api = "-"
+        if n.role == "master":
+            api = apiserver_state(n.name, state) if running else "down"
+        cut_flag = network.is_cut(n.name) if network.netns_exists(state.bridge_netns) else None
+        rows.append(
+            {
+                "node": n.name,
+                "role": n.role,
+                "address": n.address,
+                "ssh": f"{n.ssh_host}:{n.ssh_port}",
+                "container": "running" if running else "stopped",
+                "apiserver": api,
+                "cut": "?" if cut_flag is None else ("cut" if cut_flag else "no"),
+            }
+        )
+    return rows

@@ -1,0 +1,98 @@
+"""Ready-to-use kubeha profiles for the running lab, one per strategy, in the user's folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from wizard import paths
+from wizard.lab.constants import (
+    APISERVER_HOSTNAME,
+    APISERVER_PORT,
+    HAPROXY_VIP,
+    IPVS_VIP,
+    KNOWN_HOSTS_FILE,
+    NODE_INTERFACE,
+    PREFIX_LENGTH,
+    SSH_KEY_FILE,
+)
+from wizard.lab.state import LabState
+
+STRATEGIES = ("local-nginx", "haproxy-keepalived", "ipvs")
+
+
+def profile_name(strategy: str) -> str:
+    return f"lab-{strategy}"
+
+
+def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
+    """The profile (as a TOML-ready dict) for ``strategy`` on the lab's nodes."""
+
+    def nodes(role: str, with_port: bool = False) -> list[dict[str, Any]]:
+        result = []
+        for n in state.nodes:
+            if n.role != role:
+                continue
+            entry: dict[str, Any] = {"name": n.name, "address": n.address}
+            if with_port:
+                entry["apiserver_port"] = APISERVER_PORT
+            entry["ssh"] = {"host": n.ssh_host, "port": n.ssh_port}
+            result.append(entry)
+        return result
+
+    profile: dict[str, Any] = {
+        "schema_version": 1,
+        "name": profile_name(strategy),
+        "strategy": strategy,
+        "masters": nodes("master", with_port=True),
+        "workers": nodes("worker"),
+    }
+    lb_nodes = nodes("lb")
+    if lb_nodes:
+        profile["lb_nodes"] = lb_nodes
+    if strategy == "local-nginx":
+        profile["local_nginx"] = {"listen_address": "127.0.0.1", "listen_port": 8443}
+    elif strategy == "haproxy-keepalived":
+        profile["haproxy_keepalived"] = {
+            "vip": HAPROXY_VIP,
+            "prefix_length": PREFIX_LENGTH,
+            "interface": NODE_INTERFACE,
+            "virtual_router_id": 51,
+            "frontend_port": 8443,
+            "unicast": True,
+            "run_on": "lb-nodes" if lb_nodes else "masters",
+        }
+    elif strategy == "ipvs":
+        profile["ipvs"] = {
+            "vip": IPVS_VIP,
+            "port": APISERVER_PORT,
+            "scheduler": "rr",
+            "apiserver_hostname": APISERVER_HOSTNAME,
+        }
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    profile["ssh"] = {
+        "user": "root",
+        "key_file": str(SSH_KEY_FILE),
+        "known_hosts": str(KNOWN_HOSTS_FILE),
+        "port": 22,
+        "sudo": False,
+    }
+    return profile
+
+
+def write_profiles(state: LabState, folder: Path | None = None) -> list[Path]:
+    """Write ``lab-<strategy>.toml`` for every strategy; returns the paths written."""
+    folder = folder or paths.user_profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for strategy in STRATEGIES:
+        path = folder / f"{profile_name(strategy)}.toml"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(tomli_w.dumps(build_profile(state, strategy)).encode())
+        os.replace(tmp, path)
+        written.append(path)
+    return written

@@ -1,0 +1,78 @@
+"""The running lab's record (JSON in the lab folder): its nodes, addresses, PIDs, mounts.
+
+Written as soon as each process starts, so a crashed ``lab up`` can still be cleaned up from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+from wizard.lab.constants import STATE_FILE
+
+
+@dataclass
+class NodeState:
+    """One node as the lab made it."""
+
+    name: str
+    role: str  # "master", "worker" or "lb"
+    address: str
+    ssh_host: str
+    ssh_port: int
+    netns: str
+    merged: str
+    nspawn_pid: int | None = None
+    nspawn_started: int | None = None
+    init_pid: int | None = None
+    init_started: int | None = None
+
+
+@dataclass
+class LabState:
+    """The whole lab: its shape, nodes, bridge namespace and forwarder."""
+
+    masters: int
+    workers: int
+    lb_nodes: int
+    rootfs: str
+    bridge_netns: str
+    nodes: list[NodeState] = field(default_factory=list)
+    forwarder_pid: int | None = None
+    forwarder_started: int | None = None
+    ready: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.masters, self.workers, self.lb_nodes)
+
+    def node(self, name: str) -> NodeState:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        from wizard.lab.errors import LabError
+
+        names = ", ".join(n.name for n in self.nodes)
+        raise LabError(f"the lab has no node {name!r} (its nodes: {names})")
+
+
+def save_state(state: LabState) -> None:
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = STATE_FILE.with_name(f".{STATE_FILE.name}.tmp")
+    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    os.replace(tmp, STATE_FILE)
+
+
+def read_state() -> LabState | None:
+    """The recorded lab, or None when no lab is recorded."""
+    try:
+        data = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    nodes = [NodeState(**n) for n in data.pop("nodes", [])]
+    return LabState(**data, nodes=nodes)
+
+
+def clear_state() -> None:
+    STATE_FILE.unlink(missing_ok=True)

@@ -1,0 +1,249 @@
+"""Read and write profiles as TOML: tomllib in, tomli-w out, an exact round trip.
+
+Parsing never raises on bad input: it returns the profile or the list of problems, each naming
+the field (``masters[1].address``), the value and what was expected. An unknown key is a problem
+too, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from wizard.errors import KubehaError
+from wizard.problems import MISSING, Problem, error
+from wizard.profile import SCHEMA_VERSION, Profile
+
+
+class ProfileError(KubehaError):
+    """A profile that cannot be read; ``problems`` says every reason."""
+
+    exit_code = 1
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: the profile has {len(problems)} problem(s):\n{lines}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseResult:
+    profile: Profile | None
+    problems: list[Problem]
+
+
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _describe(args[0])
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if dataclasses.is_dataclass(inner):
+            return "an array of tables"
+        return f"an array of {_describe(inner).removeprefix('a ').removeprefix('an ')}s"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return _TYPE_WORDS.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
+    """Turn a TOML value into ``tp``; on a mismatch record a problem and return MISSING."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(args[0], value, path, problems)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            problems.append(error(path, value, f"expected {_describe(tp)}"))
+            return MISSING
+        items = [_convert(inner, item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+        return MISSING if any(item is MISSING for item in items) else tuple(items)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            problems.append(error(path, value, "expected a table"))
+            return MISSING
+        return _build(tp, value, path, problems)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append(error(path, value, "expected a number"))
+            return MISSING
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(error(path, value, "expected an integer"))
+            return MISSING
+        return value
+    if not isinstance(value, tp):
+        problems.append(error(path, value, f"expected {_describe(tp)}"))
+        return MISSING
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: str, problems: list[Problem]) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    ok = True
+    for key in data:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            problems.append(
+                error(where, data[key], f"unknown key; expected one of: {', '.join(known)}")
+            )
+            ok = False
+    for name, f in known.items():
+        where = f"{prefix}.{name}" if prefix else name
+        if name not in data:
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required:
+                problems.append(error(where, MISSING, f"required: {_describe(hints[name])}"))
+                ok = False
+            continue
+        value = _convert(hints[name], data[name], where, problems)
+        if value is MISSING:
+            ok = False
+        else:
+            kwargs[name] = value
+    return cls(**kwargs) if ok else MISSING
+
+
+def profile_from_dict(data: dict[str, Any]) -> ParseResult:
+    """Build a Profile from parsed TOML; every type problem and unknown key is reported."""
+    problems: list[Problem] = []
+    version = data.get("schema_version", MISSING)
+    if version is not MISSING and version != SCHEMA_VERSION:
+        problems.append(
+            error("schema_version", version, f"expected {SCHEMA_VERSION} (this kubeha's schema)")
+        )
+        return ParseResult(None, problems)
+    profile = _build(Profile, data, "", problems)
+    return ParseResult(None if profile is MISSING else profile, problems)
+
+
+def parse_profile_text(text: str, source: str = "<profile>") -> ParseResult:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return ParseResult(None, [error(source, MISSING, f"not valid TOML: {exc}")])
+    return profile_from_dict(data)
+
+
+def read_profile_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KubehaError(f"{path}: no such profile file") from None
+    except IsADirectoryError:
+        raise KubehaError(f"{path}: is a folder, expected a profile .toml file") from None
+    except PermissionError:
+        raise KubehaError(f"{path}: permission denied reading the profile") from None
+    except UnicodeDecodeError:
+        raise KubehaError(f"{path}: not UTF-8 text, expected a TOML profile") from None
+    except OSError as exc:
+        raise KubehaError(f"{path}: cannot read the profile: {exc.strerror}") from None
+
+
+def find_profile(name: str | Path) -> Path:
+    """A path as given when it exists; else a bare name looked up as ``NAME.toml`` in the user's
+    profile folder, then in the examples shipped in ``profiles/``."""
+    path = Path(name)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
+
+    for folder in (user_profiles_dir(), EXAMPLE_PROFILES_DIR):
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    return path
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read a profile file; raise ProfileError listing every problem if it cannot be built."""
+    path = find_profile(path)
+    result = parse_profile_text(read_profile_text(path), str(path))
+    if result.profile is None:
+        raise ProfileError(str(path), result.problems)
+    return result.profile
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if item is None:
+                continue  # TOML has no null: an absent key means None
+            out[f.name] = _plain(item)
+        return out
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+_STRATEGY_SECTIONS = {
+    "local-nginx": "local_nginx",
+    "haproxy-keepalived": "haproxy_keepalived",
+    "ipvs": "ipvs",
+}
+
+
+def profile_to_dict(profile: Profile) -> dict[str, Any]:
+    """A TOML-ready dict; sections of other strategies are kept only when they differ from
+    their defaults, and empty per-node ssh overrides are left out."""
+    data = _plain(profile)
+    ordered: dict[str, Any] = {
+        "schema_version": data.pop("schema_version"),
+        "name": data.pop("name"),
+        "strategy": data.pop("strategy"),
+    }
+    for group in ("masters", "workers", "lb_nodes"):
+        nodes = data.pop(group)
+        for node in nodes:
+            if not node.get("ssh"):
+                node.pop("ssh", None)
+        if nodes or group == "masters":
+            ordered[group] = nodes
+    active = _STRATEGY_SECTIONS.get(profile.strategy)
+    for section in _STRATEGY_SECTIONS.values():
+        value = data.pop(section)
+        default = _plain(type(getattr(profile, section))())
+        if section == active or value != default:
+            ordered[section] = value
+    ordered.update(data)
+    return ordered
+
+
+def dump_profile(profile: Profile) -> str:
+    return tomli_w.dumps(profile_to_dict(profile))
+
+
+def save_profile(profile: Profile, path: str | Path) -> Path:
+    """Write atomically (temp file in the same folder, then rename), mode 0644."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dump_profile(profile)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,113 @@
+"""ipvs: a kernel virtual server for the VIP on every node, the masters as real servers, and
+kubeha's health checker (lvscare's job) removing a dead master and adding it back (the sealos
+design). The VIP lives on a dummy interface of kubeha's own."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from wizard.netaddr import host_port, parse_ip
+from wizard.paths import TEMPLATES_DIR
+from wizard.profile import Profile
+from wizard.render import NodePlan, RenderedFile, RenderPlan, render_template
+from wizard.strategies.common import snippets
+
+CONFIG_DIR = "/etc/kubeha/ipvs"
+RULES_FILE = f"{CONFIG_DIR}/ipvs.rules"
+CHECKER_CONF = f"{CONFIG_DIR}/checker.conf"
+CHECKER_PATH = "/usr/local/lib/kubeha/kubeha-ipvs-checker"
+UNIT = "kubeha-ipvs-checker.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT}"
+SYSCTL_FILE = "/etc/sysctl.d/90-kubeha-ipvs.conf"
+MODULES_FILE = "/etc/modules-load.d/kubeha-ipvs.conf"
+HOSTS_FILE = "/etc/hosts"
+DUMMY_INTERFACE = "kubeha-ipvs0"
+CHECKER_SOURCE = "ipvs/kubeha-ipvs-checker.sh"  # a plain bash script, not a template
+
+
+def checker_script() -> str:
+    """The health checker (bash + curl + ipvsadm + ip), the same on every node."""
+    return (TEMPLATES_DIR / CHECKER_SOURCE).read_text()
+
+
+def plan(profile: Profile) -> RenderPlan:
+    ipvs = profile.ipvs
+    hc = profile.health_check
+    vip = parse_ip(ipvs.vip)
+    assert vip is not None  # validated
+    vip_hostport = host_port(ipvs.vip, ipvs.port)
+    vip_cidr = str(ipaddress.ip_network(f"{ipvs.vip}/{vip.max_prefixlen}"))
+    context = {
+        "profile": profile,
+        "ipvs": ipvs,
+        "hc": hc,
+        "vip_hostport": vip_hostport,
+        "vip_cidr": vip_cidr,
+        "dummy_interface": DUMMY_INTERFACE,
+        "rules_file": RULES_FILE,
+        "config_file": CHECKER_CONF,
+        "checker_path": CHECKER_PATH,
+    }
+    rules = render_template("ipvs/ipvs.rules.j2", **context)
+    unit = render_template("ipvs/kubeha-ipvs-checker.service.j2", **context)
+    sysctl = render_template("ipvs/sysctl.conf.j2", **context)
+    modules = render_template("ipvs/modules.conf.j2", **context)
+    hosts_line = render_template("ipvs/hosts.line.j2", **context)
+    checker = checker_script()
+    cleanup = (
+        ("ipvsadm", "-D", "-t", vip_hostport),
+        ("ip", "link", "delete", DUMMY_INTERFACE),
+    )
+    nodes = []
+    for node in profile.all_nodes():
+        node_ip = parse_ip(node.address)
+        # Local connections to the VIP leave from the node's own address, so masters can answer
+        # them; a host name or another IP family leaves the kernel's choice.
+        source = node.address if node_ip is not None and node_ip.version == vip.version else ""
+        checker_conf = render_template(
+            "ipvs/ipvs-checker.conf.j2", node=node, source_address=source, **context
+        )
+        files = (
+            RenderedFile(MODULES_FILE, modules, "ipvs/modules.conf.j2"),
+            RenderedFile(SYSCTL_FILE, sysctl, "ipvs/sysctl.conf.j2"),
+            RenderedFile(RULES_FILE, rules, "ipvs/ipvs.rules.j2", service=UNIT, restart=True),
+            RenderedFile(
+                CHECKER_PATH,
+                checker,
+                CHECKER_SOURCE,
+                mode=0o755,
+                check=("bash", "-n", "{file}"),
+                service=UNIT,
+                restart=True,
+            ),
+            RenderedFile(
+                CHECKER_CONF, checker_conf, "ipvs/ipvs-checker.conf.j2", service=UNIT, restart=True
+            ),
+            RenderedFile(
+                UNIT_PATH, unit, "ipvs/kubeha-ipvs-checker.service.j2", service=UNIT, restart=True
+            ),
+            RenderedFile(HOSTS_FILE, hosts_line, "ipvs/hosts.line.j2", kind="line"),
+        )
+        nodes.append(
+            NodePlan(
+                node=node.name,
+                role=profile.role_of(node.name),
+                address=node.address,
+                files=files,
+                services=(UNIT,),
+                packages=("ipvsadm", "curl"),
+                verify_url=f"https://{ipvs.apiserver_hostname}:{ipvs.port}{hc.path}",
+                cleanup=cleanup,
+            )
+        )
+    extra, server_url = snippets(
+        profile, ipvs.apiserver_hostname, ipvs.port, (ipvs.vip, ipvs.apiserver_hostname)
+    )
+    proxy = RenderedFile(
+        "kube-proxy-config.yaml",
+        render_template("ipvs/kube-proxy-config.yaml.j2", **context),
+        "ipvs/kube-proxy-config.yaml.j2",
+    )
+    return RenderPlan(
+        profile=profile, nodes=tuple(nodes), snippets=(*extra, proxy), server_url=server_url
+    )
