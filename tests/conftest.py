@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import pytest
 
+# The session-wide lab fixture is defined here and only here: a second definition in a deeper
+# conftest would be a second session fixture, waiting forever on the first one's lock.
+from tests.lab_fixture import lab  # noqa: F401
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Profile
 from wizard.profile_io import load_profile
-
-with contextlib.suppress(ImportError):  # the lab fixture (session-scoped, needs root)
-    from tests.lab_fixture import lab  # noqa: F401
 
 EXAMPLES = ("local-nginx", "haproxy-keepalived", "ipvs")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab_fixture import lab  # noqa: F401
 from tests.ssh.sshkit import MIXED_SUDO, Access, clean_slate
 
 
@@ -26,14 +25,14 @@ def _private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clean_lab(lab):  # noqa: F811
+def clean_lab(lab):
     """The lab with nothing of kubeha's on it, for a module that needs free ports."""
     clean_slate(lab)
     return lab
 
 
 @pytest.fixture(scope="module")
-def access(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:  # noqa: F811
+def access(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
     """The bastion up and ``ops`` on every node and on the bastion, for this module."""
     from tests.engine.labkit import lab_profile, uninstall
     from wizard.lab import bastion, operator, pki

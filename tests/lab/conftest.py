@@ -1,3 +1,0 @@
-"""The lab tests use the session-wide ``lab`` fixture."""
-
-from tests.lab_fixture import lab  # noqa: F401
