@@ -108,3 +108,21 @@ def test_usage_errors():
     result = run("render", "x.toml")
     assert result.returncode == 2 and "--out" in result.stderr
     assert run("--version").stdout.startswith("kubeha ")
+
+
+def test_help_loads_neither_the_engine_nor_textual() -> None:
+    """`kubeha --help` and every parser build stay fast: fabric, paramiko and textual load only
+    when a command runs."""
+    code = (
+        "import sys, wizard.cli as c; c.build_parser(); "
+        "print(' '.join(m for m in ('fabric', 'paramiko', 'textual') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_verify_command_kinds_match_the_drill() -> None:
+    from wizard.commands.verify_command import KINDS
+    from wizard.engine.drill_run import KINDS as DRILL_KINDS
+
+    assert KINDS == DRILL_KINDS

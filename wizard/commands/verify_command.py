@@ -10,15 +10,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from wizard.engine.drill import drill_rows
-from wizard.engine.drill_run import KINDS, choose_master, is_lab_profile, run_drill
-from wizard.engine.model import ApplyOptions
-from wizard.engine.secrets_input import collect
-from wizard.engine.verify import format_table, report_lines, run_verify
 from wizard.errors import KubehaError
 from wizard.problems import errors_in
 from wizard.profile_io import ProfileError, load_profile
 from wizard.validation import validate
+
+KINDS = ("kill", "cut")  # wizard.engine.drill_run.KINDS; the engine is imported only to run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,6 +73,13 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
 
 
 def run_verify_command(args: argparse.Namespace) -> int:
+    # The engine (fabric, paramiko) loads only when a command runs: --help stays fast.
+    from wizard.engine.drill import drill_rows
+    from wizard.engine.drill_run import choose_master, is_lab_profile, run_drill
+    from wizard.engine.model import ApplyOptions
+    from wizard.engine.secrets_input import collect
+    from wizard.engine.verify import format_table, report_lines, run_verify
+
     profile = _load(args.profile)
     if (args.master or args.confirm_master) and not args.drill:
         raise KubehaError("--master and --confirm-master go with --drill")
