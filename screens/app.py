@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
-from screens.state import STEP_FIELDS, STEP_TITLES, STEPS, Engine, WizardState
+from screens.state import STEP_FIELDS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
 from wizard.paths import user_profiles_dir
 from wizard.profile import Profile
 from wizard.profile_io import load_profile, save_profile
@@ -27,6 +27,13 @@ def default_engine() -> Engine:
     from wizard.engine.apply import run_apply
 
     return run_apply
+
+
+def default_verifier() -> Verifier:
+    """``wizard.engine.verify.run_verify``, imported only when the summary verifies."""
+    from wizard.engine.verify import run_verify
+
+    return run_verify
 
 
 class KubehaApp(App):
@@ -41,6 +48,7 @@ class KubehaApp(App):
         state: WizardState,
         *,
         engine: Engine | None = None,
+        verifier: Verifier | None = None,
         last_run: LastRun | None = None,
         initial_step: str = "start",
         theme: str | None = None,
@@ -48,6 +56,12 @@ class KubehaApp(App):
         super().__init__()
         self.state = state
         self._engine = engine
+        # An injected engine (a test's fake) never gets the real verifier, which would SSH to
+        # the profile's nodes: it brings its own ``verify`` or there is none.
+        self._verifier = verifier
+        if verifier is None and engine is not None:
+            self._verifier = getattr(engine, "verify", None)
+        self._verifier_default = verifier is None and engine is None
         self._last_run = last_run
         self.initial_step = initial_step
         self._theme_name = theme
@@ -59,6 +73,12 @@ class KubehaApp(App):
         if self._engine is None:
             self._engine = default_engine()
         return self._engine
+
+    @property
+    def verifier(self) -> Verifier | None:
+        if self._verifier is None and self._verifier_default:
+            self._verifier = default_verifier()
+        return self._verifier
 
     def list_profiles(self) -> list[SavedProfile]:
         if self._last_run is None:
@@ -117,6 +137,7 @@ def make_app(
     profile_path: Path | None = None,
     *,
     engine: Engine | None = None,
+    verifier: Verifier | None = None,
     last_run: LastRun | None = None,
     profile: Profile | None = None,
     initial_step: str | None = None,
@@ -124,7 +145,8 @@ def make_app(
 ) -> KubehaApp:
     """Build the wizard. With a profile (a path, or a Profile for tests) it opens at the first
     step that has an error, or at Preview; without one, at Start. ``engine`` defaults to
-    ``wizard.engine.apply.run_apply`` and ``last_run`` to ``wizard.engine.runstate.last_run``.
+    ``wizard.engine.apply.run_apply``, ``verifier`` to ``wizard.engine.verify.run_verify`` (or
+    to the injected engine's ``verify``, if it has one) and ``last_run`` to ``wizard.engine.runstate.last_run``.
     Raises ProfileError when ``profile_path`` cannot be read."""
     from screens.state import first_step_with_errors
 
@@ -137,4 +159,11 @@ def make_app(
         step = initial_step or first_step_with_errors(profile) or "preview"
     else:
         step = initial_step or "start"
-    return KubehaApp(state, engine=engine, last_run=last_run, initial_step=step, theme=theme)
+    return KubehaApp(
+        state,
+        engine=engine,
+        verifier=verifier,
+        last_run=last_run,
+        initial_step=step,
+        theme=theme,
+    )

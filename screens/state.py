@@ -42,6 +42,8 @@ DEFAULT_NAME = "my-cluster"
 
 # The engine's entry point: run_apply(profile, options, sink, cancel, secrets) -> RunSummary.
 Engine = Callable[..., RunSummary]
+# The verifier: run_verify(profile, options, secrets) -> VerifyReport (any object with .nodes).
+Verifier = Callable[..., Any]
 
 
 def new_profile(name: str = DEFAULT_NAME, strategy: str = "local-nginx") -> Profile:

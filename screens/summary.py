@@ -1,14 +1,17 @@
 """Step 8, Summary: each node's result and reason, the run log's path, retrying the failed
-nodes and saving the profile."""
+nodes and saving the profile; then ``kubeha verify``'s table, run in a thread worker: what every
+node reaches through its load balancer, the master that answered, the latency and the VIP."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+from textual.worker import Worker, WorkerState
 
 from screens.base import WizardScreen
 
@@ -21,6 +24,7 @@ class SummaryScreen(WizardScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry failed"),
+        Binding("v", "verify", "Verify"),
         Binding("s", "save", "Save profile"),
         Binding("q", "quit", "Quit"),
     ]
@@ -30,6 +34,8 @@ class SummaryScreen(WizardScreen):
             yield Static("", id="summary-head", markup=False)
             yield DataTable(id="results", cursor_type="row", zebra_stripes=True)
             yield Static("", id="log-path", markup=False)
+            yield Static("", id="verify-head", markup=False)
+            yield DataTable(id="verify", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -66,6 +72,61 @@ class SummaryScreen(WizardScreen):
             f"Run log: {log}" if log else "No run log was written."
         )
         table.focus()
+        if not state.cancelled:
+            self.action_verify()
+
+    # Verify ------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry" and not self.failed_nodes():
+            return None
+        if action == "verify" and (self.state.summary is None or self.kubeha.verifier is None):
+            return None
+        return super().check_action(action, parameters)
+
+    def action_verify(self) -> None:
+        verifier = self.kubeha.verifier
+        if verifier is None or self.state.summary is None:
+            return
+        head = self.query_one("#verify-head", Static)
+        head.update("Verifying: /readyz through every node's load balancer…")
+        head.set_classes("")
+        self._verify_worker(verifier)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
+    def _verify_worker(self, verifier) -> None:
+        from wizard.engine.model import ApplyOptions
+
+        report = verifier(self.state.profile, ApplyOptions(), self.state.secrets)
+        self.app.call_from_thread(self._show_verify, report)
+
+    @on(Worker.StateChanged)
+    def _verify_failed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "verify" and event.state is WorkerState.ERROR:
+            head = self.query_one("#verify-head", Static)
+            head.update(f"Verify could not run: {event.worker.error}")
+            head.set_classes("-failed")
+
+    def _show_verify(self, report) -> None:
+        from wizard.engine.verify import table_rows
+
+        if not self.is_attached:  # the operator moved on while the worker ran
+            return
+        rows = table_rows(report)
+        table = self.query_one("#verify", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*(cell.capitalize() if cell != "VIP" else cell for cell in rows[0]))
+        for row in rows[1:]:
+            table.add_row(*row)
+        head = self.query_one("#verify-head", Static)
+        failed = report.failed_nodes
+        if report.ok:
+            head.update(f"Verify: every node ({len(report.nodes)}) reaches a ready apiserver.")
+        else:
+            what = [f"failed on {', '.join(failed)}"] if failed else []
+            head.update("Verify " + "; ".join([*what, *report.problems]) + " (v verifies again)")
+        head.set_class(report.ok, "-ok")
+        head.set_class(not report.ok, "-failed")
 
     def go_next(self) -> None:
         self.kubeha.goto("start")
@@ -78,11 +139,6 @@ class SummaryScreen(WizardScreen):
         if summary is None:
             return ()
         return tuple(n.node for n in summary.failed())
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "retry" and not self.failed_nodes():
-            return None
-        return super().check_action(action, parameters)
 
     def action_retry(self) -> None:
         failed = self.failed_nodes()

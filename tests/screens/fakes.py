@@ -17,6 +17,7 @@ from wizard.engine.model import (
     RunSummary,
     Secrets,
 )
+from wizard.engine.verify import NodeCheck, VerifyReport
 from wizard.profile import Profile
 from wizard.render import build_plan
 
@@ -69,6 +70,20 @@ class FakeEngine:
                 continue
             results.append(self._node(plan.for_node(name), options, sink))
         return RunSummary("run-0001", profile.name, tuple(results), self.log_path)
+
+    def verify(
+        self, profile: Profile, options: ApplyOptions, secrets: Secrets | None = None
+    ) -> VerifyReport:
+        """The summary's verify: every node answers through its balancer, but the failed ones."""
+        plan = build_plan(profile)
+        masters = [m.name for m in profile.masters]
+        checks = tuple(
+            NodeCheck(n.node, n.verify_url, True, "200", 0.004, masters[i % len(masters)])
+            if n.node not in self.fail
+            else NodeCheck(n.node, n.verify_url, False, "curl exit 7", 0.0, "-", "refused")
+            for i, n in enumerate(plan.nodes)
+        )
+        return VerifyReport(profile.name, profile.strategy, checks)
 
     def _node(self, node_plan, options: ApplyOptions, sink) -> NodeResult:
         name = node_plan.node

@@ -179,3 +179,30 @@ async def test_leaving_the_app_mid_run_cancels_the_engine() -> None:
         await pilot.press("ctrl+n")
         await _wait(pilot, engine.waiting.is_set)
     assert engine.cancel_seen.wait(5)
+
+
+async def test_summary_verifies_through_every_node_and_names_the_failed_one() -> None:
+    engine = FakeEngine(fail={"worker1": "nginx -t failed"})
+    app = make_app(profile=example("local-nginx"), engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+n")
+        await _wait(pilot, lambda: app.screen.finished)
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, SummaryScreen)
+        table = app.screen.query_one("#verify", DataTable)
+        await _wait(pilot, lambda: table.row_count == 5)
+        rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(5)}
+        assert rows["master1"][1:3] == ["ok", "200"] and rows["master1"][4] == "master1"
+        assert rows["worker1"][1:3] == ["FAILED", "curl exit 7"]
+        head = str(app.screen.query_one("#verify-head").render())
+        assert "failed on worker1" in head
+
+
+async def test_an_injected_engine_without_verify_never_gets_the_real_verifier() -> None:
+    """The real verifier would SSH to the profile's addresses; a test's engine must not."""
+
+    def engine(*args, **kwargs):
+        raise AssertionError("not run")
+
+    app = make_app(profile=example("local-nginx"), engine=engine)
+    assert app.verifier is None
