@@ -9,7 +9,7 @@
 #   * re-creates the virtual server (scheduler SCHEDULER) if something, e.g. kube-proxy in
 #     IPVS mode, wiped it, and puts the scheduler back if it was changed;
 #   * probes https://MASTER/CHECK_PATH on every real server at once, with one curl (TIMEOUT
-#     seconds, at most 1 s of it to connect);
+#     seconds, at most 0.5 s of it to connect);
 #     FALL failures in a row take a master out, RISE successes in a row bring it back;
 #   * makes the table hold exactly the masters that are up — or all of them when none is up
 #     (an empty virtual server helps nobody; as k3s learned, fall back to all).
@@ -28,10 +28,12 @@ read -r -a SERVERS <<<"$REAL_SERVERS"
 # Seconds (decimals allowed) to microseconds, with bash alone.
 to_us() { local whole=${1%%.*} frac=${1#*.}; [ "$frac" = "$1" ] && frac=""; frac=${frac}000000; echo $((10#${whole:-0} * 1000000 + 10#${frac:0:6})); }
 INTERVAL_US=$(to_us "$INTERVAL")
-# A master that is gone never answers the TCP handshake: give up on it after at most 1 s
-# (TIMEOUT still bounds the whole request of a master that does answer).
+# A master that is gone never answers the TCP handshake: give up on it after at most 0.5 s, so
+# a vanished master is out within FALL x INTERVAL + 0.5 s of its last answer (TIMEOUT still
+# bounds the whole request of a master that does answer; a handshake within a cluster's
+# network takes milliseconds).
 CONNECT_TIMEOUT=$TIMEOUT
-[ "$(to_us "$TIMEOUT")" -gt 1000000 ] && CONNECT_TIMEOUT=1
+[ "$(to_us "$TIMEOUT")" -gt 500000 ] && CONNECT_TIMEOUT=0.5
 PARALLEL=()
 curl --help all 2>/dev/null | grep -q -- '--parallel-immediate' && PARALLEL=(--parallel --parallel-immediate)
 declare -A UP FAILS OKS
@@ -153,6 +155,7 @@ reconcile # every master presumed up: the virtual server serves before the first
 while :; do
   started=$(now_us)
   ensure_vip
+  reconcile # a wiped table comes back at the start of a round, not after the probes
   probe_all
   reconcile
   left=$((INTERVAL_US - ($(now_us) - started)))

@@ -56,17 +56,3 @@ def access(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
         operator.remove([*names, bastion.NAME])
         bastion.stop()
         uninstall(lab_profile(lab, "local-nginx"))
-
-
-def pytest_collection_modifyitems(config, items):
-    """The SSH lab tests (bastion, sudo users, host-key changes) run on request
-    (KUBEHA_SSH_LAB_TESTS=1) until they have a green run in the full suite; their logic is
-    covered by test_ssh_units.py."""
-    import os
-
-    if os.environ.get("KUBEHA_SSH_LAB_TESTS") == "1":
-        return
-    skip = pytest.mark.skip(reason="SSH lab tests run with KUBEHA_SSH_LAB_TESTS=1")
-    for item in items:
-        if "tests/ssh/" in str(item.fspath) and item.get_closest_marker("lab"):
-            item.add_marker(skip)
