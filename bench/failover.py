@@ -104,6 +104,42 @@ def measure(
     return rows
 
 
+# The QEMU guest runs under software emulation: one probe round (a curl start and three TLS
+# handshakes) takes about 1.2 s of its time, so its checker probes every 2 s, as in tests/ipvs.
+IPVS_HEALTH = {"interval": 2.0, "timeout": 2.0, "fall": 2, "rise": 2}
+
+
+def measure_ipvs(
+    lab: Lab, kinds: tuple[str, ...], timing: DrillTiming, log=print
+) -> list[FailoverRow]:
+    """kubeha's ipvs strategy on one QEMU guest (the only lab node with IPVS), the nspawn
+    masters as real servers; the guest is the drill's one client."""
+    from wizard.lab import qemu
+
+    guests = qemu.ensure_guests(1, log=lambda line: log(f"[qemu] {line}"))
+    data = qemu.ipvs_profile(lab.state, guests)
+    data["health_check"] = dict(IPVS_HEALTH)
+    profile = profile_from_dict(data).profile
+    assert profile is not None
+    only = ApplyOptions(only=tuple(g.name for g in guests), verify_timeout=60)
+    rows: list[FailoverRow] = []
+    try:
+        summary = run_apply(profile, only, _quiet)
+        if not summary.ok:
+            reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
+            log(f"failover: ipvs not measured: {reasons}")
+            return rows
+        master = profile.masters[0].name
+        for kind in kinds:
+            log(f"failover: kubeha ipvs (QEMU guest), {kind} {master}")
+            report = run_drill(profile, master, kind, timing, options=only)
+            rows.append(row("kubeha ipvs (QEMU)", report))
+    finally:
+        run_uninstall(profile, only, _quiet)
+        qemu.remove_guests(log=lambda line: log(f"[qemu] {line}"))
+    return rows
+
+
 def run_uninstall_all(lab: Lab) -> None:
     """Leave the lab's nodes without any kubeha strategy, as the bench found them."""
     for strategy in STRATEGIES:

@@ -198,7 +198,11 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         )
         lines += [""]
     lines += [
-        f"**ipvs**: not measured. {results.ipvs_note}",
+        (
+            f"**ipvs**: {results.ipvs_note}"
+            if any(r.config.startswith("kubeha ipvs") for r in results.failover)
+            else "**ipvs**: not measured in this run (the short run leaves it out)."
+        ),
         "",
         "What changed the figures (kubeha's generated configs, before → after, drill on the lab):",
         "",

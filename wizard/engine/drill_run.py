@@ -118,7 +118,12 @@ def run_drill(
     plan = build_plan(profile)
     ssh = SshConnector(profile, options, secrets or Secrets())
     # A cut master cannot run its own loop (its SSH is cut too); a killed one still can.
-    clients = [n.node for n in plan.nodes if not (kind == "cut" and n.node == master)]
+    # ``options.only`` narrows the clients (an ipvs profile whose masters have no IPVS, say).
+    clients = [
+        n.node
+        for n in plan.nodes
+        if not (kind == "cut" and n.node == master) and (not options.only or n.node in options.only)
+    ]
     opened: dict[str, RemoteNode] = {}
     notes: list[str] = []
     try:

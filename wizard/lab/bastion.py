@@ -14,19 +14,15 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import wizard
 from wizard.lab import network, node, pki
 from wizard.lab.constants import (
     BOOT_TIMEOUT,
-    BRIDGE_NETNS,
     HOST_KEYS_DIR,
     LAB_DIR,
     SSH_HOST,
@@ -36,8 +32,9 @@ from wizard.lab.constants import (
     ssh_port,
 )
 from wizard.lab.errors import LabError
+from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.state import LabState, read_state
-from wizard.lab.system import alive, require_root, run, start_time, stop_process
+from wizard.lab.system import alive, require_root, run, stop_process
 
 NAME = "bastion"
 ADDRESS = "10.77.0.2"
@@ -167,37 +164,13 @@ def _build(lab: LabState, record: BastionState) -> None:
 
 
 def _start_forwarder(record: BastionState) -> None:
-    ready = LAB_DIR / "bastion-forwarder.ready"
-    ready.unlink(missing_ok=True)
-    package_root = str(Path(wizard.__file__).resolve().parent.parent)
-    argv = [
-        sys.executable,
-        "-m",
-        "wizard.lab.forwarder",
-        f"--netns={BRIDGE_NETNS}",
-        f"--listen={SSH_HOST}",
-        f"--ready-file={ready}",
-        f"{PORT}={ADDRESS}:22",
-    ]
-    with open(FORWARDER_LOG, "ab") as logf:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd="/",
-            env={**os.environ, "PYTHONPATH": package_root},
-        )
-    record.forwarder_pid, record.forwarder_started = proc.pid, start_time(proc.pid)
-    deadline = time.monotonic() + 10
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = FORWARDER_LOG.read_text(errors="replace").splitlines()[-10:]
-            raise LabError("the bastion's SSH forwarder did not start:\n" + "\n".join(tail))
-        time.sleep(0.05)
-    ready.unlink(missing_ok=True)
+    record.forwarder_pid, record.forwarder_started = spawn_forwarder(
+        SSH_HOST,
+        [f"{PORT}={ADDRESS}:22"],
+        LAB_DIR / "bastion-forwarder.ready",
+        FORWARDER_LOG,
+        "the bastion's SSH forwarder",
+    )
 
 
 def _banner() -> bool:

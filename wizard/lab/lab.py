@@ -12,14 +12,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import wizard
 from wizard.lab import bastion, network, node, pki, qemu
 from wizard.lab.constants import (
     APISERVER_SERVICE,
@@ -39,6 +37,7 @@ from wizard.lab.constants import (
     ssh_port,
 )
 from wizard.lab.errors import LabError
+from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.hostpkgs import ensure_host_packages
 from wizard.lab.rootfs import ensure_rootfs, rootfs_path
 from wizard.lab.state import LabState, NodeState, clear_state, read_state, save_state
@@ -290,40 +289,13 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
 
 
 def _start_forwarder(state: LabState, specs: list[node.NodeSpec]) -> None:
-    ready = LAB_DIR / "forwarder.ready"
-    ready.unlink(missing_ok=True)
-    package_root = str(Path(wizard.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": package_root}
-    argv = [
-        sys.executable,
-        "-m",
-        "wizard.lab.forwarder",
-        f"--netns={BRIDGE_NETNS}",
-        f"--listen={SSH_HOST}",
-        f"--ready-file={ready}",
-        *(f"{ssh_port(s.address)}={s.address}:22" for s in specs),
-    ]
-    with open(FORWARDER_LOG, "ab") as logf:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd="/",
-            env=env,
-        )
-    from wizard.lab.system import start_time
-
-    state.forwarder_pid, state.forwarder_started = proc.pid, start_time(proc.pid)
-    deadline = time.monotonic() + 10
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = FORWARDER_LOG.read_text(errors="replace").splitlines()[-10:]
-            raise LabError("the lab's SSH forwarder did not start:\n" + "\n".join(tail))
-        time.sleep(0.05)
-    ready.unlink(missing_ok=True)
+    state.forwarder_pid, state.forwarder_started = spawn_forwarder(
+        SSH_HOST,
+        (f"{ssh_port(s.address)}={s.address}:22" for s in specs),
+        LAB_DIR / "forwarder.ready",
+        FORWARDER_LOG,
+        "the lab's SSH forwarder",
+    )
 
 
 def _wait_ready(state: LabState) -> None:

@@ -19,7 +19,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import wizard
 from wizard.lab import network, node, pki
 from wizard.lab.constants import (
     BRIDGE_NAME,
@@ -44,6 +42,7 @@ from wizard.lab.constants import (
 )
 from wizard.lab.cpio import CpioWriter
 from wizard.lab.errors import LabError
+from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.qemu_image import GuestImage, ensure_image
 from wizard.lab.state import LabState, read_state
 from wizard.lab.system import alive, run, start_time, stop_process
@@ -292,37 +291,16 @@ def _start_qemu(
 
 
 def _start_forwarder(guest: GuestState, folder: Path) -> tuple[int, int]:
-    ready = folder / "forwarder.ready"
-    ready.unlink(missing_ok=True)
-    package_root = str(Path(wizard.__file__).resolve().parent.parent)
-    argv = [
-        sys.executable,
-        "-m",
-        "wizard.lab.forwarder",
-        f"--netns={BRIDGE_NETNS}",
-        f"--listen={guest.ssh_host}",
-        f"--ready-file={ready}",
-        f"{guest.ssh_port}={guest.address}:22",
-    ]
-    with open(folder / "forwarder.log", "ab") as logf:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd="/",
-            env={**os.environ, "PYTHONPATH": package_root},
-        )
-    started = start_time(proc.pid)
-    deadline = time.monotonic() + 10
-    while not ready.exists():
-        if proc.poll() is not None or started is None or time.monotonic() > deadline:
-            raise LabError(f"the SSH forwarder for {guest.name} did not start; see {folder}")
-        time.sleep(0.05)
-    ready.unlink(missing_ok=True)
-    return proc.pid, started
+    pid, started = spawn_forwarder(
+        guest.ssh_host,
+        [f"{guest.ssh_port}={guest.address}:22"],
+        folder / "forwarder.ready",
+        folder / "forwarder.log",
+        f"the SSH forwarder for {guest.name}",
+    )
+    if started is None:
+        raise LabError(f"the SSH forwarder for {guest.name} exited at once; see {folder}")
+    return pid, started
 
 
 def _check_port_free(name: str, port: int) -> None:
