@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import subprocess
 import threading
 import time
@@ -27,16 +26,8 @@ from wizard.lab.constants import IPVS_VIP
 from wizard.profile_io import profile_from_dict
 from wizard.strategies.ipvs import DUMMY_INTERFACE, UNIT
 
-# The QEMU guest boots a full Debian under software emulation: 13-15 s on a quiet host, minutes
-# on a loaded one. This module has not had a green end-to-end run yet, so it runs on request
-# (KUBEHA_QEMU_TESTS=1) until it has; the checker's logic is covered by test_ipvs_units.py.
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(
-        os.environ.get("KUBEHA_QEMU_TESTS") != "1",
-        reason="QEMU IPVS lab tests run with KUBEHA_QEMU_TESTS=1 (not yet proven green in CI)",
-    ),
-]
+# The QEMU guest boots a full Debian under software emulation: 12-15 s on a quiet host.
+pytestmark = pytest.mark.lab
 
 VS = f"{IPVS_VIP}:6443"
 URL = f"https://{IPVS_VIP}:6443/readyz"
