@@ -24,13 +24,14 @@ UNIT = "kube-apiserver.service"
 
 def is_lab_profile(profile: Profile) -> bool:
     """True when every node of the profile is a node of the lab that is up (same address, SSH
-    through the lab's forwarder port)."""
+    through the lab's forwarder port): an nspawn node, or a QEMU guest (``--ipvs-nodes``)."""
     from wizard.lab import load_state
+    from wizard.lab.qemu import read_guests
 
     state = load_state()
     if state is None or not state.ready:
         return False
-    lab_nodes = {n.name: n for n in state.nodes}
+    lab_nodes = {n.name: n for n in [*state.nodes, *read_guests()]}
     for node in profile.all_nodes():
         lab = lab_nodes.get(node.name)
         if lab is None or lab.address != node.address:
