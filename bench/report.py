@@ -218,7 +218,10 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "(`option redispatch 1`, `retries 3`): 0 failed, watches back in under 4 s.",
         "",
         "The seed guides' configs are installed over a kubeha deploy (same nodes, same VIP for "
-        "haproxy) with only what a package install needs added; see bench/seeds.py.",
+        "haproxy) with only what a package install needs added; see bench/seeds.py. Guide 000 "
+        "balances by `hash $remote_addr consistent`: behind a proxy on 127.0.0.1 every client "
+        "has the same address, so each node sends all its traffic to one master (no balancing "
+        "at all); its drill takes that master away, the one its clients depend on.",
         "",
     ]
     if results.deploy:

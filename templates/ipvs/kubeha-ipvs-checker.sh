@@ -7,13 +7,17 @@
 #   * puts the VIP back on its dummy interface if it is gone, with the node's own address as
 #     the source of local connections to it (so the masters can answer them);
 #   * re-creates the virtual server (scheduler SCHEDULER) if something, e.g. kube-proxy in
-#     IPVS mode, wiped it, and puts the scheduler back if it was changed;
+#     IPVS mode, wiped it, and puts the scheduler back if it was changed (the table is looked
+#     at every INTERVAL/4, at least every 0.25 s);
 #   * probes https://MASTER/CHECK_PATH on every real server at once, with one curl (TIMEOUT
 #     seconds, at most 0.5 s of it to connect);
-#     FALL failures in a row take a master out, RISE successes in a row bring it back;
+#     FALL failures in a row take a master out, RISE successes in a row bring it back; a
+#     master between states is probed again after INTERVAL/4 (haproxy's fastinter);
 #   * makes the table hold exactly the masters that are up — or all of them when none is up
-#     (an empty virtual server helps nobody; as k3s learned, fall back to all).
-# It logs every change on stdout (the journal). Needs bash (4.2+), curl, ipvsadm and ip.
+#     (an empty virtual server helps nobody; as k3s learned, fall back to all);
+#   * when it takes a master out, destroys this node's client sockets whose IPVS connection
+#     goes to it (ss -K), so a watch stream waiting on a vanished master reconnects at once.
+# It logs every change on stdout (the journal). Needs bash (4.2+), curl, ipvsadm, ip and ss.
 set -u
 
 : "${VIP:?}" "${PORT:?}" "${SCHEDULER:?}" "${REAL_SERVERS:?}" "${CHECK_PATH:?}"
@@ -108,8 +112,23 @@ probe_all() {
   done
 }
 
+# A connection already open through the VIP stays pinned to its master: the kernel forgets it
+# once the master is out of the table, but a client that waits on a watch stream sends nothing
+# and never learns, so it would wait for the master to come back. Its socket is on this node
+# (the VIP is local): destroy it and the client reconnects to a live master at once. The
+# connection list is read before the master is removed (removing it drops its entries).
+cut_sessions() { # rs connection-list
+  local _pro _expire _state src vs dst cut=0
+  while read -r _pro _expire _state src vs dst; do
+    [ "$vs" = "$VS" ] && [ "$dst" = "$1" ] || continue
+    ss -K -H -n src "$src" dst "$vs" 2>/dev/null | grep -q . && cut=$((cut + 1))
+  done <<<"$2"
+  [ "$cut" -gt 0 ] && log "closed $cut local connection(s) to $1"
+  return 0
+}
+
 reconcile() {
-  local want=() rs
+  local want=() rs conns
   if ! read_table; then
     if ipvsadm -A -t "$VS" -s "$SCHEDULER"; then
       log "virtual server $VS was missing: created it (scheduler $SCHEDULER)"
@@ -141,7 +160,8 @@ reconcile() {
   done
   for rs in $TABLE_SERVERS; do
     if [[ " ${want[*]} " != *" $rs "* ]]; then
-      ipvsadm -d -t "$VS" -r "$rs" && log "removed real server $rs from $VS"
+      conns=$(ipvsadm -Lnc 2>/dev/null)
+      ipvsadm -d -t "$VS" -r "$rs" && log "removed real server $rs from $VS" && cut_sessions "$rs" "$conns"
     fi
   done
 }
@@ -152,14 +172,41 @@ log "watching $VS: real servers ${SERVERS[*]}, every ${INTERVAL}s, timeout ${TIM
 ALL_DOWN=0
 ensure_vip
 reconcile # every master presumed up: the virtual server serves before the first probe ends
+# A master between states (failed or answered once, not yet FALL or RISE times) is probed again
+# after a quarter interval, as haproxy's fastinter does: a dead master is out sooner.
+in_transition() {
+  local rs
+  for rs in "${SERVERS[@]}"; do
+    { [ "${UP[$rs]}" = 1 ] && [ "${FAILS[$rs]}" -gt 0 ]; } && return 0
+    { [ "${UP[$rs]}" = 0 ] && [ "${OKS[$rs]}" -gt 0 ]; } && return 0
+  done
+  return 1
+}
+
+pause_us() { # microseconds; a TERM ends the sleep at once
+  sleep "$(($1 / 1000000)).$(printf '%06d' $(($1 % 1000000)))" &
+  wait $!
+}
+
+FAST_US=$((INTERVAL_US / 4))
+# Between rounds the table is looked at every quarter interval (at least every 0.25 s): a
+# virtual server that something wiped is back well within one interval.
+SLICE_US=$((INTERVAL_US / 4))
+[ "$SLICE_US" -lt 250000 ] && SLICE_US=250000
 while :; do
   started=$(now_us)
   ensure_vip
-  reconcile # a wiped table comes back at the start of a round, not after the probes
+  reconcile
   probe_all
   reconcile
-  left=$((INTERVAL_US - ($(now_us) - started)))
+  next=$INTERVAL_US
+  in_transition && next=$FAST_US
+  left=$((next - ($(now_us) - started)))
+  while [ "$left" -gt "$SLICE_US" ]; do
+    pause_us "$SLICE_US"
+    reconcile
+    left=$((next - ($(now_us) - started)))
+  done
   [ "$left" -lt 50000 ] && left=50000
-  sleep "$((left / 1000000)).$(printf '%06d' $((left % 1000000)))" &
-  wait $! # a TERM ends the sleep at once
+  pause_us "$left"
 done

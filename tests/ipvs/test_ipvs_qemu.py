@@ -199,6 +199,48 @@ def test_checker_removes_a_dead_master_and_adds_it_back(lab, q1, fault):
     assert f"added real server {rs}" in journal
 
 
+def test_checker_closes_a_watch_stream_pinned_to_a_cut_master(lab, q1):
+    """A watch stream sends nothing, so IPVS keeps it pinned to a master whose host vanished;
+    the checker destroys its socket when it takes the master out, and the client is free to
+    reconnect at once instead of waiting for the master to come back."""
+    name = "m3"
+    rs = master_rs(lab, name)
+    watch = URL.replace("/readyz", "/api/v1/namespaces/default/pods?watch=true")
+    on_q1(
+        q1,
+        "rm -f /tmp/kubeha-watch.pids; for i in 1 2 3; do "
+        f"setsid curl -s -k -N -m 90 {watch} >/dev/null 2>&1 & echo $! >> /tmp/kubeha-watch.pids; "
+        "sleep 0.3; done",
+    )
+    alive = "n=0; for p in $(cat /tmp/kubeha-watch.pids); do kill -0 $p 2>/dev/null && n=$((n+1)); done; echo $n"
+    try:
+        conns = on_q1(q1, "ipvsadm -Lnc").stdout
+        pinned = [
+            line for line in conns.splitlines() if "ESTABLISHED" in line and line.split()[-1] == rs
+        ]
+        assert pinned, f"no watch stream went to {rs}:\n{conns}"
+        assert on_q1(q1, alive).stdout.strip() == "3"
+        began = time.monotonic()
+        lab.cut(name)
+        deadline = began + BOUND + 10
+        while on_q1(q1, alive).stdout.strip() == "3":
+            assert time.monotonic() < deadline, "the watch stream to the cut master stayed open"
+            time.sleep(0.2)
+        closed = time.monotonic() - began
+        FIGURES["cut_watch_closed_s"] = round(closed, 2)
+        assert closed <= BOUND + 1.5, f"closed after {closed:.2f} s"
+    finally:
+        lab.restore(name)
+        on_q1(q1, "for p in $(cat /tmp/kubeha-watch.pids); do kill $p 2>/dev/null; done; true")
+    journal = on_q1(q1, f"journalctl -u {UNIT} --no-pager -o cat").stdout
+    assert f"local connection(s) to {rs}" in journal, journal[-2000:]
+    back = TableWatch(q1)
+    try:
+        back.wait_for(lambda servers: rs in servers, time.monotonic(), INTERVAL * RISE + 10)
+    finally:
+        back.close()
+
+
 def test_checker_restores_a_wiped_virtual_server(q1, lab):
     # Wiped (as kube-proxy in IPVS mode would) and timed inside the guest: 0.05 s polls, 10 s cap.
     script = (

@@ -38,7 +38,16 @@ case "$1" in
 -D) rm -f "$T" ;;
 -a) echo "$5" >> "$T" ;;
 -d) grep -vxF "$5" "$T" > "$T.new"; mv "$T.new" "$T" ;;
+-Lnc)
+  echo "IPVS connection entries"
+  echo "pro expire state       source             virtual            destination"
+  cat "$FAKE/conns" 2>/dev/null ;;
 esac
+"""
+FAKE_SS = r"""#!/bin/bash
+# A fake ss: records each call; -K "destroys" (prints) one socket.
+echo "$*" >> "$FAKE/ss-calls"
+echo "ESTAB 0 0 $6 $8"
 """
 FAKE_CURL = r"""#!/bin/bash
 # A fake curl: every https URL argument answers 200 unless its host:port is listed in $FAKE/down.
@@ -57,7 +66,12 @@ def checker(tmp_path: Path):
     fake = tmp_path / "fake"
     bin_dir = fake / "bin"
     bin_dir.mkdir(parents=True)
-    for name, text in (("ipvsadm", FAKE_IPVSADM), ("curl", FAKE_CURL), ("ip", "#!/bin/sh\n")):
+    for name, text in (
+        ("ipvsadm", FAKE_IPVSADM),
+        ("curl", FAKE_CURL),
+        ("ip", "#!/bin/sh\n"),
+        ("ss", FAKE_SS),
+    ):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     script = tmp_path / "kubeha-ipvs-checker"
@@ -96,6 +110,15 @@ def checker(tmp_path: Path):
                 assert time.monotonic() < deadline, self.table()
                 time.sleep(0.05)
 
+        def connections(self, *lines: str) -> None:
+            (fake / "conns").write_text("".join(f"{line}\n" for line in lines))
+
+        def ss_calls(self) -> list[str]:
+            try:
+                return (fake / "ss-calls").read_text().splitlines()
+            except OSError:
+                return []
+
         def wipe(self) -> None:
             (fake / "table").unlink()
 
@@ -113,6 +136,22 @@ def test_checker_builds_the_table_removes_and_adds_back(checker):
     checker.wait(lambda t: SERVERS[0] not in t and len(t) == 3)
     checker.down()
     checker.wait(lambda t: SERVERS[0] in t)
+
+
+def test_checker_closes_local_connections_to_a_master_it_takes_out(checker):
+    checker.wait(lambda t: t == ["rr", *SERVERS])
+    checker.connections(
+        f"TCP 14:59  ESTABLISHED 10.0.0.21:40000 {VS} {SERVERS[0]}",
+        f"TCP 14:59  ESTABLISHED 10.0.0.21:40001 {VS} {SERVERS[1]}",
+        f"TCP 00:59  SYN_RECV    10.0.0.21:40002 10.9.9.9:6443 {SERVERS[0]}",
+    )
+    checker.down(SERVERS[0])
+    checker.wait(lambda t: SERVERS[0] not in t)
+    deadline = time.monotonic() + 5
+    while not checker.ss_calls() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert checker.ss_calls() == [f"-K -H -n src 10.0.0.21:40000 dst {VS}"]
 
 
 def test_checker_keeps_every_server_when_all_fail(checker):
