@@ -64,3 +64,40 @@ def test_probe_parsing_names_the_master_or_says_it_is_unknown():
     assert real[3] == "?"
     refused = parse_probe("RESULT 000 0.001\n", "curl: (7) Failed to connect", 7)
     assert refused == (False, "curl exit 7", 0.001, "-", "curl: (7) Failed to connect")
+
+
+def test_a_profile_with_the_labs_qemu_guests_is_a_lab_profile(monkeypatch):
+    """The ipvs lab profile lists QEMU guests as workers: the drill must use the lab's faults
+    (and may cut) for it, not the real-cluster path that stops an apiserver over SSH."""
+    import wizard.lab
+    import wizard.lab.qemu
+    from wizard.engine.drill_run import is_lab_profile
+    from wizard.lab.qemu import GuestState
+    from wizard.lab.state import LabState, NodeState
+    from wizard.profile_io import profile_from_dict
+
+    nodes = [
+        NodeState(f"m{i}", "master", f"10.77.0.1{i}", "127.0.0.1", 2210 + i, "ns", "/m")
+        for i in (1, 2, 3)
+    ]
+    state = LabState(3, 0, 0, "/rootfs", "kubeha-lab", nodes, ready=True)
+    guest = GuestState("q1", "10.77.0.41", "127.0.0.1", 2241, "tap-q1")
+    monkeypatch.setattr(wizard.lab, "load_state", lambda: state)
+    monkeypatch.setattr(wizard.lab.qemu, "read_guests", lambda: [guest])
+    data = {
+        "schema_version": 1,
+        "name": "lab-ipvs",
+        "strategy": "ipvs",
+        "masters": [
+            {"name": n.name, "address": n.address, "ssh": {"host": "127.0.0.1", "port": n.ssh_port}}
+            for n in nodes
+        ],
+        "workers": [
+            {"name": "q1", "address": "10.77.0.41", "ssh": {"host": "127.0.0.1", "port": 2241}}
+        ],
+    }
+    profile = profile_from_dict(data).profile
+    assert profile is not None
+    assert is_lab_profile(profile)
+    monkeypatch.setattr(wizard.lab.qemu, "read_guests", lambda: [])
+    assert not is_lab_profile(profile)
