@@ -21,7 +21,7 @@ def test_bench_short_writes_the_report_and_charts(lab, tmp_path, capsys):
     ):
         assert heading in text
     assert "| kubeha local-nginx | kill" in text and "| guide 000 nginx | kill" in text
-    assert "**ipvs**: not measured." in text
+    assert "**ipvs**: not measured" in text
     for chart in ("failover.png", "deploy.png", "throughput.png"):
         data = (tmp_path / chart).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
