@@ -31,11 +31,12 @@ pytestmark = pytest.mark.lab
 
 VS = f"{IPVS_VIP}:6443"
 URL = f"https://{IPVS_VIP}:6443/readyz"
-# A 3 s interval: under software emulation one probe round (a curl start and three TLS
-# handshakes) takes about 1.3 s of the guest's one emulated CPU, and more while the host is
-# busy; with a 2 s interval a busy CI host starved the guest until probes timed out, masters
-# flapped and the checker's rounds ran back to back.
-INTERVAL, TIMEOUT, FALL, RISE = 3.0, 3.0, 2, 2
+# A 4 s interval: under software emulation one probe round (a curl start and three TLS
+# handshakes) takes 1.3-2 s of the guest's one emulated CPU, more while the host runs the rest of
+# the suite. A dead master is out at worst one interval plus two rounds after it died (the second
+# probe comes at once: fastinter), so the bound interval x fall + 1 s needs an interval of at
+# least twice a round; at 2 s a busy CI host starved the guest until masters flapped.
+INTERVAL, TIMEOUT, FALL, RISE = 4.0, 3.0, 2, 2
 BOUND = INTERVAL * FALL + 1  # the bound for taking a dead master out
 FIGURES: dict[str, object] = {}
 
