@@ -107,13 +107,16 @@ def measure(
         for kind in kinds:
             log(f"failover: kubeha {strategy}, {kind} {master}")
             rows.append(row(f"kubeha {strategy}", run_drill(profile, master, kind, timing)))
-        install_seed(lab, profile)
-        # Guide 000 balances by `hash $remote_addr`: behind a node-local proxy every client is
-        # 127.0.0.1, so all of a node's traffic goes to one master. Taking away a master that
-        # carries nothing would flatter it: the drill takes the busiest one (not a VIP holder).
         allowed = {m.name for m in profile.masters} - vip_holders(profile)
-        seed_victim = busiest_master(profile, allowed) or master
         for kind in kinds:
+            # A fresh proxy for every drill: the guides' passive checks (nginx fail_timeout=30s,
+            # haproxy's 10 s checks and 60 s slowstart) would otherwise still avoid the master
+            # the previous drill took away, and the next drill would take away an idle one.
+            install_seed(lab, profile)
+            # Guide 000 balances by `hash $remote_addr`: behind a node-local proxy every client
+            # is 127.0.0.1, so all of a node's traffic goes to one master. Taking away one that
+            # carries nothing would flatter it: the drill takes the busiest (not a VIP holder).
+            seed_victim = busiest_master(profile, allowed) or master
             log(f"failover: {seed_names[strategy]}, {kind} {seed_victim}")
             report = run_drill(profile, seed_victim, kind, timing)
             rows.append(row(seed_names[strategy], report))

@@ -221,7 +221,9 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "haproxy) with only what a package install needs added; see bench/seeds.py. Guide 000 "
         "balances by `hash $remote_addr consistent`: behind a proxy on 127.0.0.1 every client "
         "has the same address, so each node sends all its traffic to one master (no balancing "
-        "at all); its drill takes that master away, the one its clients depend on.",
+        "at all); its drill takes that master away, the one its clients depend on. Each guide drill starts "
+        "from a freshly restarted proxy, so no passive check state (nginx `fail_timeout=30s`, "
+        "haproxy's 10 s checks and 60 s slowstart) carries over from the drill before.",
         "",
     ]
     if results.deploy:
