@@ -108,7 +108,7 @@ class SummaryScreen(WizardScreen):
             head.set_classes("-failed")
 
     def _show_verify(self, report) -> None:
-        from wizard.engine.verify import table_rows
+        from wizard.engine.verify import table_rows, verdict
 
         if not self.is_attached:  # the operator moved on while the worker ran
             return
@@ -119,12 +119,11 @@ class SummaryScreen(WizardScreen):
         for row in rows[1:]:
             table.add_row(*row)
         head = self.query_one("#verify-head", Static)
-        failed = report.failed_nodes
+        line = verdict(report)
         if report.ok:
-            head.update(f"Verify: every node ({len(report.nodes)}) reaches a ready apiserver.")
+            head.update(f"Verify: {line}.")
         else:
-            what = [f"failed on {', '.join(failed)}"] if failed else []
-            head.update("Verify " + "; ".join([*what, *report.problems]) + " (v verifies again)")
+            head.update(f"{line[0].upper()}{line[1:]} (v verifies again)")
         head.set_class(report.ok, "-ok")
         head.set_class(not report.ok, "-failed")
 

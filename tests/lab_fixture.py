@@ -1,8 +1,8 @@
 """The session-wide ``lab`` fixture: 3 masters and 2 workers, up once per test session.
 
-tests/conftest.py imports it; no other conftest may (each import is a fixture of its own). A lab already up with that
-shape is reused (and left up afterwards); otherwise the fixture brings one up, replacing a lab
-of another shape, and takes it down at the end of the session. Tests get a
+tests/conftest.py imports it; no other conftest may (each import is a fixture of its own).
+A lab already up with that shape is reused (and left up afterwards); otherwise the fixture
+brings one up, replacing a lab of another shape, and takes it down at the end of the session. Tests get a
 :class:`wizard.lab.Lab`: ``lab.masters``, ``lab.exec_in_node(name, argv)``, ``lab.cut(name)``...
 """
 

@@ -199,10 +199,14 @@ def report_lines(report: VerifyReport) -> list[str]:
     if any(c.master == UNKNOWN_MASTER for c in report.nodes):
         lines.append("master ?: the apiserver answered but does not say which master it is")
     lines.extend(f"problem: {p}" for p in report.problems)
-    failed = report.failed_nodes
-    if report.ok:
-        lines.append(f"every node ({len(report.nodes)}) reaches a ready apiserver")
-    else:
-        what = [f"failed on {', '.join(failed)}"] if failed else []
-        lines.append("verify " + "; ".join([*what, *report.problems]))
+    lines.append(verdict(report))
     return lines
+
+
+def verdict(report: VerifyReport) -> str:
+    """One line: every node reaches a ready apiserver, or which nodes failed and the problems."""
+    if report.ok:
+        return f"every node ({len(report.nodes)}) reaches a ready apiserver"
+    failed = report.failed_nodes
+    what = [f"failed on {', '.join(failed)}"] if failed else []
+    return "verify " + "; ".join([*what, *report.problems])
