@@ -65,6 +65,10 @@ class NodePlan:
     verify_url: str
     ports: tuple[tuple[str, int], ...] = ()  # (address, port) the node's load balancer binds
     cleanup: tuple[tuple[str, ...], ...] = ()  # argvs uninstall runs after stopping services
+    # A shell script run on the node after /readyz answers through its load balancer, until it
+    # exits 0 or verify times out: the LB holds every master it should (ipvs: every master that
+    # answers is in the table). Its last output line says what is still missing.
+    settle_check: str = ""
 
 
 @dataclass(frozen=True)

@@ -334,12 +334,33 @@ class NodeJob:
 
     def _verify(self):
         assert self.node is not None
+        began = time.monotonic()
         ok, message = self.probe_until(self.options.verify_timeout)
         if not ok:
             raise StepFailed(f"no ready apiserver through the load balancer: {message}")
+        if self.plan.settle_check:
+            left = max(self.options.verify_timeout - (time.monotonic() - began), 1.0)
+            settled, detail = self._wait_settled(left)
+            if not settled:
+                raise StepFailed(
+                    f"the load balancer did not settle within the verify time: {detail}"
+                )
         if self.plan.files:
             self.node.write_small_file(VERIFIED_URL_FILE, self.plan.verify_url + "\n")
         return Status.OK, message, ()
+
+    def _wait_settled(self, seconds: float) -> tuple[bool, str]:
+        """Runs the plan's settle check until it passes or ``seconds`` are up."""
+        assert self.node is not None
+        deadline = time.monotonic() + seconds
+        while True:
+            result = self.node.run(["sh", "-c", self.plan.settle_check], timeout=30)
+            if result.ok:
+                return True, ""
+            lines = result.output_lines(1)
+            if time.monotonic() >= deadline or self.cancel.is_set():
+                return False, lines[-1] if lines else f"exit {result.returncode}"
+            time.sleep(0.5)
 
     def _rollback(self) -> str:
         """Put every replaced file back, re-activate, and check whether the old state serves."""

@@ -30,6 +30,23 @@ def checker_script() -> str:
     return (TEMPLATES_DIR / CHECKER_SOURCE).read_text()
 
 
+def settle_check(vip_hostport: str, real_servers: list[str], path: str) -> str:
+    """A script that exits 0 once the node's virtual server holds every master that answers
+    ``path`` from this node: right after a (re)start the checker still settles its table, and
+    apply's verify waits for that instead of reporting a node whose table lacks a live master."""
+    servers = " ".join(real_servers)
+    return (
+        f"missing=; table=$(ipvsadm -Ln -t {vip_hostport} 2>/dev/null) || "
+        f"{{ echo 'no virtual server {vip_hostport}'; exit 1; }}; "
+        f"for rs in {servers}; do "
+        f'code=$(curl -gsk -o /dev/null -m 5 -w "%{{http_code}}" "https://$rs{path}"); '
+        '[ "$code" = 200 ] || continue; '
+        'printf "%s\\n" "$table" | grep -q -- "-> $rs " || missing="$missing $rs"; done; '
+        '[ -z "$missing" ] && exit 0; '
+        'echo "answering but not yet in the IPVS table:$missing"; exit 1'
+    )
+
+
 def plan(profile: Profile) -> RenderPlan:
     ipvs = profile.ipvs
     hc = profile.health_check
@@ -58,6 +75,8 @@ def plan(profile: Profile) -> RenderPlan:
         ("ipvsadm", "-D", "-t", vip_hostport),
         ("ip", "link", "delete", DUMMY_INTERFACE),
     )
+    real_servers = [host_port(m.address, m.apiserver_port) for m in profile.masters]
+    settle = settle_check(vip_hostport, real_servers, hc.path)
     nodes = []
     for node in profile.all_nodes():
         node_ip = parse_ip(node.address)
@@ -98,6 +117,7 @@ def plan(profile: Profile) -> RenderPlan:
                 packages=("ipvsadm", "curl"),
                 verify_url=f"https://{ipvs.apiserver_hostname}:{ipvs.port}{hc.path}",
                 cleanup=cleanup,
+                settle_check=settle,
             )
         )
     extra, server_url = snippets(
