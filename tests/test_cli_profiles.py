@@ -79,6 +79,7 @@ def test_render_writes_one_folder_per_node(tmp_path, capsys):
         == 0
     )
     assert sorted(p.name for p in out.iterdir()) == [
+        ".kubeha-render.json",  # what the render wrote: a later render replaces only that
         "_cluster",
         "master1",
         "master2",
@@ -90,7 +91,7 @@ def test_render_writes_one_folder_per_node(tmp_path, capsys):
         oct((out / "master1/etc/keepalived/check_apiserver.sh").stat().st_mode & 0o777) == "0o700"
     )
     assert "https://192.0.2.100:8443" in (out / "_cluster/kubeconfig-server.txt").read_text()
-    # Rendering again replaces the folder whole.
+    # Rendering again replaces what the last render wrote: nothing of haproxy's is left.
     assert main(["render", str(EXAMPLE_PROFILES_DIR / "local-nginx.toml"), "--out", str(out)]) == 0
     assert not (out / "master1/etc/keepalived").exists()
 

@@ -15,13 +15,19 @@ import pytest
 from tests.render_cases import cases
 from wizard.commands.profile_commands import write_plan
 from wizard.render import build_plan
+from wizard.render_out import MANIFEST
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = cases()
 
 
 def tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every rendered file; the render's manifest (which carries kubeha's version) aside."""
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

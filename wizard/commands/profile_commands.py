@@ -1,18 +1,17 @@
-"""``kubeha validate PROFILE`` and ``kubeha render PROFILE --out DIR``."""
+"""``kubeha validate PROFILE`` and ``kubeha render PROFILE --out DIR`` (the folder is written by
+:mod:`wizard.render_out`, which never deletes what it did not write)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from wizard.errors import KubehaError
 from wizard.problems import errors_in
 from wizard.profile_io import ProfileError, load_profile
-from wizard.render import RenderPlan, build_plan
+from wizard.render import build_plan
+from wizard.render_out import shown, write_plan
 from wizard.validation import validate
 
 
@@ -61,47 +60,6 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
-    """Write the plan under ``out``: ``<node>/<absolute path>`` per file and ``_cluster/`` for the
-    operator's snippets. The folder is built beside ``out`` and swapped in whole, so a failed
-    render never leaves half a tree."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    written: list[Path] = []
-    try:
-        for node_plan in plan.nodes:
-            node_dir = staging / node_plan.node
-            node_dir.mkdir()
-            for rendered in node_plan.files:
-                target = node_dir / rendered.path.lstrip("/")
-                if rendered.kind == "line":  # one managed line of a shared file, e.g. /etc/hosts
-                    target = target.with_name(f"{target.name}.kubeha-line")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(rendered.content, encoding="utf-8")
-                os.chmod(target, rendered.mode)
-                written.append(out / target.relative_to(staging))
-        cluster = staging / "_cluster"
-        cluster.mkdir()
-        for snippet in plan.snippets:
-            (cluster / snippet.path).write_text(snippet.content, encoding="utf-8")
-            written.append(out / "_cluster" / snippet.path)
-        if out.exists():
-            if not out.is_dir():
-                raise KubehaError(f"--out {out}: exists and is not a folder")
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return written
-
-
 def run_render(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
@@ -110,8 +68,14 @@ def run_render(args: argparse.Namespace) -> int:
     try:
         written = write_plan(plan, args.out)
     except OSError as exc:
-        raise KubehaError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
-    print(f"rendered {len(written)} file(s) for {len(plan.nodes)} node(s) into {args.out}")
+        raise KubehaError(
+            f"--out {shown(args.out)}: cannot write: {exc.strerror or type(exc).__name__}; "
+            "nothing there was changed (any previous render's files were put back)"
+        ) from None
+    print(
+        f"rendered {len(written)} file(s) for {len(plan.nodes)} node(s) into {shown(args.out)}"
+        " (listed in its .kubeha-render.json)"
+    )
     for node_plan in plan.nodes:
         names = ", ".join(f.path for f in node_plan.files) or "(nothing to install: verify only)"
         print(f"  {node_plan.node:<12} {node_plan.role:<7} {names}")
