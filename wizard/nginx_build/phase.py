@@ -11,6 +11,8 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import pwd
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,10 +23,12 @@ from wizard.engine.remote import RemoteNode
 from wizard.errors import KubehaError
 from wizard.nginx_build import cache
 from wizard.nginx_build.build import Binary, BuildFailed, build, configure_argv, toolchain
+from wizard.nginx_build.elf import NotAnExecutable, read_header, this_machine
 from wizard.nginx_build.runner import LocalRunner, NodeRunner, Runner
 from wizard.nginx_build.source import SourceError, fetch_source
 from wizard.profile import BUILD_HOSTS_LOCAL, Profile
 from wizard.render import RenderedFile, RenderPlan
+from wizard.render_out import shown
 from wizard.strategies.local_nginx import UNIT, layout
 
 PHASE = "build"
@@ -78,29 +82,101 @@ def _emit_for(emit: Callable[[Event], None], began: float):
     return report
 
 
-def operator_binary(profile: Profile, report) -> Binary:
-    """Method binary: the operator's file, checked here with -V when it runs on this machine
-    (every node checks it again before it is used)."""
-    path = Path(os.path.expanduser(profile.install.binary_path or ""))
+MAX_BINARY_BYTES = 256 * 1024 * 1024  # a static nginx is a few MB
+
+
+def _read_binary(path: Path) -> bytes:
+    """The file's bytes: a regular file of sane size only (never a FIFO or a device)."""
+    where = f"install.binary_path: {shown(path)}"
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
     except OSError as exc:
-        raise BuildFailed(f"install.binary_path: cannot read {path}: {exc.strerror}") from None
-    digest = hashlib.sha256(data).hexdigest()
+        raise BuildFailed(f"{where}: cannot read it: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BuildFailed(f"{where}: not a regular file; expected a kube-nginx binary")
+    if info.st_size > MAX_BINARY_BYTES:
+        raise BuildFailed(
+            f"{where}: {info.st_size / 1e6:.0f} MB; expected a kube-nginx binary "
+            f"(at most {MAX_BINARY_BYTES // 2**20} MiB)"
+        )
     try:
-        done = subprocess.run([str(path), "-V"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        report("info", f"{path} does not run here ({exc}); each node checks it before use", ())
+        return path.read_bytes()
+    except OSError as exc:
+        raise BuildFailed(f"{where}: cannot read it: {exc.strerror}") from None
+
+
+def _unprivileged() -> dict:
+    """subprocess arguments that run a program as nobody when kubeha runs as root."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        nobody = pwd.getpwnam("nobody")
+        uid, gid = nobody.pw_uid, nobody.pw_gid
+    except KeyError:
+        uid = gid = 65534
+    return {"user": uid, "group": gid, "extra_groups": []}
+
+
+def check_here(path: Path, report) -> None:
+    """Run ``path -V`` on this machine (as nobody when root), said before it runs: it must show
+    the stream module. A binary that cannot run here is left to each node's own check."""
+    drop = _unprivileged()
+    who = " as nobody" if drop else ""
+    report("info", f"running {shown(path)} -V{who} to check the stream module", ())
+    try:
+        done = subprocess.run(
+            [str(path), "-V"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            **drop,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        report("info", f"{shown(path)} did not run here{who} ({reason}); each node checks it", ())
+        return
+    text = done.stdout + done.stderr
+    if done.returncode != 0 or "--with-stream" not in text:
+        raise BuildFailed(
+            f"install.binary_path: {shown(path)} is not an nginx with the stream module "
+            "(its -V shows no --with-stream)",
+            tuple(line for line in text.splitlines() if line.strip())[-10:],
+        )
+    report("info", text.splitlines()[0] if text else "nginx -V ok", ())
+
+
+def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
+    """Method binary: the operator's file, read and judged by its ELF header. Only a real apply
+    runs it here (its -V, announced first, as nobody when root, and only when it is built for
+    this machine); a dry run runs nothing. Every node checks it again before it is used."""
+    path = Path(os.path.expanduser(profile.install.binary_path or ""))
+    data = _read_binary(path)
+    try:
+        header = read_header(data[:64])
+    except NotAnExecutable as exc:
+        raise BuildFailed(f"install.binary_path: {shown(path)} is {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    here = this_machine()
+    if dry_run:
+        report("info", f"{shown(path)}: {header.describe()}; a dry run does not run it", ())
+    elif not header.runs_on(here):
+        report(
+            "info",
+            f"{shown(path)}: {header.describe()}, not for this machine ({here}): not run here; "
+            "each node checks it (-V) before use",
+            (),
+        )
     else:
-        text = done.stdout + done.stderr
-        if done.returncode != 0 or "--with-stream" not in text:
-            raise BuildFailed(
-                f"install.binary_path: {path} is not an nginx with the stream module "
-                "(its -V shows no --with-stream)",
-                tuple(line for line in text.splitlines() if line.strip())[-10:],
-            )
-        report("info", text.splitlines()[0] if text else "nginx -V ok", ())
-    report("ok", f"operator's binary {path}: {len(data) / 1e6:.1f} MB, sha256 {digest[:16]}…", ())
+        check_here(path, report)
+    report(
+        "ok",
+        f"operator's binary {shown(path)}: {header.describe()}, {len(data) / 1e6:.1f} MB, "
+        f"sha256 {digest[:16]}…",
+        (),
+    )
     return Binary(data, digest, None)
 
 
@@ -115,8 +191,9 @@ def prepare(
     report = _emit_for(emit, began)
     install = profile.install
     if install.method == "binary":
-        emit(Event(None, PHASE, Status.STARTED, f"checking {install.binary_path}", progress=0.1))
-        return operator_binary(profile, report)
+        where = shown(install.binary_path or "")
+        emit(Event(None, PHASE, Status.STARTED, f"checking {where}", progress=0.1))
+        return operator_binary(profile, report, dry_run)
     host = install.build_host
     emit(Event(None, PHASE, Status.STARTED, f"kube-nginx from source on {host}", progress=0.1))
     try:
