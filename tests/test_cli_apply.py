@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from wizard.paths import EXAMPLE_PROFILES_DIR
 
@@ -20,8 +21,15 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_apply_without_yes_and_without_a_terminal_changes_nothing():
-    result = run("apply", EXAMPLE)
+def own_copy(tmp_path) -> str:
+    """The example with addresses of one's own: apply refuses the documentation ones."""
+    path = tmp_path / "mine.toml"
+    path.write_text(Path(EXAMPLE).read_text().replace("192.0.2.", "10.0.0."))
+    return str(path)
+
+
+def test_apply_without_yes_and_without_a_terminal_changes_nothing(tmp_path):
+    result = run("apply", own_copy(tmp_path))
     assert result.returncode == 2
     assert "add --yes" in result.stderr and "Traceback" not in result.stderr
     assert "master1" in result.stdout  # the plan was shown first
@@ -50,8 +58,8 @@ def test_resume_without_a_previous_run():
     assert result.returncode == 2 and "no previous run" in result.stderr
 
 
-def test_uninstall_needs_confirmation():
-    result = run("uninstall", EXAMPLE)
+def test_uninstall_needs_confirmation(tmp_path):
+    result = run("uninstall", own_copy(tmp_path))
     assert result.returncode == 2 and "add --yes" in result.stderr
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from wizard.errors import KubehaError
+from wizard.example_addresses import refuse_example_addresses
 from wizard.problems import errors_in
 from wizard.profile_io import ProfileError, load_profile
 from wizard.validation import validate
@@ -56,15 +57,42 @@ def _load(path: Path):
     return profile
 
 
-def _agreed(master: str, args: argparse.Namespace) -> bool:
-    """A real cluster: the operator must name the master whose apiserver is stopped."""
-    if args.confirm_master is not None:
-        return args.confirm_master == master
-    if not sys.stdin.isatty():
+def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
+    """Every drill argument checked before any connection: (the master, whether it is the lab)."""
+    from wizard.engine.drill_run import choose_master, is_lab_profile
+
+    if not args.drill:
+        if args.master is not None or args.confirm_master is not None:
+            raise KubehaError("--master and --confirm-master go with --drill")
+        return "", False
+    if args.kind not in KINDS:
+        raise KubehaError(f"--kind: {args.kind!r}: expected one of {', '.join(KINDS)}")
+    master = choose_master(profile, args.master)
+    lab = is_lab_profile(profile)
+    if lab:
+        return master, True
+    if args.kind == "cut":
+        raise KubehaError(
+            "--kind: 'cut' takes a host off the network: only the lab can do that; use --kind kill"
+        )
+    if args.confirm_master is not None and args.confirm_master != master:
+        raise KubehaError(
+            f"--confirm-master: {args.confirm_master!r} is not the master the drill takes away: "
+            f"expected {master!r} (or pass --master {args.confirm_master!r})"
+        )
+    if args.confirm_master is None and not sys.stdin.isatty():
         raise KubehaError(
             f"the drill stops the kube-apiserver on {master}: "
             f"pass --confirm-master {master} (or run it in a terminal to be asked)"
         )
+    return master, False
+
+
+def _agreed(master: str, args: argparse.Namespace) -> bool:
+    """A real cluster: the operator must name the master whose apiserver is stopped (a
+    --confirm-master was checked against it before verify connected)."""
+    if args.confirm_master is not None:
+        return args.confirm_master == master
     print(
         f"The drill stops the kube-apiserver on {master} for about a minute, then starts it again."
     )
@@ -75,14 +103,14 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
 def run_verify_command(args: argparse.Namespace) -> int:
     # The engine (fabric, paramiko) loads only when a command runs: --help stays fast.
     from wizard.engine.drill import drill_rows
-    from wizard.engine.drill_run import choose_master, is_lab_profile, run_drill
+    from wizard.engine.drill_run import run_drill
     from wizard.engine.model import ApplyOptions
     from wizard.engine.secrets_input import collect
     from wizard.engine.verify import format_table, report_lines, run_verify
 
     profile = _load(args.profile)
-    if (args.master or args.confirm_master) and not args.drill:
-        raise KubehaError("--master and --confirm-master go with --drill")
+    master, lab = _check_drill_arguments(profile, args)  # every argument before any connection
+    refuse_example_addresses(profile, "verify")
     options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
     secrets = collect(profile, args.ask_sudo_password)
     report = run_verify(profile, options, secrets)
@@ -95,8 +123,6 @@ def run_verify_command(args: argparse.Namespace) -> int:
                 print("no drill: the setup must verify first")
         return 0 if report.ok else 1
     print("\n".join(report_lines(report)), file=sys.stderr if args.json else sys.stdout)
-    master = choose_master(profile, args.master)
-    lab = is_lab_profile(profile)
     if not lab and not _agreed(master, args):
         print("no drill: nothing was stopped")
         return 1

@@ -13,6 +13,7 @@ from wizard.engine.events import ConsoleSink, Event
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import diff_lines, plan_lines, summary_lines
 from wizard.errors import KubehaError
+from wizard.example_addresses import refuse_example_addresses
 from wizard.problems import errors_in
 from wizard.profile_io import ProfileError, load_profile
 from wizard.render import build_plan
@@ -130,6 +131,7 @@ def run_apply_command(args: argparse.Namespace) -> int:
     options = _options(args)
     plan = build_plan(profile)
     selected, _ = select_nodes(plan, options, profile)
+    refuse_example_addresses(profile, "apply")  # before any connection, dry run included
     if not options.dry_run:
         out = sys.stderr if args.json else sys.stdout
         for line in plan_lines(plan, selected):
@@ -157,6 +159,7 @@ def run_uninstall_command(args: argparse.Namespace) -> int:
     options = _options(args)
     plan = build_plan(profile)
     selected, _ = select_nodes(plan, options, profile)
+    refuse_example_addresses(profile, "uninstall")  # before any connection
     if not _confirm(f"Remove kubeha's {profile.strategy} from {len(selected)} node(s)?", args):
         print("nothing changed")
         return 1

@@ -92,7 +92,8 @@ def choose_master(profile: Profile, master: str | None) -> str:
         return names[0]
     if master not in names:
         raise KubehaError(
-            f"--master: {master!r} is not a master of {profile.name!r} ({', '.join(names)})"
+            f"--master: {master!r} is not a master of {profile.name!r}: "
+            f"expected one of {', '.join(names)}"
         )
     return master
 
