@@ -15,9 +15,10 @@ import pytest
 
 from wizard.lab import Lab, down, load_state, up
 from wizard.lab.constants import BRIDGE_NETNS, NODES_DIR, STATE_FILE
+from wizard.lab.lab import lab_processes
 from wizard.lab.network import lab_namespaces
 from wizard.lab.node import exec_argv, lab_mounts
-from wizard.lab.system import alive
+from wizard.lab.system import start_time
 
 pytestmark = pytest.mark.lab
 
@@ -180,11 +181,16 @@ def test_down_leaves_nothing_behind(lab: Lab):
     pids = [(state.forwarder_pid, state.forwarder_started)]
     for n in state.nodes:
         pids += [(n.nspawn_pid, n.nspawn_started), (n.init_pid, n.init_started)]
+    procs = lab_processes(state)  # every process of every container, not only the recorded
+    assert len(procs) > len(pids)
     try:
         assert down(log=lambda _: None) is True
+        # Right after down() returns: no process of the lab left in /proc, not even a zombie
+        # (down used to return while its nspawn processes were still there), no mount, no netns.
+        assert [p.describe() for p in procs if p.exists()] == []
+        assert not any(start_time(pid) == started for pid, started in pids)
         assert lab_namespaces() == []
         assert lab_mounts() == []
-        assert not any(alive(pid, started) for pid, started in pids)
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         assert "veth-" not in links and "br0" not in links
         assert not STATE_FILE.exists()

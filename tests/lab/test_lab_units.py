@@ -1,8 +1,12 @@
-"""Lab pieces that need no running lab: root check, plan, ports, rootfs stamp, profiles."""
+"""Lab pieces that need no running lab: root check, plan, ports, rootfs stamp, profiles, and
+waiting until stopped processes have left /proc."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -13,7 +17,7 @@ from wizard.lab import constants, lab, pki, profiles, rootfs
 from wizard.lab.errors import LabError, NotRootError
 from wizard.lab.node import NodeSpec
 from wizard.lab.state import LabState, NodeState
-from wizard.lab.system import require_root
+from wizard.lab.system import process_tree, require_gone, require_root, start_time, wait_gone
 
 
 def test_non_root_gets_a_clear_error():
@@ -172,3 +176,23 @@ def test_cli_prints_the_root_error_without_traceback(monkeypatch, capsys):
     assert main(["lab", "status"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("kubeha: the lab needs root") and "Traceback" not in err
+
+
+def test_a_stopped_process_counts_until_it_has_left_proc():
+    # sh starts a short sleep, then becomes a long sleep that never reaps it: a zombie.
+    parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 30"])
+    try:
+        deadline = time.monotonic() + 5
+        while len(process_tree(parent.pid, start_time(parent.pid), "t")) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        tree = process_tree(parent.pid, start_time(parent.pid), "the test's sleep")
+        child = tree[1]
+        time.sleep(0.3)  # the short sleep has exited: a zombie, still in /proc
+        assert child.exists() and "zombie" in child.describe()
+        assert wait_gone([child], 0.3) == [child]
+        with pytest.raises(LabError, match=r"still running .* zombie"):
+            require_gone([child], 0.3, "the test")
+    finally:
+        parent.send_signal(signal.SIGKILL)
+    assert wait_gone(tree, 15) == []  # the parent reaped by us, the orphan by init

@@ -23,6 +23,7 @@ from typing import Any
 from wizard.lab import network, node, pki
 from wizard.lab.constants import (
     BOOT_TIMEOUT,
+    GONE_TIMEOUT,
     HOST_KEYS_DIR,
     LAB_DIR,
     SSH_HOST,
@@ -34,7 +35,14 @@ from wizard.lab.constants import (
 from wizard.lab.errors import LabError
 from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.state import LabState, read_state
-from wizard.lab.system import alive, require_root, run, stop_process
+from wizard.lab.system import (
+    alive,
+    process_tree,
+    require_gone,
+    require_root,
+    run,
+    stop_process,
+)
 
 NAME = "bastion"
 ADDRESS = "10.77.0.2"
@@ -201,6 +209,11 @@ def remove(log=None) -> bool:
     if log:
         log("stopping the bastion")
     if record is not None:
+        procs = process_tree(record.nspawn_pid, record.nspawn_started, "the bastion's nspawn")
+        procs += process_tree(record.init_pid, record.init_started, "the bastion's init")
+        procs += process_tree(
+            record.forwarder_pid, record.forwarder_started, "the bastion's forwarder"
+        )
         if alive(record.nspawn_pid, record.nspawn_started):
             assert record.nspawn_pid is not None
             with suppress(ProcessLookupError):
@@ -208,6 +221,7 @@ def remove(log=None) -> bool:
             stop_process(record.nspawn_pid, record.nspawn_started, 0, STOP_TIMEOUT)
         stop_process(record.init_pid, record.init_started, signal.SIGKILL, 5)
         stop_process(record.forwarder_pid, record.forwarder_started, signal.SIGTERM, 5)
+        require_gone(procs, GONE_TIMEOUT, "the bastion")
     node.unmount(NAME)
     node.remove_files(NAME)
     network.delete_namespace(node_netns(NAME))

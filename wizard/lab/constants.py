@@ -49,6 +49,7 @@ FORWARDER_LOG = LAB_DIR / "forwarder.log"
 # --- timing -----------------------------------------------------------------------------------
 BOOT_TIMEOUT = 90.0  # seconds for a node to reach running/degraded with sshd listening
 STOP_TIMEOUT = 15.0  # seconds for a node to power off before it is killed
+GONE_TIMEOUT = 15.0  # seconds for what ``lab down`` stopped to leave /proc (zombies reaped)
 
 
 def node_name(role: str, index: int) -> str:

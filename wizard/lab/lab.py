@@ -2,7 +2,8 @@
 
 :func:`up` is idempotent (the same lab already up and healthy is reused), cleans the leftovers
 of a crashed lab first, and tears down whatever it made if it fails half way. :func:`down`
-removes every namespace, mount, process and interface the lab made.
+removes every namespace, mount, process and interface the lab made, and returns only once they
+are gone (a process counts until it has left /proc, zombie included), or fails naming them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from wizard.lab.constants import (
     BRIDGE_NETNS,
     CA_CERT_FILE,
     FORWARDER_LOG,
+    GONE_TIMEOUT,
     KNOWN_HOSTS_FILE,
     LAB_DIR,
     LOCK_FILE,
@@ -41,7 +43,15 @@ from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.hostpkgs import ensure_host_packages
 from wizard.lab.rootfs import ensure_rootfs, rootfs_path
 from wizard.lab.state import LabState, NodeState, clear_state, read_state, save_state
-from wizard.lab.system import alive, require_root, run, stop_process
+from wizard.lab.system import (
+    Proc,
+    alive,
+    process_tree,
+    require_root,
+    run,
+    stop_process,
+    wait_gone,
+)
 
 Log = Callable[[str], None]
 
@@ -380,14 +390,17 @@ def down(log: Log = print) -> bool:
         if state is not None:
             _teardown(state, log)
         _clean_orphans(log)
+        _require_gone([], network.lab_namespaces())
         log("lab down: nothing left running")
         return True
 
 
 def _teardown(state: LabState, log: Log) -> None:
-    """Stop containers and forwarder by recorded PID, unmount, delete namespaces."""
+    """Stop containers and forwarder by recorded PID, unmount, delete namespaces; then wait
+    until every process of the lab has left /proc and no mount or namespace of it remains."""
     qemu.remove_guests(log)  # QEMU IPVS nodes (their taps live in the bridge namespace)
     bastion.remove(log)  # the jump host extra, if a test left it up
+    procs = lab_processes(state)
     running = [n for n in state.nodes if alive(n.nspawn_pid, n.nspawn_started)]
     for n in running:  # SIGTERM makes nspawn power the container off (SIGRTMIN+3 to its init)
         assert n.nspawn_pid is not None
@@ -399,12 +412,38 @@ def _teardown(state: LabState, log: Log) -> None:
     for n in state.nodes:  # the container's init, should nspawn have died without it
         stop_process(n.init_pid, n.init_started, signal.SIGKILL, 5)
     stop_process(state.forwarder_pid, state.forwarder_started, signal.SIGTERM, 5)
+    for proc in wait_gone(procs, 5):  # anything of a container that outlived its init
+        with suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
     for n in state.nodes:
         node.unmount(n.name)
         node.remove_files(n.name)
         network.delete_namespace(n.netns)
     network.delete_namespace(state.bridge_netns)
+    _require_gone(procs, [state.bridge_netns, *(n.netns for n in state.nodes)])
     clear_state()
+
+
+def lab_processes(state: LabState) -> list[Proc]:
+    """Every process the lab runs now: the forwarder, each nspawn and everything below it."""
+    procs = process_tree(state.forwarder_pid, state.forwarder_started, "the lab's SSH forwarder")
+    for n in state.nodes:
+        procs += process_tree(n.nspawn_pid, n.nspawn_started, f"systemd-nspawn of {n.name}")
+        procs += process_tree(n.init_pid, n.init_started, f"the init of {n.name}")
+    return procs
+
+
+def _require_gone(procs: list[Proc], namespaces: list[str]) -> None:
+    """Wait (up to GONE_TIMEOUT) until ``procs`` have left /proc; then fail loudly, keeping the
+    lab's record for another ``lab down``, if a process, a mount or a namespace remains."""
+    left = [p.describe() for p in wait_gone(procs, GONE_TIMEOUT)]
+    left += [f"mount {m}" for m in node.lab_mounts()]
+    left += [f"network namespace {ns}" for ns in namespaces if network.netns_exists(ns)]
+    if left:
+        shown = "; ".join(left[:12]) + (f" and {len(left) - 12} more" if len(left) > 12 else "")
+        raise LabError(
+            f"lab down: still present {GONE_TIMEOUT:.0f} s after it was stopped: {shown}"
+        )
 
 
 def _clean_orphans(log: Log) -> None:

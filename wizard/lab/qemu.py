@@ -30,6 +30,7 @@ from wizard.lab import network, node, pki
 from wizard.lab.constants import (
     BRIDGE_NAME,
     BRIDGE_NETNS,
+    GONE_TIMEOUT,
     KNOWN_HOSTS_FILE,
     LAB_DIR,
     MAX_PER_ROLE,
@@ -45,7 +46,14 @@ from wizard.lab.errors import LabError
 from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.qemu_image import GuestImage, ensure_image
 from wizard.lab.state import LabState, read_state
-from wizard.lab.system import alive, run, start_time, stop_process
+from wizard.lab.system import (
+    alive,
+    process_tree,
+    require_gone,
+    run,
+    start_time,
+    stop_process,
+)
 
 GUEST_PREFIX = "q"
 GUEST_ROLE = "ipvs"
@@ -421,8 +429,11 @@ def _remove_known_host(port: int) -> None:
 
 
 def _stop_guest(guest: GuestState) -> None:
+    procs = process_tree(guest.qemu_pid, guest.qemu_started, f"QEMU of {guest.name}")
+    procs += process_tree(guest.forwarder_pid, guest.forwarder_started, f"{guest.name}'s forwarder")
     stop_process(guest.qemu_pid, guest.qemu_started, signal.SIGTERM, 5)
     stop_process(guest.forwarder_pid, guest.forwarder_started, signal.SIGTERM, 5)
+    require_gone(procs, GONE_TIMEOUT, f"QEMU node {guest.name}")
     if network.netns_exists(BRIDGE_NETNS):
         run(["ip", "-n", BRIDGE_NETNS, "link", "del", guest.tap], check=False)
     _remove_known_host(guest.ssh_port)

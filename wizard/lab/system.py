@@ -1,4 +1,6 @@
-"""Small helpers for running host programs and handling processes by recorded PID."""
+"""Small helpers for running host programs and handling processes by recorded PID: start,
+stop, and wait until a process is gone from /proc entirely (a zombie not yet reaped by its
+parent still counts as there)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from wizard.lab.errors import LabError, NotRootError
 
@@ -122,3 +125,68 @@ def _reap(pid: int) -> None:
     """Collect the exit status if the process is our own child (started in this process)."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process the lab made, by PID and start time (a reused PID is never mistaken for it)."""
+
+    pid: int
+    started: int
+    what: str
+
+    def exists(self) -> bool:
+        """Still in /proc (running, stopping or a zombie), as this very process."""
+        return start_time(self.pid) == self.started
+
+    def describe(self) -> str:
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            state, parent = fields[0], fields[1]
+        except OSError:
+            return f"{self.what} (pid {self.pid}, gone)"
+        zombie = ", a zombie its parent has not reaped" if state == "Z" else ""
+        return f"{self.what} (pid {self.pid}, state {state}, parent {parent}{zombie})"
+
+
+def process_tree(pid: int | None, started: int | None, what: str) -> list[Proc]:
+    """The recorded process and every descendant it has now (empty when it is not running)."""
+    if not pid or started is None or start_time(pid) != started:
+        return []
+    found = [Proc(pid, started, what)]
+    queue = [pid]
+    while queue and len(found) < 10_000:
+        for child in children(queue.pop()):
+            child_started = start_time(child)
+            if child_started is not None:
+                found.append(Proc(child, child_started, f"{what}: pid {child}"))
+                queue.append(child)
+    return found
+
+
+def wait_gone(procs: Iterable[Proc], timeout: float) -> list[Proc]:
+    """Poll /proc until none of ``procs`` (nor any descendant they gain meanwhile) exists, for
+    at most ``timeout`` s, reaping those that are our own children; returns what is left."""
+    pending = {(p.pid, p.started): p for p in procs}
+    deadline = time.monotonic() + timeout
+    while True:
+        for key, proc in list(pending.items()):
+            _reap(proc.pid)
+            if not proc.exists():
+                del pending[key]
+                continue
+            for child in process_tree(proc.pid, proc.started, proc.what)[1:]:
+                pending.setdefault((child.pid, child.started), child)
+        if not pending or time.monotonic() >= deadline:
+            return list(pending.values())
+        time.sleep(0.1)
+
+
+def require_gone(procs: Iterable[Proc], timeout: float, what: str) -> None:
+    """:func:`wait_gone`, then a :class:`LabError` naming every process still there."""
+    left = wait_gone(procs, timeout)
+    if left:
+        names = "; ".join(p.describe() for p in left[:12])
+        more = f" and {len(left) - 12} more" if len(left) > 12 else ""
+        raise LabError(f"{what}: still running {timeout:.0f} s after it was stopped: {names}{more}")
