@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Footer, Header, Static
 
 from screens.state import STEPS, WizardState
 from screens.widgets.nav import NavBar
@@ -51,6 +51,7 @@ class WizardScreen(Screen):
         return self.kubeha.state
 
     def compose(self) -> ComposeResult:
+        yield Header(icon="≡")
         yield StepBar(self.step)
         yield from self.compose_body()
         if self.show_problems:
@@ -62,7 +63,14 @@ class WizardScreen(Screen):
         yield Static("")
 
     def on_mount(self) -> None:
+        self.show_profile_in_header()
         self.revalidate()
+
+    def show_profile_in_header(self) -> None:
+        """After the Strategy step the header names the profile and its strategy."""
+        if STEPS.index(self.step) > STEPS.index("strategy"):
+            profile = self.state.profile
+            self.sub_title = f"{profile.name} · {profile.strategy}"
 
     # Validation -------------------------------------------------------------------------------
 

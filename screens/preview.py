@@ -31,6 +31,16 @@ class FileRef:
     file: RenderedFile
 
 
+def first_file_line(tree: Tree) -> int:
+    """The tree line of the first file (every branch is expanded, the root hidden)."""
+    line = 0
+    for branch in tree.root.children:
+        if branch.children:
+            return line + 1
+        line += 1
+    return 0
+
+
 class PreviewScreen(RunsEngine, WizardScreen):
     step = "preview"
     next_label = "Deploy ›"
@@ -74,7 +84,8 @@ class PreviewScreen(RunsEngine, WizardScreen):
         self.update_status()
         tree = self.query_one("#plan-tree", Tree)
         tree.focus()
-        tree.move_cursor_to_line(1)
+        # the first node that has files: with run_on = "lb-nodes" the masters have none
+        tree.move_cursor_to_line(first_file_line(tree))
         if self.state.resume:
             self.query_one("#next").label = "Resume ›"
 
@@ -124,11 +135,17 @@ class PreviewScreen(RunsEngine, WizardScreen):
         view = self.query_one(FileView)
         diff = self.diff_of(ref)
         where = "for the operator" if ref.node == CLUSTER else f"on {ref.node}"
+        result = self.state.dry_run.get(ref.node)
         if self.show_diff and diff is not None:
-            view.border_title = f"diff {ref.file.path} {where} ({diff.action})"
+            view.border_title = Text(f"diff {ref.file.path} {where} ({diff.action})")
             view.show(diff.diff or "(no changes)\n", "diff")
+        elif self.show_diff and result is not None and not result.ok:
+            view.border_title = Text(f"diff {ref.file.path} {where}")
+            view.show_message(
+                f"The dry run failed on {ref.node}:\n{result.reason or result.state.value}"
+            )
         else:
-            view.border_title = f"{ref.file.path} {where}, mode {ref.file.mode:04o}"
+            view.border_title = Text(f"{ref.file.path} {where}, mode {ref.file.mode:04o}")
             view.show(ref.file.content, lexer_for(ref.file.path))
 
     def update_status(self, extra: str = "") -> None:
@@ -149,7 +166,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
     def action_copy(self) -> None:
         if self.current is not None:
             self.app.copy_to_clipboard(self.current.file.content)
-            self.notify(f"Copied {self.current.file.path} to the clipboard.")
+            self.notify(f"Copied {self.current.file.path} to the clipboard.", markup=False)
 
     def action_toggle_view(self) -> None:
         self.show_diff = not self.show_diff
@@ -176,8 +193,12 @@ class PreviewScreen(RunsEngine, WizardScreen):
         self.show_diff = True
         self.show_current()
         if failed:
-            reasons = "; ".join(f"{n.node}: {n.reason}" for n in failed[:3])
-            self.update_status(f"Dry run: {len(failed)} node(s) unreachable ({reasons})")
+            reasons = "".join(f"\n  {n.node}: {n.reason or n.state.value}" for n in failed[:5])
+            more = f"\n  … {len(failed) - 5} more" if len(failed) > 5 else ""
+            self.update_status(
+                f"Dry run: {len(failed)} node(s) failed (a failed node's files say why):"
+                f"{reasons}{more}"
+            )
         else:
             self.update_status("Dry run done: v switches file/diff")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -42,7 +43,7 @@ class StartScreen(WizardScreen):
                 "Start a new profile or open a saved one.",
                 id="start-intro",
             )
-            yield Static("", id="interrupted")
+            yield Static("", id="interrupted", markup=False)
             yield DataTable(id="profiles", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -62,7 +63,7 @@ class StartScreen(WizardScreen):
                     describe_last_run(item.last_run),
                     item.origin,
                 )
-            table.add_row(*row, key=str(index))
+            table.add_row(*(Text(cell) for cell in row), key=str(index))  # never markup
         interrupted = [s for s in self.saved if s.interrupted and s.profile is not None]
         banner = self.query_one("#interrupted", Static)
         if interrupted:
@@ -97,7 +98,12 @@ class StartScreen(WizardScreen):
 
     def open_profile(self, item: SavedProfile, resume: bool = False) -> None:
         if item.profile is None:
-            self.notify(item.error, title=f"{item.path.name} cannot be opened", severity="error")
+            self.notify(
+                item.error,
+                title=f"{item.path.name} cannot be opened",
+                severity="error",
+                markup=False,
+            )
             return
         self.kubeha.state = WizardState(
             profile=item.profile,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -51,9 +52,8 @@ class SummaryScreen(WizardScreen):
         for result in summary.nodes:
             role = state.role_of(result.node) if result.node in state.node_names() else ""
             mark = "✓" if result.ok else "✗"
-            table.add_row(
-                result.node, role, f"{mark} {result.state.value}", result.reason, key=result.node
-            )
+            cells = (result.node, role, f"{mark} {result.state.value}", result.reason or "")
+            table.add_row(*(Text(cell) for cell in cells), key=result.node)
         failed = summary.failed()
         total = len(summary.nodes)
         if state.cancelled:
@@ -117,7 +117,7 @@ class SummaryScreen(WizardScreen):
         table.clear(columns=True)
         table.add_columns(*(cell.capitalize() if cell != "VIP" else cell for cell in rows[0]))
         for row in rows[1:]:
-            table.add_row(*row)
+            table.add_row(*(Text(str(cell)) for cell in row))  # node text, never markup
         head = self.query_one("#verify-head", Static)
         line = verdict(report)
         if report.ok:

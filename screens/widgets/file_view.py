@@ -1,10 +1,18 @@
-"""Shows one generated file with syntax highlighting, or its diff against the node."""
+"""Shows one generated file with syntax highlighting, or its diff against the node.
+
+Long lines scroll sideways (arrows, Home/End); ``w`` wraps them instead and ``m`` (or F11)
+maximizes the view to the whole screen, Escape gives it back.
+"""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import ClassVar
 
 from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
@@ -30,20 +38,54 @@ def lexer_for(path: str) -> str:
 class FileView(ScrollableContainer, can_focus=True):
     """A scrollable, focusable view of a file's text; ANSI syntax colours for 16-colour terms."""
 
-    def compose(self):
-        yield Static("", id="file-text")
+    ALLOW_MAXIMIZE = True
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("m,f11", "toggle_maximize", "Maximize"),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.wrap = False
+        self._shown: tuple[str, str] | None = None  # text and lexer, to redraw on a wrap toggle
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="file-text", markup=False)
 
     def show(self, text: str, lexer: str) -> None:
+        self._shown = (text, lexer)
+        self._draw()
+        self.scroll_home(animate=False)
+
+    def _draw(self) -> None:
+        if self._shown is None:
+            return
+        text, lexer = self._shown
         syntax = Syntax(
             text,
             lexer,
             theme="ansi_dark",
             line_numbers=True,
-            word_wrap=False,
+            word_wrap=self.wrap,
             background_color="default",
         )
-        self.query_one("#file-text", Static).update(syntax)
-        self.scroll_home(animate=False)
+        static = self.query_one("#file-text", Static)
+        static.set_class(self.wrap, "-wrap")
+        static.update(syntax)
 
     def show_message(self, text: str) -> None:
-        self.query_one("#file-text", Static).update(text)
+        self._shown = None
+        static = self.query_one("#file-text", Static)
+        static.set_class(True, "-wrap")
+        static.update(Text(text))
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self._draw()
+        self.border_subtitle = "wrapped (w)" if self.wrap else ""
+
+    def action_toggle_maximize(self) -> None:
+        if self.screen.maximized is self:
+            self.screen.minimize()
+        else:
+            self.screen.maximize(self)

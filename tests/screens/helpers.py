@@ -47,3 +47,19 @@ async def steady(pilot: Pilot) -> None:
 def screen_text(app) -> str:
     """The visible text of the current screen, for assertions on what the operator reads."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def wait_for(pilot: Pilot, condition, timeout: float = 5.0) -> None:
+    """Pause until ``condition()`` holds, at most ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+def widget_text(app, selector: str) -> str:
+    """The visible text inside one widget's region of the current screen."""
+    region = app.screen.query_one(selector).region
+    lines = [strip.text for strip in app.screen._compositor.render_strips()]
+    return "\n".join(line[region.x : region.right] for line in lines[region.y : region.bottom])

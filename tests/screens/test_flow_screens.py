@@ -32,7 +32,7 @@ async def test_resume_loads_a_saved_profile() -> None:
     app = make_app(last_run=never_ran)
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.screen.query_one("#profiles", DataTable)
-        assert table.get_row_at(1)[0] == "mine"  # the operator's own come first
+        assert str(table.get_row_at(1)[0]) == "mine"  # the operator's own come first
         await pilot.press("down", "enter")
         assert isinstance(app.screen, PreviewScreen)
         assert app.state.profile == mine
@@ -120,7 +120,7 @@ async def test_deploy_reaches_summary_with_every_node_verified() -> None:
         assert isinstance(app.screen, SummaryScreen)
         table = app.screen.query_one("#results", DataTable)
         assert table.row_count == len(profile.all_nodes())
-        states = [table.get_row_at(i)[2] for i in range(table.row_count)]
+        states = [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
         assert states == ["✓ verified"] * len(profile.all_nodes())
         assert "run-0001.jsonl" in str(app.screen.query_one("#log-path").render())
 
@@ -151,7 +151,7 @@ async def test_cancel_mid_deploy_sets_the_event_and_reports_untouched_nodes() ->
         assert app.state.cancelled
         await pilot.press("ctrl+n")
         table = app.screen.query_one("#results", DataTable)
-        states = [table.get_row_at(i)[2] for i in range(table.row_count)]
+        states = [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
         assert states[:2] == ["✓ verified", "✓ verified"]
         assert set(states[2:]) <= {"✗ cancelled", "✗ untouched"} and states[2:]
         assert "Cancelled" in str(app.screen.query_one("#summary-head").render())
@@ -191,7 +191,7 @@ async def test_summary_verifies_through_every_node_and_names_the_failed_one() ->
         assert isinstance(app.screen, SummaryScreen)
         table = app.screen.query_one("#verify", DataTable)
         await _wait(pilot, lambda: table.row_count == 5)
-        rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(5)}
+        rows = {str(c[0]): [str(x) for x in c] for c in map(table.get_row_at, range(5))}
         assert rows["master1"][1:3] == ["ok", "200"] and rows["master1"][4] == "master1"
         assert rows["worker1"][1:3] == ["FAILED", "curl exit 7"]
         head = str(app.screen.query_one("#verify-head").render())
