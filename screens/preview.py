@@ -33,11 +33,9 @@ class FileRef:
 
 def first_file_line(tree: Tree) -> int:
     """The tree line of the first file (every branch is expanded, the root hidden)."""
-    line = 0
-    for branch in tree.root.children:
+    for line, branch in enumerate(tree.root.children):
         if branch.children:
-            return line + 1
-        line += 1
+            return line + 1  # the branches before it have no files, one line each
     return 0
 
 
