@@ -1,6 +1,7 @@
 """An in-memory node for fast unit tests of the engine's logic (the lab tests run the real
 thing). It implements the RemoteNode operations the phases use: files with the same backup
-rules, systemd units, the node's own config check, and the load-balancer probe."""
+rules, systemd units, the node's own config check, the load-balancer probe, and the node's
+lock (the same take/replace/release rules as :meth:`RemoteNode.try_lock`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from wizard.engine.remote import NEW, PREV, ProbeResult, RemoteNode
+from wizard.engine.remote import NEW, NODE_LOCK, PREV, ProbeResult, RemoteNode
 from wizard.engine.transport import CommandResult, TransportError
 
 
@@ -25,6 +26,7 @@ class FakeNode:
     log: list[str] = field(default_factory=list)
     delay: float = 0.0
     closed: bool = False
+    locks: dict[str, str] = field(default_factory=dict)  # lock path -> holder record
 
     # The Transport side
     label: str = ""
@@ -94,11 +96,37 @@ class FakeNode:
 
     managed_hosts_file = RemoteNode.managed_hosts_file
 
+    _guard = threading.Lock()  # the guard file's flock
+
+    def try_lock(self, record, stale="", path=NODE_LOCK):
+        with self._guard:
+            current = self.locks.get(path)
+            if current is not None and current != record and (not stale or current != stale):
+                return current
+            self.locks[path] = record
+            self.log.append(f"lock {path}")
+            return None
+
+    def unlock(self, record, path=NODE_LOCK):
+        with self._guard:
+            if self.locks.get(path) == record:
+                del self.locks[path]
+                self.log.append(f"unlock {path}")
+
     def unit_state(self, unit):
         return self.units.get(unit, (False, False))
 
     def remember_unit_state(self, unit, enabled, active):
         pass
+
+    def recall_unit_state(self, unit):
+        return None
+
+    def forget_unit_state(self, unit):
+        pass
+
+    def restore_original(self, path):  # uninstall: only what the fake knows (nothing kept)
+        return "kept"
 
     def systemctl(self, *args, timeout=90) -> CommandResult:
         self.log.append("systemctl " + " ".join(args))

@@ -3,6 +3,10 @@ bounded parallel pool, a cluster check, disconnect, the run state and the JSON-l
 
 A failing node never stops the others. A cancel (Ctrl-C or the wizard's Cancel) stops new steps;
 each node finishes or rolls back the step it is in.
+
+A run that changes nodes (not a dry run) holds this machine's lock of the profile for its whole
+length and each node's lock from connect to disconnect (:mod:`wizard.engine.locks`,
+:mod:`wizard.engine.node_lock`); both are released on every way out, errors included.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from dataclasses import replace
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
+from wizard.engine.locks import LockHolder, profile_lock
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary, Secrets
 from wizard.engine.node_job import NodeJob
-from wizard.engine.runstate import RunState, last_run, new_run_id
+from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.engine.uninstall_job import UninstallJob
 from wizard.errors import KubehaError
 from wizard.nginx_build.build import BuildFailed
@@ -96,13 +101,33 @@ def run_uninstall(
 
 
 def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool) -> RunSummary:
+    keep = keep_runs()  # a bad $KUBEHA_KEEP_RUNS stops the run before anything happens
+    holder = LockHolder.here(new_run_id(), profile.name)
+    opened: list = []  # the log, the SSH connector, the node jobs: closed on every way out
+    with profile_lock(holder, enabled=uninstall or not options.dry_run):
+        try:
+            return _locked_run(
+                profile, options, sink, cancel, secrets, connector, uninstall, holder, keep, opened
+            )
+        finally:
+            for thing in reversed(opened):  # node jobs first: each releases its node's lock
+                with contextlib.suppress(Exception):  # closing must not fail the run
+                    close = getattr(thing, "disconnect", None) or thing.close
+                    close()
+
+
+def _locked_run(
+    profile, options, sink, cancel, secrets, connector, uninstall, holder, keep, opened
+) -> RunSummary:
     secrets = secrets or Secrets()
     plan = build_plan(profile)
     selected, skipped = select_nodes(plan, options, profile)
     cancel = cancel or threading.Event()
-    run_id = new_run_id()
+    run_id = holder.run_id
     state = RunState(profile.name, run_id, selected, options.dry_run)
+    prune_runs(profile.name, keep, current=run_id)
     log = JsonLinesSink(state.log_path)
+    opened.append(log)
     fan_out = MultiSink([log, sink])
 
     def emit(event: Event) -> None:
@@ -110,6 +135,8 @@ def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool)
 
     emit = redactor(secrets, emit)
     ssh = SshConnector(profile, options, secrets, emit) if connector is None else None
+    if ssh is not None:
+        opened.append(ssh)
     open_for = connector or ssh
     assert open_for is not None
     mode = "uninstall" if uninstall else "dry run" if options.dry_run else "apply"
@@ -128,17 +155,19 @@ def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool)
             binary = None if uninstall else prepare(profile, emit, open_for, options.dry_run)
         except BuildFailed as exc:
             emit(Event(None, "build", Status.FAILED, str(exc), exc.lines, progress=1.0))
-            return _stopped_before_nodes(profile, selected, state, log, ssh, emit, run_id, exc)
+            return _stopped_before_nodes(profile, selected, state, emit, run_id, exc)
         if uninstall or binary is not None:
             plan = with_binary(plan, profile, binary.data if binary else b"")
+    lock = holder if uninstall or not options.dry_run else None  # a dry run locks no node
     jobs = {
         name: (
-            UninstallJob(plan.for_node(name), open_for(name), emit, options)  # type: ignore[arg-type]
+            UninstallJob(plan.for_node(name), open_for(name), emit, options, lock=lock)  # type: ignore[arg-type]
             if uninstall
-            else NodeJob(plan.for_node(name), open_for(name), emit, options, cancel)  # type: ignore[arg-type]
+            else NodeJob(plan.for_node(name), open_for(name), emit, options, cancel, lock=lock)  # type: ignore[arg-type]
         )
         for name in selected
     }
+    opened.extend(jobs.values())
     began = time.monotonic()
     results: dict[str, NodeResult] = {}
     # Connections close as each node finishes, except the load-balancer nodes' when the cluster
@@ -165,8 +194,6 @@ def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool)
     for job in jobs.values():
         with contextlib.suppress(Exception):  # closing must not fail the run
             job.disconnect()
-    if ssh is not None:
-        ssh.close()
     summary = RunSummary(
         run_id=run_id,
         profile=profile.name,
@@ -186,23 +213,19 @@ def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool)
         )
     )
     state.finish(summary.ok)
-    log.close()
     return summary
 
 
-def _stopped_before_nodes(profile, selected, state, log, ssh, emit, run_id, exc) -> RunSummary:
+def _stopped_before_nodes(profile, selected, state, emit, run_id, exc) -> RunSummary:
     """The build failed: every node is left as it was."""
     reason = f"not started: the kube-nginx build failed ({exc})"
     for name in selected:
         emit(Event(name, "run", Status.SKIPPED, reason, progress=1.0))
         state.set_node(name, NodeState.UNTOUCHED.value)
-    if ssh is not None:
-        ssh.close()
     nodes = tuple(NodeResult(name, NodeState.UNTOUCHED, reason) for name in selected)
     summary = RunSummary(run_id=run_id, profile=profile.name, nodes=nodes, log_path=state.log_path)
     emit(Event(None, "run", Status.FAILED, f"build failed: {exc}; no node was touched"))
     state.finish(False)
-    log.close()
     return summary
 
 

@@ -6,15 +6,17 @@ Events never carry a secret: the engine redacts every known secret from text bef
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Protocol
+
+from wizard.jsonlines import json_line
 
 PHASES = ("connect", "facts", "install", "upload", "activate", "verify", "rollback", "disconnect")
 
@@ -56,10 +58,9 @@ class Event:
     run_id: str = ""
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["status"] = self.status.value
-        data["lines"] = list(self.lines)
-        return json.dumps(data, sort_keys=True)
+        """One JSON line: the fields above plus ``schema_version`` and ``kind: "event"``
+        (docs/JSON.md)."""
+        return json_line("event", self)
 
 
 class Sink(Protocol):
@@ -80,12 +81,16 @@ class MultiSink:
 
 
 class JsonLinesSink:
-    """Appends every event to a JSON-lines file, flushed per line so a crash loses nothing."""
+    """Appends every event to a JSON-lines file, flushed per line so a crash loses nothing.
+    The file is the operator's alone (0600 whatever the umask, an existing one tightened)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = path.open("a", encoding="utf-8")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, 0o600)
+        os.fchmod(fd, 0o600)
+        self._handle = os.fdopen(fd, "a", encoding="utf-8")
 
     def __call__(self, event: Event) -> None:
         self._handle.write(event.to_json() + "\n")

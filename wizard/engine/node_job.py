@@ -2,7 +2,8 @@
 rollback when anything fails after the first file was put in place.
 
 The job never leaves the node half-changed: either every file is new and the proxy verified, or
-every file it replaced is back and the services re-activated on the previous config.
+every file it replaced is back and the services re-activated on the previous config. From connect
+to disconnect it holds the node's lock (:mod:`wizard.engine.node_lock`; not in a dry run).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wizard.engine import node_lock
 from wizard.engine.events import PHASE_PROGRESS, Event, Status
 from wizard.engine.facts import Facts, gather
 from wizard.engine.loadnow import load_now
+from wizard.engine.locks import LockHolder
 from wizard.engine.model import ApplyOptions, FileDiff, NodeResult, NodeState
 from wizard.engine.remote import VERIFIED_URL_FILE, RemoteNode, content_sha256
 from wizard.errors import KubehaError
@@ -65,6 +68,8 @@ class NodeJob:
     served_before: bool | None = None
     previous_url: str | None = None  # the URL that verified this node's previous config
     units_before: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    lock: LockHolder | None = None  # the run that takes the node's lock (None: no lock)
+    locked: bool = False
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -100,7 +105,11 @@ class NodeJob:
 
     def _connect(self):
         self.node = self.connect()
-        return Status.OK, "connected", ()
+        if self.lock is None or self.options.dry_run:
+            return Status.OK, "connected", ()
+        message = node_lock.take(self.node, self.lock)
+        self.locked = True
+        return Status.OK, f"connected; {message}", ()
 
     def _facts(self):
         assert self.node is not None
@@ -467,9 +476,11 @@ class NodeJob:
         )
 
     def disconnect(self) -> None:
+        """Release the node's lock (after any rollback: this is the job's last step), close."""
         node, self.node = self.node, None
         if node is not None:
             try:
+                node_lock.release_for(self, node)
                 node.transport.close()
             finally:
                 self._event("disconnect", Status.OK, "closed")

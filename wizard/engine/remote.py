@@ -5,6 +5,10 @@ is checked there by the node's own program, and is renamed into place (atomic on
 system). The version it replaces is kept as ``PATH.kubeha-prev`` for this run's rollback, and the
 first version kubeha ever replaced as ``PATH.kubeha-orig`` (or a ``PATH.kubeha-absent`` marker) for
 uninstall.
+
+A run holds the node's lock (``NODE_LOCK``: a file naming the holding run) from connect to
+disconnect. Taking, replacing and releasing it happen under ``flock`` on a guard file beside it,
+so two runs never both see the lock free; it lives in /run, so a reboot frees it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,34 @@ ABSENT = ".kubeha-absent"
 HOSTS_MARKER = "# managed by kubeha"
 UNIT_STATE_DIR = "/var/lib/kubeha/units"
 VERIFIED_URL_FILE = "/var/lib/kubeha/verified-url"
+NODE_LOCK = "/run/kubeha/apply.lock"
+GUARD_WAIT_S = 20  # seconds to wait for another run's take or release of the lock (a moment)
+
+# $1: the path of the lock, $2: our holder's record, $3: a stale record we may replace ("": none).
+# Exit 0: taken; 3: held (the holder's record on stdout); anything else: could not tell.
+_TAKE_LOCK = f"""
+lock=$1; umask 077
+command -v flock >/dev/null 2>&1 || {{ echo "no flock on the node (util-linux)" >&2; exit 6; }}
+mkdir -p "${{lock%/*}}" || exit 5
+exec 9>"$lock.guard" || exit 5
+flock -w {GUARD_WAIT_S} 9 || {{ echo "$lock.guard stayed locked" >&2; exit 4; }}
+if [ -e "$lock" ]; then
+  current=$(cat "$lock") || exit 5
+  if [ "$current" != "$2" ] && {{ [ -z "$3" ] || [ "$current" != "$3" ]; }}; then
+    printf '%s' "$current"; exit 3
+  fi
+fi
+printf '%s' "$2" > "$lock.new" && mv -f "$lock.new" "$lock"
+"""
+
+# $1: the path of the lock, $2: our holder's record. Removes the lock only if it is ours.
+_RELEASE_LOCK = f"""
+lock=$1
+[ -e "$lock" ] || exit 0
+exec 9>"$lock.guard" || exit 5
+flock -w {GUARD_WAIT_S} 9 || {{ echo "$lock.guard stayed locked" >&2; exit 4; }}
+if [ "$(cat "$lock")" = "$2" ]; then rm -f "$lock"; fi
+"""
 
 
 def q(value: str) -> str:
@@ -130,6 +162,27 @@ class RemoteNode:
             if not existing.rstrip().endswith(HOSTS_MARKER)
         ]
         return "\n".join([*kept, f"{line.strip()}  {HOSTS_MARKER}"]) + "\n"
+
+    # --- the node's lock ----------------------------------------------------------------------
+
+    def try_lock(self, record: str, stale: str = "", path: str = NODE_LOCK) -> str | None:
+        """Take the node's lock for the run whose holder record is ``record``: None when taken
+        (or already ours), else the record of the run that holds it. ``stale``: a holder's
+        record to replace, only if the lock still holds exactly that."""
+        result = self.run(["sh", "-c", _TAKE_LOCK, "kubeha-lock", path, record, stale], timeout=60)
+        if result.returncode == 3:
+            return result.stdout
+        if not result.ok:
+            detail = result.stderr.strip() or f"exit {result.returncode}"
+            raise RuntimeError(f"cannot take the node's lock {path}: {detail}")
+        return None
+
+    def unlock(self, record: str, path: str = NODE_LOCK) -> None:
+        """Release the node's lock if ``record`` (this run) holds it; another run's is kept."""
+        result = self.run(["sh", "-c", _RELEASE_LOCK, "kubeha-unlock", path, record], timeout=60)
+        if not result.ok:
+            detail = result.stderr.strip() or f"exit {result.returncode}"
+            raise RuntimeError(f"cannot release the node's lock {path}: {detail}")
 
     # --- services ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from wizard.engine.model import NodeResult, RunSummary
+from wizard.engine.runstate import keep_runs
 from wizard.render import RenderPlan
 
 
@@ -62,4 +63,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
         else f"{len(failed)} node(s) failed: {', '.join(n.node for n in failed)}"
     )
     lines.append(f"{verdict}. Run log: {summary.log_path}")
+    if summary.log_path is not None:
+        lines.append(
+            f"Run folder: {summary.log_path.parent} (private; the last {keep_runs()} runs of "
+            "each profile are kept, KUBEHA_KEEP_RUNS to change)"
+        )
     return lines

@@ -1,12 +1,19 @@
 """Run state: per-node progress of each run, in the user's state folder, so that ``--resume``
 redoes only the nodes that failed or did not finish, and the wizard can offer an interrupted
-install. Holds node names and states only: never a secret."""
+install. Holds node names and states only: never a secret.
+
+Everything here is private to the operator whatever the umask: the state folder, ``runs/``,
+``runs/PROFILE/`` and each run folder are 0700 (existing ones are tightened when reused), every
+file 0600. The last ``KUBEHA_KEEP_RUNS`` run folders of a profile are kept (default 20, dry runs
+included); older ones are deleted, but never the run ``--resume`` would read.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -14,13 +21,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wizard.engine.model import OK_STATES, NodeState
+from wizard.errors import UsageError
 from wizard.paths import state_dir
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_RUN_ID = re.compile(r"\d{8}-\d{6}-\d{5}")
+KEEP_RUNS = 20  # run folders kept per profile unless $KUBEHA_KEEP_RUNS says otherwise
+
+
+def safe_name(profile_name: str) -> str:
+    return _SAFE.sub("_", profile_name)
 
 
 def runs_dir(profile_name: str) -> Path:
-    return state_dir() / "runs" / _SAFE.sub("_", profile_name)
+    return state_dir() / "runs" / safe_name(profile_name)
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a 0700 folder, and every folder between it and the state folder (the state
+    folder included): made 0700, or tightened to 0700 when they exist."""
+    root = state_dir()
+    chain = [path, *path.parents] if path.is_relative_to(root) else [path]
+    for folder in reversed([p for p in chain if p == root or p.is_relative_to(root)]):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return path
+
+
+def keep_runs() -> int:
+    """How many run folders to keep per profile: ``$KUBEHA_KEEP_RUNS`` or 20."""
+    text = os.environ.get("KUBEHA_KEEP_RUNS", "").strip()
+    if not text:
+        return KEEP_RUNS
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"KUBEHA_KEEP_RUNS: {text!r}: expected a whole number of at least 1")
+    return int(text)
 
 
 def new_run_id() -> str:
@@ -57,8 +92,7 @@ class RunState:
     def __init__(
         self, profile_name: str, run_id: str, node_names: list[str], dry_run: bool
     ) -> None:
-        self.folder = runs_dir(profile_name) / run_id
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_dir(runs_dir(profile_name) / run_id)
         self.path = self.folder / "state.json"
         self.log_path = self.folder / "events.jsonl"
         self._lock = threading.Lock()
@@ -118,3 +152,35 @@ def last_run(profile_name: str, include_dry_runs: bool = False) -> RunRecord | N
         if record is not None and (include_dry_runs or not record.dry_run):
             return record
     return None
+
+
+def prune_runs(profile_name: str, keep: int, current: str = "") -> list[Path]:
+    """Delete all but the newest ``keep`` run folders of the profile (``current``, the run
+    being made, counts as one), never the run ``--resume`` reads (the newest that is not a dry
+    run); tighten what is kept to 0700/0600. Returns the folders deleted."""
+    folder = runs_dir(profile_name)
+    if not folder.is_dir():
+        return []
+    runs = sorted(p for p in folder.iterdir() if p.is_dir() and _RUN_ID.fullmatch(p.name))
+    resumable = last_run(profile_name)
+    protected = {current, resumable.run_id if resumable else ""}
+    deleted = []
+    for run in runs[: max(0, len(runs) - keep)]:
+        if run.name not in protected:
+            shutil.rmtree(run, ignore_errors=True)
+            deleted.append(run)
+    for run in runs:
+        if run not in deleted and not run.is_symlink():
+            _tighten(run)
+    return deleted
+
+
+def _tighten(run: Path) -> None:
+    """A run folder written by an older kubeha: 0700, its files 0600."""
+    try:
+        os.chmod(run, 0o700)
+        for entry in run.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                os.chmod(entry, 0o600)
+    except OSError:
+        pass

@@ -1,5 +1,6 @@
 """One node's uninstall: stop kubeha's services, put back every file kubeha replaced (or remove
-the ones it created), and return each unit to the state it had before kubeha first touched it."""
+the ones it created), and return each unit to the state it had before kubeha first touched it.
+Holds the node's lock from connect to disconnect, as an apply does."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wizard.engine import node_lock
 from wizard.engine.events import Event, Status
+from wizard.engine.locks import LockHolder
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState
 from wizard.engine.remote import VERIFIED_URL_FILE, RemoteNode
 from wizard.errors import KubehaError
@@ -22,6 +25,8 @@ class UninstallJob:
     options: ApplyOptions
     node: RemoteNode | None = None
     changes: list[str] = field(default_factory=list)
+    lock: LockHolder | None = None  # the run that takes the node's lock (None: no lock)
+    locked: bool = False
 
     @property
     def name(self) -> str:
@@ -37,8 +42,12 @@ class UninstallJob:
         try:
             self._event("connect", Status.STARTED, progress=0.1)
             self.node = self.connect()
-            self._event("connect", Status.OK, "connected", progress=0.2)
-        except (KubehaError, OSError) as exc:
+            message = "connected"
+            if self.lock is not None:
+                message += "; " + node_lock.take(self.node, self.lock)
+                self.locked = True
+            self._event("connect", Status.OK, message, progress=0.2)
+        except (KubehaError, OSError, RuntimeError) as exc:
             self._event("connect", Status.FAILED, str(exc))
             return NodeResult(self.name, NodeState.UNTOUCHED, str(exc))
         node = self.node
@@ -89,4 +98,7 @@ class UninstallJob:
     def disconnect(self) -> None:
         node, self.node = self.node, None
         if node is not None:
-            node.transport.close()
+            try:
+                node_lock.release_for(self, node)
+            finally:
+                node.transport.close()

@@ -1,0 +1,174 @@
+"""Who holds a run's locks, and the lock on this machine: one ``apply`` or ``uninstall`` per
+profile at a time.
+
+The profile lock is an ``flock`` on ``STATE/locks/PROFILE.lock`` (0600, in a 0700 folder),
+taken without waiting: a second run fails at once naming the holder (run id, host, PID, start
+time), exit 1. The kernel drops it when the holding process ends, however it ends. The holder's
+record (:class:`LockHolder`) is also what kubeha writes into each node's lock
+(:mod:`wizard.engine.node_lock`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from wizard.errors import KubehaError
+from wizard.paths import state_dir
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_ACTIVE_RUNS: set[str] = set()  # the runs going on in this process (see profile_lock)
+
+
+class LockHeld(KubehaError):
+    """Another run holds the lock; the text names it."""
+
+    exit_code = 1
+
+
+def _machine_id() -> str:
+    try:
+        return Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The run that holds a lock: its id and profile, and where it runs (host, PID, since)."""
+
+    run_id: str
+    profile: str
+    host: str
+    pid: int
+    started: float  # seconds since the epoch
+    machine: str = ""  # /etc/machine-id of the host, to tell two hosts of one name apart
+
+    @classmethod
+    def here(cls, run_id: str, profile: str) -> LockHolder:
+        """This process, running ``run_id`` now."""
+        return cls(run_id, profile, socket.gethostname(), os.getpid(), time.time(), _machine_id())
+
+    def to_text(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def parse(cls, text: str) -> LockHolder | None:
+        try:
+            data = json.loads(text)
+            return cls(
+                run_id=str(data["run_id"]),
+                profile=str(data["profile"]),
+                host=str(data["host"]),
+                pid=int(data["pid"]),
+                started=float(data["started"]),
+                machine=str(data.get("machine", "")),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
+        return (
+            f"run {self.run_id} (profile {self.profile!r}) on host {self.host}, "
+            f"PID {self.pid}, started {when}"
+        )
+
+    def on_this_host(self) -> bool:
+        if self.machine and _machine_id():
+            return self.machine == _machine_id()
+        return self.host == socket.gethostname()
+
+    def is_stale(self) -> bool:
+        """True when the holder ran on this host and is over: its process is gone (no such PID,
+        or the PID now belongs to a process that started after the lock was taken), or it is
+        this process and the run has ended. A holder on another host is never judged from here."""
+        if not self.on_this_host():
+            return False
+        if self.pid == os.getpid():  # this process (the wizard runs one run after another)
+            return self.run_id not in _ACTIVE_RUNS
+        began = process_start(self.pid)
+        return began is None or began > self.started + 1.0
+
+
+def process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as f:
+            boot = next(float(line.split()[1]) for line in f if line.startswith("btime "))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    if fields[0] == "Z":
+        return None
+    return boot + int(fields[19]) / _CLOCK_TICKS
+
+
+def lock_path(profile_name: str) -> Path:
+    from wizard.engine.runstate import private_dir, safe_name
+
+    return private_dir(state_dir() / "locks") / f"{safe_name(profile_name)}.lock"
+
+
+def _read_holder(fd: int) -> LockHolder | None:
+    """The holder's record; the holder writes it right after taking the lock, so an empty
+    file is read again for a moment."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+        holder = LockHolder.parse(text)
+        if holder is not None or time.monotonic() > deadline:
+            return holder
+        time.sleep(0.05)
+
+
+@contextmanager
+def profile_lock(holder: LockHolder, enabled: bool = True) -> Iterator[None]:
+    """Hold this machine's lock of ``holder.profile`` for the block, or raise :class:`LockHeld`.
+    Either way (``enabled`` or not) the run counts as going on in this process meanwhile."""
+    if not enabled:
+        with _active(holder.run_id):
+            yield
+        return
+    path = lock_path(holder.profile)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = _read_holder(fd)
+            who = other.describe() if other else "another kubeha process"
+            raise LockHeld(
+                f"profile {holder.profile!r} is locked by {who}: one apply or uninstall per "
+                f"profile at a time; wait for it to finish (lock file {path})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.to_text().encode(), 0)
+        os.fsync(fd)
+        try:
+            with _active(holder.run_id):
+                yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _active(run_id: str) -> Iterator[None]:
+    _ACTIVE_RUNS.add(run_id)
+    try:
+        yield
+    finally:
+        _ACTIVE_RUNS.discard(run_id)
