@@ -40,7 +40,7 @@ def test_apply_refuses_an_invalid_profile(write_toml):
         'name = "x"\nstrategy = "local-nginx"\n[[masters]]\nname = "m1"\naddress = "10.0.0.300"\n'
     )
     result = run("apply", str(path), "--yes")
-    assert result.returncode == 2 and "masters[0].address: '10.0.0.300'" in result.stderr
+    assert result.returncode == 1 and "masters[0].address: '10.0.0.300'" in result.stderr
 
 
 def test_unknown_node_in_only():
@@ -50,7 +50,7 @@ def test_unknown_node_in_only():
 
 def test_concurrency_out_of_range_is_a_usage_error():
     result = run("apply", EXAMPLE, "--concurrency", "0")
-    assert result.returncode == 2 and "expected 1 to 256" in result.stderr
+    assert result.returncode == 2 and "expected a whole number from 1 to 256" in result.stderr
 
 
 def test_resume_without_a_previous_run():

@@ -44,19 +44,24 @@ def test_validate_lists_every_problem(write_toml, capsys):
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("content", "message", "code"),
     [
-        ("[[masters]\n", "not valid TOML"),
-        ('name = "x"\nstrategy = "ipvs"\nmasters = 3\n', "masters: 3: expected an array of tables"),
+        ("[[masters]\n", "not valid TOML", 2),  # cannot be read: 2; read but not a profile: 1
+        (
+            'name = "x"\nstrategy = "ipvs"\nmasters = 3\n',
+            "masters: 3: expected an array of tables",
+            1,
+        ),
         (
             'name = "x"\nstrategy = "ipvs"\n[[masters]]\nname="m"\naddress="10.0.0.1"\nport=1\n',
             "masters[0].port: 1: unknown key",
+            1,
         ),
     ],
 )
-def test_bad_files_exit_non_zero_without_traceback(write_toml, content, message):
+def test_bad_files_exit_non_zero_without_traceback(write_toml, content, message, code):
     result = run("validate", str(write_toml(content)))
-    assert result.returncode == 1
+    assert result.returncode == code
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from wizard.commands.loading import read_profile
 from wizard.errors import KubehaError
 from wizard.problems import errors_in
-from wizard.profile_io import ProfileError, load_profile
 from wizard.render import build_plan
 from wizard.render_out import shown, write_plan
 from wizard.validation import validate
@@ -31,18 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(path: Path):
-    """The profile, or None after printing every reason it cannot be read."""
-    try:
-        return load_profile(path)
-    except ProfileError as exc:
-        print(str(exc), file=sys.stderr)
-        return None
+    """The profile as written; exit 2 when it cannot be read or parsed, 1 when its TOML is not a
+    profile (wizard.commands.loading)."""
+    return read_profile(path)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
-    if profile is None:
-        return 1
     problems = validate(profile)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr if problem.is_error else sys.stdout)
@@ -62,8 +57,6 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_render(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
-    if profile is None:
-        return 1
     plan = build_plan(profile)
     try:
         written = write_plan(plan, args.out)

@@ -5,16 +5,13 @@ node fails."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
+from wizard.commands.loading import read_valid_profile
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
-from wizard.problems import errors_in
-from wizard.profile_io import ProfileError, load_profile
-from wizard.validation import validate
+from wizard.jsonlines import json_line, plain
 
 KINDS = ("kill", "cut")  # wizard.engine.drill_run.KINDS; the engine is imported only to run
 
@@ -39,22 +36,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="real clusters: agree to stop NAME's kube-apiserver without a prompt",
     )
-    verify.add_argument("--json", action="store_true", help="print the result as JSON")
-    verify.add_argument("--trust-new-host-keys", action="store_true")
-    verify.add_argument("--ask-sudo-password", action="store_true")
+    verify.add_argument(
+        "--json", action="store_true", help="print the result as one JSON line (docs/JSON.md)"
+    )
+    verify.add_argument(
+        "--trust-new-host-keys",
+        action="store_true",
+        help="pin host keys not seen before (never a changed one)",
+    )
+    verify.add_argument(
+        "--ask-sudo-password",
+        action="store_true",
+        help="prompt for the sudo password (or set KUBEHA_SUDO_PASSWORD)",
+    )
     verify.set_defaults(func=run_verify_command)
 
 
 def _load(path: Path):
-    try:
-        profile = load_profile(path)
-    except ProfileError as exc:
-        raise KubehaError(str(exc)) from None
-    errors = errors_in(validate(profile))
-    if errors:
-        lines = "\n".join(f"  {p}" for p in errors)
-        raise KubehaError(f"{path}: the profile is not valid:\n{lines}")
-    return profile
+    """The valid profile, or exit 1 (invalid) or 2 (unreadable): wizard.commands.loading."""
+    return read_valid_profile(path)
 
 
 def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
@@ -116,7 +116,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
     report = run_verify(profile, options, secrets)
     if not args.drill or not report.ok:
         if args.json:
-            print(json.dumps(asdict(report), indent=2))
+            print(json_line("verify", report))
         else:
             print("\n".join(report_lines(report)))
             if args.drill:
@@ -124,11 +124,13 @@ def run_verify_command(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     print("\n".join(report_lines(report)), file=sys.stderr if args.json else sys.stdout)
     if not lab and not _agreed(master, args):
-        print("no drill: nothing was stopped")
+        print("no drill: nothing was stopped", file=sys.stderr if args.json else sys.stdout)
         return 1
     drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, lab=lab)
     if args.json:
-        print(json.dumps(asdict(drill), indent=2))
+        body = plain(drill)
+        body["fault"] = body.pop("kind")  # kill or cut; the line's own kind is "drill"
+        print(json_line("drill", body))
     else:
         where = "lab" if lab else "cluster"
         print(f"drill on the {where}: {args.kind} {master}'s apiserver, then restore it")

@@ -9,21 +9,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from wizard.commands.loading import read_valid_profile
 from wizard.engine.events import ConsoleSink, Event
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import diff_lines, plan_lines, summary_lines
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
-from wizard.problems import errors_in
-from wizard.profile_io import ProfileError, load_profile
 from wizard.render import build_plan
-from wizard.validation import validate
 
 
-def _concurrency(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"expected 1 to 256, got {value}")
+def concurrency(text: str) -> int:
+    """``--concurrency N``: how many nodes at once, a whole number from 1 to 256."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to 256")
     return value
 
 
@@ -43,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     apply.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=concurrency,
         default=32,
         metavar="N",
         help="nodes at once (default 32)",
@@ -58,11 +60,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     uninstall = subparsers.add_parser(
         "uninstall", help="remove what kubeha installed; restore replaced files"
     )
-    uninstall.add_argument("profile", type=Path)
-    uninstall.add_argument("--yes", "-y", action="store_true")
-    uninstall.add_argument("--only", nargs="+", metavar="NODE", default=[])
-    uninstall.add_argument("--concurrency", type=_concurrency, default=32, metavar="N")
-    uninstall.add_argument("--json", action="store_true")
+    uninstall.add_argument(
+        "profile", type=Path, help="a profile .toml file, or the name of a saved profile"
+    )
+    uninstall.add_argument(
+        "--yes", "-y", action="store_true", help="do not ask before changing nodes"
+    )
+    uninstall.add_argument(
+        "--only", nargs="+", metavar="NODE", default=[], help="run on these nodes only"
+    )
+    uninstall.add_argument(
+        "--concurrency",
+        type=concurrency,
+        default=32,
+        metavar="N",
+        help="nodes at once (default 32)",
+    )
+    uninstall.add_argument("--json", action="store_true", help="print events as JSON lines")
     _common(uninstall)
     uninstall.set_defaults(func=run_uninstall_command, dry_run=False, resume=False)
 
@@ -81,15 +95,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    try:
-        profile = load_profile(args.profile)
-    except ProfileError as exc:
-        raise KubehaError(str(exc)) from None
-    errors = errors_in(validate(profile))
-    if errors:
-        lines = "\n".join(f"  {p}" for p in errors)
-        raise KubehaError(f"{args.profile}: the profile is not valid:\n{lines}")
-    return profile
+    """The valid profile, or exit 1 (invalid) or 2 (unreadable): wizard.commands.loading."""
+    return read_valid_profile(args.profile)
 
 
 def _options(args: argparse.Namespace) -> ApplyOptions:
@@ -161,7 +168,7 @@ def run_uninstall_command(args: argparse.Namespace) -> int:
     selected, _ = select_nodes(plan, options, profile)
     refuse_example_addresses(profile, "uninstall")  # before any connection
     if not _confirm(f"Remove kubeha's {profile.strategy} from {len(selected)} node(s)?", args):
-        print("nothing changed")
+        print("nothing changed", file=sys.stderr if args.json else sys.stdout)
         return 1
     secrets = collect(profile, args.ask_sudo_password)
     summary = run_uninstall(profile, options, _sink(args), secrets=secrets)

@@ -51,13 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _count(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if not minimum <= value <= MAX_PER_ROLE:
-            raise argparse.ArgumentTypeError(f"must be {minimum} to {MAX_PER_ROLE}")
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not minimum <= value <= MAX_PER_ROLE:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected a whole number from {minimum} to {MAX_PER_ROLE}"
+            )
         return value
 
-    return parse
+    return count
 
 
 def cmd_up(args: argparse.Namespace) -> int:
