@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+from wizard.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +37,20 @@ def ansi_theme() -> str | None:
     return "ansi-dark"
 
 
+NO_TERMINAL = (
+    "the wizard needs a terminal (stdin and stdout here are not one): run a command instead, "
+    "e.g. kubeha validate PROFILE, kubeha apply PROFILE --yes; kubeha --help lists them all"
+)
+
+
+def has_terminal() -> bool:
+    """True when both stdin and stdout are a terminal, as the wizard needs."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def run_wizard(args: argparse.Namespace) -> int:
+    if not has_terminal():  # a Textual app without one would wait forever
+        raise UsageError(NO_TERMINAL)
     from screens.app import make_app
 
     app = make_app(args.profile, theme=ansi_theme())
