@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from wizard import __version__
-from wizard.errors import KubehaError
+from wizard.commands.wizard_command import NO_TERMINAL, has_terminal
+from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, KubehaError
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -26,11 +27,31 @@ COMMAND_MODULES = (
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors name the problem and exit 2, as argparse does, tidily."""
+    """An ArgumentParser whose errors name the problem and exit 2, as argparse does, tidily:
+    the usage shown is the one of the (sub)command that was given, not kubeha's."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        self.exit(2, f"kubeha: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # argparse would blame the top-level parser; the subcommand's usage helps
+            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+
+def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace):
+    """The parser of the deepest subcommand named in ``args`` (``kubeha lab up`` -> lab up's)."""
+    for _ in range(8):  # subcommands nest two deep; bounded all the same
+        action = next(
+            (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+        )
+        child = action.choices.get(getattr(args, action.dest, None) or "") if action else None
+        if child is None:
+            break
+        parser = child
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
+        if not has_terminal():  # the wizard would wait forever for keys nobody types
+            parser.print_usage(sys.stderr)
+            print(f"kubeha: {NO_TERMINAL}", file=sys.stderr)
+            return EXIT_USAGE
         # No subcommand: the wizard when it exists, otherwise help.
         wizard_parser = subparsers_choice(parser, "wizard")
         if wizard_parser is None:
@@ -70,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("kubeha: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def subparsers_choice(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser | None:
