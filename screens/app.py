@@ -41,7 +41,13 @@ class KubehaApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "kubeha"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    # q, ctrl+q and ctrl+c all quit, on every step (q not while typing in a field): see the help.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("q", "quit", "Quit", show=False),
+        Binding("question_mark,f1", "help", "Help"),
+    ]
 
     def __init__(
         self,
@@ -116,12 +122,44 @@ class KubehaApp(App):
         return not any(self.state.step_errors(s) for s in before if s in STEP_FIELDS)
 
     def on_mount(self) -> None:
-        if self._theme_name:
-            self.theme = self._theme_name
+        from wizard.settings import get_setting
+
+        # a theme the CLI chose (16 colours) wins; else the one the operator last picked
+        chosen = self._theme_name or get_setting("theme")
+        if isinstance(chosen, str) and chosen in self.available_themes:
+            self.theme = chosen
+        self._theme_seen = self.theme
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.push_screen(self.screen_for(self.initial_step))
 
+    def _remember_theme(self, theme) -> None:
+        """The operator picked a theme (ctrl+p, Theme): the next start uses it too."""
+        from wizard.settings import save_setting
+
+        if theme.name == self._theme_seen:
+            return  # the theme applied at start, not a choice
+        self._theme_seen = theme.name
+        try:
+            save_setting("theme", theme.name)
+        except OSError as exc:
+            self.notify(f"The theme is not remembered: {exc}", severity="warning", markup=False)
+
+    def action_help(self) -> None:
+        """The keys of the current step (``?`` or F1 again closes it)."""
+        from screens.help import HelpScreen, help_rows
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        step = getattr(self.screen, "step", None)
+        title = f"Keys: {STEP_TITLES[step]}" if step in STEP_TITLES else "Keys"
+        self.push_screen(HelpScreen(title, help_rows(self.screen)))
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from screens.palette import step_commands
+
         yield from super().get_system_commands(screen)
+        yield from step_commands(screen)
         for step in STEPS:
             if self.reachable(step) and step != getattr(screen, "step", None):
                 yield SystemCommand(

@@ -27,7 +27,6 @@ class SummaryScreen(WizardScreen):
         Binding("r", "retry", "Retry failed"),
         Binding("v", "verify", "Verify"),
         Binding("s", "save", "Save profile"),
-        Binding("q", "quit", "Quit"),
     ]
 
     def compose_body(self) -> ComposeResult:
