@@ -7,9 +7,9 @@ start: the first screen only lists profile files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -17,9 +17,20 @@ from textual.screen import Screen
 
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
 from screens.state import STEP_FIELDS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
-from wizard.paths import user_profiles_dir
+from screens.widgets.confirm import (
+    ChoiceModal,
+    overwrite_question,
+    run_question,
+    stop_question,
+    unsaved_question,
+)
+from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Profile
-from wizard.profile_io import load_profile, save_profile
+from wizard.profile_io import find_profile, load_profile
+from wizard.profile_save import write_profile
+
+if TYPE_CHECKING:
+    from screens.engine_runner import RunsEngine
 
 
 def default_engine() -> Engine:
@@ -94,15 +105,110 @@ class KubehaApp(App):
     def profile_path(self) -> Path:
         return user_profiles_dir() / f"{self.state.profile.name}.toml"
 
-    def save(self) -> Path | None:
-        """Save the profile into the user's profile folder; secrets are never part of it."""
+    def own_file(self) -> Path | None:
+        """The file this profile belongs to: the one last saved, or the one it was opened from
+        (an example shipped with kubeha is never written to: it is saved as a copy)."""
+        state = self.state
+        if state.saved_to is not None:
+            return state.saved_to
+        source = state.source
+        if source is None or source.resolve().parent == EXAMPLE_PROFILES_DIR.resolve():
+            return None
+        return source
+
+    def save(self, then: Callable[[Path], None] | None = None) -> None:
+        """Save the profile back to its own file, or as NAME.toml in the user's profile folder
+        after asking when that file exists; ``then(path)`` runs once it is written. Secrets are
+        never part of a profile."""
         if any(p.is_error for p in self.state.problems("strategy")):
             self.notify("Fix the profile's name first.", severity="error")
-            return None
-        path = save_profile(self.state.profile, self.profile_path())
+            return
+        own = self.own_file()
+        if own is not None:
+            self._write(own, then, keep_layout=True)
+            return
+        path = self.profile_path()
+        if not path.exists():
+            self._write(path, then, keep_layout=False)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "overwrite":
+                self._write(path, then, keep_layout=False)
+
+        self.push_screen(overwrite_question(path), answered)
+
+    def _write(self, path: Path, then: Callable[[Path], None] | None, keep_layout: bool) -> None:
+        try:
+            write_profile(self.state.profile, path, keep_layout=keep_layout)
+        except OSError as exc:
+            self.notify(
+                f"{path}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False
+            )
+            return
         self.state.saved_to = path
-        self.notify(f"Saved {path.name} to your profile folder.", title="Profile saved")
-        return path
+        self.state.mark_saved()
+        self.notify(f"Saved to {path}", title="Profile saved", markup=False)
+        if then is not None:
+            then(path)
+
+    # Questions before acting -------------------------------------------------------------------
+
+    def confirm_run(
+        self, verb: str, nodes: Sequence[str], go: Callable[[], None], note: str = ""
+    ) -> None:
+        """Ask before a run changes nodes: the profile, strategy, nodes and every warning;
+        ``go()`` runs only when the operator chooses ``verb`` (Cancel has the focus)."""
+        warnings = [p for p in self.state.problems() if not p.is_error]
+        question = run_question(verb, self.state.profile, nodes, warnings, note)
+        self.push_screen(question, lambda answer: go() if answer == "confirm" else None)
+
+    def running_engine_screen(self) -> RunsEngine | None:
+        from screens.engine_runner import RunsEngine
+
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, RunsEngine) and screen.engine_running:
+                return screen
+        return None
+
+    async def action_quit(self) -> None:
+        """Quit, but never drop unsaved edits or walk away from a deploy without asking."""
+        if isinstance(self.screen, ChoiceModal):
+            return  # a question is already open
+        running = self.running_engine_screen()
+        if running is not None and running.changes_nodes:
+            self._ask_to_stop(running)
+        elif self.state.dirty:
+            self.push_screen(unsaved_question(self.state.profile.name), self._unsaved_answered)
+        else:
+            self.leave()
+
+    def leave(self) -> None:
+        """Exit now, or once a running dry run has stopped (its thread finishes its step)."""
+        running = self.running_engine_screen()
+        if running is not None:
+            running.stop_and_quit()
+        else:
+            self.exit()
+
+    def _unsaved_answered(self, answer: str | None) -> None:
+        if answer == "discard":
+            self.leave()
+        elif answer == "save":
+            self.save(then=lambda path: self.leave())
+
+    def _ask_to_stop(self, screen: RunsEngine) -> None:
+        views = getattr(screen, "views", {})
+        running = sum(getattr(v, "running", False) for v in views.values())
+
+        def answered(answer: str | None) -> None:
+            if answer != "stop":
+                return
+            while self.screen is not screen and len(self.screen_stack) > 1:
+                self.pop_screen()  # a host-key question the stopping engine no longer needs
+            screen.stop_and_quit()
+
+        self.push_screen(stop_question(running, self.state.dirty), answered)
 
     # Navigation ------------------------------------------------------------------------------
 
@@ -191,9 +297,10 @@ def make_app(
     state = WizardState()
     if profile_path is not None:
         profile = load_profile(profile_path)
-        state.source = profile_path
+        state.source = find_profile(profile_path)  # a saved profile's name: its file
     if profile is not None:
         state.profile = profile
+        state.mark_saved()
         step = initial_step or first_step_with_errors(profile) or "preview"
     else:
         step = initial_step or "start"

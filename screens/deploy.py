@@ -46,6 +46,7 @@ class DeployScreen(RunsEngine, WizardScreen):
     step = "deploy"
     next_label = "Summary ›"
     can_go_back = False
+    changes_nodes = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -100,6 +101,11 @@ class DeployScreen(RunsEngine, WizardScreen):
         if self.finished:
             ok = total - failed
             head = f"Finished: {ok} of {total} node(s) ok, {failed} failed."
+        elif self.quitting:
+            head = (
+                f"Stopping: {running} node(s) finishing their step (or rolling it back); "
+                "kubeha quits when they are done."
+            )
         elif self.bridge is not None and self.bridge.cancel.is_set():
             head = f"Cancelling: finishing the current step on {running} node(s)…"
         else:
@@ -160,6 +166,10 @@ class DeployScreen(RunsEngine, WizardScreen):
         next_button.disabled = False
         next_button.focus()
         self.refresh_bindings()
+
+    def stop_and_quit(self) -> None:
+        super().stop_and_quit()
+        self.update_summary()
 
     def action_cancel(self) -> None:
         if self.finished:

@@ -22,6 +22,8 @@ class RunsEngine(Screen):
 
     bridge: EngineBridge | None = None
     engine_worker: Worker | None = None
+    changes_nodes = False  # a deploy does, a dry run does not: quitting asks only for a deploy
+    quitting = False  # stop_and_quit was asked: the app exits once the engine has returned
 
     def start_engine(self, options: ApplyOptions) -> EngineBridge:
         self.bridge = EngineBridge(self)
@@ -32,6 +34,14 @@ class RunsEngine(Screen):
     def cancel_engine(self) -> None:
         if self.bridge is not None:
             self.bridge.cancel.set()
+
+    def stop_and_quit(self) -> None:
+        """Cancel the run and quit when the engine has returned: each node first finishes or
+        rolls back the step it is in (a thread cannot be interrupted, nor should a node be)."""
+        self.quitting = True
+        self.cancel_engine()
+        if not self.engine_running:
+            self.app.exit()
 
     @property
     def engine_running(self) -> bool:
@@ -51,6 +61,8 @@ class RunsEngine(Screen):
         if event.worker.group == "engine" and event.state is WorkerState.ERROR:
             error = event.worker.error
             self.post_message(RunFailed(f"{type(error).__name__}: {error}"))
+        if event.worker.group == "engine" and event.worker.is_finished and self.quitting:
+            self.app.exit()
 
     @on(HostKeyRequest)
     def _host_key(self, request: HostKeyRequest) -> None:

@@ -20,6 +20,7 @@ from screens.engine_runner import RunsEngine
 from screens.widgets.file_view import FileView, lexer_for
 from wizard.engine.model import ApplyOptions, FileDiff
 from wizard.errors import KubehaError
+from wizard.problems import Problem
 from wizard.render import RenderedFile, RenderPlan, build_plan
 
 CLUSTER = "_cluster"
@@ -42,8 +43,10 @@ def first_file_line(tree: Tree) -> int:
 class PreviewScreen(RunsEngine, WizardScreen):
     step = "preview"
     next_label = "Deploy ›"
+    show_problems = True  # every warning of the profile, whichever step it belongs to
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "next", "Deploy", priority=True),  # asks first: see go_next
         Binding("s", "save", "Save"),
         Binding("d", "dry_run", "Dry run"),
         Binding("v", "toggle_view", "File/diff"),
@@ -90,10 +93,16 @@ class PreviewScreen(RunsEngine, WizardScreen):
     def blocked(self) -> bool:
         return self.plan is None
 
+    def current_problems(self) -> list[Problem]:
+        return self.state.problems()
+
     def revalidate(self) -> None:
         super().revalidate()
+        warnings = sum(not p.is_error for p in self.current_problems())
         if self.plan is None:
             self.set_status("the profile has errors")
+        elif warnings:
+            self.set_status(f"{warnings} warning(s): read them before you deploy")
 
     # The tree ---------------------------------------------------------------------------------
 
@@ -155,6 +164,13 @@ class PreviewScreen(RunsEngine, WizardScreen):
     # Actions ----------------------------------------------------------------------------------
 
     def go_next(self) -> None:
+        """Deploy (or resume) after the operator confirms: never on one key."""
+        resume = self.state.resume
+        note = "Resumes the interrupted install." if resume else ""
+        verb = "Resume" if resume else "Deploy"
+        self.kubeha.confirm_run(verb, self.state.node_names(), self._deploy, note)
+
+    def _deploy(self) -> None:
         self.state.only = ()
         self.kubeha.goto("deploy")
 

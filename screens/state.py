@@ -99,6 +99,21 @@ class WizardState:
     cancelled: bool = False
     run_error: str | None = None
     dry_run: dict[str, Any] = field(default_factory=dict)  # node -> NodeResult of a dry run
+    # The profile as last loaded or saved: quitting asks while ``profile`` differs from it.
+    baseline: Profile | None = None
+
+    def __post_init__(self) -> None:
+        if self.baseline is None:
+            self.baseline = self.profile
+
+    @property
+    def dirty(self) -> bool:
+        """True when the profile has edits that are not saved."""
+        return self.profile != self.baseline
+
+    def mark_saved(self) -> None:
+        """The profile as it is now was just loaded or saved."""
+        self.baseline = self.profile
 
     def problems(self, step: str | None = None) -> list[Problem]:
         problems = validate(self.profile)

@@ -1,5 +1,6 @@
 """Step 2, Strategy: local nginx, haproxy + keepalived and IPVS side by side, and the profile's
-name. Moving between the cards chooses; Next (or Enter) goes on."""
+name. Tab and the arrows only move the focus; Enter, Space, a click or the card's number (1, 2,
+3) chooses, and the chosen card is marked "● chosen". Next (ctrl+n) goes on."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from textual.widgets import Input, Label
 
 from screens.base import WizardScreen
 from screens.widgets.strategy_card import StrategyCard, StrategyInfo
-from wizard.profile import STRATEGIES
+from wizard.profile import STRATEGIES, Install
 
 STRATEGY_INFO = (
     StrategyInfo(
@@ -55,9 +56,15 @@ class StrategyScreen(WizardScreen):
         Binding("1", "choose('local-nginx')", "nginx", show=False),
         Binding("2", "choose('haproxy-keepalived')", "haproxy", show=False),
         Binding("3", "choose('ipvs')", "IPVS", show=False),
-        Binding("left", "move(-1)", "Previous", show=False),
-        Binding("right", "move(1)", "Next strategy", show=False),
+        Binding("left", "move(-1)", "Previous card", show=False),
+        Binding("right", "move(1)", "Next card", show=False),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        # A source or binary install set aside while another strategy is chosen (those need
+        # the package method); choosing local nginx again brings it back.
+        self.kept_install: Install | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -73,13 +80,17 @@ class StrategyScreen(WizardScreen):
         self.query_one(f"#card-{self.state.profile.strategy}", StrategyCard).focus()
 
     def action_choose(self, key: str) -> None:
+        self.choose(key)
         self.query_one(f"#card-{key}", StrategyCard).focus()
 
     def action_move(self, delta: int) -> None:
-        if isinstance(self.focused, Input):
+        """Move the focus to the next or previous card; choosing is Enter's job."""
+        focused = self.focused
+        if isinstance(focused, Input):
             return
-        index = STRATEGIES.index(self.state.profile.strategy)
-        self.action_choose(STRATEGIES[(index + delta) % len(STRATEGIES)])
+        key = focused.info.key if isinstance(focused, StrategyCard) else self.state.profile.strategy
+        index = STRATEGIES.index(key)
+        self.query_one(f"#card-{STRATEGIES[(index + delta) % len(STRATEGIES)]}").focus()
 
     @on(StrategyCard.Chosen)
     def _chosen(self, event: StrategyCard.Chosen) -> None:
@@ -90,18 +101,16 @@ class StrategyScreen(WizardScreen):
         if profile.strategy != key:
             install = profile.install
             if key != "local-nginx" and install.method != "package":
+                self.kept_install = install  # source and binary are for local nginx only
                 install = dataclasses.replace(install, method="package")
+            elif key == "local-nginx" and self.kept_install is not None:
+                install, self.kept_install = self.kept_install, None
             self.state.profile = dataclasses.replace(profile, strategy=key, install=install)
         for card in self.query(StrategyCard):
-            card.set_class(card.info.key == key, "-selected")
+            card.show_chosen(card.info.key == key)
         self.revalidate()
 
     @on(Input.Changed, "#profile-name")
     def _name_changed(self, event: Input.Changed) -> None:
         self.state.profile = dataclasses.replace(self.state.profile, name=event.value)
         self.revalidate()
-
-    def on_key(self, event) -> None:
-        if event.key == "enter" and isinstance(self.focused, StrategyCard):
-            event.stop()
-            self.action_next()

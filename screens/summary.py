@@ -143,6 +143,9 @@ class SummaryScreen(WizardScreen):
         if not failed:
             self.notify("No failed nodes to retry.")
             return
+        self.kubeha.confirm_run("Redeploy", failed, lambda: self._redeploy(failed))
+
+    def _redeploy(self, failed: tuple[str, ...]) -> None:
         self.state.only = failed
         self.state.resume = False
         self.kubeha.goto("deploy")
@@ -150,5 +153,5 @@ class SummaryScreen(WizardScreen):
     def action_save(self) -> None:
         self.kubeha.save()
 
-    def action_quit(self) -> None:
-        self.app.exit()
+    async def action_quit(self) -> None:
+        await self.kubeha.action_quit()  # asks when the profile has unsaved changes

@@ -1,13 +1,21 @@
-"""A card describing one HA strategy; the Strategy screen shows three side by side."""
+"""A card describing one HA strategy; the Strategy screen shows three side by side.
+
+Focus only moves the highlight: a card is chosen with Enter, Space or a click (or its number
+on the Strategy screen), and the chosen one says so in its bottom border.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
+
+CHOSEN = "● chosen"
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,12 @@ class StrategyInfo:
 
 
 class StrategyCard(VerticalScroll, can_focus=True):
-    """Focusable and clickable; Enter or a click selects the strategy."""
+    """Focusable and clickable; Enter, Space or a click chooses the strategy."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "choose", "Choose", show=False),
+        Binding("space", "choose", "Choose", show=False),
+    ]
 
     class Chosen(Message):
         def __init__(self, key: str) -> None:
@@ -31,7 +44,7 @@ class StrategyCard(VerticalScroll, can_focus=True):
         super().__init__(id=f"card-{info.key}", classes="strategy-card")
         self.info = info
         self.border_title = info.title
-        self.set_class(selected, "-selected")
+        self.show_chosen(selected)
 
     def compose(self) -> ComposeResult:
         yield Static("Needs", classes="card-heading")
@@ -41,8 +54,13 @@ class StrategyCard(VerticalScroll, can_focus=True):
         yield Static("Pick it when", classes="card-heading")
         yield Static(self.info.pick, classes="card-text")
 
-    def on_click(self) -> None:
+    def show_chosen(self, chosen: bool) -> None:
+        self.set_class(chosen, "-selected")
+        number = self.info.title.split(" ", 1)[0]
+        self.border_subtitle = CHOSEN if chosen else f"○ Enter or {number}: choose"
+
+    def action_choose(self) -> None:
         self.post_message(self.Chosen(self.info.key))
 
-    def on_focus(self) -> None:
+    def on_click(self) -> None:
         self.post_message(self.Chosen(self.info.key))

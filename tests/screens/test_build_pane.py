@@ -47,7 +47,7 @@ class BuildingEngine(FakeEngine):
 async def _deploy(engine):
     app = make_app(profile=source_profile(), engine=engine)
     async with app.run_test(size=(100, 40)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         assert isinstance(app.screen, DeployScreen)
         for _ in range(100):
             if app.screen.finished:
@@ -75,5 +75,5 @@ async def test_a_failed_build_shows_its_output_and_no_node_runs() -> None:
 async def test_package_installs_have_no_build_pane() -> None:
     app = make_app(profile=example("local-nginx"), engine=FakeEngine())
     async with app.run_test(size=(100, 40)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         assert all(p.view.node != BUILD_PANE for p in app.screen.query(NodePane))

@@ -50,7 +50,7 @@ async def test_interrupted_install_is_offered_and_resumed() -> None:
         await pilot.press("r")
         assert isinstance(app.screen, PreviewScreen)
         assert app.state.profile.name == "example-ipvs" and app.state.resume
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         await _wait(pilot, lambda: app.state.summary is not None)
         assert engine.calls[-1].resume
 
@@ -98,7 +98,7 @@ async def test_passphrase_is_never_saved_but_reaches_the_engine() -> None:
         await pilot.press("ctrl+n")  # to Preview
         assert isinstance(app.screen, PreviewScreen)
         await pilot.press("s")
-        await pilot.press("ctrl+n")  # Deploy
+        await pilot.press("ctrl+n", "y")  # Deploy, confirmed
         await _wait(pilot, lambda: app.state.summary is not None)
     text = (user_profiles_dir() / "example-local-nginx.toml").read_text()
     assert "s3cret-pass" not in text and "sudo-pw" not in text
@@ -110,7 +110,7 @@ async def test_deploy_reaches_summary_with_every_node_verified() -> None:
     profile = example("local-nginx")
     app = make_app(profile=profile, engine=FakeEngine())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         assert isinstance(app.screen, DeployScreen)
         await _wait(pilot, lambda: app.screen.finished)
         assert "Finished: 5 of 5 node(s) ok" in str(
@@ -129,11 +129,11 @@ async def test_failed_node_stands_out_and_retry_runs_only_it() -> None:
     engine = FakeEngine(fail={"worker1": "nginx -t failed"})
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         await _wait(pilot, lambda: app.screen.finished)
         assert app.screen.query_one("#pane-worker1").has_class("-failed")
         assert not app.screen.query_one("#pane-master1").has_class("-failed")
-        await pilot.press("ctrl+n", "r")
+        await pilot.press("ctrl+n", "r", "y")
         await _wait(pilot, lambda: len(engine.calls) == 2 and app.screen.finished)
         assert engine.calls[-1].only == ("worker1",)
         assert list(app.screen.views) == ["worker1"]
@@ -143,7 +143,7 @@ async def test_cancel_mid_deploy_sets_the_event_and_reports_untouched_nodes() ->
     engine = FakeEngine(wait_for_cancel_after=2)
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         await _wait(pilot, engine.waiting.is_set)
         await pilot.press("escape")
         await _wait(pilot, lambda: app.screen.finished)
@@ -161,7 +161,7 @@ async def test_host_key_modal_answers_reach_the_engine() -> None:
     engine = FakeEngine(host_keys=("master1", "master2"))
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         await _wait(pilot, lambda: app.screen.__class__.__name__ == "HostKeyModal")
         assert "SHA256:fake+master1" in str(app.screen.query_one("#hostkey-fingerprint").render())
         await pilot.press("y")
@@ -176,7 +176,7 @@ async def test_leaving_the_app_mid_run_cancels_the_engine() -> None:
     engine = FakeEngine(wait_for_cancel_after=1)
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         await _wait(pilot, engine.waiting.is_set)
     assert engine.cancel_seen.wait(5)
 
@@ -185,7 +185,7 @@ async def test_summary_verifies_through_every_node_and_names_the_failed_one() ->
     engine = FakeEngine(fail={"worker1": "nginx -t failed"})
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         await _wait(pilot, lambda: app.screen.finished)
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, SummaryScreen)

@@ -17,7 +17,7 @@ SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"
 
 def _finished(*keys: str):
     async def run(pilot) -> None:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")
         for _ in range(100):
             if getattr(pilot.app.screen, "finished", False):
                 break
