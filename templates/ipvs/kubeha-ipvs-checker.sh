@@ -10,7 +10,7 @@
 #     IPVS mode, wiped it, and puts the scheduler back if it was changed (the table is looked
 #     at every INTERVAL/4, at least every 0.25 s);
 #   * probes https://MASTER/CHECK_PATH on every real server at once, with one curl (TIMEOUT
-#     seconds, at most 0.5 s of it to connect);
+#     seconds; to connect, four times the slowest recent TCP + TLS connect, at least 0.5 s);
 #     FALL failures in a row take a master out, RISE successes in a row bring it back; a
 #     master between states is probed again after INTERVAL/4 (haproxy's fastinter);
 #   * makes the table hold exactly the masters that are up — or all of them when none is up
@@ -32,12 +32,30 @@ read -r -a SERVERS <<<"$REAL_SERVERS"
 # Seconds (decimals allowed) to microseconds, with bash alone.
 to_us() { local whole=${1%%.*} frac=${1#*.}; [ "$frac" = "$1" ] && frac=""; frac=${frac}000000; echo $((10#${whole:-0} * 1000000 + 10#${frac:0:6})); }
 INTERVAL_US=$(to_us "$INTERVAL")
-# A master that is gone never answers the TCP handshake: give up on it after at most 0.5 s, so
-# a vanished master is out within FALL x INTERVAL + 0.5 s of its last answer (TIMEOUT still
-# bounds the whole request of a master that does answer; a handshake within a cluster's
-# network takes milliseconds).
-CONNECT_TIMEOUT=$TIMEOUT
-[ "$(to_us "$TIMEOUT")" -gt 500000 ] && CONNECT_TIMEOUT=0.5
+# A master that is gone never answers the TCP handshake: give up on it early, so a vanished
+# master is out soon after its last answer. But curl's connect phase includes the TLS
+# handshake, which a slow node (a loaded host, an emulated CPU) needs far more than 0.5 s for:
+# a fixed 0.5 s took live masters out there. So the connect timeout adapts: four times the
+# slowest successful connect (TCP + TLS) of the recent rounds, at least 0.5 s, at most TIMEOUT.
+# It starts at TIMEOUT and halves its memory of a slow connect every round with an answer.
+TIMEOUT_US=$(to_us "$TIMEOUT")
+CONNECT_MIN_US=500000
+[ "$CONNECT_MIN_US" -gt "$TIMEOUT_US" ] && CONNECT_MIN_US=$TIMEOUT_US
+SLOWEST_US=$((TIMEOUT_US / 4))
+us_text() { echo "$(($1 / 1000000)).$(printf '%06d' $(($1 % 1000000)))"; }
+CONNECT_US=0 LOGGED_CONNECT_US=0
+set_connect_timeout() {
+  CONNECT_US=$((SLOWEST_US * 4))
+  [ "$CONNECT_US" -lt "$CONNECT_MIN_US" ] && CONNECT_US=$CONNECT_MIN_US
+  [ "$CONNECT_US" -gt "$TIMEOUT_US" ] && CONNECT_US=$TIMEOUT_US
+  CONNECT_TIMEOUT=$(us_text "$CONNECT_US")
+  # Logged when it moves by half or more since it was last logged.
+  if [ $((CONNECT_US * 2)) -le "$LOGGED_CONNECT_US" ] || [ "$CONNECT_US" -ge $((LOGGED_CONNECT_US * 3 / 2)) ]; then
+    [ "$LOGGED_CONNECT_US" -gt 0 ] && log "connect timeout now ${CONNECT_TIMEOUT}s (slowest recent connect $(us_text "$SLOWEST_US")s)"
+    LOGGED_CONNECT_US=$CONNECT_US
+  fi
+}
+set_connect_timeout
 PARALLEL=()
 curl --help all 2>/dev/null | grep -q -- '--parallel-immediate' && PARALLEL=(--parallel --parallel-immediate)
 declare -A UP FAILS OKS
@@ -82,18 +100,28 @@ read_table() {
 # One curl for every master at once (--parallel): a process start is the costly part on a slow
 # node. HTTP 200 is ready; anything else, or no answer within the timeouts, is a failure.
 probe_all() {
-  local rs code url args=() line
+  local rs code url connect args=() line slowest=0 answered=0
   declare -gA CODE=()
   for rs in "${SERVERS[@]}"; do
     args+=(-o /dev/null "https://$rs$CHECK_PATH")
     CODE[$rs]=000
   done
-  while read -r url code; do
+  while read -r url code connect; do
     rs=${url#https://}
     rs=${rs%%/*}
     [ -n "${CODE[$rs]+set}" ] && CODE[$rs]=$code
-  done < <(curl "${PARALLEL[@]}" -sk --connect-timeout "$CONNECT_TIMEOUT" --max-time "$TIMEOUT" \
-    -w '%{url_effective} %{http_code}\n' "${args[@]}" 2>/dev/null)
+    if [ "$code" = 200 ] && [ -n "$connect" ]; then
+      answered=1
+      connect=$(to_us "$connect")
+      [ "$connect" -gt "$slowest" ] && slowest=$connect
+    fi
+  done < <(curl "${PARALLEL[@]}" -gsk --connect-timeout "$CONNECT_TIMEOUT" --max-time "$TIMEOUT" \
+    -w '%{url_effective} %{http_code} %{time_appconnect}\n' "${args[@]}" 2>/dev/null)
+  if [ "$answered" = 1 ]; then
+    SLOWEST_US=$((SLOWEST_US / 2))
+    [ "$slowest" -gt "$SLOWEST_US" ] && SLOWEST_US=$slowest
+    set_connect_timeout
+  fi
   for rs in "${SERVERS[@]}"; do
     code=${CODE[$rs]}
     if [ "$code" = 200 ]; then
@@ -168,7 +196,7 @@ reconcile() {
 
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
 
-log "watching $VS: real servers ${SERVERS[*]}, every ${INTERVAL}s, timeout ${TIMEOUT}s (connect ${CONNECT_TIMEOUT}s), fall $FALL, rise $RISE"
+log "watching $VS: real servers ${SERVERS[*]}, every ${INTERVAL}s, timeout ${TIMEOUT}s (connect ${CONNECT_TIMEOUT}s at first, then adapting), fall $FALL, rise $RISE"
 ALL_DOWN=0
 ensure_vip
 reconcile # every master presumed up: the virtual server serves before the first probe ends

@@ -45,9 +45,10 @@ class Timing:
     - timeout: a probe of a live master must finish well within it: 2.5 rounds, at least 3 s;
     - interval: at least two rounds plus a second between rounds, so the guest is not probing
       all the time (at 2 s a busy host starved the guest until masters flapped), at least 4 s;
-    - removal bound: a dead master waits for the next round (one interval), fails it, is probed
-      again after a quarter interval (fastinter) and is out: interval x fall + 1 s, plus the two
-      rounds' own time."""
+    - removal bound: a dead master waits for the next round (one interval), fails it (a cut
+      master only when the connect timeout, at most the timeout, runs out), is probed again a
+      quarter interval later (fastinter), fails again and is out; plus a round and a second.
+      The checker's connect timeout adapts to the guest's TLS handshakes (at least 0.5 s)."""
 
     round_s: float
     interval: float
@@ -61,7 +62,7 @@ class Timing:
 
     @property
     def removal_bound(self) -> float:
-        return self.interval * FALL + 1 + 2 * self.round_s
+        return self.interval * 1.25 + FALL * self.timeout + self.round_s + 1
 
     @property
     def rise_bound(self) -> float:

@@ -50,19 +50,25 @@ echo "$*" >> "$FAKE/ss-calls"
 echo "ESTAB 0 0 $6 $8"
 """
 FAKE_CURL = r"""#!/bin/bash
-# A fake curl: every https URL argument answers 200 unless its host:port is listed in $FAKE/down.
+# A fake curl: every https URL argument answers 200 unless its host:port is listed in
+# $FAKE/down; each connect (TCP + TLS) takes the seconds in $FAKE/connect (default 0.001).
+# Records each call's --connect-timeout in $FAKE/connect-timeouts.
+connect=$(cat "$FAKE/connect" 2>/dev/null || echo 0.001000)
+prev=
 for a; do
+  [ "$prev" = --connect-timeout ] && echo "$a" >> "$FAKE/connect-timeouts"
+  prev=$a
   case "$a" in
   https://*)
     hostport=${a#https://}; hostport=${hostport%%/*}
-    if grep -qxF "$hostport" "$FAKE/down" 2>/dev/null; then echo "$a 000"; else echo "$a 200"; fi ;;
+    if grep -qxF "$hostport" "$FAKE/down" 2>/dev/null; then echo "$a 000 0.000000"; else echo "$a 200 $connect"; fi ;;
   esac
 done
 """
 
 
 @pytest.fixture
-def checker(tmp_path: Path):
+def checker(tmp_path: Path, request: pytest.FixtureRequest):
     fake = tmp_path / "fake"
     bin_dir = fake / "bin"
     bin_dir.mkdir(parents=True)
@@ -89,6 +95,7 @@ def checker(tmp_path: Path):
         "FALL": "2",
         "RISE": "2",
         "TMPDIR": str(tmp_path),
+        **getattr(request, "param", {}),
     }
     proc = subprocess.Popen(
         ["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -116,6 +123,15 @@ def checker(tmp_path: Path):
         def ss_calls(self) -> list[str]:
             try:
                 return (fake / "ss-calls").read_text().splitlines()
+            except OSError:
+                return []
+
+        def slow_connects(self, seconds: str) -> None:
+            (fake / "connect").write_text(seconds)
+
+        def connect_timeouts(self) -> list[float]:
+            try:
+                return [float(t) for t in (fake / "connect-timeouts").read_text().split()]
             except OSError:
                 return []
 
@@ -166,6 +182,31 @@ def test_checker_recreates_a_wiped_virtual_server(checker):
     checker.wipe()
     # One interval on a quiet machine (the lab test measures it); slack for a loaded CI host.
     checker.wait(lambda t: len(t) == 4, timeout=3)
+
+
+SLOW_HOST = {"INTERVAL": "0.2", "TIMEOUT": "3"}
+
+
+@pytest.mark.parametrize("checker", [SLOW_HOST], indirect=True)
+def test_checker_connect_timeout_follows_the_slowest_connect(checker):
+    """curl's connect phase includes TLS: a fixed 0.5 s took live masters out on a slow node.
+    The timeout starts at TIMEOUT, falls to the 0.5 s floor on a fast node, and rises to four
+    times a slow connect, never above TIMEOUT; no live master leaves the table meanwhile."""
+
+    def wait_for(predicate, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(checker.connect_timeouts()):
+            assert time.monotonic() < deadline, checker.connect_timeouts()[-5:]
+            time.sleep(0.05)
+
+    wait_for(lambda seen: len(seen) >= 1)
+    assert checker.connect_timeouts()[0] == 3.0
+    wait_for(lambda seen: seen and seen[-1] == 0.5)
+    checker.slow_connects("0.400000")
+    wait_for(lambda seen: seen and seen[-1] == 1.6)
+    checker.slow_connects("2.000000")
+    wait_for(lambda seen: seen and seen[-1] == 3.0)
+    assert checker.table() == ["rr", *SERVERS]
 
 
 def test_checker_script_is_valid_bash():
