@@ -168,3 +168,20 @@ def test_a_run_exits_0_when_ok_and_1_when_a_node_failed(command, ok, tmp_path, c
     monkeypatch.setattr(wizard.engine.verify, "run_verify", lambda *a, **k: _report(ok))
     code, output = _run(command, path, tmp_path, capsys)
     assert code == (EXIT_OK if ok else EXIT_FAILED), output
+
+
+def test_a_drill_that_cannot_reach_its_master_exits_1(tmp_path, capsys, monkeypatch):
+    import wizard.engine.drill_run
+    import wizard.engine.secrets_input
+    import wizard.engine.verify
+    from wizard.engine.model import Secrets
+    from wizard.errors import CheckFailed
+
+    def unreachable(*args, **kwargs):
+        raise CheckFailed("cannot reach master m1 over SSH to stop its apiserver")
+
+    monkeypatch.setattr(wizard.engine.secrets_input, "collect", lambda *a, **k: Secrets())
+    monkeypatch.setattr(wizard.engine.verify, "run_verify", lambda *a, **k: _report(True))
+    monkeypatch.setattr(wizard.engine.drill_run, "run_drill", unreachable)
+    code, output = _run("verify --drill", _profile(tmp_path, "ok"), tmp_path, capsys)
+    assert code == EXIT_FAILED and "cannot reach master m1" in output, output

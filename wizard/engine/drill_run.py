@@ -12,7 +12,7 @@ from wizard.engine.connector import SshConnector
 from wizard.engine.drill import REAL, DrillReport, DrillTiming, Fault, run_loops
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.remote import RemoteNode
-from wizard.errors import KubehaError
+from wizard.errors import CheckFailed, KubehaError
 from wizard.profile import Profile
 from wizard.render import build_plan
 
@@ -76,7 +76,7 @@ class SshApiserverFault(Fault):
         )
         result = self.node.sh(script, timeout=60)
         if not result.ok:
-            raise KubehaError("found no kube-apiserver unit or static pod to stop on the master")
+            raise CheckFailed("found no kube-apiserver unit or static pod to stop on the master")
         self.how = result.stdout.strip()
 
     def restore(self) -> None:
@@ -140,7 +140,7 @@ def run_drill(
             def run(script: str, timeout: float) -> str:
                 node = opened.get(name)
                 if node is None:
-                    raise KubehaError("not reachable over SSH")
+                    raise CheckFailed("not reachable over SSH")
                 return node.sh(script, timeout=timeout).stdout
 
             return run
@@ -149,7 +149,7 @@ def run_drill(
             fault: Fault = LabFault(master, kind)
         else:
             if master not in opened:
-                raise KubehaError(f"cannot reach master {master} over SSH to stop its apiserver")
+                raise CheckFailed(f"cannot reach master {master} over SSH to stop its apiserver")
             fault = SshApiserverFault(opened[master])
         results, loop_notes = run_loops(
             {name: runner_for(name) for name in clients},
