@@ -95,7 +95,20 @@ class LockHolder:
         if self.pid == os.getpid():  # this process (the wizard runs one run after another)
             return self.run_id not in _ACTIVE_RUNS
         began = process_start(self.pid)
-        return began is None or began > self.started + 1.0
+        if began is None:
+            return not _exists_unseen(self.pid)
+        return began > self.started + 1.0
+
+
+def _exists_unseen(pid: int) -> bool:
+    """A process /proc does not show us (another user's, under ``hidepid``) still exists."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def process_start(pid: int) -> float | None:
