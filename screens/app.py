@@ -8,6 +8,7 @@ start: the first screen only lists profile files.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -17,6 +18,7 @@ from textual.screen import Screen
 
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
 from screens.state import STEP_FIELDS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
+from screens.step_screens import StepScreens
 from screens.widgets.confirm import (
     ChoiceModal,
     overwrite_question,
@@ -212,12 +214,16 @@ class KubehaApp(App):
 
     # Navigation ------------------------------------------------------------------------------
 
-    def screen_for(self, step: str) -> Screen:
-        from screens.registry import SCREENS
+    @cached_property
+    def step_screens(self) -> StepScreens:
+        return StepScreens(self)
 
-        return SCREENS[step]()
+    def screen_for(self, step: str) -> Screen:
+        """The step's screen: the kept one while what it shows is unchanged, else a new one."""
+        return self.step_screens.get(step)
 
     def goto(self, step: str) -> None:
+        self.step_screens.leaving(self.screen)
         self.switch_screen(self.screen_for(step))
 
     def reachable(self, step: str) -> bool:

@@ -13,12 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
 from screens.state import STEPS, WizardState
 from screens.widgets.nav import NavBar
 from screens.widgets.problem_list import ProblemList
 from screens.widgets.step_bar import StepBar
+from screens.widgets.step_footer import StepFooter
 from wizard.problems import Problem
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class WizardScreen(Screen):
         if self.show_problems:
             yield ProblemList()
         yield NavBar(self.next_label, back=self.can_go_back)
-        yield Footer()
+        yield StepFooter()
 
     def compose_body(self) -> ComposeResult:
         yield Static("")
@@ -88,7 +89,7 @@ class WizardScreen(Screen):
     def revalidate(self) -> None:
         problems = self.current_problems()
         if self.show_problems:
-            self.query_one(ProblemList).show(problems)
+            self.query_one(ProblemList).show(problems, self.field_name)
         blocked = self.blocked()
         next_button = self.query_one("#next", Button)
         if next_button.disabled != blocked:
@@ -96,6 +97,10 @@ class WizardScreen(Screen):
             self.refresh_bindings()  # the Footer greys Next out; only when that changes
         errors = sum(p.is_error for p in problems)
         self.set_status(f"{errors} error(s) to fix" if errors else "")
+
+    def field_name(self, field: str) -> str:
+        """How this step names a profile field in its messages (the Nodes step: by line)."""
+        return field
 
     def set_status(self, text: str) -> None:
         self.query_one("#nav-status", Static).update(text)

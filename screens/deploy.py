@@ -1,8 +1,9 @@
 """Step 7, Deploy: the engine in a thread worker, one live pane per node and a summary line.
 
-Events arrive through an :class:`~screens.engine_bridge.EngineBridge`: at most one
-``EventsReady`` message is pending, the handler drains every buffered event, folds them into
-each node's :class:`~screens.node_view.NodeView` and updates only the panes that changed.
+Events arrive through an :class:`~screens.engine_bridge.EngineBridge`; once per frame the
+screen drains every buffered event, folds them into each node's
+:class:`~screens.node_view.NodeView` and repaints only the panes that changed and are in view:
+the panes live in a :class:`~screens.widgets.pane_list.PaneList`, which mounts only those.
 Cancel (Escape) sets the bridge's ``threading.Event``; the engine stops between steps and
 leaves each node on its new verified config or its old one.
 """
@@ -15,15 +16,16 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.widgets import Button, Static
 
 from screens.base import WizardScreen
-from screens.engine_bridge import EventsReady, RunFailed, RunFinished
+from screens.engine_bridge import RunFailed, RunFinished
 from screens.engine_runner import RunsEngine
 from screens.node_view import NodeView
 from screens.widgets.node_pane import NodePane
-from wizard.engine.events import Status
+from screens.widgets.pane_list import PaneList
+from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions
 from wizard.profile import Profile
 
@@ -62,21 +64,21 @@ class DeployScreen(RunsEngine, WizardScreen):
             if not only or node.name in only
         }
         self.build_view = build_view(profile)
-        self.panes: dict[str, NodePane] = {}
         self.finished = False
         self.run_message = ""
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
             yield Static("", id="deploy-summary", markup=False)
-            with VerticalScroll(id="panes"):
-                if self.build_view is not None:
-                    yield NodePane(self.build_view)
-                for view in self.views.values():
-                    yield NodePane(view)
+            build = [self.build_view] if self.build_view is not None else []
+            yield PaneList([*build, *self.views.values()], id="panes")
+
+    @property
+    def panes(self) -> dict[str, NodePane]:
+        """The panes mounted now (those in view), by node."""
+        return self.query_one(PaneList).panes
 
     def on_mount(self) -> None:
-        self.panes = {pane.view.node: pane for pane in self.query(NodePane)}
         self.state.summary = None
         self.state.cancelled = False
         self.state.run_error = None
@@ -113,14 +115,14 @@ class DeployScreen(RunsEngine, WizardScreen):
         if self.run_message:
             head = f"{head} {self.run_message}"
         line = self.query_one("#deploy-summary", Static)
-        line.update(head)
+        if str(line.content) != head:
+            line.update(head, layout=False)  # one line, fixed size: no layout on every frame
         line.set_class(failed > 0, "-failed")
         line.set_class(self.finished and failed == 0, "-done")
 
-    @on(EventsReady)
-    def _events(self, message: EventsReady) -> None:
+    def apply_events(self, events: list[Event]) -> None:
         touched: set[str] = set()
-        for event in message.bridge.drain():
+        for event in events:
             if event.node is None and event.phase == "build" and self.build_view is not None:
                 self.build_view.apply(event)
                 if event.status is Status.OK:
@@ -136,12 +138,12 @@ class DeployScreen(RunsEngine, WizardScreen):
                 continue
             view.apply(event)
             touched.add(view.node)
-        for name in touched:
-            self.panes[name].show()
+        self.query_one(PaneList).show(touched)
         self.update_summary()
 
     @on(RunFinished)
     def _finished(self, message: RunFinished) -> None:
+        self.flush_events()  # the last frame's events first
         summary = message.summary
         self.state.summary = summary
         self.state.cancelled = bool(self.bridge and self.bridge.cancel.is_set())
@@ -149,12 +151,13 @@ class DeployScreen(RunsEngine, WizardScreen):
             view = self.views.get(result.node)
             if view is not None:
                 view.finish(result)
-                self.panes[result.node].show()
+        self.query_one(PaneList).show(r.node for r in summary.nodes)
         self.run_message = ""
         self.done()
 
     @on(RunFailed)
     def _failed(self, message: RunFailed) -> None:
+        self.flush_events()
         self.state.run_error = message.error
         self.run_message = f"The run stopped: {message.error}"
         self.done()

@@ -1,9 +1,9 @@
 """The bridge between the deploy engine, running in a thread worker, and a screen.
 
 The engine calls :meth:`EngineBridge.sink` from its worker threads for every step. Events are
-buffered and at most one :class:`EventsReady` message is in flight: a flood of events becomes a
-single message, and the screen drains the whole buffer at once and updates each node's pane in
-place. A host key that needs the operator becomes a :class:`HostKeyRequest`; the engine's worker
+only buffered: no message per event. The screen drains the buffer on a timer, once per frame
+(:data:`FRAME_S`), and applies everything that arrived since in one go, so a flood of events
+from 200 nodes costs at most 30 updates a second, however fast it comes. A host key that needs the operator becomes a :class:`HostKeyRequest`; the engine's worker
 thread waits for the answer (or for cancel) while the UI stays live.
 """
 
@@ -18,9 +18,12 @@ from textual.message_pump import MessagePump
 from wizard.engine.events import Event
 from wizard.engine.model import RunSummary
 
+FRAME_S = 1 / 30  # how often a running screen applies the buffered events
+
 
 class EventsReady(Message):
-    """New engine events are waiting in the bridge's buffer."""
+    """New engine events are waiting in the bridge's buffer (no longer posted: screens drain
+    the buffer every frame; kept for screens that still handle it)."""
 
     def __init__(self, bridge: EngineBridge) -> None:
         super().__init__()
@@ -69,22 +72,18 @@ class EngineBridge:
         self.cancel = threading.Event()
         self._lock = threading.Lock()
         self._buffer: list[Event] = []
-        self._pending = False
+        self.received = 0  # events sunk so far
 
     def sink(self, event: Event) -> None:
-        """Called by the engine from any thread."""
+        """Called by the engine from any thread: buffered until the screen's next frame."""
         with self._lock:
             self._buffer.append(event)
-            if self._pending:
-                return
-            self._pending = True
-        self.target.post_message(EventsReady(self))
+            self.received += 1
 
     def drain(self) -> list[Event]:
         """Called on the UI thread: every event buffered since the last drain."""
         with self._lock:
             events, self._buffer = self._buffer, []
-            self._pending = False
         return events
 
     def confirm_host_key(self, host: str, fingerprint: str) -> bool:

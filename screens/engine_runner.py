@@ -1,7 +1,9 @@
 """A mixin for screens that run the engine: the thread worker, host-key prompts and errors.
 
 The worker only calls the engine and posts messages (``RunFinished``, or ``RunFailed`` when the
-engine raised); the screen handles ``EventsReady`` itself.
+engine raised). Engine events are applied once per frame: a timer drains the bridge every
+``FRAME_S`` and hands the batch to :meth:`RunsEngine.apply_events`; it stops once the run is over
+and the buffer is empty.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ import dataclasses
 
 from textual import on, work
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from screens.engine_bridge import EngineBridge, HostKeyRequest, RunFailed, RunFinished
+from screens.engine_bridge import FRAME_S, EngineBridge, HostKeyRequest, RunFailed, RunFinished
 from screens.widgets.hostkey import HostKeyModal
+from wizard.engine.events import Event
 from wizard.engine.model import ApplyOptions
 
 
@@ -25,11 +29,30 @@ class RunsEngine(Screen):
     changes_nodes = False  # a deploy does, a dry run does not: quitting asks only for a deploy
     quitting = False  # stop_and_quit was asked: the app exits once the engine has returned
 
+    flushes = 0  # batches applied by flush_events, for the tests
+    _frames: Timer | None = None
+
     def start_engine(self, options: ApplyOptions) -> EngineBridge:
         self.bridge = EngineBridge(self)
         options = dataclasses.replace(options, confirm_host_key=self.bridge.confirm_host_key)
         self.engine_worker = self._engine_worker(self.bridge, options)
+        if self._frames is not None:
+            self._frames.stop()
+        self._frames = self.set_interval(FRAME_S, self.flush_events)
         return self.bridge
+
+    def flush_events(self) -> None:
+        """Apply every event buffered since the last frame; stop the timer after the run."""
+        events = self.bridge.drain() if self.bridge is not None else []
+        if events:
+            self.flushes += 1
+            self.apply_events(events)
+        elif not self.engine_running and self._frames is not None:
+            self._frames.stop()
+            self._frames = None
+
+    def apply_events(self, events: list[Event]) -> None:
+        """Show a frame's worth of engine events; screens that show progress override it."""
 
     def cancel_engine(self) -> None:
         if self.bridge is not None:

@@ -1,25 +1,28 @@
-"""Which screen class shows which step."""
+"""Which screen class shows which step, imported on first use.
+
+Each step's module is imported when the wizard first goes there, so starting the wizard loads
+only the Start screen (not the Preview's renderer and jinja2, nor the deploy engine's types).
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from textual.screen import Screen
 
-from screens.balancer import BalancerScreen
-from screens.deploy import DeployScreen
-from screens.nodes import NodesScreen
-from screens.preview import PreviewScreen
-from screens.ssh import SshScreen
-from screens.start import StartScreen
-from screens.strategy import StrategyScreen
-from screens.summary import SummaryScreen
-
-SCREENS: dict[str, type[Screen]] = {
-    "start": StartScreen,
-    "strategy": StrategyScreen,
-    "nodes": NodesScreen,
-    "balancer": BalancerScreen,
-    "ssh": SshScreen,
-    "preview": PreviewScreen,
-    "deploy": DeployScreen,
-    "summary": SummaryScreen,
+SCREENS: dict[str, str] = {
+    "start": "screens.start:StartScreen",
+    "strategy": "screens.strategy:StrategyScreen",
+    "nodes": "screens.nodes:NodesScreen",
+    "balancer": "screens.balancer:BalancerScreen",
+    "ssh": "screens.ssh:SshScreen",
+    "preview": "screens.preview:PreviewScreen",
+    "deploy": "screens.deploy:DeployScreen",
+    "summary": "screens.summary:SummaryScreen",
 }
+
+
+def screen_class(step: str) -> type[Screen]:
+    """The class of ``step``'s screen; its module is imported the first time."""
+    module, _, name = SCREENS[step].partition(":")
+    return getattr(import_module(module), name)

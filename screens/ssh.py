@@ -9,8 +9,10 @@ import dataclasses
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widgets import Static
 
 from screens.base import WizardScreen
+from screens.ssh_override import describe_ssh, overrides
 from screens.state import get_field, with_field
 from screens.widgets.form import FieldSpec, Form
 
@@ -33,6 +35,16 @@ SECRET_FIELDS = (
 )
 
 
+def overrides_text(nodes) -> str:
+    """The nodes that do not use these settings as they are, and what they use instead."""
+    own = overrides(nodes)
+    if not own:
+        return "Every node uses these settings (a node's own: ssh=user@host:port on its line)."
+    lines = [f"  {name}: {describe_ssh(target)}" for name, target in own]
+    head = "Nodes with SSH settings of their own (edit them on the Nodes step):"
+    return "\n".join([head, *lines])
+
+
 class SshScreen(WizardScreen):
     step = "ssh"
     show_problems = True
@@ -50,6 +62,7 @@ class SshScreen(WizardScreen):
         ]
         with Vertical(id="body"):
             yield Form(sections, values, id="form")
+            yield Static(overrides_text(profile.all_nodes()), id="ssh-overrides", markup=False)
 
     def on_mount(self) -> None:
         super().on_mount()

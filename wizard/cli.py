@@ -54,14 +54,17 @@ def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace):
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+WIZARD_MODULE = "wizard.commands.wizard_command"
+
+
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="kubeha",
         description="Make a Kubernetes control plane highly available.",
     )
     parser.add_argument("--version", action="version", version=f"kubeha {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module_name in COMMAND_MODULES:
+    for module_name in modules:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -72,8 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def modules_for(argv: Sequence[str]) -> Sequence[str]:
+    """The command modules a command line needs: ``kubeha`` and ``kubeha wizard ...`` load only
+    the wizard's, so the wizard starts without the renderer, the lab or the engine."""
+    if not argv or argv[0] == "wizard":
+        return (WIZARD_MODULE,)
+    return COMMAND_MODULES
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(modules_for(argv))
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

@@ -62,6 +62,10 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+def onoff(value: bool) -> str:
+    return "on" if value else "off"
+
+
 class FormRow(Horizontal):
     """Label | input | hint, one field of the profile."""
 
@@ -74,7 +78,8 @@ class FormRow(Horizontal):
         spec = self.spec
         yield Label(spec.label, classes="form-label")
         if spec.kind == "bool":
-            yield Checkbox("", bool(self.value), id=spec.dom_id, compact=True)
+            # the word says it: a compact box looks alike on and off in 16-colour themes
+            yield Checkbox(onoff(bool(self.value)), bool(self.value), id=spec.dom_id, compact=True)
         elif spec.kind == "choice":
             yield Select(
                 [(c, c) for c in spec.choices],
@@ -139,6 +144,7 @@ class Form(VerticalScroll):
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
+        event.checkbox.label = onoff(event.value)
         self._edited(event.checkbox.id, event.value)
 
     @on(Select.Changed)

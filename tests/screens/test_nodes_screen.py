@@ -10,7 +10,7 @@ from screens.nodes import NodesScreen
 from tests.screens.helpers import never_ran, screen_text
 from wizard.profile import Master
 
-BAD = "error: masters[1].address: '10.0.0.300': expected an IPv4 or IPv6 address or a host name, e.g. 10.0.0.11"
+BAD = "error: Masters line 2 address: '10.0.0.300': expected an IPv4 or IPv6 address or a host name, e.g. 10.0.0.11"
 
 
 async def test_bad_ip_keeps_next_disabled_until_fixed() -> None:
@@ -49,7 +49,7 @@ async def test_pasted_list_and_bad_port_text() -> None:
         area.text = "m1 10.0.0.11 64x3\n"
         await pilot.pause()
         assert app.screen.query_one("#next", Button).disabled
-        assert "masters[0].apiserver_port: '64x3'" in str(
+        assert "Masters line 1 apiserver_port: '64x3'" in str(
             app.screen.query_one("#problems").render()
         )
         area.text = "10.0.0.11, 10.0.0.12, 10.0.0.13"

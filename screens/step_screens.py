@@ -1,0 +1,83 @@
+"""The wizard's step screens, built once and kept, so going back and forth costs no rebuild.
+
+The editing steps (Strategy to Preview) are installed in the App the first time they are shown
+and switched to after that. A kept screen is reused while what it shows is unchanged: its own
+part of the profile (``STEP_FIELDS``) and the strategy, or for Preview the whole profile. When
+another step changed that, it is built again from the state. A reused screen revalidates on
+resume, since a problem may name its fields because of another step's edit. Start, Deploy and
+Summary show one moment (the profile files, one run) and are built each time.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import Screen
+
+from screens.registry import screen_class
+from screens.state import STEP_FIELDS
+
+if TYPE_CHECKING:
+    from screens.app import KubehaApp
+
+KEPT_STEPS = ("strategy", "nodes", "balancer", "ssh", "preview")
+
+
+class StepScreens:
+    """Hands the App a screen per step: a kept one when still current, else a new one."""
+
+    def __init__(self, app: KubehaApp) -> None:
+        self.app = app
+        self.kept: dict[str, tuple[Screen, tuple[Any, ...]]] = {}
+        self.built = 0  # screens constructed, for the tests
+
+    def shown(self, step: str) -> tuple[Any, ...]:
+        """What a step's screen shows of the state; the screen is stale when this changes."""
+        state = self.app.state
+        profile = state.profile
+        if step == "preview":
+            return (state, profile)
+        parts = tuple(getattr(profile, name) for name in STEP_FIELDS.get(step, ()))
+        secrets = state.secrets if step == "ssh" else None
+        return (state, profile.strategy, secrets, *parts)
+
+    def leaving(self, screen: Screen) -> None:
+        """Record what a kept screen shows as the operator leaves it (its own edits included)."""
+        step = getattr(screen, "step", "")
+        kept = self.kept.get(step)
+        if kept is not None and kept[0] is screen:
+            self.kept[step] = (screen, self.shown(step))
+
+    def get(self, step: str) -> Screen:
+        kept = self.kept.get(step)
+        if kept is not None:
+            screen, shown = kept
+            if _same(shown, self.shown(step)):
+                _resume(screen)
+                return screen
+            self._drop(step, screen)
+        screen = screen_class(step)()
+        self.built += 1
+        if step in KEPT_STEPS and step not in self.app._installed_screens:
+            self.app.install_screen(screen, name=step)
+            self.kept[step] = (screen, self.shown(step))
+        return screen
+
+    def _drop(self, step: str, screen: Screen) -> None:
+        del self.kept[step]
+        if screen in self.app.screen_stack:
+            return  # going to the step on screen: the new one is simply not kept
+        self.app.uninstall_screen(screen)
+        screen.remove()
+
+
+def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    return old[0] is new[0] and old[1:] == new[1:]
+
+
+def _resume(screen: Screen) -> None:
+    """Bring a kept screen up to date with the state it did not see change."""
+    for hook in ("show_profile_in_header", "revalidate"):
+        method = getattr(screen, hook, None)
+        if callable(method):
+            method()
