@@ -22,6 +22,7 @@ NODE_ONLY_BINARIES = (
     "/opt/kube-nginx/sbin/kube-nginx",
     "/usr/local/lib/kubeha/kubeha-ipvs-checker",
     "/usr/local/lib/kubeha/kubeha-session-cutter",
+    "/usr/local/lib/kubeha/kubeha-vip-follower",
 )
 
 

@@ -70,3 +70,21 @@ def test_verify_fails_when_the_vip_holders_haproxy_is_stopped(lab, profile, tmp_
     assert "verify failed on" in out
     # Every node goes through the VIP, so every node fails; the table shows where the VIP is.
     assert "FAILED" in out and vip_on in out
+
+
+def test_drill_cutting_the_vip_holder(lab, profile):
+    """The hard case: the node holding the VIP vanishes. keepalived moves the VIP within about
+    3 x advert_int; a client that only reads (a watch) never learns, since its connection's
+    peer is simply gone. Every node's kubeha-vip-follower sees the VIP change holder and
+    closes that node's connections to VIP:port, so every watch is back within 3 s of the move."""
+    vip_on = holder(profile)
+    advert = profile.haproxy_keepalived.advert_int
+    report = run_drill(profile, vip_on, "cut", SHORT)
+    print(f"\nhaproxy-keepalived drill cut {vip_on} (the VIP holder):\n{show(report)}")
+    moved_by = 3 * advert + 1  # keepalived's master-down interval plus its skew, rounded up
+    for node in report.nodes:
+        assert node.error == "" and node.requests >= 20, node
+        assert node.failed <= 1, show(report)
+        assert node.watch_back_s is not None, show(report)
+        assert node.watch_back_s <= moved_by + 3.0, show(report)
+    assert holder(profile) != vip_on or run_verify(profile).ok

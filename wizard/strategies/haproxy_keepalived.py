@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 
-from wizard.netaddr import parse_ip, url_host
+from wizard.netaddr import host_port, parse_ip, url_host
+from wizard.paths import TEMPLATES_DIR
 from wizard.profile import Profile
 from wizard.render import NodePlan, RenderedFile, RenderPlan, render_template
 from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
@@ -18,6 +19,40 @@ CHECK_SCRIPT = "/etc/keepalived/check_apiserver.sh"
 HAPROXY_UNIT = "haproxy.service"
 KEEPALIVED_UNIT = "keepalived.service"
 TOP_PRIORITY = 200
+FOLLOWER_UNIT = "kubeha-vip-follower.service"
+FOLLOWER_PATH = "/usr/local/lib/kubeha/kubeha-vip-follower"
+FOLLOWER_SOURCE = "haproxy-keepalived/kubeha-vip-follower.sh"  # plain bash, not a template
+
+
+def vip_follower_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
+    """Every node's kubeha-vip-follower: closes the node's connections to the VIP when the VIP
+    changes holder, so a watch on a vanished holder reconnects at once (see the script)."""
+    hk = profile.haproxy_keepalived
+    unit = render_template(
+        "haproxy-keepalived/kubeha-vip-follower.service.j2",
+        profile=profile,
+        hk=hk,
+        vip_hostport=host_port(hk.vip, hk.frontend_port),
+        follower_path=FOLLOWER_PATH,
+    )
+    return (
+        RenderedFile(
+            FOLLOWER_PATH,
+            (TEMPLATES_DIR / FOLLOWER_SOURCE).read_text(),
+            FOLLOWER_SOURCE,
+            mode=0o755,
+            check=("bash", "-n", "{file}"),
+            service=FOLLOWER_UNIT,
+            restart=True,
+        ),
+        RenderedFile(
+            f"/etc/systemd/system/{FOLLOWER_UNIT}",
+            unit,
+            "haproxy-keepalived/kubeha-vip-follower.service.j2",
+            service=FOLLOWER_UNIT,
+            restart=True,
+        ),
+    )
 
 
 def plan(profile: Profile) -> RenderPlan:
@@ -40,6 +75,7 @@ def plan(profile: Profile) -> RenderPlan:
     verify_url = f"https://{url_host(hk.vip)}:{hk.frontend_port}{hc.path}"
     nodes: list[NodePlan] = []
     lb_names = [n.name for n in lb_hosts]
+    follower = vip_follower_files(profile)
     for node in profile.all_nodes():
         if node.name not in lb_names:
             nodes.append(
@@ -47,9 +83,9 @@ def plan(profile: Profile) -> RenderPlan:
                     node=node.name,
                     role=profile.role_of(node.name),
                     address=node.address,
-                    files=(),
-                    services=(),
-                    packages=(),
+                    files=follower,
+                    services=(FOLLOWER_UNIT,),
+                    packages=(),  # ip and ss: iproute2, on every systemd node
                     verify_url=verify_url,
                 )
             )
@@ -102,6 +138,7 @@ def plan(profile: Profile) -> RenderPlan:
                 service=KEEPALIVED_UNIT,
             ),
             *session_cutter_files(profile),
+            *follower,
         )
         nodes.append(
             NodePlan(
@@ -109,7 +146,7 @@ def plan(profile: Profile) -> RenderPlan:
                 role=profile.role_of(node.name),
                 address=node.address,
                 files=files,
-                services=(HAPROXY_UNIT, KEEPALIVED_UNIT, CUTTER_UNIT),
+                services=(HAPROXY_UNIT, KEEPALIVED_UNIT, CUTTER_UNIT, FOLLOWER_UNIT),
                 packages=("haproxy", "keepalived", "curl"),
                 verify_url=verify_url,
                 ports=(("*", hk.frontend_port),),
