@@ -28,7 +28,7 @@ async def test_summary_and_verify_tables_show_brackets_as_typed() -> None:
     engine = BracketEngine(fail={"worker1": f"ssh {BRACKETS} refused, {CLOSING}"})
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.press("ctrl+n")
+        await pilot.press("ctrl+n", "y")  # deploy, confirmed
         await wait_for(pilot, lambda: getattr(app.screen, "finished", False))
         await pilot.press("ctrl+n")
         assert isinstance(app.screen, SummaryScreen)
