@@ -13,12 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
 from screens.state import STEPS, WizardState
 from screens.widgets.nav import NavBar
 from screens.widgets.problem_list import ProblemList
 from screens.widgets.step_bar import StepBar
+from screens.widgets.step_footer import StepFooter
 from wizard.problems import Problem
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class WizardScreen(Screen):
         if self.show_problems:
             yield ProblemList()
         yield NavBar(self.next_label, back=self.can_go_back)
-        yield Footer()
+        yield StepFooter()
 
     def compose_body(self) -> ComposeResult:
         yield Static("")

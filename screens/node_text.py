@@ -4,17 +4,22 @@ A pasted list works too: addresses separated by commas, spaces or new lines each
 named ``<group><n>``. A node's own SSH settings ride on its line as ``ssh=[user@][host][:port]``
 (``screens.ssh_override``), so they show and survive a rename.
 Text that cannot become a node at all is reported as a Problem on that node's field.
+The deploy screen's node panes take their text from here too (``pane_title``, ``pane_lines``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from screens.ssh_override import format_ssh, split_ssh
 from wizard.netaddr import parse_ip
 from wizard.problems import Problem, error
 from wizard.profile import Master, Node
+
+if TYPE_CHECKING:
+    from screens.node_view import NodeView
 
 GROUP_PREFIX = {"masters": "master", "workers": "worker", "lb_nodes": "lb"}
 _SPLIT = re.compile(r"[,\s]+")
@@ -32,17 +37,17 @@ def format_nodes(nodes: Sequence[Master | Node]) -> str:
     return "\n".join(lines)
 
 
-def _entries(text: str) -> list[list[str]]:
+def _entries(text: str, group: str) -> list[list[str]]:
     entries: list[list[str]] = []
     for line in text.splitlines():
         tokens = [t for t in _SPLIT.split(line.strip()) if t]
         if not tokens:
             continue
-        if "," in line or all(parse_ip(t) is not None for t in tokens):
-            # a pasted list: every token an address, or comma-separated entries
+        if "," in line or _pasted_list(tokens, group):
+            # a pasted list: addresses only, or comma-separated entries
             for chunk in line.split(","):
                 words = chunk.split()
-                if len(words) > 1 and all(parse_ip(w) is not None for w in words):
+                if len(words) > 1 and _pasted_list(words, group):
                     entries.extend([w] for w in words)
                 elif words:
                     entries.append(words)
@@ -51,11 +56,22 @@ def _entries(text: str) -> list[list[str]]:
     return entries
 
 
+def _pasted_list(words: list[str], group: str) -> bool:
+    """Addresses separated by spaces: every word an IP, or a first word that cannot be a node
+    name (it holds '.' or ':') and is not ``address port``. Each word then becomes a node, so a
+    bad one (``10.0.0.300``) is reported as that node's address."""
+    if all(parse_ip(w) is not None for w in words):
+        return True
+    if group == "masters" and len(words) == 2 and words[1].isdigit():
+        return False
+    return any(mark in words[0] for mark in ".:")
+
+
 def parse_nodes(text: str, group: str) -> tuple[tuple[Master | Node, ...], list[Problem]]:
     """The nodes written in ``text`` for ``group`` (masters, workers or lb_nodes)."""
     nodes: list[Master | Node] = []
     problems: list[Problem] = []
-    for index, words in enumerate(_entries(text)):
+    for index, words in enumerate(_entries(text, group)):
         where = f"{group}[{index}]"
         port: int | None = None
         words, ssh, ssh_problem = split_ssh(words, where)
@@ -87,3 +103,18 @@ def parse_nodes(text: str, group: str) -> tuple[tuple[Master | Node, ...], list[
         else:
             nodes.append(Node(name, address, ssh))
     return tuple(nodes), problems
+
+
+# The deploy screen's panes -------------------------------------------------------------------
+
+
+def pane_title(view: NodeView) -> str:
+    """A pane's first line: node, role, address, a mark, the status and the current phase."""
+    phase = f" · {view.phase}" if view.phase and not view.finished else ""
+    mark = "✗ " if view.failed else ("✓ " if view.finished else "")
+    return f"{view.node:<12} {view.role:<7} {view.address:<15} {mark}{view.status}{phase}"
+
+
+def pane_lines(view: NodeView) -> list[str]:
+    """The lines under a pane's title: the node's last lines of output, oldest first."""
+    return list(view.lines)
