@@ -59,7 +59,10 @@ def _entries(text: str, group: str) -> list[list[str]]:
 def _pasted_list(words: list[str], group: str) -> bool:
     """Addresses separated by spaces: every word an IP, or a first word that cannot be a node
     name (it holds '.' or ':') and is not ``address port``. Each word then becomes a node, so a
-    bad one (``10.0.0.300``) is reported as that node's address."""
+    bad one (``10.0.0.300``) is reported as that node's address. A line with a node's own
+    settings (``ssh=...``) is one node."""
+    if any("=" in w for w in words):
+        return False
     if all(parse_ip(w) is not None for w in words):
         return True
     if group == "masters" and len(words) == 2 and words[1].isdigit():
