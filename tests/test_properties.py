@@ -1,15 +1,19 @@
-"""Property-based tests: no TOML text crashes kubeha, and no accepted value can inject a line or
-a config metacharacter into a rendered file."""
+"""Property-based tests: no TOML text crashes kubeha, no accepted value can inject a line or
+a config metacharacter into a rendered file, and no string field of an example profile accepts a
+blank or control character (a trailing newline once passed ``$``-anchored patterns)."""
 
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 
+import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import example_profile
+from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.problems import errors_in
 from wizard.profile import Profile
 from wizard.profile_io import parse_profile_text, profile_from_dict, profile_to_dict
@@ -167,3 +171,99 @@ def test_node_counts_render(masters, workers):
     assert len(plan.nodes) == masters + workers
     conf = plan.nodes[0].files[0].content
     assert conf.count(" max_fails=") == masters
+
+
+# --- issue 12: every string field of every example profile is held whole ----------------------
+EXAMPLE_FILES = sorted(EXAMPLE_PROFILES_DIR.glob("*.toml"))
+
+
+def _string_paths(value, path=()):
+    """(path, text) of every string in parsed TOML, arrays included; a path mixes keys and
+    indexes, e.g. ("masters", 1, "address") or ("install", "configure_flags", 0)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _string_paths(item, (*path, index))
+
+
+def _field(path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _documents():
+    """Each example's TOML as written, and as kubeha writes it back (defaults filled in, so
+    install.prefix and configure_flags are walked too)."""
+    for file in EXAMPLE_FILES:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        yield file.stem, data
+        yield f"{file.stem} (saved)", profile_to_dict(profile_from_dict(data).profile)
+
+
+STRING_FIELDS = [(name, path) for name, data in _documents() for path, _ in _string_paths(data)]
+DOCUMENTS = dict(_documents())
+
+
+def _with(data, path, change):
+    data = tomllib.loads(tomli_w.dumps(data))  # a deep copy
+    target = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = change(target[path[-1]])
+    return data
+
+
+def _problem_fields(data) -> set[str]:
+    result = parse_profile_text(tomli_w.dumps(data))
+    problems = result.problems if result.profile is None else validate(result.profile)
+    return {p.field for p in problems if p.is_error}
+
+
+def test_the_walk_sees_every_kind_of_field():
+    fields = {_field(path) for _, path in STRING_FIELDS}
+    assert len(EXAMPLE_FILES) == 3
+    assert fields >= {
+        "name",
+        "strategy",
+        "masters[0].address",
+        "workers[1].name",
+        "haproxy_keepalived.vip",
+        "ipvs.apiserver_hostname",
+        "install.configure_flags[0]",
+        "ssh.user",
+    }
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r", " ", "\t"])
+@pytest.mark.parametrize(
+    ("document", "path"), STRING_FIELDS, ids=lambda v: _field(v) if isinstance(v, tuple) else v
+)
+def test_every_string_field_refuses_a_trailing_blank(document, path, suffix):
+    data = _with(DOCUMENTS[document], path, lambda text: text + suffix)
+    assert _field(path) in _problem_fields(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(STRING_FIELDS),
+    st.text(alphabet=st.characters(categories=["Cc", "Zs", "Zl", "Zp"]), min_size=1, max_size=3),
+    st.sampled_from(["prefix", "suffix", "inside"]),
+)
+def test_blanks_and_controls_anywhere_in_a_string_field_are_refused(field, blank, where):
+    document, path = field
+
+    def change(text: str) -> str:
+        if where == "prefix":
+            return blank + text
+        if where == "suffix":
+            return text + blank
+        return text[:1] + blank + text[1:]
+
+    data = _with(DOCUMENTS[document], path, change)
+    assert _field(path) in _problem_fields(data)

@@ -227,3 +227,148 @@ def test_lb_nodes_profile_is_valid():
         ),
     )
     assert errors_in(validate(profile)) == []
+
+
+# --- issue 12: validation holes ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r", " ", "\t"])
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("name", lambda p, s: dataclasses.replace(p, name=p.name + s)),
+        (
+            "masters[0].address",
+            lambda p, s: with_masters(p, "192.0.2.11" + s, "192.0.2.12", "192.0.2.13"),
+        ),
+        (
+            "masters[0].name",
+            lambda p, s: dataclasses.replace(
+                p, masters=(Master("m1" + s, "192.0.2.11"), *p.masters[1:])
+            ),
+        ),
+        (
+            "masters[0].address",
+            lambda p, s: with_masters(p, "m1.example" + s, "192.0.2.12", "192.0.2.13"),
+        ),
+        (
+            "install.prefix",
+            lambda p, s: dataclasses.replace(
+                p, install=dataclasses.replace(p.install, prefix="/opt/x" + s)
+            ),
+        ),
+        (
+            "ssh.user",
+            lambda p, s: dataclasses.replace(p, ssh=dataclasses.replace(p.ssh, user="root" + s)),
+        ),
+        (
+            "health_check.path",
+            lambda p, s: dataclasses.replace(
+                p, health_check=dataclasses.replace(p.health_check, path="/readyz" + s)
+            ),
+        ),
+    ],
+)
+def test_a_trailing_newline_or_blank_is_refused(field, change, suffix):
+    problems = validate(change(example_profile("local-nginx"), suffix))
+    assert field in fields_of(problems), problems
+
+
+@pytest.mark.parametrize(
+    ("address", "hint"),
+    [
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("255.255.255.255", "broadcast"),
+        ("224.0.0.18", "multicast"),
+        ("ff02::1", "multicast"),
+        ("::ffff:0.0.0.0", "unspecified"),
+        ("127.0.0.1", "loopback"),
+        ("127.1.2.3", "loopback"),
+        ("::1", "loopback"),
+        ("fe80::1", "link-local"),
+    ],
+)
+@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived", "ipvs"])
+def test_addresses_that_can_never_be_a_master(strategy, address, hint):
+    profile = with_masters(example_profile(strategy), "192.0.2.11", address, "192.0.2.13")
+    problems = [p for p in validate(profile) if p.field == "masters[1].address" and p.is_error]
+    assert any(p.value == address and hint in p.expected for p in problems), problems
+
+
+def test_loopback_master_only_for_a_one_node_local_nginx():
+    base = dataclasses.replace(example_profile("local-nginx"), workers=())
+    alone = with_masters(base, "127.0.0.1")
+    assert errors_in(validate(alone)) == []
+    ipvs = dataclasses.replace(alone, strategy="ipvs")
+    assert "masters[0].address" in fields_of(validate(ipvs))
+
+
+def test_ipv4_link_local_is_a_warning():
+    profile = with_masters(example_profile("local-nginx"), "169.254.0.11", "10.0.0.2", "10.0.0.3")
+    assert "masters[0].address" in fields_of(validate(profile), Severity.WARNING)
+    assert errors_in(validate(profile)) == []
+
+
+@pytest.mark.parametrize("vip", ["0.0.0.0", "255.255.255.255", "239.1.1.1", "127.0.0.2", "::"])
+def test_vips_that_can_never_work(vip):
+    ipvs = example_profile("ipvs")
+    profile = dataclasses.replace(ipvs, ipvs=dataclasses.replace(ipvs.ipvs, vip=vip))
+    assert "ipvs.vip" in fields_of(validate(profile))
+    assert "haproxy_keepalived.vip" in fields_of(validate(hk_with(vip=vip, prefix_length=1)))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "255.255.255.255", "224.0.0.1"])
+def test_ssh_host_that_can_never_answer(host):
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(
+        base, masters=(dataclasses.replace(base.masters[0], ssh=SshTarget(host=host)),)
+    )
+    assert "masters[0].ssh.host" in fields_of(validate(profile))
+
+
+def test_multicast_listen_address_is_refused():
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(
+        base, local_nginx=dataclasses.replace(base.local_nginx, listen_address="224.0.0.1")
+    )
+    assert "local_nginx.listen_address" in fields_of(validate(profile))
+
+
+@pytest.mark.parametrize("prefix", ["/", "//", "/.", "/./", "///", "//.", "/./.", "/opt/..", "/.."])
+def test_install_prefix_that_is_the_root_folder(prefix):
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(base, install=dataclasses.replace(base.install, prefix=prefix))
+    [problem] = [p for p in validate(profile) if p.field == "install.prefix"]
+    assert problem.value == prefix and "expected" in problem.expected
+
+
+@pytest.mark.parametrize("prefix", ["/opt/kube-nginx", "/opt/kube-nginx/", "/usr/local/kube.nginx"])
+def test_install_prefix_good(prefix):
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(base, install=dataclasses.replace(base.install, prefix=prefix))
+    assert "install.prefix" not in fields_of(validate(profile))
+
+
+def test_ipvs_masters_of_the_other_family_are_refused():
+    base = example_profile("ipvs")
+    v6 = with_masters(base, "fd00::11", "192.0.2.12", "fd00::13")
+    problems = [p for p in validate(v6) if p.is_error]
+    assert {p.field for p in problems} >= {"masters[0].address", "masters[2].address"}
+    assert "masters[1].address" not in {p.field for p in problems}
+    assert "IPv4" in next(p for p in problems if p.field == "masters[0].address").expected
+    v6_vip = dataclasses.replace(
+        with_masters(base, "fd00::11", "fd00::12", "fd00::13"),
+        ipvs=dataclasses.replace(base.ipvs, vip="fd00:103::2"),
+    )
+    assert errors_in(validate(v6_vip)) == []
+    mixed = dataclasses.replace(v6_vip, ipvs=base.ipvs)
+    assert len([p for p in validate(mixed) if p.field.endswith(".address")]) == 3
+
+
+def test_build_host_is_checked_whatever_the_method():
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(
+        base, install=dataclasses.replace(base.install, build_host="local\n")
+    )
+    assert "install.build_host" in fields_of(validate(profile))

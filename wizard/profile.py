@@ -9,6 +9,7 @@ SSH. It never holds a password, passphrase or sudo password. Reading and writing
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 SCHEMA_VERSION = 1
 
@@ -17,6 +18,9 @@ INSTALL_METHODS = ("package", "source", "binary")
 RUN_ON_CHOICES = ("masters", "lb-nodes")
 IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq")
 BUILD_HOSTS_LOCAL = "local"
+# Every node's proxy lists every master, so output grows with masters x nodes: both are capped.
+MAX_MASTERS = 15
+MAX_NODES = 5000
 
 
 @dataclass(frozen=True)
@@ -123,18 +127,24 @@ class Profile:
         """Every node once: masters, then workers, then dedicated load-balancer nodes."""
         return (*self.masters, *self.workers, *self.lb_nodes)
 
+    @cached_property
+    def _by_name(self) -> dict[str, tuple[Master | Node, str]]:
+        """Name -> (node, role), the first node of each name, built once: lookups stay O(1) so
+        rendering thousands of nodes stays linear."""
+        index: dict[str, tuple[Master | Node, str]] = {}
+        for role, group in (("master", self.masters), ("worker", self.workers)):
+            for node in group:
+                index.setdefault(node.name, (node, role))
+        for node in self.lb_nodes:
+            index.setdefault(node.name, (node, "lb"))
+        return index
+
     def node(self, name: str) -> Master | Node:
-        for node in self.all_nodes():
-            if node.name == name:
-                return node
-        raise KeyError(name)
+        return self._by_name[name][0]
 
     def role_of(self, name: str) -> str:
-        if any(m.name == name for m in self.masters):
-            return "master"
-        if any(w.name == name for w in self.workers):
-            return "worker"
-        return "lb"
+        found = self._by_name.get(name)
+        return found[1] if found is not None else "lb"
 
     def lb_hosts(self) -> tuple[Master | Node, ...]:
         """The nodes that run haproxy + keepalived for the haproxy-keepalived strategy."""
