@@ -1,13 +1,16 @@
 """A problem found in a profile: which field, which value, and what was expected.
 
 Parsing and validation both report problems of this one shape, so the CLI, the wizard and the
-tests show them the same way.
+tests show them the same way. ``str(problem)`` escapes the field, the value and the expectation
+(see ``wizard.textsafe``), since each may hold text from the profile.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from wizard.textsafe import printable, shown
 
 
 class Severity(StrEnum):
@@ -29,8 +32,11 @@ class Problem:
         return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
-        shown = "(missing)" if self.value is _MISSING else _show(self.value)
-        return f"{self.severity.value}: {self.field}: {shown}: {self.expected}"
+        """One line, every piece of profile text escaped: no ESC or CR reaches the terminal."""
+        value = "(missing)" if self.value is _MISSING else shown(self.value)
+        return (
+            f"{self.severity.value}: {printable(self.field)}: {value}: {printable(self.expected)}"
+        )
 
 
 class _Missing:
@@ -40,11 +46,6 @@ class _Missing:
 
 _MISSING = _Missing()
 MISSING: object = _MISSING
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def error(field: str, value: object, expected: str) -> Problem:

@@ -3,12 +3,17 @@
 Parsing never raises on bad input: it returns the profile or the list of problems, each naming
 the field (``masters[1].address``), the value and what was expected. An unknown key is a problem
 too, so a typo never silently falls back to a default.
+
+Reading takes only a regular file of at most ``MAX_PROFILE_BYTES`` (a FIFO, a device such as
+/dev/zero or a huge file would hang or exhaust memory), and TOML nested deeper than the parser's
+recursion is a problem, not a traceback. Every path and profile text in a message is escaped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import tempfile
 import tomllib
 import types
@@ -21,6 +26,9 @@ import tomli_w
 from wizard.errors import KubehaError
 from wizard.problems import MISSING, Problem, error
 from wizard.profile import SCHEMA_VERSION, Profile
+from wizard.textsafe import printable
+
+MAX_PROFILE_BYTES = 1024 * 1024  # a real profile of 5,000 nodes is about 300 KiB
 
 
 class ProfileError(KubehaError):
@@ -32,7 +40,9 @@ class ProfileError(KubehaError):
         self.source = source
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{source}: the profile has {len(problems)} problem(s):\n{lines}")
+        super().__init__(
+            f"{printable(source)}: the profile has {len(problems)} problem(s):\n{lines}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,35 +149,89 @@ def parse_profile_text(text: str, source: str = "<profile>") -> ParseResult:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return ParseResult(None, [error(source, MISSING, f"not valid TOML: {exc}")])
+    except ValueError as exc:  # int() of a number longer than Python's digit limit
+        reason = "a number with too many digits" if "digits" in str(exc) else printable(exc)
+        return ParseResult(None, [error(source, MISSING, f"not valid TOML: {reason}")])
+    except RecursionError:
+        return ParseResult(
+            None,
+            [
+                error(
+                    source,
+                    MISSING,
+                    "arrays or tables nested too deeply to read: expected a profile, "
+                    "whose tables nest at most three levels",
+                )
+            ],
+        )
     return profile_from_dict(data)
 
 
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "is a folder"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO), not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+)
+
+
+def _refuse_unless_regular(shown: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    what = next((text for test, text in _NOT_REGULAR if test(mode)), "is not a regular file")
+    raise KubehaError(f"{shown}: {what}, expected a profile .toml file")
+
+
+def _read_capped(path: Path, shown: str) -> bytes:
+    """The bytes of a regular file of at most MAX_PROFILE_BYTES; anything else is refused before
+    it is read (stat first, then open without blocking and stat again: no FIFO can hang us)."""
+    _refuse_unless_regular(shown, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        _refuse_unless_regular(shown, os.fstat(fd).st_mode)
+        data = handle.read(MAX_PROFILE_BYTES + 1)
+    if len(data) > MAX_PROFILE_BYTES:
+        raise KubehaError(
+            f"{shown}: larger than {MAX_PROFILE_BYTES // 1024} KiB, "
+            f"expected a profile .toml file of at most {MAX_PROFILE_BYTES} bytes"
+        )
+    return data
+
+
 def read_profile_text(path: Path) -> str:
+    """The profile's text, or a KubehaError naming the path and what was expected."""
+    shown = printable(path)
     try:
-        return path.read_text(encoding="utf-8")
+        data = _read_capped(path, shown)
     except FileNotFoundError:
-        raise KubehaError(f"{path}: no such profile file") from None
+        raise KubehaError(f"{shown}: no such profile file") from None
     except IsADirectoryError:
-        raise KubehaError(f"{path}: is a folder, expected a profile .toml file") from None
+        raise KubehaError(f"{shown}: is a folder, expected a profile .toml file") from None
     except PermissionError:
-        raise KubehaError(f"{path}: permission denied reading the profile") from None
+        raise KubehaError(f"{shown}: permission denied reading the profile") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise KubehaError(f"{shown}: cannot read the profile: {printable(reason)}") from None
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise KubehaError(f"{path}: not UTF-8 text, expected a TOML profile") from None
-    except OSError as exc:
-        raise KubehaError(f"{path}: cannot read the profile: {exc.strerror}") from None
+        raise KubehaError(f"{shown}: not UTF-8 text, expected a TOML profile") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as text mode read it
 
 
 def find_profile(name: str | Path) -> Path:
     """A path as given when it exists; else a bare name looked up as ``NAME.toml`` in the user's
-    profile folder, then in the examples shipped in ``profiles/``."""
+    profile folder, then in the examples shipped in ``profiles/``. A saved profile that exists but
+    is not a regular file is returned as it is, for reading to refuse it by name."""
     path = Path(name)
-    if path.exists() or path.suffix or len(path.parts) > 1:
+    if os.path.lexists(path) or path.suffix or len(path.parts) > 1:
         return path
     from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 
     for folder in (user_profiles_dir(), EXAMPLE_PROFILES_DIR):
         candidate = folder / f"{name}.toml"
-        if candidate.is_file():
+        if os.path.lexists(candidate):
             return candidate
     return path
 
