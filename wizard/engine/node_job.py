@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wizard.engine import node_lock
+from wizard.engine import fault_hooks, node_journal, node_lock
 from wizard.engine.events import PHASE_PROGRESS, Event, Status
 from wizard.engine.facts import Facts, gather
 from wizard.engine.loadnow import load_now
@@ -70,6 +70,8 @@ class NodeJob:
     units_before: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     lock: LockHolder | None = None  # the run that takes the node's lock (None: no lock)
     locked: bool = False
+    journal: node_journal.Journal | None = None  # the files this run has put in place
+    inherited: tuple[node_journal.JournalEntry, ...] = ()  # put in place by a run that died
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -210,9 +212,33 @@ class NodeJob:
         )
         return desired, current, diff
 
+    def _read_journal(self) -> list[str]:
+        """An earlier run's journal on the node: its files are finished (or rolled back) by
+        this run. Lines that say so."""
+        assert self.node is not None
+        journal, problem = node_journal.read(self.node)
+        if problem:
+            return [problem]
+        if journal is None or not journal.entries:
+            return []
+        self.inherited = journal.entries
+        files = ", ".join(e.path for e in journal.entries)
+        verb = "would finish" if self.options.dry_run else "finishing"
+        return [f"run {journal.run_id} stopped during its change of {files}: {verb} it"]
+
+    def _journal_add(self, rendered: RenderedFile) -> None:
+        """Record ``rendered`` in the node's journal before it is renamed into place."""
+        assert self.node is not None
+        if self.journal is None:
+            run_id = self.lock.run_id if self.lock is not None else "unknown"
+            self.journal = node_journal.Journal(run_id, self.inherited)
+        entry = node_journal.JournalEntry(rendered.path, rendered.service, rendered.restart)
+        self.journal = self.journal.with_entry(entry)
+        node_journal.write(self.node, self.journal)
+
     def _upload(self):
         assert self.node is not None
-        lines: list[str] = []
+        lines: list[str] = self._read_journal()
         for rendered in self.plan.files:
             if self.cancel.is_set():
                 raise Cancelled()
@@ -237,20 +263,33 @@ class NodeJob:
                         f"{rendered.path}: the node's own check refused it ({' '.join(rendered.check[:2])})",
                         result.output_lines(),
                     )
+            fault_hooks.kill_point("staged")
+            self._journal_add(rendered)
             self.node.commit(rendered.path, temp)
             self.changes.append(_Change(rendered, current is not None))
             lines.append(f"{action}d {rendered.path}")
         if self.options.dry_run:
             changed = [d for d in self.diffs if d.action != "unchanged"]
             return (Status.INFO, f"{len(changed)} file(s) would change", tuple(lines))
+        if self.changes:
+            fault_hooks.kill_point("renamed")
         if not self.changes:
-            return Status.UNCHANGED, "every file already up to date", ()
+            return Status.UNCHANGED, "every file already up to date", tuple(lines)
         return Status.CHANGED, f"{len(self.changes)} file(s) written", tuple(lines)
+
+    def _inherited_files(self) -> list[RenderedFile]:
+        """The plan's files that a run that died put in place and this run did not write."""
+        written = {c.rendered.path for c in self.changes}
+        paths = {e.path for e in self.inherited} - written
+        return [f for f in self.plan.files if f.path in paths]
 
     def _activate(self):
         assert self.node is not None
-        changed_units = {c.rendered.service for c in self.changes if c.rendered.service}
-        restart_units = {c.rendered.service for c in self.changes if c.rendered.restart}
+        fault_hooks.drop_ssh(self.node, "activate")
+        inherited = self._inherited_files()
+        touched = [c.rendered for c in self.changes] + inherited
+        changed_units = {f.service for f in touched if f.service}
+        restart_units = {f.service for f in touched if f.restart}
         lines: list[str] = []
         if self.options.dry_run:
             for unit in self.plan.services:
@@ -266,10 +305,10 @@ class NodeJob:
                 )
             self.actions.extend(lines)
             return Status.INFO, "dry run", tuple(lines)
-        for change in self.changes:  # files no service reads: sysctl.d, modules-load.d
-            for argv in load_now(change.rendered):
+        for rendered in touched:  # files no service reads: sysctl.d, modules-load.d
+            for argv in load_now(rendered):
                 self._run_or_fail(argv, lines)
-        if any(c.rendered.path.startswith("/etc/systemd/system/") for c in self.changes):
+        if any(f.path.startswith("/etc/systemd/system/") for f in touched):
             self._systemctl(["daemon-reload"], lines)
         for unit in self.plan.services:
             enabled, active = self.node.unit_state(unit)
@@ -289,6 +328,7 @@ class NodeJob:
         for unit in self.plan.services:
             if not self.node.systemctl("is-active", "--quiet", unit).ok:
                 raise StepFailed(f"{unit} is not active after activation", self._journal(unit))
+        fault_hooks.kill_point("activated")
         if not lines:
             return Status.UNCHANGED, "nothing to restart", ()
         return Status.CHANGED, "; ".join(lines), ()
@@ -356,6 +396,8 @@ class NodeJob:
                 )
         if self.plan.files:
             self.node.write_small_file(VERIFIED_URL_FILE, self.plan.verify_url + "\n")
+        if self.journal is not None or self.inherited:
+            node_journal.clear(self.node)
         return Status.OK, message, ()
 
     def _wait_settled(self, seconds: float) -> tuple[bool, str]:
@@ -377,12 +419,14 @@ class NodeJob:
         self._event("rollback", Status.STARTED)
         began = time.monotonic()
         problems: list[str] = []
-        for change in reversed(self.changes):
+        inherited = self._inherited_files()
+        undone = [c.rendered for c in reversed(self.changes)] + inherited
+        for rendered in undone:
             try:
-                self.node.restore_previous(change.rendered.path)
+                self.node.restore_previous(rendered.path)
             except RuntimeError as exc:
                 problems.append(str(exc))
-        if any(c.rendered.path.startswith("/etc/systemd/system/") for c in self.changes):
+        if any(f.path.startswith("/etc/systemd/system/") for f in undone):
             self.node.systemctl("daemon-reload")
         for unit, (enabled, active) in self.units_before.items():
             # Back to how the unit was before this run: running on the restored config, or
@@ -394,6 +438,11 @@ class NodeJob:
                 self.node.systemctl("stop", unit)
             if not enabled:
                 self.node.systemctl("disable", unit)
+        if not problems:
+            try:
+                node_journal.clear(self.node)
+            except RuntimeError as exc:
+                problems.append(str(exc))
         if problems:
             message = "rollback incomplete: " + "; ".join(problems)
             self._event("rollback", Status.FAILED, message, (), time.monotonic() - began)
@@ -429,7 +478,7 @@ class NodeJob:
             self._step("activate", self._activate)
             self._step("verify", self._verify)
         except Cancelled:
-            if self.changes:
+            if self.changes or self.inherited:
                 rollback = self._rollback()
                 return self._result(
                     NodeState.ROLLED_BACK, "cancelled before it was verified", rollback
@@ -438,7 +487,7 @@ class NodeJob:
             return self._result(NodeState.CANCELLED, "cancelled before any change")
         except StepFailed as exc:
             phase_failed = str(exc)
-            if self.changes:
+            if self.changes or self.inherited:
                 rollback = self._rollback()
                 state = (
                     NodeState.ROLLED_BACK
@@ -450,7 +499,7 @@ class NodeJob:
                 return self._result(state, phase_failed, rollback)
             self._event("done", Status.FAILED, f"failed: {phase_failed}; nothing was changed")
             return self._result(NodeState.UNTOUCHED, phase_failed)
-        if self.changes or self.restarted:
+        if self.changes or self.restarted or self.reloaded:
             self._event("done", Status.OK, "verified")
             return self._result(NodeState.VERIFIED, "new config verified")
         if not self.plan.files:

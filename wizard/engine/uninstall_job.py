@@ -12,6 +12,7 @@ from wizard.engine import node_lock
 from wizard.engine.events import Event, Status
 from wizard.engine.locks import LockHolder
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState
+from wizard.engine.node_journal import JOURNAL
 from wizard.engine.remote import VERIFIED_URL_FILE, RemoteNode
 from wizard.errors import KubehaError
 from wizard.render import NodePlan
@@ -85,7 +86,8 @@ class UninstallJob:
                 f"{unit}: back to {'enabled' if enabled else 'disabled'}, {'running' if active else 'stopped'}"
             )
             node.forget_unit_state(unit)
-        node.run(["rm", "-f", VERIFIED_URL_FILE])
+        # A change an interrupted run left in the journal is undone with everything else.
+        node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL])
         status = Status.FAILED if problems else Status.CHANGED if lines else Status.UNCHANGED
         message = "; ".join(problems) or ("restored" if lines else "nothing of kubeha's found")
         self._event("activate", status, message, lines, time.monotonic() - began, 1.0)
