@@ -26,7 +26,7 @@ from wizard.profile import Install, Node
 from wizard.profile_io import load_profile, save_profile
 
 
-async def _wait(pilot, condition, timeout: float = 5.0) -> None:
+async def _wait(pilot, condition, timeout: float = 15.0) -> None:
     for _ in range(int(timeout / 0.05)):
         if condition():
             return
