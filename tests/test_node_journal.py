@@ -8,6 +8,7 @@ from tests.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.node_journal import JOURNAL, Journal, JournalEntry
+from wizard.engine.node_manifest import MANIFEST, Manifest
 
 CONF = "/etc/kube-nginx/kube-nginx.conf"
 UNIT = "kube-nginx.service"
@@ -73,3 +74,28 @@ def test_a_failed_finish_puts_the_previous_files_back():
     result = {n.node: n for n in summary.nodes}
     assert result["master1"].state in (NodeState.ROLLED_BACK, NodeState.BROKEN)
     assert node.files[CONF] == "the config before the interrupted run\n"
+
+
+def test_another_strategy_installed_on_a_node_is_refused_before_any_change():
+    profile = example_profile("local-nginx")
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    node = cluster.nodes["master1"]
+    node.files[MANIFEST] = Manifest(
+        "hk", "haproxy-keepalived", ("/etc/haproxy/haproxy.cfg",), ("haproxy.service",)
+    ).to_text()
+    summary, _ = apply(profile, cluster)
+    result = {n.node: n for n in summary.nodes}
+    assert result["master1"].state is NodeState.UNTOUCHED
+    assert "runs kubeha's haproxy-keepalived (profile 'hk'" in result["master1"].reason
+    assert "kubeha uninstall hk" in result["master1"].reason
+    assert not [line for line in node.log if line.startswith("commit")]
+    assert result["master2"].state is NodeState.VERIFIED
+
+
+def test_the_same_strategy_in_the_manifest_is_an_update():
+    profile = example_profile("local-nginx")
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    node = cluster.nodes["master1"]
+    node.files[MANIFEST] = Manifest("old", "local-nginx", (), ("kube-nginx.service",)).to_text()
+    summary, _ = apply(profile, cluster)
+    assert summary.ok

@@ -163,7 +163,15 @@ def _locked_run(
         name: (
             UninstallJob(plan.for_node(name), open_for(name), emit, options, lock=lock)  # type: ignore[arg-type]
             if uninstall
-            else NodeJob(plan.for_node(name), open_for(name), emit, options, cancel, lock=lock)  # type: ignore[arg-type]
+            else NodeJob(
+                plan.for_node(name),
+                open_for(name),  # type: ignore[arg-type]
+                emit,
+                options,
+                cancel,
+                lock=lock,
+                strategy=profile.strategy,
+            )
         )
         for name in selected
     }

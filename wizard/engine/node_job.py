@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wizard.engine import fault_hooks, node_journal, node_lock
+from wizard.engine import fault_hooks, node_journal, node_lock, node_manifest
 from wizard.engine.events import PHASE_PROGRESS, Event, Status
 from wizard.engine.facts import Facts, gather
 from wizard.engine.loadnow import load_now
@@ -72,6 +72,7 @@ class NodeJob:
     locked: bool = False
     journal: node_journal.Journal | None = None  # the files this run has put in place
     inherited: tuple[node_journal.JournalEntry, ...] = ()  # put in place by a run that died
+    strategy: str = ""  # the profile's strategy: another one installed here is refused
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -121,6 +122,13 @@ class NodeJob:
             raise StepFailed(f"needs systemd as init, found {facts.init or 'unknown'}")
         if "curl" not in facts.binaries:
             raise StepFailed("needs curl on the node to verify the load balancer")
+        if self.strategy:
+            profile = self.lock.profile if self.lock is not None else ""
+            conflict = node_manifest.strategy_conflict(
+                self.node, self.strategy, profile, self.plan.services
+            )
+            if conflict:
+                raise StepFailed(conflict)
         for address, port in self.plan.ports:
             holder = facts.port_in_use(address, port)
             if holder and not any(self.node.unit_state(s)[1] for s in self.plan.services):
@@ -396,6 +404,15 @@ class NodeJob:
                 )
         if self.plan.files:
             self.node.write_small_file(VERIFIED_URL_FILE, self.plan.verify_url + "\n")
+        if self.plan.files and self.strategy:
+            manifest = node_manifest.Manifest(
+                profile=self.lock.profile if self.lock is not None else "",
+                strategy=self.strategy,
+                files=tuple(f.path for f in self.plan.files),
+                services=self.plan.services,
+                run_id=self.lock.run_id if self.lock is not None else "",
+            )
+            node_manifest.write(self.node, manifest)
         if self.journal is not None or self.inherited:
             node_journal.clear(self.node)
         return Status.OK, message, ()

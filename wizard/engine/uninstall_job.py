@@ -13,6 +13,7 @@ from wizard.engine.events import Event, Status
 from wizard.engine.locks import LockHolder
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState
 from wizard.engine.node_journal import JOURNAL
+from wizard.engine.node_manifest import MANIFEST
 from wizard.engine.remote import VERIFIED_URL_FILE, RemoteNode
 from wizard.errors import KubehaError
 from wizard.render import NodePlan
@@ -87,7 +88,7 @@ class UninstallJob:
             )
             node.forget_unit_state(unit)
         # A change an interrupted run left in the journal is undone with everything else.
-        node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL])
+        node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL, MANIFEST])
         status = Status.FAILED if problems else Status.CHANGED if lines else Status.UNCHANGED
         message = "; ".join(problems) or ("restored" if lines else "nothing of kubeha's found")
         self._event("activate", status, message, lines, time.monotonic() - began, 1.0)
