@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from wizard import __version__
-from wizard.commands.wizard_command import NO_TERMINAL, has_terminal
+from wizard.commands import wizard_command
 from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, KubehaError
 
 # Modules that add subcommands, in the order they appear in --help.
@@ -89,9 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
-        if not has_terminal():  # the wizard would wait forever for keys nobody types
+        if not wizard_command.has_terminal():  # the wizard would wait for keys nobody types
             parser.print_usage(sys.stderr)
-            print(f"kubeha: {NO_TERMINAL}", file=sys.stderr)
+            print(f"kubeha: {wizard_command.NO_TERMINAL}", file=sys.stderr)
             return EXIT_USAGE
         # No subcommand: the wizard when it exists, otherwise help.
         wizard_parser = subparsers_choice(parser, "wizard")
