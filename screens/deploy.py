@@ -23,12 +23,14 @@ from screens.base import WizardScreen
 from screens.engine_bridge import RunFailed, RunFinished
 from screens.engine_runner import RunsEngine
 from screens.node_view import NodeView
+from screens.widgets.confirm import cancel_question
 from screens.widgets.node_pane import NodePane
 from screens.widgets.pane_list import PaneList
 from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions
 from wizard.profile import Profile
 
+TICK = 0.2  # seconds between repaints of the running panes (spinner, elapsed time)
 BUILD_PANE = "kube-nginx"  # the build's own pane, before the node panes
 BUILD_LINES = 8
 
@@ -50,8 +52,10 @@ class DeployScreen(RunsEngine, WizardScreen):
     can_go_back = False
     changes_nodes = True
 
+    # Escape asks before it cancels a running deploy; once the run is over it goes back.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel"),
+        Binding("escape", "cancel", "Cancel…"),
+        Binding("escape", "back", "Back"),
     ]
 
     def __init__(self) -> None:
@@ -84,14 +88,23 @@ class DeployScreen(RunsEngine, WizardScreen):
         self.state.run_error = None
         super().on_mount()
         self.update_summary()
+        self.set_interval(TICK, self._tick)
         self.start_engine(ApplyOptions(only=self.state.only, resume=self.state.resume))
+
+    def _tick(self) -> None:
+        """The running panes in view move on: their spinner and elapsed time."""
+        for pane in self.panes.values():
+            if pane.view.running:
+                pane.refresh()
 
     def blocked(self) -> bool:
         return not self.finished
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel":
-            return None if self.finished else True
+        if action == "cancel":  # Escape: asks while the run goes on, then it means Back
+            return not self.finished
+        if action == "back":
+            return self.finished
         return super().check_action(action, parameters)
 
     def update_summary(self) -> None:
@@ -168,6 +181,7 @@ class DeployScreen(RunsEngine, WizardScreen):
         next_button = self.query_one("#next", Button)
         next_button.disabled = False
         next_button.focus()
+        self.query_one("#back", Button).disabled = False  # the run is over: Escape goes back
         self.refresh_bindings()
 
     def stop_and_quit(self) -> None:
@@ -175,6 +189,21 @@ class DeployScreen(RunsEngine, WizardScreen):
         self.update_summary()
 
     def action_cancel(self) -> None:
+        """Escape during a run: ask, with Keep deploying focused; never cancel on one key."""
+        if self.finished:
+            return
+        running = sum(v.running for v in self.views.values())
+        self.app.push_screen(cancel_question(running), self._cancel_answered)
+
+    def _cancel_answered(self, answer: str | None) -> None:
+        if answer == "stop" and not self.finished:
+            self.cancel_now()
+
+    def action_back(self) -> None:
+        if self.finished:
+            self.kubeha.goto(self.previous_step())
+
+    def cancel_now(self) -> None:
         if self.finished:
             return
         self.cancel_engine()

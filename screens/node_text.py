@@ -10,6 +10,7 @@ The deploy screen's node panes take their text from here too (``pane_title``, ``
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -111,11 +112,36 @@ def parse_nodes(text: str, group: str) -> tuple[tuple[Master | Node, ...], list[
 # The deploy screen's panes -------------------------------------------------------------------
 
 
-def pane_title(view: NodeView) -> str:
-    """A pane's first line: node, role, address, a mark, the status and the current phase."""
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # one frame per tenth of a second
+SPIN_RATE = 10
+
+
+def elapsed(view: NodeView, now: float) -> str:
+    """How long the node has run (or took): ``42s``, ``3m05s``; empty before it starts."""
+    if view.started is None:
+        return ""
+    seconds = int(max((view.ended or now) - view.started, 0.0))
+    if view.ended is not None and seconds == 0:
+        return ""  # done within the second: nothing worth reading
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def pane_title(view: NodeView, now: float | None = None) -> str:
+    """A pane's first line: node, role, address, time taken, a mark (a spinner while the node
+    runs), the status and the current phase."""
+    now = time.monotonic() if now is None else now
     phase = f" · {view.phase}" if view.phase and not view.finished else ""
-    mark = "✗ " if view.failed else ("✓ " if view.finished else "")
-    return f"{view.node:<12} {view.role:<7} {view.address:<15} {mark}{view.status}{phase}"
+    if view.failed:
+        mark = "✗ "
+    elif view.finished:
+        mark = "✓ "
+    elif view.running:
+        mark = SPINNER[int(now * SPIN_RATE) % len(SPINNER)] + " "
+    else:
+        mark = ""
+    took = elapsed(view, now)
+    head = f"{view.node:<12} {view.role:<7} {view.address:<15} {took:>6}"
+    return f"{head} {mark}{view.status}{phase}"
 
 
 def pane_lines(view: NodeView) -> list[str]:

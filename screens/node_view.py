@@ -6,6 +6,7 @@ view. Keeping this apart lets a flood of events collapse into one pane update pe
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -30,12 +31,16 @@ class NodeView:
     failed: bool = False
     finished: bool = False
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
+    started: float | None = None  # time.monotonic() of the node's first event
+    ended: float | None = None  # and of its result: the pane shows the time between
 
     @property
     def running(self) -> bool:
         return not self.finished and self.status != "waiting"
 
     def apply(self, event: Event) -> None:
+        if self.started is None:
+            self.started = time.monotonic()
         self.phase = event.phase
         if event.message:
             self.message = event.message
@@ -57,12 +62,15 @@ class NodeView:
 
     def finish(self, result: NodeResult) -> None:
         self.finished = True
+        if self.started is not None:
+            self.ended = time.monotonic()
         self.failed = not result.ok
         self.status = result.state.value
         if result.ok:
             self.progress = 1.0
         if result.reason:
             self.message = result.reason
-            self.lines.append(result.reason)
+            if result.reason not in self.lines:  # the failing step's event said it already
+                self.lines.append(result.reason)
         elif result.state is NodeState.VERIFIED:
             self.lines.append("verified: the apiserver answers through the load balancer")

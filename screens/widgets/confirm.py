@@ -169,6 +169,22 @@ def unsaved_question(name: str) -> ChoiceModal:
     )
 
 
+def cancel_question(running: int) -> ChoiceModal:
+    """Escape during a deploy: it is cancelled only when the operator says so."""
+    lines = [
+        Line("Cancelling stops the deploy: no node starts a new step."),
+        Line(
+            f"{_plural(running, 'node')} will finish or roll back their current step first; "
+            "each node ends on its new verified config or its old one."
+        ),
+    ]
+    return ChoiceModal(
+        "Cancel the deploy?",
+        lines,
+        (Choice(CANCEL, "Keep deploying"), Choice("stop", "Cancel the deploy", "error", "y")),
+    )
+
+
 def stop_question(running: int, unsaved: bool) -> ChoiceModal:
     lines = [
         Line("A deploy is running. Quitting stops it: no node starts a new step."),

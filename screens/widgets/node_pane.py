@@ -85,5 +85,6 @@ class NodePane(Widget):
         bar = Text(" ", end="")
         bar.append("━" * full + ("╸" if half else ""), Style(color=style.color))
         bar.append("━" * (BAR_CELLS - full - half), Style(color=style.bgcolor))
-        bar.append(f"{round(view.progress * 100):>4}%")
+        # a failed node never shows a full bar's "100%": its step failed, whatever it reached
+        bar.append(" fail" if view.failed else f"{round(view.progress * 100):>4}%")
         return bar

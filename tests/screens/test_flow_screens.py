@@ -145,7 +145,7 @@ async def test_cancel_mid_deploy_sets_the_event_and_reports_untouched_nodes() ->
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+n", "y")
         await _wait(pilot, engine.waiting.is_set)
-        await pilot.press("escape")
+        await pilot.press("escape", "y")  # Escape asks; y cancels
         await _wait(pilot, lambda: app.screen.finished)
         assert engine.cancel_seen.is_set()
         assert app.state.cancelled
