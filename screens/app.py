@@ -29,7 +29,6 @@ from screens.widgets.confirm import (
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Profile
 from wizard.profile_io import find_profile, load_profile
-from wizard.profile_save import write_profile
 
 if TYPE_CHECKING:
     from screens.engine_runner import RunsEngine
@@ -141,6 +140,8 @@ class KubehaApp(App):
         self.push_screen(overwrite_question(path), answered)
 
     def _write(self, path: Path, then: Callable[[Path], None] | None, keep_layout: bool) -> None:
+        from wizard.profile_save import write_profile  # tomlkit: only when saving
+
         try:
             write_profile(self.state.profile, path, keep_layout=keep_layout)
         except OSError as exc:

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import Button, Header, Static
 
 from screens.state import STEPS, WizardState
+from screens.step_screens import KeepsStyles
 from screens.widgets.nav import NavBar
 from screens.widgets.problem_list import ProblemList
 from screens.widgets.step_bar import StepBar
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from screens.app import KubehaApp
 
 
-class WizardScreen(Screen):
+class WizardScreen(KeepsStyles):
     """One step. Subclasses set ``step``, compose their body and may override ``go_next``."""
 
     step = "start"

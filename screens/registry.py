@@ -1,7 +1,8 @@
 """Which screen class shows which step, imported on first use.
 
-Each step's module is imported when the wizard first goes there, so starting the wizard loads
-only the Start screen (not the Preview's renderer and jinja2, nor the deploy engine's types).
+Each step's module is imported when the wizard first goes there, or by :func:`import_all` in a
+thread once the first screen is painted, so starting the wizard loads only the Start screen (not
+the Preview's renderer and jinja2, nor the deploy engine's types).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ SCREENS: dict[str, str] = {
     "deploy": "screens.deploy:DeployScreen",
     "summary": "screens.summary:SummaryScreen",
 }
+
+
+def import_all() -> None:
+    """Import every step's module (run in a thread once the first screen is up, so later
+    first visits find them loaded)."""
+    for path in SCREENS.values():
+        import_module(path.partition(":")[0])
 
 
 def screen_class(step: str) -> type[Screen]:

@@ -5,22 +5,25 @@ and switched to after that. A kept screen is reused while what it shows is uncha
 part of the profile (``STEP_FIELDS``) and the strategy, or for Preview the whole profile. When
 another step changed that, it is built again from the state. A reused screen revalidates on
 resume, since a problem may name its fields because of another step's edit. Start, Deploy and
-Summary show one moment (the profile files, one run) and are built each time.
+Summary show one moment (the profile files, one run) and are built each time. Shortly after the
+first screen, the other steps' modules are imported in a thread.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.screen import Screen
 
-from screens.registry import screen_class
+from screens.registry import import_all, screen_class
 from screens.state import STEP_FIELDS
 
 if TYPE_CHECKING:
     from screens.app import KubehaApp
 
 KEPT_STEPS = ("strategy", "nodes", "balancer", "ssh", "preview")
+PRELOAD_AFTER_S = 0.3  # after the first screen is up
 
 
 class StepScreens:
@@ -49,6 +52,8 @@ class StepScreens:
             self.kept[step] = (screen, self.shown(step))
 
     def get(self, step: str) -> Screen:
+        if not self.built:
+            self.app.set_timer(PRELOAD_AFTER_S, self._preload)
         kept = self.kept.get(step)
         if kept is not None:
             screen, shown = kept
@@ -63,12 +68,30 @@ class StepScreens:
             self.kept[step] = (screen, self.shown(step))
         return screen
 
+    def _preload(self) -> None:
+        """Import the other steps' modules in a thread while the operator reads the first
+        screen: each first visit then only builds its screen."""
+        self.app.run_worker(import_all, thread=True, group="preload", exit_on_error=False)
+
     def _drop(self, step: str, screen: Screen) -> None:
         del self.kept[step]
         if screen in self.app.screen_stack:
             return  # going to the step on screen: the new one is simply not kept
         self.app.uninstall_screen(screen)
         screen.remove()
+
+
+class KeepsStyles(Screen):
+    """Skips the full restyle Textual does on every resume when the app's CSS has not changed
+    since the screen was last styled: a kept screen comes back as it left. After a theme change
+    while it was away, it is restyled as usual."""
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # runs before Screen's own handler, which restyles only when refresh_styles is set
+        current = self.app._css_update_count
+        if self._css_update_count == current:
+            event.refresh_styles = False
+        self._css_update_count = current
 
 
 def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
