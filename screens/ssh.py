@@ -64,6 +64,12 @@ class SshScreen(WizardScreen):
             yield Form(sections, values, id="form")
             yield Static(overrides_text(profile.all_nodes()), id="ssh-overrides", markup=False)
 
+    def revalidate(self) -> None:
+        super().revalidate()
+        # a kept screen comes back through here too: the nodes may have changed meanwhile
+        text = overrides_text(self.state.profile.all_nodes())
+        self.query_one("#ssh-overrides", Static).update(text)
+
     def on_mount(self) -> None:
         super().on_mount()
         self.query("#form Input").first().focus()

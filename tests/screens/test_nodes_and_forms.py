@@ -92,9 +92,15 @@ async def test_a_nodes_own_ssh_settings_show_and_survive_a_rename() -> None:
         area = app.screen.query_one("#text-workers", TextArea)
         assert area.text.splitlines()[0] == f"worker1 {address} ssh=ops@:2222"
         area.focus()
-        await pilot.press("ctrl+home", *["delete"] * len("worker1"), *"edge1")
+        await pilot.press("home", *["delete"] * len("worker1"), *"edge1")
         await pilot.pause()
         assert app.state.profile.workers[0] == Node("edge1", address, SshTarget(None, 2222, "ops"))
         await pilot.press("ctrl+n", "ctrl+n")
         assert app.screen.step == "ssh"
         assert "edge1: user ops, port 2222" in screen_text(app)
+        await pilot.press("escape", "escape")  # back to Nodes: rename again
+        assert app.screen.step == "nodes"
+        app.screen.query_one("#text-workers", TextArea).focus()
+        await pilot.press("home", *["delete"] * len("edge1"), *"edge2")
+        await pilot.press("ctrl+n", "ctrl+n")
+        assert "edge2: user ops, port 2222" in screen_text(app)  # the kept SSH step follows
