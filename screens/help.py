@@ -140,8 +140,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self.title_text, id="help-title", markup=False)
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
             yield Static(
-                "q, ctrl+q and ctrl+c quit (q not while typing in a field); Escape goes back; "
-                "ctrl+p opens the command palette.",
+                "Escape, ?, F1 or q closes this list. On the steps q, ctrl+q and ctrl+c quit (q "
+                "not while typing in a field), Escape goes back, ctrl+p opens the command palette.",
                 id="help-foot",
                 markup=False,
             )
