@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.labkit import uninstall
-from tests.verify.conftest import deployed
+from tests.verify.conftest import SHUTDOWN_DELAY, deployed, drain_drill
 from wizard.cli import main
 from wizard.engine.drill import SHORT, drill_rows
 from wizard.engine.drill_run import run_drill
@@ -88,3 +88,19 @@ def test_drill_cutting_the_vip_holder(lab, profile):
         assert node.watch_back_s is not None, show(report)
         assert node.watch_back_s <= moved_by + 3.0, show(report)
     assert holder(profile) != vip_on or run_verify(profile).ok
+
+
+def test_drill_drain_of_a_master_loses_nothing(lab, profile):
+    """A graceful stop of a master without the VIP: haproxy's /readyz check takes it out of
+    rotation while it still serves, the session cutter moves its watches, nothing fails."""
+    vip_on = holder(profile)
+    master = next(m.name for m in profile.masters if m.name != vip_on)
+    report, watches_left = drain_drill(lab, profile, master)
+    print(
+        f"\nhaproxy-keepalived drill drain {master}:\n{show(report)}\nwatches left: {watches_left}"
+    )
+    for node in report.nodes:
+        assert node.error == "" and node.requests >= 20, node
+        assert node.failed == 0 and node.lost_in_flight == 0, show(report)
+        assert node.watch_back_s is not None and node.watch_back_s < SHUTDOWN_DELAY, show(report)
+    assert watches_left == 0, f"{watches_left} watch(es) still on {master} just before it closed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.labkit import uninstall
-from tests.verify.conftest import deployed
+from tests.verify.conftest import deployed, drain_drill
 from wizard.cli import main
 from wizard.engine.drill import SHORT, drill_rows
 from wizard.engine.drill_run import is_lab_profile, run_drill
@@ -69,3 +69,18 @@ def test_verify_fails_naming_the_node_whose_proxy_is_stopped(lab, profile, tmp_p
     [row] = [line for line in out.splitlines() if line.startswith("w1 ")]
     assert "FAILED" in row and "curl exit 7" in row
     assert run_verify(profile).ok
+
+
+def test_drill_drain_loses_nothing_and_no_watch_goes_silent(lab, profile):
+    """A graceful stop (/readyz fails while requests are still served, then the listener
+    closes): no request fails and no watch goes silent. Open-source nginx has no active health
+    check, so it keeps opening new streams on the draining master; the session cutter closes
+    them (those idle on the send side) every interval, and a stream opened in the last second
+    ends cleanly when the listener closes and reconnects at once."""
+    report, watches_left = drain_drill(lab, profile, "m2")
+    print(f"\nlocal-nginx drill drain m2:\n{show(report)}\nwatches left on m2: {watches_left}")
+    for node in report.nodes:
+        assert node.error == "" and node.requests >= 20, node
+        assert node.failed == 0 and node.lost_in_flight == 0, show(report)
+        assert node.watches_interrupted == 0, show(report)
+    assert watches_left is not None

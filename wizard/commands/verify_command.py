@@ -1,4 +1,4 @@
-"""``kubeha verify PROFILE [--drill [--master NAME] [--kind kill|cut]]``: a table per node of
+"""``kubeha verify PROFILE [--drill [--master NAME] [--kind kill|cut|drain]]``: a table per node of
 what it reaches through its load balancer; with ``--drill``, a failover drill. Exit 1 when any
 node fails."""
 
@@ -13,7 +13,11 @@ from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
 
-KINDS = ("kill", "cut")  # wizard.engine.drill_run.KINDS; the engine is imported only to run
+KINDS = (
+    "kill",
+    "cut",
+    "drain",
+)  # wizard.engine.drill_run.KINDS; the engine is imported only to run
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="take one master away during request loops and watches, then restore it",
     )
     verify.add_argument("--master", metavar="NAME", help="the master the drill takes away")
-    verify.add_argument("--kind", choices=KINDS, default="kill", help="kill (default) or cut (lab)")
+    verify.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="kill",
+        help="kill (default), cut (lab only) or drain (a graceful stop, as an upgrade does)",
+    )
     verify.add_argument(
         "--confirm-master",
         metavar="NAME",

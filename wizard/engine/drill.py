@@ -33,6 +33,9 @@ from wizard.engine.remote import q
 STALL_S = 1.0
 WATCH_GAP_S = 2.5
 WATCH_PATH = "/api/v1/namespaces/default/pods?watch=true"
+# A client's request, not a health check: a draining master answers /readyz with 500 (it must,
+# so that load balancers take it out) while it still serves every API request.
+REQUEST_PATH = "/version"
 
 Runner = Callable[[str, float], str]  # (shell script, timeout) -> stdout
 
@@ -114,6 +117,11 @@ class DrillReport:
 def watch_url(verify_url: str) -> str:
     parts = urlsplit(verify_url)
     return f"{parts.scheme}://{parts.netloc}{WATCH_PATH}"
+
+
+def request_url(verify_url: str) -> str:
+    parts = urlsplit(verify_url)
+    return f"{parts.scheme}://{parts.netloc}{REQUEST_PATH}"
 
 
 def loop_script(url: str, watch: str, timing: DrillTiming) -> str:
@@ -233,7 +241,7 @@ def run_loops(
 
     def run(name: str) -> None:
         url = url_for(name)
-        script = loop_script(url, watch_url(url), timing)
+        script = loop_script(request_url(url), watch_url(url), timing)
         launched[name] = time.time()
         try:
             outputs[name] = runners[name](script, timing.duration + timing.max_time + 30)

@@ -16,7 +16,7 @@ from wizard.errors import CheckFailed, KubehaError
 from wizard.profile import Profile
 from wizard.render import build_plan
 
-KINDS = ("kill", "cut")
+KINDS = ("kill", "cut", "drain")
 STATIC_POD = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 PARKED = "/etc/kubernetes/kube-apiserver.yaml.kubeha-drill"
 UNIT = "kube-apiserver.service"
@@ -51,6 +51,8 @@ class LabFault(Fault):
 
         if self.kind == "kill":
             lab.kill_apiserver(self.master)
+        elif self.kind == "drain":
+            lab.drain(self.master)
         else:
             lab.cut(self.master)
 

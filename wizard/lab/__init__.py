@@ -5,7 +5,7 @@ The API the tests and the deploy engine use::
     from wizard.lab import Lab, up, down, current, load_state
     lab = up(masters=3, workers=2)          # or current() for the lab already up
     lab.exec_in_node("m1", ["systemctl", "is-active", "ssh"])
-    lab.kill_apiserver("m1"); lab.cut("m2"); lab.restore("m1")
+    lab.kill_apiserver("m1"); lab.cut("m2"); lab.drain("m3"); lab.restore("m1")
     down()
 """
 
@@ -15,6 +15,7 @@ from wizard.lab.lab import (
     current,
     cut,
     down,
+    drain,
     exec_in_node,
     is_healthy,
     kill_apiserver,
@@ -33,6 +34,7 @@ __all__ = [
     "current",
     "cut",
     "down",
+    "drain",
     "exec_in_node",
     "is_healthy",
     "kill_apiserver",

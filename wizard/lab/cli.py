@@ -1,4 +1,4 @@
-"""``kubeha lab``: up, status, down, and the faults kill-apiserver, cut, restore."""
+"""``kubeha lab``: up, status, down, and the faults kill-apiserver, cut, drain, restore."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     for name, func, text in (
         ("kill-apiserver", cmd_kill, "SIGKILL a master's apiserver (clients get refused)"),
         ("cut", cmd_cut, "cut a node off the network (packets dropped silently)"),
-        ("restore", cmd_restore, "undo cut and kill-apiserver on a node"),
+        ("drain", cmd_drain, "stop a master's apiserver gracefully, as an upgrade does"),
+        ("restore", cmd_restore, "undo cut, kill-apiserver and drain on a node"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("node", metavar="NODE", help="node name, e.g. m1")
@@ -114,6 +115,15 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_kill(args: argparse.Namespace) -> int:
     lab_ops.kill_apiserver(args.node)
     print(f"{args.node}: apiserver killed (SIGKILL); `kubeha lab restore {args.node}` to undo")
+    return 0
+
+
+def cmd_drain(args: argparse.Namespace) -> int:
+    lab_ops.drain(args.node)
+    print(
+        f"{args.node}: apiserver draining (SIGTERM): /readyz fails for 6 s while requests are "
+        f"served, then it stops; `kubeha lab restore {args.node}` to start it again"
+    )
     return 0
 
 

@@ -111,6 +111,9 @@ class Lab:
     def kill_apiserver(self, name: str) -> None:
         kill_apiserver(name)
 
+    def drain(self, name: str) -> None:
+        drain(name)
+
     def cut(self, name: str) -> None:
         cut(name)
 
@@ -474,12 +477,11 @@ def apiserver_state(name: str, state: LabState | None = None) -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def kill_apiserver(name: str) -> None:
-    """SIGKILL the master's stand-in apiserver: clients now get connection refused (RST)."""
+def _signal_apiserver(name: str, signal_name: str) -> LabState:
     state = _require_lab()
     if state.node(name).role != "master":
         raise LabError(f"{name} is not a master: it runs no apiserver")
-    # The main PID, killed with kill(1): `systemctl kill` fails inside nspawn on some hosts.
+    # The main PID, signalled with kill(1): `systemctl kill` fails inside nspawn on some hosts.
     main_pid = exec_in_node(
         name,
         ["systemctl", "show", "--property=MainPID", "--value", APISERVER_SERVICE],
@@ -487,7 +489,20 @@ def kill_apiserver(name: str) -> None:
         check=True,
     ).stdout.strip()
     if main_pid not in ("", "0"):
-        exec_in_node(name, ["kill", "-KILL", main_pid], state=state, check=False)
+        exec_in_node(name, ["kill", f"-{signal_name}", main_pid], state=state, check=False)
+    return state
+
+
+def drain(name: str) -> None:
+    """Stop the master's apiserver gracefully, as an upgrade does (SIGTERM): /readyz fails at
+    once while requests are still served for its shutdown delay (6 s), then the listener
+    closes and its watch streams end. Returns at once; the drain goes on in the node."""
+    _signal_apiserver(name, "TERM")
+
+
+def kill_apiserver(name: str) -> None:
+    """SIGKILL the master's stand-in apiserver: clients now get connection refused (RST)."""
+    state = _signal_apiserver(name, "KILL")
     deadline = time.monotonic() + 10
     while apiserver_state(name, state) == "active":
         if time.monotonic() > deadline:
@@ -509,6 +524,11 @@ def restore(name: str) -> None:
     network.set_cut(name, False)
     if n.role != "master":
         return
+    if _draining(name, state):  # a drain still under way: let it finish, then start afresh
+        _signal_apiserver(name, "KILL")
+        deadline = time.monotonic() + 10
+        while apiserver_state(name, state) == "active" and time.monotonic() < deadline:
+            time.sleep(0.05)
     if apiserver_state(name, state) != "active":
         exec_in_node(
             name, ["systemctl", "reset-failed", APISERVER_SERVICE], state=state, check=False
@@ -520,6 +540,14 @@ def restore(name: str) -> None:
         if time.monotonic() > deadline:
             raise LabError(f"the apiserver on {name} did not come back")
         time.sleep(0.1)
+
+
+def _draining(name: str, state: LabState) -> bool:
+    """Is the master's apiserver in a drain (running, /readyz failing)?"""
+    if apiserver_state(name, state) != "active":
+        return False
+    probe = "curl -sk -o /dev/null -w '%{http_code}' -m 2 https://127.0.0.1:6443/readyz"
+    return exec_in_node(name, ["sh", "-c", probe], state=state).stdout.strip() == "500"
 
 
 # --- status ----------------------------------------------------------------------------------

@@ -1,15 +1,24 @@
 """A stand-in kube-apiserver for kubeha's lab masters (runs inside the node, on python3).
 
 HTTPS on 0.0.0.0:6443 with the lab CA's certificate. /healthz, /readyz and /livez answer ``ok``
-with an ``X-Lab-Master`` header naming this master; /whoami answers the master's name; the pods
+with an ``X-Lab-Master`` header naming this master; /whoami answers the master's name,
+/lab/watches the number of watch streams open now; the pods
 watch (``/api/v1/namespaces/default/pods?watch=true``) streams one JSON event per second until
 the client goes away. Threaded, quiet.
+
+SIGTERM drains it the way a real kube-apiserver with ``--shutdown-delay-duration`` stops (the
+way upgrades stop one): /readyz fails at once while every request, watches included, is still
+served for ``LAB_SHUTDOWN_DELAY`` seconds (default 6); then the listener closes, every watch
+stream ends cleanly, and the process exits.
 """
 
 import json
+import os
+import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +27,11 @@ CERT = "/etc/kubeha-lab/apiserver.crt"
 KEY = "/etc/kubeha-lab/apiserver.key"
 PORT = 6443
 NAME = socket.gethostname()
+SHUTDOWN_DELAY = float(os.environ.get("LAB_SHUTDOWN_DELAY", "6"))
+DRAINING = threading.Event()  # SIGTERM came: /readyz fails, everything else is served
+STOPPING = threading.Event()  # the delay is over: watches end, the listener closes
+WATCHES = [0]  # watch streams open now (GET /lab/watches), under WATCHES_LOCK
+WATCHES_LOCK = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,8 +56,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlsplit(self.path)
-        if url.path in ("/healthz", "/readyz", "/livez"):
+        if url.path == "/readyz" and DRAINING.is_set():
+            self._send(500, "[-]shutdown failed: reason withheld\nreadyz check failed\n")
+        elif url.path in ("/healthz", "/readyz", "/livez"):
             self._send(200, "ok")
+        elif url.path == "/lab/watches":
+            with WATCHES_LOCK:
+                self._send(200, f"{WATCHES[0]}\n")
         elif url.path == "/whoami":
             self._send(200, NAME + "\n")
         elif url.path == "/version":
@@ -69,8 +88,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("X-Lab-Master", NAME)
         self.end_headers()
         seq = 0
+        with WATCHES_LOCK:
+            WATCHES[0] += 1
         try:
-            while True:
+            while not STOPPING.is_set():
                 seq += 1
                 event = {
                     "type": "MODIFIED",
@@ -79,9 +100,14 @@ class Handler(BaseHTTPRequestHandler):
                 line = (json.dumps(event) + "\n").encode()
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 self.wfile.flush()
-                time.sleep(1)
+                STOPPING.wait(1)
+            self.wfile.write(b"0\r\n\r\n")  # the server's end of the stream: a clean close
+            self.wfile.flush()
         except OSError:
             pass
+        finally:
+            with WATCHES_LOCK:
+                WATCHES[0] -= 1
         self.close_connection = True
 
 
@@ -119,8 +145,24 @@ def main():
             super().setup()
 
     server.RequestHandlerClass = HandshakingHandler
+
+    def drain():
+        print(f"draining: /readyz fails for {SHUTDOWN_DELAY:g} s", file=sys.stderr, flush=True)
+        time.sleep(SHUTDOWN_DELAY)
+        STOPPING.set()
+        server.shutdown()  # serve_forever returns; the listener closes below
+
+    def on_term(signum, frame):
+        if not DRAINING.is_set():
+            DRAINING.set()
+            threading.Thread(target=drain, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_term)
     print(f"kube-apiserver-lab on :{PORT} as {NAME}", file=sys.stderr, flush=True)
     server.serve_forever()
+    server.server_close()
+    time.sleep(0.5)  # the watch streams write their last chunk
+    print("drained: listener closed", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""The session cutter's cut on this machine's loopback, with real sockets and the real ss: of
+the connections to a failing master it destroys those that sent nothing for IDLE_MS (a watch
+stream, a request whose answer never came) and spares a request sent just now (a draining
+master still answers it; a dead one leaves it idle for the next round)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import example_profile
+from wizard.strategies.common import session_cutter_files
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="ss -K needs CAP_NET_ADMIN")
+
+
+def cut_idle_function() -> str:
+    script = session_cutter_files(example_profile("local-nginx"))[0].content
+    idle = re.search(r"^IDLE_MS=\d+$", script, re.M)
+    body = re.search(r"^cut_idle\(\) \{.*?^\}$", script, re.M | re.S)
+    assert idle and body
+    return f'log() {{ echo "$*" >&2; }}\n{idle.group(0)}\n{body.group(0)}\n'
+
+
+def alive(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+def test_cut_idle_destroys_idle_sockets_and_spares_a_request_just_sent():
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    watch = socket.create_connection(("127.0.0.1", port))  # a stream: the client never sends
+    busy = socket.create_connection(("127.0.0.1", port))
+    accepted = [server.accept()[0], server.accept()[0]]
+    try:
+        time.sleep(0.8)  # both idle for longer than IDLE_MS (0.5 s)
+        busy.send(b"GET /version HTTP/1.1\r\n\r\n")  # a request on its way, just now
+        subprocess.run(
+            ["sh", "-c", cut_idle_function() + f'cut_idle m1 127.0.0.1 "{port}"'],
+            check=True,
+            timeout=30,
+        )
+        assert not alive(watch), "the idle stream to the failing master was left open"
+        assert alive(busy), "a request sent just now was cut"
+    finally:
+        for sock in (watch, busy, server, *accepted):
+            sock.close()
