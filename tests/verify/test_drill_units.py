@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wizard.engine.drill import SHORT, NodeDrill, loop_script, parse_loop, watch_url
 from wizard.engine.verify import parse_probe
 
@@ -101,3 +103,22 @@ def test_a_profile_with_the_labs_qemu_guests_is_a_lab_profile(monkeypatch):
     assert is_lab_profile(profile)
     monkeypatch.setattr(wizard.lab.qemu, "read_guests", lambda: [])
     assert not is_lab_profile(profile)
+
+
+def test_master_vip_holder_is_only_for_a_vip_strategy_and_resolves_to_one_holder():
+    from tests.conftest import example_profile
+    from wizard.engine.drill_run import VIP_HOLDER, choose_master, resolve_vip_holder
+    from wizard.errors import CheckFailed, KubehaError
+
+    hk = example_profile("haproxy-keepalived")
+    assert choose_master(hk, VIP_HOLDER) == VIP_HOLDER
+    with pytest.raises(KubehaError, match="only a haproxy-keepalived profile has a VIP holder"):
+        choose_master(example_profile("local-nginx"), VIP_HOLDER)
+    first = hk.masters[0].name
+    assert resolve_vip_holder(hk, [first], "kill") == first
+    for holders in ([], [first, hk.masters[1].name]):
+        with pytest.raises(CheckFailed, match="expected exactly one node holding the VIP"):
+            resolve_vip_holder(hk, holders, "cut")
+    with pytest.raises(CheckFailed, match="a load-balancer node with no apiserver"):
+        resolve_vip_holder(hk, ["lb1"], "kill")
+    assert resolve_vip_holder(hk, ["lb1"], "cut") == "lb1"

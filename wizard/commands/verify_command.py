@@ -1,4 +1,4 @@
-"""``kubeha verify PROFILE [--drill [--master NAME] [--kind kill|cut|drain]]``: a table per node of
+"""``kubeha verify PROFILE [--drill [--master NAME|vip-holder] [--kind kill|cut|drain]]``: a table per node of
 what it reaches through its load balancer; with ``--drill``, a failover drill. Exit 1 when any
 node fails."""
 
@@ -33,7 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="take one master away during request loops and watches, then restore it",
     )
-    verify.add_argument("--master", metavar="NAME", help="the master the drill takes away")
+    verify.add_argument(
+        "--master",
+        metavar="NAME",
+        help="the master the drill takes away, or vip-holder: the node holding the VIP",
+    )
     verify.add_argument(
         "--kind",
         choices=KINDS,
@@ -68,7 +72,7 @@ def _load(path: Path):
 
 def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
     """Every drill argument checked before any connection: (the master, whether it is the lab)."""
-    from wizard.engine.drill_run import choose_master, is_lab_profile
+    from wizard.engine.drill_run import VIP_HOLDER, choose_master, is_lab_profile
 
     if not args.drill:
         if args.master is not None or args.confirm_master is not None:
@@ -84,6 +88,13 @@ def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool
         raise KubehaError(
             "--kind: 'cut' takes a host off the network: only the lab can do that; use --kind kill"
         )
+    if master == VIP_HOLDER:  # named once verify has found the holder
+        if args.confirm_master is None and not sys.stdin.isatty():
+            raise KubehaError(
+                "the drill stops the kube-apiserver on the VIP holder: pass --confirm-master "
+                "with its name (or run it in a terminal to be asked)"
+            )
+        return master, False
     if args.confirm_master is not None and args.confirm_master != master:
         raise KubehaError(
             f"--confirm-master: {args.confirm_master!r} is not the master the drill takes away: "
@@ -112,7 +123,7 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
 def run_verify_command(args: argparse.Namespace) -> int:
     # The engine (fabric, paramiko) loads only when a command runs: --help stays fast.
     from wizard.engine.drill import drill_rows
-    from wizard.engine.drill_run import run_drill
+    from wizard.engine.drill_run import VIP_HOLDER, resolve_vip_holder, run_drill
     from wizard.engine.model import ApplyOptions
     from wizard.engine.secrets_input import collect
     from wizard.engine.verify import format_table, report_lines, run_verify
@@ -132,6 +143,9 @@ def run_verify_command(args: argparse.Namespace) -> int:
                 print("no drill: the setup must verify first")
         return 0 if report.ok else 1
     print("\n".join(report_lines(report)), file=sys.stderr if args.json else sys.stdout)
+    if master == VIP_HOLDER:
+        holders = [c.node for c in report.nodes if c.holds_vip]
+        master = resolve_vip_holder(profile, holders, args.kind)
     if not lab and not _agreed(master, args):
         print("no drill: nothing was stopped", file=sys.stderr if args.json else sys.stdout)
         return 1

@@ -88,16 +88,42 @@ class SshApiserverFault(Fault):
             self.node.run(["mv", PARKED, STATIC_POD], timeout=60)
 
 
+VIP_HOLDER = "vip-holder"  # --master: whichever node holds the VIP when the drill starts
+
+
 def choose_master(profile: Profile, master: str | None) -> str:
     names = [m.name for m in profile.masters]
     if master is None:
         return names[0]
+    if master == VIP_HOLDER:
+        if profile.strategy != "haproxy-keepalived":
+            raise KubehaError(
+                f"--master: {VIP_HOLDER!r}: only a haproxy-keepalived profile has a VIP holder "
+                f"(this one is {profile.strategy}); expected one of {', '.join(names)}"
+            )
+        return VIP_HOLDER
     if master not in names:
         raise KubehaError(
             f"--master: {master!r} is not a master of {profile.name!r}: "
-            f"expected one of {', '.join(names)}"
+            f"expected one of {', '.join(names)} or {VIP_HOLDER}"
         )
     return master
+
+
+def resolve_vip_holder(profile: Profile, holders: list[str], kind: str) -> str:
+    """The node that holds the VIP (from verify), for ``--master vip-holder``."""
+    if len(holders) != 1:
+        raise CheckFailed(
+            f"--master {VIP_HOLDER}: expected exactly one node holding the VIP, found "
+            f"{len(holders)} ({', '.join(holders) or 'none'})"
+        )
+    holder = holders[0]
+    if kind != "cut" and holder not in {m.name for m in profile.masters}:
+        raise CheckFailed(
+            f"--master {VIP_HOLDER}: the VIP is on {holder}, a load-balancer node with no "
+            f"apiserver to {kind}; --kind cut takes the node itself away (lab)"
+        )
+    return holder
 
 
 def run_drill(
