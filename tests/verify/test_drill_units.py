@@ -122,3 +122,41 @@ def test_master_vip_holder_is_only_for_a_vip_strategy_and_resolves_to_one_holder
     with pytest.raises(CheckFailed, match="a load-balancer node with no apiserver"):
         resolve_vip_holder(hk, ["lb1"], "kill")
     assert resolve_vip_holder(hk, ["lb1"], "cut") == "lb1"
+
+
+def test_kept_alive_client_figures_are_kept_apart():
+    from wizard.engine.drill import kept_alive_script
+
+    script = kept_alive_script("https://127.0.0.1:8443/version", SHORT)
+    assert "--rate 10/s" in script and "timeout " in script
+    assert script.count("https://127.0.0.1:8443/version") == 1  # the shell repeats it
+    t0 = 1000.0
+    lines = ["T 1000.0", f"KT {t0}"]
+    # 30 requests 0.1 s apart; the 21st (t0 + 2.0, after the fault at t0 + 1.95) hangs 2.5 s and
+    # fails, the next one opens a new connection and succeeds.
+    for i in range(30):
+        if i == 20:
+            lines.append("K 000 2.5 0")
+        elif i == 21:
+            lines.append("K 200 0.02 1")
+        else:
+            lines.append(f"K 200 0.01 {1 if i == 0 else 0}")
+    lines += ["R 1000.0 200 0.01 m1"]
+    node = parse_loop("w1", "\n".join(lines), (t0 + 1.95, t0 + 1.96))
+    assert node.ka_requests == 30
+    assert node.ka_failed == 1 and node.ka_lost_in_flight == 0
+    assert node.ka_connections == 2
+    assert node.ka_back_s == pytest.approx(2.55, abs=0.01)  # the failed one ended at t0 + 4.5
+
+
+def test_no_kept_alive_lines_means_not_measured():
+    node = parse_loop("w1", "T 1000.0\nR 1000.0 200 0.01 m1\n", (1001.0, 1001.1))
+    assert node.ka_requests == 0
+    rows = drill_rows_for(node)
+    assert rows[1][-2] == "not measured"
+
+
+def drill_rows_for(node):
+    from wizard.engine.drill import DrillReport, drill_rows
+
+    return drill_rows(DrillReport("p", "local-nginx", "m1", "kill", True, (node,)))

@@ -10,6 +10,10 @@ Definitions (the same in the CLI, the tests and docs/BENCHMARKS.md):
 * a request *stalled* when it got its 200 but took more than :data:`STALL_S`;
 * *recovered after* is the time from the fault until the end of the last request that was lost,
   failed or stalled (0 when none was);
+* a *kept-alive* client sends the same requests over one connection it keeps (as client-go
+  does), opening a new one only when that one ends; its figures are kept apart: failed (started
+  after the fault, no 200), lost in flight, and *back after*, the time from the fault to the end
+  of its last request that failed or stalled;
 * a watch stream is *interrupted* when it went more than :data:`WATCH_GAP_S` without an event (the
   lab's apiserver sends one a second); *watch back after* is the time from the fault to the first
   event after the longest such gap, ``None`` when no event came back before the drill ended.
@@ -51,6 +55,7 @@ class DrillTiming:
     interval: float = 0.1
     max_time: float = 5.0
     watches: int = 3  # watch streams per node (least-conn spreads them over the masters)
+    kept_alive: bool = True  # one kept-alive client per node beside the new-connection loop
 
     @property
     def count(self) -> int:
@@ -86,6 +91,11 @@ class NodeDrill:
     watch_back_s: float | None = 0.0  # None: a stream never came back
     masters: tuple[str, ...] = ()
     error: str = ""
+    ka_requests: int = 0  # the kept-alive client (0: not measured, e.g. a curl without --rate)
+    ka_failed: int = 0
+    ka_lost_in_flight: int = 0
+    ka_back_s: float = 0.0
+    ka_connections: int = 0  # connections it opened, the first included
 
     @property
     def ok(self) -> bool:
@@ -138,6 +148,7 @@ def loop_script(url: str, watch: str, timing: DrillTiming) -> str:
         f'while IFS= read -r l; do echo "W $i event $(date +%s.%N)"; done; '
         f'echo "W $i closed $(date +%s.%N)"; sleep 0.2; done ) & '
         f"i=$((i+1)); done; "
+        f"{kept_alive_script(url, timing) if timing.kept_alive else ''}"
         f"n=0; while [ $n -lt {timing.count} ] && [ $(date +%s) -lt $end ]; do n=$((n+1)); "
         f"s=$(date +%s.%N); "
         f"r=$(curl -s -k -D - -o /dev/null -m {timing.max_time:g} "
@@ -146,28 +157,38 @@ def loop_script(url: str, watch: str, timing: DrillTiming) -> str:
     )
 
 
-def parse_loop(node: str, stdout: str, fault: tuple[float, float], shift: float = 0.0) -> NodeDrill:
-    """Per-node figures from :func:`loop_script`'s output. ``fault`` is (just before, just after)
-    the fault in the node's clock after adding ``shift``."""
-    before, after = fault
+def kept_alive_script(url: str, timing: DrillTiming) -> str:
+    """The node's kept-alive client: one curl for every request, at most one every
+    ``interval`` (``--rate``), over one connection it keeps and re-opens when it ends; ``KT``
+    its start time, then ``K code seconds connects`` per request. A curl without --rate (older
+    than 7.84) prints no K line: the figures then say "not measured". Bounded by ``timeout``."""
+    rate = max(1, round(1 / timing.interval))
+    limit = int(timing.duration + timing.max_time + 0.999)
+    return (
+        f'( echo "KT $(date +%s.%N)"; '
+        f"timeout {limit} curl -g -s -k --rate {rate}/s -m {timing.max_time:g} "
+        f"-w 'K %{{http_code}} %{{time_total}} %{{num_connects}}\\n' "
+        f"$(i=0; while [ $i -lt {timing.count} ]; do i=$((i+1)); "
+        f"printf '%s ' -o /dev/null {q(url)}; done) 2>/dev/null ) & "
+    )
+
+
+def _kept_alive(lines: list[list[str]], base: float | None, interval: float) -> list[Request]:
+    """Requests of the kept-alive client, their starts rebuilt from its start time: each one
+    ``interval`` after the one before, or when the one before ended if that was later."""
+    if base is None:
+        return []
     requests: list[Request] = []
-    events: dict[str, list[float]] = {}
-    opens_after = 0
-    for line in stdout.splitlines():
-        parts = line.split()
-        with contextlib.suppress(ValueError, IndexError):
-            if parts[0] == "R" and len(parts) >= 5:
-                requests.append(
-                    Request(float(parts[1]) + shift, parts[2], float(parts[3]), parts[4])
-                )
-            elif parts[0] == "W" and len(parts) >= 4:
-                stamp = float(parts[3]) + shift
-                if parts[2] == "event":
-                    events.setdefault(parts[1], []).append(stamp)
-                elif parts[2] == "open" and stamp > before:
-                    opens_after += 1
-    if not requests:
-        return NodeDrill(node, error="no request ran (the loop did not start)")
+    start = base
+    for i, parts in enumerate(lines):
+        if requests:
+            start = max(base + i * interval, requests[-1].end)
+        requests.append(Request(start, parts[1], float(parts[2]), "-"))
+    return requests
+
+
+def _bad_requests(requests: list[Request], before: float, after: float):
+    """(failed, lost in flight, stalled, end of the last bad one after the fault)."""
     lost = failed = stalled = 0
     worst_end = before
     for r in requests:
@@ -182,6 +203,47 @@ def parse_loop(node: str, stdout: str, fault: tuple[float, float], shift: float 
             stalled += 1
         if bad and r.end > before:
             worst_end = max(worst_end, r.end)
+    return failed, lost, stalled, worst_end
+
+
+def parse_loop(
+    node: str,
+    stdout: str,
+    fault: tuple[float, float],
+    shift: float = 0.0,
+    interval: float = 0.1,
+) -> NodeDrill:
+    """Per-node figures from :func:`loop_script`'s output. ``fault`` is (just before, just after)
+    the fault in the node's clock after adding ``shift``."""
+    before, after = fault
+    requests: list[Request] = []
+    events: dict[str, list[float]] = {}
+    opens_after = 0
+    ka_base: float | None = None
+    ka_lines: list[list[str]] = []
+    for line in stdout.splitlines():
+        parts = line.split()
+        with contextlib.suppress(ValueError, IndexError):
+            if parts[0] == "KT" and len(parts) >= 2:
+                ka_base = float(parts[1]) + shift
+            elif parts[0] == "K" and len(parts) >= 4:
+                float(parts[2]), int(parts[3])  # a whole line or none
+                ka_lines.append(parts)
+            elif parts[0] == "R" and len(parts) >= 5:
+                requests.append(
+                    Request(float(parts[1]) + shift, parts[2], float(parts[3]), parts[4])
+                )
+            elif parts[0] == "W" and len(parts) >= 4:
+                stamp = float(parts[3]) + shift
+                if parts[2] == "event":
+                    events.setdefault(parts[1], []).append(stamp)
+                elif parts[2] == "open" and stamp > before:
+                    opens_after += 1
+    if not requests:
+        return NodeDrill(node, error="no request ran (the loop did not start)")
+    failed, lost, stalled, worst_end = _bad_requests(requests, before, after)
+    kept = _kept_alive(ka_lines, ka_base, interval)
+    ka_failed, ka_lost, _ka_stalled, ka_end = _bad_requests(kept, before, after)
     watches = interrupted = 0
     back: float | None = 0.0
     for stamps in events.values():
@@ -212,6 +274,11 @@ def parse_loop(node: str, stdout: str, fault: tuple[float, float], shift: float 
         watches_interrupted=interrupted,
         watch_back_s=None if back is None else round(back, 2),
         masters=masters,
+        ka_requests=len(kept),
+        ka_failed=ka_failed,
+        ka_lost_in_flight=ka_lost,
+        ka_back_s=round(ka_end - before, 2),
+        ka_connections=sum(int(parts[3]) for parts in ka_lines),
     )
 
 
@@ -277,7 +344,7 @@ def run_loops(
             first = next((ln for ln in outputs[name].splitlines() if ln.startswith("T ")), None)
             if first is not None:
                 shift = launched[name] - float(first.split()[1])
-        results.append(parse_loop(name, outputs[name], (before, after), shift))
+        results.append(parse_loop(name, outputs[name], (before, after), shift, timing.interval))
     return results, notes
 
 
@@ -292,12 +359,14 @@ def drill_rows(report: DrillReport) -> list[tuple[str, ...]]:
         "recovered after",
         "watches cut",
         "watch back after",
+        "kept-alive failed",
+        "kept-alive back",
         "masters",
     )
     rows = [header]
     for n in report.nodes:
         if n.error:
-            rows.append((n.node, "ERROR", "-", "-", "-", "-", "-", "-", "-", n.error[:60]))
+            rows.append((n.node, "ERROR", *("-",) * 9, n.error[:60]))
             continue
         rows.append(
             (
@@ -310,6 +379,8 @@ def drill_rows(report: DrillReport) -> list[tuple[str, ...]]:
                 f"{n.recovered_s:.1f} s",
                 f"{n.watches_interrupted}/{n.watches}",
                 "never" if n.watch_back_s is None else f"{n.watch_back_s:.1f} s",
+                f"{n.ka_failed + n.ka_lost_in_flight}/{n.ka_requests}" if n.ka_requests else "-",
+                f"{n.ka_back_s:.1f} s" if n.ka_requests else "not measured",
                 ",".join(n.masters) or "-",
             )
         )
