@@ -58,8 +58,7 @@ class KubehaApp(App):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("q", "quit", "Quit", show=False),
-        Binding("question_mark,f1", "help", "Help"),
-    ]
+    ]  # ? and F1 (help) are every step's own keys: screens/base.py
 
     def __init__(
         self,

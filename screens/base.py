@@ -37,6 +37,10 @@ class WizardScreen(KeepsStyles):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+n", "next", "Next", priority=True),
+        # early in the footer, so it stays visible at 80 columns: the help lists every other key
+        # (F1 is the one shown: a text field takes "?" as a character)
+        Binding("f1", "app.help", "Help"),
+        Binding("question_mark", "app.help", "Help", show=False),
     ]
 
     def __init__(self) -> None:

@@ -87,6 +87,8 @@ def help_rows(screen: Screen) -> list[KeyHelp]:
     for widget in screen.query("*"):
         if id(widget) in seen or not type(widget).__module__.startswith("screens."):
             continue
+        if not widget.can_focus:
+            continue  # its keys act only once it has the focus
         for _key, binding in widget._bindings:
             add(widget, binding, True)
 
