@@ -11,6 +11,7 @@ first screen, the other steps' modules are imported in a thread.
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 from textual import events
@@ -50,6 +51,7 @@ class StepScreens:
         kept = self.kept.get(step)
         if kept is not None and kept[0] is screen:
             self.kept[step] = (screen, self.shown(step))
+            gc.freeze()  # a kept screen lives on: keep the collector from walking it again
 
     def get(self, step: str) -> Screen:
         if not self.built:
