@@ -47,7 +47,14 @@ def test_address_and_port_scheme():
     with pytest.raises(LabError):
         lab.plan(0, 2, 0)
     with pytest.raises(LabError):
-        lab.plan(3, 10, 0)
+        lab.plan(10, 2, 0)
+    with pytest.raises(LabError):
+        lab.plan(3, 100, 0)
+    # Workers 10 to 99 (deploy-scale runs) take .110 to .199, SSH 2310 to 2399.
+    big = {s.name: s.address for s in lab.plan(3, 99, 0)}
+    assert (big["w9"], big["w10"], big["w99"]) == ("10.77.0.29", "10.77.0.110", "10.77.0.199")
+    assert constants.ssh_port(big["w99"]) == 2399
+    assert len(set(big.values())) == 102
 
 
 def test_busy_ssh_port_is_reported():

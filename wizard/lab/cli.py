@@ -8,7 +8,7 @@ import tomli_w
 
 from wizard.lab import lab as lab_ops
 from wizard.lab import qemu
-from wizard.lab.constants import CA_CERT_FILE, MAX_PER_ROLE
+from wizard.lab.constants import CA_CERT_FILE, MAX_PER_ROLE, MAX_WORKERS
 from wizard.lab.profiles import profile_name, write_profiles
 
 
@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("up", help="bring the lab up (reuses it if already up)")
     p.add_argument("--masters", type=_count(1), default=3, help="masters (default 3)")
-    p.add_argument("--workers", type=_count(0), default=2, help="workers (default 2)")
+    p.add_argument(
+        "--workers", type=_count(0, MAX_WORKERS), default=2, help="workers (default 2, at most 99)"
+    )
     p.add_argument("--lb-nodes", type=_count(0), default=0, help="dedicated LB nodes (default 0)")
     p.add_argument(
         "--ipvs-nodes",
@@ -51,15 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         p.set_defaults(func=func)
 
 
-def _count(minimum: int):
+def _count(minimum: int, maximum: int = MAX_PER_ROLE):
     def count(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or not minimum <= value <= MAX_PER_ROLE:
+        if value is None or not minimum <= value <= maximum:
             raise argparse.ArgumentTypeError(
-                f"{text!r}: expected a whole number from {minimum} to {MAX_PER_ROLE}"
+                f"{text!r}: expected a whole number from {minimum} to {maximum}"
             )
         return value
 

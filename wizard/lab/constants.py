@@ -17,10 +17,13 @@ BRIDGE_NAME = "br0"
 NODE_NETNS_PREFIX = "kubeha-lab-"
 NODE_INTERFACE = "eth0"
 
-# First host octet per role: m1 = .11, w1 = .21, lb1 = .31 (at most 9 of each).
+# First host octet per role: m1 = .11, w1 = .21, lb1 = .31 (at most 9 masters and LB nodes).
+# Workers 10 to 99 (for deploy-scale runs) take .110 to .199.
 ROLE_PREFIX = {"master": "m", "worker": "w", "lb": "lb"}
 ROLE_FIRST_OCTET = {"master": 11, "worker": 21, "lb": 31}
 MAX_PER_ROLE = 9
+MAX_WORKERS = 99
+EXTRA_WORKER_OCTET = 110  # w10
 HAPROXY_VIP = "10.77.0.100"
 IPVS_VIP = "10.103.97.2"
 QEMU_FIRST_OCTET = 41  # reserved for later QEMU IPVS nodes
@@ -59,9 +62,16 @@ def node_name(role: str, index: int) -> str:
 
 def node_address(role: str, index: int) -> str:
     """The node's address on the lab bridge."""
+    if role == "worker" and MAX_PER_ROLE < index <= MAX_WORKERS:
+        return f"10.77.0.{EXTRA_WORKER_OCTET + index - 10}"
     if not 1 <= index <= MAX_PER_ROLE:
-        raise ValueError(f"a lab has at most {MAX_PER_ROLE} nodes of each role")
+        raise ValueError(f"a lab has at most {max_of(role)} {role} nodes")
     return f"10.77.0.{ROLE_FIRST_OCTET[role] + index - 1}"
+
+
+def max_of(role: str) -> int:
+    """How many nodes of ``role`` a lab can have."""
+    return MAX_WORKERS if role == "worker" else MAX_PER_ROLE
 
 
 def ssh_port(address: str) -> int:

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from wizard.lab import bastion, network, node, pki, qemu
+from wizard.lab import bastion, host_limits, network, node, pki, qemu
 from wizard.lab.constants import (
     APISERVER_SERVICE,
     BOOT_TIMEOUT,
@@ -30,10 +30,10 @@ from wizard.lab.constants import (
     KNOWN_HOSTS_FILE,
     LAB_DIR,
     LOCK_FILE,
-    MAX_PER_ROLE,
     SSH_HOST,
     SSH_KEY_FILE,
     STOP_TIMEOUT,
+    max_of,
     node_address,
     node_name,
     ssh_port,
@@ -194,9 +194,13 @@ def plan(masters: int, workers: int, lb_nodes: int) -> list[node.NodeSpec]:
     """The nodes of a lab of this shape."""
     if masters < 1:
         raise LabError("a lab needs at least one master")
-    for label, count in (("masters", masters), ("workers", workers), ("LB nodes", lb_nodes)):
-        if not 0 <= count <= MAX_PER_ROLE:
-            raise LabError(f"a lab has 0 to {MAX_PER_ROLE} {label}, not {count}")
+    for role, label, count in (
+        ("master", "masters", masters),
+        ("worker", "workers", workers),
+        ("lb", "LB nodes", lb_nodes),
+    ):
+        if not 0 <= count <= max_of(role):
+            raise LabError(f"a lab has 0 to {max_of(role)} {label}, not {count}")
     specs = []
     for role, count in (("master", masters), ("worker", workers), ("lb", lb_nodes)):
         for i in range(1, count + 1):
@@ -267,6 +271,7 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     master_addresses = [s.address for s in specs if s.role == "master"]
 
     save_state(state)
+    host_limits.raise_for(len(specs), log)
     network.create_bridge()
     _start_forwarder(state, specs)
     save_state(state)
@@ -394,6 +399,7 @@ def down(log: Log = print) -> bool:
             _teardown(state, log)
         _clean_orphans(log)
         _require_gone([], network.lab_namespaces())
+        host_limits.restore(log)
         log("lab down: nothing left running")
         return True
 
