@@ -49,6 +49,10 @@ class FakeNode:
             return CommandResult(
                 tuple(argv), 1 if bad else 0, self.output, "config rejected" if bad else ""
             )
+        if argv[:2] == ["rm", "-f"]:
+            for path in argv[2:]:
+                self.files.pop(path, None)
+            return CommandResult(tuple(argv), 0, "", "")
         if argv[0] == "journalctl":
             return CommandResult(tuple(argv), 0, f"journal of {argv[2]} {self.output}", "")
         return CommandResult(tuple(argv), 0, self.output, "")
@@ -92,6 +96,9 @@ class FakeNode:
         self.log.append(f"restore {path}")
 
     def write_small_file(self, path, text):
+        self.files[path] = text
+
+    def write_private_file(self, path, text):
         self.files[path] = text
 
     managed_hosts_file = RemoteNode.managed_hosts_file

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from wizard.engine.remote import RemoteNode, q
+from wizard.engine.remote import RemoteNode
 
 JOURNAL = "/var/lib/kubeha/journal.json"
 MAX_BYTES = 256 * 1024  # a journal lists a node's files: a larger one is not kubeha's
@@ -68,15 +68,8 @@ def read(node: RemoteNode) -> tuple[Journal | None, str]:
 
 
 def write(node: RemoteNode, journal: Journal) -> None:
-    """Atomically (a temp file renamed over the journal), private to root."""
-    temp = JOURNAL + ".new"
-    folder = JOURNAL.rsplit("/", 1)[0]
-    result = node.sh(
-        f"umask 077 && mkdir -p {q(folder)} && printf %s {q(journal.to_text())} > {q(temp)} "
-        f"&& mv -f {q(temp)} {q(JOURNAL)}"
-    )
-    if not result.ok:
-        raise RuntimeError(f"cannot write the node's journal {JOURNAL}: {result.stderr.strip()}")
+    """Atomically, private to root."""
+    node.write_private_file(JOURNAL, journal.to_text())
 
 
 def clear(node: RemoteNode) -> None:

@@ -54,14 +54,7 @@ def read(node: RemoteNode) -> Manifest | None:
 
 
 def write(node: RemoteNode, manifest: Manifest) -> None:
-    temp = MANIFEST + ".new"
-    folder = MANIFEST.rsplit("/", 1)[0]
-    result = node.sh(
-        f"umask 077 && mkdir -p {q(folder)} && printf %s {q(manifest.to_text())} > {q(temp)} "
-        f"&& mv -f {q(temp)} {q(MANIFEST)}"
-    )
-    if not result.ok:
-        raise RuntimeError(f"cannot write {MANIFEST}: {result.stderr.strip()}")
+    node.write_private_file(MANIFEST, manifest.to_text())
 
 
 def recorded_units(node: RemoteNode) -> list[str]:

@@ -117,6 +117,18 @@ class RemoteNode:
         folder = path.rsplit("/", 1)[0]
         self.sh(f"mkdir -p {q(folder)} && printf %s {q(text)} > {q(path)}")
 
+    def write_private_file(self, path: str, text: str) -> None:
+        """kubeha's own record on the node (journal, manifest): root-only, replaced atomically
+        (a temp file renamed over it), so a run that dies mid-write leaves the old one whole."""
+        temp = path + ".new"
+        folder = path.rsplit("/", 1)[0]
+        result = self.sh(
+            f"umask 077 && mkdir -p {q(folder)} && printf %s {q(text)} > {q(temp)} "
+            f"&& mv -f {q(temp)} {q(path)}"
+        )
+        if not result.ok:
+            raise RuntimeError(f"cannot write {path}: {result.stderr.strip()}")
+
     def discard(self, temp: str) -> None:
         self.run(["rm", "-f", temp])
 
