@@ -8,6 +8,7 @@ from pathlib import Path
 from bench.deploy_scale import DeployRow
 from bench.failover import FailoverRow
 from bench.throughput import ThroughputRow
+from bench.wizard_report import wizard_lines
 
 
 @dataclass
@@ -287,27 +288,7 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         )
         lines += [""]
     if results.wizard:
-        w = results.wizard
-        lines += [
-            "## 4. The wizard",
-            "",
-            "Headless (Textual's test driver), in a fresh interpreter so imports count, with a "
-            "scripted engine: time from start to the first screen painted, then on the deploy "
-            f"screen with {w['panes']} node panes, {w['presses']} Tab presses, each timed until "
-            "the screen has processed and repainted.",
-            "",
-        ]
-        lines += table(
-            ["time to first screen", "keypress to paint, median", "keypress to paint, worst"],
-            [
-                [
-                    f"{w['first_screen_s']:.2f} s",
-                    f"{w['keypress_p50_ms']:.0f} ms",
-                    f"{w['keypress_max_ms']:.0f} ms",
-                ]
-            ],
-        )
-        lines += [""]
+        lines += wizard_lines(results.wizard)
     lines += [
         "## How to run",
         "",

@@ -135,6 +135,7 @@ async def deploy(presses: int) -> dict:
         finished = paints.watch(lambda: screen.finished)
         panes = screen.query_one("#panes")
         panes.focus()
+        await pilot.pause()  # the focus has moved before the first key
         during: list[float] = []
         while not engine.returned and len(during) < presses:
             before = panes.scroll_y

@@ -29,9 +29,12 @@ def import_all() -> None:
     first visits find them loaded), then move everything alive so far (modules, classes, the
     stylesheet) out of the garbage collector's reach: a full collection walked all of it, a
     100 ms pause at a random key press."""
-    for path in SCREENS.values():
-        import_module(path.partition(":")[0])
-    gc.freeze()
+    try:
+        for path in SCREENS.values():
+            import_module(path.partition(":")[0])
+    finally:
+        gc.freeze()
+        gc.enable()  # kubeha's start turned it off (wizard.commands.wizard_command)
 
 
 def screen_class(step: str) -> type[Screen]:

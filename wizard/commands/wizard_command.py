@@ -7,6 +7,7 @@ whole ``wizard`` core) stays free of Textual and fast to start.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -51,6 +52,9 @@ def has_terminal() -> bool:
 def run_wizard(args: argparse.Namespace) -> int:
     if not has_terminal():  # a Textual app without one would wait forever
         raise UsageError(NO_TERMINAL)
+    # Starting allocates much and frees little: no garbage collection until the first screen
+    # is up (screens.registry.import_all freezes what is alive then and turns it back on).
+    gc.disable()
     from screens.app import make_app
 
     app = make_app(args.profile, theme=ansi_theme())
