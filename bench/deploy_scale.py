@@ -1,5 +1,6 @@
-"""Deploy wall time by node count: a fresh ``kubeha apply`` of local-nginx to 1, 5, 10 and 20
-lab nodes (plain nodes added to the lab for the larger counts), as a ratio to one node."""
+"""Deploy wall time by node count: a fresh ``kubeha apply`` of local-nginx to 1, 10, 30 and 60
+lab nodes (workers added to the lab for the larger counts), as a ratio to one node, and where
+the time went: each phase's mean time per node, from the run's own events."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from wizard.lab import Lab
 from wizard.profile import Node
 
 # (masters, workers, lb_nodes) of the lab that has at least that many nodes
-SHAPES = {1: (3, 2, 0), 5: (3, 2, 0), 10: (3, 7, 0), 20: (3, 9, 8)}
+SHAPES = {1: (3, 2, 0), 5: (3, 2, 0), 10: (3, 7, 0), 20: (3, 17, 0), 30: (3, 27, 0), 60: (3, 57, 0)}
+STANDARD = (3, 2, 0)
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,31 @@ class DeployRow:
     nodes: int
     seconds: float
     ok: bool
+    # phase -> mean seconds per node (connect, facts, install, upload, activate, verify, ...)
+    phases: tuple[tuple[str, float], ...] = ()
 
 
 def _quiet(_event) -> None:
     pass
+
+
+class PhaseTimes:
+    """Sums each node phase's durations from the run's events (a finished phase carries its
+    duration), for the mean per node."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.nodes: set[str] = set()
+
+    def __call__(self, event) -> None:
+        if event.node is None or event.duration is None:
+            return
+        self.nodes.add(event.node)
+        self.sums[event.phase] = self.sums.get(event.phase, 0.0) + event.duration
+
+    def means(self) -> tuple[tuple[str, float], ...]:
+        count = max(1, len(self.nodes))
+        return tuple((phase, round(total / count, 2)) for phase, total in self.sums.items())
 
 
 def profile_for(lab: Lab, count: int):
@@ -51,17 +74,18 @@ def measure(lab: Lab, counts: tuple[int, ...], log=print) -> tuple[list[DeployRo
                 lab = lab_api.up(*shape, replace=True, log=lambda _: None)
             profile = profile_for(lab, count)
             run_uninstall(lab_profile(lab, "local-nginx"), ApplyOptions(), _quiet)
+            phases = PhaseTimes()
             began = time.monotonic()
-            summary = run_apply(profile, ApplyOptions(), _quiet)
+            summary = run_apply(profile, ApplyOptions(), phases)
             seconds = time.monotonic() - began
             log(f"deploy: {count} node(s) in {seconds:.1f} s ({'ok' if summary.ok else 'FAILED'})")
             for result in summary.nodes:
                 if not result.ok:
                     log(f"deploy:   {result.node}: {result.state.value}: {result.reason}")
-            rows.append(DeployRow(count, round(seconds, 2), summary.ok))
+            rows.append(DeployRow(count, round(seconds, 2), summary.ok, phases.means()))
             run_uninstall(profile, ApplyOptions(), _quiet)
     finally:
-        if lab.shape != SHAPES[5]:
+        if lab.shape != STANDARD:
             log("deploy: putting the lab back to 3 masters and 2 workers")
-            lab = lab_api.up(*SHAPES[5], replace=True, log=lambda _: None)
+            lab = lab_api.up(*STANDARD, replace=True, log=lambda _: None)
     return rows, lab

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from bench.seeds import install_seed
@@ -32,6 +33,9 @@ class FailoverRow:
     recovered_s: float
     watches_cut: int
     watch_back_s: float | None  # worst node; None: a stream never came back
+    ka_requests: int = 0  # the kept-alive clients (0: not measured)
+    ka_failed: int = 0  # failed or lost in flight
+    ka_back_s: float = 0.0  # worst node
 
 
 def lab_profile(lab: Lab, strategy: str) -> Profile:
@@ -72,6 +76,9 @@ def row(config: str, report: DrillReport) -> FailoverRow:
         recovered_s=max((n.recovered_s for n in nodes), default=0.0),
         watches_cut=sum(n.watches_interrupted for n in nodes),
         watch_back_s=None if any(b is None for b in backs) else max(backs, default=0.0),
+        ka_requests=sum(n.ka_requests for n in nodes),
+        ka_failed=sum(n.ka_failed + n.ka_lost_in_flight for n in nodes),
+        ka_back_s=max((n.ka_back_s for n in nodes), default=0.0),
     )
 
 
@@ -83,6 +90,16 @@ def victim(profile: Profile) -> str:
 
 def vip_holders(profile: Profile) -> set[str]:
     return {c.node for c in run_verify(profile).nodes if c.holds_vip}
+
+
+def vip_holder_row(config: str, profile: Profile, timing: DrillTiming, log) -> FailoverRow:
+    """The hard case: the node that holds the VIP is cut (keepalived moves the VIP; a client
+    reading a watch through the old holder is never told)."""
+    holders = sorted(vip_holders(profile))
+    holder = holders[0] if len(holders) == 1 else profile.masters[0].name
+    log(f"failover: {config}, cut {holder} (the VIP holder)")
+    report = run_drill(profile, holder, "cut", timing)
+    return dataclasses.replace(row(config, report), kind="cut VIP holder")
 
 
 def busiest_master(profile: Profile, candidates: set[str]) -> str | None:
@@ -107,6 +124,8 @@ def measure(
         for kind in kinds:
             log(f"failover: kubeha {strategy}, {kind} {master}")
             rows.append(row(f"kubeha {strategy}", run_drill(profile, master, kind, timing)))
+        if strategy == "haproxy-keepalived" and "cut" in kinds:
+            rows.append(vip_holder_row(f"kubeha {strategy}", profile, timing, log))
         allowed = {m.name for m in profile.masters} - vip_holders(profile)
         for kind in kinds:
             # A fresh proxy for every drill: the guides' passive checks (nginx fail_timeout=30s,
@@ -120,6 +139,9 @@ def measure(
             log(f"failover: {seed_names[strategy]}, {kind} {seed_victim}")
             report = run_drill(profile, seed_victim, kind, timing)
             rows.append(row(seed_names[strategy], report))
+        if strategy == "haproxy-keepalived" and "cut" in kinds:
+            install_seed(lab, profile)
+            rows.append(vip_holder_row(seed_names[strategy], profile, timing, log))
         run_uninstall(profile, ApplyOptions(), _quiet)
     return rows
 

@@ -149,10 +149,15 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "## 1. Failover: a master taken away",
         "",
         f"The drill of `kubeha verify --drill` ({results.timing}): every node other than a cut "
-        "master runs a loop of HTTPS requests to /readyz through its load balancer (each a new "
-        "connection, curl's limit 5 s) and keeps 3 watch streams open, while one master that "
-        "does not hold a VIP is killed (its process gets SIGKILL: clients see RST) or cut (its "
-        "host drops off the network: no answer at all), then restored. Summed over the clients:",
+        "master runs a loop of HTTPS requests to /version through its load balancer (each a new "
+        "connection, curl's limit 5 s), a kept-alive client asking the same over one connection "
+        "it keeps (re-opened when it ends, as client-go does) and 3 watch streams, while one "
+        "master that does not hold a VIP is killed (its process gets SIGKILL: clients see RST), "
+        "cut (its host drops off the network: no answer at all) or drained (a graceful stop as "
+        "an upgrade does it: /readyz fails for 6 s while every request is served, then the "
+        "listener closes and the watches end), then restored. *cut VIP holder*: the node that "
+        "holds the haproxy-keepalived VIP is cut, keepalived moves the VIP in about 3 s. "
+        "Summed over the clients:",
         "",
         "- **failed**: requests that started after the fault and got no 200 — the load "
         "balancer's responsibility;",
@@ -162,7 +167,10 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "every request succeeded quickly again;",
         "- **watch back**: worst time from the fault until every interrupted watch stream "
         "delivered events again (the lab apiserver sends one a second); *never*: still silent "
-        f"when the master came back {results.hold_s:g} s later.",
+        f"when the master came back {results.hold_s:g} s later;",
+        "- **kept-alive**: the kept-alive clients' requests that failed (or were lost in flight) "
+        "of all they sent, and the worst time from the fault until their last bad request "
+        "ended.",
         "",
     ]
     if results.failover:
@@ -181,6 +189,8 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
                 "recovered",
                 "watches cut",
                 "watch back",
+                "kept-alive failed",
+                "kept-alive back",
             ],
             [
                 [
@@ -193,6 +203,8 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
                     f"{r.recovered_s:.1f} s",
                     str(r.watches_cut),
                     _watch(r.watch_back_s),
+                    f"{r.ka_failed}/{r.ka_requests}" if r.ka_requests else "-",
+                    f"{r.ka_back_s:.1f} s" if r.ka_requests else "-",
                 ]
                 for r in results.failover
             ],
@@ -217,6 +229,21 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "1 failed request on most clients. kubeha dropped it for the same session cutter, whose "
         "destroyed sockets haproxy treats as a connection error and retries on another master "
         "(`option redispatch 1`, `retries 3`): 0 failed, watches back in under 4 s.",
+        "- haproxy-keepalived, the VIP holder cut: a watch through the old holder never learned "
+        "that the VIP moved and stayed silent for more than 20 s (client-go waits 30 s + 15 s). "
+        "Every node now runs `kubeha-vip-follower`: when the VIP's neighbour entry takes the new "
+        "holder's MAC (its gratuitous ARP) it destroys the node's connections to VIP:port, and "
+        "the client reconnects to the new holder at once.",
+        "- local-nginx, cut: the session cutter's probe now gives up on a connect after four "
+        "times the slower of the last two TCP + TLS connects (at least 0.5 s) instead of the "
+        "whole timeout: worst watch back 2.8 s (was 3.3 s), requests recovered 2.6 s (was 4.4 s).",
+        "- drain: a draining master answers /readyz with 500 while it serves every request, so "
+        "the drill's requests ask /version, and the session cutter destroys only the sockets idle "
+        "on the send side for 0.5 s (a watch, a request whose answer never came): a request a "
+        "draining master is still answering is spared (it failed 1 per drill before). What "
+        "local-nginx still loses on a drain (0 to 2 requests, all at the listener's close) is "
+        "the race open-source nginx cannot avoid without an active check: it keeps opening new "
+        "connections on the draining master until the listener closes.",
         "",
         "The seed guides' configs are installed over a kubeha deploy (same nodes, same VIP for "
         "haproxy) with only what a package install needs added; see bench/seeds.py. Guide 000 "
@@ -237,7 +264,10 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
             "",
             "A fresh `kubeha apply` of local-nginx (after an uninstall), 32 nodes at a time; "
             "larger counts use plain lab nodes added for the run. The nodes' rootfs already has "
-            "the packages, so this is connect, facts, upload, check, activate and verify.",
+            "the packages, so this is connect, facts, upload, check, activate and verify. Every "
+            "lab node is a container on this machine's 2 cores: each node's own work (systemd "
+            "reloading and starting units, `nginx -t`) competes for the same CPU, which real "
+            "nodes do not; read the ratio as an upper bound.",
             "",
             f"![deploy]({rel / path.name})",
             "",
@@ -255,6 +285,14 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
             ],
         )
         lines += [""]
+        largest = results.deploy[-1]
+        if largest.phases:
+            spent = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in largest.phases)
+            lines += [
+                f"Where the time went at {largest.nodes} nodes (each phase's mean per node, from "
+                f"the run's events): {spent}.",
+                "",
+            ]
     if results.throughput:
         path = charts / "throughput.png"
         throughput_chart(results.throughput, path)
