@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -75,3 +76,44 @@ def test_connect_timeout_follows_the_slower_of_the_last_two_connects():
     assert next_connect("0.010", "0.200") == "0.800"  # one fast connect does not forget a slow
     assert next_connect("0.600", "0.100") == "1.000"  # never above TIMEOUT
     assert next_connect("0.010", "0", timeout="0.3") == "0.300"
+
+
+REFUSE_CHECK = r"""
+ip link set lo up
+python3 -c 'import socket,time; s=socket.create_server(("127.0.0.1", 16443)); time.sleep(30)' &
+server=$!
+i=0; until ss -Hltn 'sport = :16443' | grep -q . || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+try() {  # user -> "ok" or "refused"
+    runuser -u "$1" -- python3 -c 'import socket
+try:
+    socket.create_connection(("127.0.0.1", 16443), 2).close(); print("ok")
+except ConnectionRefusedError:
+    print("refused")'
+}
+echo "before $(try nobody)"
+refuse add 127.0.0.1 16443
+echo "blocked $(try nobody) root:$(try root)"
+refuse delete 127.0.0.1 16443
+echo "after $(try nobody)"
+kill $server
+"""
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft (Debian's nftables) not installed")
+def test_a_failing_master_refuses_new_connections_of_the_proxy_not_of_root():
+    """While a master fails, the proxy's (non-root) new connections to it are reset at once and
+    retried elsewhere; the cutter's own probes (root) still reach it; back, nothing is refused.
+    In a network namespace of its own: no rule ever touches this machine's."""
+    script = session_cutter_files(example_profile("local-nginx"))[0].content
+    setup = re.search(r"^NFT=0$.*?^refuse\(\) \{.*?^\}$", script, re.M | re.S)
+    assert setup
+    shell = f'log() {{ echo "$*" >&2; }}\n{setup.group(0)}\n{REFUSE_CHECK}'
+    result = subprocess.run(
+        ["unshare", "-n", "sh", "-c", shell], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split("\n")[:3] == [
+        "before ok",
+        "blocked refused root:ok",
+        "after ok",
+    ], result.stdout + result.stderr
