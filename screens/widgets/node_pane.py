@@ -18,20 +18,20 @@ from screens.node_view import NodeView
 BAR_CELLS = 12
 HEAD_RIGHT = BAR_CELLS + 6  # the bar, a space and "100%"
 NODE_LINES = 2  # a node's last lines; the build's pane grows to show the compiler's tail
-BUILD = "build"
+BUILD_ROLES = ("build", "binary")  # screens.deploy.build_view's pane
 
 
 def pane_rows(view: NodeView) -> int:
     """The pane's height: the title line and the last lines (never fewer than a node's)."""
-    if view.role in (BUILD, "binary"):
+    if view.role in BUILD_ROLES:
         return 1 + max(1, len(view.lines))
     return 1 + NODE_LINES
 
 
 class NodePane(Widget):
     """Draws one NodeView; classes -running, -ok and -failed colour its edge. The colours of
-    its bar and lines are the component styles of the list it is in (see ``PANE_STYLES``): on
-    the pane itself, Textual would recompute them for every pane mounted or restyled."""
+    its bar and lines are the component styles of the list it is in (``PaneList``): on the pane
+    itself, Textual would recompute them for every pane mounted or restyled."""
 
     def __init__(self, view: NodeView) -> None:
         super().__init__(id=f"pane-{view.node}")

@@ -98,6 +98,8 @@ class PaneList(VerticalScroll):
             self.update_window(force=True)
 
     def update_window(self, force: bool = False) -> None:
+        """Mount the panes from the one above the view to the one below it, remove the rest,
+        and size the spacers for what is not mounted."""
         if not self.is_mounted or not self.views:
             return
         height = self.scrollable_content_region.height or self.app.size.height
