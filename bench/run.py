@@ -77,12 +77,12 @@ def main(argv=None) -> int:
             results.deploy, lab = deploy_scale.measure(lab, (1, 5))
             results.throughput = throughput.measure(lab, 1.0, short=True)
         else:
-            results.failover = failover.measure(lab, ("kill", "cut"), timing)
+            results.failover = failover.measure(lab, ("kill", "cut", "drain"), timing)
             try:
-                results.failover += failover.measure_ipvs(lab, ("kill", "cut"), timing)
+                results.failover += failover.measure_ipvs(lab, ("kill", "cut", "drain"), timing)
             except Exception as exc:  # the other figures still make the report
                 print(f"failover: ipvs not measured: {type(exc).__name__}: {exc}")
-            results.deploy, lab = deploy_scale.measure(lab, (1, 5, 10, 20))
+            results.deploy, lab = deploy_scale.measure(lab, (1, 10, 30, 60))
             results.throughput = throughput.measure(lab, 5.0)
         failover.run_uninstall_all(lab)
     results.wizard = wizard_timing.measure(5, rounds=1) if args.short else wizard_timing.measure(20)
