@@ -186,7 +186,7 @@ def test_new_profile_to_a_verified_deploy_on_the_lab(lab, bastion, terminal):
 
     # Preview, saved, then the deploy dialog: Enter alone cancels.
     wait_for("Nodes and files")
-    assert "/etc/kube-nginx/kube-nginx.conf" in screen()
+    wait_for("/etc/kube-nginx/kube-nginx.conf")  # the file list fills in just after the title
     keys("s")
     wait_for("Saved to")
     keys("C-n")

@@ -49,8 +49,8 @@ def test_apply_verifies_every_node_through_the_vip(lab, base):
         "m1": "verified",
         "m2": "verified",
         "m3": "verified",
-        "w1": "unchanged",
-        "w2": "unchanged",
+        "w1": "verified",  # kubeha-vip-follower, on every node
+        "w2": "verified",
     }
     assert len(vip_holders(lab)) == 1
     assert "held by" in recorder.text()

@@ -53,12 +53,13 @@ class Timing:
     round_s: float
     interval: float
     timeout: float
+    ssh_s: float = 0.0  # one command over SSH into the guest: how finely a test can look
 
     @classmethod
-    def from_round(cls, round_s: float) -> Timing:
+    def from_round(cls, round_s: float, ssh_s: float = 0.0) -> Timing:
         timeout = max(3.0, math.ceil(2.5 * round_s))
         interval = max(4.0, math.ceil(2 * round_s) + 1.0, timeout)
-        return cls(round_s=round_s, interval=interval, timeout=timeout)
+        return cls(round_s=round_s, interval=interval, timeout=timeout, ssh_s=ssh_s)
 
     @property
     def removal_bound(self) -> float:
@@ -105,7 +106,14 @@ def q1(lab):
 
 @pytest.fixture(scope="module")
 def timing(lab, q1) -> Timing:
-    measured = Timing.from_round(probe_round_seconds(q1, [m.address for m in lab.masters]))
+    ssh_s = 0.0
+    for _ in range(3):
+        began = time.monotonic()
+        on_q1(q1, "true")
+        ssh_s = max(ssh_s, time.monotonic() - began)
+    measured = Timing.from_round(
+        probe_round_seconds(q1, [m.address for m in lab.masters]), round(ssh_s, 2)
+    )
     FIGURES["probe_round_s"] = measured.round_s
     FIGURES["interval_s"] = measured.interval
     FIGURES["timeout_s"] = measured.timeout
@@ -285,7 +293,7 @@ def test_checker_closes_a_watch_stream_pinned_to_a_cut_master(lab, q1, ipvs_prof
         assert on_q1(q1, alive).stdout.strip() == "3"
         began = time.monotonic()
         lab.cut(name)
-        bound = timing.removal_bound
+        bound = timing.removal_bound + 2 * timing.ssh_s  # each look is one SSH command away
         deadline = began + bound + 10
         while on_q1(q1, alive).stdout.strip() == "3":
             assert time.monotonic() < deadline, "the watch stream to the cut master stayed open"
