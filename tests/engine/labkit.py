@@ -61,6 +61,19 @@ def uninstall(profile: Profile) -> RunSummary:
     return run_uninstall(profile, ApplyOptions(), Recorder())
 
 
+STRATEGIES = ("local-nginx", "haproxy-keepalived")
+
+
+def clean_base(lab: Lab, strategy: str, before: dict[str, dict[str, str]]):
+    """A module fixture's body: the lab without any kubeha strategy (its snapshot kept in
+    ``before["nodes"]``), then ``strategy``'s profile; uninstalled again at the end."""
+    for each in STRATEGIES:
+        uninstall(lab_profile(lab, each))
+    before["nodes"] = snapshot(lab)
+    yield lab_profile(lab, strategy)
+    uninstall(lab_profile(lab, strategy))
+
+
 def states(summary: RunSummary) -> dict[str, str]:
     return {n.node: n.state.value for n in summary.nodes}
 

@@ -9,7 +9,7 @@ import pytest
 from tests.engine.labkit import (
     active_since,
     apply,
-    lab_profile,
+    clean_base,
     masters_seen,
     snapshot,
     states,
@@ -26,11 +26,7 @@ BEFORE: dict[str, dict[str, str]] = {}
 
 @pytest.fixture(scope="module")
 def base(lab):
-    for strategy in ("local-nginx", "haproxy-keepalived"):
-        uninstall(lab_profile(lab, strategy))
-    BEFORE["nodes"] = snapshot(lab)
-    yield lab_profile(lab, "haproxy-keepalived")
-    uninstall(lab_profile(lab, "haproxy-keepalived"))
+    yield from clean_base(lab, "haproxy-keepalived", BEFORE)
 
 
 def vip_holders(lab) -> list[str]:

@@ -13,7 +13,14 @@ import sys
 
 import pytest
 
-from tests.engine.labkit import apply, lab_profile, snapshot, states, uninstall, with_section
+from tests.engine.labkit import (
+    apply,
+    clean_base,
+    snapshot,
+    states,
+    uninstall,
+    with_section,
+)
 from wizard.engine.fault_hooks import VARIABLE
 from wizard.engine.node_journal import JOURNAL
 from wizard.engine.verify import run_verify
@@ -28,11 +35,7 @@ BEFORE: dict[str, dict[str, str]] = {}
 
 @pytest.fixture(scope="module")
 def base(lab):
-    for strategy in ("haproxy-keepalived", "local-nginx"):
-        uninstall(lab_profile(lab, strategy))
-    BEFORE["nodes"] = snapshot(lab)
-    yield lab_profile(lab, "local-nginx")
-    uninstall(lab_profile(lab, "local-nginx"))
+    yield from clean_base(lab, "local-nginx", BEFORE)
 
 
 def on_port(profile, number):

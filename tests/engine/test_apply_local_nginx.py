@@ -11,7 +11,7 @@ import pytest
 from tests.engine.labkit import (
     active_since,
     apply,
-    lab_profile,
+    clean_base,
     masters_seen,
     snapshot,
     states,
@@ -33,11 +33,7 @@ BEFORE: dict[str, dict[str, str]] = {}
 
 @pytest.fixture(scope="module")
 def base(lab):
-    for strategy in ("haproxy-keepalived", "local-nginx"):
-        uninstall(lab_profile(lab, strategy))
-    BEFORE["nodes"] = snapshot(lab)
-    yield lab_profile(lab, "local-nginx")
-    uninstall(lab_profile(lab, "local-nginx"))
+    yield from clean_base(lab, "local-nginx", BEFORE)
 
 
 @pytest.fixture(scope="module")
