@@ -12,10 +12,12 @@ def test_raised_only_when_needed_and_put_back(tmp_path, monkeypatch):
     monkeypatch.setattr(host_limits, "SAVED", saved)
     logged: list[str] = []
     setting.write_text("128\n")
-    host_limits.raise_for(5, logged.append)  # 128 + 8 x 5 = 168 > 128: raised
-    assert setting.read_text() == "168\n" and saved.read_text() == "128\n"
+    host_limits.raise_for(5, logged.append)  # the usual lab: 32 + 8 x 5 = 72, nothing to do
+    assert setting.read_text() == "128\n" and not saved.exists()
+    host_limits.raise_for(30, logged.append)  # 32 + 8 x 30 = 272 > 128: raised
+    assert setting.read_text() == "272\n" and saved.read_text() == "128\n"
     host_limits.raise_for(60, logged.append)  # raised again, the value first found kept
-    assert setting.read_text() == "608\n" and saved.read_text() == "128\n"
+    assert setting.read_text() == "512\n" and saved.read_text() == "128\n"
     host_limits.restore(logged.append)
     assert setting.read_text() == "128\n" and not saved.exists()
     setting.write_text("100000\n")

@@ -16,7 +16,7 @@ from wizard.lab.constants import LAB_DIR
 SETTING = Path("/proc/sys/fs/inotify/max_user_instances")
 SAVED = LAB_DIR / "inotify-max-user-instances.orig"
 PER_NODE = 8  # instances a node's systemd, journald and friends take, with room to spare
-HOST_SHARE = 128  # left for the host's own users of inotify
+HOST_SHARE = 32  # left for the host's own users of inotify
 
 
 def needed(nodes: int) -> int:
