@@ -163,10 +163,11 @@ def kept_alive_script(url: str, timing: DrillTiming) -> str:
     its start time, then ``K code seconds connects`` per request. A curl without --rate (older
     than 7.84) prints no K line: the figures then say "not measured". Bounded by ``timeout``."""
     rate = max(1, round(1 / timing.interval))
-    limit = int(timing.duration + timing.max_time + 0.999)
+    limit = int(timing.duration + 3 * timing.max_time + 0.999)
+    # Line-buffered (stdbuf): a curl that the time limit ends must not take its lines with it.
     return (
         f'( echo "KT $(date +%s.%N)"; '
-        f"timeout {limit} curl -g -s -k --rate {rate}/s -m {timing.max_time:g} "
+        f"timeout {limit} stdbuf -oL curl -g -s -k --rate {rate}/s -m {timing.max_time:g} "
         f"-w 'K %{{http_code}} %{{time_total}} %{{num_connects}}\\n' "
         f"$(i=0; while [ $i -lt {timing.count} ]; do i=$((i+1)); "
         f"printf '%s ' -o /dev/null {q(url)}; done) 2>/dev/null ) & "
