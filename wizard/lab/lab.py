@@ -271,6 +271,7 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     master_addresses = [s.address for s in specs if s.role == "master"]
 
     save_state(state)
+    host_limits.restore(log)  # a lab replaced by a smaller one gives the host its value back
     host_limits.raise_for(len(specs), log)
     network.create_bridge()
     _start_forwarder(state, specs)
