@@ -17,14 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.offline import NEEDS_UNSHARE, kubeha_offline
 from wizard.nginx_build.build import BuildFailed
 from wizard.nginx_build.elf import NotAnExecutable, read_header, this_machine
 from wizard.nginx_build.phase import operator_binary
 from wizard.profile_io import load_profile
 
-NEEDS_UNSHARE = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare -n"
-)
 NEEDS_CC = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 
 PROFILE = """name = "binary-check"
@@ -88,19 +86,6 @@ def elf_that_leaves(marker: Path, folder: Path) -> Path:
     )
     binary.chmod(0o755)
     return binary
-
-
-def kubeha_offline(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``kubeha ARGS`` in an empty network namespace, with a HOME of its own."""
-    env = {**os.environ, "HOME": str(tmp_path / "home")}
-    return subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "wizard", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
 
 
 @NEEDS_UNSHARE

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import shutil
 import socket
-import subprocess
 import sys
 import time
 
 import pytest
 
 from tests.conftest import EXAMPLES, example_profile
+from tests.offline import NEEDS_UNSHARE, kubeha_offline
 from wizard.cli import main
 from wizard.example_addresses import example_address_problems, example_range
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Node, SshTarget
-
-NEEDS_UNSHARE = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare -n"
-)
 
 OWN = """name = "own"
 strategy = "local-nginx"
@@ -66,18 +60,6 @@ def tripwire(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
     monkeypatch.setattr(socket, "create_connection", refuse("socket.create_connection"))
     return attempts
-
-
-def kubeha_offline(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``kubeha ARGS`` in an empty network namespace, with a HOME of its own."""
-    return subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "wizard", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "HOME": str(tmp_path / "home")},
-    )
 
 
 # --- verify --drill: every argument before any connection ------------------------------------
