@@ -99,3 +99,17 @@ def test_the_same_strategy_in_the_manifest_is_an_update():
     node.files[MANIFEST] = Manifest("old", "local-nginx", (), ("kube-nginx.service",)).to_text()
     summary, _ = apply(profile, cluster)
     assert summary.ok
+
+
+def test_a_re_apply_leaves_the_manifest_as_it_is():
+    profile = example_profile("local-nginx")
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    summary, _ = apply(profile, cluster)
+    assert summary.ok
+    node = cluster.nodes["master1"]
+    written = Manifest.parse(node.files[MANIFEST])
+    assert written is not None and written.strategy == "local-nginx"
+    node.files[MANIFEST] = written.to_text().replace(written.run_id, "an-earlier-run")
+    summary, _ = apply(profile, cluster)
+    assert summary.ok
+    assert Manifest.parse(node.files[MANIFEST]).run_id == "an-earlier-run"  # not written again

@@ -73,6 +73,11 @@ class NodeJob:
     journal: node_journal.Journal | None = None  # the files this run has put in place
     inherited: tuple[node_journal.JournalEntry, ...] = ()  # put in place by a run that died
     strategy: str = ""  # the profile's strategy: another one installed here is refused
+    installed: node_manifest.Manifest | None = None  # what the node said kubeha installed
+
+    @property
+    def _profile_name(self) -> str:
+        return self.lock.profile if self.lock is not None else ""
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -123,9 +128,9 @@ class NodeJob:
         if "curl" not in facts.binaries:
             raise StepFailed("needs curl on the node to verify the load balancer")
         if self.strategy:
-            profile = self.lock.profile if self.lock is not None else ""
+            self.installed = node_manifest.read(self.node)
             conflict = node_manifest.strategy_conflict(
-                self.node, self.strategy, profile, self.plan.services
+                self.node, self.installed, self.strategy, self._profile_name, self.plan.services
             )
             if conflict:
                 raise StepFailed(conflict)
@@ -406,13 +411,14 @@ class NodeJob:
             self.node.write_small_file(VERIFIED_URL_FILE, self.plan.verify_url + "\n")
         if self.plan.files and self.strategy:
             manifest = node_manifest.Manifest(
-                profile=self.lock.profile if self.lock is not None else "",
+                profile=self._profile_name,
                 strategy=self.strategy,
                 files=tuple(f.path for f in self.plan.files),
                 services=self.plan.services,
                 run_id=self.lock.run_id if self.lock is not None else "",
             )
-            node_manifest.write(self.node, manifest)
+            if not manifest.same_install(self.installed):  # a re-apply writes nothing
+                node_manifest.write(self.node, manifest)
         if self.journal is not None or self.inherited:
             node_journal.clear(self.node)
         return Status.OK, message, ()

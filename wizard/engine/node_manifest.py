@@ -12,7 +12,7 @@ node from before the manifest is recognised by the units kubeha recorded there
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from wizard.engine.remote import UNIT_STATE_DIR, RemoteNode, q
 
@@ -30,6 +30,10 @@ class Manifest:
 
     def to_text(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    def same_install(self, other: Manifest | None) -> bool:
+        """The same profile, strategy, files and units, whichever run wrote them."""
+        return other is not None and replace(self, run_id="") == replace(other, run_id="")
 
     @classmethod
     def parse(cls, text: str) -> Manifest | None:
@@ -64,10 +68,14 @@ def recorded_units(node: RemoteNode) -> list[str]:
 
 
 def strategy_conflict(
-    node: RemoteNode, strategy: str, profile: str, services: tuple[str, ...]
+    node: RemoteNode,
+    manifest: Manifest | None,
+    strategy: str,
+    profile: str,
+    services: tuple[str, ...],
 ) -> str | None:
-    """Why this node cannot take ``strategy`` in place, or None."""
-    manifest = read(node)
+    """Why this node, whose manifest (:func:`read`) is ``manifest``, cannot take ``strategy``
+    in place, or None."""
     if manifest is not None:
         if manifest.strategy == strategy:
             return None
