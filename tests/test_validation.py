@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import example_profile
 from wizard.problems import Severity, errors_in
-from wizard.profile import HaproxyKeepalived, Master, Node, SshTarget
+from wizard.profile import Master, Node, SshTarget
+from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 from wizard.validation import validate
 
 
