@@ -168,11 +168,13 @@ def format_table(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def report_lines(report: VerifyReport) -> list[str]:
-    """The table, the IPVS tables, the problems and a one-line verdict."""
+    """The table, each node's balancer table (IPVS), the problems and a one-line verdict."""
     lines = [f"verify {report.profile} ({report.strategy}):", *format_table(table_rows(report))]
+    strategy = registry.find(report.strategy)
+    title = strategy.table_title if strategy is not None else "table"
     for c in report.nodes:
         if c.ipvs_table:
-            lines.append(f"IPVS table on {c.node}:")
+            lines.append(f"{title} on {c.node}:")
             lines.extend(f"  {line}" for line in c.ipvs_table)
     if any(c.master == UNKNOWN_MASTER for c in report.nodes):
         lines.append("master ?: the apiserver answered but does not say which master it is")

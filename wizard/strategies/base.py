@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from wizard.problems import Problem
 from wizard.profile import InstallMethod, Profile
-from wizard.strategies.fields import FieldInfo, check_choice, fields_of
+from wizard.strategies.fields import FieldInfo, check_choice, field_info, fields_of
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
 from wizard.strategies.packages import Package
 
@@ -57,6 +57,7 @@ class Strategy:
     # One node holds a VIP: verify shows the holder, the drill can take it (--master vip-holder).
     has_vip_holder: ClassVar[bool] = False
     prepare_title: ClassVar[str] = ""  # what prepare does, e.g. "the kube-nginx build"
+    table_title: ClassVar[str] = "table"  # what VerifyExtras.table holds, e.g. "IPVS table"
 
     def __repr__(self) -> str:
         return f"<strategy {self.key}>"
@@ -68,7 +69,7 @@ class Strategy:
         return fields_of(self.section_type)
 
     def field(self, name: str) -> FieldInfo:
-        return next(f for f in self.fields() if f.name == name)
+        return field_info(self.section_type, name)
 
     def settings(self, profile: Profile) -> Any:
         """Its section of ``profile`` (an instance of ``section_type``)."""

@@ -10,6 +10,7 @@ the dataclass default, so the TOML reader, the form and the checks never disagre
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def _kind(hint: Any, choices: tuple[str, ...]) -> str:
     return f"opt{kind}" if optional and kind in ("str", "int") else kind
 
 
+@functools.cache
 def fields_of(section_type: type) -> tuple[FieldInfo, ...]:
     """The described fields of a section dataclass, in declaration order."""
     hints = typing.get_type_hints(section_type)
@@ -90,6 +92,14 @@ def fields_of(section_type: type) -> tuple[FieldInfo, ...]:
             )
         )
     return tuple(infos)
+
+
+def field_info(section_type: type, name: str) -> FieldInfo:
+    """The described field ``name`` of a section dataclass."""
+    for info in fields_of(section_type):
+        if info.name == name:
+            return info
+    raise KeyError(f"{section_type.__name__} has no field {name!r}")
 
 
 def check_choice(problems: list[Problem], path: str, value: Any, info: FieldInfo) -> bool:

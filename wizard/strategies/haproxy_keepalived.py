@@ -27,7 +27,7 @@ from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
-from wizard.strategies.fields import check_choice, described
+from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
 from wizard.strategies.packages import CURL, same_name
 from wizard.templating import render_template
@@ -220,7 +220,7 @@ def plan(profile: Profile) -> RenderPlan:
 def check(profile: Profile) -> list[Problem]:
     section: HaproxyKeepalived = profile.section(SECTION)
     problems: list[Problem] = []
-    run_on = STRATEGY.field("run_on")
+    run_on = field_info(HaproxyKeepalived, "run_on")
     known_run_on = check_choice(problems, "haproxy_keepalived.run_on", section.run_on, run_on)
     if known_run_on and section.run_on == RunOn.LB_NODES and not profile.lb_nodes:
         problems.append(

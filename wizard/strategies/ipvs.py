@@ -17,7 +17,7 @@ from wizard.problems import Problem, error
 from wizard.profile import Profile
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import snippets
-from wizard.strategies.fields import check_choice, described
+from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
 from wizard.strategies.packages import CURL, same_name
 from wizard.templating import render_template
@@ -180,7 +180,7 @@ def check(profile: Profile) -> list[Problem]:
                     )
                 )
     check_port(problems, "ipvs.port", section.port)
-    check_choice(problems, "ipvs.scheduler", section.scheduler, STRATEGY.field("scheduler"))
+    check_choice(problems, "ipvs.scheduler", section.scheduler, field_info(Ipvs, "scheduler"))
     if not is_hostname(section.apiserver_hostname):
         problems.append(
             error(
@@ -229,6 +229,7 @@ class IpvsStrategy(Strategy):
         "Large clusters that want kernel-speed balancing with no proxy process (the sealos design).",
     )
     packages = (IPVSADM, CURL)
+    table_title = "IPVS table"
 
     def check(self, profile: Profile) -> list[Problem]:
         return check(profile)
