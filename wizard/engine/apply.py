@@ -20,16 +20,17 @@ from dataclasses import replace
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
+from wizard.engine.hook_events import reporter
 from wizard.engine.locks import LockHolder, profile_lock
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary, Secrets
 from wizard.engine.node_job import NodeJob
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.engine.uninstall_job import UninstallJob
-from wizard.errors import KubehaError
-from wizard.nginx_build.build import BuildFailed
-from wizard.nginx_build.phase import needs_binary, prepare, with_binary
+from wizard.errors import KubehaError, PrepareFailed
 from wizard.profile import Profile
 from wizard.render import RenderPlan, build_plan
+from wizard.strategies import registry
+from wizard.strategies.base import Strategy
 
 REDACTED = "********"
 
@@ -121,6 +122,7 @@ def _locked_run(
 ) -> RunSummary:
     secrets = secrets or Secrets()
     plan = build_plan(profile)
+    strategy = registry.get(profile.strategy)
     selected, skipped = select_nodes(plan, options, profile)
     cancel = cancel or threading.Event()
     run_id = holder.run_id
@@ -150,14 +152,19 @@ def _locked_run(
     )
     for name in skipped:
         emit(Event(name, "run", Status.SKIPPED, "done in the previous run", progress=1.0))
-    if needs_binary(profile):  # kube-nginx: built (or read) once, before any node is touched
+    if strategy.needs_prepare(profile):  # e.g. kube-nginx, built once before any node
         try:
-            binary = None if uninstall else prepare(profile, emit, open_for, options.dry_run)
-        except BuildFailed as exc:
+            plan = strategy.prepare(
+                profile,
+                plan,
+                reporter(emit, "build"),
+                open_for,
+                dry_run=options.dry_run,
+                uninstall=uninstall,
+            )
+        except PrepareFailed as exc:
             emit(Event(None, "build", Status.FAILED, str(exc), exc.lines, progress=1.0))
-            return _stopped_before_nodes(profile, selected, state, emit, run_id, exc)
-        if uninstall or binary is not None:
-            plan = with_binary(plan, profile, binary.data if binary else b"")
+            return _stopped_before_nodes(profile, strategy, selected, state, emit, run_id, exc)
     lock = holder if uninstall or not options.dry_run else None  # a dry run locks no node
     jobs = {
         name: (
@@ -178,12 +185,10 @@ def _locked_run(
     opened.extend(jobs.values())
     began = time.monotonic()
     results: dict[str, NodeResult] = {}
-    # Connections close as each node finishes, except the load-balancer nodes' when the cluster
-    # check after the run needs them (haproxy-keepalived: who holds the VIP).
-    keep_open = set()
-    if not uninstall and profile.strategy == "haproxy-keepalived":
-        keep_open = {n.name for n in profile.lb_hosts()}
-    for index, wave in enumerate(waves(profile, plan, list(jobs), uninstall)):
+    # Connections close as each node finishes, except the ones the strategy's cluster check
+    # after the run needs (haproxy-keepalived: who holds the VIP).
+    keep_open = set() if uninstall else set(strategy.cluster_nodes(profile))
+    for index, wave in enumerate(waves(strategy, plan, list(jobs), uninstall)):
         if index > 0 and results and not any(r.ok for r in results.values()):
             for name in wave:  # nothing carries the load balancer: do not wait on it
                 reason = "not verified: no load-balancer node came up"
@@ -194,11 +199,13 @@ def _locked_run(
         ready = {name: jobs[name] for name in wave}
         results.update(run_pool(ready, options, cancel, state, emit, keep_open))
     cluster_problems: list[str] = []
-    if (
-        not (uninstall or options.dry_run or cancel.is_set())
-        and profile.strategy == "haproxy-keepalived"
-    ):
-        cluster_problems = check_vip(profile, jobs, results, emit)
+    if not (uninstall or options.dry_run or cancel.is_set()):
+        connected = {
+            name: jobs[name].node
+            for name in strategy.cluster_nodes(profile)
+            if name in jobs and jobs[name].node is not None
+        }
+        cluster_problems = strategy.cluster_check(profile, connected, reporter(emit, "verify"))
     for job in jobs.values():
         with contextlib.suppress(Exception):  # closing must not fail the run
             job.disconnect()
@@ -224,9 +231,9 @@ def _locked_run(
     return summary
 
 
-def _stopped_before_nodes(profile, selected, state, emit, run_id, exc) -> RunSummary:
-    """The build failed: every node is left as it was."""
-    reason = f"not started: the kube-nginx build failed ({exc})"
+def _stopped_before_nodes(profile, strategy, selected, state, emit, run_id, exc) -> RunSummary:
+    """The strategy's prepare step (the build) failed: every node is left as it was."""
+    reason = f"not started: {strategy.prepare_title} failed ({exc})"
     for name in selected:
         emit(Event(name, "run", Status.SKIPPED, reason, progress=1.0))
         state.set_node(name, NodeState.UNTOUCHED.value)
@@ -237,13 +244,12 @@ def _stopped_before_nodes(profile, selected, state, emit, run_id, exc) -> RunSum
     return summary
 
 
-def waves(profile: Profile, plan: RenderPlan, names: list[str], uninstall: bool) -> list[list[str]]:
-    """The nodes that carry the load balancer first, then the nodes that only verify through it
-    (haproxy-keepalived's workers), so those never wait on a VIP that is not coming."""
-    if uninstall or profile.strategy != "haproxy-keepalived":
-        return [names]
-    carriers = [n for n in names if plan.for_node(n).files]
-    return [w for w in (carriers, [n for n in names if n not in carriers]) if w]
+def waves(
+    strategy: Strategy, plan: RenderPlan, names: list[str], uninstall: bool
+) -> list[list[str]]:
+    """The strategy's waves of nodes (haproxy-keepalived: the load-balancer carriers first);
+    an uninstall runs every node at once."""
+    return [names] if uninstall else strategy.waves(plan, names)
 
 
 def run_pool(
@@ -303,38 +309,3 @@ def run_pool(
             for future in done:
                 results[futures[future]] = future.result()
     return results
-
-
-def check_vip(
-    profile: Profile, jobs: dict[str, NodeJob], results: dict[str, NodeResult], emit
-) -> list[str]:
-    """Exactly one load-balancer node must hold the VIP."""
-    vip = profile.haproxy_keepalived.vip
-    lb_names = [
-        n.name for n in profile.lb_hosts() if n.name in jobs and jobs[n.name].node is not None
-    ]
-    if not lb_names:
-        return []
-    deadline = time.monotonic() + 12
-    holders: list[str] = []
-    while True:
-        holders = []
-        for name in lb_names:
-            node = jobs[name].node
-            assert node is not None
-            result = node.run(["ip", "-o", "addr", "show"], timeout=15)
-            if any(
-                word.split("/")[0] == vip
-                for line in result.stdout.splitlines()
-                for word in line.split()
-            ):
-                holders.append(name)
-        if len(holders) == 1 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    if len(holders) == 1:
-        emit(Event(None, "verify", Status.OK, f"VIP {vip} held by {holders[0]} only"))
-        return []
-    problem = f"VIP {vip} held by {len(holders)} nodes ({', '.join(holders) or 'none'}); expected exactly one"
-    emit(Event(None, "verify", Status.FAILED, problem))
-    return [problem]

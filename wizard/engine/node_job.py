@@ -24,16 +24,6 @@ from wizard.engine.remote import VERIFIED_URL_FILE, RemoteNode, content_sha256
 from wizard.errors import KubehaError
 from wizard.render import NodePlan, RenderedFile
 
-PACKAGE_BINARY = {
-    "nginx-light": "nginx",
-    "libnginx-mod-stream": None,
-    "haproxy": "haproxy",
-    "keepalived": "keepalived",
-    "ipvsadm": "ipvsadm",
-    "curl": "curl",
-}
-REDHAT_PACKAGES = {"nginx-light": "nginx", "libnginx-mod-stream": "nginx-mod-stream"}
-
 
 class StepFailed(Exception):
     def __init__(self, message: str, lines: tuple[str, ...] = ()) -> None:
@@ -144,17 +134,15 @@ class NodeJob:
         return Status.OK, f"{facts.os} ({facts.family}), init {facts.init}", ()
 
     def _missing_packages(self) -> list[str]:
+        """The distro packages of every program the plan needs that the node lacks."""
         assert self.facts is not None
-        missing = []
-        for package in self.plan.packages:
-            binary = PACKAGE_BINARY.get(package, package)
-            if binary is None:
-                continue
-            if binary not in self.facts.binaries:
-                missing.append(package)
-        if missing and "nginx-light" in missing and "libnginx-mod-stream" in self.plan.packages:
-            missing.append("libnginx-mod-stream")
-        return missing
+        family = self.facts.family
+        return [
+            name
+            for package in self.plan.packages
+            if package.binary not in self.facts.binaries
+            for name in package.names(family)
+        ]
 
     def _install(self):
         assert self.node is not None and self.facts is not None
@@ -181,7 +169,7 @@ class NodeJob:
             if not update.ok:
                 raise StepFailed("apt-get update failed", update.output_lines())
         elif self.facts.family == "redhat" and "dnf" in self.facts.binaries:
-            argv = ["dnf", "install", "-y", "-q", *(REDHAT_PACKAGES.get(p, p) for p in missing)]
+            argv = ["dnf", "install", "-y", "-q", *missing]
         else:
             raise StepFailed(
                 f"cannot install {' '.join(missing)}: no apt-get or dnf on {self.facts.os}"
