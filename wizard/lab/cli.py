@@ -125,6 +125,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no lab is up (kubeha lab up)")
         return 0
     _print_table(rows)
+    recorded = lab_ops.load_state()
+    if recorded is not None and recorded.control_plane == cp.REAL:
+        print(f"control plane: real (binaries from {recorded.kube_bin})")
     for guest in qemu.read_guests():
         running = "running" if qemu.guest_alive(guest) else "stopped"
         print(

@@ -251,8 +251,13 @@ def _keep_log(work: Path) -> None:
 
 def _remove_stale_builds(key: str) -> None:
     """Half-built folders and builds of other keys (old recipes) that nothing mounts."""
+    from wizard.lab.state import read_state
+
     with open("/proc/self/mountinfo") as f:
         mounts = f.read()
+    state = read_state()  # a real lab's nodes bind-mount its build (not in this mountinfo)
+    if state is not None and state.kube_bin:
+        mounts += "\n" + state.kube_bin
     for entry in CACHE_DIR.iterdir():
         half_built = entry.name.startswith(".kube-") and ".build-" in entry.name
         old = entry.name.startswith("kube-") and entry.name not in (f"kube-{key}", GO_CACHE.name)

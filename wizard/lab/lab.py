@@ -254,7 +254,7 @@ def up(
                         f"{existing.control_plane} control plane): run `kubeha lab down` first"
                     )
                 else:
-                    log("replacing the lab that is up (a different shape)")
+                    log("replacing the lab that is up (a different shape or control plane)")
             else:
                 log("cleaning up the leftovers of a lab that is not healthy")
             _teardown(existing, log)
