@@ -44,6 +44,7 @@ HOST_DEBS = {
     "golang-1.19-go": str(GO_BIN),
     "rsync": "/usr/bin/rsync",  # make gen_openapi copies with it
     "make": "/usr/bin/make",
+    "jq": "/usr/bin/jq",  # in the source package's Build-Depends (its hack/ scripts use it)
     "dpkg-dev": "/usr/bin/dpkg-source",  # apt-get source unpacks with it
     "etcd-server": "/usr/bin/etcd",
     "etcd-client": "/usr/bin/etcdctl",
