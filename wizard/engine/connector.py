@@ -21,7 +21,7 @@ from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.remote import RemoteNode
 from wizard.engine.transport import (
     GatewayPool,
-    SshTarget,
+    SshDestination,
     SshTransport,
     TransportError,
     checked_connection,
@@ -46,10 +46,11 @@ def ssh_host(profile: Profile, name: str, config=None) -> str:
     return name if found != name else node.address
 
 
-def ssh_target(profile: Profile, name: str, config=None) -> SshTarget:
+def ssh_destination(profile: Profile, name: str, config=None) -> SshDestination:
+    """Where and how to reach node ``name``: its overrides, then the profile's [ssh]."""
     node = profile.node(name)
     ssh = profile.ssh
-    return SshTarget(
+    return SshDestination(
         label=name,
         host=ssh_host(profile, name, config),
         port=node.ssh.port or ssh.port,
@@ -158,7 +159,7 @@ class SshConnector:
         def open_node() -> RemoteNode:
             self._local.node = name
             transport = SshTransport(
-                ssh_target(self.profile, name),
+                ssh_destination(self.profile, name),
                 passphrase=self.secrets.passphrase,
                 sudo_password=self.secrets.sudo_password,
                 connect_timeout=self.options.connect_timeout,
