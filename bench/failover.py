@@ -16,6 +16,7 @@ from wizard.lab import Lab
 from wizard.lab.profiles import build_profile
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
 
 STRATEGIES = ("local-nginx", "haproxy-keepalived")
 
@@ -50,10 +51,10 @@ def _quiet(_event) -> None:
 
 def deploy(lab: Lab, strategy: str) -> Profile:
     for other in STRATEGIES:
-        run_uninstall(lab_profile(lab, other), ApplyOptions(), _quiet)
+        run_uninstall(build_plan(lab_profile(lab, other)), ApplyOptions(), _quiet)
     profile = lab_profile(lab, strategy)
     for _attempt in range(2):  # a loaded machine can miss a verify deadline once
-        summary = run_apply(profile, ApplyOptions(verify_timeout=40), _quiet)
+        summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=40), _quiet)
         if summary.ok:
             return profile
     reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
@@ -123,7 +124,12 @@ def measure(
         master = victim(profile)
         for kind in kinds:
             log(f"failover: kubeha {strategy}, {kind} {master}")
-            rows.append(row(f"kubeha {strategy}", run_drill(profile, master, kind, timing)))
+            rows.append(
+                row(
+                    f"kubeha {strategy}",
+                    run_drill(profile, master, kind, timing),
+                )
+            )
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             rows.append(vip_holder_row(f"kubeha {strategy}", profile, timing, log))
         allowed = {m.name for m in profile.masters} - vip_holders(profile)
@@ -142,7 +148,7 @@ def measure(
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             install_seed(lab, profile)
             rows.append(vip_holder_row(seed_names[strategy], profile, timing, log))
-        run_uninstall(profile, ApplyOptions(), _quiet)
+        run_uninstall(build_plan(profile), ApplyOptions(), _quiet)
     return rows
 
 
@@ -167,7 +173,7 @@ def measure_ipvs(
     only = ApplyOptions(only=tuple(g.name for g in guests), verify_timeout=60)
     rows: list[FailoverRow] = []
     try:
-        summary = run_apply(profile, only, _quiet)
+        summary = run_apply(build_plan(profile), only, _quiet)
         if not summary.ok:
             reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
             log(f"failover: ipvs not measured: {reasons}")
@@ -178,7 +184,7 @@ def measure_ipvs(
             report = run_drill(profile, master, kind, timing, options=only)
             rows.append(row("kubeha ipvs (QEMU)", report))
     finally:
-        run_uninstall(profile, only, _quiet)
+        run_uninstall(build_plan(profile), only, _quiet)
         qemu.remove_guests(log=lambda line: log(f"[qemu] {line}"))
     return rows
 
@@ -186,4 +192,4 @@ def measure_ipvs(
 def run_uninstall_all(lab: Lab) -> None:
     """Leave the lab's nodes without any kubeha strategy, as the bench found them."""
     for strategy in STRATEGIES:
-        run_uninstall(lab_profile(lab, strategy), ApplyOptions(), _quiet)
+        run_uninstall(build_plan(lab_profile(lab, strategy)), ApplyOptions(), _quiet)

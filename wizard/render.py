@@ -18,7 +18,7 @@ import jinja2
 from wizard.errors import KubehaError
 from wizard.netaddr import host_port
 from wizard.paths import TEMPLATES_DIR
-from wizard.problems import errors_in
+from wizard.problems import Problem, errors_in
 from wizard.profile import Profile
 from wizard.validation import validate
 
@@ -27,6 +27,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 class RenderError(KubehaError):
     exit_code = 1
+
+
+class InvalidProfile(RenderError):
+    """:func:`build_plan` of a profile with errors: ``problems`` are every one of them."""
+
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -130,11 +138,12 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def build_plan(profile: Profile) -> RenderPlan:
-    """The render plan of a valid profile; a profile with errors raises RenderError."""
+    """The render plan of a valid profile (validated here, once); a profile with errors raises
+    InvalidProfile."""
     problems = errors_in(validate(profile))
     if problems:
         lines = "\n".join(f"  {p}" for p in problems)
-        raise RenderError(f"profile {profile.name!r} is not valid:\n{lines}")
+        raise InvalidProfile(f"profile {profile.name!r} is not valid:\n{lines}", problems)
     from wizard.strategies import strategy_for
 
     return strategy_for(profile.strategy).plan(profile)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from wizard.commands.loading import read_valid_profile
+from wizard.commands.loading import load_valid_profile
+from wizard.commands.options import connection_options, profile_argument
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
@@ -25,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verify",
         help="check every node reaches a ready apiserver through its load balancer; --drill: failover",
     )
-    verify.add_argument(
-        "profile", type=Path, help="a profile .toml file, or a saved profile's name"
-    )
+    profile_argument(verify)
     verify.add_argument(
         "--drill",
         action="store_true",
@@ -52,22 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument(
         "--json", action="store_true", help="print the result as one JSON line (docs/JSON.md)"
     )
-    verify.add_argument(
-        "--trust-new-host-keys",
-        action="store_true",
-        help="pin host keys not seen before (never a changed one)",
-    )
-    verify.add_argument(
-        "--ask-sudo-password",
-        action="store_true",
-        help="prompt for the sudo password (or set KUBEHA_SUDO_PASSWORD)",
-    )
+    connection_options(verify)
     verify.set_defaults(func=run_verify_command)
-
-
-def _load(path: Path):
-    """The valid profile, or exit 1 (invalid) or 2 (unreadable): wizard.commands.loading."""
-    return read_valid_profile(path)
 
 
 def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
@@ -128,7 +112,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
     from wizard.engine.secrets_input import collect
     from wizard.engine.verify import format_table, report_lines, run_verify
 
-    profile = _load(args.profile)
+    profile = load_valid_profile(args.profile)
     master, lab = _check_drill_arguments(profile, args)  # every argument before any connection
     refuse_example_addresses(profile, "verify")
     options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
