@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from bench.seeds import install_seed
+from wizard.commands.lab_drill import LabFault
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.drill import DrillReport, DrillTiming
 from wizard.engine.drill_run import run_drill
@@ -99,7 +100,7 @@ def vip_holder_row(config: str, profile: Profile, timing: DrillTiming, log) -> F
     holders = sorted(vip_holders(profile))
     holder = holders[0] if len(holders) == 1 else profile.masters[0].name
     log(f"failover: {config}, cut {holder} (the VIP holder)")
-    report = run_drill(profile, holder, "cut", timing)
+    report = run_drill(profile, holder, "cut", timing, fault=LabFault(holder, "cut"))
     return dataclasses.replace(row(config, report), kind="cut VIP holder")
 
 
@@ -127,7 +128,7 @@ def measure(
             rows.append(
                 row(
                     f"kubeha {strategy}",
-                    run_drill(profile, master, kind, timing),
+                    run_drill(profile, master, kind, timing, fault=LabFault(master, kind)),
                 )
             )
         if strategy == "haproxy-keepalived" and "cut" in kinds:
@@ -143,7 +144,9 @@ def measure(
             # carries nothing would flatter it: the drill takes the busiest (not a VIP holder).
             seed_victim = busiest_master(profile, allowed) or master
             log(f"failover: {seed_names[strategy]}, {kind} {seed_victim}")
-            report = run_drill(profile, seed_victim, kind, timing)
+            report = run_drill(
+                profile, seed_victim, kind, timing, fault=LabFault(seed_victim, kind)
+            )
             rows.append(row(seed_names[strategy], report))
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             install_seed(lab, profile)
@@ -181,7 +184,9 @@ def measure_ipvs(
         master = profile.masters[0].name
         for kind in kinds:
             log(f"failover: kubeha ipvs (QEMU guest), {kind} {master}")
-            report = run_drill(profile, master, kind, timing, options=only)
+            report = run_drill(
+                profile, master, kind, timing, options=only, fault=LabFault(master, kind)
+            )
             rows.append(row("kubeha ipvs (QEMU)", report))
     finally:
         run_uninstall(build_plan(profile), only, _quiet)

@@ -56,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
     """Every drill argument checked before any connection: (the master, whether it is the lab)."""
-    from wizard.engine.drill_run import VIP_HOLDER, choose_master, is_lab_profile
+    from wizard.commands.lab_drill import is_lab_profile
+    from wizard.engine.drill_run import VIP_HOLDER, choose_master
 
     if not args.drill:
         if args.master is not None or args.confirm_master is not None:
@@ -106,6 +107,7 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
 
 def run_verify_command(args: argparse.Namespace) -> int:
     # The engine (fabric, paramiko) loads only when a command runs: --help stays fast.
+    from wizard.commands.lab_drill import LabFault
     from wizard.engine.drill import drill_rows
     from wizard.engine.drill_run import VIP_HOLDER, resolve_vip_holder, run_drill
     from wizard.engine.model import ApplyOptions
@@ -133,7 +135,8 @@ def run_verify_command(args: argparse.Namespace) -> int:
     if not lab and not _agreed(master, args):
         print("no drill: nothing was stopped", file=sys.stderr if args.json else sys.stdout)
         return 1
-    drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, lab=lab)
+    fault = LabFault(master, args.kind) if lab else None  # None: stopped over SSH
+    drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, fault=fault)
     if args.json:
         body = plain(drill)
         body["fault"] = body.pop("kind")  # kill or cut; the line's own kind is "drill"
