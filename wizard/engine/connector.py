@@ -18,6 +18,7 @@ from fabric import Connection
 
 from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions, Secrets
+from wizard.engine.phase import PhaseName
 from wizard.engine.remote import RemoteNode
 from wizard.engine.transport import (
     GatewayPool,
@@ -119,7 +120,9 @@ class SshConnector:
 
     def _announce(self, status: Status, message: str) -> None:
         if self._emit is not None:
-            self._emit(Event(getattr(self._local, "node", None), "connect", status, message))
+            self._emit(
+                Event(getattr(self._local, "node", None), PhaseName.CONNECT, status, message)
+            )
 
     def _confirm(self, host: str, fp: str) -> bool:
         confirm = self.options.confirm_host_key
