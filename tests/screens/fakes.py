@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wizard.engine.apply_phases import APPLY
 from wizard.engine.events import Event, Status
 from wizard.engine.model import (
     ApplyOptions,
@@ -22,7 +23,7 @@ from wizard.engine.verify import NodeCheck, VerifyReport
 from wizard.profile import Profile
 from wizard.render import RenderPlan, build_plan
 
-PHASES = ("connect", "facts", "install", "upload", "activate", "verify")
+PHASES = tuple(phase.title for phase in APPLY)  # the real engine's, in its order
 
 
 @dataclass
