@@ -12,6 +12,7 @@ import shlex
 from wizard.lab import Lab
 from wizard.profile import Profile
 from wizard.strategies.common import CUTTER_UNIT
+from wizard.strategies.haproxy_keepalived import lb_hosts
 from wizard.strategies.local_nginx import PACKAGE_CONF, PID_FILE, STREAM_MODULE
 
 
@@ -81,7 +82,7 @@ def install_seed(lab: Lab, profile: Profile) -> None:
         hosts = [n.name for n in profile.all_nodes()]
     else:
         path, text, unit = "/etc/haproxy/haproxy.cfg", seed_haproxy_cfg(profile), "haproxy.service"
-        hosts = [n.name for n in profile.lb_hosts()]
+        hosts = [n.name for n in lb_hosts(profile)]
     for name in hosts:
         write = f"printf %s {shlex.quote(text)} > {shlex.quote(path)}"
         lab.exec_in_node(name, ["sh", "-c", write], check=True)

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
-from screens.state import STEP_FIELDS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
+from screens.state import FIELD_STEPS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
 from screens.step_screens import StepScreens
 from screens.widgets.confirm import (
     ChoiceModal,
@@ -243,7 +243,7 @@ class KubehaApp(App):
         if step in ("deploy", "summary"):
             return False
         before = STEPS[: STEPS.index(step)]
-        return not any(self.state.step_errors(s) for s in before if s in STEP_FIELDS)
+        return not any(self.state.step_errors(s) for s in before if s in FIELD_STEPS)
 
     def on_mount(self) -> None:
         from wizard.settings import get_setting

@@ -1,4 +1,5 @@
-"""Step 4, Load balancer settings: the chosen strategy's section, the health check and the
+"""Step 4, Load balancer settings: the chosen strategy's section (its fields as the strategy
+describes them), the health check and, for a strategy with more than one install method, the
 install method, prefilled from the profile (the strategy's defaults for a new one), each field
 with a one-line hint."""
 
@@ -11,96 +12,9 @@ from textual.containers import Vertical
 from screens.base import WizardScreen
 from screens.state import get_field, with_field
 from screens.widgets.form import FieldSpec, Form
-from wizard.profile import INSTALL_METHODS, IPVS_SCHEDULERS, RUN_ON_CHOICES
-
-STRATEGY_FIELDS: dict[str, tuple[str, tuple[FieldSpec, ...]]] = {
-    "local-nginx": (
-        "Local nginx (on every node)",
-        (
-            FieldSpec(
-                "local_nginx.listen_address",
-                "Listen address",
-                "keep it on loopback: only the node uses the proxy",
-            ),
-            FieldSpec(
-                "local_nginx.listen_port",
-                "Proxy port",
-                "clients use this port; must differ from the apiserver's",
-                "int",
-            ),
-        ),
-    ),
-    "haproxy-keepalived": (
-        "haproxy + keepalived",
-        (
-            FieldSpec(
-                "haproxy_keepalived.vip",
-                "Virtual IP",
-                "a free address in the LB nodes' subnet",
-                placeholder="e.g. 10.0.0.100",
-            ),
-            FieldSpec(
-                "haproxy_keepalived.prefix_length",
-                "Prefix length",
-                "the VIP's subnet size, e.g. 24",
-                "int",
-            ),
-            FieldSpec(
-                "haproxy_keepalived.interface",
-                "Interface",
-                "the NIC that carries the nodes' addresses",
-            ),
-            FieldSpec(
-                "haproxy_keepalived.virtual_router_id",
-                "Router id",
-                "1-255, unique on this L2 segment",
-                "int",
-            ),
-            FieldSpec(
-                "haproxy_keepalived.frontend_port",
-                "Frontend port",
-                "haproxy listens here; the apiserver keeps 6443",
-                "int",
-            ),
-            FieldSpec(
-                "haproxy_keepalived.unicast",
-                "Unicast VRRP",
-                "send VRRP to each peer; no multicast needed",
-                "bool",
-            ),
-            FieldSpec(
-                "haproxy_keepalived.run_on",
-                "Run on",
-                "the masters, or dedicated LB nodes",
-                "choice",
-                RUN_ON_CHOICES,
-            ),
-            FieldSpec(
-                "haproxy_keepalived.advert_int",
-                "Advert interval",
-                "seconds between VRRP adverts",
-                "int",
-            ),
-        ),
-    ),
-    "ipvs": (
-        "IPVS (on every node)",
-        (
-            FieldSpec("ipvs.vip", "Virtual IP", "outside every node and pod network"),
-            FieldSpec("ipvs.port", "Port", "the virtual server's port", "int"),
-            FieldSpec(
-                "ipvs.scheduler",
-                "Scheduler",
-                "rr: round robin; lc: least connections",
-                "choice",
-                IPVS_SCHEDULERS,
-            ),
-            FieldSpec(
-                "ipvs.apiserver_hostname", "API host name", "written to /etc/hosts on every node"
-            ),
-        ),
-    ),
-}
+from wizard.profile import INSTALL_METHODS
+from wizard.strategies import registry
+from wizard.strategies.base import Strategy
 
 HEALTH_FIELDS = (
     FieldSpec("health_check.path", "Check path", "the apiserver URL that says ready"),
@@ -144,9 +58,27 @@ INSTALL_FIELDS = (
 )
 
 
-def sections_for(strategy: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
-    sections = [STRATEGY_FIELDS[strategy], ("Health check", HEALTH_FIELDS)]
-    if strategy == "local-nginx":
+def strategy_fields(strategy: Strategy) -> tuple[FieldSpec, ...]:
+    """The form rows of a strategy's section, from its field descriptions."""
+    return tuple(
+        FieldSpec(
+            info.path(strategy.section),
+            info.label,
+            info.help,
+            info.kind,
+            info.choices,
+            info.placeholder,
+        )
+        for info in strategy.fields()
+    )
+
+
+def sections_for(key: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
+    """The form's sections for the strategy named ``key`` (none of its own when unknown)."""
+    strategy = registry.find(key)
+    sections = [] if strategy is None else [(strategy.form_title, strategy_fields(strategy))]
+    sections.append(("Health check", HEALTH_FIELDS))
+    if strategy is not None and len(strategy.install_methods) > 1:
         sections.append(("Install", INSTALL_FIELDS))
     return sections
 

@@ -1,6 +1,6 @@
 """The frame every wizard step shares: step bar, body, problems, Back/Next, Footer.
 
-A step names the profile fields it owns (``screens.state.STEP_FIELDS``); after every edit it
+A step names the profile fields it owns (``screens.state.step_fields``); after every edit it
 re-runs ``wizard.validation.validate`` and shows that step's problems, and Next stays disabled
 while any of them is an error.
 """

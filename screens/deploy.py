@@ -28,7 +28,8 @@ from screens.widgets.node_pane import NodePane
 from screens.widgets.pane_list import PaneList
 from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions
-from wizard.profile import Profile
+from wizard.profile import InstallMethod, Profile
+from wizard.strategies import registry
 
 TICK = 0.2  # seconds between repaints of the running panes (spinner, elapsed time)
 BUILD_PANE = "kube-nginx"  # the build's own pane, before the node panes
@@ -38,10 +39,12 @@ BUILD_LINES = 8
 def build_view(profile: Profile) -> NodeView | None:
     """A pane for the build phase of install methods source and binary."""
     install = profile.install
-    if profile.strategy != "local-nginx" or install.method not in ("source", "binary"):
+    strategy = registry.find(profile.strategy)
+    if strategy is None or not strategy.needs_prepare(profile):
         return None
-    where = install.build_host if install.method == "source" else install.binary_path or ""
-    role = "build" if install.method == "source" else "binary"
+    source = install.method == InstallMethod.SOURCE
+    where = install.build_host if source else install.binary_path or ""
+    role = "build" if source else "binary"
     # more lines than a node's: a failed build shows the tail of the compiler's output here
     return NodeView(BUILD_PANE, role, where, lines=deque(maxlen=BUILD_LINES))
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from wizard.engine.model import RunSummary, Secrets
 from wizard.problems import Problem
-from wizard.profile import Master, Profile
+from wizard.profile import Master, Profile, Role
+from wizard.strategies import registry
 from wizard.validation import validate
 
 # The wizard's steps, in order; each names the screen module that shows it.
@@ -30,13 +31,23 @@ STEP_TITLES = {
     "summary": "Summary",
 }
 
-# Which problems belong to which step: a problem's field starts with one of these prefixes.
-STEP_FIELDS: dict[str, tuple[str, ...]] = {
-    "strategy": ("name", "strategy", "schema_version"),
-    "nodes": ("masters", "workers", "lb_nodes"),
-    "balancer": ("local_nginx", "haproxy_keepalived", "ipvs", "health_check", "install"),
-    "ssh": ("ssh",),
-}
+# The steps that edit the profile, in order; each owns the fields of step_fields(step).
+FIELD_STEPS = ("strategy", "nodes", "balancer", "ssh")
+
+
+def step_fields(step: str) -> tuple[str, ...]:
+    """Which problems belong to ``step``: those whose field starts with one of these prefixes.
+    Every registered strategy's section belongs to the balancer step."""
+    if step == "strategy":
+        return ("name", "strategy", "schema_version")
+    if step == "nodes":
+        return ("masters", "workers", "lb_nodes")
+    if step == "balancer":
+        return (*registry.sections(), "health_check", "install")
+    if step == "ssh":
+        return ("ssh",)
+    return ()
+
 
 DEFAULT_NAME = "my-cluster"
 
@@ -46,9 +57,10 @@ Engine = Callable[..., RunSummary]
 Verifier = Callable[..., Any]
 
 
-def new_profile(name: str = DEFAULT_NAME, strategy: str = "local-nginx") -> Profile:
-    """An empty profile to start from: no nodes yet, every section at its default."""
-    return Profile(name=name, strategy=strategy, masters=())
+def new_profile(name: str = DEFAULT_NAME, strategy: str | None = None) -> Profile:
+    """An empty profile to start from (the first registered strategy unless named): no nodes
+    yet, every section at its default."""
+    return Profile(name=name, strategy=strategy or registry.names()[0], masters=())
 
 
 def belongs_to(problem: Problem, prefixes: tuple[str, ...]) -> bool:
@@ -57,13 +69,13 @@ def belongs_to(problem: Problem, prefixes: tuple[str, ...]) -> bool:
 
 
 def problems_for(problems: list[Problem], step: str) -> list[Problem]:
-    prefixes = STEP_FIELDS.get(step, ())
+    prefixes = step_fields(step)
     return [p for p in problems if belongs_to(p, prefixes)]
 
 
 def first_step_with_errors(profile: Profile) -> str | None:
     problems = validate(profile)
-    for step in STEP_FIELDS:
+    for step in FIELD_STEPS:
         if any(p.is_error for p in problems_for(problems, step)):
             return step
     return None
@@ -127,4 +139,4 @@ class WizardState:
 
     def role_of(self, name: str) -> str:
         node = self.profile.node(name)
-        return "master" if isinstance(node, Master) else self.profile.role_of(name)
+        return Role.MASTER if isinstance(node, Master) else self.profile.role_of(name)

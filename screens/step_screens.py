@@ -2,7 +2,7 @@
 
 The editing steps (Strategy to Preview) are installed in the App the first time they are shown
 and switched to after that. A kept screen is reused while what it shows is unchanged: its own
-part of the profile (``STEP_FIELDS``) and the strategy, or for Preview the whole profile. When
+part of the profile (``step_fields``) and the strategy, or for Preview the whole profile. When
 another step changed that, it is built again from the state. A reused screen revalidates on
 resume, since a problem may name its fields because of another step's edit. Start, Deploy and
 Summary show one moment (the profile files, one run) and are built each time. Shortly after the
@@ -18,7 +18,7 @@ from textual import events
 from textual.screen import Screen
 
 from screens.registry import import_all, screen_class
-from screens.state import STEP_FIELDS
+from screens.state import step_fields
 
 if TYPE_CHECKING:
     from screens.app import KubehaApp
@@ -41,7 +41,7 @@ class StepScreens:
         profile = state.profile
         if step == "preview":
             return (state, profile)
-        parts = tuple(getattr(profile, name) for name in STEP_FIELDS.get(step, ()))
+        parts = tuple(getattr(profile, name) for name in step_fields(step))
         secrets = state.secrets if step == "ssh" else None
         return (state, profile.strategy, secrets, *parts)
 

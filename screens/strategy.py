@@ -1,6 +1,7 @@
-"""Step 2, Strategy: local nginx, haproxy + keepalived and IPVS side by side, and the profile's
-name. Tab and the arrows only move the focus; Enter, Space, a click or the card's number (1, 2,
-3) chooses, and the chosen card is marked "● chosen". Next (ctrl+n) goes on."""
+"""Step 2, Strategy: the registered strategies side by side (local nginx, haproxy + keepalived,
+IPVS), and the profile's name. Tab and the arrows only move the focus; Enter, Space, a click or
+the card's number (1, 2, 3) chooses, and the chosen card is marked "● chosen". Next (ctrl+n)
+goes on."""
 
 from __future__ import annotations
 
@@ -15,37 +16,22 @@ from textual.widgets import Input, Label
 
 from screens.base import WizardScreen
 from screens.widgets.strategy_card import StrategyCard, StrategyInfo
-from wizard.profile import STRATEGIES, Install
+from wizard.profile import Install, InstallMethod
+from wizard.strategies import registry
 
-STRATEGY_INFO = (
-    StrategyInfo(
-        "local-nginx",
-        "1 local nginx",
-        "No VIP and no L2 adjacency: an nginx stream proxy on 127.0.0.1:8443 on every node. "
-        "Works on any cloud or VM network.",
-        "Each node's proxy skips a master whose connects fail, within seconds; "
-        "no shared address to move.",
-        "Cloud or routed networks, no spare IP, or when every node should keep working on its own.",
-    ),
-    StrategyInfo(
-        "haproxy-keepalived",
-        "2 haproxy + keepalived",
-        "A free VIP in the nodes' subnet, VRRP between the LB nodes (unicast peers or multicast); "
-        "haproxy checks /readyz.",
-        "keepalived moves the VIP to another LB node in about 3 VRRP adverts; haproxy drops a "
-        "master that fails /readyz.",
-        "Bare metal or one L2 segment, and clients outside the cluster need one stable address.",
-    ),
-    StrategyInfo(
-        "ipvs",
-        "3 IPVS",
-        "The ip_vs kernel modules and ipvsadm on every node; a virtual IP outside every node and "
-        "pod network.",
-        "A checker on each node removes a master that fails /readyz from the kernel's virtual "
-        "server, and adds it back.",
-        "Large clusters that want kernel-speed balancing with no proxy process (the sealos design).",
-    ),
-)
+
+def strategy_info() -> tuple[StrategyInfo, ...]:
+    """One card per registered strategy, numbered in the registry's order."""
+    return tuple(
+        StrategyInfo(
+            s.key,
+            f"{number} {s.card.title}",
+            s.card.needs,
+            s.card.failover,
+            s.card.pick,
+        )
+        for number, s in enumerate(registry.strategies(), 1)
+    )
 
 
 class StrategyScreen(WizardScreen):
@@ -53,9 +39,10 @@ class StrategyScreen(WizardScreen):
     show_problems = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "choose('local-nginx')", "nginx", show=False),
-        Binding("2", "choose('haproxy-keepalived')", "haproxy", show=False),
-        Binding("3", "choose('ipvs')", "IPVS", show=False),
+        *(
+            Binding(str(number), f"choose({s.key!r})", s.card.short, show=False)
+            for number, s in enumerate(registry.strategies(), 1)
+        ),
         Binding("left", "move(-1)", "Previous card", show=False),
         Binding("right", "move(1)", "Next card", show=False),
     ]
@@ -72,7 +59,7 @@ class StrategyScreen(WizardScreen):
                 yield Label("Profile name", classes="form-label")
                 yield Input(self.state.profile.name, id="profile-name", compact=True)
             with Horizontal(id="cards"):
-                for info in STRATEGY_INFO:
+                for info in strategy_info():
                     yield StrategyCard(info, info.key == self.state.profile.strategy)
 
     def on_mount(self) -> None:
@@ -89,8 +76,9 @@ class StrategyScreen(WizardScreen):
         if isinstance(focused, Input):
             return
         key = focused.info.key if isinstance(focused, StrategyCard) else self.state.profile.strategy
-        index = STRATEGIES.index(key)
-        self.query_one(f"#card-{STRATEGIES[(index + delta) % len(STRATEGIES)]}").focus()
+        keys = registry.names()
+        index = keys.index(key)
+        self.query_one(f"#card-{keys[(index + delta) % len(keys)]}").focus()
 
     @on(StrategyCard.Chosen)
     def _chosen(self, event: StrategyCard.Chosen) -> None:
@@ -100,11 +88,13 @@ class StrategyScreen(WizardScreen):
         profile = self.state.profile
         if profile.strategy != key:
             install = profile.install
-            if key != "local-nginx" and install.method != "package":
-                self.kept_install = install  # source and binary are for local nginx only
-                install = dataclasses.replace(install, method="package")
-            elif key == "local-nginx" and self.kept_install is not None:
-                install, self.kept_install = self.kept_install, None
+            methods = registry.get(key).install_methods
+            kept = self.kept_install
+            if install.method not in methods:
+                self.kept_install = install  # e.g. source and binary are for local nginx only
+                install = dataclasses.replace(install, method=InstallMethod.PACKAGE.value)
+            elif kept is not None and kept.method in methods:
+                install, self.kept_install = kept, None
             self.state.profile = dataclasses.replace(profile, strategy=key, install=install)
         for card in self.query(StrategyCard):
             card.show_chosen(card.info.key == key)

@@ -12,8 +12,9 @@ from tests.lab_fixture import lab  # noqa: F401
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Profile
 from wizard.profile_io import load_profile
+from wizard.strategies import registry
 
-EXAMPLES = ("local-nginx", "haproxy-keepalived", "ipvs")
+EXAMPLES = registry.names()  # every strategy ships an example profile: profiles/<strategy>.toml
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from tests.conftest import example_profile
-from wizard.profile import HaproxyKeepalived, Master, Node, Profile
+from wizard.profile import Master, Node, Profile
+from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 
 
 def cases() -> dict[str, Profile]:

@@ -73,7 +73,7 @@ def test_apply_validates_and_renders_once_and_the_engine_gets_that_plan(tmp_path
     import wizard.commands.loading as loading
     import wizard.engine.apply
     import wizard.engine.secrets_input
-    import wizard.render
+    import wizard.validation
     from wizard.cli import main
     from wizard.engine.model import NodeResult, NodeState, RunSummary, Secrets
 
@@ -87,8 +87,9 @@ def test_apply_validates_and_renders_once_and_the_engine_gets_that_plan(tmp_path
 
         return call
 
-    monkeypatch.setattr(wizard.render, "validate", counted(wizard.render.validate, validated))
-    monkeypatch.setattr(loading, "validate", counted(loading.validate, validated))
+    validate = counted(wizard.validation.validate, validated)
+    monkeypatch.setattr(wizard.validation, "validate", validate)  # build_plan's, imported late
+    monkeypatch.setattr(loading, "validate", validate)
     monkeypatch.setattr(loading, "build_plan", counted(loading.build_plan, rendered))
     monkeypatch.setattr(wizard.engine.secrets_input, "collect", lambda *a, **k: Secrets())
 

@@ -10,6 +10,7 @@ import pytest
 
 from wizard.cli import main
 from wizard.paths import EXAMPLE_PROFILES_DIR
+from wizard.strategies import registry
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -18,7 +19,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived", "ipvs"])
+@pytest.mark.parametrize("strategy", registry.names())
 def test_validate_examples(strategy, capsys):
     assert main(["validate", str(EXAMPLE_PROFILES_DIR / f"{strategy}.toml")]) == 0
     assert "valid" in capsys.readouterr().out

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
-from wizard.engine import packages
 from wizard.engine.apply_phases import APPLY
 from wizard.engine.events import Status
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState
@@ -157,25 +157,21 @@ def test_a_cancel_stops_between_phases() -> None:
 
 
 @pytest.mark.parametrize(
-    ("wanted", "binaries", "missing"),
+    ("family", "binaries", "missing"),
     [
-        (
-            ("nginx-light", "libnginx-mod-stream", "curl"),
-            {"curl"},
-            ["nginx-light", "libnginx-mod-stream"],
-        ),
-        (("nginx-light", "libnginx-mod-stream"), {"nginx"}, []),
-        (("haproxy", "keepalived"), {"haproxy"}, ["keepalived"]),
-        (("ipvsadm",), set(), ["ipvsadm"]),
+        ("debian", {"curl"}, ["nginx-light", "libnginx-mod-stream"]),
+        ("redhat", {"curl"}, ["nginx", "nginx-mod-stream"]),
+        ("debian", {"curl", "nginx"}, []),
+        ("debian", set(), ["nginx-light", "libnginx-mod-stream", "curl"]),
     ],
 )
-def test_missing_packages_are_found_by_their_binary(wanted, binaries, missing) -> None:
-    assert packages.missing(wanted, frozenset(binaries)) == missing
+def test_install_asks_the_plans_packages_by_their_program_and_family(family, binaries, missing):
+    """The names per distro family are the strategy's (``wizard.strategies.packages``)."""
+    from wizard.engine.apply_phases import _missing
+    from wizard.engine.facts import Facts
+    from wizard.strategies.local_nginx import NGINX
+    from wizard.strategies.packages import CURL
 
-
-def test_package_names_per_family() -> None:
-    assert packages.binary_for("nginx-light") == "nginx"
-    assert packages.binary_for("libnginx-mod-stream") is None
-    assert packages.binary_for("socat") == "socat"
-    assert packages.name_on("redhat", "libnginx-mod-stream") == "nginx-mod-stream"
-    assert packages.name_on("debian", "nginx-light") == "nginx-light"
+    plan = SimpleNamespace(packages=(NGINX, CURL))
+    job = SimpleNamespace(plan=plan, facts=Facts(family, "", "systemd", frozenset(binaries)))
+    assert _missing(job) == missing

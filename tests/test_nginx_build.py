@@ -11,12 +11,14 @@ import tarfile
 import pytest
 
 from wizard.engine.events import Status
+from wizard.engine.hook_events import reporter
 from wizard.nginx_build import cache
 from wizard.nginx_build.build import BuildFailed, extra_libraries
-from wizard.nginx_build.phase import binary_file, needs_binary, prepare, with_binary
+from wizard.nginx_build.phase import binary_file, build_binary, with_binary
 from wizard.nginx_build.source import SourceError, fetch_source
 from wizard.profile import Install
 from wizard.render import build_plan
+from wizard.strategies.local_nginx import STRATEGY as LOCAL_NGINX
 
 from .conftest import example_profile
 
@@ -93,7 +95,7 @@ def test_a_whole_local_build_is_checked_cached_and_reused(tmp_path, cache_home):
     path.write_bytes(tarball({"fake-1/configure": CONFIGURE, "fake-1/src/main.c": PROGRAM}))
     profile = source_profile(path, source_sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     events = []
-    binary = prepare(profile, events.append, None)
+    binary = build_binary(profile, reporter(events.append, "build"), None)
     assert binary is not None and not binary.cached
     assert binary.record.version == "0.0.1" and binary.record.extra_libraries == ()
     assert binary.record.configure[1] == "--prefix=/opt/kube-nginx"
@@ -101,7 +103,7 @@ def test_a_whole_local_build_is_checked_cached_and_reused(tmp_path, cache_home):
         events[-1].status is Status.OK and "built kube-nginx 0.0.1 on local" in events[-1].message
     )
     again = []
-    cached = prepare(profile, again.append, None)
+    cached = build_binary(profile, reporter(again.append, "build"), None)
     assert cached.cached and cached.sha256 == binary.sha256
     assert "cached kube-nginx 0.0.1 reused" in again[-1].message
     # a cached binary that no longer matches its record is not used
@@ -115,14 +117,14 @@ def test_a_build_that_does_not_compile_shows_the_compiler_output(tmp_path, cache
     broken = PROGRAM.replace(b"return 1;", b"return not_declared;")
     path.write_bytes(tarball({"fake-1/configure": CONFIGURE, "fake-1/src/main.c": broken}))
     with pytest.raises(BuildFailed, match="make failed on local") as caught:
-        prepare(source_profile(path), lambda e: None, None)
+        build_binary(source_profile(path), reporter(lambda e: None, "build"), None)
     assert any("not_declared" in line for line in caught.value.lines)
 
 
 def test_the_binary_goes_first_on_every_node_and_is_checked_there(tmp_path):
     (tmp_path / "x.tar.gz").write_bytes(b"")
     profile = source_profile(tmp_path / "x.tar.gz")
-    assert needs_binary(profile)
+    assert LOCAL_NGINX.needs_prepare(profile)
     plan = with_binary(build_plan(profile), profile, b"\x7fELF binary")
     for node in plan.nodes:
         first = node.files[0]
@@ -130,4 +132,4 @@ def test_the_binary_goes_first_on_every_node_and_is_checked_there(tmp_path):
         assert first.data == b"\x7fELF binary" and first.restart
         assert first.check[-1] == "/opt/kube-nginx/logs"
     assert binary_file(profile, b"x").sha256 == hashlib.sha256(b"x").hexdigest()
-    assert not needs_binary(example_profile("local-nginx"))
+    assert not LOCAL_NGINX.needs_prepare(example_profile("local-nginx"))

@@ -12,6 +12,7 @@ from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Master, Node, SshTarget
 from wizard.profile_io import dump_profile, load_profile, parse_profile_text
 from wizard.profile_save import update_text, write_profile
+from wizard.strategies import registry
 
 EXAMPLE = EXAMPLE_PROFILES_DIR / "local-nginx.toml"
 
@@ -28,7 +29,7 @@ def _comments(text: str) -> list[str]:
     return [line.partition("#")[2] for line in text.splitlines() if "#" in line]
 
 
-@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived", "ipvs"])
+@pytest.mark.parametrize("strategy", registry.names())
 def test_unchanged_profile_leaves_the_text_byte_for_byte(strategy) -> None:
     path = EXAMPLE_PROFILES_DIR / f"{strategy}.toml"
     assert update_text(path.read_text(encoding="utf-8"), load_profile(path)) == path.read_text()

@@ -18,6 +18,7 @@ from wizard.problems import errors_in
 from wizard.profile import Profile
 from wizard.profile_io import parse_profile_text, profile_from_dict, profile_to_dict
 from wizard.render import build_plan
+from wizard.strategies import registry
 from wizard.validation import validate
 
 META = set("\n\r\t \"'{};#`$\\")
@@ -70,9 +71,7 @@ keys = st.sampled_from(
         "masters",
         "workers",
         "lb_nodes",
-        "local_nginx",
-        "haproxy_keepalived",
-        "ipvs",
+        *registry.sections(),
         "health_check",
         "install",
         "ssh",
@@ -105,12 +104,13 @@ FIELDS = [
     ("masters", 0, "name"),
     ("masters", 1, "address"),
     ("workers", 0, "address"),
-    ("local_nginx", "listen_address"),
-    ("haproxy_keepalived", "vip"),
-    ("haproxy_keepalived", "interface"),
-    ("ipvs", "vip"),
-    ("ipvs", "apiserver_hostname"),
-    ("ipvs", "scheduler"),
+    # every text setting of every strategy's section
+    *(
+        (s.section, f.name)
+        for s in registry.strategies()
+        for f in s.fields()
+        if f.kind in ("str", "choice")
+    ),
     ("health_check", "path"),
     ("install", "prefix"),
     ("ssh", "user"),
@@ -130,7 +130,7 @@ def _strings(value):
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.sampled_from(["local-nginx", "haproxy-keepalived", "ipvs"]),
+    st.sampled_from(registry.names()),
     st.sampled_from(FIELDS),
     nasty_text,
 )
@@ -141,7 +141,7 @@ def test_no_accepted_value_reaches_a_file_with_a_metacharacter(strategy, path, v
         return  # refused: that is the point
     profile = result.profile
     data = profile_to_dict(profile)
-    inactive = {"local_nginx", "haproxy_keepalived", "ipvs"} - {strategy.replace("-", "_")}
+    inactive = set(registry.sections()) - {registry.get(strategy).section}
     for text in _strings({k: v for k, v in data.items() if k not in inactive}):
         assert not set(text) & META, text
     plan = build_plan(profile)

@@ -17,6 +17,7 @@ from tests.conftest import example_profile
 from wizard.problems import errors_in
 from wizard.profile import MAX_MASTERS, MAX_NODES, Master, Node, Profile
 from wizard.render import build_plan
+from wizard.strategies import registry
 from wizard.validation import validate
 
 
@@ -71,7 +72,7 @@ def _best_of(runs: int, work) -> float:
     return best
 
 
-@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived", "ipvs"])
+@pytest.mark.parametrize("strategy", registry.names())
 def test_validate_and_render_stay_linear(strategy):
     small, large = sized(strategy, 3, 497), sized(strategy, 3, MAX_NODES - 3)
 

@@ -8,7 +8,9 @@ import pytest
 
 from tests.conftest import example_profile
 from wizard.problems import Severity, errors_in
-from wizard.profile import HaproxyKeepalived, Master, Node, SshTarget
+from wizard.profile import Master, Node, SshTarget
+from wizard.strategies import registry
+from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 from wizard.validation import validate
 
 
@@ -289,7 +291,7 @@ def test_a_trailing_newline_or_blank_is_refused(field, change, suffix):
         ("fe80::1", "link-local"),
     ],
 )
-@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived", "ipvs"])
+@pytest.mark.parametrize("strategy", registry.names())
 def test_addresses_that_can_never_be_a_master(strategy, address, hint):
     profile = with_masters(example_profile(strategy), "192.0.2.11", address, "192.0.2.13")
     problems = [p for p in validate(profile) if p.field == "masters[1].address" and p.is_error]

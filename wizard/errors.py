@@ -34,3 +34,14 @@ class CheckFailed(KubehaError):
     """What the command checked failed: an invalid profile, a node, a verify."""
 
     exit_code = EXIT_FAILED
+
+
+class PrepareFailed(KubehaError):
+    """A strategy's prepare step (the kube-nginx build) failed: no node was touched. ``lines``
+    holds the tail of what failed (a compiler's output)."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, lines: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.lines = lines

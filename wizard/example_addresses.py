@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from wizard.errors import KubehaError
 from wizard.netaddr import parse_ip
 from wizard.profile import Profile
+from wizard.strategies import registry
 from wizard.validation import BASTION_RE
 
 DOCUMENTATION_RANGES = tuple(
@@ -50,10 +51,9 @@ def _addresses(profile: Profile) -> Iterator[tuple[str, str | None]]:
         for index, node in enumerate(getattr(profile, group)):
             yield f"{group}[{index}].address", node.address
             yield f"{group}[{index}].ssh.host", node.ssh.host
-    if profile.strategy == "haproxy-keepalived":
-        yield "haproxy_keepalived.vip", profile.haproxy_keepalived.vip
-    if profile.strategy == "ipvs":
-        yield "ipvs.vip", profile.ipvs.vip
+    strategy = registry.find(profile.strategy)
+    if strategy is not None:
+        yield from strategy.addresses(profile)
     if profile.ssh.bastion:
         for hop in profile.ssh.bastion.split(","):
             yield "ssh.bastion", _bastion_host(hop)

@@ -4,19 +4,41 @@ A profile names the strategy, the masters, workers and optional load-balancer no
 settings of each strategy, the health check, the install method and how to reach the nodes over
 SSH. It never holds a password, passphrase or sudo password. Reading and writing TOML lives in
 ``wizard.profile_io``; checking values lives in ``wizard.validation``.
+
+Each strategy's own settings are a section of :attr:`Profile.sections`, declared by the strategy
+(``wizard.strategies``), never here: ``profile.local_nginx`` reads the section named
+``local_nginx``, and ``Profile(..., local_nginx=...)`` or ``dataclasses.replace(profile,
+local_nginx=...)`` set it, for every registered strategy alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
+from typing import Any
 
 SCHEMA_VERSION = 1
 
-STRATEGIES = ("local-nginx", "haproxy-keepalived", "ipvs")
-INSTALL_METHODS = ("package", "source", "binary")
-RUN_ON_CHOICES = ("masters", "lb-nodes")
-IPVS_SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq")
+
+class InstallMethod(StrEnum):
+    """How the load balancer's program gets on the node (a profile keeps the plain string)."""
+
+    PACKAGE = "package"  # the distro's package
+    SOURCE = "source"  # built by kubeha (local-nginx's kube-nginx)
+    BINARY = "binary"  # the operator's own binary
+
+
+class Role(StrEnum):
+    """What a node is in the profile."""
+
+    MASTER = "master"
+    WORKER = "worker"
+    LB = "lb"  # a dedicated load-balancer node ([[lb_nodes]])
+
+
+INSTALL_METHODS = tuple(InstallMethod)
 BUILD_HOSTS_LOCAL = "local"
 # Every node's proxy lists every master, so output grows with masters x nodes: both are capped.
 MAX_MASTERS = 15
@@ -50,32 +72,6 @@ class Node:
 
 
 @dataclass(frozen=True)
-class LocalNginx:
-    listen_address: str = "127.0.0.1"
-    listen_port: int = 8443
-
-
-@dataclass(frozen=True)
-class HaproxyKeepalived:
-    vip: str = ""
-    prefix_length: int = 24
-    interface: str = "eth0"
-    virtual_router_id: int = 51
-    frontend_port: int = 8443
-    unicast: bool = True
-    run_on: str = "masters"
-    advert_int: int = 1
-
-
-@dataclass(frozen=True)
-class Ipvs:
-    vip: str = "10.103.97.2"
-    port: int = 6443
-    scheduler: str = "rr"
-    apiserver_hostname: str = "apiserver.cluster.local"
-
-
-@dataclass(frozen=True)
 class HealthCheck:
     path: str = "/readyz"
     interval: float = 1.0
@@ -86,7 +82,7 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class Install:
-    method: str = "package"
+    method: str = InstallMethod.PACKAGE.value
     prefix: str = "/opt/kube-nginx"
     # method = "source"
     source_tarball: str | None = None
@@ -108,46 +104,124 @@ class Ssh:
     known_hosts: str | None = None
 
 
-@dataclass(frozen=True)
+class Sections(Mapping[str, Any]):
+    """Each strategy's section of a profile by its table name (``local_nginx``), in the
+    registry's order: immutable, compared and hashed by content like the rest of a profile."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        self._items: dict[str, Any] = dict(items or {})
+
+    def __getitem__(self, name: str) -> Any:
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sections):
+            return self._items == other._items
+        return isinstance(other, Mapping) and self._items == dict(other)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"Sections({self._items!r})"
+
+
+def default_sections() -> dict[str, Any]:
+    """Every registered strategy's section at its defaults, in the registry's order."""
+    from wizard.strategies import registry  # the strategies declare their sections
+
+    return {s.section: s.section_type() for s in registry.strategies()}
+
+
+@dataclass(frozen=True, init=False)
 class Profile:
+    """A whole install. Besides the fields below, every registered strategy's section is an
+    attribute and a keyword of its own (``profile.ipvs``, ``Profile(..., ipvs=Ipvs(...))``)."""
+
     name: str
     strategy: str
     masters: tuple[Master, ...]
     workers: tuple[Node, ...] = ()
     lb_nodes: tuple[Node, ...] = ()
-    local_nginx: LocalNginx = field(default_factory=LocalNginx)
-    haproxy_keepalived: HaproxyKeepalived = field(default_factory=HaproxyKeepalived)
-    ipvs: Ipvs = field(default_factory=Ipvs)
+    sections: Sections = field(default_factory=Sections)
     health_check: HealthCheck = field(default_factory=HealthCheck)
     install: Install = field(default_factory=Install)
     ssh: Ssh = field(default_factory=Ssh)
     schema_version: int = SCHEMA_VERSION
+
+    def __init__(
+        self,
+        name: str,
+        strategy: str,
+        masters: tuple[Master, ...],
+        workers: tuple[Node, ...] = (),
+        lb_nodes: tuple[Node, ...] = (),
+        sections: Mapping[str, Any] | None = None,
+        health_check: HealthCheck | None = None,
+        install: Install | None = None,
+        ssh: Ssh | None = None,
+        schema_version: int = SCHEMA_VERSION,
+        **by_name: Any,
+    ) -> None:
+        merged = default_sections()
+        merged.update(sections or {})
+        for key, value in by_name.items():
+            if key not in merged:
+                raise TypeError(f"Profile() got an unexpected keyword argument {key!r}")
+            merged[key] = value
+        values = {
+            "name": name,
+            "strategy": strategy,
+            "masters": masters,
+            "workers": workers,
+            "lb_nodes": lb_nodes,
+            "sections": Sections(merged),
+            "health_check": HealthCheck() if health_check is None else health_check,
+            "install": Install() if install is None else install,
+            "ssh": Ssh() if ssh is None else ssh,
+            "schema_version": schema_version,
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    def __getattr__(self, name: str) -> Any:
+        """A strategy's section by its table name (only asked when no attribute has the name)."""
+        sections = self.__dict__.get("sections") if not name.startswith("_") else None
+        if sections is not None and name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def section(self, name: str) -> Any:
+        """The section named ``name`` (``haproxy_keepalived``); KeyError when none has it."""
+        return self.sections[name]
 
     def all_nodes(self) -> tuple[Master | Node, ...]:
         """Every node once: masters, then workers, then dedicated load-balancer nodes."""
         return (*self.masters, *self.workers, *self.lb_nodes)
 
     @cached_property
-    def _by_name(self) -> dict[str, tuple[Master | Node, str]]:
+    def _by_name(self) -> dict[str, tuple[Master | Node, Role]]:
         """Name -> (node, role), the first node of each name, built once: lookups stay O(1) so
         rendering thousands of nodes stays linear."""
-        index: dict[str, tuple[Master | Node, str]] = {}
-        for role, group in (("master", self.masters), ("worker", self.workers)):
+        index: dict[str, tuple[Master | Node, Role]] = {}
+        for role, group in ((Role.MASTER, self.masters), (Role.WORKER, self.workers)):
             for node in group:
                 index.setdefault(node.name, (node, role))
         for node in self.lb_nodes:
-            index.setdefault(node.name, (node, "lb"))
+            index.setdefault(node.name, (node, Role.LB))
         return index
 
     def node(self, name: str) -> Master | Node:
         return self._by_name[name][0]
 
-    def role_of(self, name: str) -> str:
+    def role_of(self, name: str) -> Role:
         found = self._by_name.get(name)
-        return found[1] if found is not None else "lb"
-
-    def lb_hosts(self) -> tuple[Master | Node, ...]:
-        """The nodes that run haproxy + keepalived for the haproxy-keepalived strategy."""
-        if self.haproxy_keepalived.run_on == "lb-nodes":
-            return self.lb_nodes
-        return self.masters
+        return found[1] if found is not None else Role.LB

@@ -25,7 +25,8 @@ import tomli_w
 
 from wizard.errors import KubehaError
 from wizard.problems import MISSING, Problem, error
-from wizard.profile import SCHEMA_VERSION, Profile
+from wizard.profile import SCHEMA_VERSION, Profile, Sections
+from wizard.strategies import registry
 from wizard.textsafe import printable
 
 MAX_PROFILE_BYTES = 1024 * 1024  # a real profile of 5,000 nodes is about 300 KiB
@@ -103,9 +104,27 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
     return value
 
 
+def _profile_fields() -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """The Profile's TOML keys as (type hints, fields): its own fields, with ``sections`` spelled
+    out as one table per registered strategy, in the order a profile is written."""
+    hints = typing.get_type_hints(Profile)
+    known: dict[str, dataclasses.Field] = {}
+    for f in dataclasses.fields(Profile):
+        if f.name != "sections":
+            known[f.name] = f
+            continue
+        for strategy in registry.strategies():
+            known[strategy.section] = dataclasses.field(default_factory=strategy.section_type)
+            hints[strategy.section] = strategy.section_type
+    return hints, known
+
+
 def _build(cls: Any, data: dict[str, Any], prefix: str, problems: list[Problem]) -> Any:
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    if cls is Profile:
+        hints, known = _profile_fields()
+    else:
+        hints = typing.get_type_hints(cls)
+        known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     ok = True
     for key in data:
@@ -252,18 +271,14 @@ def _plain(value: Any) -> Any:
             item = getattr(value, f.name)
             if item is None:
                 continue  # TOML has no null: an absent key means None
+            if isinstance(item, Sections):  # a profile's strategy sections: a table each
+                out.update((name, _plain(section)) for name, section in item.items())
+                continue
             out[f.name] = _plain(item)
         return out
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
-
-
-_STRATEGY_SECTIONS = {
-    "local-nginx": "local_nginx",
-    "haproxy-keepalived": "haproxy_keepalived",
-    "ipvs": "ipvs",
-}
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
@@ -282,11 +297,11 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
                 node.pop("ssh", None)
         if nodes or group == "masters":
             ordered[group] = nodes
-    active = _STRATEGY_SECTIONS.get(profile.strategy)
-    for section in _STRATEGY_SECTIONS.values():
+    chosen = registry.find(profile.strategy)
+    for section, settings in profile.sections.items():
         value = data.pop(section)
-        default = _plain(type(getattr(profile, section))())
-        if section == active or value != default:
+        default = _plain(type(settings)())
+        if (chosen is not None and section == chosen.section) or value != default:
             ordered[section] = value
     ordered.update(data)
     return ordered

@@ -22,6 +22,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 
 from wizard.profile import Profile
 from wizard.profile_io import _plain, dump_profile, parse_profile_text
+from wizard.strategies import registry
 
 NODE_GROUPS = ("masters", "workers", "lb_nodes")
 NEW_FILE_MODE = 0o644
@@ -92,9 +93,10 @@ def update_text(text: str, profile: Profile) -> str | None:
         document = tomlkit.parse(text)
         new = _plain(profile)
         _merge(document, new, _plain(old), in_node=False)
-        section = profile.strategy.replace("-", "_")  # a new strategy's section, spelled out
+        chosen = registry.find(profile.strategy)
+        section = chosen.section if chosen else ""  # a new strategy's section, spelled out
         changed = old.strategy != profile.strategy
-        if changed and section not in document and isinstance(new.get(section), dict):
+        if changed and section and section not in document and isinstance(new.get(section), dict):
             document[section] = new[section]
         updated = tomlkit.dumps(document)
     except (TOMLKitError, KeyError, TypeError, ValueError):

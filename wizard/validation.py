@@ -17,36 +17,24 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterable
 
-from wizard.netaddr import (
-    IPAddress,
-    is_address,
-    is_hostname,
-    is_link_local,
-    is_loopback,
-    network_of,
-    never_a_host,
-    parse_ip,
-)
+from wizard.field_checks import check_address, check_host_ip, check_port, node_groups
+from wizard.netaddr import is_address, never_a_host, parse_ip
 from wizard.problems import Problem, error, warning
 from wizard.profile import (
     BUILD_HOSTS_LOCAL,
     INSTALL_METHODS,
-    IPVS_SCHEDULERS,
     MAX_MASTERS,
     MAX_NODES,
-    RUN_ON_CHOICES,
     SCHEMA_VERSION,
-    STRATEGIES,
+    InstallMethod,
     Master,
-    Node,
     Profile,
 )
+from wizard.strategies import registry
 
 NODE_NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 PROFILE_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
-INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}\Z")
 HTTP_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.~-]{0,200}\Z")
 ABS_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.+-]{0,250}\Z")
 FILE_PATH_RE = re.compile(r"\A[A-Za-z0-9/_.+~-][A-Za-z0-9/_.+~@-]{0,1000}\Z")
@@ -57,80 +45,6 @@ SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 BASTION_RE = re.compile(
     r"\A(?:(?P<user>[a-z_][a-z0-9_.-]{0,31})@)?(?P<host>[^@:\[\]]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>[0-9]{1,5}))?\Z"
 )
-
-NODE_GROUPS = ("masters", "workers", "lb_nodes")
-
-
-def _port(problems: list[Problem], field: str, value: int) -> None:
-    if not 1 <= value <= 65535:
-        problems.append(error(field, value, "expected a port from 1 to 65535"))
-
-
-def _address(problems: list[Problem], field: str, value: str) -> None:
-    if not is_address(value):
-        problems.append(
-            error(field, value, "expected an IPv4 or IPv6 address or a host name, e.g. 10.0.0.11")
-        )
-
-
-def _ip(problems: list[Problem], field: str, value: str, why: str) -> bool:
-    if parse_ip(value) is None:
-        problems.append(error(field, value, f"expected an IPv4 or IPv6 address ({why})"))
-        return False
-    return True
-
-
-def _host_ip(
-    problems: list[Problem],
-    field: str,
-    value: str,
-    ip: IPAddress,
-    loopback_ok: bool,
-    loopback_why: str = "(loopback only for a one-node local-nginx)",
-) -> None:
-    """Refuse an IP that can never be this node's (or this VIP's) address on the network."""
-    kind = never_a_host(ip)
-    if kind is not None:
-        problems.append(
-            error(field, value, f"is {kind}: expected one machine's own address, e.g. 10.0.0.11")
-        )
-    elif is_loopback(ip) and not loopback_ok:
-        problems.append(
-            error(
-                field,
-                value,
-                "is a loopback address, which reaches only the machine itself: expected an "
-                f"address the other nodes reach it on {loopback_why}",
-            )
-        )
-    elif is_link_local(ip) and ip.version == 6:
-        problems.append(
-            error(
-                field,
-                value,
-                "is an IPv6 link-local address, usable only with a zone (%eth0), which kubeha "
-                "does not take: expected a global or unique-local address such as fd00::11",
-            )
-        )
-    elif is_link_local(ip):
-        problems.append(
-            warning(
-                field,
-                value,
-                "a link-local address (169.254.0.0/16) is not routed and may change; "
-                "a stable address on the nodes' network is safer",
-            )
-        )
-
-
-def _vip(problems: list[Problem], field: str, value: str, ip: IPAddress) -> None:
-    _host_ip(problems, field, value, ip, False, "(a virtual IP is never loopback)")
-
-
-def _groups(profile: Profile) -> Iterable[tuple[str, int, Master | Node]]:
-    for group in NODE_GROUPS:
-        for index, node in enumerate(getattr(profile, group)):
-            yield group, index, node
 
 
 def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
@@ -167,11 +81,13 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
                 f"expected at most {MAX_NODES} nodes in all (masters, workers and lb_nodes)",
             )
         )
-    loopback_ok = profile.strategy == "local-nginx" and total == 1
+    loopback_strategies = registry.offering("loopback_single_node")
+    loopback_ok = profile.strategy in loopback_strategies and total == 1
+    loopback_why = f"(loopback only for a one-node {' or '.join(loopback_strategies)})"
     seen_names: dict[str, str] = {}
     seen_addresses: dict[str, str] = {}
     seen_ssh: dict[tuple[str, int], str] = {}
-    for group, index, node in _groups(profile):
+    for group, index, node in node_groups(profile):
         where = f"{group}[{index}]"
         if not NODE_NAME_RE.fullmatch(node.name):
             problems.append(
@@ -191,10 +107,10 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
             )
         else:
             seen_names[node.name] = where
-        _address(problems, f"{where}.address", node.address)
+        check_address(problems, f"{where}.address", node.address)
         ip = parse_ip(node.address)
         if ip is not None:
-            _host_ip(problems, f"{where}.address", node.address, ip, loopback_ok)
+            check_host_ip(problems, f"{where}.address", node.address, ip, loopback_ok, loopback_why)
         key = ip.compressed if ip is not None else node.address.lower()
         if key in seen_addresses:
             problems.append(
@@ -207,10 +123,10 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
         else:
             seen_addresses[key] = where
         if isinstance(node, Master):
-            _port(problems, f"{where}.apiserver_port", node.apiserver_port)
+            check_port(problems, f"{where}.apiserver_port", node.apiserver_port)
         ssh = node.ssh
         if ssh.host is not None:
-            _address(problems, f"{where}.ssh.host", ssh.host)
+            check_address(problems, f"{where}.ssh.host", ssh.host)
             ssh_ip = parse_ip(ssh.host)
             kind = never_a_host(ssh_ip) if ssh_ip is not None else None
             if kind is not None:
@@ -222,7 +138,7 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
                     )
                 )
         if ssh.port is not None:
-            _port(problems, f"{where}.ssh.port", ssh.port)
+            check_port(problems, f"{where}.ssh.port", ssh.port)
         if ssh.user is not None and not USER_RE.fullmatch(ssh.user):
             problems.append(error(f"{where}.ssh.user", ssh.user, "expected a Unix user name"))
         if ssh.host is not None:
@@ -237,216 +153,6 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
                 )
             else:
                 seen_ssh[endpoint] = where
-
-
-def _master_ports(profile: Profile) -> set[int]:
-    return {m.apiserver_port for m in profile.masters}
-
-
-def _check_local_nginx(profile: Profile, problems: list[Problem]) -> None:
-    section = profile.local_nginx
-    if _ip(
-        problems, "local_nginx.listen_address", section.listen_address, "the proxy's listen address"
-    ):
-        ip = parse_ip(section.listen_address)
-        kind = never_a_host(ip) if ip is not None else None
-        if ip is not None and kind is not None and not ip.is_unspecified:
-            problems.append(
-                error(
-                    "local_nginx.listen_address",
-                    section.listen_address,
-                    f"is {kind}: expected an address of the node to listen on, e.g. 127.0.0.1",
-                )
-            )
-        elif ip is not None and not ip.is_loopback:
-            problems.append(
-                warning(
-                    "local_nginx.listen_address",
-                    section.listen_address,
-                    "a local proxy usually listens on loopback (127.0.0.1) so only the node uses it",
-                )
-            )
-    _port(problems, "local_nginx.listen_port", section.listen_port)
-    if section.listen_port in _master_ports(profile):
-        problems.append(
-            error(
-                "local_nginx.listen_port",
-                section.listen_port,
-                "the proxy runs on the masters too, where kube-apiserver already binds this port "
-                "on every address; choose another port, e.g. 8443",
-            )
-        )
-
-
-def _check_haproxy_keepalived(profile: Profile, problems: list[Problem]) -> None:
-    section = profile.haproxy_keepalived
-    if section.run_on not in RUN_ON_CHOICES:
-        problems.append(
-            error(
-                "haproxy_keepalived.run_on",
-                section.run_on,
-                f"expected one of {', '.join(RUN_ON_CHOICES)}",
-            )
-        )
-    elif section.run_on == "lb-nodes" and not profile.lb_nodes:
-        problems.append(
-            error(
-                "haproxy_keepalived.run_on",
-                section.run_on,
-                "expected at least one [[lb_nodes]] entry",
-            )
-        )
-    lb_hosts = profile.lb_hosts() if section.run_on in RUN_ON_CHOICES else ()
-    if len(lb_hosts) == 1:
-        problems.append(
-            warning(
-                "haproxy_keepalived.run_on",
-                section.run_on,
-                "a single load-balancer node has nowhere to fail over to; use at least two",
-            )
-        )
-    if len(lb_hosts) > 100:
-        problems.append(
-            error(
-                "haproxy_keepalived.run_on",
-                len(lb_hosts),
-                "expected at most 100 load-balancer nodes",
-            )
-        )
-    if not 1 <= section.virtual_router_id <= 255:
-        problems.append(
-            error(
-                "haproxy_keepalived.virtual_router_id",
-                section.virtual_router_id,
-                "expected 1 to 255",
-            )
-        )
-    if not 1 <= section.advert_int <= 255:
-        problems.append(
-            error("haproxy_keepalived.advert_int", section.advert_int, "expected 1 to 255 seconds")
-        )
-    if not INTERFACE_RE.fullmatch(section.interface) or section.interface in {".", ".."}:
-        problems.append(
-            error(
-                "haproxy_keepalived.interface",
-                section.interface,
-                "expected a network interface name: letters, digits, '_', '.', '-', ':', at most 15",
-            )
-        )
-    _port(problems, "haproxy_keepalived.frontend_port", section.frontend_port)
-    if section.run_on == "masters" and section.frontend_port in _master_ports(profile):
-        problems.append(
-            error(
-                "haproxy_keepalived.frontend_port",
-                section.frontend_port,
-                "haproxy runs on the masters, where kube-apiserver already binds this port; "
-                "choose another port, e.g. 8443",
-            )
-        )
-    vip = parse_ip(section.vip)
-    if vip is None:
-        problems.append(
-            error(
-                "haproxy_keepalived.vip",
-                section.vip,
-                "expected the virtual IP address, e.g. 10.0.0.100",
-            )
-        )
-        return
-    _vip(problems, "haproxy_keepalived.vip", section.vip, vip)
-    max_prefix = 32 if vip.version == 4 else 128
-    if not 1 <= section.prefix_length <= max_prefix:
-        problems.append(
-            error(
-                "haproxy_keepalived.prefix_length",
-                section.prefix_length,
-                f"expected 1 to {max_prefix}",
-            )
-        )
-        return
-    network = network_of(section.vip, section.prefix_length)
-    if (
-        vip in (network.network_address, network.broadcast_address)
-        and max_prefix - section.prefix_length > 1
-    ):
-        problems.append(
-            error(
-                "haproxy_keepalived.vip",
-                section.vip,
-                f"is the network or broadcast address of {network}",
-            )
-        )
-    for group, index, node in _groups(profile):
-        node_ip = parse_ip(node.address)
-        if node_ip == vip:
-            problems.append(
-                error(
-                    "haproxy_keepalived.vip",
-                    section.vip,
-                    f"expected a free address: it is {group}[{index}].address",
-                )
-            )
-    group = "masters" if section.run_on == "masters" else "lb_nodes"
-    for index, node in enumerate(lb_hosts):  # lb_hosts is the group itself, in its order
-        node_ip = parse_ip(node.address)
-        if node_ip is None:
-            _ip(problems, f"{group}[{index}].address", node.address, "keepalived peers need IPs")
-        elif node_ip.version != vip.version or node_ip not in network:
-            problems.append(
-                error(
-                    "haproxy_keepalived.vip",
-                    f"{section.vip}/{section.prefix_length}",
-                    f"expected in the same subnet as the load-balancer nodes ({node.name} is {node.address})",
-                )
-            )
-
-
-def _check_ipvs(profile: Profile, problems: list[Problem]) -> None:
-    section = profile.ipvs
-    vip = parse_ip(section.vip)
-    if vip is None:
-        problems.append(
-            error("ipvs.vip", section.vip, "expected the virtual IP address, e.g. 10.103.97.2")
-        )
-    else:
-        _vip(problems, "ipvs.vip", section.vip, vip)
-        for group, index, node in _groups(profile):
-            if parse_ip(node.address) == vip:
-                problems.append(
-                    error(
-                        "ipvs.vip",
-                        section.vip,
-                        f"expected a free address: it is {group}[{index}].address",
-                    )
-                )
-    _port(problems, "ipvs.port", section.port)
-    if section.scheduler not in IPVS_SCHEDULERS:
-        problems.append(
-            error(
-                "ipvs.scheduler", section.scheduler, f"expected one of {', '.join(IPVS_SCHEDULERS)}"
-            )
-        )
-    if not is_hostname(section.apiserver_hostname):
-        problems.append(
-            error(
-                "ipvs.apiserver_hostname",
-                section.apiserver_hostname,
-                "expected a host name, e.g. apiserver.cluster.local",
-            )
-        )
-    for index, master in enumerate(profile.masters):
-        master_ip = parse_ip(master.address)
-        if master_ip is None:
-            _ip(problems, f"masters[{index}].address", master.address, "IPVS real servers need IPs")
-        elif vip is not None and master_ip.version != vip.version:
-            problems.append(
-                error(
-                    f"masters[{index}].address",
-                    master.address,
-                    f"expected an IPv{vip.version} address, the family of ipvs.vip "
-                    f"({section.vip}): IPVS forwards only within one IP family",
-                )
-            )
 
 
 def _check_health(profile: Profile, problems: list[Problem]) -> None:
@@ -514,12 +220,15 @@ def _check_install(profile: Profile, problems: list[Problem]) -> None:
                     "expected a configure flag such as --with-stream",
                 )
             )
-    if inst.method != "package" and profile.strategy != "local-nginx":
+    strategy = registry.find(profile.strategy)
+    if inst.method in INSTALL_METHODS and strategy and inst.method not in strategy.install_methods:
+        building = [s.key for s in registry.strategies() if inst.method in s.install_methods]
         problems.append(
             error(
                 "install.method",
                 inst.method,
-                "source and binary installs build kube-nginx: only for strategy local-nginx",
+                "source and binary installs build kube-nginx: only for strategy "
+                + " or ".join(building),
             )
         )
     names = {n.name for n in profile.all_nodes()}
@@ -531,7 +240,7 @@ def _check_install(profile: Profile, problems: list[Problem]) -> None:
                 "expected 'local' or the name of a node in this profile",
             )
         )
-    if inst.method == "source":
+    if inst.method == InstallMethod.SOURCE:
         if not inst.source_tarball and not inst.source_package_version:
             problems.append(
                 error(
@@ -558,7 +267,7 @@ def _check_install(profile: Profile, problems: list[Problem]) -> None:
             )
         if inst.source_tarball is not None:
             _local_file(problems, "install.source_tarball", inst.source_tarball)
-    if inst.method == "binary":
+    if inst.method == InstallMethod.BINARY:
         if not inst.binary_path:
             problems.append(
                 error(
@@ -587,7 +296,7 @@ def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
             error("ssh.user", ssh.user, "expected a Unix user name such as root or ops")
         )
     if ssh.port is not None:
-        _port(problems, "ssh.port", ssh.port)
+        check_port(problems, "ssh.port", ssh.port)
     if ssh.key_file is not None:
         _local_file(problems, "ssh.key_file", ssh.key_file)
     if ssh.known_hosts is not None:
@@ -622,16 +331,13 @@ def validate(profile: Profile) -> list[Problem]:
             )
         )
     _check_nodes(profile, problems)
-    if profile.strategy not in STRATEGIES:
+    strategy = registry.find(profile.strategy)
+    if strategy is None:
         problems.append(
-            error("strategy", profile.strategy, f"expected one of {', '.join(STRATEGIES)}")
+            error("strategy", profile.strategy, f"expected one of {', '.join(registry.names())}")
         )
-    elif profile.strategy == "local-nginx":
-        _check_local_nginx(profile, problems)
-    elif profile.strategy == "haproxy-keepalived":
-        _check_haproxy_keepalived(profile, problems)
     else:
-        _check_ipvs(profile, problems)
+        problems.extend(strategy.check(profile))
     _check_health(profile, problems)
     _check_install(profile, problems)
     _check_ssh(profile, problems)

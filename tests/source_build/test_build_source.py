@@ -18,9 +18,10 @@ from tests.engine.labkit import Recorder, active_since, apply, lab_profile, unin
 from tests.loadloop import loops_on
 from wizard.cli import main
 from wizard.engine.connector import SshConnector
+from wizard.engine.hook_events import reporter
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.nginx_build import cache
-from wizard.nginx_build.phase import prepare
+from wizard.nginx_build.phase import build_binary
 from wizard.profile_io import save_profile
 
 pytestmark = pytest.mark.lab
@@ -78,7 +79,7 @@ def build(profile, recorder=None):
     recorder = recorder or Recorder()
     connector = SshConnector(profile, ApplyOptions(), Secrets())
     try:
-        return prepare(profile, recorder, connector), recorder
+        return build_binary(profile, reporter(recorder, "build"), connector), recorder
     finally:
         connector.close()
 

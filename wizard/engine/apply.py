@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
+from wizard.engine.hook_events import reporter
 from wizard.engine.job import Job
 from wizard.engine.locks import LockHolder, profile_lock
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary, Secrets
@@ -32,11 +33,11 @@ from wizard.engine.pool import run_pool
 from wizard.engine.remote import RemoteNode
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.engine.uninstall_job import UninstallJob
-from wizard.errors import KubehaError
-from wizard.nginx_build.build import BuildFailed
-from wizard.nginx_build.phase import needs_binary, prepare, with_binary
+from wizard.errors import KubehaError, PrepareFailed
 from wizard.profile import Profile
 from wizard.render import RenderPlan
+from wizard.strategies import registry
+from wizard.strategies.base import Strategy
 
 REDACTED = "********"
 
@@ -134,6 +135,10 @@ class Run:
         return self.plan.profile
 
     @property
+    def strategy(self) -> Strategy:
+        return registry.get(self.plan.profile.strategy)
+
+    @property
     def uninstall(self) -> bool:
         return self.mode is RunMode.UNINSTALL
 
@@ -194,21 +199,24 @@ def _start(plan, options, sink, cancel, secrets, connector, mode, holder, keep, 
 
 
 def build(run: Run) -> None:
-    """kube-nginx from source or the operator's binary: built (or read) once, before any node is
-    touched, and added to every node's files (an uninstall lists it only, to put back what it
-    replaced). A failed build stops the run: no node is touched."""
-    profile, emit, uninstall = run.profile, run.emit, run.uninstall
-    if needs_binary(profile):  # kube-nginx: built (or read) once, before any node is touched
+    """The strategy's prepare step (local-nginx's kube-nginx from source or the operator's
+    binary): once, before any node is touched; it may add files to every node's plan (an
+    uninstall's only lists them, to put back what they replaced). A failure stops the run: no
+    node is touched."""
+    strategy, profile, emit = run.strategy, run.profile, run.emit
+    if strategy.needs_prepare(profile):  # e.g. kube-nginx, built once before any node
         try:
-            binary = (
-                None if uninstall else prepare(profile, emit, run.open_for, run.options.dry_run)
+            run.plan = strategy.prepare(
+                profile,
+                run.plan,
+                reporter(emit, PhaseName.BUILD),
+                run.open_for,
+                dry_run=run.options.dry_run,
+                uninstall=run.uninstall,
             )
-        except BuildFailed as exc:
+        except PrepareFailed as exc:
             emit(Event(None, PhaseName.BUILD, Status.FAILED, str(exc), exc.lines, progress=1.0))
             run.stopped = str(exc)
-            return
-        if uninstall or binary is not None:
-            run.plan = with_binary(run.plan, profile, binary.data if binary else b"")
 
 
 def make_jobs(run: Run) -> None:
@@ -229,14 +237,12 @@ def make_jobs(run: Run) -> None:
 
 def nodes(run: Run) -> None:
     """The nodes through the pool, wave after wave (:func:`waves`)."""
-    profile, plan, results, emit = run.profile, run.plan, run.results, run.emit
+    strategy, plan, results, emit = run.strategy, run.plan, run.results, run.emit
     run.began = time.monotonic()
-    # Connections close as each node finishes, except the load-balancer nodes' when the cluster
-    # check after the run needs them (haproxy-keepalived: who holds the VIP).
-    keep_open = set()
-    if not run.uninstall and profile.strategy == "haproxy-keepalived":
-        keep_open = {n.name for n in profile.lb_hosts()}
-    for index, wave in enumerate(waves(profile, plan, list(run.jobs), run.uninstall)):
+    # Connections close as each node finishes, except the ones the strategy's cluster check
+    # after the run needs (haproxy-keepalived: who holds the VIP).
+    keep_open = set() if run.uninstall else set(strategy.cluster_nodes(run.profile))
+    for index, wave in enumerate(waves(strategy, plan, list(run.jobs), run.uninstall)):
         if index > 0 and results and not any(r.ok for r in results.values()):
             for name in wave:  # nothing carries the load balancer: do not wait on it
                 reason = "not verified: no load-balancer node came up"
@@ -249,11 +255,18 @@ def nodes(run: Run) -> None:
 
 
 def cluster_check(run: Run) -> None:
-    """What no single node can tell: exactly one node holds the VIP (haproxy-keepalived)."""
+    """What no single node can tell, the strategy's check on the nodes it kept open
+    (haproxy-keepalived: exactly one node holds the VIP)."""
     if run.options.dry_run or run.cancel.is_set():
         return
-    if run.profile.strategy == "haproxy-keepalived":
-        run.cluster_problems = check_vip(run.profile, run.jobs, run.results, run.emit)
+    profile, jobs = run.profile, run.jobs
+    connected = {
+        name: jobs[name].node  # type: ignore[attr-defined]
+        for name in run.strategy.cluster_nodes(profile)
+        if name in jobs and jobs[name].node is not None  # type: ignore[attr-defined]
+    }
+    report = reporter(run.emit, PhaseName.VERIFY)
+    run.cluster_problems = run.strategy.cluster_check(profile, connected, report)
 
 
 def disconnect(run: Run) -> None:
@@ -301,8 +314,8 @@ def _finish(run: Run) -> RunSummary:
 
 
 def _stopped_before_nodes(run: Run) -> RunSummary:
-    """The build failed: every node is left as it was."""
-    reason = f"not started: the kube-nginx build failed ({run.stopped})"
+    """The strategy's prepare step (the build) failed: every node is left as it was."""
+    reason = f"not started: {run.strategy.prepare_title} failed ({run.stopped})"
     for name in run.selected:
         run.emit(Event(name, PhaseName.RUN, Status.SKIPPED, reason, progress=1.0))
         run.state.set_node(name, NodeState.UNTOUCHED.value)
@@ -319,45 +332,9 @@ def _stopped_before_nodes(run: Run) -> RunSummary:
 # --- what a strategy adds to the run ----------------------------------------------------------
 
 
-def waves(profile: Profile, plan: RenderPlan, names: list[str], uninstall: bool) -> list[list[str]]:
-    """The nodes that carry the load balancer first, then the nodes that only verify through it
-    (haproxy-keepalived's workers), so those never wait on a VIP that is not coming."""
-    if uninstall or profile.strategy != "haproxy-keepalived":
-        return [names]
-    carriers = [n for n in names if plan.for_node(n).files]
-    return [w for w in (carriers, [n for n in names if n not in carriers]) if w]
-
-
-def check_vip(
-    profile: Profile, jobs: dict[str, NodeJob], results: dict[str, NodeResult], emit
-) -> list[str]:
-    """Exactly one load-balancer node must hold the VIP."""
-    vip = profile.haproxy_keepalived.vip
-    lb_names = [
-        n.name for n in profile.lb_hosts() if n.name in jobs and jobs[n.name].node is not None
-    ]
-    if not lb_names:
-        return []
-    deadline = time.monotonic() + 12
-    holders: list[str] = []
-    while True:
-        holders = []
-        for name in lb_names:
-            node = jobs[name].node
-            assert node is not None
-            result = node.run(["ip", "-o", "addr", "show"], timeout=15)
-            if any(
-                word.split("/")[0] == vip
-                for line in result.stdout.splitlines()
-                for word in line.split()
-            ):
-                holders.append(name)
-        if len(holders) == 1 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    if len(holders) == 1:
-        emit(Event(None, "verify", Status.OK, f"VIP {vip} held by {holders[0]} only"))
-        return []
-    problem = f"VIP {vip} held by {len(holders)} nodes ({', '.join(holders) or 'none'}); expected exactly one"
-    emit(Event(None, "verify", Status.FAILED, problem))
-    return [problem]
+def waves(
+    strategy: Strategy, plan: RenderPlan, names: list[str], uninstall: bool
+) -> list[list[str]]:
+    """The strategy's waves of nodes (haproxy-keepalived: the load-balancer carriers first);
+    an uninstall runs every node at once."""
+    return [names] if uninstall else strategy.waves(plan, names)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from wizard.engine import fault_hooks, node_journal, node_manifest, packages
+from wizard.engine import fault_hooks, node_journal, node_manifest
 from wizard.engine.events import Status
 from wizard.engine.facts import gather
 from wizard.engine.file_changes import Change, compare, read_journal, record_in_journal
@@ -59,8 +59,16 @@ def facts(job: NodeJob) -> Outcome:
 
 
 def _missing(job: NodeJob) -> list[str]:
+    """The distro packages of every program the plan needs that the node lacks (their names on
+    the node's family: ``wizard.strategies.packages``)."""
     assert job.facts is not None
-    return packages.missing(job.plan.packages, job.facts.binaries)
+    family, binaries = job.facts.family, job.facts.binaries
+    return [
+        name
+        for package in job.plan.packages
+        if package.binary not in binaries
+        for name in package.names(family)
+    ]
 
 
 def install(job: NodeJob) -> Outcome:
@@ -76,7 +84,7 @@ def install(job: NodeJob) -> Outcome:
         if not update.ok:
             raise StepFailed("apt-get update failed", update.output_lines())
     elif family == "redhat" and "dnf" in binaries:
-        argv = ["dnf", "install", "-y", "-q", *(packages.name_on(family, p) for p in missing)]
+        argv = ["dnf", "install", "-y", "-q", *missing]
     else:
         raise StepFailed(f"cannot install {' '.join(missing)}: no apt-get or dnf on {job.facts.os}")
     result = job.node.run(argv, timeout=900)

@@ -18,6 +18,7 @@ from wizard.engine.remote import RemoteNode
 from wizard.errors import CheckFailed, KubehaError
 from wizard.profile import Profile
 from wizard.render import build_plan
+from wizard.strategies import registry
 
 KINDS = ("kill", "cut", "drain")
 STATIC_POD = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -59,10 +60,11 @@ def choose_master(profile: Profile, master: str | None) -> str:
     if master is None:
         return names[0]
     if master == VIP_HOLDER:
-        if profile.strategy != "haproxy-keepalived":
+        with_holder = registry.offering("has_vip_holder")
+        if profile.strategy not in with_holder:
             raise KubehaError(
-                f"--master: {VIP_HOLDER!r}: only a haproxy-keepalived profile has a VIP holder "
-                f"(this one is {profile.strategy}); expected one of {', '.join(names)}"
+                f"--master: {VIP_HOLDER!r}: only a {' or '.join(with_holder)} profile has a "
+                f"VIP holder (this one is {profile.strategy}); expected one of {', '.join(names)}"
             )
         return VIP_HOLDER
     if master not in names:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from wizard.engine.remote import RemoteNode
+from wizard.strategies import registry
 
-BINARIES = ("nginx", "haproxy", "keepalived", "ipvsadm", "curl", "systemctl", "apt-get", "dnf")
+TOOLS = ("curl", "systemctl", "apt-get", "dnf")  # what the engine itself uses
 
 _FACTS_SCRIPT = r"""
 . /etc/os-release 2>/dev/null
@@ -16,7 +17,12 @@ echo "os_like=${ID_LIKE:-}"
 echo "init=$(cat /proc/1/comm 2>/dev/null)"
 for b in BINARIES; do command -v "$b" >/dev/null 2>&1 && echo "bin=$b"; done
 ss -Htln 2>/dev/null | awk '{print "listen=" $4}'
-""".replace("BINARIES", " ".join(BINARIES))
+"""
+
+
+def binaries() -> tuple[str, ...]:
+    """The programs looked for on a node: every strategy's packages' and the engine's own."""
+    return tuple(dict.fromkeys((*(p.binary for p in registry.packages()), *TOOLS)))
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Facts:
 
 
 def gather(node: RemoteNode) -> Facts:
-    result = node.sh(_FACTS_SCRIPT, timeout=30)
+    result = node.sh(_FACTS_SCRIPT.replace("BINARIES", " ".join(binaries())), timeout=30)
     values: dict[str, list[str]] = {}
     for line in result.stdout.splitlines():
         key, _, value = line.partition("=")

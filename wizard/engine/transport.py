@@ -32,6 +32,7 @@ import paramiko
 from fabric import Config, Connection
 from fabric.connection import derive_shorthand
 
+from wizard.command_result import CommandResult
 from wizard.engine.hostkeys import (
     CheckedPolicy,
     HostKeyError,
@@ -66,22 +67,6 @@ class TransportError(KubehaError):
     """The node could not be reached or authenticated; the text says why."""
 
     exit_code = 1
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
-
-    def output_lines(self, limit: int = 20) -> tuple[str, ...]:
-        lines = [line for line in (self.stdout + self.stderr).splitlines() if line.strip()]
-        return tuple(lines[-limit:])
 
 
 class Transport(Protocol):

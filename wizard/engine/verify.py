@@ -1,6 +1,7 @@
 """``kubeha verify``: from every node, over SSH, one request through its load balancer to the
-apiserver's /readyz — the answer, the latency and the master that answered — plus, for
-haproxy-keepalived, which node holds the VIP and, for ipvs, each node's IPVS table.
+apiserver's /readyz — the answer, the latency and the master that answered — plus what the
+strategy shows of each node (haproxy-keepalived: which node holds the VIP; ipvs: each node's
+IPVS table) and the problems it finds in them.
 
 The lab's stand-in apiserver names itself in an ``X-Lab-Master`` header; a real kube-apiserver
 does not name itself, so on real clusters the master column says so instead of guessing.
@@ -18,6 +19,9 @@ from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.remote import RemoteNode, q
 from wizard.profile import Profile
 from wizard.render import build_plan
+from wizard.strategies import registry
+from wizard.strategies.base import Strategy
+from wizard.strategies.hooks import VerifyExtras
 
 MASTER_HEADER = "x-lab-master"
 UNKNOWN_MASTER = "?"  # a real apiserver does not say which master it is
@@ -88,25 +92,15 @@ def parse_probe(stdout: str, stderr: str, returncode: int) -> tuple[bool, str, f
 
 
 def check_node(
-    node: RemoteNode, name: str, url: str, timeout: float, vip: str | None, ipvs: bool
+    node: RemoteNode, name: str, url: str, timeout: float, profile: Profile, strategy: Strategy
 ) -> NodeCheck:
+    """The probe through the node's load balancer, then what the strategy shows of the node."""
     result = node.sh(probe_script(url, timeout), timeout=timeout + 15)
     ok, status, seconds, master, detail = parse_probe(
         result.stdout, result.stderr, result.returncode
     )
-    holds_vip = None
-    if vip is not None:
-        addrs = node.run(["ip", "-o", "addr", "show"], timeout=15).stdout
-        holds_vip = any(word.split("/")[0] == vip for word in addrs.split())
-    table: tuple[str, ...] = ()
-    if ipvs:
-        listing = node.run(["ipvsadm", "-Ln"], timeout=15)
-        table = tuple(
-            line.rstrip()
-            for line in (listing.stdout if listing.ok else listing.stderr).splitlines()
-            if line.strip()
-        )
-    return NodeCheck(name, url, ok, status, seconds, master, detail, holds_vip, table)
+    extras = strategy.verify_node(profile, name, node)
+    return NodeCheck(name, url, ok, status, seconds, master, detail, extras.holds_vip, extras.table)
 
 
 def run_verify(
@@ -122,10 +116,7 @@ def run_verify(
     ssh = SshConnector(profile, options, secrets or Secrets()) if opener is None else None
     open_for = opener or ssh
     assert open_for is not None
-    lb_names = (
-        {n.name for n in profile.lb_hosts()} if profile.strategy == "haproxy-keepalived" else set()
-    )
-    vip = profile.haproxy_keepalived.vip if lb_names else None
+    strategy = registry.get(profile.strategy)
     names = [n.node for n in plan.nodes if not options.only or n.node in options.only]
 
     def one(name: str) -> NodeCheck:
@@ -133,14 +124,7 @@ def run_verify(
         node = None
         try:
             node = open_for(name)()
-            return check_node(
-                node,
-                name,
-                url,
-                timeout,
-                vip if name in lb_names else None,
-                profile.strategy == "ipvs",
-            )
+            return check_node(node, name, url, timeout, profile, strategy)
         except Exception as exc:  # unreachable, refused key: a failed row, never a traceback
             return NodeCheck(name, url, False, "unreachable", 0.0, "-", str(exc))
         finally:
@@ -153,14 +137,8 @@ def run_verify(
         checks = list(pool.map(one, names))
     if ssh is not None:
         ssh.close()
-    problems: list[str] = []
-    if vip is not None:
-        holders = [c.node for c in checks if c.holds_vip]
-        if len(holders) != 1:
-            problems.append(
-                f"VIP {vip} held by {len(holders)} nodes ({', '.join(holders) or 'none'}); "
-                "expected exactly one"
-            )
+    seen = {c.node: VerifyExtras(c.holds_vip, c.ipvs_table) for c in checks}
+    problems = strategy.verify_problems(profile, seen)
     return VerifyReport(profile.name, profile.strategy, tuple(checks), tuple(problems))
 
 
@@ -190,11 +168,13 @@ def format_table(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def report_lines(report: VerifyReport) -> list[str]:
-    """The table, the IPVS tables, the problems and a one-line verdict."""
+    """The table, each node's balancer table (IPVS), the problems and a one-line verdict."""
     lines = [f"verify {report.profile} ({report.strategy}):", *format_table(table_rows(report))]
+    strategy = registry.find(report.strategy)
+    title = strategy.table_title if strategy is not None else "table"
     for c in report.nodes:
         if c.ipvs_table:
-            lines.append(f"IPVS table on {c.node}:")
+            lines.append(f"{title} on {c.node}:")
             lines.extend(f"  {line}" for line in c.ipvs_table)
     if any(c.master == UNKNOWN_MASTER for c in report.nodes):
         lines.append("master ?: the apiserver answered but does not say which master it is")

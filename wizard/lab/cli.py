@@ -6,8 +6,9 @@ import argparse
 
 import tomli_w
 
+from wizard.lab import control_plane as cp
+from wizard.lab import kube_build, qemu
 from wizard.lab import lab as lab_ops
-from wizard.lab import qemu
 from wizard.lab.constants import CA_CERT_FILE, MAX_PER_ROLE, MAX_WORKERS
 from wizard.lab.profiles import profile_name, write_profiles
 
@@ -34,7 +35,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         help="QEMU nodes with a kernel that has IPVS, at 10.77.0.41+ (default 0)",
     )
+    p.add_argument(
+        "--control-plane",
+        choices=cp.CONTROL_PLANES,
+        default=cp.STAND_IN,
+        help="stand-in: a small Python apiserver per master (default); real: etcd, "
+        "kube-apiserver, controller-manager, scheduler on the masters, kube-proxy on the "
+        "workers (Kubernetes 1.20 built from Debian's source once: 15-25 min, then cached)",
+    )
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser(
+        "build-kube",
+        help="build the real control plane's Kubernetes binaries now (cached)",
+        description="Build kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy "
+        "and kubectl from Debian's kubernetes source with Debian's Go 1.19, once, into "
+        f"{kube_build.CACHE_DIR}/kube-<key>; with the cache present it only finds them.",
+    )
+    p.set_defaults(func=cmd_build_kube)
 
     p = sub.add_parser("status", help="show the lab's nodes and their state")
     p.set_defaults(func=cmd_status)
@@ -68,8 +86,13 @@ def _count(minimum: int, maximum: int = MAX_PER_ROLE):
     return count
 
 
+def cmd_build_kube(args: argparse.Namespace) -> int:
+    lab_ops.require_root()
+    return kube_build.main([])
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = lab_ops.up(args.masters, args.workers, args.lb_nodes)
+    lab = lab_ops.up(args.masters, args.workers, args.lb_nodes, control_plane=args.control_plane)
     guests = qemu.ensure_guests(args.ipvs_nodes)
     written = write_profiles(lab.state)
     if guests:  # the ipvs profile gets the QEMU nodes (the nspawn nodes' kernel has no IPVS)
@@ -83,6 +106,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     print(f"lab CA certificate: {CA_CERT_FILE}")
+    if lab.state.control_plane == cp.REAL:
+        print(
+            "control plane: real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler "
+            "on the masters; kube-proxy on the workers); on any node: kubectl get --raw /readyz"
+        )
     print()
     print("next:")
     print(f"  kubeha validate {written[0]}")

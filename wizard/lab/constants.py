@@ -51,6 +51,7 @@ FORWARDER_LOG = LAB_DIR / "forwarder.log"
 
 # --- timing -----------------------------------------------------------------------------------
 BOOT_TIMEOUT = 90.0  # seconds for a node to reach running/degraded with sshd listening
+REAL_BOOT_TIMEOUT = 300.0  # the same with a real control plane (etcd waits for its peers)
 STOP_TIMEOUT = 15.0  # seconds for a node to power off before it is killed
 GONE_TIMEOUT = 15.0  # seconds for what ``lab down`` stopped to leave /proc (zombies reaped)
 

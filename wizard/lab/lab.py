@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wizard.lab import bastion, host_limits, network, node, pki, qemu
+from wizard.lab import control_plane as cp
 from wizard.lab.constants import (
     APISERVER_SERVICE,
     BOOT_TIMEOUT,
@@ -30,6 +31,7 @@ from wizard.lab.constants import (
     KNOWN_HOSTS_FILE,
     LAB_DIR,
     LOCK_FILE,
+    REAL_BOOT_TIMEOUT,
     SSH_HOST,
     SSH_KEY_FILE,
     STOP_TIMEOUT,
@@ -215,17 +217,32 @@ def up(
     *,
     log: Log = print,
     replace: bool = False,
+    control_plane: str = cp.STAND_IN,
 ) -> Lab:
-    """Bring up a lab of this shape (or reuse the same one already up) and return it."""
+    """Bring up a lab of this shape (or reuse the same one already up) and return it.
+
+    ``control_plane``: ``stand-in`` (a small Python apiserver per master, for the fast tests)
+    or ``real`` (etcd, kube-apiserver, controller-manager, scheduler, kube-proxy: see
+    :mod:`wizard.lab.control_plane`; a fresh machine builds Kubernetes first, 15-25 min)."""
     require_root()
     specs = plan(masters, workers, lb_nodes)
     shape = (masters, workers, lb_nodes)
+    if control_plane not in cp.CONTROL_PLANES:
+        raise LabError(
+            f"control plane {control_plane!r}: expected one of {', '.join(cp.CONTROL_PLANES)}"
+        )
+    kube_bin = ""
+    if control_plane == cp.REAL:  # before the lab lock: a fresh machine builds for a while
+        from wizard.lab import kube_build  # imported here: `python -m` runs it as a script
+
+        kube_bin = str(kube_build.ensure_kube(log).bin_dir)
     with _lab_lock():
         existing = read_state()
         if existing is not None:
             if is_healthy(existing):
                 current_tree = existing.rootfs == str(rootfs_path())
-                if existing.shape == shape and current_tree:
+                same_plane = existing.control_plane == control_plane
+                if existing.shape == shape and current_tree and same_plane:
                     log("the lab is already up with this shape; reusing it")
                     return Lab(existing)
                 if not current_tree:
@@ -233,8 +250,8 @@ def up(
                 elif not replace:
                     m, w, lb = existing.shape
                     raise LabError(
-                        f"a different lab is up ({m} masters, {w} workers, {lb} LB nodes): "
-                        "run `kubeha lab down` first"
+                        f"a different lab is up ({m} masters, {w} workers, {lb} LB nodes, "
+                        f"{existing.control_plane} control plane): run `kubeha lab down` first"
                     )
                 else:
                     log("replacing the lab that is up (a different shape)")
@@ -252,6 +269,8 @@ def up(
             lb_nodes=lb_nodes,
             rootfs=str(rootfs),
             bridge_netns=BRIDGE_NETNS,
+            control_plane=control_plane,
+            kube_bin=kube_bin,
         )
         try:
             _build(state, specs, rootfs, log)
@@ -259,7 +278,8 @@ def up(
             log("lab up failed: removing what it made")
             _teardown(state, log)
             raise
-        log(f"lab up: {len(specs)} nodes ready in {time.monotonic() - started:.1f} s")
+        plane = " (real control plane: m1's /readyz answers)" if kube_bin else ""
+        log(f"lab up: {len(specs)} nodes ready in {time.monotonic() - started:.1f} s{plane}")
         return Lab(state)
 
 
@@ -269,6 +289,12 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     host_keys = {s.name: pki.ensure_host_key(s.name) for s in specs}
     pki.write_known_hosts((SSH_HOST, ssh_port(s.address), host_keys[s.name][1]) for s in specs)
     master_addresses = [s.address for s in specs if s.role == "master"]
+    real = state.control_plane == cp.REAL
+    if real:
+        cluster = cp.issue_cluster_pki()
+        masters = [(s.name, s.address) for s in specs if s.role == "master"]
+        debs = cp.ensure_node_debs() if any(s.role == "worker" for s in specs) else []
+        binds = cp.binds(Path(state.kube_bin))
 
     save_state(state)
     host_limits.restore(log)  # a lab replaced by a smaller one gives the host its value back
@@ -291,11 +317,16 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         state.nodes.append(n)
         save_state(state)
         merged = node.mount_overlay(spec.name, rootfs)
-        cert = (
-            pki.issue_apiserver_cert(spec.name, master_addresses) if spec.role == "master" else None
-        )
+        stand_in = spec.role == "master" and not real
+        cert = pki.issue_apiserver_cert(spec.name, master_addresses) if stand_in else None
         node.write_node_files(merged, spec, specs, pki.public_key(), host_keys[spec.name][0], cert)
-        n.nspawn_pid, n.nspawn_started = node.start_container(spec.name, merged, netns)
+        if real:
+            cp.write_node_files(merged, spec.name, spec.role, spec.address, masters, cluster)
+            if spec.role == "worker":
+                cp.install_node_debs(merged, debs)
+        n.nspawn_pid, n.nspawn_started = node.start_container(
+            spec.name, merged, netns, binds if real else None, writable_net_sysctls=real
+        )
         save_state(state)
     log(f"booting {len(specs)} nodes")
     for n in state.nodes:
@@ -303,6 +334,8 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         n.init_pid, n.init_started = node.find_init(n.nspawn_pid, n.nspawn_started)
     save_state(state)
     _wait_ready(state)
+    if real:
+        _wait_real_ready(state)
     state.ready = True
     save_state(state)
 
@@ -320,7 +353,8 @@ def _start_forwarder(state: LabState, specs: list[node.NodeSpec]) -> None:
 def _wait_ready(state: LabState) -> None:
     """Poll every node until systemd is up, sshd answers through the forwarder, apiserver runs."""
     pending = {n.name: n for n in state.nodes}
-    deadline = time.monotonic() + BOOT_TIMEOUT
+    timeout = REAL_BOOT_TIMEOUT if state.control_plane == cp.REAL else BOOT_TIMEOUT
+    deadline = time.monotonic() + timeout
     last: dict[str, str] = {}
     while pending:
         for name, n in list(pending.items()):
@@ -344,7 +378,7 @@ def _wait_ready(state: LabState) -> None:
             except LabError as exc:
                 journal = f"(no journal: {exc})\n{node.console_tail(name)}"
             raise LabError(
-                f"node {name} was not ready within {BOOT_TIMEOUT:.0f} s ({last.get(name)}); "
+                f"node {name} was not ready within {timeout:.0f} s ({last.get(name)}); "
                 f"its journal ends:\n{journal}"
             )
         time.sleep(0.2)
@@ -358,8 +392,26 @@ def _node_not_ready(state: LabState, n: NodeState) -> str | None:
     if not _ssh_banner(n.ssh_host, n.ssh_port):
         return "sshd does not answer"
     if n.role == "master" and apiserver_state(n.name, state) != "active":
-        return "the stand-in apiserver is not active"
+        return f"{apiserver_unit(state)} is not active"
     return None
+
+
+def _wait_real_ready(state: LabState) -> None:
+    """Until kubectl on every master gets ``ok`` from m1's /readyz (the clients' server)."""
+    deadline = time.monotonic() + REAL_BOOT_TIMEOUT
+    for n in [m for m in state.nodes if m.role == "master"]:
+        while True:
+            proc = exec_in_node(
+                n.name, ["kubectl", "get", "--raw", "/readyz"], state=state, timeout=30
+            )
+            if proc.returncode == 0 and proc.stdout.strip() == "ok":
+                break
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"kubectl get --raw /readyz on {n.name} did not answer ok within "
+                    f"{REAL_BOOT_TIMEOUT:.0f} s: {(proc.stderr or proc.stdout).strip()[-400:]}"
+                )
+            time.sleep(0.5)
 
 
 def _ssh_banner(host: str, port: int) -> bool:
@@ -478,9 +530,16 @@ def _require_lab() -> LabState:
     return state
 
 
+def apiserver_unit(state: LabState | None) -> str:
+    """The master's apiserver unit: the stand-in's, or kube-apiserver.service when real."""
+    real = state is not None and state.control_plane == cp.REAL
+    return cp.APISERVER_UNIT if real else APISERVER_SERVICE
+
+
 def apiserver_state(name: str, state: LabState | None = None) -> str:
-    """``active``, ``failed``, ``inactive``... of the node's stand-in apiserver."""
-    proc = exec_in_node(name, ["systemctl", "is-active", APISERVER_SERVICE], state=state)
+    """``active``, ``failed``, ``inactive``... of the node's apiserver (stand-in or real)."""
+    state = state or read_state()
+    proc = exec_in_node(name, ["systemctl", "is-active", apiserver_unit(state)], state=state)
     return proc.stdout.strip() or "unknown"
 
 
@@ -491,7 +550,7 @@ def _signal_apiserver(name: str, signal_name: str) -> LabState:
     # The main PID, signalled with kill(1): `systemctl kill` fails inside nspawn on some hosts.
     main_pid = exec_in_node(
         name,
-        ["systemctl", "show", "--property=MainPID", "--value", APISERVER_SERVICE],
+        ["systemctl", "show", "--property=MainPID", "--value", apiserver_unit(state)],
         state=state,
         check=True,
     ).stdout.strip()
@@ -508,7 +567,7 @@ def drain(name: str) -> None:
 
 
 def kill_apiserver(name: str) -> None:
-    """SIGKILL the master's stand-in apiserver: clients now get connection refused (RST)."""
+    """SIGKILL the master's apiserver: clients now get connection refused (RST)."""
     state = _signal_apiserver(name, "KILL")
     deadline = time.monotonic() + 10
     while apiserver_state(name, state) == "active":
@@ -536,11 +595,11 @@ def restore(name: str) -> None:
         deadline = time.monotonic() + 10
         while apiserver_state(name, state) == "active" and time.monotonic() < deadline:
             time.sleep(0.05)
+    unit = apiserver_unit(state)
     if apiserver_state(name, state) != "active":
-        exec_in_node(
-            name, ["systemctl", "reset-failed", APISERVER_SERVICE], state=state, check=False
-        )
-        exec_in_node(name, ["systemctl", "start", APISERVER_SERVICE], state=state, check=True)
+        exec_in_node(name, ["systemctl", "reset-failed", unit], state=state, check=False)
+        # A real apiserver is Type=notify: start returns once it serves (~10-30 s).
+        exec_in_node(name, ["systemctl", "start", unit], state=state, check=True, timeout=240)
     deadline = time.monotonic() + 15
     probe = ["python3", "-c", f"import socket; socket.create_connection(('{n.address}', 6443), 1)"]
     while exec_in_node(name, probe, state=state).returncode != 0:

@@ -153,8 +153,16 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def start_container(name: str, merged: Path, netns: str) -> tuple[int, int]:
-    """Start the node's nspawn container detached; returns (pid, start time)."""
+def start_container(
+    name: str,
+    merged: Path,
+    netns: str,
+    binds: list[tuple[str, str]] | None = None,
+    writable_net_sysctls: bool = False,
+) -> tuple[int, int]:
+    """Start the node's nspawn container detached; returns (pid, start time). ``binds``: host
+    paths mounted read-only into the node (source, target). ``writable_net_sysctls``:
+    /proc/sys/net writable inside (the node's own network namespace; kube-proxy sets some)."""
     log = open(node_dir(name) / "console.log", "ab")  # noqa: SIM115 - handed to the child
     argv = [
         "systemd-nspawn",
@@ -172,6 +180,7 @@ def start_container(name: str, merged: Path, netns: str) -> tuple[int, int]:
         "--resolv-conf=off",
         "--timezone=off",
         "--link-journal=no",
+        *(f"--bind-ro={source}:{target}" for source, target in binds or ()),
     ]
     try:
         proc = subprocess.Popen(
@@ -181,6 +190,9 @@ def start_container(name: str, merged: Path, netns: str) -> tuple[int, int]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env={**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
+            if writable_net_sysctls
+            else None,
         )
     finally:
         log.close()

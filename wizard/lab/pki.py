@@ -132,28 +132,33 @@ def apiserver_sans(master: str, master_addresses: Iterable[str]) -> list[str]:
 
 def issue_apiserver_cert(master: str, master_addresses: Iterable[str]) -> tuple[str, str]:
     """A key and certificate (PEM texts) for ``master``, signed by the lab CA."""
+    return issue_cert(f"kube-apiserver-{master}", apiserver_sans(master, master_addresses))
+
+
+def issue_cert(
+    common_name: str,
+    sans: Iterable[str] = (),
+    *,
+    organization: str | None = None,
+    usage: str = "serverAuth",
+    days: int = 825,
+) -> tuple[str, str]:
+    """A key and certificate (PEM texts) signed by the lab CA: EC P-256, the given subject
+    (CN, optional O), SANs (``IP:...``/``DNS:...``) and extended key usage
+    (``serverAuth``, ``clientAuth`` or ``serverAuth,clientAuth``)."""
     ensure_ca()
-    sans = ",".join(apiserver_sans(master, master_addresses))
+    sans = list(sans)
+    subject = f"/CN={common_name}" + (f"/O={organization}" if organization else "")
     with tempfile.TemporaryDirectory(prefix="kubeha-lab-cert-") as tmp:
         key, csr, crt, ext = (Path(tmp) / n for n in ("k.pem", "r.csr", "c.pem", "ext.cnf"))
-        ext.write_text(
-            f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n"
-            "keyUsage=critical,digitalSignature,keyEncipherment\n"
-        )
+        lines = [f"subjectAltName={','.join(sans)}"] if sans else []
+        lines += [
+            f"extendedKeyUsage={usage}",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+        ]
+        ext.write_text("\n".join(lines) + "\n")
         run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)])
-        run(
-            [
-                "openssl",
-                "req",
-                "-new",
-                "-key",
-                str(key),
-                "-subj",
-                f"/CN=kube-apiserver-{master}",
-                "-out",
-                str(csr),
-            ]
-        )
+        run(["openssl", "req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr)])
         run(
             [
                 "openssl",
@@ -167,7 +172,7 @@ def issue_apiserver_cert(master: str, master_addresses: Iterable[str]) -> tuple[
                 str(CA_KEY_FILE),
                 "-CAcreateserial",
                 "-days",
-                "825",
+                str(days),
                 "-sha256",
                 "-extfile",
                 str(ext),

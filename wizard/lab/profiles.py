@@ -20,12 +20,26 @@ from wizard.lab.constants import (
     SSH_KEY_FILE,
 )
 from wizard.lab.state import LabState
-
-STRATEGIES = ("local-nginx", "haproxy-keepalived", "ipvs")
+from wizard.profile import Role
+from wizard.strategies import registry
+from wizard.strategies.hooks import LabSite
 
 
 def profile_name(strategy: str) -> str:
     return f"lab-{strategy}"
+
+
+def site(lb_nodes: bool) -> LabSite:
+    """The lab's network as a strategy's lab section needs it."""
+    return LabSite(
+        vrrp_vip=HAPROXY_VIP,
+        virtual_ip=IPVS_VIP,
+        prefix_length=PREFIX_LENGTH,
+        interface=NODE_INTERFACE,
+        apiserver_port=APISERVER_PORT,
+        apiserver_hostname=APISERVER_HOSTNAME,
+        lb_nodes=lb_nodes,
+    )
 
 
 def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
@@ -47,33 +61,14 @@ def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
         "schema_version": 1,
         "name": profile_name(strategy),
         "strategy": strategy,
-        "masters": nodes("master", with_port=True),
-        "workers": nodes("worker"),
+        "masters": nodes(Role.MASTER, with_port=True),
+        "workers": nodes(Role.WORKER),
     }
-    lb_nodes = nodes("lb")
+    lb_nodes = nodes(Role.LB)
     if lb_nodes:
         profile["lb_nodes"] = lb_nodes
-    if strategy == "local-nginx":
-        profile["local_nginx"] = {"listen_address": "127.0.0.1", "listen_port": 8443}
-    elif strategy == "haproxy-keepalived":
-        profile["haproxy_keepalived"] = {
-            "vip": HAPROXY_VIP,
-            "prefix_length": PREFIX_LENGTH,
-            "interface": NODE_INTERFACE,
-            "virtual_router_id": 51,
-            "frontend_port": 8443,
-            "unicast": True,
-            "run_on": "lb-nodes" if lb_nodes else "masters",
-        }
-    elif strategy == "ipvs":
-        profile["ipvs"] = {
-            "vip": IPVS_VIP,
-            "port": APISERVER_PORT,
-            "scheduler": "rr",
-            "apiserver_hostname": APISERVER_HOSTNAME,
-        }
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}")
+    chosen = registry.get(strategy)
+    profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes)))
     profile["ssh"] = {
         "user": "root",
         "key_file": str(SSH_KEY_FILE),
@@ -89,7 +84,7 @@ def write_profiles(state: LabState, folder: Path | None = None) -> list[Path]:
     folder = folder or paths.user_profiles_dir()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for strategy in STRATEGIES:
+    for strategy in registry.names():
         path = folder / f"{profile_name(strategy)}.toml"
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(tomli_w.dumps(build_profile(state, strategy)).encode())

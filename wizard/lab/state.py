@@ -42,6 +42,8 @@ class LabState:
     forwarder_pid: int | None = None
     forwarder_started: int | None = None
     ready: bool = False
+    control_plane: str = "stand-in"  # or "real" (wizard.lab.control_plane)
+    kube_bin: str = ""  # a real lab's binaries on the host (bind-mounted into every node)
 
     @property
     def shape(self) -> tuple[int, int, int]:

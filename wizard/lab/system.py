@@ -31,13 +31,20 @@ def run(
     timeout: float = 120,
     input: str | None = None,
     env: dict[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a host program, capture its output, raise :class:`LabError` on failure."""
     env = dict(os.environ if env is None else env)
     env["PATH"] = _with_sbin(env.get("PATH", ""))
     try:
         proc = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, input=input, env=env
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            env=env,
+            cwd=cwd,
         )
     except FileNotFoundError as exc:
         raise LabError(f"{argv[0]} is not installed") from exc

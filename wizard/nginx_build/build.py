@@ -8,9 +8,9 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from shlex import quote as q
 
-from wizard.engine.remote import q
-from wizard.errors import KubehaError
+from wizard.errors import PrepareFailed
 from wizard.nginx_build import cache
 from wizard.nginx_build.runner import Runner
 from wizard.nginx_build.source import Source
@@ -34,12 +34,8 @@ LOG = "build.log"
 Report = Callable[[str, str, tuple[str, ...]], None]  # (status word, message, lines)
 
 
-class BuildFailed(KubehaError):
-    exit_code = 1
-
-    def __init__(self, message: str, lines: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.lines = lines
+class BuildFailed(PrepareFailed):
+    """The kube-nginx build (or the operator's binary) failed: no node was touched."""
 
 
 @dataclass(frozen=True)

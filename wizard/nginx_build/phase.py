@@ -1,8 +1,9 @@
-"""The engine's build phase for install methods ``source`` and ``binary``: runs once, before any
-node is touched, and gives the binary that every node gets as ``<prefix>/sbin/kube-nginx``.
+"""local-nginx's prepare step for install methods ``source`` and ``binary``: runs once, before
+any node is touched, and gives the binary that every node gets as ``<prefix>/sbin/kube-nginx``.
 
-Events go out as run-level events (node None) of phase ``build``; a failure raises
-:class:`~wizard.nginx_build.build.BuildFailed` and the engine stops before any node changes.
+What it does goes to the strategy hook's report (the engine shows it as run-level events of
+phase ``build``); a failure raises :class:`~wizard.nginx_build.build.BuildFailed` and the engine
+stops before any node changes.
 """
 
 from __future__ import annotations
@@ -18,21 +19,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from wizard.engine.events import Event, Status
-from wizard.engine.remote import RemoteNode
 from wizard.errors import KubehaError
 from wizard.nginx_build import cache
 from wizard.nginx_build.build import Binary, BuildFailed, build, configure_argv, toolchain
 from wizard.nginx_build.elf import NotAnExecutable, read_header, this_machine
 from wizard.nginx_build.runner import LocalRunner, NodeRunner, Runner
 from wizard.nginx_build.source import SourceError, fetch_source
-from wizard.profile import BUILD_HOSTS_LOCAL, Profile
+from wizard.profile import BUILD_HOSTS_LOCAL, InstallMethod, Profile
 from wizard.render import RenderedFile, RenderPlan
 from wizard.render_out import shown
+from wizard.strategies.base import Opener
+from wizard.strategies.hooks import Report
 from wizard.strategies.local_nginx import UNIT, layout
 
-PHASE = "build"
-STATUS = {"ok": Status.OK, "info": Status.INFO, "changed": Status.CHANGED}
+STATUS = ("ok", "info", "changed")  # the words build() reports with
 
 # The node's own check of a staged kube-nginx: it must run and carry the stream module. It also
 # makes <prefix>/logs, where nginx opens its default error log before it reads its config.
@@ -41,10 +41,6 @@ BINARY_CHECK = (
     'case "$out" in *--with-stream*) ;; '
     '*) echo "$out"; echo "no stream module (--with-stream) in this binary"; exit 1;; esac'
 )
-
-
-def needs_binary(profile: Profile) -> bool:
-    return profile.strategy == "local-nginx" and profile.install.method in ("source", "binary")
 
 
 def binary_file(profile: Profile, data: bytes) -> RenderedFile:
@@ -72,14 +68,16 @@ def with_binary(plan: RenderPlan, profile: Profile, data: bytes) -> RenderPlan:
     return dataclasses.replace(plan, nodes=nodes)
 
 
-def _emit_for(emit: Callable[[Event], None], began: float):
-    def report(word: str, message: str, lines: tuple[str, ...]) -> None:
-        status = STATUS.get(word, Status.INFO)
-        duration = time.monotonic() - began if status is Status.OK else None
-        progress = 1.0 if status is Status.OK else 0.5
-        emit(Event(None, PHASE, status, message, lines, duration, progress))
+def _steps(report: Report, began: float) -> Callable[[str, str, tuple[str, ...]], None]:
+    """build()'s three-argument report, with the progress and the time of each step."""
 
-    return report
+    def step(word: str, message: str, lines: tuple[str, ...]) -> None:
+        status = word if word in STATUS else "info"
+        duration = time.monotonic() - began if status == "ok" else None
+        progress = 1.0 if status == "ok" else 0.5
+        report(status, message, lines, progress=progress, duration=duration)
+
+    return step
 
 
 MAX_BINARY_BYTES = 256 * 1024 * 1024  # a static nginx is a few MB
@@ -180,28 +178,26 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
     return Binary(data, digest, None)
 
 
-def prepare(
-    profile: Profile,
-    emit: Callable[[Event], None],
-    open_node: Callable[[str], Callable[[], RemoteNode]],
-    dry_run: bool = False,
+def build_binary(
+    profile: Profile, report: Report, open_node: Opener | None, dry_run: bool = False
 ) -> Binary | None:
-    """Build (or find, or read) the binary. None in a dry run that would have to build."""
+    """Build (or find, or read) the binary. None in a dry run that would have to build.
+    ``open_node`` connects to a build host that is a node (the engine's opener)."""
     began = time.monotonic()
-    report = _emit_for(emit, began)
+    step = _steps(report, began)
     install = profile.install
-    if install.method == "binary":
+    if install.method == InstallMethod.BINARY:
         where = shown(install.binary_path or "")
-        emit(Event(None, PHASE, Status.STARTED, f"checking {where}", progress=0.1))
-        return operator_binary(profile, report, dry_run)
+        report("started", f"checking {where}", progress=0.1)
+        return operator_binary(profile, step, dry_run)
     host = install.build_host
-    emit(Event(None, PHASE, Status.STARTED, f"kube-nginx from source on {host}", progress=0.1))
+    report("started", f"kube-nginx from source on {host}", progress=0.1)
     try:
         source = fetch_source(install, cache.cache_dir())
     except SourceError as exc:
         raise BuildFailed(str(exc), exc.lines) from None
     if not install.source_sha256:
-        report(
+        step(
             "info",
             f"source {source.label}: sha256 {source.sha256} (pin it: install.source_sha256)",
             (),
@@ -213,6 +209,7 @@ def prepare(
             runner = LocalRunner()
         else:
             try:
+                assert open_node is not None, "a build on a node needs the engine's opener"
                 node = open_node(host)()
             except (KubehaError, OSError) as exc:
                 raise BuildFailed(f"cannot reach build host {host}: {exc}") from None
@@ -222,11 +219,11 @@ def prepare(
                 cache.build_key(source.sha256, configure_argv(install), toolchain(runner))
             )
             if hit is None:
-                report("info", f"would build kube-nginx on {host} (not in the cache)", ())
+                step("info", f"would build kube-nginx on {host} (not in the cache)", ())
                 return None
-            report("ok", f"cached kube-nginx {hit[1].version} would be used", ())
+            step("ok", f"cached kube-nginx {hit[1].version} would be used", ())
             return Binary(hit[0], hit[1].sha256, hit[1], cached=True)
-        return build(install, source, runner, report)
+        return build(install, source, runner, step)
     except BuildFailed:
         raise
     except (KubehaError, OSError, RuntimeError) as exc:  # a lost connection, a full disk...

@@ -1,5 +1,6 @@
 """Where a build runs: this machine (``local``) or one node over the engine's transport. Both
-run a shell script in a work folder, receive bytes, and hand a file back."""
+run a shell script in a work folder, receive bytes, and hand a file back. A node is whatever the
+engine's opener connects (duck typed: ``sh``, ``run`` and ``transport.put``/``close``)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from shlex import quote as q
+from typing import Any, Protocol
 
-from wizard.engine.remote import RemoteNode, q
-from wizard.engine.transport import CommandResult
+from wizard.command_result import CommandResult
 
 
 class Runner(Protocol):
@@ -59,7 +60,7 @@ class NodeRunner:
 
     workdir = "/var/tmp/kubeha-build"
 
-    def __init__(self, node: RemoteNode, label: str) -> None:
+    def __init__(self, node: Any, label: str) -> None:
         self.node = node
         self.label = label
 

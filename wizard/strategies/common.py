@@ -4,8 +4,9 @@ header every rendered file starts from."""
 from __future__ import annotations
 
 from wizard.netaddr import host_port, url_host
+from wizard.plan import RenderedFile
 from wizard.profile import Profile
-from wizard.render import RenderedFile, render_template
+from wizard.templating import render_template
 
 
 def cert_sans(profile: Profile, extra: tuple[str, ...]) -> list[str]:

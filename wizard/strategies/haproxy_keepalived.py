@@ -6,13 +6,33 @@ one unicast peer per line)."""
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
-from wizard.netaddr import host_port, parse_ip, url_host
+from wizard.field_checks import (
+    INTERFACE_RE,
+    check_ip,
+    check_port,
+    check_vip,
+    master_ports,
+    node_groups,
+)
+from wizard.netaddr import host_port, network_of, parse_ip, url_host
 from wizard.paths import TEMPLATES_DIR
-from wizard.profile import Profile
-from wizard.render import NodePlan, RenderedFile, RenderPlan, render_template
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.problems import Problem, error, warning
+from wizard.profile import Master, Node, Profile
+from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from wizard.strategies.fields import check_choice, described, field_info
+from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
+from wizard.strategies.packages import CURL, same_name
+from wizard.templating import render_template
 
+SECTION = "haproxy_keepalived"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 CHECK_SCRIPT = "/etc/keepalived/check_apiserver.sh"
@@ -22,12 +42,53 @@ TOP_PRIORITY = 200
 FOLLOWER_UNIT = "kubeha-vip-follower.service"
 FOLLOWER_PATH = "/usr/local/lib/kubeha/kubeha-vip-follower"
 FOLLOWER_SOURCE = "haproxy-keepalived/kubeha-vip-follower.sh"  # plain bash, not a template
+HAPROXY = same_name("haproxy")
+KEEPALIVED = same_name("keepalived")
+MAX_LB_NODES = 100
+VIP_SETTLE_S = 12  # after an apply, how long the VRRP election may take to leave one holder
+
+
+class RunOn(StrEnum):
+    """Which nodes carry haproxy and keepalived."""
+
+    MASTERS = "masters"
+    LB_NODES = "lb-nodes"
+
+
+@dataclass(frozen=True)
+class HaproxyKeepalived:
+    """The ``[haproxy_keepalived]`` section."""
+
+    vip: str = described(
+        "", "Virtual IP", "a free address in the LB nodes' subnet", placeholder="e.g. 10.0.0.100"
+    )
+    prefix_length: int = described(24, "Prefix length", "the VIP's subnet size, e.g. 24")
+    interface: str = described("eth0", "Interface", "the NIC that carries the nodes' addresses")
+    virtual_router_id: int = described(51, "Router id", "1-255, unique on this L2 segment")
+    frontend_port: int = described(
+        8443, "Frontend port", "haproxy listens here; the apiserver keeps 6443"
+    )
+    unicast: bool = described(True, "Unicast VRRP", "send VRRP to each peer; no multicast needed")
+    run_on: str = described(
+        RunOn.MASTERS.value,
+        "Run on",
+        "the masters, or dedicated LB nodes",
+        choices=tuple(RunOn),
+    )
+    advert_int: int = described(1, "Advert interval", "seconds between VRRP adverts")
+
+
+def lb_hosts(profile: Profile) -> tuple[Master | Node, ...]:
+    """The nodes that run haproxy + keepalived: the LB nodes or the masters."""
+    if profile.section(SECTION).run_on == RunOn.LB_NODES:
+        return profile.lb_nodes
+    return profile.masters
 
 
 def vip_follower_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
     """Every node's kubeha-vip-follower: closes the node's connections to the VIP when the VIP
     changes holder, so a watch on a vanished holder reconnects at once (see the script)."""
-    hk = profile.haproxy_keepalived
+    hk: HaproxyKeepalived = profile.section(SECTION)
     unit = render_template(
         "haproxy-keepalived/kubeha-vip-follower.service.j2",
         profile=profile,
@@ -56,12 +117,12 @@ def vip_follower_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
 
 
 def plan(profile: Profile) -> RenderPlan:
-    hk = profile.haproxy_keepalived
+    hk: HaproxyKeepalived = profile.section(SECTION)
     hc = profile.health_check
     vip = parse_ip(hk.vip)
     assert vip is not None  # validated
     v6 = vip.version == 6
-    lb_hosts = profile.lb_hosts()
+    carriers = lb_hosts(profile)
     haproxy_cfg = render_template(
         "haproxy-keepalived/haproxy.cfg.j2",
         profile=profile,
@@ -74,7 +135,7 @@ def plan(profile: Profile) -> RenderPlan:
     )
     verify_url = f"https://{url_host(hk.vip)}:{hk.frontend_port}{hc.path}"
     nodes: list[NodePlan] = []
-    lb_names = [n.name for n in lb_hosts]
+    lb_names = [n.name for n in carriers]
     follower = vip_follower_files(profile)
     for node in profile.all_nodes():
         if node.name not in lb_names:
@@ -91,7 +152,7 @@ def plan(profile: Profile) -> RenderPlan:
             )
             continue
         index = lb_names.index(node.name)
-        peers = [n for n in lb_hosts if n.name != node.name]
+        peers = [n for n in carriers if n.name != node.name]
         check_script = render_template(
             "haproxy-keepalived/check_apiserver.sh.j2",
             profile=profile,
@@ -147,10 +208,236 @@ def plan(profile: Profile) -> RenderPlan:
                 address=node.address,
                 files=files,
                 services=(HAPROXY_UNIT, KEEPALIVED_UNIT, CUTTER_UNIT, FOLLOWER_UNIT),
-                packages=("haproxy", "keepalived", "curl"),
+                packages=(HAPROXY, KEEPALIVED, CURL),
                 verify_url=verify_url,
                 ports=(("*", hk.frontend_port),),
             )
         )
     extra, server_url = snippets(profile, hk.vip, hk.frontend_port, (hk.vip,))
     return RenderPlan(profile=profile, nodes=tuple(nodes), snippets=extra, server_url=server_url)
+
+
+def check(profile: Profile) -> list[Problem]:
+    section: HaproxyKeepalived = profile.section(SECTION)
+    problems: list[Problem] = []
+    run_on = field_info(HaproxyKeepalived, "run_on")
+    known_run_on = check_choice(problems, "haproxy_keepalived.run_on", section.run_on, run_on)
+    if known_run_on and section.run_on == RunOn.LB_NODES and not profile.lb_nodes:
+        problems.append(
+            error(
+                "haproxy_keepalived.run_on",
+                section.run_on,
+                "expected at least one [[lb_nodes]] entry",
+            )
+        )
+    carriers = lb_hosts(profile) if known_run_on else ()
+    if len(carriers) == 1:
+        problems.append(
+            warning(
+                "haproxy_keepalived.run_on",
+                section.run_on,
+                "a single load-balancer node has nowhere to fail over to; use at least two",
+            )
+        )
+    if len(carriers) > MAX_LB_NODES:
+        problems.append(
+            error(
+                "haproxy_keepalived.run_on",
+                len(carriers),
+                f"expected at most {MAX_LB_NODES} load-balancer nodes",
+            )
+        )
+    if not 1 <= section.virtual_router_id <= 255:
+        problems.append(
+            error(
+                "haproxy_keepalived.virtual_router_id",
+                section.virtual_router_id,
+                "expected 1 to 255",
+            )
+        )
+    if not 1 <= section.advert_int <= 255:
+        problems.append(
+            error("haproxy_keepalived.advert_int", section.advert_int, "expected 1 to 255 seconds")
+        )
+    if not INTERFACE_RE.fullmatch(section.interface) or section.interface in {".", ".."}:
+        problems.append(
+            error(
+                "haproxy_keepalived.interface",
+                section.interface,
+                "expected a network interface name: letters, digits, '_', '.', '-', ':', at most 15",
+            )
+        )
+    check_port(problems, "haproxy_keepalived.frontend_port", section.frontend_port)
+    if section.run_on == RunOn.MASTERS and section.frontend_port in master_ports(profile):
+        problems.append(
+            error(
+                "haproxy_keepalived.frontend_port",
+                section.frontend_port,
+                "haproxy runs on the masters, where kube-apiserver already binds this port; "
+                "choose another port, e.g. 8443",
+            )
+        )
+    _check_vip(profile, section, carriers, problems)
+    return problems
+
+
+def _check_vip(
+    profile: Profile,
+    section: HaproxyKeepalived,
+    carriers: tuple[Master | Node, ...],
+    problems: list[Problem],
+) -> None:
+    vip = parse_ip(section.vip)
+    if vip is None:
+        problems.append(
+            error(
+                "haproxy_keepalived.vip",
+                section.vip,
+                "expected the virtual IP address, e.g. 10.0.0.100",
+            )
+        )
+        return
+    check_vip(problems, "haproxy_keepalived.vip", section.vip, vip)
+    max_prefix = 32 if vip.version == 4 else 128
+    if not 1 <= section.prefix_length <= max_prefix:
+        problems.append(
+            error(
+                "haproxy_keepalived.prefix_length",
+                section.prefix_length,
+                f"expected 1 to {max_prefix}",
+            )
+        )
+        return
+    network = network_of(section.vip, section.prefix_length)
+    if (
+        vip in (network.network_address, network.broadcast_address)
+        and max_prefix - section.prefix_length > 1
+    ):
+        problems.append(
+            error(
+                "haproxy_keepalived.vip",
+                section.vip,
+                f"is the network or broadcast address of {network}",
+            )
+        )
+    for group, index, node in node_groups(profile):
+        node_ip = parse_ip(node.address)
+        if node_ip == vip:
+            problems.append(
+                error(
+                    "haproxy_keepalived.vip",
+                    section.vip,
+                    f"expected a free address: it is {group}[{index}].address",
+                )
+            )
+    group = "masters" if section.run_on == RunOn.MASTERS else "lb_nodes"
+    for index, node in enumerate(carriers):  # the group itself, in its order
+        node_ip = parse_ip(node.address)
+        if node_ip is None:
+            check_ip(
+                problems, f"{group}[{index}].address", node.address, "keepalived peers need IPs"
+            )
+        elif node_ip.version != vip.version or node_ip not in network:
+            problems.append(
+                error(
+                    "haproxy_keepalived.vip",
+                    f"{section.vip}/{section.prefix_length}",
+                    f"expected in the same subnet as the load-balancer nodes ({node.name} is {node.address})",
+                )
+            )
+
+
+def holds_vip(node: Runs, vip: str) -> bool:
+    """True when ``vip`` is one of the node's addresses now."""
+    addresses = node.run(["ip", "-o", "addr", "show"], timeout=15).stdout
+    return any(word.split("/")[0] == vip for word in addresses.split())
+
+
+def one_holder_problem(vip: str, holders: list[str]) -> str | None:
+    """The problem unless exactly one node holds the VIP."""
+    if len(holders) == 1:
+        return None
+    return (
+        f"VIP {vip} held by {len(holders)} nodes ({', '.join(holders) or 'none'}); "
+        "expected exactly one"
+    )
+
+
+class HaproxyKeepalivedStrategy(Strategy):
+    key = "haproxy-keepalived"
+    section = SECTION
+    section_type = HaproxyKeepalived
+    form_title = "haproxy + keepalived"
+    card = Card(
+        "haproxy + keepalived",
+        "haproxy",
+        "A free VIP in the nodes' subnet, VRRP between the LB nodes (unicast peers or multicast); "
+        "haproxy checks /readyz.",
+        "keepalived moves the VIP to another LB node in about 3 VRRP adverts; haproxy drops a "
+        "master that fails /readyz.",
+        "Bare metal or one L2 segment, and clients outside the cluster need one stable address.",
+    )
+    packages = (HAPROXY, KEEPALIVED, CURL)
+    has_vip_holder = True
+
+    def check(self, profile: Profile) -> list[Problem]:
+        return check(profile)
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        return plan(profile)
+
+    def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
+        yield "haproxy_keepalived.vip", profile.section(SECTION).vip
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        return {
+            "vip": site.vrrp_vip,
+            "prefix_length": site.prefix_length,
+            "interface": site.interface,
+            "virtual_router_id": 51,
+            "frontend_port": 8443,
+            "unicast": True,
+            "run_on": (RunOn.LB_NODES if site.lb_nodes else RunOn.MASTERS).value,
+        }
+
+    def waves(self, plan: RenderPlan, names: list[str]) -> list[list[str]]:
+        """The nodes that carry the load balancer first, then the nodes that only verify
+        through it (the workers), so those never wait on a VIP that is not coming."""
+        carriers = [n for n in names if plan.for_node(n).files]
+        return [w for w in (carriers, [n for n in names if n not in carriers]) if w]
+
+    def cluster_nodes(self, profile: Profile) -> tuple[str, ...]:
+        return tuple(n.name for n in lb_hosts(profile))
+
+    def cluster_check(
+        self, profile: Profile, nodes: Mapping[str, Runs], report: Report
+    ) -> list[str]:
+        """Exactly one load-balancer node must hold the VIP (the election may take a while)."""
+        if not nodes:
+            return []
+        vip = profile.section(SECTION).vip
+        deadline = time.monotonic() + VIP_SETTLE_S
+        while True:
+            holders = [name for name, node in nodes.items() if holds_vip(node, vip)]
+            if len(holders) == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        problem = one_holder_problem(vip, holders)
+        if problem is None:
+            report("ok", f"VIP {vip} held by {holders[0]} only")
+            return []
+        report("failed", problem)
+        return [problem]
+
+    def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
+        if name not in self.cluster_nodes(profile):
+            return VerifyExtras()
+        return VerifyExtras(holds_vip=holds_vip(node, profile.section(SECTION).vip))
+
+    def verify_problems(self, profile: Profile, extras: Mapping[str, VerifyExtras]) -> list[str]:
+        holders = [name for name, seen in extras.items() if seen.holds_vip]
+        problem = one_holder_problem(profile.section(SECTION).vip, holders)
+        return [] if problem is None else [problem]
+
+
+STRATEGY = HaproxyKeepalivedStrategy()

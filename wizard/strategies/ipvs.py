@@ -5,13 +5,24 @@ design). The VIP lives on a dummy interface of kubeha's own."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from wizard.netaddr import host_port, parse_ip
+from wizard.field_checks import check_ip, check_port, check_vip, node_groups
+from wizard.netaddr import host_port, is_hostname, parse_ip
 from wizard.paths import TEMPLATES_DIR
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.problems import Problem, error
 from wizard.profile import Profile
-from wizard.render import NodePlan, RenderedFile, RenderPlan, render_template
+from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import snippets
+from wizard.strategies.fields import check_choice, described, field_info
+from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
+from wizard.strategies.packages import CURL, same_name
+from wizard.templating import render_template
 
+SECTION = "ipvs"
 CONFIG_DIR = "/etc/kubeha/ipvs"
 RULES_FILE = f"{CONFIG_DIR}/ipvs.rules"
 CHECKER_CONF = f"{CONFIG_DIR}/checker.conf"
@@ -23,6 +34,22 @@ MODULES_FILE = "/etc/modules-load.d/kubeha-ipvs.conf"
 HOSTS_FILE = "/etc/hosts"
 DUMMY_INTERFACE = "kubeha-ipvs0"
 CHECKER_SOURCE = "ipvs/kubeha-ipvs-checker.sh"  # a plain bash script, not a template
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq")
+IPVSADM = same_name("ipvsadm")
+
+
+@dataclass(frozen=True)
+class Ipvs:
+    """The ``[ipvs]`` section."""
+
+    vip: str = described("10.103.97.2", "Virtual IP", "outside every node and pod network")
+    port: int = described(6443, "Port", "the virtual server's port")
+    scheduler: str = described(
+        "rr", "Scheduler", "rr: round robin; lc: least connections", choices=SCHEDULERS
+    )
+    apiserver_hostname: str = described(
+        "apiserver.cluster.local", "API host name", "written to /etc/hosts on every node"
+    )
 
 
 def checker_script() -> str:
@@ -48,7 +75,7 @@ def settle_check(vip_hostport: str, real_servers: list[str], path: str) -> str:
 
 
 def plan(profile: Profile) -> RenderPlan:
-    ipvs = profile.ipvs
+    ipvs: Ipvs = profile.section(SECTION)
     hc = profile.health_check
     vip = parse_ip(ipvs.vip)
     assert vip is not None  # validated
@@ -114,7 +141,7 @@ def plan(profile: Profile) -> RenderPlan:
                 address=node.address,
                 files=files,
                 services=(UNIT,),
-                packages=("ipvsadm", "curl"),
+                packages=(IPVSADM, CURL),
                 verify_url=f"https://{ipvs.apiserver_hostname}:{ipvs.port}{hc.path}",
                 cleanup=cleanup,
                 settle_check=settle,
@@ -131,3 +158,99 @@ def plan(profile: Profile) -> RenderPlan:
     return RenderPlan(
         profile=profile, nodes=tuple(nodes), snippets=(*extra, proxy), server_url=server_url
     )
+
+
+def check(profile: Profile) -> list[Problem]:
+    section: Ipvs = profile.section(SECTION)
+    problems: list[Problem] = []
+    vip = parse_ip(section.vip)
+    if vip is None:
+        problems.append(
+            error("ipvs.vip", section.vip, "expected the virtual IP address, e.g. 10.103.97.2")
+        )
+    else:
+        check_vip(problems, "ipvs.vip", section.vip, vip)
+        for group, index, node in node_groups(profile):
+            if parse_ip(node.address) == vip:
+                problems.append(
+                    error(
+                        "ipvs.vip",
+                        section.vip,
+                        f"expected a free address: it is {group}[{index}].address",
+                    )
+                )
+    check_port(problems, "ipvs.port", section.port)
+    check_choice(problems, "ipvs.scheduler", section.scheduler, field_info(Ipvs, "scheduler"))
+    if not is_hostname(section.apiserver_hostname):
+        problems.append(
+            error(
+                "ipvs.apiserver_hostname",
+                section.apiserver_hostname,
+                "expected a host name, e.g. apiserver.cluster.local",
+            )
+        )
+    for index, master in enumerate(profile.masters):
+        master_ip = parse_ip(master.address)
+        if master_ip is None:
+            check_ip(
+                problems, f"masters[{index}].address", master.address, "IPVS real servers need IPs"
+            )
+        elif vip is not None and master_ip.version != vip.version:
+            problems.append(
+                error(
+                    f"masters[{index}].address",
+                    master.address,
+                    f"expected an IPv{vip.version} address, the family of ipvs.vip "
+                    f"({section.vip}): IPVS forwards only within one IP family",
+                )
+            )
+    return problems
+
+
+def ipvs_table(node: Runs) -> tuple[str, ...]:
+    """The node's IPVS table (or why there is none), one line each."""
+    listing = node.run(["ipvsadm", "-Ln"], timeout=15)
+    text = listing.stdout if listing.ok else listing.stderr
+    return tuple(line.rstrip() for line in text.splitlines() if line.strip())
+
+
+class IpvsStrategy(Strategy):
+    key = "ipvs"
+    section = SECTION
+    section_type = Ipvs
+    form_title = "IPVS (on every node)"
+    card = Card(
+        "IPVS",
+        "IPVS",
+        "The ip_vs kernel modules and ipvsadm on every node; a virtual IP outside every node and "
+        "pod network.",
+        "A checker on each node removes a master that fails /readyz from the kernel's virtual "
+        "server, and adds it back.",
+        "Large clusters that want kernel-speed balancing with no proxy process (the sealos design).",
+    )
+    packages = (IPVSADM, CURL)
+    table_title = "IPVS table"
+
+    def check(self, profile: Profile) -> list[Problem]:
+        return check(profile)
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        return plan(profile)
+
+    def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
+        yield "ipvs.vip", profile.section(SECTION).vip
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        return {
+            "vip": site.virtual_ip,
+            "port": site.apiserver_port,
+            "scheduler": "rr",
+            "apiserver_hostname": site.apiserver_hostname,
+        }
+
+    def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
+        """The node's IPVS table, shown under verify's table."""
+        return VerifyExtras(table=ipvs_table(node))
+
+
+STRATEGY = IpvsStrategy()

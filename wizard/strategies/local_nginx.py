@@ -8,11 +8,21 @@ under the install prefix, as the seed guides do.
 
 from __future__ import annotations
 
-from wizard.netaddr import url_host
-from wizard.profile import Profile
-from wizard.render import NodePlan, RenderedFile, RenderPlan, render_template
-from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from dataclasses import dataclass
 
+from wizard.field_checks import check_ip, check_port, master_ports
+from wizard.netaddr import never_a_host, parse_ip, url_host
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.problems import Problem, error, warning
+from wizard.profile import InstallMethod, Profile
+from wizard.strategies.base import Card, Opener, Strategy
+from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from wizard.strategies.fields import described
+from wizard.strategies.hooks import Report
+from wizard.strategies.packages import Package
+from wizard.templating import render_template
+
+SECTION = "local_nginx"
 UNIT = "kube-nginx.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
 PACKAGE_NGINX = "/usr/sbin/nginx"
@@ -20,11 +30,24 @@ PACKAGE_CONF = "/etc/kube-nginx/kube-nginx.conf"
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PID_FILE = "/run/kube-nginx.pid"
 FAIL_TIMEOUT_S = 10
+NGINX = Package("nginx", ("nginx-light", "libnginx-mod-stream"), ("nginx", "nginx-mod-stream"))
+
+
+@dataclass(frozen=True)
+class LocalNginx:
+    """The ``[local_nginx]`` section."""
+
+    listen_address: str = described(
+        "127.0.0.1", "Listen address", "keep it on loopback: only the node uses the proxy"
+    )
+    listen_port: int = described(
+        8443, "Proxy port", "clients use this port; must differ from the apiserver's"
+    )
 
 
 def layout(profile: Profile) -> dict[str, str]:
     """Where the binary and the config live for the profile's install method."""
-    if profile.install.method == "package":
+    if profile.install.method == InstallMethod.PACKAGE:
         return {"binary": PACKAGE_NGINX, "conf": PACKAGE_CONF, "prefix": ""}
     prefix = profile.install.prefix.rstrip("/")
     return {
@@ -48,7 +71,7 @@ def check_argv(profile: Profile) -> tuple[str, ...]:
 
 def plan(profile: Profile) -> RenderPlan:
     where = layout(profile)
-    package = profile.install.method == "package"
+    package = profile.install.method == InstallMethod.PACKAGE
     conf = render_template(
         "local-nginx/kube-nginx.conf.j2",
         profile=profile,
@@ -81,11 +104,11 @@ def plan(profile: Profile) -> RenderPlan:
         ),
         *session_cutter_files(profile),
     )
-    ln = profile.local_nginx
+    ln: LocalNginx = profile.section(SECTION)
     verify_url = (
         f"https://{url_host(ln.listen_address)}:{ln.listen_port}{profile.health_check.path}"
     )
-    packages = ("nginx-light", "libnginx-mod-stream") if package else ()
+    packages = (NGINX,) if package else ()
     nodes = tuple(
         NodePlan(
             node=node.name,
@@ -101,3 +124,92 @@ def plan(profile: Profile) -> RenderPlan:
     )
     extra, server_url = snippets(profile, ln.listen_address, ln.listen_port, (ln.listen_address,))
     return RenderPlan(profile=profile, nodes=nodes, snippets=extra, server_url=server_url)
+
+
+def check(profile: Profile) -> list[Problem]:
+    section: LocalNginx = profile.section(SECTION)
+    problems: list[Problem] = []
+    if check_ip(
+        problems, "local_nginx.listen_address", section.listen_address, "the proxy's listen address"
+    ):
+        ip = parse_ip(section.listen_address)
+        kind = never_a_host(ip) if ip is not None else None
+        if ip is not None and kind is not None and not ip.is_unspecified:
+            problems.append(
+                error(
+                    "local_nginx.listen_address",
+                    section.listen_address,
+                    f"is {kind}: expected an address of the node to listen on, e.g. 127.0.0.1",
+                )
+            )
+        elif ip is not None and not ip.is_loopback:
+            problems.append(
+                warning(
+                    "local_nginx.listen_address",
+                    section.listen_address,
+                    "a local proxy usually listens on loopback (127.0.0.1) so only the node uses it",
+                )
+            )
+    check_port(problems, "local_nginx.listen_port", section.listen_port)
+    if section.listen_port in master_ports(profile):
+        problems.append(
+            error(
+                "local_nginx.listen_port",
+                section.listen_port,
+                "the proxy runs on the masters too, where kube-apiserver already binds this port "
+                "on every address; choose another port, e.g. 8443",
+            )
+        )
+    return problems
+
+
+class LocalNginxStrategy(Strategy):
+    key = "local-nginx"
+    section = SECTION
+    section_type = LocalNginx
+    form_title = "Local nginx (on every node)"
+    card = Card(
+        "local nginx",
+        "nginx",
+        "No VIP and no L2 adjacency: an nginx stream proxy on 127.0.0.1:8443 on every node. "
+        "Works on any cloud or VM network.",
+        "Each node's proxy skips a master whose connects fail, within seconds; "
+        "no shared address to move.",
+        "Cloud or routed networks, no spare IP, or when every node should keep working on its own.",
+    )
+    packages = (NGINX,)
+    install_methods = tuple(InstallMethod)
+    loopback_single_node = True
+    prepare_title = "the kube-nginx build"
+
+    def check(self, profile: Profile) -> list[Problem]:
+        return check(profile)
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        return plan(profile)
+
+    def needs_prepare(self, profile: Profile) -> bool:
+        """Install methods source and binary: kube-nginx is built (or read) once, first."""
+        return profile.install.method in (InstallMethod.SOURCE, InstallMethod.BINARY)
+
+    def prepare(
+        self,
+        profile: Profile,
+        plan: RenderPlan,
+        report: Report,
+        open_node: Opener,
+        *,
+        dry_run: bool,
+        uninstall: bool,
+    ) -> RenderPlan:
+        """The kube-nginx binary first on every node (``wizard.nginx_build``); a dry run that
+        would have to build leaves the plan as it is."""
+        from wizard.nginx_build.phase import build_binary, with_binary
+
+        if uninstall:  # uninstall removes <prefix>/sbin/kube-nginx: no bytes needed
+            return with_binary(plan, profile, b"")
+        binary = build_binary(profile, report, open_node, dry_run)
+        return plan if binary is None else with_binary(plan, profile, binary.data)
+
+
+STRATEGY = LocalNginxStrategy()

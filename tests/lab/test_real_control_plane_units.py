@@ -1,0 +1,165 @@
+"""The real control plane's pieces that need no lab and no build: the Kubernetes build's cache
+key and stamp, apt's source listing, the certificates' names, kubeconfigs and units."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from wizard.lab import constants, control_plane, kube_build, pki
+from wizard.lab.errors import LabError
+from wizard.lab.state import LabState
+
+SHOWSRC = f"""Package: kubernetes
+Binary: kubernetes-client
+Version: 1.20.5+really1.20.2-1
+Checksums-Sha256:
+ aaaa 1973 kubernetes_1.20.5+really1.20.2-1.dsc
+
+Package: kubernetes
+Binary: kubernetes-client
+Version: {kube_build.SOURCE_VERSION}
+Package-List:
+ kubernetes-client deb admin optional arch=amd64
+Checksums-Sha256:
+ 1111 1973 kubernetes_x.dsc
+ 2222 34428927 kubernetes_x.orig.tar.gz
+ 3333 21300 kubernetes_x.debian.tar.xz
+Homepage: http://kubernetes.io/
+"""
+
+
+def test_source_checksums_pick_the_pinned_version(monkeypatch):
+    def fake_run(argv, **kwargs):
+        assert argv == ["apt-cache", "showsrc", "kubernetes"]
+        return subprocess.CompletedProcess(argv, 0, SHOWSRC, "")
+
+    monkeypatch.setattr(kube_build, "run", fake_run)
+    assert kube_build.source_checksums() == {
+        "kubernetes_x.dsc": "1111",
+        "kubernetes_x.orig.tar.gz": "2222",
+        "kubernetes_x.debian.tar.xz": "3333",
+    }
+
+
+def test_source_checksums_name_the_missing_version(monkeypatch):
+    monkeypatch.setattr(
+        kube_build, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 0, "", "")
+    )
+    with pytest.raises(LabError, match="deb-src"):
+        kube_build.source_checksums()
+
+
+def test_cache_key_follows_source_go_and_recipe(monkeypatch):
+    sums = {"a.orig.tar.gz": "11", "a.dsc": "22"}
+    key = kube_build.cache_key(sums, "go1.19.8")
+    assert len(key) == 12
+    assert kube_build.cache_key(dict(reversed(sums.items())), "go1.19.8") == key
+    assert kube_build.cache_key({**sums, "a.dsc": "23"}, "go1.19.8") != key
+    assert kube_build.cache_key(sums, "go1.19.9") != key
+    monkeypatch.setattr(kube_build, "RECIPE_VERSION", "another")
+    assert kube_build.cache_key(sums, "go1.19.8") != key
+
+
+def test_a_build_counts_only_with_its_stamp_and_every_binary(tmp_path: Path):
+    build = tmp_path / "kube-abc"
+    (build / "bin").mkdir(parents=True)
+    for name in kube_build.BINARIES:
+        (build / "bin" / name).write_text("#!/bin/sh\n")
+        (build / "bin" / name).chmod(0o755)
+    assert not kube_build.is_complete(build, "abc")  # no stamp yet
+    (build / kube_build.STAMP).write_text("abc\n")
+    assert kube_build.is_complete(build, "abc")
+    assert not kube_build.is_complete(build, "abd")
+    (build / "bin/kube-proxy").unlink()
+    assert not kube_build.is_complete(build, "abc")
+
+
+def test_apiserver_certificate_names_every_endpoint_a_client_dials():
+    sans = control_plane.apiserver_sans("m2", "10.77.0.12")
+    for ip in ("10.77.0.12", "127.0.0.1", constants.HAPROXY_VIP, constants.IPVS_VIP, "10.254.0.1"):
+        assert f"IP:{ip}" in sans
+    for name in (
+        "m2",
+        "localhost",
+        "apiserver.cluster.local",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    ):
+        assert f"DNS:{name}" in sans
+    assert "IP:10.77.0.11" not in sans  # another master's address is not this one's name
+
+
+def test_the_service_range_holds_the_first_service_ip_but_not_the_ipvs_vip():
+    import ipaddress
+
+    cidr = ipaddress.ip_network(control_plane.SERVICE_CIDR)
+    assert ipaddress.ip_address(control_plane.FIRST_SERVICE_IP) == cidr.network_address + 1
+    assert ipaddress.ip_address(constants.IPVS_VIP) not in cidr
+
+
+def test_issued_client_certificate_carries_subject_and_usage(tmp_path, monkeypatch):
+    monkeypatch.setattr(pki, "CA_DIR", tmp_path)
+    monkeypatch.setattr(pki, "CA_CERT_FILE", tmp_path / "ca.crt")
+    monkeypatch.setattr(pki, "CA_KEY_FILE", tmp_path / "ca.key")
+    pki.ensure_ca()
+    key, cert = pki.issue_cert("admin", organization="system:masters", usage="clientAuth")
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-text"], input=cert, capture_output=True, text=True
+    ).stdout
+    assert "CN = admin" in text and "O = system:masters" in text
+    assert "TLS Web Client Authentication" in text
+    assert "Subject Alternative Name" not in text
+    assert "PRIVATE KEY" in key
+
+
+def test_kubeconfig_points_at_one_server_with_the_lab_ca(tmp_path, monkeypatch):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("CA PEM\n")
+    monkeypatch.setattr(control_plane, "CA_CERT_FILE", ca)
+    text = control_plane.kubeconfig("https://10.77.0.11:6443", "admin", ("KEY\n", "CERT\n"))
+    assert "server: https://10.77.0.11:6443" in text
+    ca_data = base64.b64encode(b"CA PEM\n").decode()
+    key_data = base64.b64encode(b"KEY\n").decode()
+    assert f"certificate-authority-data: {ca_data}" in text
+    assert f"client-key-data: {key_data}" in text
+    assert "current-context: admin@kubernetes" in text
+
+
+def test_units_follow_the_seed_and_the_lab_faults():
+    masters = [("m1", "10.77.0.11"), ("m2", "10.77.0.12"), ("m3", "10.77.0.13")]
+    api = control_plane.apiserver_unit("10.77.0.12", [a for _, a in masters])
+    assert "Restart=no" in api  # kill-apiserver leaves it dead until restore
+    assert "Type=notify" in api
+    assert "--shutdown-delay-duration=6s" in api
+    assert "--authorization-mode=Node,RBAC" in api
+    assert "--service-account-signing-key-file=" in api
+    assert "--etcd-servers=https://10.77.0.11:2379,https://10.77.0.12:2379," in api
+    etcd = control_plane.etcd_unit("m2", "10.77.0.12", masters)
+    assert "--initial-cluster=m1=https://10.77.0.11:2380,m2=https://10.77.0.12:2380," in etcd
+    assert "--client-cert-auth" in etcd and "--peer-client-cert-auth" in etcd
+    for unit in (control_plane.controller_manager_unit(), control_plane.scheduler_unit()):
+        assert "--leader-elect=true" in unit and "--leader-elect-resource-lock=leases" in unit
+    proxy = control_plane.proxy_unit("w1", "10.77.0.21")
+    assert "--proxy-mode=iptables" in proxy and "--hostname-override=w1" in proxy
+
+
+def test_up_refuses_an_unknown_control_plane(monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    with pytest.raises(LabError, match="expected one of stand-in, real"):
+        from wizard.lab import lab
+
+        lab.up(1, 0, 0, control_plane="kubeadm")
+
+
+def test_apiserver_unit_follows_the_labs_control_plane():
+    from wizard.lab import lab
+
+    state = LabState(1, 0, 0, "/r", "ns")
+    assert lab.apiserver_unit(state) == constants.APISERVER_SERVICE
+    state.control_plane = "real"
+    assert lab.apiserver_unit(state) == "kube-apiserver.service"

@@ -1,0 +1,256 @@
+"""A strategy is one object and one registration: a fourth strategy registered in the registry
+(and nowhere else) is read and written in profiles, validated, shown on the wizard's cards and
+form, and dispatched by the engine (prepare, waves, cluster check), verify, the drill and the
+lab's profiles. No lab: the engine runs on in-memory nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from screens.balancer import sections_for
+from screens.state import problems_for
+from screens.strategy import StrategyScreen, strategy_info
+from tests.fake_node import FakeCluster
+from wizard.engine.apply import run_apply
+from wizard.engine.drill_run import VIP_HOLDER, choose_master
+from wizard.engine.events import Event, Status
+from wizard.engine.model import ApplyOptions
+from wizard.engine.verify import run_verify
+from wizard.example_addresses import example_address_problems
+from wizard.lab import profiles as lab_profiles
+from wizard.lab.state import LabState, NodeState
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.problems import error
+from wizard.profile import Master, Profile
+from wizard.profile_io import dump_profile, parse_profile_text
+from wizard.render import build_plan
+from wizard.strategies import registry
+from wizard.strategies.base import Card, Strategy
+from wizard.strategies.fields import described
+from wizard.strategies.hooks import LabSite, VerifyExtras
+from wizard.strategies.packages import CURL
+from wizard.validation import validate
+
+KEY = "dummy-proxy"
+SECTION = "dummy_proxy"
+
+
+@dataclass(frozen=True)
+class DummyProxy:
+    address: str = described("127.0.0.1", "Listen address", "where the proxy listens")
+    port: int = described(7443, "Port", "the proxy's port")
+    mode: str = described("fast", "Mode", "fast or careful", choices=("fast", "careful"))
+
+
+class DummyStrategy(Strategy):
+    key = KEY
+    section = SECTION
+    section_type = DummyProxy
+    form_title = "Dummy proxy (on every node)"
+    card = Card("dummy proxy", "dummy", "nothing", "instantly", "in tests")
+    packages = (CURL,)
+    has_vip_holder = True
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def check(self, profile: Profile) -> list:
+        problems = super().check(profile)  # the choices of its described fields
+        if profile.section(SECTION).port == 6443:
+            problems.append(error("dummy_proxy.port", 6443, "expected another port"))
+        return problems
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        settings: DummyProxy = self.settings(profile)
+        conf = RenderedFile(
+            "/etc/dummy-proxy.conf",
+            f"listen {settings.address}:{settings.port} {settings.mode}\n",
+            "(dummy)",
+            service="dummy-proxy.service",
+        )
+        nodes = tuple(
+            NodePlan(
+                node.name,
+                profile.role_of(node.name),
+                node.address,
+                (conf,),
+                ("dummy-proxy.service",),
+                (CURL,),
+                f"https://127.0.0.1:{settings.port}/readyz",
+            )
+            for node in profile.all_nodes()
+        )
+        return RenderPlan(profile, nodes)
+
+    def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
+        yield "dummy_proxy.address", profile.section(SECTION).address
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        return {"address": site.vrrp_vip, "port": 7443, "mode": "careful"}
+
+    def needs_prepare(self, profile: Profile) -> bool:
+        return True
+
+    def prepare(self, profile, plan, report, open_node, *, dry_run, uninstall):
+        self.calls.append("prepare")
+        report("ok", "dummy prepared", progress=1.0)
+        return plan
+
+    def waves(self, plan: RenderPlan, names: list[str]) -> list[list[str]]:
+        self.calls.append("waves")
+        masters = [n for n in names if plan.for_node(n).role == "master"]
+        return [masters, [n for n in names if n not in masters]]
+
+    def cluster_nodes(self, profile: Profile) -> tuple[str, ...]:
+        return tuple(m.name for m in profile.masters)
+
+    def cluster_check(self, profile: Profile, nodes: Mapping[str, Any], report) -> list[str]:
+        self.calls.append(f"cluster_check {','.join(sorted(nodes))}")
+        for node in nodes.values():
+            node.run(["dummy-check"], timeout=5)
+        report("failed", "the dummy cluster is not happy")
+        return ["the dummy cluster is not happy"]
+
+    def verify_node(self, profile: Profile, name: str, node) -> VerifyExtras:
+        return VerifyExtras(holds_vip=name == "m1")
+
+    def verify_problems(self, profile: Profile, extras: Mapping[str, VerifyExtras]) -> list[str]:
+        return [f"holders: {','.join(n for n, e in extras.items() if e.holds_vip)}"]
+
+
+TOML = """\
+schema_version = 1
+name = "dummy"
+strategy = "dummy-proxy"
+
+[[masters]]
+name = "m1"
+address = "10.0.0.11"
+
+[[masters]]
+name = "m2"
+address = "10.0.0.12"
+
+[[masters]]
+name = "m3"
+address = "10.0.0.13"
+
+[[workers]]
+name = "w1"
+address = "10.0.0.21"
+
+[dummy_proxy]
+address = "127.0.0.1"
+port = 7444
+mode = "careful"
+"""
+
+
+@pytest.fixture
+def dummy(monkeypatch: pytest.MonkeyPatch) -> DummyStrategy:
+    strategy = DummyStrategy()
+    monkeypatch.setitem(registry.STRATEGIES, KEY, strategy)
+    return strategy
+
+
+@pytest.fixture
+def profile(dummy: DummyStrategy) -> Profile:
+    result = parse_profile_text(TOML)
+    assert result.problems == [] and result.profile is not None
+    return result.profile
+
+
+def test_the_registry_is_the_one_list():
+    assert registry.names() == ("local-nginx", "haproxy-keepalived", "ipvs")
+    assert registry.sections() == ("local_nginx", "haproxy_keepalived", "ipvs")
+    with pytest.raises(registry.UnknownStrategy, match="strategy: 'nope': expected one of"):
+        registry.get("nope")
+
+
+def test_a_registered_strategy_has_a_profile_section(dummy, profile):
+    assert registry.names()[-1] == KEY
+    assert profile.dummy_proxy == DummyProxy(port=7444, mode="careful")
+    assert profile.section(SECTION) is profile.dummy_proxy
+    built = Profile("x", KEY, (Master("m1", "10.0.0.11"),), dummy_proxy=DummyProxy(port=1))
+    assert built.dummy_proxy.port == 1 and built.ipvs == registry.get("ipvs").section_type()
+    edited = dataclasses.replace(profile, dummy_proxy=DummyProxy(port=2))
+    assert edited.dummy_proxy.port == 2 and edited.masters == profile.masters
+    # written back the same, and its keys are checked like any section's
+    assert parse_profile_text(dump_profile(profile)).profile == profile
+    bad = parse_profile_text(TOML + "bogus = 1\n")
+    assert [p.field for p in bad.problems] == ["dummy_proxy.bogus"]
+
+
+def test_validation_asks_the_strategy(dummy, profile):
+    assert [p for p in validate(profile) if p.is_error] == []
+    wrong = dataclasses.replace(profile, dummy_proxy=DummyProxy(port=6443, mode="slow"))
+    errors = {p.field: p for p in validate(wrong) if p.is_error}
+    assert errors["dummy_proxy.mode"].expected == "expected one of fast, careful"
+    assert "dummy_proxy.port" in errors
+    unknown = dataclasses.replace(profile, strategy="nope")
+    [problem] = [p for p in validate(unknown) if p.field == "strategy"]
+    assert problem.expected.endswith("ipvs, dummy-proxy")
+
+
+def test_the_wizard_shows_its_card_its_form_and_its_problems(dummy, profile):
+    card = strategy_info()[-1]
+    assert (card.key, card.title, card.pick) == (KEY, "4 dummy proxy", "in tests")
+    [(title, specs), health] = sections_for(KEY)
+    assert title == "Dummy proxy (on every node)" and health[0] == "Health check"
+    assert [(s.path, s.label, s.kind) for s in specs] == [
+        ("dummy_proxy.address", "Listen address", "str"),
+        ("dummy_proxy.port", "Port", "int"),
+        ("dummy_proxy.mode", "Mode", "choice"),
+    ]
+    assert specs[2].choices == ("fast", "careful")
+    wrong = dataclasses.replace(profile, dummy_proxy=DummyProxy(mode="slow"))
+    assert [p.field for p in problems_for(validate(wrong), "balancer")] == ["dummy_proxy.mode"]
+    # the number keys are bound when the screen's class is made: the built-in strategies
+    assert [b.key for b in StrategyScreen.BINDINGS[:3]] == ["1", "2", "3"]
+
+
+def test_the_engine_dispatches_prepare_waves_and_the_cluster_check(dummy, profile):
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    events: list[Event] = []
+    summary = run_apply(
+        build_plan(profile), ApplyOptions(verify_timeout=0.5), events.append, connector=cluster
+    )
+    assert all(n.ok for n in summary.nodes), summary
+    assert dummy.calls == ["prepare", "waves", "cluster_check m1,m2,m3"]
+    assert summary.cluster_problems == ("the dummy cluster is not happy",)
+    assert any(e.phase == "build" and e.message == "dummy prepared" for e in events)
+    assert any(e.phase == "verify" and e.status is Status.FAILED and e.node is None for e in events)
+    assert "dummy-check" in cluster.nodes["m2"].log and "dummy-check" not in cluster.nodes["w1"].log
+    assert "listen 127.0.0.1:7444 careful" in cluster.nodes["w1"].files["/etc/dummy-proxy.conf"]
+
+
+def test_verify_the_drill_and_the_guards_ask_the_strategy(dummy, profile):
+    report = run_verify(profile, opener=FakeCluster([n.name for n in profile.all_nodes()]))
+    assert {c.node: c.holds_vip for c in report.nodes}["m1"] is True
+    assert report.problems == ("holders: m1",)
+    assert choose_master(profile, VIP_HOLDER) == VIP_HOLDER
+    documentation = dataclasses.replace(profile, dummy_proxy=DummyProxy(address="192.0.2.9"))
+    assert any(
+        line.startswith("dummy_proxy.address: 192.0.2.9")
+        for line in example_address_problems(documentation)
+    )
+
+
+def test_the_lab_writes_a_profile_for_it(dummy, tmp_path):
+    state = LabState(1, 1, 0, rootfs="/r", bridge_netns="kubeha-lab")
+    state.nodes.append(
+        NodeState("m1", "master", "10.77.0.11", "127.0.0.1", 2211, "n1", merged="/m")
+    )
+    state.nodes.append(
+        NodeState("w1", "worker", "10.77.0.21", "127.0.0.1", 2221, "n2", merged="/m")
+    )
+    written = lab_profiles.write_profiles(state, tmp_path)
+    assert [p.name for p in written][-1] == "lab-dummy-proxy.toml"
+    data = lab_profiles.build_profile(state, KEY)
+    assert data[SECTION] == {"address": "10.77.0.100", "port": 7443, "mode": "careful"}
+    assert parse_profile_text(written[-1].read_text()).profile.dummy_proxy.mode == "careful"

@@ -1,0 +1,69 @@
+"""The render plan's types: for each node, the files it gets (path, content, mode, owner, the
+command that checks the file, the unit it belongs to) plus the services to enable, the packages
+to install and the URL that proves the node reaches a ready apiserver through its load balancer;
+and snippets for the operator (kubeadm ClusterConfiguration, kubeconfig server address) that go
+on no node. Light to import: strategies declare their plans with these at start-up."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from wizard.profile import Profile
+from wizard.strategies.packages import Package
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file for one node. ``check`` is an argv in which ``{file}`` stands for the path of the
+    uploaded temporary copy; ``service`` is the unit that must reload or restart when it
+    changes (``restart`` when a reload is not enough, e.g. a unit file)."""
+
+    path: str
+    content: str
+    template: str
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+    check: tuple[str, ...] = ()
+    service: str | None = None
+    restart: bool = False
+    kind: str = "file"  # "file", or "line" for one managed line in a shared file (/etc/hosts)
+    data: bytes | None = None  # a binary file's bytes (``content`` then only describes it)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(
+            self.data if self.data is not None else self.content.encode()
+        ).hexdigest()
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    node: str
+    role: str
+    address: str
+    files: tuple[RenderedFile, ...]
+    services: tuple[str, ...]
+    packages: tuple[Package, ...]
+    verify_url: str
+    ports: tuple[tuple[str, int], ...] = ()  # (address, port) the node's load balancer binds
+    cleanup: tuple[tuple[str, ...], ...] = ()  # argvs uninstall runs after stopping services
+    # A shell script run on the node after /readyz answers through its load balancer, until it
+    # exits 0 or verify times out: the LB holds every master it should (ipvs: every master that
+    # answers is in the table). Its last output line says what is still missing.
+    settle_check: str = ""
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    profile: Profile
+    nodes: tuple[NodePlan, ...]
+    snippets: tuple[RenderedFile, ...] = field(default=())
+    server_url: str = ""
+
+    def for_node(self, name: str) -> NodePlan:
+        for plan in self.nodes:
+            if plan.node == name:
+                return plan
+        raise KeyError(name)

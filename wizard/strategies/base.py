@@ -1,0 +1,144 @@
+"""The Strategy base: everything kubeha asks of an HA strategy, in one object per strategy.
+
+The validator, the renderer, the wizard's cards and form, the engine's run (a build before the
+nodes, the order of the nodes, the check after them), verify and the drill all ask the
+registered strategy (``wizard.strategies.registry``) instead of naming one. A strategy sets the
+class attributes and overrides only the hooks it needs; the defaults below are a strategy with
+no build, one wave, no cluster check and nothing beyond the probe in verify.
+
+A hook takes what it needs as arguments (``wizard.strategies.hooks``): strategies import nothing
+from the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from wizard.problems import Problem
+from wizard.profile import InstallMethod, Profile
+from wizard.strategies.fields import FieldInfo, check_choice, field_info, fields_of
+from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
+from wizard.strategies.packages import Package
+
+if TYPE_CHECKING:
+    from wizard.plan import RenderPlan
+
+# The engine's opener: a node's name -> a function that connects to it.
+Opener = Callable[[str], Callable[[], Any]]
+
+
+@dataclass(frozen=True)
+class Card:
+    """What the wizard's strategy card says (the card puts its number before the title)."""
+
+    title: str  # "local nginx"
+    short: str  # the word beside its number key in the help: "nginx"
+    needs: str
+    failover: str
+    pick: str
+
+
+class Strategy:
+    """One HA strategy. Subclasses set the attributes; hooks have working defaults."""
+
+    key: ClassVar[str]  # the profile's ``strategy`` value, e.g. "local-nginx"
+    section: ClassVar[str]  # its table in the profile, e.g. "local_nginx"
+    section_type: ClassVar[type]  # a frozen dataclass of described() fields
+    form_title: ClassVar[str]  # the heading of its section on the wizard's form
+    card: ClassVar[Card]
+    # Every package its nodes may need (the engine looks for their programs on each node).
+    packages: ClassVar[tuple[Package, ...]] = ()
+    # The install methods it takes; more than the package shows the wizard's Install section.
+    install_methods: ClassVar[tuple[InstallMethod, ...]] = (InstallMethod.PACKAGE,)
+    # A one-node cluster may give its node a loopback address (the proxy runs on the node).
+    loopback_single_node: ClassVar[bool] = False
+    # One node holds a VIP: verify shows the holder, the drill can take it (--master vip-holder).
+    has_vip_holder: ClassVar[bool] = False
+    prepare_title: ClassVar[str] = ""  # what prepare does, e.g. "the kube-nginx build"
+    table_title: ClassVar[str] = "table"  # what VerifyExtras.table holds, e.g. "IPVS table"
+
+    def __repr__(self) -> str:
+        return f"<strategy {self.key}>"
+
+    # --- its profile section -----------------------------------------------------------------
+
+    def fields(self) -> tuple[FieldInfo, ...]:
+        """Its section's settings, described: the form shows them, the checks read them."""
+        return fields_of(self.section_type)
+
+    def field(self, name: str) -> FieldInfo:
+        return field_info(self.section_type, name)
+
+    def settings(self, profile: Profile) -> Any:
+        """Its section of ``profile`` (an instance of ``section_type``)."""
+        return profile.section(self.section)
+
+    def check(self, profile: Profile) -> list[Problem]:
+        """Its section's problems (the validator checks everything else). The default checks
+        every field that has choices."""
+        problems: list[Problem] = []
+        settings = self.settings(profile)
+        for info in self.fields():
+            if info.choices:
+                check_choice(problems, info.path(self.section), getattr(settings, info.name), info)
+        return problems
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        """The files, services and packages of every node, for a valid profile."""
+        raise NotImplementedError(f"strategy {self.key} renders nothing")
+
+    def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
+        """(field, literal) of its section's addresses that must not be documentation
+        addresses when kubeha connects (``wizard.example_addresses``)."""
+        return ()
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        """Its section for a profile of the lab (as TOML values); the defaults by default."""
+        return {info.name: info.default for info in self.fields()}
+
+    # --- the engine's run --------------------------------------------------------------------
+
+    def needs_prepare(self, profile: Profile) -> bool:
+        """True when :meth:`prepare` has work to do before any node is touched."""
+        return False
+
+    def prepare(
+        self,
+        profile: Profile,
+        plan: RenderPlan,
+        report: Report,
+        open_node: Opener,
+        *,
+        dry_run: bool,
+        uninstall: bool,
+    ) -> RenderPlan:
+        """Runs once before any node, when :meth:`needs_prepare`: the plan with what it made
+        (a built binary). For an uninstall it makes nothing and gives the plan as installed.
+        Raises :class:`~wizard.errors.PrepareFailed`: then no node is touched."""
+        return plan
+
+    def waves(self, plan: RenderPlan, names: list[str]) -> list[list[str]]:
+        """The nodes to apply, in waves run one after the other (default: all at once)."""
+        return [names]
+
+    def cluster_nodes(self, profile: Profile) -> tuple[str, ...]:
+        """The nodes whose connection stays open after their apply, for :meth:`cluster_check`."""
+        return ()
+
+    def cluster_check(
+        self, profile: Profile, nodes: Mapping[str, Runs], report: Report
+    ) -> list[str]:
+        """After an apply, with the connected :meth:`cluster_nodes`: the cluster's problems."""
+        return []
+
+    # --- verify and the drill ----------------------------------------------------------------
+
+    def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
+        """What ``kubeha verify`` shows of this node beyond its probe."""
+        return VerifyExtras()
+
+    def verify_problems(self, profile: Profile, extras: Mapping[str, VerifyExtras]) -> list[str]:
+        """The cluster's problems from what verify saw on every node."""
+        return []

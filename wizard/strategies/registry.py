@@ -1,0 +1,67 @@
+"""The one list of strategies: every list of strategies, profile sections, wizard cards and form
+fields in kubeha comes from here, in this order (the order the wizard shows them).
+
+A new strategy is one module under ``wizard/strategies/`` with a module-level ``STRATEGY``, and
+one line in ``MODULES`` below.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from wizard.errors import UsageError
+from wizard.strategies.base import Strategy
+from wizard.strategies.packages import Package
+
+MODULES = (
+    "local_nginx",
+    "haproxy_keepalived",
+    "ipvs",
+)
+
+STRATEGIES: dict[str, Strategy] = {}
+for _module in MODULES:
+    _strategy: Strategy = import_module(f"wizard.strategies.{_module}").STRATEGY
+    STRATEGIES[_strategy.key] = _strategy
+
+
+class UnknownStrategy(UsageError):
+    """A strategy name that no registered strategy has."""
+
+
+def names() -> tuple[str, ...]:
+    """Every strategy's profile name, e.g. ("local-nginx", "haproxy-keepalived", "ipvs")."""
+    return tuple(STRATEGIES)
+
+
+def strategies() -> tuple[Strategy, ...]:
+    return tuple(STRATEGIES.values())
+
+
+def find(key: str) -> Strategy | None:
+    """The strategy named ``key``, or None."""
+    return STRATEGIES.get(key)
+
+
+def get(key: str) -> Strategy:
+    """The strategy named ``key``; an unknown name is an error naming the field, the value and
+    the choices."""
+    strategy = STRATEGIES.get(key)
+    if strategy is None:
+        raise UnknownStrategy(f"strategy: {key!r}: expected one of {', '.join(STRATEGIES)}")
+    return strategy
+
+
+def sections() -> tuple[str, ...]:
+    """Every strategy's profile section, e.g. ("local_nginx", "haproxy_keepalived", "ipvs")."""
+    return tuple(s.section for s in STRATEGIES.values())
+
+
+def packages() -> tuple[Package, ...]:
+    """Every package any strategy may install, once each."""
+    return tuple(dict.fromkeys(p for s in STRATEGIES.values() for p in s.packages))
+
+
+def offering(attribute: str) -> tuple[str, ...]:
+    """The strategies whose class attribute ``attribute`` is true (``has_vip_holder``)."""
+    return tuple(key for key, s in STRATEGIES.items() if getattr(s, attribute))
