@@ -14,6 +14,7 @@ from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions
 from wizard.lab import Lab
 from wizard.profile import Node
+from wizard.render import build_plan
 
 # (masters, workers, lb_nodes) of the lab that has at least that many nodes
 SHAPES = {1: (3, 2, 0), 5: (3, 2, 0), 10: (3, 7, 0), 20: (3, 17, 0), 30: (3, 27, 0), 60: (3, 57, 0)}
@@ -73,17 +74,17 @@ def measure(lab: Lab, counts: tuple[int, ...], log=print) -> tuple[list[DeployRo
                 log(f"deploy: bringing the lab to {shape} for {count} nodes")
                 lab = lab_api.up(*shape, replace=True, log=lambda _: None)
             profile = profile_for(lab, count)
-            run_uninstall(lab_profile(lab, "local-nginx"), ApplyOptions(), _quiet)
+            run_uninstall(build_plan(lab_profile(lab, "local-nginx")), ApplyOptions(), _quiet)
             phases = PhaseTimes()
             began = time.monotonic()
-            summary = run_apply(profile, ApplyOptions(), phases)
+            summary = run_apply(build_plan(profile), ApplyOptions(), phases)
             seconds = time.monotonic() - began
             log(f"deploy: {count} node(s) in {seconds:.1f} s ({'ok' if summary.ok else 'FAILED'})")
             for result in summary.nodes:
                 if not result.ok:
                     log(f"deploy:   {result.node}: {result.state.value}: {result.reason}")
             rows.append(DeployRow(count, round(seconds, 2), summary.ok, phases.means()))
-            run_uninstall(profile, ApplyOptions(), _quiet)
+            run_uninstall(build_plan(profile), ApplyOptions(), _quiet)
     finally:
         if lab.shape != STANDARD:
             log("deploy: putting the lab back to 3 masters and 2 workers")

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from bench.seeds import install_seed
+from wizard.commands.lab_drill import LabFault
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.drill import DrillReport, DrillTiming
 from wizard.engine.drill_run import run_drill
@@ -16,6 +17,7 @@ from wizard.lab import Lab
 from wizard.lab.profiles import build_profile
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
 
 STRATEGIES = ("local-nginx", "haproxy-keepalived")
 
@@ -50,10 +52,10 @@ def _quiet(_event) -> None:
 
 def deploy(lab: Lab, strategy: str) -> Profile:
     for other in STRATEGIES:
-        run_uninstall(lab_profile(lab, other), ApplyOptions(), _quiet)
+        run_uninstall(build_plan(lab_profile(lab, other)), ApplyOptions(), _quiet)
     profile = lab_profile(lab, strategy)
     for _attempt in range(2):  # a loaded machine can miss a verify deadline once
-        summary = run_apply(profile, ApplyOptions(verify_timeout=40), _quiet)
+        summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=40), _quiet)
         if summary.ok:
             return profile
     reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
@@ -98,7 +100,7 @@ def vip_holder_row(config: str, profile: Profile, timing: DrillTiming, log) -> F
     holders = sorted(vip_holders(profile))
     holder = holders[0] if len(holders) == 1 else profile.masters[0].name
     log(f"failover: {config}, cut {holder} (the VIP holder)")
-    report = run_drill(profile, holder, "cut", timing)
+    report = run_drill(profile, holder, "cut", timing, fault=LabFault(holder, "cut"))
     return dataclasses.replace(row(config, report), kind="cut VIP holder")
 
 
@@ -123,7 +125,12 @@ def measure(
         master = victim(profile)
         for kind in kinds:
             log(f"failover: kubeha {strategy}, {kind} {master}")
-            rows.append(row(f"kubeha {strategy}", run_drill(profile, master, kind, timing)))
+            rows.append(
+                row(
+                    f"kubeha {strategy}",
+                    run_drill(profile, master, kind, timing, fault=LabFault(master, kind)),
+                )
+            )
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             rows.append(vip_holder_row(f"kubeha {strategy}", profile, timing, log))
         allowed = {m.name for m in profile.masters} - vip_holders(profile)
@@ -137,12 +144,14 @@ def measure(
             # carries nothing would flatter it: the drill takes the busiest (not a VIP holder).
             seed_victim = busiest_master(profile, allowed) or master
             log(f"failover: {seed_names[strategy]}, {kind} {seed_victim}")
-            report = run_drill(profile, seed_victim, kind, timing)
+            report = run_drill(
+                profile, seed_victim, kind, timing, fault=LabFault(seed_victim, kind)
+            )
             rows.append(row(seed_names[strategy], report))
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             install_seed(lab, profile)
             rows.append(vip_holder_row(seed_names[strategy], profile, timing, log))
-        run_uninstall(profile, ApplyOptions(), _quiet)
+        run_uninstall(build_plan(profile), ApplyOptions(), _quiet)
     return rows
 
 
@@ -167,7 +176,7 @@ def measure_ipvs(
     only = ApplyOptions(only=tuple(g.name for g in guests), verify_timeout=60)
     rows: list[FailoverRow] = []
     try:
-        summary = run_apply(profile, only, _quiet)
+        summary = run_apply(build_plan(profile), only, _quiet)
         if not summary.ok:
             reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
             log(f"failover: ipvs not measured: {reasons}")
@@ -175,10 +184,12 @@ def measure_ipvs(
         master = profile.masters[0].name
         for kind in kinds:
             log(f"failover: kubeha ipvs (QEMU guest), {kind} {master}")
-            report = run_drill(profile, master, kind, timing, options=only)
+            report = run_drill(
+                profile, master, kind, timing, options=only, fault=LabFault(master, kind)
+            )
             rows.append(row("kubeha ipvs (QEMU)", report))
     finally:
-        run_uninstall(profile, only, _quiet)
+        run_uninstall(build_plan(profile), only, _quiet)
         qemu.remove_guests(log=lambda line: log(f"[qemu] {line}"))
     return rows
 
@@ -186,4 +197,4 @@ def measure_ipvs(
 def run_uninstall_all(lab: Lab) -> None:
     """Leave the lab's nodes without any kubeha strategy, as the bench found them."""
     for strategy in STRATEGIES:
-        run_uninstall(lab_profile(lab, strategy), ApplyOptions(), _quiet)
+        run_uninstall(build_plan(lab_profile(lab, strategy)), ApplyOptions(), _quiet)

@@ -46,7 +46,8 @@ class PacedEngine:
     returned: float = 0.0
     calls: list = field(default_factory=list)
 
-    def __call__(self, profile, options, sink, cancel=None, secrets=None) -> RunSummary:
+    def __call__(self, plan, options, sink, cancel=None, secrets=None) -> RunSummary:
+        profile = plan.profile
         cancel = cancel or threading.Event()
         names = [n.name for n in profile.all_nodes()]
         self.began = time.perf_counter()

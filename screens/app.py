@@ -32,6 +32,7 @@ from wizard.profile_io import find_profile, load_profile
 
 if TYPE_CHECKING:
     from screens.engine_runner import RunsEngine
+    from wizard.render import RenderPlan
 
 
 def default_engine() -> Engine:
@@ -82,6 +83,7 @@ class KubehaApp(App):
         self._last_run = last_run
         self.initial_step = initial_step
         self._theme_name = theme
+        self._plan: RenderPlan | None = None
 
     # Services the screens use ----------------------------------------------------------------
 
@@ -96,6 +98,16 @@ class KubehaApp(App):
         if self._verifier is None and self._verifier_default:
             self._verifier = default_verifier()
         return self._verifier
+
+    def plan(self) -> RenderPlan:
+        """The render plan of the profile as it is now: rendered once per profile, for Preview,
+        and then the very object that Preview's dry run and the deploy hand to the engine.
+        Raises KubehaError when the profile cannot be rendered."""
+        if self._plan is None or self._plan.profile != self.state.profile:
+            from wizard.render import build_plan  # jinja2: only once there is a plan to show
+
+            self._plan = build_plan(self.state.profile)
+        return self._plan
 
     def list_profiles(self) -> list[SavedProfile]:
         if self._last_run is None:

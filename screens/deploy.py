@@ -92,7 +92,8 @@ class DeployScreen(RunsEngine, WizardScreen):
         super().on_mount()
         self.update_summary()
         self.set_interval(TICK, self._tick)
-        self.start_engine(ApplyOptions(only=self.state.only, resume=self.state.resume))
+        options = ApplyOptions(only=self.state.only, resume=self.state.resume)
+        self.start_engine(options, self.kubeha.plan())  # the plan Preview showed
 
     def _tick(self) -> None:
         """The running panes in view move on: their spinner and elapsed time."""

@@ -9,6 +9,7 @@ and the buffer is empty.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.screen import Screen
@@ -19,6 +20,9 @@ from screens.engine_bridge import FRAME_S, EngineBridge, HostKeyRequest, RunFail
 from screens.widgets.hostkey import HostKeyModal
 from wizard.engine.events import Event
 from wizard.engine.model import ApplyOptions
+
+if TYPE_CHECKING:
+    from wizard.render import RenderPlan
 
 
 class RunsEngine(Screen):
@@ -32,10 +36,11 @@ class RunsEngine(Screen):
     flushes = 0  # batches applied by flush_events, for the tests
     _frames: Timer | None = None
 
-    def start_engine(self, options: ApplyOptions) -> EngineBridge:
+    def start_engine(self, options: ApplyOptions, plan: RenderPlan) -> EngineBridge:
+        """Run the engine on ``plan`` (the one Preview showed) in a thread worker."""
         self.bridge = EngineBridge(self)
         options = dataclasses.replace(options, confirm_host_key=self.bridge.confirm_host_key)
-        self.engine_worker = self._engine_worker(self.bridge, options)
+        self.engine_worker = self._engine_worker(self.bridge, options, plan)
         if self._frames is not None:
             self._frames.stop()
         self._frames = self.set_interval(FRAME_S, self.flush_events)
@@ -71,12 +76,10 @@ class RunsEngine(Screen):
         return self.engine_worker is not None and not self.engine_worker.is_finished
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
-    def _engine_worker(self, bridge: EngineBridge, options: ApplyOptions) -> None:
+    def _engine_worker(self, bridge: EngineBridge, options: ApplyOptions, plan: RenderPlan) -> None:
         state = self.app.state  # type: ignore[attr-defined]
         engine = self.app.engine  # type: ignore[attr-defined]
-        summary = engine(
-            state.profile, options, bridge.sink, cancel=bridge.cancel, secrets=state.secrets
-        )
+        summary = engine(plan, options, bridge.sink, cancel=bridge.cancel, secrets=state.secrets)
         self.post_message(RunFinished(summary))
 
     @on(Worker.StateChanged)

@@ -10,13 +10,19 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from wizard.engine.events import PHASE_PROGRESS, Event, Status
+from wizard.engine.events import Event, Status
 from wizard.engine.model import NodeResult, NodeState
 
 LAST_LINES = 2
 
-# Progress implied by reaching a phase, for engines that do not send their own.
-_PHASE_PROGRESS = PHASE_PROGRESS
+
+def phase_progress(phase: str) -> float | None:
+    """The progress an apply's node has once it reaches ``phase``, for events that carry none
+    (a host-key question; engines that do not send their own): from the engine's list of
+    phases, imported with the first such event (the engine is running by then)."""
+    from wizard.engine.node_job import PROGRESS
+
+    return PROGRESS.get(phase)  # type: ignore[call-overload]  # a PhaseName is its str
 
 
 @dataclass
@@ -46,8 +52,8 @@ class NodeView:
             self.message = event.message
         if event.progress is not None:
             self.progress = max(self.progress, min(event.progress, 1.0))
-        elif event.phase in _PHASE_PROGRESS:
-            self.progress = max(self.progress, _PHASE_PROGRESS[event.phase])
+        elif (reached := phase_progress(event.phase)) is not None:
+            self.progress = max(self.progress, reached)
         if event.status is Status.FAILED:
             self.failed = True
             self.status = "failed"

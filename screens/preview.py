@@ -21,7 +21,7 @@ from screens.widgets.file_view import FileView, lexer_for
 from wizard.engine.model import ApplyOptions, FileDiff
 from wizard.errors import KubehaError
 from wizard.problems import Problem
-from wizard.render import RenderedFile, RenderPlan, build_plan
+from wizard.render import RenderedFile, RenderPlan
 
 CLUSTER = "_cluster"
 
@@ -74,7 +74,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
 
     def on_mount(self) -> None:
         try:
-            self.plan = build_plan(self.state.profile)
+            self.plan = self.kubeha.plan()
         except KubehaError as exc:
             self.error = str(exc)
         super().on_mount()
@@ -192,7 +192,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
         if self.plan is None or self.engine_running:
             return
         self.update_status("Dry run: connecting to the nodes…")
-        self.start_engine(ApplyOptions(dry_run=True))
+        self.start_engine(ApplyOptions(dry_run=True), self.plan)
 
     @on(EventsReady)
     def _events(self, message: EventsReady) -> None:

@@ -16,8 +16,6 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import WizardScreen
 
-RETRY_STATES = {"rolled-back", "untouched", "broken", "cancelled"}
-
 
 class SummaryScreen(WizardScreen):
     step = "summary"

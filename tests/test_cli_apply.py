@@ -66,3 +66,39 @@ def test_uninstall_needs_confirmation(tmp_path):
 def test_missing_profile_file(tmp_path):
     result = run("apply", str(tmp_path / "none.toml"), "--yes")
     assert result.returncode == 2 and "no such profile file" in result.stderr
+
+
+def test_apply_validates_and_renders_once_and_the_engine_gets_that_plan(tmp_path, monkeypatch):
+    """The CLI's one plan: one validation, one render, and that object handed to the engine."""
+    import wizard.commands.loading as loading
+    import wizard.engine.apply
+    import wizard.engine.secrets_input
+    import wizard.validation
+    from wizard.cli import main
+    from wizard.engine.model import NodeResult, NodeState, RunSummary, Secrets
+
+    validated, rendered, applied = [], [], []
+
+    def counted(func, calls):
+        def call(*args, **kwargs):
+            result = func(*args, **kwargs)
+            calls.append(result)
+            return result
+
+        return call
+
+    validate = counted(wizard.validation.validate, validated)
+    monkeypatch.setattr(wizard.validation, "validate", validate)  # build_plan's, imported late
+    monkeypatch.setattr(loading, "validate", validate)
+    monkeypatch.setattr(loading, "build_plan", counted(loading.build_plan, rendered))
+    monkeypatch.setattr(wizard.engine.secrets_input, "collect", lambda *a, **k: Secrets())
+
+    def run_apply(plan, options, sink, **kwargs):
+        applied.append(plan)
+        nodes = tuple(NodeResult(n.node, NodeState.VERIFIED) for n in plan.nodes)
+        return RunSummary("run-1", plan.profile.name, nodes)
+
+    monkeypatch.setattr(wizard.engine.apply, "run_apply", run_apply)
+    assert main(["apply", own_copy(tmp_path), "--yes"]) == 0
+    assert len(validated) == 1 and len(rendered) == 1
+    assert applied == rendered and applied[0] is rendered[0]

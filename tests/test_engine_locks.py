@@ -22,6 +22,7 @@ from wizard.engine.node_lock import NodeLocked, take
 from wizard.engine.remote import NODE_LOCK, RemoteNode
 from wizard.engine.runstate import runs_dir
 from wizard.engine.transport import CommandResult
+from wizard.render import build_plan
 
 UNIT = "kube-nginx.service"
 
@@ -38,7 +39,9 @@ def cluster(profile):
 
 def apply(profile, cluster, events=None, **options):
     sink = events.append if events is not None else (lambda e: None)
-    return run_apply(profile, ApplyOptions(verify_timeout=0.5, **options), sink, connector=cluster)
+    return run_apply(
+        build_plan(profile), ApplyOptions(verify_timeout=0.5, **options), sink, connector=cluster
+    )
 
 
 def results(summary):
@@ -124,7 +127,7 @@ def test_a_second_run_of_the_profile_fails_at_once_naming_the_first(profile, clu
 def test_uninstall_takes_the_same_profile_lock(profile, cluster):
     holder = LockHolder.here("20261201-000000-00001", profile.name)
     with profile_lock(holder), pytest.raises(LockHeld, match="run 20261201-000000-00001"):
-        run_uninstall(profile, ApplyOptions(), lambda e: None, connector=cluster)
+        run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
     assert all(not n.log for n in cluster.nodes.values())
 
 
@@ -134,7 +137,7 @@ def test_the_profile_lock_is_free_again_after_a_run_that_raised(profile, cluster
             raise RuntimeError("the screen went away")
 
     with pytest.raises(RuntimeError):
-        run_apply(profile, ApplyOptions(verify_timeout=0.5), sink, connector=cluster)
+        run_apply(build_plan(profile), ApplyOptions(verify_timeout=0.5), sink, connector=cluster)
     assert no_locks_left(cluster)
     assert all(n.closed for n in cluster.nodes.values())
     assert apply(profile, cluster).ok  # neither lock was left behind
@@ -186,7 +189,9 @@ def test_two_profiles_sharing_nodes_never_interleave(profile, cluster):
     first: dict = {}
     options = ApplyOptions(verify_timeout=0.5)
     thread = threading.Thread(
-        target=lambda: first.update(summary=run_apply(profile, options, sink, connector=cluster))
+        target=lambda: first.update(
+            summary=run_apply(build_plan(profile), options, sink, connector=cluster)
+        )
     )
     thread.start()
     try:
@@ -246,7 +251,7 @@ def test_the_lock_is_released_after_an_internal_error(profile, cluster):
 def test_uninstall_fails_on_a_node_another_run_holds(profile, cluster):
     held = other_host()
     cluster.nodes["worker1"].locks[NODE_LOCK] = held.to_text()
-    summary = run_uninstall(profile, ApplyOptions(), lambda e: None, connector=cluster)
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
     assert results(summary)["worker1"].state is NodeState.UNTOUCHED
     assert f"run {held.run_id}" in results(summary)["worker1"].reason
     assert results(summary)["worker2"].state is NodeState.REMOVED

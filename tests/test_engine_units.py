@@ -12,6 +12,7 @@ from tests.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState, Secrets
 from wizard.engine.runstate import last_run, runs_dir
+from wizard.render import build_plan
 
 CONF = "/etc/kube-nginx/kube-nginx.conf"
 UNIT_FILE = "/etc/systemd/system/kube-nginx.service"
@@ -30,7 +31,9 @@ def cluster(profile):
 
 def apply(profile, cluster, events=None, **options):
     sink = events.append if events is not None else (lambda e: None)
-    return run_apply(profile, ApplyOptions(verify_timeout=0.5, **options), sink, connector=cluster)
+    return run_apply(
+        build_plan(profile), ApplyOptions(verify_timeout=0.5, **options), sink, connector=cluster
+    )
 
 
 def states(summary):
@@ -153,7 +156,9 @@ def test_dry_run_shows_diffs_and_changes_nothing(profile, cluster):
 def test_cancel_before_start_changes_nothing(profile, cluster):
     cancel = threading.Event()
     cancel.set()
-    summary = run_apply(profile, ApplyOptions(), lambda e: None, cancel=cancel, connector=cluster)
+    summary = run_apply(
+        build_plan(profile), ApplyOptions(), lambda e: None, cancel=cancel, connector=cluster
+    )
     assert set(states(summary).values()) == {NodeState.CANCELLED}
     assert all(not n.files for n in cluster.nodes.values())
 
@@ -174,7 +179,7 @@ def test_secrets_never_reach_events_log_or_state(profile, cluster):
         node.fail_start = {UNIT}
     events = []
     summary = run_apply(
-        profile,
+        build_plan(profile),
         ApplyOptions(),
         events.append,
         connector=cluster,
@@ -206,7 +211,7 @@ def test_cancel_mid_run_rolls_back_what_was_not_verified(profile, cluster):
     for node in cluster.nodes.values():
         node.delay = 0.005
     summary = run_apply(
-        profile, ApplyOptions(concurrency=1), sink, cancel=cancel, connector=cluster
+        build_plan(profile), ApplyOptions(concurrency=1), sink, cancel=cancel, connector=cluster
     )
     by_state = {}
     for result in summary.nodes:

@@ -9,6 +9,7 @@ from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.node_journal import JOURNAL, Journal, JournalEntry
 from wizard.engine.node_manifest import MANIFEST, Manifest
+from wizard.render import build_plan
 
 CONF = "/etc/kube-nginx/kube-nginx.conf"
 UNIT = "kube-nginx.service"
@@ -26,7 +27,10 @@ def test_journal_round_trip_and_garbage():
 def apply(profile, cluster, **options):
     events = []
     summary = run_apply(
-        profile, ApplyOptions(verify_timeout=0.5, **options), events.append, connector=cluster
+        build_plan(profile),
+        ApplyOptions(verify_timeout=0.5, **options),
+        events.append,
+        connector=cluster,
     )
     return summary, events
 

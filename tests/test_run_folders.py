@@ -16,6 +16,7 @@ from wizard.engine.report import summary_lines
 from wizard.engine.runstate import last_run, runs_dir
 from wizard.errors import UsageError
 from wizard.paths import state_dir
+from wizard.render import build_plan
 
 
 @pytest.fixture
@@ -37,7 +38,10 @@ def loose_umask():
 
 def apply(profile, cluster, **options):
     return run_apply(
-        profile, ApplyOptions(verify_timeout=0.5, **options), lambda e: None, connector=cluster
+        build_plan(profile),
+        ApplyOptions(verify_timeout=0.5, **options),
+        lambda e: None,
+        connector=cluster,
     )
 
 

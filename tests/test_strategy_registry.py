@@ -28,6 +28,7 @@ from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import error
 from wizard.profile import Master, Profile
 from wizard.profile_io import dump_profile, parse_profile_text
+from wizard.render import build_plan
 from wizard.strategies import registry
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.fields import described
@@ -216,7 +217,9 @@ def test_the_wizard_shows_its_card_its_form_and_its_problems(dummy, profile):
 def test_the_engine_dispatches_prepare_waves_and_the_cluster_check(dummy, profile):
     cluster = FakeCluster([n.name for n in profile.all_nodes()])
     events: list[Event] = []
-    summary = run_apply(profile, ApplyOptions(verify_timeout=0.5), events.append, connector=cluster)
+    summary = run_apply(
+        build_plan(profile), ApplyOptions(verify_timeout=0.5), events.append, connector=cluster
+    )
     assert all(n.ok for n in summary.nodes), summary
     assert dummy.calls == ["prepare", "waves", "cluster_check m1,m2,m3"]
     assert summary.cluster_problems == ("the dummy cluster is not happy",)

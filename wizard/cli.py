@@ -20,7 +20,7 @@ from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, KubehaError
 COMMAND_MODULES = (
     "wizard.commands.profile_commands",
     "wizard.lab.cli",
-    "wizard.engine.cli",
+    "wizard.commands.apply_commands",
     "wizard.commands.verify_command",
     "wizard.commands.wizard_command",
 )

@@ -13,6 +13,7 @@ from wizard.lab import Lab
 from wizard.lab.profiles import build_profile
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
 
 WATCHED = (
     "/etc/kube-nginx/kube-nginx.conf",
@@ -53,12 +54,12 @@ class Recorder:
 
 def apply(profile: Profile, **options) -> tuple[RunSummary, Recorder]:
     recorder = Recorder()
-    summary = run_apply(profile, ApplyOptions(**options), recorder)
+    summary = run_apply(build_plan(profile), ApplyOptions(**options), recorder)
     return summary, recorder
 
 
 def uninstall(profile: Profile) -> RunSummary:
-    return run_uninstall(profile, ApplyOptions(), Recorder())
+    return run_uninstall(build_plan(profile), ApplyOptions(), Recorder())
 
 
 STRATEGIES = ("local-nginx", "haproxy-keepalived")

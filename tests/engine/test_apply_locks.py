@@ -22,6 +22,7 @@ from wizard.engine.locks import LockHolder
 from wizard.engine.model import ApplyOptions
 from wizard.engine.remote import NODE_LOCK
 from wizard.profile_io import save_profile
+from wizard.render import build_plan
 
 pytestmark = pytest.mark.lab
 
@@ -55,7 +56,7 @@ class HeldRun:
             self._gate.wait(120)
 
     def _run(self, profile) -> None:
-        self.summary = run_apply(profile, ApplyOptions(), self._sink)
+        self.summary = run_apply(build_plan(profile), ApplyOptions(), self._sink)
 
     def __enter__(self) -> HeldRun:
         self._thread.start()
@@ -106,7 +107,7 @@ def test_a_profile_sharing_the_nodes_fails_on_each_node_naming_the_holder(lab, b
     twin = dataclasses.replace(base, name="lab-local-nginx-twin")
     with HeldRun(base, len(lab.nodes)) as first:
         recorder = Recorder()
-        second = run_apply(twin, ApplyOptions(), recorder)
+        second = run_apply(build_plan(twin), ApplyOptions(), recorder)
     summary = first.summary
     assert set(states(second).values()) == {"untouched"}, recorder.text()
     for result in second.nodes:
@@ -129,7 +130,7 @@ def test_a_stale_lock_is_replaced_and_a_foreign_one_fails_only_its_node(lab, bas
     lab.exec_in_node("w2", ["sh", "-c", write, "w", foreign.to_text()], check=True)
     try:
         recorder = Recorder()
-        summary = run_apply(base, ApplyOptions(), recorder)
+        summary = run_apply(build_plan(base), ApplyOptions(), recorder)
         result = {n.node: n for n in summary.nodes}
         assert result["w2"].state.value == "untouched"
         assert "run 20260101-000000-00002" in result["w2"].reason

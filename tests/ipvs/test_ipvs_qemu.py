@@ -25,6 +25,7 @@ from wizard.engine.model import ApplyOptions, NodeState
 from wizard.lab import qemu
 from wizard.lab.constants import IPVS_VIP
 from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
 from wizard.strategies.ipvs import DUMMY_INTERFACE, UNIT
 
 # The QEMU guest boots a full Debian under software emulation: 12-15 s on a quiet host.
@@ -98,7 +99,9 @@ def q1(lab):
                 lab.restore(master.name)
         with contextlib.suppress(Exception):
             run_uninstall(
-                profile(lab, guests, Timing.from_round(0)), ApplyOptions(only=("q1",)), Recorder()
+                build_plan(profile(lab, guests, Timing.from_round(0))),
+                ApplyOptions(only=("q1",)),
+                Recorder(),
             )
         qemu.remove_guests(log=lambda line: print(f"[qemu] {line}"))
         print("\nIPVS figures: " + json.dumps(FIGURES))
@@ -216,7 +219,9 @@ def checker_pid(q1) -> str:
 
 
 def test_apply_on_the_ipvs_node(lab, q1, ipvs_profile):
-    summary = run_apply(ipvs_profile, ApplyOptions(only=("q1",)), recorder := Recorder())
+    summary = run_apply(
+        build_plan(ipvs_profile), ApplyOptions(only=("q1",)), recorder := Recorder()
+    )
     assert summary.ok, recorder.text()
     (result,) = summary.nodes
     assert result.state is NodeState.VERIFIED, recorder.text()
@@ -365,7 +370,9 @@ def test_all_masters_down_keeps_them_all(lab, q1, ipvs_profile, timing):
 
 def test_reapply_unchanged_restarts_nothing(q1, ipvs_profile):
     pid = checker_pid(q1)
-    summary = run_apply(ipvs_profile, ApplyOptions(only=("q1",)), recorder := Recorder())
+    summary = run_apply(
+        build_plan(ipvs_profile), ApplyOptions(only=("q1",)), recorder := Recorder()
+    )
     assert summary.ok, recorder.text()
     (result,) = summary.nodes
     assert result.state is NodeState.UNCHANGED, recorder.text()
@@ -377,14 +384,14 @@ def test_dry_run_of_a_changed_scheduler_changes_nothing(q1, ipvs_profile):
     changed = dataclasses.replace(
         ipvs_profile, ipvs=dataclasses.replace(ipvs_profile.ipvs, scheduler="wrr")
     )
-    summary = run_apply(changed, ApplyOptions(only=("q1",), dry_run=True), Recorder())
+    summary = run_apply(build_plan(changed), ApplyOptions(only=("q1",), dry_run=True), Recorder())
     (result,) = summary.nodes
     assert result.state is NodeState.PLANNED
     assert f"TCP  {VS} rr" in on_q1(q1, "ipvsadm -Ln").stdout
 
 
 def test_uninstall_leaves_no_rule_and_no_vip(q1, ipvs_profile):
-    summary = run_uninstall(ipvs_profile, ApplyOptions(only=("q1",)), Recorder())
+    summary = run_uninstall(build_plan(ipvs_profile), ApplyOptions(only=("q1",)), Recorder())
     (result,) = summary.nodes
     assert result.state is NodeState.REMOVED, result
     assert on_q1(q1, "ipvsadm -Ln -t " + VS).returncode != 0

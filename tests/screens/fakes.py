@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wizard.engine.apply_phases import APPLY
 from wizard.engine.events import Event, Status
 from wizard.engine.model import (
     ApplyOptions,
+    FileAction,
     FileDiff,
     NodeResult,
     NodeState,
@@ -19,9 +21,9 @@ from wizard.engine.model import (
 )
 from wizard.engine.verify import NodeCheck, VerifyReport
 from wizard.profile import Profile
-from wizard.render import build_plan
+from wizard.render import RenderPlan, build_plan
 
-PHASES = ("connect", "facts", "install", "upload", "activate", "verify")
+PHASES = tuple(phase.title for phase in APPLY)  # the real engine's, in its order
 
 
 @dataclass
@@ -39,6 +41,7 @@ class FakeEngine:
     wait_for_cancel_after: int | None = None
     log_path: Path | None = Path("/var/log/kubeha/run-0001.jsonl")
     calls: list[ApplyOptions] = field(default_factory=list)
+    plans: list[RenderPlan] = field(default_factory=list)  # the plan each run was handed
     secrets_seen: list[Secrets] = field(default_factory=list)
     answers: dict[str, bool] = field(default_factory=dict)
     cancel_seen: threading.Event = field(default_factory=threading.Event)
@@ -46,7 +49,7 @@ class FakeEngine:
 
     def __call__(
         self,
-        profile: Profile,
+        plan: RenderPlan,
         options: ApplyOptions,
         sink: Callable[[Event], None],
         cancel: threading.Event | None = None,
@@ -55,7 +58,7 @@ class FakeEngine:
         self.calls.append(options)
         self.secrets_seen.append(secrets or Secrets())
         cancel = cancel or threading.Event()
-        plan = build_plan(profile)
+        self.plans.append(plan)
         names = [n.node for n in plan.nodes if not options.only or n.node in options.only]
         results: list[NodeResult] = []
         sink(Event(None, "run", Status.STARTED, f"run of {len(names)} node(s)"))
@@ -69,7 +72,7 @@ class FakeEngine:
                 results.append(NodeResult(name, state, "cancelled before connect"))
                 continue
             results.append(self._node(plan.for_node(name), options, sink))
-        return RunSummary("run-0001", profile.name, tuple(results), self.log_path)
+        return RunSummary("run-0001", plan.profile.name, tuple(results), self.log_path)
 
     def verify(
         self, profile: Profile, options: ApplyOptions, secrets: Secrets | None = None
@@ -106,7 +109,9 @@ class FakeEngine:
             sink(Event(name, phase, Status.OK, f"{phase} ok", tuple(lines), progress=progress))
         if options.dry_run:
             diffs = tuple(
-                FileDiff(f.path, "create", f"--- /dev/null\n+++ {f.path}\n+{f.content[:20]}\n")
+                FileDiff(
+                    f.path, FileAction.CREATE, f"--- /dev/null\n+++ {f.path}\n+{f.content[:20]}\n"
+                )
                 for f in node_plan.files
             )
             return NodeResult(name, NodeState.PLANNED, diffs=diffs)

@@ -26,7 +26,8 @@ def source_profile():
 class BuildingEngine(FakeEngine):
     build_fails: bool = False
 
-    def __call__(self, profile, options, sink, cancel=None, secrets=None):
+    def __call__(self, plan, options, sink, cancel=None, secrets=None):
+        profile = plan.profile
         sink(Event(None, "build", Status.STARTED, "kube-nginx from source on local", progress=0.1))
         sink(Event(None, "build", Status.INFO, "make", progress=0.5))
         if self.build_fails:
@@ -41,7 +42,7 @@ class BuildingEngine(FakeEngine):
             )
             return RunSummary("run-0001", profile.name, nodes, self.log_path)
         sink(Event(None, "build", Status.OK, "built kube-nginx 1.22.1 on local", progress=1.0))
-        return super().__call__(profile, options, sink, cancel, secrets)
+        return super().__call__(plan, options, sink, cancel, secrets)
 
 
 async def _deploy(engine):

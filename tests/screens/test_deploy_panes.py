@@ -21,7 +21,8 @@ class SlowEngine(FakeEngine):
 
     started: threading.Event = dataclasses.field(default_factory=threading.Event)
 
-    def __call__(self, profile, options, sink, cancel=None, secrets=None):
+    def __call__(self, plan, options, sink, cancel=None, secrets=None):
+        profile = plan.profile
         cancel = cancel or threading.Event()
         sink(Event("master1", "connect", Status.STARTED, "connecting…"))
         self.started.set()
@@ -37,7 +38,8 @@ class SlowEngine(FakeEngine):
 class FailingEngine(FakeEngine):
     """worker1's failing step says why, and its result says the same; verify is skipped at 100%."""
 
-    def __call__(self, profile, options, sink, cancel=None, secrets=None):
+    def __call__(self, plan, options, sink, cancel=None, secrets=None):
+        profile = plan.profile
         results = []
         for node in profile.all_nodes():
             if node.name == "worker1":

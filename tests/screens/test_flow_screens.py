@@ -87,6 +87,22 @@ async def test_preview_dry_run_shows_diffs_and_saves() -> None:
         assert load_profile(saved) == example("local-nginx")
 
 
+async def test_the_plan_preview_shows_is_the_plan_the_engine_applies() -> None:
+    """One plan per profile: the dry run and the deploy hand the engine the very object that
+    Preview rendered and shows, not a plan of their own."""
+    engine = FakeEngine()
+    app = make_app(profile=example("local-nginx"), engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        preview = app.screen
+        assert isinstance(preview, PreviewScreen) and preview.plan is not None
+        await pilot.press("d")
+        await _wait(pilot, lambda: bool(app.state.dry_run))
+        await pilot.press("ctrl+n", "y")
+        await _wait(pilot, lambda: app.state.summary is not None)
+        assert len(engine.plans) == 2
+        assert all(plan is preview.plan for plan in engine.plans)
+
+
 async def test_passphrase_is_never_saved_but_reaches_the_engine() -> None:
     engine = FakeEngine()
     app = make_app(profile=example("local-nginx"), engine=engine, initial_step="ssh")

@@ -49,8 +49,8 @@ class LingeringEngine(FakeEngine):
 
     release: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, profile, options, sink, cancel=None, secrets=None):
-        summary = super().__call__(profile, options, sink, cancel=cancel, secrets=secrets)
+    def __call__(self, plan, options, sink, cancel=None, secrets=None):
+        summary = super().__call__(plan, options, sink, cancel=cancel, secrets=secrets)
         if cancel is not None and cancel.is_set():
             self.release.wait(10)
         return summary

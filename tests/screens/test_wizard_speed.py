@@ -68,7 +68,8 @@ class FloodEngine:
     sent: threading.Event = field(default_factory=threading.Event)
     go_on: threading.Event = field(default_factory=threading.Event)
 
-    def __call__(self, profile, options, sink, cancel=None, secrets=None) -> RunSummary:
+    def __call__(self, plan, options, sink, cancel=None, secrets=None) -> RunSummary:
+        profile = plan.profile
         names = [n.name for n in profile.all_nodes()]
         for i in range(self.events):
             sink(Event(names[i % len(names)], "upload", Status.INFO, f"line {i}"))

@@ -18,6 +18,7 @@ from wizard.lab import Lab, operator
 from wizard.lab import bastion as lab_bastion
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
 
 USER = operator.USER
 # ops's sudo in the module's lab: a password on the masters, none on the workers
@@ -71,7 +72,7 @@ def apply(
     profile: Profile, secrets: Secrets | None = None, **options
 ) -> tuple[RunSummary, Recorder]:
     recorder = Recorder()
-    summary = run_apply(profile, ApplyOptions(**options), recorder, secrets=secrets)
+    summary = run_apply(build_plan(profile), ApplyOptions(**options), recorder, secrets=secrets)
     return summary, recorder
 
 

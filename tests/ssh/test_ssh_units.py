@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.conftest import example_profile
 from wizard.engine import secrets_input
-from wizard.engine.connector import SshConnector, identity_files, ssh_target
+from wizard.engine.connector import SshConnector, identity_files, ssh_destination
 from wizard.engine.hostkeys import (
     CheckedPolicy,
     HostKeyError,
@@ -31,7 +31,7 @@ from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.transport import (
     CommandResult,
     GatewayPool,
-    SshTarget,
+    SshDestination,
     SshTransport,
     TransportError,
     describe_error,
@@ -107,9 +107,9 @@ def test_ssh_config_by_node_name_or_by_address(profile, _private_home):
             User ops
         """,
     )
-    assert ssh_target(p, first.name).host == first.name  # fabric then applies HostName/User
-    assert ssh_target(p, second.name).host == second.address
-    assert ssh_target(p, second.name).user is None  # None: ~/.ssh/config decides
+    assert ssh_destination(p, first.name).host == first.name  # fabric then applies HostName/User
+    assert ssh_destination(p, second.name).host == second.address
+    assert ssh_destination(p, second.name).user is None  # None: ~/.ssh/config decides
 
 
 def test_profile_overrides_ssh_config(profile, _private_home):
@@ -117,7 +117,7 @@ def test_profile_overrides_ssh_config(profile, _private_home):
     p = dataclasses.replace(
         bare(profile), ssh=dataclasses.replace(profile.ssh, user="root", bastion="ops@b:2202")
     )
-    target = ssh_target(p, p.masters[0].name)
+    target = ssh_destination(p, p.masters[0].name)
     transport = SshTransport(target)
     assert transport.connection.user == "root"
     assert transport.jump == "ops@b:2202"
@@ -127,7 +127,7 @@ def test_profile_overrides_ssh_config(profile, _private_home):
 def test_proxyjump_from_ssh_config(profile, _private_home):
     ssh_config(_private_home, "Host *\n    ProxyJump ops@jump.example:2222\n")
     p = bare(profile)
-    transport = SshTransport(ssh_target(p, p.masters[0].name))
+    transport = SshTransport(ssh_destination(p, p.masters[0].name))
     assert transport.jump == "ops@jump.example:2222"
     assert transport.endpoint.endswith("via ops@jump.example:2222")
 
@@ -239,7 +239,7 @@ def test_changed_key_message_names_host_both_fingerprints_and_the_file(tmp_path)
 
 def transport(privilege: str | None = None, password: str | None = None) -> SshTransport:
     t = SshTransport(
-        SshTarget("n1", "127.0.0.1", 1, "ops", None, None, True), sudo_password=password
+        SshDestination("n1", "127.0.0.1", 1, "ops", None, None, True), sudo_password=password
     )
     t.privilege = privilege
     return t

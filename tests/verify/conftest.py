@@ -27,6 +27,7 @@ def drain_drill(lab, profile, master: str):
     """The drill with ``master`` drained (as an upgrade stops an apiserver), and how many watch
     streams the draining master still held one second before its listener closed: the load
     balancer must have moved them all by then."""
+    from wizard.commands.lab_drill import LabFault
     from wizard.engine.drill import SHORT
     from wizard.engine.drill_run import run_drill
 
@@ -46,6 +47,6 @@ def drain_drill(lab, profile, master: str):
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    report = run_drill(profile, master, "drain", SHORT)
+    report = run_drill(profile, master, "drain", SHORT, fault=LabFault(master, "drain"))
     sampler.join(70)
     return report, (left[0] if left else None)

@@ -73,7 +73,7 @@ def test_a_profile_with_the_labs_qemu_guests_is_a_lab_profile(monkeypatch):
     (and may cut) for it, not the real-cluster path that stops an apiserver over SSH."""
     import wizard.lab
     import wizard.lab.qemu
-    from wizard.engine.drill_run import is_lab_profile
+    from wizard.commands.lab_drill import is_lab_profile
     from wizard.lab.qemu import GuestState
     from wizard.lab.state import LabState, NodeState
     from wizard.profile_io import profile_from_dict

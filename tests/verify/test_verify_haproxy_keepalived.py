@@ -8,6 +8,7 @@ import pytest
 from tests.engine.labkit import uninstall
 from tests.verify.conftest import SHUTDOWN_DELAY, deployed, drain_drill
 from wizard.cli import main
+from wizard.commands.lab_drill import LabFault
 from wizard.engine.drill import SHORT, drill_rows
 from wizard.engine.drill_run import run_drill
 from wizard.engine.verify import format_table, run_verify
@@ -47,7 +48,7 @@ def test_verify_names_the_one_vip_holder(lab, profile, tmp_path, capsys):
 def test_drill_on_a_master_without_the_vip(lab, profile, kind):
     vip_on = holder(profile)
     master = next(m.name for m in profile.masters if m.name != vip_on)
-    report = run_drill(profile, master, kind, SHORT)
+    report = run_drill(profile, master, kind, SHORT, fault=LabFault(master, kind))
     print(f"\nhaproxy-keepalived drill {kind} {master} (VIP on {vip_on}):\n{show(report)}")
     for node in report.nodes:
         assert node.error == "" and node.requests >= 20, node
@@ -79,7 +80,7 @@ def test_drill_cutting_the_vip_holder(lab, profile):
     closes that node's connections to VIP:port, so every watch is back within 3 s of the move."""
     vip_on = holder(profile)
     advert = profile.haproxy_keepalived.advert_int
-    report = run_drill(profile, vip_on, "cut", SHORT)
+    report = run_drill(profile, vip_on, "cut", SHORT, fault=LabFault(vip_on, "cut"))
     print(f"\nhaproxy-keepalived drill cut {vip_on} (the VIP holder):\n{show(report)}")
     moved_by = 3 * advert + 1  # keepalived's master-down interval plus its skew, rounded up
     for node in report.nodes:

@@ -2,7 +2,8 @@
 
 A file that cannot be read, or is not TOML at all, is an input error (exit 2); a TOML file that
 is not a valid profile (an unknown key, a wrong type, a bad address) is a failed check (exit 1).
-Every command reads its profile through here, so one invalid profile exits alike from all.
+Every command reads its profile through here, so one invalid profile exits alike from all; a
+run validates and renders it once (:func:`load_plan`) and applies that plan.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from wizard.errors import CheckFailed, UsageError
-from wizard.problems import errors_in
+from wizard.problems import Problem, errors_in
 from wizard.profile import Profile
 from wizard.profile_io import ProfileError, load_profile
+from wizard.render import InvalidProfile, RenderPlan, build_plan
 from wizard.validation import validate
 
 
@@ -33,11 +35,25 @@ def read_profile(path: str | Path) -> Profile:
         raise CheckFailed(str(exc)) from None
 
 
-def read_valid_profile(path: str | Path) -> Profile:
+def _not_valid(path: str | Path, errors: list[Problem]) -> CheckFailed:
+    lines = "\n".join(f"  {p}" for p in errors)
+    return CheckFailed(f"{path}: the profile is not valid:\n{lines}")
+
+
+def load_valid_profile(path: str | Path) -> Profile:
     """:func:`read_profile`, then every validation error at once as CheckFailed (1)."""
     profile = read_profile(path)
     errors = errors_in(validate(profile))
     if errors:
-        lines = "\n".join(f"  {p}" for p in errors)
-        raise CheckFailed(f"{path}: the profile is not valid:\n{lines}")
+        raise _not_valid(path, errors)
     return profile
+
+
+def load_plan(path: str | Path) -> RenderPlan:
+    """:func:`read_profile`, validated and rendered once: the plan a run applies (its profile
+    is ``plan.profile``). Errors as :func:`load_valid_profile`'s."""
+    profile = read_profile(path)
+    try:
+        return build_plan(profile)
+    except InvalidProfile as exc:
+        raise _not_valid(path, exc.problems) from None

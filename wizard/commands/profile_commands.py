@@ -30,14 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render_parser.set_defaults(func=run_render)
 
 
-def _load(path: Path):
-    """The profile as written; exit 2 when it cannot be read or parsed, 1 when its TOML is not a
-    profile (wizard.commands.loading)."""
-    return read_profile(path)
-
-
 def run_validate(args: argparse.Namespace) -> int:
-    profile = _load(args.profile)
+    profile = read_profile(args.profile)
     problems = validate(profile)
     for problem in problems:
         print(f"  {problem}", file=sys.stderr if problem.is_error else sys.stdout)
@@ -56,7 +50,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    profile = _load(args.profile)
+    profile = read_profile(args.profile)
     plan = build_plan(profile)
     try:
         written = write_plan(plan, args.out)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from wizard.commands.loading import read_valid_profile
+from wizard.commands.loading import load_valid_profile
+from wizard.commands.options import connection_options, profile_argument
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
@@ -25,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verify",
         help="check every node reaches a ready apiserver through its load balancer; --drill: failover",
     )
-    verify.add_argument(
-        "profile", type=Path, help="a profile .toml file, or a saved profile's name"
-    )
+    profile_argument(verify)
     verify.add_argument(
         "--drill",
         action="store_true",
@@ -52,27 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument(
         "--json", action="store_true", help="print the result as one JSON line (docs/JSON.md)"
     )
-    verify.add_argument(
-        "--trust-new-host-keys",
-        action="store_true",
-        help="pin host keys not seen before (never a changed one)",
-    )
-    verify.add_argument(
-        "--ask-sudo-password",
-        action="store_true",
-        help="prompt for the sudo password (or set KUBEHA_SUDO_PASSWORD)",
-    )
+    connection_options(verify)
     verify.set_defaults(func=run_verify_command)
-
-
-def _load(path: Path):
-    """The valid profile, or exit 1 (invalid) or 2 (unreadable): wizard.commands.loading."""
-    return read_valid_profile(path)
 
 
 def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
     """Every drill argument checked before any connection: (the master, whether it is the lab)."""
-    from wizard.engine.drill_run import VIP_HOLDER, choose_master, is_lab_profile
+    from wizard.commands.lab_drill import is_lab_profile
+    from wizard.engine.drill_run import VIP_HOLDER, choose_master
 
     if not args.drill:
         if args.master is not None or args.confirm_master is not None:
@@ -122,13 +107,14 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
 
 def run_verify_command(args: argparse.Namespace) -> int:
     # The engine (fabric, paramiko) loads only when a command runs: --help stays fast.
+    from wizard.commands.lab_drill import LabFault
     from wizard.engine.drill import drill_rows
     from wizard.engine.drill_run import VIP_HOLDER, resolve_vip_holder, run_drill
     from wizard.engine.model import ApplyOptions
     from wizard.engine.secrets_input import collect
     from wizard.engine.verify import format_table, report_lines, run_verify
 
-    profile = _load(args.profile)
+    profile = load_valid_profile(args.profile)
     master, lab = _check_drill_arguments(profile, args)  # every argument before any connection
     refuse_example_addresses(profile, "verify")
     options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
@@ -149,7 +135,8 @@ def run_verify_command(args: argparse.Namespace) -> int:
     if not lab and not _agreed(master, args):
         print("no drill: nothing was stopped", file=sys.stderr if args.json else sys.stdout)
         return 1
-    drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, lab=lab)
+    fault = LabFault(master, args.kind) if lab else None  # None: stopped over SSH
+    drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, fault=fault)
     if args.json:
         body = plain(drill)
         body["fault"] = body.pop("kind")  # kill or cut; the line's own kind is "drill"

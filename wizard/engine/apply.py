@@ -1,5 +1,9 @@
-"""``run_apply``: the whole run for one profile — every selected node through its phases in a
-bounded parallel pool, a cluster check, disconnect, the run state and the JSON-lines log.
+"""``run_apply`` and ``run_uninstall``: the whole run of one rendered plan — the run-level steps
+in order (:data:`APPLY_STEPS`: the kube-nginx build, the node jobs, the nodes in waves through a
+bounded pool, the cluster check, disconnect), then the run state and the JSON-lines log.
+
+The plan is the caller's: the one the wizard previewed, or the one the CLI rendered after its
+single validation. The engine renders nothing and validates nothing again.
 
 A failing node never stops the others. A cancel (Ctrl-C or the wizard's Cancel) stops new steps;
 each node finishes or rolls back the step it is in.
@@ -11,30 +15,33 @@ length and each node's lock from connect to disconnect (:mod:`wizard.engine.lock
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
 from wizard.engine.hook_events import reporter
+from wizard.engine.job import Job
 from wizard.engine.locks import LockHolder, profile_lock
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary, Secrets
 from wizard.engine.node_job import NodeJob
+from wizard.engine.phase import PhaseName, RunMode
+from wizard.engine.pool import run_pool
+from wizard.engine.remote import RemoteNode
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.engine.uninstall_job import UninstallJob
 from wizard.errors import KubehaError, PrepareFailed
 from wizard.profile import Profile
-from wizard.render import RenderPlan, build_plan
+from wizard.render import RenderPlan
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
 
 REDACTED = "********"
 
-Connector = Callable[[str], Callable[[], object]]
+Connector = Callable[[str], Callable[[], RemoteNode]]  # node name -> opens that node
 
 
 def redactor(secrets: Secrets, sink: Callable[[Event], None]) -> Callable[[Event], None]:
@@ -55,10 +62,9 @@ def redactor(secrets: Secrets, sink: Callable[[Event], None]) -> Callable[[Event
     return emit
 
 
-def select_nodes(
-    plan: RenderPlan, options: ApplyOptions, profile: Profile
-) -> tuple[list[str], list[str]]:
+def select_nodes(plan: RenderPlan, options: ApplyOptions) -> tuple[list[str], list[str]]:
     """(the nodes to run, the nodes skipped because a previous run finished them)."""
+    profile = plan.profile
     names = [n.node for n in plan.nodes]
     unknown = [n for n in options.only if n not in names]
     if unknown:
@@ -78,38 +84,80 @@ def select_nodes(
 
 
 def run_apply(
-    profile: Profile,
+    plan: RenderPlan,
     options: ApplyOptions,
     sink: Callable[[Event], None],
     cancel: threading.Event | None = None,
     secrets: Secrets | None = None,
     connector: Connector | None = None,
 ) -> RunSummary:
-    """Apply the profile: every selected node to its new verified config, or back to its old."""
-    return _run(profile, options, sink, cancel, secrets, connector, uninstall=False)
+    """Apply the plan: every selected node to its new verified config, or back to its old."""
+    mode = RunMode.DRY_RUN if options.dry_run else RunMode.APPLY
+    return _run(plan, options, sink, cancel, secrets, connector, mode)
 
 
 def run_uninstall(
-    profile: Profile,
+    plan: RenderPlan,
     options: ApplyOptions,
     sink: Callable[[Event], None],
     cancel: threading.Event | None = None,
     secrets: Secrets | None = None,
     connector: Connector | None = None,
 ) -> RunSummary:
-    """Remove what kubeha installed and put back the files it replaced."""
-    return _run(profile, options, sink, cancel, secrets, connector, uninstall=True)
+    """Remove what kubeha installed and put back the files it replaced (there is no dry run of
+    an uninstall: ``options.dry_run`` is not read)."""
+    options = replace(options, dry_run=False)
+    return _run(plan, options, sink, cancel, secrets, connector, RunMode.UNINSTALL)
 
 
-def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool) -> RunSummary:
+@dataclass
+class Run:
+    """One run, as its steps see it."""
+
+    plan: RenderPlan
+    options: ApplyOptions
+    mode: RunMode
+    cancel: threading.Event
+    emit: Callable[[Event], None]
+    open_for: Connector
+    holder: LockHolder
+    state: RunState
+    selected: list[str]
+    jobs: dict[str, Job] = field(default_factory=dict)
+    results: dict[str, NodeResult] = field(default_factory=dict)
+    cluster_problems: list[str] = field(default_factory=list)
+    began: float | None = None  # when the first node started
+    stopped: str = ""  # why the run stopped before any node (the build failed)
+    opened: list = field(default_factory=list)  # closed on every way out
+
+    @property
+    def profile(self) -> Profile:
+        return self.plan.profile
+
+    @property
+    def strategy(self) -> Strategy:
+        return registry.get(self.plan.profile.strategy)
+
+    @property
+    def uninstall(self) -> bool:
+        return self.mode is RunMode.UNINSTALL
+
+
+def _run(plan, options, sink, cancel, secrets, connector, mode: RunMode) -> RunSummary:
+    profile = plan.profile
     keep = keep_runs()  # a bad $KUBEHA_KEEP_RUNS stops the run before anything happens
     holder = LockHolder.here(new_run_id(), profile.name)
     opened: list = []  # the log, the SSH connector, the node jobs: closed on every way out
-    with profile_lock(holder, enabled=uninstall or not options.dry_run):
+    with profile_lock(holder, enabled=mode is not RunMode.DRY_RUN):
         try:
-            return _locked_run(
-                profile, options, sink, cancel, secrets, connector, uninstall, holder, keep, opened
+            run = _start(
+                plan, options, sink, cancel, secrets, connector, mode, holder, keep, opened
             )
+            for step in APPLY_STEPS if mode is not RunMode.UNINSTALL else UNINSTALL_STEPS:
+                if run.stopped:
+                    break
+                step(run)
+            return _finish(run)
         finally:
             for thing in reversed(opened):  # node jobs first: each releases its node's lock
                 with contextlib.suppress(Exception):  # closing must not fail the run
@@ -117,14 +165,11 @@ def _run(profile, options, sink, cancel, secrets, connector, *, uninstall: bool)
                     close()
 
 
-def _locked_run(
-    profile, options, sink, cancel, secrets, connector, uninstall, holder, keep, opened
-) -> RunSummary:
+def _start(plan, options, sink, cancel, secrets, connector, mode, holder, keep, opened) -> Run:
+    """The run's state, log and connector, and its first events."""
+    profile = plan.profile
     secrets = secrets or Secrets()
-    plan = build_plan(profile)
-    strategy = registry.get(profile.strategy)
-    selected, skipped = select_nodes(plan, options, profile)
-    cancel = cancel or threading.Event()
+    selected, skipped = select_nodes(plan, options)
     run_id = holder.run_id
     state = RunState(profile.name, run_id, selected, options.dry_run)
     prune_runs(profile.name, keep, current=run_id)
@@ -141,107 +186,150 @@ def _locked_run(
         opened.append(ssh)
     open_for = connector or ssh
     assert open_for is not None
-    mode = "uninstall" if uninstall else "dry run" if options.dry_run else "apply"
-    emit(
-        Event(
-            None,
-            "run",
-            Status.STARTED,
-            f"{mode} of {profile.name} ({profile.strategy}) on {len(selected)} node(s), run {run_id}",
-        )
-    )
+    cancel = cancel or threading.Event()
+    run = Run(plan, options, mode, cancel, emit, open_for, holder, state, selected, opened=opened)
+    what = f"{mode} of {profile.name} ({profile.strategy}) on {len(selected)} node(s), run {run_id}"
+    emit(Event(None, PhaseName.RUN, Status.STARTED, what))
     for name in skipped:
-        emit(Event(name, "run", Status.SKIPPED, "done in the previous run", progress=1.0))
+        emit(Event(name, PhaseName.RUN, Status.SKIPPED, "done in the previous run", progress=1.0))
+    return run
+
+
+# --- the run-level steps, in order ------------------------------------------------------------
+
+
+def build(run: Run) -> None:
+    """The strategy's prepare step (local-nginx's kube-nginx from source or the operator's
+    binary): once, before any node is touched; it may add files to every node's plan (an
+    uninstall's only lists them, to put back what they replaced). A failure stops the run: no
+    node is touched."""
+    strategy, profile, emit = run.strategy, run.profile, run.emit
     if strategy.needs_prepare(profile):  # e.g. kube-nginx, built once before any node
         try:
-            plan = strategy.prepare(
+            run.plan = strategy.prepare(
                 profile,
-                plan,
-                reporter(emit, "build"),
-                open_for,
-                dry_run=options.dry_run,
-                uninstall=uninstall,
+                run.plan,
+                reporter(emit, PhaseName.BUILD),
+                run.open_for,
+                dry_run=run.options.dry_run,
+                uninstall=run.uninstall,
             )
         except PrepareFailed as exc:
-            emit(Event(None, "build", Status.FAILED, str(exc), exc.lines, progress=1.0))
-            return _stopped_before_nodes(profile, strategy, selected, state, emit, run_id, exc)
-    lock = holder if uninstall or not options.dry_run else None  # a dry run locks no node
-    jobs = {
-        name: (
-            UninstallJob(plan.for_node(name), open_for(name), emit, options, lock=lock)  # type: ignore[arg-type]
-            if uninstall
-            else NodeJob(
-                plan.for_node(name),
-                open_for(name),  # type: ignore[arg-type]
-                emit,
-                options,
-                cancel,
-                lock=lock,
-                strategy=profile.strategy,
-            )
-        )
-        for name in selected
-    }
-    opened.extend(jobs.values())
-    began = time.monotonic()
-    results: dict[str, NodeResult] = {}
+            emit(Event(None, PhaseName.BUILD, Status.FAILED, str(exc), exc.lines, progress=1.0))
+            run.stopped = str(exc)
+
+
+def make_jobs(run: Run) -> None:
+    """A job per selected node: its part of the plan, its connection, the run's lock holder
+    (none in a dry run: a dry run locks no node)."""
+    options, emit, plan = run.options, run.emit, run.plan
+    lock = run.holder if run.mode is not RunMode.DRY_RUN else None
+    strategy = run.profile.strategy
+    for name in run.selected:
+        node_plan, opener = plan.for_node(name), run.open_for(name)
+        if run.uninstall:
+            job: Job = UninstallJob(node_plan, opener, emit, options, run.cancel, lock)
+        else:
+            job = NodeJob(node_plan, opener, emit, options, run.cancel, lock, strategy=strategy)
+        run.jobs[name] = job
+    run.opened.extend(run.jobs.values())
+
+
+def nodes(run: Run) -> None:
+    """The nodes through the pool, wave after wave (:func:`waves`)."""
+    strategy, plan, results, emit = run.strategy, run.plan, run.results, run.emit
+    run.began = time.monotonic()
     # Connections close as each node finishes, except the ones the strategy's cluster check
     # after the run needs (haproxy-keepalived: who holds the VIP).
-    keep_open = set() if uninstall else set(strategy.cluster_nodes(profile))
-    for index, wave in enumerate(waves(strategy, plan, list(jobs), uninstall)):
+    keep_open = set() if run.uninstall else set(strategy.cluster_nodes(run.profile))
+    for index, wave in enumerate(waves(strategy, plan, list(run.jobs), run.uninstall)):
         if index > 0 and results and not any(r.ok for r in results.values()):
             for name in wave:  # nothing carries the load balancer: do not wait on it
                 reason = "not verified: no load-balancer node came up"
-                emit(Event(name, "verify", Status.SKIPPED, reason, progress=1.0))
+                emit(Event(name, PhaseName.VERIFY, Status.SKIPPED, reason, progress=1.0))
                 results[name] = NodeResult(name, NodeState.UNTOUCHED, reason)
-                state.set_node(name, NodeState.UNTOUCHED.value)
+                run.state.set_node(name, NodeState.UNTOUCHED.value)
             continue
-        ready = {name: jobs[name] for name in wave}
-        results.update(run_pool(ready, options, cancel, state, emit, keep_open))
-    cluster_problems: list[str] = []
-    if not (uninstall or options.dry_run or cancel.is_set()):
-        connected = {
-            name: jobs[name].node
-            for name in strategy.cluster_nodes(profile)
-            if name in jobs and jobs[name].node is not None
-        }
-        cluster_problems = strategy.cluster_check(profile, connected, reporter(emit, "verify"))
-    for job in jobs.values():
+        ready = {name: run.jobs[name] for name in wave}
+        results.update(run_pool(ready, run.options, run.cancel, run.state, emit, keep_open))
+
+
+def cluster_check(run: Run) -> None:
+    """What no single node can tell, the strategy's check on the nodes it kept open
+    (haproxy-keepalived: exactly one node holds the VIP)."""
+    if run.options.dry_run or run.cancel.is_set():
+        return
+    profile, jobs = run.profile, run.jobs
+    connected = {
+        name: jobs[name].node  # type: ignore[attr-defined]
+        for name in run.strategy.cluster_nodes(profile)
+        if name in jobs and jobs[name].node is not None  # type: ignore[attr-defined]
+    }
+    report = reporter(run.emit, PhaseName.VERIFY)
+    run.cluster_problems = run.strategy.cluster_check(profile, connected, report)
+
+
+def disconnect(run: Run) -> None:
+    """Every node's lock released and connection closed (those kept open for the check too)."""
+    for job in run.jobs.values():
         with contextlib.suppress(Exception):  # closing must not fail the run
             job.disconnect()
+
+
+APPLY_STEPS: tuple[Callable[[Run], None], ...] = (
+    build,
+    make_jobs,
+    nodes,
+    cluster_check,
+    disconnect,
+)
+UNINSTALL_STEPS: tuple[Callable[[Run], None], ...] = (build, make_jobs, nodes, disconnect)
+
+
+def _finish(run: Run) -> RunSummary:
+    """The summary, the run's last event and its state on disk."""
+    if run.stopped:
+        return _stopped_before_nodes(run)
     summary = RunSummary(
-        run_id=run_id,
-        profile=profile.name,
-        nodes=tuple(results[name] for name in selected),
-        log_path=state.log_path,
-        cluster_problems=tuple(cluster_problems),
+        run_id=run.holder.run_id,
+        profile=run.profile.name,
+        nodes=tuple(run.results[name] for name in run.selected),
+        log_path=run.state.log_path,
+        cluster_problems=tuple(run.cluster_problems),
     )
     ok_count = sum(1 for n in summary.nodes if n.ok)
-    emit(
+    problems = run.cluster_problems
+    run.emit(
         Event(
             None,
-            "run",
+            PhaseName.RUN,
             Status.OK if summary.ok else Status.FAILED,
             f"{ok_count}/{len(summary.nodes)} node(s) ok"
-            + (f"; {'; '.join(cluster_problems)}" if cluster_problems else ""),
-            duration=time.monotonic() - began,
+            + (f"; {'; '.join(problems)}" if problems else ""),
+            duration=time.monotonic() - (run.began or time.monotonic()),
         )
     )
-    state.finish(summary.ok)
+    run.state.finish(summary.ok)
     return summary
 
 
-def _stopped_before_nodes(profile, strategy, selected, state, emit, run_id, exc) -> RunSummary:
+def _stopped_before_nodes(run: Run) -> RunSummary:
     """The strategy's prepare step (the build) failed: every node is left as it was."""
-    reason = f"not started: {strategy.prepare_title} failed ({exc})"
-    for name in selected:
-        emit(Event(name, "run", Status.SKIPPED, reason, progress=1.0))
-        state.set_node(name, NodeState.UNTOUCHED.value)
-    nodes = tuple(NodeResult(name, NodeState.UNTOUCHED, reason) for name in selected)
-    summary = RunSummary(run_id=run_id, profile=profile.name, nodes=nodes, log_path=state.log_path)
-    emit(Event(None, "run", Status.FAILED, f"build failed: {exc}; no node was touched"))
-    state.finish(False)
+    reason = f"not started: {run.strategy.prepare_title} failed ({run.stopped})"
+    for name in run.selected:
+        run.emit(Event(name, PhaseName.RUN, Status.SKIPPED, reason, progress=1.0))
+        run.state.set_node(name, NodeState.UNTOUCHED.value)
+    nodes = tuple(NodeResult(name, NodeState.UNTOUCHED, reason) for name in run.selected)
+    summary = RunSummary(
+        run_id=run.holder.run_id, profile=run.profile.name, nodes=nodes, log_path=run.state.log_path
+    )
+    message = f"build failed: {run.stopped}; no node was touched"
+    run.emit(Event(None, PhaseName.RUN, Status.FAILED, message))
+    run.state.finish(False)
     return summary
+
+
+# --- what a strategy adds to the run ----------------------------------------------------------
 
 
 def waves(
@@ -250,62 +338,3 @@ def waves(
     """The strategy's waves of nodes (haproxy-keepalived: the load-balancer carriers first);
     an uninstall runs every node at once."""
     return [names] if uninstall else strategy.waves(plan, names)
-
-
-def run_pool(
-    jobs: dict,
-    options: ApplyOptions,
-    cancel: threading.Event,
-    state: RunState,
-    emit,
-    keep_open: set[str] = frozenset(),  # type: ignore[assignment]
-) -> dict[str, NodeResult]:
-    """Run every job's ``run()`` in a bounded pool; Ctrl-C sets ``cancel`` and waits for the
-    nodes to finish or roll back their current step."""
-    results: dict[str, NodeResult] = {}
-
-    def run_one(job) -> NodeResult:
-        try:
-            result = job.run()
-        except Exception as exc:  # a bug must not take the other nodes down
-            emit(
-                Event(
-                    job.name, "run", Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
-                )
-            )
-            changed = bool(getattr(job, "changes", None))
-            result = NodeResult(
-                job.name,
-                NodeState.BROKEN if changed else NodeState.UNTOUCHED,
-                f"internal error: {exc}",
-            )
-        state.set_node(job.name, result.state.value)
-        if job.name not in keep_open:
-            with contextlib.suppress(Exception):
-                job.disconnect()
-        return result
-
-    workers = max(1, min(options.concurrency, len(jobs) or 1))
-    with concurrent.futures.ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix="kubeha-node"
-    ) as pool:
-        futures = {pool.submit(run_one, job): name for name, job in jobs.items()}
-        pending = set(futures)
-        while pending:
-            try:
-                done, pending = concurrent.futures.wait(pending, timeout=0.2)
-            except KeyboardInterrupt:
-                if not cancel.is_set():
-                    cancel.set()
-                    emit(
-                        Event(
-                            None,
-                            "run",
-                            Status.INFO,
-                            "cancelling: each node finishes or rolls back its current step",
-                        )
-                    )
-                continue
-            for future in done:
-                results[futures[future]] = future.result()
-    return results

@@ -18,10 +18,11 @@ from fabric import Connection
 
 from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions, Secrets
+from wizard.engine.phase import PhaseName
 from wizard.engine.remote import RemoteNode
 from wizard.engine.transport import (
     GatewayPool,
-    SshTarget,
+    SshDestination,
     SshTransport,
     TransportError,
     checked_connection,
@@ -46,10 +47,11 @@ def ssh_host(profile: Profile, name: str, config=None) -> str:
     return name if found != name else node.address
 
 
-def ssh_target(profile: Profile, name: str, config=None) -> SshTarget:
+def ssh_destination(profile: Profile, name: str, config=None) -> SshDestination:
+    """Where and how to reach node ``name``: its overrides, then the profile's [ssh]."""
     node = profile.node(name)
     ssh = profile.ssh
-    return SshTarget(
+    return SshDestination(
         label=name,
         host=ssh_host(profile, name, config),
         port=node.ssh.port or ssh.port,
@@ -118,7 +120,9 @@ class SshConnector:
 
     def _announce(self, status: Status, message: str) -> None:
         if self._emit is not None:
-            self._emit(Event(getattr(self._local, "node", None), "connect", status, message))
+            self._emit(
+                Event(getattr(self._local, "node", None), PhaseName.CONNECT, status, message)
+            )
 
     def _confirm(self, host: str, fp: str) -> bool:
         confirm = self.options.confirm_host_key
@@ -158,7 +162,7 @@ class SshConnector:
         def open_node() -> RemoteNode:
             self._local.node = name
             transport = SshTransport(
-                ssh_target(self.profile, name),
+                ssh_destination(self.profile, name),
                 passphrase=self.secrets.passphrase,
                 sudo_password=self.secrets.sudo_password,
                 connect_timeout=self.options.connect_timeout,

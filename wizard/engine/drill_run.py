@@ -1,12 +1,15 @@
-"""``kubeha verify --drill`` for a profile: pick the master, make the fault (the lab's own kill
-and cut controls on the lab; on a real cluster, only after the operator named the master, its
-kube-apiserver stopped and started again over SSH), run the loops over SSH on every client node.
+"""``kubeha verify --drill`` for a profile: pick the master, make the fault, run the loops over
+SSH on every client node.
+
+The fault is the caller's when it has its own means of taking a master away (the lab's kill,
+cut and drain controls, injected by :mod:`wizard.commands.lab_drill`: the engine never imports
+the lab); otherwise the drill is on a real cluster, and only after the operator named the
+master is its kube-apiserver stopped and started again over SSH (:class:`SshApiserverFault`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.drill import REAL, DrillReport, DrillTiming, Fault, run_loops
@@ -21,46 +24,6 @@ KINDS = ("kill", "cut", "drain")
 STATIC_POD = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 PARKED = "/etc/kubernetes/kube-apiserver.yaml.kubeha-drill"
 UNIT = "kube-apiserver.service"
-
-
-def is_lab_profile(profile: Profile) -> bool:
-    """True when every node of the profile is a node of the lab that is up (same address, SSH
-    through the lab's forwarder port): an nspawn node, or a QEMU guest (``--ipvs-nodes``)."""
-    from wizard.lab import load_state
-    from wizard.lab.qemu import read_guests
-
-    state = load_state()
-    if state is None or not state.ready:
-        return False
-    lab_nodes = {n.name: n for n in [*state.nodes, *read_guests()]}
-    for node in profile.all_nodes():
-        lab = lab_nodes.get(node.name)
-        if lab is None or lab.address != node.address:
-            return False
-        if (node.ssh.port or profile.ssh.port) != lab.ssh_port:
-            return False
-    return True
-
-
-@dataclass
-class LabFault(Fault):
-    master: str
-    kind: str
-
-    def take(self) -> None:
-        from wizard import lab
-
-        if self.kind == "kill":
-            lab.kill_apiserver(self.master)
-        elif self.kind == "drain":
-            lab.drain(self.master)
-        else:
-            lab.cut(self.master)
-
-    def restore(self) -> None:
-        from wizard import lab
-
-        lab.restore(self.master)
 
 
 class SshApiserverFault(Fault):
@@ -135,12 +98,13 @@ def run_drill(
     timing: DrillTiming | None = None,
     options: ApplyOptions | None = None,
     secrets: Secrets | None = None,
-    lab: bool | None = None,
+    fault: Fault | None = None,
 ) -> DrillReport:
-    """The drill; the caller has checked the confirmation for a real cluster."""
+    """The drill; the caller has checked the confirmation for a real cluster. ``fault``: the
+    lab's (the nodes share this machine's clock, a cut is possible); None: a real cluster."""
     if kind not in KINDS:
         raise KubehaError(f"--kind: expected kill or cut, got {kind!r}")
-    lab = is_lab_profile(profile) if lab is None else lab
+    lab = fault is not None
     if not lab and kind == "cut":
         raise KubehaError(
             "--kind cut takes a host off the network: only the lab can do that; use --kind kill"
@@ -175,9 +139,7 @@ def run_drill(
 
             return run
 
-        if lab:
-            fault: Fault = LabFault(master, kind)
-        else:
+        if fault is None:
             if master not in opened:
                 raise CheckFailed(f"cannot reach master {master} over SSH to stop its apiserver")
             fault = SshApiserverFault(opened[master])

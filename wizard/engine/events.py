@@ -10,26 +10,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Protocol
 
 from wizard.jsonlines import json_line
-
-PHASES = ("connect", "facts", "install", "upload", "activate", "verify", "rollback", "disconnect")
-
-# A node's progress once it reaches a phase (shown as its progress bar).
-PHASE_PROGRESS = {
-    "connect": 0.05,
-    "facts": 0.15,
-    "install": 0.3,
-    "upload": 0.5,
-    "activate": 0.7,
-    "verify": 0.85,
-    "rollback": 0.9,
-}
 
 
 class Status(StrEnum):
@@ -131,7 +118,3 @@ class ConsoleSink:
         for line in event.lines:
             print(f"   {'':<14} {'':<10} | {line}", file=self.stream)
         self.stream.flush()
-
-
-def callback_sink(func: Callable[[Event], None]) -> Sink:
-    return func

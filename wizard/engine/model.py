@@ -48,10 +48,18 @@ class NodeState(StrEnum):
 OK_STATES = {NodeState.VERIFIED, NodeState.UNCHANGED, NodeState.PLANNED, NodeState.REMOVED}
 
 
+class FileAction(StrEnum):
+    """What an apply does (or, in a dry run, would do) with one file of the plan."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+
+
 @dataclass(frozen=True)
 class FileDiff:
     path: str
-    action: str  # "create", "update", "unchanged"
+    action: FileAction
     diff: str = ""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from wizard.engine.events import Event, Status
 from wizard.engine.locks import LockHolder
+from wizard.engine.phase import PhaseName
 from wizard.engine.remote import NODE_LOCK, RemoteNode
 from wizard.errors import KubehaError
 
@@ -72,4 +73,4 @@ def release_for(job, node: RemoteNode) -> None:
         release(node, job.lock)
     except (KubehaError, RuntimeError, OSError) as exc:
         message = f"could not release the node's lock: {exc}"
-        job.emit(Event(job.name, "disconnect", Status.INFO, message))
+        job.emit(Event(job.name, PhaseName.DISCONNECT, Status.INFO, message))

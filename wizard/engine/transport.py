@@ -82,8 +82,9 @@ class Transport(Protocol):
 
 
 @dataclass(frozen=True)
-class SshTarget:
-    """Where and how to reach one node; None fields fall back to ~/.ssh/config."""
+class SshDestination:
+    """Where and how to reach one node, resolved from the profile (whose per-node overrides
+    are ``wizard.profile.SshTarget``); None fields fall back to ~/.ssh/config."""
 
     label: str  # the node name, for messages
     host: str
@@ -293,7 +294,7 @@ class GatewayPool:
 class SshTransport:
     def __init__(
         self,
-        target: SshTarget,
+        target: SshDestination,
         *,
         passphrase: str | None = None,
         sudo_password: str | None = None,

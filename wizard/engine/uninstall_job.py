@@ -1,107 +1,114 @@
-"""One node's uninstall: stop kubeha's services, put back every file kubeha replaced (or remove
-the ones it created), and return each unit to the state it had before kubeha first touched it.
-Holds the node's lock from connect to disconnect, as an apply does."""
+"""One node's uninstall (:data:`UNINSTALL`: connect, then the removal): stop kubeha's services,
+put back every file kubeha replaced (or remove the ones it created), and return each unit to the
+state it had before kubeha first touched it. Holds the node's lock from connect to disconnect,
+as an apply does; walked by the same runner (:mod:`wizard.engine.runner`).
+
+The removal is one phase and has no undo: a problem on one file or unit is reported and the
+rest is still removed; the node is then ``broken`` and says why.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from wizard.engine import node_lock
-from wizard.engine.events import Event, Status
-from wizard.engine.locks import LockHolder
-from wizard.engine.model import ApplyOptions, NodeResult, NodeState
+from wizard.engine.events import Status
+from wizard.engine.job import NodeWork, connect
+from wizard.engine.model import NodeResult, NodeState
 from wizard.engine.node_journal import JOURNAL
 from wizard.engine.node_manifest import MANIFEST
-from wizard.engine.remote import VERIFIED_URL_FILE, RemoteNode
-from wizard.errors import KubehaError
-from wizard.render import NodePlan
+from wizard.engine.phase import Outcome, Phase, PhaseName, progress_marks
+from wizard.engine.remote import VERIFIED_URL_FILE
+from wizard.engine.runner import run_phases
+
+
+def remove(job: UninstallJob) -> Outcome:
+    """Stop the services, run the plan's clean-up, put back the files, units as they were."""
+    node = job.node
+    assert node is not None
+    lines, problems = job.lines, job.problems
+    for unit in job.plan.services:
+        node.systemctl("stop", unit)
+    for argv in job.plan.cleanup:  # e.g. ipvs: the virtual server and the VIP
+        if node.run(list(argv), timeout=30).ok:
+            lines.append(f"ran {' '.join(argv)}")
+    for rendered in reversed(job.plan.files):
+        try:
+            outcome = node.restore_original(rendered.path)
+        except RuntimeError as exc:
+            problems.append(str(exc))
+            continue
+        if outcome != "kept":
+            lines.append(f"{outcome} {rendered.path}")
+            job.changes.append(rendered.path)
+    if any(p.startswith("/etc/systemd/system/") for p in job.changes):
+        node.systemctl("daemon-reload")
+    for unit in job.plan.services:
+        before = node.recall_unit_state(unit)
+        if before is None:
+            continue
+        enabled, active = before
+        if node.run(["systemctl", "cat", unit], timeout=20).ok:
+            node.systemctl("enable" if enabled else "disable", unit)
+            if active and not node.systemctl("restart", unit).ok:
+                problems.append(f"{unit} did not start on its original config")
+        lines.append(
+            f"{unit}: back to {'enabled' if enabled else 'disabled'}, {'running' if active else 'stopped'}"
+        )
+        node.forget_unit_state(unit)
+    # A change an interrupted run left in the journal is undone with everything else.
+    node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL, MANIFEST])
+    status = Status.FAILED if problems else Status.CHANGED if lines else Status.UNCHANGED
+    return status, job.message, tuple(lines)
+
+
+# The removal's events are the ``activate`` phase's, as they always were (docs/JSON.md).
+UNINSTALL: tuple[Phase[UninstallJob], ...] = (
+    Phase(PhaseName.CONNECT, 0.2, run=connect),
+    Phase(PhaseName.ACTIVATE, 0.2, run=remove),
+)
+PROGRESS = progress_marks(UNINSTALL)
 
 
 @dataclass
-class UninstallJob:
-    plan: NodePlan
-    connect: Callable[[], RemoteNode]
-    emit: Callable[[Event], None]
-    options: ApplyOptions
-    node: RemoteNode | None = None
-    changes: list[str] = field(default_factory=list)
-    lock: LockHolder | None = None  # the run that takes the node's lock (None: no lock)
-    locked: bool = False
+class UninstallJob(NodeWork):
+    phases: ClassVar[tuple[Phase, ...]] = UNINSTALL
+
+    changes: list[str] = field(default_factory=list)  # the files restored or removed
+    lines: list[str] = field(default_factory=list)  # what was done
+    problems: list[str] = field(default_factory=list)
 
     @property
-    def name(self) -> str:
-        return self.plan.node
+    def changed(self) -> bool:
+        return bool(self.changes)
 
-    def _event(
-        self, phase: str, status: Status, message: str = "", lines=(), duration=None, progress=None
-    ) -> None:
-        self.emit(Event(self.name, phase, status, message, tuple(lines), duration, progress))
-
-    def run(self) -> NodeResult:
-        began = time.monotonic()
-        try:
-            self._event("connect", Status.STARTED, progress=0.1)
-            self.node = self.connect()
-            message = "connected"
-            if self.lock is not None:
-                message += "; " + node_lock.take(self.node, self.lock)
-                self.locked = True
-            self._event("connect", Status.OK, message, progress=0.2)
-        except (KubehaError, OSError, RuntimeError) as exc:
-            self._event("connect", Status.FAILED, str(exc))
-            return NodeResult(self.name, NodeState.UNTOUCHED, str(exc))
-        node = self.node
-        lines: list[str] = []
-        problems: list[str] = []
-        self._event("activate", Status.STARTED, "stopping kubeha's services", progress=0.4)
-        for unit in self.plan.services:
-            node.systemctl("stop", unit)
-        for argv in self.plan.cleanup:  # e.g. ipvs: the virtual server and the VIP
-            if node.run(list(argv), timeout=30).ok:
-                lines.append(f"ran {' '.join(argv)}")
-        for rendered in reversed(self.plan.files):
-            try:
-                outcome = node.restore_original(rendered.path)
-            except RuntimeError as exc:
-                problems.append(str(exc))
-                continue
-            if outcome != "kept":
-                lines.append(f"{outcome} {rendered.path}")
-                self.changes.append(rendered.path)
-        if any(p.startswith("/etc/systemd/system/") for p in self.changes):
-            node.systemctl("daemon-reload")
-        for unit in self.plan.services:
-            before = node.recall_unit_state(unit)
-            if before is None:
-                continue
-            enabled, active = before
-            if node.run(["systemctl", "cat", unit], timeout=20).ok:
-                node.systemctl("enable" if enabled else "disable", unit)
-                if active:
-                    result = node.systemctl("restart", unit)
-                    if not result.ok:
-                        problems.append(f"{unit} did not start on its original config")
-            lines.append(
-                f"{unit}: back to {'enabled' if enabled else 'disabled'}, {'running' if active else 'stopped'}"
-            )
-            node.forget_unit_state(unit)
-        # A change an interrupted run left in the journal is undone with everything else.
-        node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL, MANIFEST])
-        status = Status.FAILED if problems else Status.CHANGED if lines else Status.UNCHANGED
-        message = "; ".join(problems) or ("restored" if lines else "nothing of kubeha's found")
-        self._event("activate", status, message, lines, time.monotonic() - began, 1.0)
-        if problems:
-            return NodeResult(self.name, NodeState.BROKEN, message, tuple(self.changes))
-        return NodeResult(
-            self.name, NodeState.REMOVED, message, tuple(self.changes), actions=tuple(lines)
+    @property
+    def message(self) -> str:
+        return "; ".join(self.problems) or (
+            "restored" if self.lines else "nothing of kubeha's found"
         )
 
-    def disconnect(self) -> None:
-        node, self.node = self.node, None
-        if node is not None:
-            try:
-                node_lock.release_for(self, node)
-            finally:
-                node.transport.close()
+    def progress(self, phase: PhaseName) -> float | None:
+        return PROGRESS.get(phase)
+
+    def run(self) -> NodeResult:
+        return run_phases(self, self.phases)
+
+    def finished(self) -> NodeResult:
+        if self.problems:
+            self.event(PhaseName.DONE, Status.FAILED, f"failed: {self.message}")
+            return NodeResult(self.name, NodeState.BROKEN, self.message, tuple(self.changes))
+        self.event(PhaseName.DONE, Status.OK, self.message)
+        return NodeResult(
+            self.name,
+            NodeState.REMOVED,
+            self.message,
+            tuple(self.changes),
+            actions=tuple(self.lines),
+        )
+
+    def result(self, state: NodeState, reason: str, rollback: str = "") -> NodeResult:
+        return NodeResult(self.name, state, reason, tuple(self.changes), rollback=rollback)
+
+    def after_undo(self, problems: list[str]) -> tuple[Status, str]:  # no phase has an undo
+        return Status.FAILED, "; ".join(problems) or "nothing to undo"

@@ -1,21 +1,23 @@
 """``kubeha apply`` (the headless replay of a profile) and ``kubeha uninstall``.
 
-The engine (fabric, paramiko) is imported when a command runs, not when the parser is built, so
-``kubeha validate`` and the wizard start without it."""
+Each validates and renders the profile once (:func:`wizard.commands.loading.load_plan`), shows
+and confirms that plan, and hands the same plan to the engine. The engine (fabric, paramiko) is
+imported when a command runs, not when the parser is built, so ``kubeha validate`` and the
+wizard start without it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from wizard.commands.loading import read_valid_profile
+from wizard.commands.loading import load_plan
+from wizard.commands.options import connection_options, profile_argument
 from wizard.engine.events import ConsoleSink, Event
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import diff_lines, plan_lines, summary_lines
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
-from wizard.render import build_plan
 
 
 def concurrency(text: str) -> int:
@@ -33,70 +35,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     apply = subparsers.add_parser(
         "apply", help="deploy a profile to its nodes, verify, roll back on failure"
     )
-    apply.add_argument(
-        "profile", type=Path, help="a profile .toml file, or the name of a saved profile"
-    )
-    apply.add_argument("--yes", "-y", action="store_true", help="do not ask before changing nodes")
-    apply.add_argument(
-        "--dry-run", action="store_true", help="show per-node diffs and actions; change nothing"
-    )
-    apply.add_argument(
-        "--only", nargs="+", metavar="NODE", default=[], help="run on these nodes only"
-    )
-    apply.add_argument(
-        "--concurrency",
-        type=concurrency,
-        default=32,
-        metavar="N",
-        help="nodes at once (default 32)",
-    )
-    apply.add_argument("--json", action="store_true", help="print events as JSON lines")
-    apply.add_argument(
-        "--resume", action="store_true", help="redo only the nodes the last run did not finish"
-    )
-    _common(apply)
+    _run_options(apply, apply_only=True)
     apply.set_defaults(func=run_apply_command)
-
     uninstall = subparsers.add_parser(
         "uninstall", help="remove what kubeha installed; restore replaced files"
     )
-    uninstall.add_argument(
-        "profile", type=Path, help="a profile .toml file, or the name of a saved profile"
-    )
-    uninstall.add_argument(
-        "--yes", "-y", action="store_true", help="do not ask before changing nodes"
-    )
-    uninstall.add_argument(
+    _run_options(uninstall, apply_only=False)
+    uninstall.set_defaults(func=run_uninstall_command, dry_run=False, resume=False)
+
+
+def _run_options(parser: argparse.ArgumentParser, apply_only: bool) -> None:
+    """The options of a run on the nodes; ``apply_only``: --dry-run and --resume too."""
+    profile_argument(parser)
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask before changing nodes")
+    if apply_only:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="show per-node diffs and actions; change nothing"
+        )
+    parser.add_argument(
         "--only", nargs="+", metavar="NODE", default=[], help="run on these nodes only"
     )
-    uninstall.add_argument(
+    parser.add_argument(
         "--concurrency",
         type=concurrency,
         default=32,
         metavar="N",
         help="nodes at once (default 32)",
     )
-    uninstall.add_argument("--json", action="store_true", help="print events as JSON lines")
-    _common(uninstall)
-    uninstall.set_defaults(func=run_uninstall_command, dry_run=False, resume=False)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--trust-new-host-keys",
-        action="store_true",
-        help="pin host keys not seen before (never a changed one)",
-    )
-    parser.add_argument(
-        "--ask-sudo-password",
-        action="store_true",
-        help="prompt for the sudo password (or set KUBEHA_SUDO_PASSWORD)",
-    )
-
-
-def _load(args: argparse.Namespace):
-    """The valid profile, or exit 1 (invalid) or 2 (unreadable): wizard.commands.loading."""
-    return read_valid_profile(args.profile)
+    parser.add_argument("--json", action="store_true", help="print events as JSON lines")
+    if apply_only:
+        parser.add_argument(
+            "--resume", action="store_true", help="redo only the nodes the last run did not finish"
+        )
+    connection_options(parser)
 
 
 def _options(args: argparse.Namespace) -> ApplyOptions:
@@ -134,21 +105,20 @@ def run_apply_command(args: argparse.Namespace) -> int:
     from wizard.engine.apply import run_apply, select_nodes
     from wizard.engine.secrets_input import collect
 
-    profile = _load(args)
+    plan = load_plan(args.profile)
+    profile = plan.profile
     options = _options(args)
-    plan = build_plan(profile)
-    selected, _ = select_nodes(plan, options, profile)
+    selected, _ = select_nodes(plan, options)
     refuse_example_addresses(profile, "apply")  # before any connection, dry run included
+    out = sys.stderr if args.json else sys.stdout
     if not options.dry_run:
-        out = sys.stderr if args.json else sys.stdout
         for line in plan_lines(plan, selected):
             print(line, file=out)
         if not _confirm(f"Apply to {len(selected)} node(s)?", args):
             print("nothing changed", file=out)
             return 1
     secrets = collect(profile, args.ask_sudo_password)
-    summary = run_apply(profile, options, _sink(args), secrets=secrets)
-    out = sys.stderr if args.json else sys.stdout
+    summary = run_apply(plan, options, _sink(args), secrets=secrets)
     if options.dry_run:
         for result in summary.nodes:
             for line in diff_lines(result):
@@ -162,16 +132,17 @@ def run_uninstall_command(args: argparse.Namespace) -> int:
     from wizard.engine.apply import run_uninstall, select_nodes
     from wizard.engine.secrets_input import collect
 
-    profile = _load(args)
+    plan = load_plan(args.profile)
+    profile = plan.profile
     options = _options(args)
-    plan = build_plan(profile)
-    selected, _ = select_nodes(plan, options, profile)
+    selected, _ = select_nodes(plan, options)
     refuse_example_addresses(profile, "uninstall")  # before any connection
+    out = sys.stderr if args.json else sys.stdout
     if not _confirm(f"Remove kubeha's {profile.strategy} from {len(selected)} node(s)?", args):
-        print("nothing changed", file=sys.stderr if args.json else sys.stdout)
+        print("nothing changed", file=out)
         return 1
     secrets = collect(profile, args.ask_sudo_password)
-    summary = run_uninstall(profile, options, _sink(args), secrets=secrets)
+    summary = run_uninstall(plan, options, _sink(args), secrets=secrets)
     for line in summary_lines(summary):
-        print(line, file=sys.stderr if args.json else sys.stdout)
+        print(line, file=out)
     return 0 if summary.ok else 1

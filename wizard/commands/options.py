@@ -1,0 +1,26 @@
+"""Arguments that several commands share, declared once: the profile, and how to connect."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def profile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "profile", type=Path, help="a profile .toml file, or the name of a saved profile"
+    )
+
+
+def connection_options(parser: argparse.ArgumentParser) -> None:
+    """Host keys and sudo: every command that connects to the nodes takes these."""
+    parser.add_argument(
+        "--trust-new-host-keys",
+        action="store_true",
+        help="pin host keys not seen before (never a changed one)",
+    )
+    parser.add_argument(
+        "--ask-sudo-password",
+        action="store_true",
+        help="prompt for the sudo password (or set KUBEHA_SUDO_PASSWORD)",
+    )
