@@ -19,7 +19,7 @@ from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
 from wizard.render import build_plan
 
-STRATEGIES = ("local-nginx", "haproxy-keepalived")
+STRATEGIES = ("local-nginx", "haproxy-keepalived", "local-haproxy")
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,9 @@ def measure(
             )
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             rows.append(vip_holder_row(f"kubeha {strategy}", profile, timing, log))
+        if strategy not in seed_names:  # no seed guide installs it
+            run_uninstall(profile, ApplyOptions(), _quiet)
+            continue
         allowed = {m.name for m in profile.masters} - vip_holders(profile)
         for kind in kinds:
             # A fresh proxy for every drill: the guides' passive checks (nginx fail_timeout=30s,

@@ -244,6 +244,15 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "local-nginx still loses on a drain (0 to 2 requests, all at the listener's close) is "
         "the race open-source nginx cannot avoid without an active check: it keeps opening new "
         "connections on the draining master until the listener closes.",
+        "- local-haproxy (`python -m bench.local_haproxy_variants` puts its settings side by "
+        "side): with `on-marked-down shutdown-sessions` a cut failed 1 to 4 requests per drill "
+        "(the requests still connecting to the master as it is marked down are killed, not "
+        "retried) and, combined with keepalive, a drain failed one it was still answering; "
+        "haproxy's checks alone left the cut master's watches silent until it came back. kubeha "
+        "uses TCP keepalive and a user timeout of fall × interval on each server line (haproxy "
+        "2.6 ignores `tcp-ut` on a `default-server` line: the kept-alive client then waited out "
+        "its 5 s) and a 0.5 s connect timeout with redispatch: 0 failed, watches and kept-alive "
+        "clients back within 2.5 s, the session cutter not needed.",
         "",
         "The seed guides' configs are installed over a kubeha deploy (same nodes, same VIP for "
         "haproxy) with only what a package install needs added; see bench/seeds.py. Guide 000 "

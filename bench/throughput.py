@@ -67,6 +67,7 @@ def measure(lab: Lab, seconds: float, threads: int = 4, short: bool = False, log
     cases.append(("kubeha local-nginx", "local-nginx", [["127.0.0.1", 8443]]))
     if not short:
         cases.append(("kubeha haproxy-keepalived", "haproxy-keepalived", [[HAPROXY_VIP, 8443]]))
+        cases.append(("kubeha local-haproxy", "local-haproxy", [["127.0.0.1", 8443]]))
     results = []
     for name, strategy, targets in cases:
         if strategy is not None:

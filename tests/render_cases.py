@@ -13,6 +13,7 @@ def cases() -> dict[str, Profile]:
     local = example_profile("local-nginx")
     hk = example_profile("haproxy-keepalived")
     ipvs = example_profile("ipvs")
+    local_haproxy = example_profile("local-haproxy")
     return {
         "local-nginx": local,
         "local-nginx-source": dataclasses.replace(
@@ -36,4 +37,11 @@ def cases() -> dict[str, Profile]:
             ),
         ),
         "ipvs": ipvs,
+        "local-haproxy": local_haproxy,
+        "local-haproxy-ipv6": dataclasses.replace(
+            local_haproxy,
+            masters=tuple(Master(f"m{i}", f"fd00::{i}", 6443) for i in (1, 2, 3)),
+            workers=(),
+            local_haproxy=dataclasses.replace(local_haproxy.local_haproxy, listen_address="::1"),
+        ),
     }

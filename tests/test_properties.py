@@ -227,7 +227,7 @@ def _problem_fields(data) -> set[str]:
 
 def test_the_walk_sees_every_kind_of_field():
     fields = {_field(path) for _, path in STRING_FIELDS}
-    assert len(EXAMPLE_FILES) == 3
+    assert len(EXAMPLE_FILES) == 4
     assert fields >= {
         "name",
         "strategy",

@@ -166,8 +166,8 @@ def profile(dummy: DummyStrategy) -> Profile:
 
 
 def test_the_registry_is_the_one_list():
-    assert registry.names() == ("local-nginx", "haproxy-keepalived", "ipvs")
-    assert registry.sections() == ("local_nginx", "haproxy_keepalived", "ipvs")
+    assert registry.names() == ("local-nginx", "haproxy-keepalived", "ipvs", "local-haproxy")
+    assert registry.sections() == ("local_nginx", "haproxy_keepalived", "ipvs", "local_haproxy")
     with pytest.raises(registry.UnknownStrategy, match="strategy: 'nope': expected one of"):
         registry.get("nope")
 
@@ -194,12 +194,12 @@ def test_validation_asks_the_strategy(dummy, profile):
     assert "dummy_proxy.port" in errors
     unknown = dataclasses.replace(profile, strategy="nope")
     [problem] = [p for p in validate(unknown) if p.field == "strategy"]
-    assert problem.expected.endswith("ipvs, dummy-proxy")
+    assert problem.expected.endswith("ipvs, local-haproxy, dummy-proxy")
 
 
 def test_the_wizard_shows_its_card_its_form_and_its_problems(dummy, profile):
     card = strategy_info()[-1]
-    assert (card.key, card.title, card.pick) == (KEY, "4 dummy proxy", "in tests")
+    assert (card.key, card.title, card.pick) == (KEY, "5 dummy proxy", "in tests")
     [(title, specs), health] = sections_for(KEY)
     assert title == "Dummy proxy (on every node)" and health[0] == "Health check"
     assert [(s.path, s.label, s.kind) for s in specs] == [

@@ -21,8 +21,10 @@ WATCHED = (
     "/etc/haproxy/haproxy.cfg",
     "/etc/keepalived/keepalived.conf",
     "/etc/keepalived/check_apiserver.sh",
+    "/etc/kube-haproxy/haproxy.cfg",
+    "/etc/systemd/system/kube-haproxy.service",
 )
-UNITS = ("kube-nginx.service", "haproxy.service", "keepalived.service")
+UNITS = ("kube-nginx.service", "haproxy.service", "keepalived.service", "kube-haproxy.service")
 
 
 def lab_profile(lab: Lab, strategy: str, **changes) -> Profile:
@@ -62,7 +64,7 @@ def uninstall(profile: Profile) -> RunSummary:
     return run_uninstall(build_plan(profile), ApplyOptions(), Recorder())
 
 
-STRATEGIES = ("local-nginx", "haproxy-keepalived")
+STRATEGIES = ("local-nginx", "haproxy-keepalived", "local-haproxy")
 
 
 def clean_base(lab: Lab, strategy: str, before: dict[str, dict[str, str]]):

@@ -101,7 +101,11 @@ def test_profiles_have_the_agreed_shape(tmp_path):
         "lab-local-nginx.toml",
         "lab-haproxy-keepalived.toml",
         "lab-ipvs.toml",
+        "lab-local-haproxy.toml",
     ]
+    local_haproxy = tomllib.loads(written[3].read_text())
+    assert local_haproxy["strategy"] == "local-haproxy"
+    assert local_haproxy["local_haproxy"] == {"listen_address": "127.0.0.1", "listen_port": 8443}
     nginx = tomllib.loads(written[0].read_text())
     assert nginx["schema_version"] == 1 and nginx["strategy"] == "local-nginx"
     assert nginx["masters"][0] == {

@@ -24,6 +24,7 @@ from tests.screens.helpers import example, never_ran, screen_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Install, Node
 from wizard.profile_io import load_profile, save_profile
+from wizard.strategies import registry
 
 
 async def _wait(pilot, condition, timeout: float = 15.0) -> None:
@@ -150,7 +151,7 @@ async def test_tab_across_the_cards_keeps_the_chosen_strategy() -> None:
         await pilot.press("n")
         assert isinstance(app.screen, StrategyScreen)
         assert app.state.profile.strategy == "local-nginx"
-        await pilot.press("tab", "tab", "tab", "tab")
+        await pilot.press(*["tab"] * (len(registry.names()) + 1))  # every card, then Next
         assert app.focused is not None and app.focused.id == "next"
         assert app.state.profile.strategy == "local-nginx"
         await pilot.press("enter")

@@ -7,7 +7,7 @@ import time
 
 from tests.engine.labkit import apply, lab_profile, uninstall
 
-STRATEGIES = ("local-nginx", "haproxy-keepalived")
+STRATEGIES = ("local-nginx", "haproxy-keepalived", "local-haproxy")
 
 
 def deployed(lab, strategy: str):

@@ -127,17 +127,23 @@ def plan(profile: Profile) -> RenderPlan:
 
 
 def check(profile: Profile) -> list[Problem]:
-    section: LocalNginx = profile.section(SECTION)
+    return check_listener(profile, SECTION)
+
+
+def check_listener(profile: Profile, name: str) -> list[Problem]:
+    """The listen address and port of a proxy on every node, in section ``name`` (any section
+    with ``listen_address`` and ``listen_port``: local-haproxy's too)."""
+    section = profile.section(name)
     problems: list[Problem] = []
     if check_ip(
-        problems, "local_nginx.listen_address", section.listen_address, "the proxy's listen address"
+        problems, f"{name}.listen_address", section.listen_address, "the proxy's listen address"
     ):
         ip = parse_ip(section.listen_address)
         kind = never_a_host(ip) if ip is not None else None
         if ip is not None and kind is not None and not ip.is_unspecified:
             problems.append(
                 error(
-                    "local_nginx.listen_address",
+                    f"{name}.listen_address",
                     section.listen_address,
                     f"is {kind}: expected an address of the node to listen on, e.g. 127.0.0.1",
                 )
@@ -145,16 +151,16 @@ def check(profile: Profile) -> list[Problem]:
         elif ip is not None and not ip.is_loopback:
             problems.append(
                 warning(
-                    "local_nginx.listen_address",
+                    f"{name}.listen_address",
                     section.listen_address,
                     "a local proxy usually listens on loopback (127.0.0.1) so only the node uses it",
                 )
             )
-    check_port(problems, "local_nginx.listen_port", section.listen_port)
+    check_port(problems, f"{name}.listen_port", section.listen_port)
     if section.listen_port in master_ports(profile):
         problems.append(
             error(
-                "local_nginx.listen_port",
+                f"{name}.listen_port",
                 section.listen_port,
                 "the proxy runs on the masters too, where kube-apiserver already binds this port "
                 "on every address; choose another port, e.g. 8443",

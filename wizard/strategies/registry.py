@@ -17,6 +17,7 @@ MODULES = (
     "local_nginx",
     "haproxy_keepalived",
     "ipvs",
+    "local_haproxy",
 )
 
 STRATEGIES: dict[str, Strategy] = {}

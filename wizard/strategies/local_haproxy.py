@@ -1,0 +1,188 @@
+"""local-haproxy: haproxy on every node, listening on 127.0.0.1:8443 by default, with every
+master as a server under an active /readyz check over TLS (kubespray's other per-node proxy).
+
+Unlike open-source nginx, haproxy checks the masters itself, so no session cutter runs beside
+it. How a dead master is left (measured on the lab: bench/local_haproxy_variants.py):
+
+* new connections: a master that fails ``fall`` checks is marked down; until then a connect to
+  it that gets no answer in 0.5 s is retried on another master (``option redispatch 1``);
+* open sessions: TCP keepalive probes every ``interval`` and a TCP user timeout of
+  ``fall * interval`` close a session whose master stopped answering (a vanished host), so a
+  watch is re-opened elsewhere within about 2 s. Not ``on-marked-down shutdown-sessions``: it
+  also kills the requests still connecting to that master when it is marked down, which
+  haproxy would otherwise retry (1 to 4 failed requests per cut, measured).
+
+It runs as its own unit with its own config, pid file and sockets, beside any haproxy the node
+already runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from wizard.netaddr import url_host
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.problems import Problem
+from wizard.profile import Profile
+from wizard.strategies.base import Card, Strategy
+from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from wizard.strategies.fields import described
+from wizard.strategies.local_nginx import check_listener
+from wizard.strategies.packages import same_name
+from wizard.templating import render_template
+
+SECTION = "local_haproxy"
+UNIT = "kube-haproxy.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT}"
+BINARY = "/usr/sbin/haproxy"
+CONF = "/etc/kube-haproxy/haproxy.cfg"
+RUNTIME_DIR = "kube-haproxy"  # /run/kube-haproxy, the unit's RuntimeDirectory
+PID_FILE = f"/run/{RUNTIME_DIR}/haproxy.pid"
+MASTER_SOCKET = f"/run/{RUNTIME_DIR}/master.sock"
+ADMIN_SOCKET = f"/run/{RUNTIME_DIR}/admin.sock"
+HAPROXY = same_name("haproxy")
+
+
+@dataclass(frozen=True)
+class LocalHaproxy:
+    """The ``[local_haproxy]`` section."""
+
+    listen_address: str = described(
+        "127.0.0.1", "Listen address", "keep it on loopback: only the node uses the proxy"
+    )
+    listen_port: int = described(
+        8443, "Proxy port", "clients use this port; must differ from the apiserver's"
+    )
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The failover settings that are not the profile's: the defaults are what the lab's
+    drills chose (docs/BENCHMARKS.md); bench/local_haproxy_variants.py measures the others."""
+
+    connect_timeout_ms: int = 500
+    fastinter_ms: int = 250
+    downinter_ms: int = 1000
+    tcp_keepalive: bool = True  # keepalive probes and a TCP user timeout on server sessions
+    shutdown_sessions: bool = False  # on-marked-down shutdown-sessions
+    observe: str = ""  # e.g. "layer4 error-limit 1 on-error mark-down"
+    session_cutter: bool = False  # kubeha-session-cutter beside haproxy
+
+
+TUNING = Tuning()
+
+
+def server_params(profile: Profile, tuning: Tuning) -> str:
+    """Every server's options, written out on each server line: haproxy 2.6 silently ignores
+    ``tcp-ut`` on a default-server line (seen with strace: no TCP_USER_TIMEOUT set)."""
+    hc = profile.health_check
+    params = [
+        "check check-ssl verify none",
+        f"inter {round(hc.interval * 1000)}ms fastinter {tuning.fastinter_ms}ms "
+        f"downinter {tuning.downinter_ms}ms fall {hc.fall} rise {hc.rise}",
+    ]
+    if tuning.tcp_keepalive:
+        params.append(f"tcp-ut {round(hc.fall * hc.interval * 1000)}ms")
+    if tuning.observe:
+        params.append(f"observe {tuning.observe}")
+    if tuning.shutdown_sessions:
+        params.append("on-marked-down shutdown-sessions")
+    return " ".join(params)
+
+
+def config(profile: Profile, tuning: Tuning | None = None) -> str:
+    tuning = tuning or TUNING
+    hc = profile.health_check
+    lh: LocalHaproxy = profile.section(SECTION)
+    return render_template(
+        "local-haproxy/haproxy.cfg.j2",
+        profile=profile,
+        hc=hc,
+        listen=lh.listen_address,
+        port=lh.listen_port,
+        admin_socket=ADMIN_SOCKET,
+        connect_timeout_ms=tuning.connect_timeout_ms,
+        check_timeout_ms=round(hc.timeout * 1000),
+        tcp_keepalive=tuning.tcp_keepalive,
+        keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
+        server_params=server_params(profile, tuning),
+    )
+
+
+def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
+    tuning = tuning or TUNING
+    hc = profile.health_check
+    lh: LocalHaproxy = profile.section(SECTION)
+    unit = render_template(
+        "local-haproxy/kube-haproxy.service.j2",
+        profile=profile,
+        binary=BINARY,
+        config_path=CONF,
+        pid_file=PID_FILE,
+        runtime_dir=RUNTIME_DIR,
+        master_socket=MASTER_SOCKET,
+    )
+    files: tuple[RenderedFile, ...] = (
+        RenderedFile(
+            CONF,
+            config(profile, tuning),
+            "local-haproxy/haproxy.cfg.j2",
+            check=(BINARY, "-c", "-q", "-f", "{file}"),
+            service=UNIT,
+        ),
+        RenderedFile(
+            UNIT_PATH,
+            unit,
+            "local-haproxy/kube-haproxy.service.j2",
+            service=UNIT,
+            restart=True,
+        ),
+    )
+    services: tuple[str, ...] = (UNIT,)
+    if tuning.session_cutter:
+        files = (*files, *session_cutter_files(profile))
+        services = (UNIT, CUTTER_UNIT)
+    verify_url = f"https://{url_host(lh.listen_address)}:{lh.listen_port}{hc.path}"
+    nodes = tuple(
+        NodePlan(
+            node=node.name,
+            role=profile.role_of(node.name),
+            address=node.address,
+            files=files,
+            services=services,
+            packages=(HAPROXY,),
+            verify_url=verify_url,
+            ports=((lh.listen_address, lh.listen_port),),
+        )
+        for node in profile.all_nodes()
+    )
+    extra, server_url = snippets(profile, lh.listen_address, lh.listen_port, (lh.listen_address,))
+    return RenderPlan(profile=profile, nodes=nodes, snippets=extra, server_url=server_url)
+
+
+class LocalHaproxyStrategy(Strategy):
+    key = "local-haproxy"
+    section = SECTION
+    section_type = LocalHaproxy
+    form_title = "Local haproxy (on every node)"
+    card = Card(
+        "local haproxy",
+        "haproxy",
+        "No VIP and no L2 adjacency: haproxy on 127.0.0.1:8443 on every node, checking every "
+        "master's /readyz. Works on any cloud or VM network.",
+        "Each node's haproxy marks a master down after failed checks and retries a connect "
+        "elsewhere after 0.5 s; sessions to a vanished master close within about 2 s.",
+        "As local nginx, when you want active health checks and no extra helper beside the proxy.",
+    )
+    packages = (HAPROXY,)
+    loopback_single_node = True
+
+    def check(self, profile: Profile) -> list[Problem]:
+        return check_listener(profile, SECTION)
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        return plan(profile)
+
+
+STRATEGY = LocalHaproxyStrategy()
