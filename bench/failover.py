@@ -134,7 +134,7 @@ def measure(
         if strategy == "haproxy-keepalived" and "cut" in kinds:
             rows.append(vip_holder_row(f"kubeha {strategy}", profile, timing, log))
         if strategy not in seed_names:  # no seed guide installs it
-            run_uninstall(profile, ApplyOptions(), _quiet)
+            run_uninstall(build_plan(profile), ApplyOptions(), _quiet)
             continue
         allowed = {m.name for m in profile.masters} - vip_holders(profile)
         for kind in kinds:

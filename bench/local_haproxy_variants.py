@@ -19,6 +19,7 @@ import time
 
 from bench.failover import FailoverRow, row
 from bench.run import lab_lock
+from wizard.commands.lab_drill import LabFault
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.drill import DrillTiming
 from wizard.engine.drill_run import run_drill
@@ -27,6 +28,7 @@ from wizard.lab import Lab
 from wizard.lab.profiles import build_profile
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
 from wizard.strategies import local_haproxy
 from wizard.strategies.local_haproxy import Tuning
 
@@ -85,7 +87,7 @@ def clean(lab: Lab) -> None:
     local_haproxy.TUNING = EVERYTHING
     try:
         for strategy in ("local-nginx", "haproxy-keepalived", "local-haproxy"):
-            run_uninstall(lab_profile(lab, strategy), ApplyOptions(), _quiet)
+            run_uninstall(build_plan(lab_profile(lab, strategy)), ApplyOptions(), _quiet)
     finally:
         local_haproxy.TUNING = CHOSEN
 
@@ -110,7 +112,7 @@ def measure(
         local_haproxy.TUNING = tuning or CHOSEN
         try:
             profile = lab_profile(lab, strategy)
-            summary = run_apply(profile, ApplyOptions(verify_timeout=40), _quiet)
+            summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=40), _quiet)
             if not summary.ok:
                 log(f"{title}: not measured, the apply failed")
                 continue
@@ -125,7 +127,7 @@ def measure(
                             target=watches_left, args=(lab, profile, master, at, left)
                         )
                         sampler.start()
-                    report = run_drill(profile, master, kind, timing)
+                    report = run_drill(profile, master, kind, timing, fault=LabFault(master, kind))
                     if sampler is not None:
                         sampler.join(30)
                     result = row(title, report)

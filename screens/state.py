@@ -51,7 +51,7 @@ def step_fields(step: str) -> tuple[str, ...]:
 
 DEFAULT_NAME = "my-cluster"
 
-# The engine's entry point: run_apply(profile, options, sink, cancel, secrets) -> RunSummary.
+# The engine's entry point: run_apply(plan, options, sink, cancel, secrets) -> RunSummary.
 Engine = Callable[..., RunSummary]
 # The verifier: run_verify(profile, options, secrets) -> VerifyReport (any object with .nodes).
 Verifier = Callable[..., Any]

@@ -8,8 +8,9 @@ import pytest
 from tests.engine.labkit import uninstall
 from tests.verify.conftest import SHUTDOWN_DELAY, deployed, drain_drill
 from wizard.cli import main
+from wizard.commands.lab_drill import LabFault, is_lab_profile
 from wizard.engine.drill import SHORT, drill_rows
-from wizard.engine.drill_run import is_lab_profile, run_drill
+from wizard.engine.drill_run import run_drill
 from wizard.engine.verify import format_table, run_verify
 from wizard.profile_io import save_profile
 
@@ -56,7 +57,7 @@ def test_no_session_cutter_and_the_distro_haproxy_untouched(lab, profile):
 
 @pytest.mark.parametrize("kind", ["kill", "cut"])
 def test_drill_fails_no_request_and_every_client_comes_back(lab, profile, kind):
-    report = run_drill(profile, "m2", kind, SHORT)
+    report = run_drill(profile, "m2", kind, SHORT, fault=LabFault("m2", kind))
     print(f"\nlocal-haproxy drill {kind} m2:\n{show(report)}")
     assert report.lab and len(report.nodes) == (5 if kind == "kill" else 4)
     for node in report.nodes:
