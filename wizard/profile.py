@@ -104,6 +104,48 @@ class Ssh:
     known_hosts: str | None = None
 
 
+@dataclass(frozen=True)
+class ClientKubeconfig:
+    """A kubeconfig on the nodes whose ``server:`` kubeha repoints to the load balancer, and the
+    systemd unit that reads it at start (``""``: none to restart, e.g. kubectl's, or a kubeadm
+    static pod's, which takes the new server when its pod restarts)."""
+
+    path: str
+    unit: str = ""
+
+
+# kubeadm's kubeconfigs, used when [clients] repoint is on and names none. Only the files present
+# on a node are touched. kubelet reads kubelet.conf at start: kubelet.service is restarted. The
+# controller-manager and scheduler of kubeadm are static pods that kubelet runs: restarting
+# kubelet does not restart them, so no unit (they use the new server at their pod's next start).
+# admin.conf is read by kubectl at each call.
+KUBEADM_KUBECONFIGS = (
+    ClientKubeconfig("/etc/kubernetes/kubelet.conf", "kubelet.service"),
+    ClientKubeconfig("/etc/kubernetes/controller-manager.conf"),
+    ClientKubeconfig("/etc/kubernetes/scheduler.conf"),
+    ClientKubeconfig("/etc/kubernetes/admin.conf"),
+)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """``[clients]``: not a strategy's section but the whole cluster's. Off by default (kubeha
+    installs the load balancer and leaves every kubeconfig as it is); ``repoint = true`` points
+    each listed kubeconfig's ``server:`` at the load balancer after the nodes verify, once a
+    certificate preflight has shown every master's serving certificate covers that address."""
+
+    repoint: bool = False
+    kubeconfigs: tuple[ClientKubeconfig, ...] = ()
+    ca_file: str | None = None  # the cluster CA on the nodes; else each kubeconfig's own CA
+
+    def targets(self) -> tuple[ClientKubeconfig, ...]:
+        """The kubeconfigs to repoint: the profile's, kubeadm's when it names none; none when
+        repointing is off."""
+        if not self.repoint:
+            return ()
+        return self.kubeconfigs or KUBEADM_KUBECONFIGS
+
+
 class Sections(Mapping[str, Any]):
     """Each strategy's section of a profile by its table name (``local_nginx``), in the
     registry's order: immutable, compared and hashed by content like the rest of a profile."""
@@ -155,6 +197,7 @@ class Profile:
     health_check: HealthCheck = field(default_factory=HealthCheck)
     install: Install = field(default_factory=Install)
     ssh: Ssh = field(default_factory=Ssh)
+    clients: Clients = field(default_factory=Clients)
     schema_version: int = SCHEMA_VERSION
 
     def __init__(
@@ -169,6 +212,7 @@ class Profile:
         install: Install | None = None,
         ssh: Ssh | None = None,
         schema_version: int = SCHEMA_VERSION,
+        clients: Clients | None = None,
         **by_name: Any,
     ) -> None:
         merged = default_sections()
@@ -187,6 +231,7 @@ class Profile:
             "health_check": HealthCheck() if health_check is None else health_check,
             "install": Install() if install is None else install,
             "ssh": Ssh() if ssh is None else ssh,
+            "clients": Clients() if clients is None else clients,
             "schema_version": schema_version,
         }
         for key, value in values.items():

@@ -25,7 +25,7 @@ import tomli_w
 
 from wizard.errors import KubehaError
 from wizard.problems import MISSING, Problem, error
-from wizard.profile import SCHEMA_VERSION, Profile, Sections
+from wizard.profile import SCHEMA_VERSION, Clients, Profile, Sections
 from wizard.strategies import registry
 from wizard.textsafe import printable
 
@@ -303,6 +303,8 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         default = _plain(type(settings)())
         if (chosen is not None and section == chosen.section) or value != default:
             ordered[section] = value
+    if profile.clients == Clients():  # absent: no client repointing, as before [clients]
+        data.pop("clients", None)
     ordered.update(data)
     return ordered
 

@@ -315,6 +315,67 @@ def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
             )
 
 
+UNIT_RE = re.compile(r"\A[A-Za-z0-9:_.@-]{1,200}\.service\Z")
+MAX_CLIENT_KUBECONFIGS = 32
+
+
+def _check_clients(profile: Profile, problems: list[Problem]) -> None:
+    clients = profile.clients
+    if clients.kubeconfigs and not clients.repoint:
+        problems.append(
+            warning(
+                "clients.kubeconfigs",
+                len(clients.kubeconfigs),
+                "listed but not used: expected clients.repoint = true to repoint them",
+            )
+        )
+    if len(clients.kubeconfigs) > MAX_CLIENT_KUBECONFIGS:
+        problems.append(
+            error(
+                "clients.kubeconfigs",
+                len(clients.kubeconfigs),
+                f"expected at most {MAX_CLIENT_KUBECONFIGS} kubeconfigs",
+            )
+        )
+    seen: dict[str, str] = {}
+    for index, item in enumerate(clients.kubeconfigs):
+        where = f"clients.kubeconfigs[{index}]"
+        if not ABS_PATH_RE.fullmatch(item.path) or ".." in item.path.split("/"):
+            problems.append(
+                error(
+                    f"{where}.path",
+                    item.path,
+                    "expected an absolute file path on the nodes such as "
+                    "/etc/kubernetes/kubelet.conf",
+                )
+            )
+        else:
+            key = normal_folder(item.path)
+            if key in seen:
+                problems.append(
+                    error(f"{where}.path", item.path, f"duplicate: already listed as {seen[key]}")
+                )
+            seen.setdefault(key, where)
+        if item.unit and not UNIT_RE.fullmatch(item.unit):
+            problems.append(
+                error(
+                    f"{where}.unit",
+                    item.unit,
+                    'expected a systemd service such as kubelet.service, or "" for none',
+                )
+            )
+    if clients.ca_file is not None and (
+        not ABS_PATH_RE.fullmatch(clients.ca_file) or ".." in clients.ca_file.split("/")
+    ):
+        problems.append(
+            error(
+                "clients.ca_file",
+                clients.ca_file,
+                "expected an absolute path on the nodes such as /etc/kubernetes/pki/ca.crt",
+            )
+        )
+
+
 def validate(profile: Profile) -> list[Problem]:
     """Every problem in ``profile``: errors first, then warnings, in field order."""
     problems: list[Problem] = []
@@ -341,4 +402,5 @@ def validate(profile: Profile) -> list[Problem]:
     _check_health(profile, problems)
     _check_install(profile, problems)
     _check_ssh(profile, problems)
+    _check_clients(profile, problems)
     return sorted(problems, key=lambda p: not p.is_error)
