@@ -27,6 +27,8 @@ class FakeNode:
     delay: float = 0.0
     closed: bool = False
     locks: dict[str, str] = field(default_factory=dict)  # lock path -> holder record
+    serving_pem: str = ""  # the chain its apiserver presents (the certificate preflight)
+    clients_ok: bool = True  # do kubectl and the units' healthz answer (the clients phase)?
 
     # The Transport side
     label: str = ""
@@ -58,6 +60,12 @@ class FakeNode:
         return CommandResult(tuple(argv), 0, self.output, "")
 
     def sh(self, script, timeout=120) -> CommandResult:
+        self.log.append(f"sh {script[:60]}")
+        if "%{certs}" in script:
+            return CommandResult(("sh",), 0, self.serving_pem, "")
+        if "/readyz" in script or "/healthz" in script or "is-active" in script:
+            code = 0 if self.clients_ok else 1
+            return CommandResult(("sh",), code, "", "" if self.clients_ok else "connection refused")
         if "os-release" in script:
             listen = "".join(f"listen={x}\n" for x in self.listening)
             bins = "".join(

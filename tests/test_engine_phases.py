@@ -26,10 +26,12 @@ def test_apply_and_uninstall_are_ordered_lists_of_phases() -> None:
         "upload",
         "activate",
         "verify",
+        "clients",  # only with [clients] repoint = true
     ]
-    assert [p.title for p in UNINSTALL] == ["connect", "activate"]
+    assert [p.title for p in UNINSTALL] == ["connect", "clients", "activate"]
     assert [p.title for p in APPLY if p.dry_run is None] == ["verify"]  # a dry run verifies nothing
-    assert [p.title for p in APPLY if p.undo is not None] == ["upload"]
+    assert [p.title for p in APPLY if p.undo is not None] == ["upload", "clients"]
+    assert [p.title for p in (*APPLY, *UNINSTALL) if p.applies is not None] == ["clients"] * 2
 
 
 def test_an_applys_progress_comes_from_its_list() -> None:
@@ -40,9 +42,10 @@ def test_an_applys_progress_comes_from_its_list() -> None:
         "upload": 0.5,
         "activate": 0.7,
         "verify": 0.85,
+        "clients": 0.9,
         "rollback": 0.9,
     }
-    assert progress_marks(UNINSTALL) == {"connect": 0.2, "activate": 0.4}
+    assert progress_marks(UNINSTALL) == {"connect": 0.2, "clients": 0.2, "activate": 0.4}
 
 
 @dataclass

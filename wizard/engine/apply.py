@@ -1,5 +1,6 @@
 """``run_apply`` and ``run_uninstall``: the whole run of one rendered plan — the run-level steps
-in order (:data:`APPLY_STEPS`: the kube-nginx build, the node jobs, the nodes in waves through a
+in order (:data:`APPLY_STEPS`: the kube-nginx build, the certificate preflight of a run that
+repoints clients, the node jobs, the nodes in waves through a
 bounded pool, the cluster check, disconnect), then the run state and the JSON-lines log.
 
 The plan is the caller's: the one the wizard previewed, or the one the CLI rendered after its
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from wizard.engine import cert_preflight
+from wizard.engine.clients import client_plan
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
 from wizard.engine.hook_events import reporter
@@ -128,6 +131,7 @@ class Run:
     cluster_problems: list[str] = field(default_factory=list)
     began: float | None = None  # when the first node started
     stopped: str = ""  # why the run stopped before any node (the build failed)
+    stopped_by: str = ""  # the step that stopped it (default: the strategy's prepare step)
     opened: list = field(default_factory=list)  # closed on every way out
 
     @property
@@ -219,18 +223,48 @@ def build(run: Run) -> None:
             run.stopped = str(exc)
 
 
+def preflight(run: Run) -> None:
+    """With ``[clients] repoint = true``: every master's serving certificate is issued by the
+    cluster CA and covers the host clients will dial through the load balancer
+    (:mod:`wizard.engine.cert_preflight`), before any node changes. A problem stops the run:
+    no node is touched."""
+    if run.uninstall or not run.profile.clients.repoint:
+        return
+    emit = run.emit
+    emit(Event(None, PhaseName.PREFLIGHT, Status.STARTED, "serving certificates of the masters"))
+    problems, checked = cert_preflight.run_preflight(run.profile, run.plan.server_url, run.open_for)
+    if problems:
+        message = "; ".join(problems)
+        emit(Event(None, PhaseName.PREFLIGHT, Status.FAILED, message, tuple(problems)))
+        run.stopped, run.stopped_by = message, "the certificate preflight"
+        return
+    emit(Event(None, PhaseName.PREFLIGHT, Status.OK, "every master's certificate", tuple(checked)))
+
+
 def make_jobs(run: Run) -> None:
     """A job per selected node: its part of the plan, its connection, the run's lock holder
-    (none in a dry run: a dry run locks no node)."""
+    (none in a dry run: a dry run locks no node), and the kubeconfigs to repoint, if any."""
     options, emit, plan = run.options, run.emit, run.plan
     lock = run.holder if run.mode is not RunMode.DRY_RUN else None
     strategy = run.profile.strategy
+    clients = client_plan(run.profile, plan.server_url)
     for name in run.selected:
         node_plan, opener = plan.for_node(name), run.open_for(name)
         if run.uninstall:
-            job: Job = UninstallJob(node_plan, opener, emit, options, run.cancel, lock)
+            job: Job = UninstallJob(
+                node_plan, opener, emit, options, run.cancel, lock, clients=clients
+            )
         else:
-            job = NodeJob(node_plan, opener, emit, options, run.cancel, lock, strategy=strategy)
+            job = NodeJob(
+                node_plan,
+                opener,
+                emit,
+                options,
+                run.cancel,
+                lock,
+                strategy=strategy,
+                clients=clients,
+            )
         run.jobs[name] = job
     run.opened.extend(run.jobs.values())
 
@@ -278,6 +312,7 @@ def disconnect(run: Run) -> None:
 
 APPLY_STEPS: tuple[Callable[[Run], None], ...] = (
     build,
+    preflight,
     make_jobs,
     nodes,
     cluster_check,
@@ -314,8 +349,10 @@ def _finish(run: Run) -> RunSummary:
 
 
 def _stopped_before_nodes(run: Run) -> RunSummary:
-    """The strategy's prepare step (the build) failed: every node is left as it was."""
-    reason = f"not started: {run.strategy.prepare_title} failed ({run.stopped})"
+    """A step before the nodes (the build, the certificate preflight) failed: every node is
+    left as it was."""
+    step = run.stopped_by or run.strategy.prepare_title
+    reason = f"not started: {step} failed ({run.stopped})"
     for name in run.selected:
         run.emit(Event(name, PhaseName.RUN, Status.SKIPPED, reason, progress=1.0))
         run.state.set_node(name, NodeState.UNTOUCHED.value)
@@ -323,7 +360,8 @@ def _stopped_before_nodes(run: Run) -> RunSummary:
     summary = RunSummary(
         run_id=run.holder.run_id, profile=run.profile.name, nodes=nodes, log_path=run.state.log_path
     )
-    message = f"build failed: {run.stopped}; no node was touched"
+    what = "build" if not run.stopped_by else run.stopped_by.removeprefix("the ")
+    message = f"{what} failed: {run.stopped}; no node was touched"
     run.emit(Event(None, PhaseName.RUN, Status.FAILED, message))
     run.state.finish(False)
     return summary

@@ -3,7 +3,9 @@
 connect (and lock) -> facts (systemd, curl, the strategy installed, free ports) -> install (the
 missing packages) -> upload (stage, check on the node, journal, rename into place; undo: every
 replaced file back) -> activate (load, daemon-reload, enable, start, restart or reload) ->
-verify (a ready apiserver through the load balancer; then the manifest, the journal cleared).
+verify (a ready apiserver through the load balancer; then the manifest, the journal cleared) ->
+clients (only with ``[clients] repoint = true``: each kubeconfig repointed to the load balancer,
+its unit restarted and checked; undo: the kubeconfigs back; :mod:`wizard.engine.clients`).
 
 After the undo the job re-activates and probes the previous config
 (:meth:`~wizard.engine.node_job.NodeJob.after_undo`): the services must come back on the files
@@ -16,6 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from wizard.engine import fault_hooks, node_journal, node_manifest
+from wizard.engine.clients import has_clients, put_clients_back, repoint_clients, would_repoint
 from wizard.engine.events import Status
 from wizard.engine.facts import gather
 from wizard.engine.file_changes import Change, compare, read_journal, record_in_journal
@@ -330,4 +333,12 @@ APPLY: tuple[Phase[NodeJob], ...] = (
     Phase(PhaseName.UPLOAD, 0.20, run=upload, dry_run=would_upload, undo=put_back),
     Phase(PhaseName.ACTIVATE, 0.20, run=activate, dry_run=would_activate),
     Phase(PhaseName.VERIFY, 0.15, run=verify),  # a dry run verifies nothing
+    Phase(
+        PhaseName.CLIENTS,
+        0.05,
+        run=repoint_clients,
+        dry_run=would_repoint,
+        undo=put_clients_back,
+        applies=has_clients,
+    ),
 )

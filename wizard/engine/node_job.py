@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from wizard.engine import node_journal, node_manifest
 from wizard.engine.apply_phases import APPLY, put_in_place
+from wizard.engine.clients import ClientChange, ClientPlan
 from wizard.engine.events import Status
 from wizard.engine.facts import Facts
 from wizard.engine.file_changes import Change
@@ -44,6 +45,8 @@ class NodeJob(NodeWork):
     inherited: tuple[node_journal.JournalEntry, ...] = ()  # put in place by a run that died
     strategy: str = ""  # the profile's strategy: another one installed here is refused
     installed: node_manifest.Manifest | None = None  # what the node said kubeha installed
+    clients: ClientPlan | None = None  # kubeconfigs to repoint ([clients] repoint = true)
+    client_changes: list[ClientChange] = field(default_factory=list)  # repointed by this run
 
     @property
     def profile_name(self) -> str:
@@ -52,7 +55,7 @@ class NodeJob(NodeWork):
     @property
     def changed(self) -> bool:
         """Something to roll back: a file this run, or a run that died, put in place."""
-        return bool(self.changes or self.inherited)
+        return bool(self.changes or self.inherited or self.client_changes)
 
     def progress(self, phase: PhaseName) -> float | None:
         return PROGRESS.get(phase)
@@ -66,7 +69,7 @@ class NodeJob(NodeWork):
         """Every phase passed: verified, unchanged, or (a dry run) planned."""
         if self.options.dry_run:
             return self.result(NodeState.PLANNED, "dry run: nothing changed")
-        if self.changes or self.restarted or self.reloaded:
+        if self.changes or self.restarted or self.reloaded or self.client_changes:
             self.event(PhaseName.DONE, Status.OK, "verified")
             return self.result(NodeState.VERIFIED, "new config verified")
         if not self.plan.files:
@@ -83,7 +86,8 @@ class NodeJob(NodeWork):
             node=self.name,
             state=state,
             reason=reason,
-            changed_files=tuple(c.rendered.path for c in self.changes),
+            changed_files=tuple(c.rendered.path for c in self.changes)
+            + tuple(c.target.path for c in self.client_changes),
             restarted=tuple(self.restarted),
             reloaded=tuple(self.reloaded),
             diffs=tuple(self.diffs),

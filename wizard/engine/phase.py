@@ -22,12 +22,14 @@ class PhaseName(StrEnum):
 
     RUN = "run"  # run-level events: node None
     BUILD = "build"  # the kube-nginx build, once before any node (node None)
+    PREFLIGHT = "preflight"  # the certificate preflight, once before any node (node None)
     CONNECT = "connect"
     FACTS = "facts"
     INSTALL = "install"
     UPLOAD = "upload"
     ACTIVATE = "activate"
     VERIFY = "verify"
+    CLIENTS = "clients"  # kubeconfigs repointed to the load balancer ([clients] repoint)
     ROLLBACK = "rollback"
     DONE = "done"  # a node's last word: its result
     DISCONNECT = "disconnect"
@@ -66,7 +68,8 @@ class Phase(Generic[J]):
     ``run`` does it; ``dry_run`` says what it would do and changes nothing (None: the phase is
     left out of a dry run); ``undo`` takes back what ``run`` did when a later phase (or this one)
     fails or the run is cancelled, and returns the problems it met. The runner calls the undo of
-    every phase that started, in reverse order.
+    every phase that started, in reverse order. ``applies`` (None: always) says whether the job
+    has the phase at all: one that does not is left out, events and all.
     """
 
     title: PhaseName
@@ -74,6 +77,7 @@ class Phase(Generic[J]):
     run: Callable[[J], Outcome]
     dry_run: Callable[[J], Outcome] | None = None
     undo: Callable[[J], list[str]] | None = None
+    applies: Callable[[J], bool] | None = None
 
 
 def progress_marks(phases: Sequence[Phase]) -> dict[PhaseName, float]:

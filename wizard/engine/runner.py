@@ -49,7 +49,7 @@ def run_phases(job: PhasedJob, phases: Sequence[Phase]) -> NodeResult:
     try:
         for phase in phases:
             action = phase.dry_run if job.options.dry_run else phase.run
-            if action is None:
+            if action is None or (phase.applies is not None and not phase.applies(job)):
                 continue
             if job.cancel.is_set():
                 raise Cancelled()

@@ -1,4 +1,5 @@
-"""One node's uninstall (:data:`UNINSTALL`: connect, then the removal): stop kubeha's services,
+"""One node's uninstall (:data:`UNINSTALL`: connect, the clients pointed back when the profile
+repoints them, then the removal): stop kubeha's services,
 put back every file kubeha replaced (or remove the ones it created), and return each unit to the
 state it had before kubeha first touched it. Holds the node's lock from connect to disconnect,
 as an apply does; walked by the same runner (:mod:`wizard.engine.runner`).
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from wizard.engine.clients import ClientPlan, has_clients, point_clients_back
 from wizard.engine.events import Status
 from wizard.engine.job import NodeWork, connect
 from wizard.engine.model import NodeResult, NodeState
@@ -65,6 +67,7 @@ def remove(job: UninstallJob) -> Outcome:
 # The removal's events are the ``activate`` phase's, as they always were (docs/JSON.md).
 UNINSTALL: tuple[Phase[UninstallJob], ...] = (
     Phase(PhaseName.CONNECT, 0.2, run=connect),
+    Phase(PhaseName.CLIENTS, 0.0, run=point_clients_back, applies=has_clients),
     Phase(PhaseName.ACTIVATE, 0.2, run=remove),
 )
 PROGRESS = progress_marks(UNINSTALL)
@@ -77,6 +80,7 @@ class UninstallJob(NodeWork):
     changes: list[str] = field(default_factory=list)  # the files restored or removed
     lines: list[str] = field(default_factory=list)  # what was done
     problems: list[str] = field(default_factory=list)
+    clients: ClientPlan | None = None  # kubeconfigs to point back first ([clients] repoint)
 
     @property
     def changed(self) -> bool:

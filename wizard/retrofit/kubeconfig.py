@@ -107,3 +107,30 @@ def ca_file(text: str) -> str | None:
         if match:
             return match[1]
     return None
+
+
+def point_back(current: str, original: str, lb_server: str) -> Repointed:
+    """``current`` with each ``server:`` that names ``lb_server`` given back the server the same
+    line (the same ``server:`` line, counted in file order) had in ``original``, the copy kept
+    before the first repoint. Every other byte of ``current`` stays, so a certificate the node
+    rotated since is kept."""
+    before = servers(original)
+    out: list[str] = []
+    changed: list[str] = []
+    back: list[str] = []
+    index = 0
+    for line in current.splitlines(keepends=True):
+        match = _SERVER.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        old = before[index] if index < len(before) else None
+        index += 1
+        if match["url"] == lb_server and old is not None and old != lb_server:
+            q = match["quote"]
+            out.append(f"{match['head']}{q}{old}{q}{match['tail']}{match['eol']}")
+            changed.append(lb_server)
+            back.append(old)
+        else:
+            out.append(line)
+    return Repointed("".join(out), tuple(changed), (), ", ".join(dict.fromkeys(back)))

@@ -1,0 +1,186 @@
+"""Client repointing on in-memory nodes: the certificate preflight before any node, the clients
+phase after verify (only the server line changes, the unit restarts, a failed check rolls the
+kubeconfig back), the dry run's one-line diffs, a re-apply that changes nothing, and the
+uninstall that points clients back before the load balancer goes."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.conftest import example_profile
+from tests.fake_node import FakeCluster
+from tests.retrofit.test_cert_preflight import _ca, _serving
+from wizard.engine.apply import run_apply, run_uninstall
+from wizard.engine.model import ApplyOptions, NodeState
+from wizard.engine.remote import ORIG
+from wizard.profile import ClientKubeconfig, Clients
+from wizard.render import build_plan
+
+KUBELET = "/etc/kubernetes/kubelet.conf"
+ADMIN = "/etc/kubernetes/admin.conf"
+LB = "https://127.0.0.1:8443"
+
+
+def kubeconfig(server: str, ca_pem: bytes) -> str:
+    ca = base64.b64encode(ca_pem).decode()
+    return (
+        "apiVersion: v1\nclusters:\n- cluster:\n"
+        f"    certificate-authority-data: {ca}\n    server: {server}  # kubeadm\n"
+        "  name: kubernetes\nkind: Config\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def pki():
+    ca_key, ca = _ca()
+    return ca_key, ca, ca.public_bytes(Encoding.PEM)
+
+
+@pytest.fixture
+def profile():
+    base = example_profile("local-nginx")
+    return dataclasses.replace(base, clients=Clients(repoint=True))
+
+
+def cluster_for(profile, pki, sans=("127.0.0.1", "kubernetes")):
+    ca_key, ca, ca_pem = pki
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    first = profile.masters[0].address
+    for node in cluster.nodes.values():
+        node.files[KUBELET] = kubeconfig(f"https://{first}:6443", ca_pem)
+        node.units["kubelet.service"] = (True, True)
+        if profile.role_of(node.name) == "master":
+            node.files[ADMIN] = kubeconfig(f"https://{first}:6443", ca_pem)
+            _, cert = _serving(ca_key, ca, list(sans))
+            node.serving_pem = cert.public_bytes(Encoding.PEM).decode()
+    return cluster
+
+
+def apply(profile, cluster, events=None, **options):
+    sink = events.append if events is not None else (lambda e: None)
+    options = ApplyOptions(verify_timeout=0.5, **options)
+    return run_apply(build_plan(profile), options, sink, connector=cluster)
+
+
+def states(summary):
+    return {n.node: n.state for n in summary.nodes}
+
+
+def test_apply_repoints_only_the_server_line_and_restarts_the_owner(profile, pki):
+    cluster = cluster_for(profile, pki)
+    before = {name: dict(node.files) for name, node in cluster.nodes.items()}
+    events = []
+    summary = apply(profile, cluster, events)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    assert set(states(summary).values()) == {NodeState.VERIFIED}
+    preflight = [e for e in events if e.phase == "preflight"]
+    assert [e.status for e in preflight] == ["started", "ok"]
+    for name, node in cluster.nodes.items():
+        old = before[name][KUBELET]
+        assert node.files[KUBELET] == old.replace(f"https://{profile.masters[0].address}:6443", LB)
+        assert node.files[KUBELET + ".kubeha-prev"] == old  # the run's backup
+        assert "systemctl restart kubelet.service" in node.log
+        result = next(n for n in summary.nodes if n.node == name)
+        assert KUBELET in result.changed_files and "kubelet.service" in result.restarted
+        assert any(f"{KUBELET}: server: https://" in a for a in result.actions)
+
+
+def test_reapply_changes_nothing(profile, pki):
+    cluster = cluster_for(profile, pki)
+    apply(profile, cluster)
+    for node in cluster.nodes.values():
+        node.log.clear()
+    summary = apply(profile, cluster)
+    assert set(states(summary).values()) == {NodeState.UNCHANGED}
+    for node in cluster.nodes.values():
+        assert not [x for x in node.log if x.startswith(("commit", "systemctl restart"))]
+
+
+def test_dry_run_shows_one_line_diffs_and_changes_nothing(profile, pki):
+    cluster = cluster_for(profile, pki)
+    before = {name: dict(node.files) for name, node in cluster.nodes.items()}
+    summary = apply(profile, cluster, dry_run=True)
+    assert set(states(summary).values()) == {NodeState.PLANNED}
+    m1 = next(n for n in summary.nodes if n.node == profile.masters[0].name)
+    old = f"https://{profile.masters[0].address}:6443"
+    assert f"would repoint {KUBELET}: server: {old} -> {LB}" in m1.actions
+    assert f"would repoint {ADMIN}: server: {old} -> {LB}" in m1.actions
+    assert "would restart kubelet.service" in m1.actions
+    assert {n: dict(node.files) for n, node in cluster.nodes.items()} == before
+
+
+@pytest.mark.parametrize("case", ["missing SAN", "other CA"])
+def test_preflight_failure_stops_the_run_before_any_node(profile, pki, case):
+    if case == "missing SAN":
+        cluster = cluster_for(profile, pki, sans=("kubernetes", "192.0.2.11"))
+        expected = "does not cover '127.0.0.1'"
+    else:
+        cluster = cluster_for(profile, (*_ca()[:2], pki[2]))
+        expected = "not issued by the cluster CA"
+    events = []
+    summary = apply(profile, cluster, events)
+    assert not summary.ok
+    assert set(states(summary).values()) == {NodeState.UNTOUCHED}
+    failed = [e for e in events if e.phase == "preflight" and e.status == "failed"]
+    assert failed and expected in failed[0].message and "master master1" in failed[0].message
+    assert any("no node was touched" in e.message for e in events if e.node is None)
+    for node in cluster.nodes.values():
+        assert not [x for x in node.log if x.startswith(("commit", "lock", "systemctl"))]
+
+
+def test_preflight_without_a_ca_names_the_fix(profile, pki):
+    cluster = cluster_for(profile, pki)
+    for node in cluster.nodes.values():
+        node.files.pop(KUBELET)
+        node.files.pop(ADMIN, None)
+    events = []
+    assert not apply(profile, cluster, events).ok
+    failed = next(e for e in events if e.phase == "preflight" and e.status == "failed")
+    assert "clients.ca_file" in failed.message
+
+
+def test_a_client_that_fails_its_check_is_put_back(profile, pki):
+    cluster = cluster_for(profile, pki)
+    victim = cluster.nodes[profile.workers[0].name]
+    victim.clients_ok = False
+    original = victim.files[KUBELET]
+    summary = apply(profile, cluster)
+    assert states(summary)[victim.name] == NodeState.ROLLED_BACK
+    assert victim.files[KUBELET] == original
+    assert victim.log.count("systemctl restart kubelet.service") == 2  # repointed, then back
+    others = {n: s for n, s in states(summary).items() if n != victim.name}
+    assert set(others.values()) == {NodeState.VERIFIED}
+
+
+def test_repoint_off_is_todays_run(pki):
+    profile = example_profile("local-nginx")
+    cluster = cluster_for(profile, pki)
+    before = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
+    events = []
+    assert apply(profile, cluster, events).ok
+    assert not [e for e in events if e.phase in ("preflight", "clients")]
+    assert {n: node.files[KUBELET] for n, node in cluster.nodes.items()} == before
+
+
+def test_uninstall_points_clients_back_first(pki):
+    profile = dataclasses.replace(
+        example_profile("local-nginx"),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+    cluster = cluster_for(profile, pki)
+    originals = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
+    assert apply(profile, cluster).ok
+    for name, node in cluster.nodes.items():
+        node.files[KUBELET + ORIG] = originals[name]  # as the real commit keeps it
+        node.log.clear()
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for name, node in cluster.nodes.items():
+        assert node.files[KUBELET] == originals[name]
+        assert KUBELET + ORIG not in node.files
+        restart = node.log.index("systemctl restart kubelet.service")
+        assert restart < node.log.index("systemctl stop kube-nginx.service")

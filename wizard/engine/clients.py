@@ -1,0 +1,268 @@
+"""The ``clients`` phase: each listed kubeconfig on the node repointed to the load balancer, once
+the node's load balancer is verified (``[clients] repoint = true``), and its undo; and the
+uninstall's first step, which points them back before the load balancer goes.
+
+Per kubeconfig present on the node: only the ``server:`` lines that name a master change
+(:func:`wizard.retrofit.kubeconfig.repoint`); the new file is staged beside the old one and
+renamed into place with the same backups as every file kubeha replaces (``.kubeha-prev`` for
+this run's rollback, ``.kubeha-orig`` for uninstall). The unit that reads it is restarted when it
+was running, then the client is checked to talk through the load balancer: ``kubectl get --raw
+/readyz`` with that kubeconfig (curl with its CA where there is no kubectl), and kubelet's or
+kube-proxy's healthz when the unit is one of theirs. A re-apply finds nothing to change.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wizard.engine.events import Status
+from wizard.engine.phase import Outcome, StepFailed
+from wizard.engine.remote import ORIG, PREV, RemoteNode, q
+from wizard.profile import ClientKubeconfig, Profile
+from wizard.retrofit import kubeconfig
+
+if TYPE_CHECKING:
+    from wizard.engine.node_job import NodeJob
+    from wizard.engine.uninstall_job import UninstallJob
+
+CA_COPY = "/run/kubeha/clients-ca.pem"  # an embedded CA, for curl where there is no kubectl
+# A unit's own health endpoint, checked after its restart: (unit name prefix, URL).
+HEALTHZ = (
+    ("kubelet.", "http://127.0.0.1:10248/healthz"),
+    ("kube-proxy.", "http://127.0.0.1:10256/healthz"),
+)
+
+
+@dataclass(frozen=True)
+class ClientPlan:
+    """What a node job needs to repoint its clients (the same for every node of a run)."""
+
+    kubeconfigs: tuple[ClientKubeconfig, ...]
+    server_url: str
+    old_endpoints: frozenset[tuple[str, int]]
+    ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientChange:
+    """A kubeconfig this run repointed; ``first``: its ``.kubeha-orig`` was made by this run."""
+
+    target: ClientKubeconfig
+    first: bool
+    line: str
+
+
+def client_plan(profile: Profile, server_url: str) -> ClientPlan | None:
+    """The run's client plan; None when the profile does not repoint clients."""
+    targets = profile.clients.targets()
+    if not targets or not server_url:
+        return None
+    old = set()
+    for master in profile.masters:
+        old.add((master.address.lower(), master.apiserver_port))
+        old.add((master.name.lower(), master.apiserver_port))
+    return ClientPlan(targets, server_url, frozenset(old), profile.clients.ca_file)
+
+
+def has_clients(job: NodeJob | UninstallJob) -> bool:
+    return job.clients is not None
+
+
+def _mode_owner(node: RemoteNode, path: str) -> tuple[int, str, str]:
+    result = node.run(["stat", "-c", "%a %U %G", path], timeout=20)
+    parts = result.stdout.split()
+    if result.ok and len(parts) == 3:
+        try:
+            return int(parts[0], 8), parts[1], parts[2]
+        except ValueError:
+            pass
+    return 0o600, "root", "root"
+
+
+def _replace(node: RemoteNode, path: str, text: str) -> None:
+    mode, owner, group = _mode_owner(node, path)
+    temp = node.stage(path, text.encode(), mode, owner, group)
+    node.commit(path, temp)
+
+
+def _units(changes: list[ClientChange]) -> list[str]:
+    return list(dict.fromkeys(c.target.unit for c in changes if c.target.unit))
+
+
+# --- apply ---------------------------------------------------------------------------------
+
+
+def repoint_clients(job: NodeJob) -> Outcome:
+    """Each listed kubeconfig on the node pointed at the load balancer, its unit restarted,
+    and checked to work through it."""
+    node, plan = job.node, job.clients
+    assert node is not None and plan is not None
+    lines: list[str] = []
+    for target in plan.kubeconfigs:
+        text = node.read_text(target.path)
+        if text is None:
+            continue
+        moved = kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
+        line = f"{target.path}: {moved.diff_line}"
+        lines.append(line)
+        if not moved.changed:
+            continue
+        first = node.read_text(target.path + ORIG) is None
+        _replace(node, target.path, moved.text)
+        job.client_changes.append(ClientChange(target, first, line))
+        job.actions.append(line)
+    if not lines:
+        return Status.UNCHANGED, "none of the listed kubeconfigs is on this node", ()
+    if not job.client_changes:
+        return Status.UNCHANGED, "every kubeconfig already goes through the load balancer", ()
+    for unit in _units(job.client_changes):
+        if node.unit_state(unit)[1]:  # running: restart it on the new server
+            result = node.systemctl("restart", unit)
+            if not result.ok:
+                raise StepFailed(f"systemctl restart {unit} failed", result.output_lines())
+            job.restarted.append(unit)
+            job.actions.append(f"systemctl restart {unit}")
+            lines.append(f"restarted {unit}")
+    for change in job.client_changes:
+        lines.append(check_client(job, change.target))
+    return Status.CHANGED, f"{len(job.client_changes)} kubeconfig(s) repointed", tuple(lines)
+
+
+def check_client(job: NodeJob, target: ClientKubeconfig) -> str:
+    """The kubeconfig reaches a ready apiserver through the load balancer, and its unit (when
+    it has one) is healthy; retried until the run's verify time is up."""
+    node, plan = job.node, job.clients
+    assert node is not None and plan is not None
+    checks = [("readyz", _readyz_script(node, plan, target.path))]
+    if target.unit:
+        url = next((u for prefix, u in HEALTHZ if target.unit.startswith(prefix)), None)
+        if url is not None:
+            checks.append((f"{target.unit} healthz", _healthz_script(url)))
+        else:
+            checks.append(
+                (f"{target.unit} active", f"systemctl is-active --quiet {q(target.unit)}")
+            )
+    deadline = time.monotonic() + job.options.verify_timeout
+    for what, script in checks:
+        while True:
+            result = node.sh(script, timeout=30)
+            if result.ok:
+                break
+            if time.monotonic() >= deadline or job.cancel.is_set():
+                raise StepFailed(
+                    f"{target.path}: {what} failed through the load balancer {plan.server_url}",
+                    result.output_lines(),
+                )
+            time.sleep(0.5)
+    return f"{target.path}: {', '.join(w for w, _ in checks)} ok through {plan.server_url}"
+
+
+def _readyz_script(node: RemoteNode, plan: ClientPlan, path: str) -> str:
+    """kubectl with the kubeconfig; else curl with the cluster CA (the profile's, the one the
+    kubeconfig names, or its embedded one copied to ``CA_COPY``)."""
+    kubectl = (
+        f"out=$(kubectl --kubeconfig {q(path)} --request-timeout=5s get --raw /readyz) "
+        '&& [ "$out" = ok ]'
+    )
+    ca = plan.ca_file
+    if ca is None:
+        text = node.read_text(path) or ""
+        named = kubeconfig.ca_file(text)
+        if named:
+            ca = posixpath.join(posixpath.dirname(path), named)
+        elif kubeconfig.ca_data(text):
+            node.write_small_file(CA_COPY, (kubeconfig.ca_data(text) or b"").decode())
+            ca = CA_COPY
+    curl = (
+        f"curl -fsS --max-time 5 --cacert {q(ca)} {q(plan.server_url + '/readyz')}"
+        if ca
+        else "echo 'no kubectl and no CA to check with' >&2; false"
+    )
+    return f"if command -v kubectl >/dev/null 2>&1; then {kubectl}; else {curl}; fi"
+
+
+def _healthz_script(url: str) -> str:
+    return f"curl -fsS --max-time 3 -o /dev/null {q(url)}"
+
+
+def would_repoint(job: NodeJob) -> Outcome:
+    """A dry run: the one-line diff of each kubeconfig that would change."""
+    node, plan = job.node, job.clients
+    assert node is not None and plan is not None
+    lines: list[str] = []
+    units: list[str] = []
+    for target in plan.kubeconfigs:
+        text = node.read_text(target.path)
+        if text is None:
+            continue
+        moved = kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
+        lines.append(f"{target.path}: {moved.diff_line}")
+        if moved.changed:
+            job.actions.append(f"would repoint {target.path}: {moved.diff_line}")
+            if target.unit and target.unit not in units:
+                units.append(target.unit)
+    for unit in units:
+        job.actions.append(f"would restart {unit}")
+    return Status.INFO, f"{len(lines)} kubeconfig(s) on the node", tuple(lines)
+
+
+def put_clients_back(job: NodeJob) -> list[str]:
+    """The undo: each kubeconfig this run repointed back as it was, its unit restarted."""
+    node = job.node
+    assert node is not None
+    problems: list[str] = []
+    for change in reversed(job.client_changes):
+        try:
+            node.restore_previous(change.target.path)
+            if change.first:
+                node.run(["rm", "-f", change.target.path + ORIG])
+        except RuntimeError as exc:
+            problems.append(str(exc))
+    for unit in _units(job.client_changes):
+        if unit in job.restarted and not node.systemctl("restart", unit).ok:
+            problems.append(f"{unit} did not restart on its previous kubeconfig")
+    return problems
+
+
+# --- uninstall -----------------------------------------------------------------------------
+
+
+def point_clients_back(job: UninstallJob) -> Outcome:
+    """Before the load balancer goes: each kubeconfig kubeha repointed gets its original
+    server back (from its ``.kubeha-orig``; any other change since is kept), unit restarted."""
+    node, plan = job.node, job.clients
+    assert node is not None and plan is not None
+    lines: list[str] = []
+    units: list[str] = []
+    for target in plan.kubeconfigs:
+        original = node.read_text(target.path + ORIG)
+        if original is None:
+            continue
+        current = node.read_text(target.path)
+        if current is None:
+            job.problems.append(f"{target.path} is gone: its original is kept as {ORIG}")
+            continue
+        back = kubeconfig.point_back(current, original, plan.server_url)
+        if back.changed:
+            try:
+                _replace(node, target.path, back.text)
+            except RuntimeError as exc:
+                job.problems.append(str(exc))
+                continue
+            lines.append(f"{target.path}: server: {plan.server_url} -> {back.new_server}")
+            job.changes.append(target.path)
+            if target.unit and target.unit not in units:
+                units.append(target.unit)
+        node.run(["rm", "-f", target.path + ORIG, target.path + PREV])
+    for unit in units:
+        if node.unit_state(unit)[1]:
+            if node.systemctl("restart", unit).ok:
+                lines.append(f"restarted {unit}")
+            else:
+                job.problems.append(f"{unit} did not restart on its original kubeconfig")
+    job.lines.extend(lines)
+    status = Status.CHANGED if lines else Status.UNCHANGED
+    return status, f"{len(job.changes)} kubeconfig(s) pointed back", tuple(lines)
