@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from tests.conftest import example_profile
 from tests.fake_node import FakeCluster
 from tests.retrofit.test_cert_preflight import _ca, _serving
+from wizard.engine import cert_preflight
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.remote import ORIG
 from wizard.profile import ClientKubeconfig, Clients
 from wizard.render import build_plan
+from wizard.retrofit import certs
 
 KUBELET = "/etc/kubernetes/kubelet.conf"
 ADMIN = "/etc/kubernetes/admin.conf"
@@ -184,3 +192,49 @@ def test_uninstall_points_clients_back_first(pki):
         assert KUBELET + ORIG not in node.files
         restart = node.log.index("systemctl restart kubelet.service")
         assert restart < node.log.index("systemctl stop kube-nginx.service")
+
+
+@pytest.fixture
+def loopback_tls(pki, tmp_path):
+    """A TLS server on 127.0.0.1 with a certificate of the test CA (answers 401, as an apiserver
+    does to an anonymous request it refuses); its port."""
+    ca_key, ca, _ = pki
+    key, cert = _serving(ca_key, ca, ["127.0.0.1", "kubernetes"])
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(20)
+
+    def serve():  # one connection: the fetch's
+        try:
+            conn, _ = server.accept()
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(4096)
+                tls.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("tool", ["curl", "openssl"])
+def test_fetch_script_gets_the_served_certificate(pki, loopback_tls, tool):
+    if shutil.which(tool) is None:
+        pytest.skip(f"no {tool} here")
+    script = cert_preflight.fetch_script("127.0.0.1", loopback_tls)
+    if tool == "openssl":  # as on a node whose curl prints no chain (older than 7.88)
+        script = script.replace("curl -sk", "false")
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    found = cert_preflight._PEM.search(proc.stdout)
+    assert found, (proc.stdout, proc.stderr)
+    der = x509.load_pem_x509_certificate(found[0].encode()).public_bytes(Encoding.DER)
+    served = certs.read_cert(der, pki[1])
+    assert served.issued_by_ca and certs.problems("m1", served, ("127.0.0.1",)) == []

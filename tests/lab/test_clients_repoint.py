@@ -1,0 +1,179 @@
+"""Make an existing cluster HA, on the lab's real control plane (every client starts on m1):
+``[clients] repoint = true`` with local-nginx repoints every kubeconfig to the node's
+load balancer after the certificate preflight, restarts each owner and checks it; with m1's
+apiserver killed every node's kubectl still works and the leader leases keep being renewed;
+uninstall gives back every kubeconfig byte for byte. A load balancer address that no master's
+certificate names fails the preflight before any node changes.
+
+The module fixture (the pattern of test_real_control_plane.py) turns the session's lab real and
+gives the stand-in back at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+from tests.engine.labkit import apply, lab_profile, states, uninstall, with_section
+from tests.lab.test_real_control_plane import kubectl, real_lab, wait_for  # noqa: F401
+from wizard.lab import Lab
+from wizard.profile import ClientKubeconfig, Clients
+
+pytestmark = pytest.mark.lab
+
+LB = "https://127.0.0.1:8443"
+M1 = "https://10.77.0.11:6443"
+# The lab's kubeconfigs (wizard/lab/control_plane.py) and the unit that reads each.
+KUBECONFIGS = (
+    ClientKubeconfig("/etc/kubernetes/admin.kubeconfig"),
+    ClientKubeconfig("/root/.kube/config"),
+    ClientKubeconfig(
+        "/etc/kubernetes/controller-manager.kubeconfig", "kube-controller-manager.service"
+    ),
+    ClientKubeconfig("/etc/kubernetes/scheduler.kubeconfig", "kube-scheduler.service"),
+    ClientKubeconfig("/etc/kubernetes/kube-proxy.kubeconfig", "kube-proxy.service"),
+)
+UNITS = ("kube-controller-manager.service", "kube-scheduler.service", "kube-proxy.service")
+BEFORE: dict[str, dict[str, str]] = {}  # node -> path -> text, as the lab made them
+
+
+def read_kubeconfigs(lab: Lab) -> dict[str, dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for n in lab.nodes:
+        for item in KUBECONFIGS:
+            proc = lab.exec_in_node(n.name, ["cat", item.path])
+            if proc.returncode == 0:
+                found.setdefault(n.name, {})[item.path] = proc.stdout
+    return found
+
+
+def started_at(lab: Lab, node: str, unit: str) -> str:
+    argv = ["systemctl", "show", "-p", "ActiveEnterTimestampMonotonic", "--value", unit]
+    return lab.exec_in_node(node, argv).stdout.strip()
+
+
+def leases(lab: Lab, via: str) -> dict[str, tuple[str, str]] | None:
+    proc = kubectl(lab, via, "get", "lease", "-n", "kube-system", "-o", "json")
+    if proc.returncode != 0:
+        return None
+    rows = {
+        i["metadata"]["name"]: (i["spec"].get("holderIdentity"), i["spec"].get("renewTime"))
+        for i in json.loads(proc.stdout)["items"]
+    }
+    return {k: v for k, v in rows.items() if k in ("kube-controller-manager", "kube-scheduler")}
+
+
+@pytest.fixture(scope="module")
+def base(real_lab):  # noqa: F811
+    BEFORE.update(read_kubeconfigs(real_lab))
+    profile = lab_profile(real_lab, "local-nginx")
+    profile = dataclasses.replace(profile, clients=Clients(repoint=True, kubeconfigs=KUBECONFIGS))
+    yield profile
+    uninstall(profile)  # clients pointed back first, whatever a test left
+
+
+def test_a_name_no_certificate_covers_fails_before_any_change(real_lab, base):  # noqa: F811
+    bad = with_section(base, "local_nginx", listen_address="127.0.0.2")
+    summary, recorder = apply(bad)
+    assert not summary.ok
+    assert set(states(summary).values()) == {"untouched"}
+    failed = [e for e in recorder.events if e.phase == "preflight" and e.status == "failed"]
+    assert failed, recorder.text()
+    for master in ("m1", "m2", "m3"):
+        assert f"master {master}: its serving certificate does not cover '127.0.0.2'" in (
+            failed[0].message
+        )
+    assert read_kubeconfigs(real_lab) == BEFORE
+    for n in real_lab.nodes:
+        proc = real_lab.exec_in_node(n.name, ["systemctl", "is-active", "kube-nginx"])
+        assert proc.stdout.strip() != "active", n.name
+
+
+def test_apply_repoints_every_client_to_the_load_balancer(real_lab, base):  # noqa: F811
+    before = {(n.name, u): started_at(real_lab, n.name, u) for n in real_lab.nodes for u in UNITS}
+    summary, recorder = apply(base)
+    assert summary.ok, recorder.text()
+    assert set(states(summary).values()) == {"verified"}
+    after = read_kubeconfigs(real_lab)
+    for node, files in BEFORE.items():
+        for path, text in files.items():
+            assert after[node][path] == text.replace(f"server: {M1}", f"server: {LB}"), path
+            assert after[node][path] != text
+    for (node, unit), when in before.items():
+        if when and when != "0":  # the unit runs on this node: restarted, and active
+            assert started_at(real_lab, node, unit) != when, (node, unit)
+            state = real_lab.exec_in_node(node, ["systemctl", "is-active", unit]).stdout
+            assert state.strip() == "active", (node, unit)
+    for n in real_lab.nodes:
+        for path in BEFORE[n.name]:
+            argv = ["--kubeconfig", path, "get", "--raw", "/readyz"]
+            proc = kubectl(real_lab, n.name, *argv)
+            assert proc.returncode == 0 and proc.stdout.strip() == "ok", (n.name, path, proc.stderr)
+
+
+def test_reapply_changes_nothing(real_lab, base):  # noqa: F811
+    summary, recorder = apply(base)
+    assert summary.ok, recorder.text()
+    assert set(states(summary).values()) == {"unchanged"}, recorder.text()
+
+
+def test_clients_survive_m1s_apiserver_dying(real_lab, base):  # noqa: F811
+    wait_for(lambda: leases(real_lab, "m2") is not None or "no leases", 60, "the leases")
+    first = leases(real_lab, "m2")
+    real_lab.kill_apiserver("m1")
+    try:
+        for n in real_lab.nodes:
+            proc = kubectl(real_lab, n.name, "get", "--raw", "/readyz")
+            assert proc.returncode == 0 and proc.stdout.strip() == "ok", (n.name, proc.stderr)
+
+        def renewed():
+            now = leases(real_lab, "m2")
+            if not now or len(now) != 2:
+                return f"leases: {now}"
+            stale = [k for k in now if first and now[k][1] == first.get(k, ("", ""))[1]]
+            return not stale or f"not renewed yet: {stale}"
+
+        began = time.monotonic()
+        wait_for(renewed, 40, "both leader leases renewed with m1's apiserver dead")
+        print(f"leases renewed {time.monotonic() - began:.1f} s after m1's apiserver died")
+        for w in real_lab.workers:
+            health = real_lab.exec_in_node(
+                w.name, ["curl", "-fsS", "-m", "3", "http://127.0.0.1:10256/healthz"]
+            )
+            assert health.returncode == 0, (w.name, health.stdout, health.stderr)
+    finally:
+        real_lab.restore("m1")
+    wait_for(
+        lambda: (
+            kubectl(
+                real_lab,
+                "w1",
+                "--kubeconfig",
+                "/etc/kubernetes/admin.kubeconfig",
+                "--server",
+                M1,
+                "get",
+                "--raw",
+                "/readyz",
+            ).stdout.strip()
+            == "ok"
+        ),
+        60,
+        "m1 ready again",
+    )
+
+
+def test_uninstall_points_every_client_back_byte_for_byte(real_lab, base):  # noqa: F811
+    summary = uninstall(base)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    assert read_kubeconfigs(real_lab) == BEFORE
+    for n in real_lab.nodes:
+        left = real_lab.exec_in_node(
+            n.name, ["sh", "-c", "ls /etc/kubernetes /root/.kube | grep kubeha- || true"]
+        )
+        assert left.stdout.strip() == "", (n.name, left.stdout)
+        proc = kubectl(real_lab, n.name, "get", "--raw", "/readyz")
+        assert proc.returncode == 0 and proc.stdout.strip() == "ok", (n.name, proc.stderr)
