@@ -23,7 +23,8 @@ from wizard.engine.verify import NodeCheck, VerifyReport
 from wizard.profile import Profile
 from wizard.render import RenderPlan, build_plan
 
-PHASES = tuple(phase.title for phase in APPLY)  # the real engine's, in its order
+# The real engine's, in its order; those a profile may not have (clients) are left out.
+PHASES = tuple(phase.title for phase in APPLY if phase.applies is None)
 
 
 @dataclass
