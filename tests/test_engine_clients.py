@@ -238,3 +238,24 @@ def test_fetch_script_gets_the_served_certificate(pki, loopback_tls, tool):
     der = x509.load_pem_x509_certificate(found[0].encode()).public_bytes(Encoding.DER)
     served = certs.read_cert(der, pki[1])
     assert served.issued_by_ca and certs.problems("m1", served, ("127.0.0.1",)) == []
+
+
+def test_a_client_that_cannot_be_pointed_back_keeps_the_load_balancer(pki):
+    profile = dataclasses.replace(
+        example_profile("local-nginx"),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+    cluster = cluster_for(profile, pki)
+    assert apply(profile, cluster).ok
+    node = cluster.nodes[profile.workers[0].name]
+    node.files[KUBELET + ORIG] = "server: https://192.0.2.11:6443\n"
+
+    def full_disk(*args, **kwargs):
+        raise RuntimeError("cannot write: No space left on device")
+
+    node.stage = full_disk
+    node.log.clear()
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    result = next(n for n in summary.nodes if n.node == node.name)
+    assert not result.ok and "left in place" in result.reason
+    assert "systemctl stop kube-nginx.service" not in node.log

@@ -249,9 +249,11 @@ def point_clients_back(job: UninstallJob) -> Outcome:
         if back.changed:
             try:
                 _replace(node, target.path, back.text)
-            except RuntimeError as exc:
+            except RuntimeError as exc:  # a client left on the LB: keep the LB for it
                 job.problems.append(str(exc))
-                continue
+                raise StepFailed(
+                    f"{target.path} not pointed back ({exc}): the load balancer is left in place"
+                ) from None
             lines.append(f"{target.path}: server: {plan.server_url} -> {back.new_server}")
             job.changes.append(target.path)
             if target.unit and target.unit not in units:
