@@ -1,6 +1,6 @@
 """Step 2, Strategy: the registered strategies side by side (local nginx, haproxy + keepalived,
 IPVS), and the profile's name. Tab and the arrows only move the focus; Enter, Space, a click or
-the card's number (1, 2, 3) chooses, and the chosen card is marked "● chosen". Next (ctrl+n)
+the card's number (1, 2, ...) chooses, and the chosen card is marked "● chosen". Next (ctrl+n)
 goes on."""
 
 from __future__ import annotations

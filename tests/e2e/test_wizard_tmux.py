@@ -17,6 +17,7 @@ import pytest
 from tests.engine.labkit import lab_profile, uninstall
 from wizard.lab.constants import SSH_KEY_FILE
 from wizard.profile_io import load_profile
+from wizard.strategies import registry
 
 pytestmark = [
     pytest.mark.lab,
@@ -73,10 +74,10 @@ def wait_gone(text: str, timeout: float = 20) -> str:
 
 
 def chosen_card(timeout: float = 10) -> int:
-    """Which strategy card (1, 2 or 3, left to right) shows the chosen mark."""
+    """Which strategy card (1 to the registry's count, left to right) shows the chosen mark."""
     shown = wait_for(CHOSEN, timeout)
     line = next(line for line in shown.splitlines() if CHOSEN in line)
-    return line.index(CHOSEN) * 3 // WIDTH + 1
+    return line.index(CHOSEN) * len(registry.names()) // WIDTH + 1
 
 
 def settle() -> None:

@@ -91,3 +91,36 @@ def test_drill_drain_loses_only_the_listener_close_race_and_no_watch_goes_silent
         if node.failed:  # only at the listener's close, SHUTDOWN_DELAY after the drain began
             assert SHUTDOWN_DELAY <= node.recovered_s <= SHUTDOWN_DELAY + 1.5, show(report)
     assert watches_left is not None
+
+
+LAB_CA = "/etc/kubeha-lab/ca.crt"  # every lab node has the lab CA here
+
+
+def test_verify_checks_the_certificate_against_the_cluster_ca(lab, profile, tmp_path, capsys):
+    report = run_verify(profile, ca_file=LAB_CA)
+    assert report.ok, report
+    assert report.ca_file == LAB_CA and all(c.ca_file == LAB_CA for c in report.nodes)
+    path = save_profile(profile, tmp_path / "lab.toml")
+    assert main(["verify", str(path), "--ca-file", LAB_CA]) == 0
+    assert f"certificates checked against {LAB_CA}" in capsys.readouterr().out
+    assert main(["verify", str(path)]) == 0
+    assert "certificate not checked" in capsys.readouterr().out
+
+
+def test_verify_refuses_a_certificate_another_ca_signed(lab, profile):
+    """A CA that did not sign the apiservers' certificates: every node fails, curl 60 named."""
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.retrofit.test_cert_preflight import _ca
+
+    _, other = _ca("not-the-cluster-ca")
+    pem = other.public_bytes(serialization.Encoding.PEM).decode()
+    for node in ("m1", "m2", "m3", "w1", "w2"):
+        lab.exec_in_node(node, ["sh", "-c", 'printf %s "$0" > /tmp/other-ca.crt', pem], check=True)
+    try:
+        report = run_verify(profile, ca_file="/tmp/other-ca.crt")
+        assert not report.ok
+        assert all(not c.ok and "curl 60" in c.detail for c in report.nodes), report
+    finally:
+        for node in ("m1", "m2", "m3", "w1", "w2"):
+            lab.exec_in_node(node, ["rm", "-f", "/tmp/other-ca.crt"])

@@ -48,10 +48,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="real clusters: agree to stop NAME's kube-apiserver without a prompt",
     )
     verify.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        type=ca_file_path,
+        help="the cluster CA on the nodes: the answer's certificate must be issued by it and "
+        "name the address clients dial (default: the profile's [clients] ca_file; none: not checked)",
+    )
+    verify.add_argument(
         "--json", action="store_true", help="print the result as one JSON line (docs/JSON.md)"
     )
     connection_options(verify)
     verify.set_defaults(func=run_verify_command)
+
+
+def ca_file_path(text: str) -> str:
+    """--ca-file: an absolute path on the nodes (checked before any connection)."""
+    from wizard.validation import ABS_PATH_RE
+
+    if not ABS_PATH_RE.fullmatch(text) or ".." in text.split("/"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected an absolute path on the nodes, e.g. /etc/kubernetes/pki/ca.crt"
+        )
+    return text
 
 
 def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
@@ -119,7 +137,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
     refuse_example_addresses(profile, "verify")
     options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
     secrets = collect(profile, args.ask_sudo_password)
-    report = run_verify(profile, options, secrets)
+    report = run_verify(profile, options, secrets, ca_file=args.ca_file)
     if not args.drill or not report.ok:
         if args.json:
             print(json_line("verify", report))

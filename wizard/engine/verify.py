@@ -24,6 +24,7 @@ from wizard.strategies.base import Strategy
 from wizard.strategies.hooks import VerifyExtras
 
 MASTER_HEADER = "x-lab-master"
+CURL_CERT_REFUSED = 60  # curl: the peer's certificate failed verification (CA or name)
 UNKNOWN_MASTER = "?"  # a real apiserver does not say which master it is
 
 Opener = Callable[[str], Callable[[], RemoteNode]]
@@ -42,6 +43,7 @@ class NodeCheck:
     detail: str = ""
     holds_vip: bool | None = None  # haproxy-keepalived load-balancer nodes only
     ipvs_table: tuple[str, ...] = ()  # ipvs only
+    ca_file: str | None = None  # the CA the answer's certificate was checked against (None: not)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class VerifyReport:
     strategy: str
     nodes: tuple[NodeCheck, ...]
     problems: tuple[str, ...] = field(default=())
+    ca_file: str | None = None  # None: no CA known, certificates not checked (--insecure)
 
     @property
     def failed_nodes(self) -> tuple[str, ...]:
@@ -60,10 +63,13 @@ class VerifyReport:
         return not self.failed_nodes and not self.problems
 
 
-def probe_script(url: str, timeout: float) -> str:
-    """One curl through the load balancer: headers to stdout, then ``RESULT code seconds``."""
+def probe_script(url: str, timeout: float, ca_file: str | None = None) -> str:
+    """One curl through the load balancer: headers to stdout, then ``RESULT code seconds``.
+    With ``ca_file`` the answer's certificate must be issued by that CA and name the URL's
+    host, as every client checks it; without one, ``--insecure`` (the table says so)."""
+    tls = f"--cacert {q(ca_file)}" if ca_file else "--insecure"
     return (
-        f"curl --silent --show-error --insecure --dump-header - --output /dev/null "
+        f"curl --silent --show-error {tls} --dump-header - --output /dev/null "
         f"--max-time {timeout:g} --write-out 'RESULT %{{http_code}} %{{time_total}}\\n' {q(url)}"
     )
 
@@ -92,15 +98,25 @@ def parse_probe(stdout: str, stderr: str, returncode: int) -> tuple[bool, str, f
 
 
 def check_node(
-    node: RemoteNode, name: str, url: str, timeout: float, profile: Profile, strategy: Strategy
+    node: RemoteNode,
+    name: str,
+    url: str,
+    timeout: float,
+    profile: Profile,
+    strategy: Strategy,
+    ca_file: str | None = None,
 ) -> NodeCheck:
     """The probe through the node's load balancer, then what the strategy shows of the node."""
-    result = node.sh(probe_script(url, timeout), timeout=timeout + 15)
+    result = node.sh(probe_script(url, timeout, ca_file), timeout=timeout + 15)
     ok, status, seconds, master, detail = parse_probe(
         result.stdout, result.stderr, result.returncode
     )
+    if result.returncode == CURL_CERT_REFUSED and ca_file:
+        detail = f"certificate refused against {ca_file} (curl 60): {detail}"
     extras = strategy.verify_node(profile, name, node)
-    return NodeCheck(name, url, ok, status, seconds, master, detail, extras.holds_vip, extras.table)
+    return NodeCheck(
+        name, url, ok, status, seconds, master, detail, extras.holds_vip, extras.table, ca_file
+    )
 
 
 def run_verify(
@@ -109,9 +125,13 @@ def run_verify(
     secrets: Secrets | None = None,
     opener: Opener | None = None,
     timeout: float = 5.0,
+    ca_file: str | None = None,
 ) -> VerifyReport:
-    """Check every node (in parallel); a node that cannot be reached is a failed row."""
+    """Check every node (in parallel); a node that cannot be reached is a failed row. The CA
+    the answers' certificates are checked against: ``ca_file``, else the profile's
+    ``[clients] ca_file``; neither: not checked."""
     options = options or ApplyOptions()
+    ca_file = ca_file or profile.clients.ca_file
     plan = build_plan(profile)
     ssh = SshConnector(profile, options, secrets or Secrets()) if opener is None else None
     open_for = opener or ssh
@@ -124,7 +144,7 @@ def run_verify(
         node = None
         try:
             node = open_for(name)()
-            return check_node(node, name, url, timeout, profile, strategy)
+            return check_node(node, name, url, timeout, profile, strategy, ca_file)
         except Exception as exc:  # unreachable, refused key: a failed row, never a traceback
             return NodeCheck(name, url, False, "unreachable", 0.0, "-", str(exc))
         finally:
@@ -139,7 +159,7 @@ def run_verify(
         ssh.close()
     seen = {c.node: VerifyExtras(c.holds_vip, c.ipvs_table) for c in checks}
     problems = strategy.verify_problems(profile, seen)
-    return VerifyReport(profile.name, profile.strategy, tuple(checks), tuple(problems))
+    return VerifyReport(profile.name, profile.strategy, tuple(checks), tuple(problems), ca_file)
 
 
 def table_rows(report: VerifyReport) -> list[tuple[str, ...]]:
@@ -176,6 +196,10 @@ def report_lines(report: VerifyReport) -> list[str]:
         if c.ipvs_table:
             lines.append(f"{title} on {c.node}:")
             lines.extend(f"  {line}" for line in c.ipvs_table)
+    if report.ca_file:
+        lines.append(f"certificates checked against {report.ca_file} and the name clients dial")
+    else:
+        lines.append("certificate not checked: no CA known (give --ca-file or [clients] ca_file)")
     if any(c.master == UNKNOWN_MASTER for c in report.nodes):
         lines.append("master ?: the apiserver answered but does not say which master it is")
     lines.extend(f"problem: {p}" for p in report.problems)
