@@ -29,6 +29,7 @@ KUBEHA = str(Path(sys.executable).with_name("kubeha"))
 WIDTH, HEIGHT = 100, 30
 NAME = "e2e-wizard"
 CHOSEN = "● chosen"
+CARD_ENDS = ("╯", "┛")  # a card's bottom-right corner: plain, and the chosen card's heavy one
 
 
 def tmux(*args: str) -> str:
@@ -77,7 +78,11 @@ def chosen_card(timeout: float = 10) -> int:
     """Which strategy card (1 to the registry's count, left to right) shows the chosen mark."""
     shown = wait_for(CHOSEN, timeout)
     line = next(line for line in shown.splitlines() if CHOSEN in line)
-    return line.index(CHOSEN) * len(registry.names()) // WIDTH + 1
+    # The mark sits on its card's bottom border: the cards closed before it say which it is.
+    before = line[: line.index(CHOSEN)]
+    card = sum(before.count(corner) for corner in CARD_ENDS) + 1
+    assert 1 <= card <= len(registry.names()), shown
+    return card
 
 
 def settle() -> None:
