@@ -118,6 +118,19 @@ def _probe_previous(job: NodeJob) -> None:
         job.served_before = job.node.probe(job.previous_url, timeout=2).ok
 
 
+def _record_diff(job: NodeJob, rendered: RenderedFile) -> tuple[bytes, str | None, FileAction]:
+    """Compare ``rendered`` with the node's file and record the diff on the job: (the bytes to
+    write, the current text or hash, what the upload does to it)."""
+    assert job.node is not None
+    desired, current, diff = compare(job.node, job.name, rendered)
+    if diff is None:
+        job.diffs.append(FileDiff(rendered.path, FileAction.UNCHANGED))
+        return desired, current, FileAction.UNCHANGED
+    action = FileAction.UPDATE if current is not None else FileAction.CREATE
+    job.diffs.append(FileDiff(rendered.path, action, diff))
+    return desired, current, action
+
+
 def upload(job: NodeJob) -> Outcome:
     """Each changed file: staged beside its place, checked by the node's own program, written
     to the node's journal, renamed into place."""
@@ -128,12 +141,9 @@ def upload(job: NodeJob) -> Outcome:
     for rendered in job.plan.files:
         if job.cancel.is_set():
             raise Cancelled()
-        desired, current, diff = compare(job.node, job.name, rendered)
-        if diff is None:
-            job.diffs.append(FileDiff(rendered.path, FileAction.UNCHANGED))
+        desired, current, action = _record_diff(job, rendered)
+        if action is FileAction.UNCHANGED:
             continue
-        action = FileAction.UPDATE if current is not None else FileAction.CREATE
-        job.diffs.append(FileDiff(rendered.path, action, diff))
         temp = job.node.stage(rendered.path, desired, rendered.mode, rendered.owner, rendered.group)
         if rendered.check:
             argv = [arg.replace("{file}", temp) for arg in rendered.check]
@@ -161,13 +171,9 @@ def would_upload(job: NodeJob) -> Outcome:
     for rendered in job.plan.files:
         if job.cancel.is_set():
             raise Cancelled()
-        _, current, diff = compare(job.node, job.name, rendered)
-        if diff is None:
-            job.diffs.append(FileDiff(rendered.path, FileAction.UNCHANGED))
-            continue
-        action = FileAction.UPDATE if current is not None else FileAction.CREATE
-        job.diffs.append(FileDiff(rendered.path, action, diff))
-        lines.append(f"would {action} {rendered.path}")
+        _, _, action = _record_diff(job, rendered)
+        if action is not FileAction.UNCHANGED:
+            lines.append(f"would {action} {rendered.path}")
     changed = [d for d in job.diffs if d.action != FileAction.UNCHANGED]
     return Status.INFO, f"{len(changed)} file(s) would change", tuple(lines)
 

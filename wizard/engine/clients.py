@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import posixpath
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,17 +96,23 @@ def _units(changes: list[ClientChange]) -> list[str]:
 # --- apply ---------------------------------------------------------------------------------
 
 
+def _moves(
+    node: RemoteNode, plan: ClientPlan
+) -> Iterator[tuple[ClientKubeconfig, kubeconfig.Repointed]]:
+    """Each listed kubeconfig present on the node, and what pointing it at the LB makes of it."""
+    for target in plan.kubeconfigs:
+        text = node.read_text(target.path)
+        if text is not None:
+            yield target, kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
+
+
 def repoint_clients(job: NodeJob) -> Outcome:
     """Each listed kubeconfig on the node pointed at the load balancer, its unit restarted,
     and checked to work through it."""
     node, plan = job.node, job.clients
     assert node is not None and plan is not None
     lines: list[str] = []
-    for target in plan.kubeconfigs:
-        text = node.read_text(target.path)
-        if text is None:
-            continue
-        moved = kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
+    for target, moved in _moves(node, plan):
         line = f"{target.path}: {moved.diff_line}"
         lines.append(line)
         if not moved.changed:
@@ -194,11 +201,7 @@ def would_repoint(job: NodeJob) -> Outcome:
     assert node is not None and plan is not None
     lines: list[str] = []
     units: list[str] = []
-    for target in plan.kubeconfigs:
-        text = node.read_text(target.path)
-        if text is None:
-            continue
-        moved = kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
+    for target, moved in _moves(node, plan):
         lines.append(f"{target.path}: {moved.diff_line}")
         if moved.changed:
             job.actions.append(f"would repoint {target.path}: {moved.diff_line}")
