@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench import deploy_scale, failover, report, throughput, wizard_timing
+from bench import deploy_scale, failover, report, strategy_change, throughput, wizard_timing
 from wizard.engine.drill import SHORT, DrillTiming
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,7 @@ def main(argv=None) -> int:
             results.throughput = throughput.measure(lab, 1.0, short=True)
         else:
             results.failover = failover.measure(lab, ("kill", "cut", "drain"), timing)
+            results.failover += strategy_change.rows(lab)
             try:
                 results.failover += failover.measure_ipvs(lab, ("kill", "cut", "drain"), timing)
             except Exception as exc:  # the other figures still make the report

@@ -53,6 +53,10 @@ class NodePlan:
     # exits 0 or verify times out: the LB holds every master it should (ipvs: every master that
     # answers is in the table). Its last output line says what is still missing.
     settle_check: str = ""
+    # Its load balancer binds ``ports`` with SO_REUSEPORT (kube-nginx's ``reuseport``, haproxy's
+    # default): another node-local balancer that does too can take the port over in place, the
+    # two serving side by side until the old one stops (a strategy change with no gap).
+    shares_port: bool = False
 
 
 @dataclass(frozen=True)

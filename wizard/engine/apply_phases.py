@@ -5,7 +5,10 @@ missing packages) -> upload (stage, check on the node, journal, rename into plac
 replaced file back) -> activate (load, daemon-reload, enable, start, restart or reload) ->
 verify (a ready apiserver through the load balancer; then the manifest, the journal cleared) ->
 clients (only with ``[clients] repoint = true``: each kubeconfig repointed to the load balancer,
-its unit restarted and checked; undo: the kubeconfigs back; :mod:`wizard.engine.clients`).
+its unit restarted and checked; undo: the kubeconfigs back; :mod:`wizard.engine.clients`) ->
+retire (only when this strategy takes over another's port in place: the old balancer stopped,
+the new one verified alone, the old files removed; undo: the old one started again;
+:mod:`wizard.engine.retire`).
 
 After the undo the job re-activates and probes the previous config
 (:meth:`~wizard.engine.node_job.NodeJob.after_undo`): the services must come back on the files
@@ -27,6 +30,7 @@ from wizard.engine.loadnow import load_now
 from wizard.engine.model import FileAction, FileDiff
 from wizard.engine.phase import Cancelled, Outcome, Phase, PhaseName, StepFailed
 from wizard.engine.remote import VERIFIED_URL_FILE
+from wizard.engine.retire import restart_old, retire, retiring, would_retire
 from wizard.render import RenderedFile
 
 if TYPE_CHECKING:
@@ -44,16 +48,23 @@ def facts(job: NodeJob) -> Outcome:
         raise StepFailed(f"needs systemd as init, found {found.init or 'unknown'}")
     if "curl" not in found.binaries:
         raise StepFailed("needs curl on the node to verify the load balancer")
+    ours = job.plan.services
     if job.strategy:
         job.installed = node_manifest.read(job.node)
-        conflict = node_manifest.strategy_conflict(
-            job.node, job.installed, job.strategy, job.profile_name, job.plan.services
-        )
-        if conflict:
-            raise StepFailed(conflict)
+        if node_manifest.takes_over(
+            job.installed, job.strategy, job.plan.ports, job.plan.shares_port
+        ):
+            job.retiring = job.installed
+            ours = (*ours, *job.installed.services)  # the port holder it takes over from
+        else:
+            conflict = node_manifest.strategy_conflict(
+                job.node, job.installed, job.strategy, job.profile_name, job.plan.services
+            )
+            if conflict:
+                raise StepFailed(conflict)
     for address, port in job.plan.ports:
         holder = found.port_in_use(address, port)
-        if holder and not any(job.node.unit_state(s)[1] for s in job.plan.services):
+        if holder and not any(job.node.unit_state(s)[1] for s in ours):
             raise StepFailed(
                 f"port {port} on {address} is already in use ({holder}) by something that is not kubeha's "
                 f"{', '.join(job.plan.services)}; free it or choose another port in the profile"
@@ -317,14 +328,8 @@ def verify(job: NodeJob) -> Outcome:
             raise StepFailed(f"the load balancer did not settle within the verify time: {detail}")
     if job.plan.files:
         job.node.write_small_file(VERIFIED_URL_FILE, job.plan.verify_url + "\n")
-    if job.plan.files and job.strategy:
-        manifest = node_manifest.Manifest(
-            profile=job.profile_name,
-            strategy=job.strategy,
-            files=tuple(f.path for f in job.plan.files),
-            services=job.plan.services,
-            run_id=job.lock.run_id if job.lock is not None else "",
-        )
+    if job.plan.files and job.strategy and job.retiring is None:  # a take-over: retire writes it
+        manifest = job.new_manifest()
         if not manifest.same_install(job.installed):  # a re-apply writes nothing
             node_manifest.write(job.node, manifest)
     if job.journal is not None or job.inherited:
@@ -346,5 +351,9 @@ APPLY: tuple[Phase[NodeJob], ...] = (
         dry_run=would_repoint,
         undo=put_clients_back,
         applies=has_clients,
+    ),
+    # Last: the clients already moved (same address) while both balancers served.
+    Phase(
+        PhaseName.RETIRE, 0.05, run=retire, dry_run=would_retire, undo=restart_old, applies=retiring
     ),
 )

@@ -47,6 +47,10 @@ class NodeJob(NodeWork):
     installed: node_manifest.Manifest | None = None  # what the node said kubeha installed
     clients: ClientPlan | None = None  # kubeconfigs to repoint ([clients] repoint = true)
     client_changes: list[ClientChange] = field(default_factory=list)  # repointed by this run
+    # Another strategy's install this plan takes over in place (wizard.engine.retire).
+    retiring: node_manifest.Manifest | None = None
+    stopped_old: list[str] = field(default_factory=list)  # its services this run stopped
+    retired: str = ""  # the strategy it took over from, once done
 
     @property
     def profile_name(self) -> str:
@@ -54,8 +58,9 @@ class NodeJob(NodeWork):
 
     @property
     def changed(self) -> bool:
-        """Something to roll back: a file this run, or a run that died, put in place."""
-        return bool(self.changes or self.inherited or self.client_changes)
+        """Something to roll back: a file this run, or a run that died, put in place, or the
+        old balancer of a take-over stopped."""
+        return bool(self.changes or self.inherited or self.client_changes or self.stopped_old)
 
     def progress(self, phase: PhaseName) -> float | None:
         return PROGRESS.get(phase)
@@ -69,6 +74,11 @@ class NodeJob(NodeWork):
         """Every phase passed: verified, unchanged, or (a dry run) planned."""
         if self.options.dry_run:
             return self.result(NodeState.PLANNED, "dry run: nothing changed")
+        if self.retired:
+            self.event(PhaseName.DONE, Status.OK, f"verified; took over from {self.retired}")
+            return self.result(
+                NodeState.VERIFIED, f"new config verified; took over from {self.retired}"
+            )
         if self.changes or self.restarted or self.reloaded or self.client_changes:
             self.event(PhaseName.DONE, Status.OK, "verified")
             return self.result(NodeState.VERIFIED, "new config verified")
@@ -93,6 +103,18 @@ class NodeJob(NodeWork):
             diffs=tuple(self.diffs),
             actions=tuple(self.actions),
             rollback=rollback,
+        )
+
+    def new_manifest(self) -> node_manifest.Manifest:
+        """What this plan installs on the node (written once it verified)."""
+        return node_manifest.Manifest(
+            profile=self.profile_name,
+            strategy=self.strategy,
+            files=tuple(f.path for f in self.plan.files),
+            services=self.plan.services,
+            run_id=self.lock.run_id if self.lock is not None else "",
+            ports=self.plan.ports,
+            shares_port=self.plan.shares_port,
         )
 
     def after_undo(self, problems: list[str]) -> tuple[Status, str]:

@@ -1,9 +1,11 @@
 """What kubeha installed on a node (``/var/lib/kubeha/installed.json``): the profile, the
 strategy, the files and the units, written once the node is verified, removed by uninstall.
 
-A run for another strategy on the same node (local-nginx there, haproxy-keepalived wanted) must
-not write over it piecemeal: the old load balancer still holds the port, the facts used to take
-it for the new strategy's own, and every node rolled back. Changing strategy in place is
+A run for another strategy on the same node must not write over it piecemeal. Where both
+balancers listen on the same ports and share them (SO_REUSEPORT: local-nginx and local-haproxy),
+the new one takes over in place (:func:`takes_over`; :mod:`wizard.engine.retire` stops and removes
+the old one once the new one verifies), and the node's clients keep the address they use. Any
+other change (local-nginx there, haproxy-keepalived wanted: the clients' address changes) is
 refused before anything changes, naming what runs there and the command that removes it. A
 node from before the manifest is recognised by the units kubeha recorded there
 (``/var/lib/kubeha/units``) that still run and that the new plan does not have.
@@ -27,6 +29,8 @@ class Manifest:
     files: tuple[str, ...]
     services: tuple[str, ...]
     run_id: str = ""
+    ports: tuple[tuple[str, int], ...] = ()  # (address, port) its load balancer binds
+    shares_port: bool = False  # bound with SO_REUSEPORT (``NodePlan.shares_port``)
 
     def to_text(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -47,6 +51,8 @@ class Manifest:
                 tuple(str(f) for f in data["files"]),
                 tuple(str(s) for s in data["services"]),
                 str(data.get("run_id", "")),
+                tuple((str(a), int(p)) for a, p in data.get("ports", ())),
+                bool(data.get("shares_port", False)),
             )
         except (ValueError, KeyError, TypeError, RecursionError):
             return None
@@ -67,6 +73,24 @@ def recorded_units(node: RemoteNode) -> list[str]:
     return [u for u in result.stdout.split() if u.endswith((".service", ".socket", ".timer"))]
 
 
+def takes_over(
+    manifest: Manifest | None,
+    strategy: str,
+    ports: tuple[tuple[str, int], ...],
+    shares_port: bool,
+) -> bool:
+    """True when ``strategy`` can replace the node's other strategy in place: both balancers
+    share the same ports (the clients' address stays), so the new one starts beside the old."""
+    return (
+        manifest is not None
+        and manifest.strategy != strategy
+        and shares_port
+        and manifest.shares_port
+        and bool(ports)
+        and sorted(manifest.ports) == sorted(ports)
+    )
+
+
 def strategy_conflict(
     node: RemoteNode,
     manifest: Manifest | None,
@@ -81,9 +105,10 @@ def strategy_conflict(
             return None
         return (
             f"this node runs kubeha's {manifest.strategy} (profile {manifest.profile!r}: "
-            f"{', '.join(manifest.services)}); changing the strategy in place is refused before "
-            f"anything changes: run `kubeha uninstall {manifest.profile}` first (it restores the "
-            f"node), point the clients at the new endpoint, then apply this profile"
+            f"{', '.join(manifest.services)}); {strategy} cannot take it over in place (only "
+            f"node-local balancers on the same listen address and port can), so the change is "
+            f"refused before anything changes: run `kubeha uninstall {manifest.profile}` first "
+            f"(it restores the node), point the clients at the new endpoint, then apply this profile"
         )
     foreign = [
         unit

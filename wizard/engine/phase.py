@@ -30,6 +30,7 @@ class PhaseName(StrEnum):
     ACTIVATE = "activate"
     VERIFY = "verify"
     CLIENTS = "clients"  # kubeconfigs repointed to the load balancer ([clients] repoint)
+    RETIRE = "retire"  # another strategy's balancer on the same port stopped and removed
     ROLLBACK = "rollback"
     DONE = "done"  # a node's last word: its result
     DISCONNECT = "disconnect"

@@ -154,6 +154,7 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
             packages=(HAPROXY,),
             verify_url=verify_url,
             ports=((lh.listen_address, lh.listen_port),),
+            shares_port=True,
         )
         for node in profile.all_nodes()
     )

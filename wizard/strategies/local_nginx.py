@@ -119,6 +119,7 @@ def plan(profile: Profile) -> RenderPlan:
             packages=packages,
             verify_url=verify_url,
             ports=((ln.listen_address, ln.listen_port),),
+            shares_port=True,
         )
         for node in profile.all_nodes()
     )

@@ -1,0 +1,133 @@
+"""A strategy change in place (:func:`~wizard.engine.node_manifest.takes_over`): the phase that
+retires the node's old balancer once the new one verified beside it.
+
+Both balancers bind the same ports with SO_REUSEPORT, so from the new one's start until the old
+one stops, each new connection goes to one of two working balancers, and the node's clients keep
+the address they use. Then, in order:
+
+1. the old strategy's services stop (their clients' connections end; they reconnect at once, to
+   the new balancer, the only one left on the port);
+2. the new balancer alone must answer the verify URL (until the verify time is up);
+3. the old strategy's files go back to how they were before kubeha (created ones removed),
+   its units to their original state, and the node's manifest names the new strategy.
+
+A failure in 1 or 2 is undone by starting the old services again (their files are still there),
+after which the apply's rollback removes the new balancer: the node is back on the old one.
+Step 3 only removes what nothing runs any more; a file it cannot put back is reported and the
+node stays on the new balancer, which verified. A run that dies in between leaves the old
+manifest, so the next apply takes over again and finishes (every step is idempotent).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wizard.engine import node_manifest
+from wizard.engine.events import Status
+from wizard.engine.phase import Outcome, StepFailed
+
+if TYPE_CHECKING:
+    from wizard.engine.node_job import NodeJob
+
+
+def retiring(job: NodeJob) -> bool:
+    """The phase applies: the node runs another strategy that this plan takes over."""
+    return job.retiring is not None
+
+
+def _old_services(job: NodeJob) -> list[str]:
+    assert job.retiring is not None
+    return [s for s in job.retiring.services if s not in job.plan.services]
+
+
+def _old_files(job: NodeJob) -> list[str]:
+    assert job.retiring is not None
+    ours = {f.path for f in job.plan.files}
+    return [path for path in job.retiring.files if path not in ours]
+
+
+def retire(job: NodeJob) -> Outcome:
+    assert job.node is not None and job.retiring is not None
+    node, old = job.node, job.retiring
+    lines: list[str] = []
+    for unit in _old_services(job):
+        if node.systemctl("is-active", "--quiet", unit).ok:
+            job.stopped_old.append(unit)
+        result = node.systemctl("stop", unit)
+        if not result.ok and node.systemctl("is-active", "--quiet", unit).ok:
+            raise StepFailed(f"cannot stop {old.strategy}'s {unit}", result.output_lines())
+        lines.append(f"stopped {unit}")
+    ok, message = job.probe_until(job.options.verify_timeout)
+    if not ok:
+        raise StepFailed(
+            f"{', '.join(job.plan.services)} alone does not serve once {old.strategy} stopped: "
+            f"{message}"
+        )
+    lines.append(f"{', '.join(job.plan.services)} alone: {message}")
+    job.stopped_old.clear()  # from here on nothing is undone: the new balancer serves alone
+    problems = _remove_old(job, lines)
+    node_manifest.write(node, job.new_manifest())
+    job.retired = old.strategy
+    job.actions.append(f"took over from {old.strategy} (profile {old.profile!r})")
+    if problems:
+        lines.extend(f"left: {p}" for p in problems)
+    return (
+        Status.CHANGED,
+        f"took over from {old.strategy}; "
+        + ("; ".join(problems) or f"its {len(_old_files(job))} file(s) removed"),
+        tuple(lines),
+    )
+
+
+def _remove_old(job: NodeJob, lines: list[str]) -> list[str]:
+    """The old strategy's files as they were before kubeha, its units as they were."""
+    assert job.node is not None
+    node, problems = job.node, []
+    removed: list[str] = []
+    for path in reversed(_old_files(job)):
+        try:
+            outcome = node.restore_original(path)
+        except RuntimeError as exc:
+            problems.append(str(exc))
+            continue
+        if outcome != "kept":
+            lines.append(f"{outcome} {path}")
+            removed.append(path)
+    if any(p.startswith("/etc/systemd/system/") for p in removed):
+        node.systemctl("daemon-reload")
+    for unit in _old_services(job):
+        before = node.recall_unit_state(unit)
+        if before is not None and node.run(["systemctl", "cat", unit], timeout=20).ok:
+            enabled, active = before
+            node.systemctl("enable" if enabled else "disable", unit)
+            if active and not node.systemctl("restart", unit).ok:
+                problems.append(f"{unit} did not start on its original config")
+        node.forget_unit_state(unit)
+    return problems
+
+
+def would_retire(job: NodeJob) -> Outcome:
+    assert job.retiring is not None
+    old = job.retiring
+    lines = [
+        f"would stop {', '.join(_old_services(job))} once {', '.join(job.plan.services)} "
+        f"verifies beside it on the same port",
+        *(f"would put back {path} as before kubeha" for path in _old_files(job)),
+    ]
+    job.actions.extend(lines)
+    return (
+        Status.INFO,
+        f"would take over from {old.strategy} (profile {old.profile!r})",
+        tuple(lines),
+    )
+
+
+def restart_old(job: NodeJob) -> list[str]:
+    """The undo: the old strategy's services that this run stopped, started again."""
+    assert job.node is not None
+    problems = []
+    for unit in job.stopped_old:
+        if not job.node.systemctl("start", unit).ok:
+            problems.append(f"{unit} did not start again")
+    job.stopped_old.clear()
+    return problems
