@@ -20,7 +20,7 @@ from wizard.engine.events import Status
 from wizard.engine.facts import Facts
 from wizard.engine.file_changes import Change
 from wizard.engine.job import NodeWork
-from wizard.engine.model import FileDiff, NodeResult, NodeState
+from wizard.engine.model import FileDiff, KubeconfigNow, NodeResult, NodeState
 from wizard.engine.phase import Phase, PhaseName, progress_marks
 from wizard.engine.runner import ROLLBACK_PROGRESS, run_phases
 
@@ -47,6 +47,7 @@ class NodeJob(NodeWork):
     installed: node_manifest.Manifest | None = None  # what the node said kubeha installed
     clients: ClientPlan | None = None  # kubeconfigs to repoint ([clients] repoint = true)
     client_changes: list[ClientChange] = field(default_factory=list)  # repointed by this run
+    kubeconfigs: tuple[KubeconfigNow, ...] = ()  # the listed kubeconfigs as the facts found them
 
     @property
     def profile_name(self) -> str:
@@ -93,6 +94,7 @@ class NodeJob(NodeWork):
             diffs=tuple(self.diffs),
             actions=tuple(self.actions),
             rollback=rollback,
+            kubeconfigs=self.kubeconfigs,
         )
 
     def after_undo(self, problems: list[str]) -> tuple[Status, str]:
