@@ -8,6 +8,8 @@ that name a master (by address or name, on its apiserver port); any other stays 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from wizard.engine.model import KubeconfigNow
 from wizard.profile import Profile
 from wizard.retrofit.kubeconfig import endpoint
@@ -43,3 +45,35 @@ def node_line(now: KubeconfigNow, server_url: str, old: frozenset[tuple[str, int
     if others:
         return f"left as is: {', '.join(others)} names no master"
     return "names no server: left alone"
+
+
+def summary_line(
+    server_url: str, old: frozenset[tuple[str, int]], found: Mapping[str, KubeconfigNow | None]
+) -> str:
+    """One line for a kubeconfig across the nodes (``found``: node -> its facts, None where
+    they were not read): the plan's line before any node was read, else the nodes' line when
+    they agree."""
+    read = [now for now in found.values() if now is not None]
+    if not read:
+        return planned_line(server_url)
+    lines = list(dict.fromkeys(node_line(now, server_url, old) for now in read if now.present))
+    if not lines:
+        return "not on any node: left alone"
+    if len(lines) == 1 and len(read) == len(found):
+        return lines[0]
+    return f"{len(lines)} different line(s) across the nodes: select it to read each"
+
+
+def per_node_lines(
+    server_url: str, old: frozenset[tuple[str, int]], found: Mapping[str, KubeconfigNow | None]
+) -> list[str]:
+    """``node: line`` for each node; a node whose facts were not read gets the plan's line."""
+    return [
+        f"{node}: "
+        + (
+            node_line(now, server_url, old)
+            if now is not None
+            else f"{planned_line(server_url)} (not read on this node)"
+        )
+        for node, now in found.items()
+    ]
