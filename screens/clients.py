@@ -28,22 +28,21 @@ CLIENT_FIELDS = (
     FieldSpec(
         "clients.repoint",
         "Repoint clients",
-        "after each node's load balancer verifies, point its kubeconfigs at it",
+        "point the kubeconfigs at the LB",
         "bool",
     ),
     FieldSpec(
         "clients.ca_file",
         "CA file",
-        "the cluster CA on the nodes (empty: each kubeconfig's own)",
+        "empty: each kubeconfig's own CA",
         "optstr",
         placeholder="/etc/kubernetes/pki/ca.crt",
     ),
 )
 
 INTRO = (
-    "For a cluster whose clients talk to one master. On: only each kubeconfig's server: line "
-    "changes, its unit restarts when running and the client is checked through the load "
-    "balancer; a failure puts it back. Off: every kubeconfig is left as it is."
+    "On: once a node's load balancer verifies, only the server: line of each kubeconfig below "
+    "is pointed at it, its unit restarted and checked; a failure puts it back."
 )
 NOTE_ON = "One per line: PATH [UNIT]. Only the files present on a node are touched."
 NOTE_OFF = "Repointing is off: kubeha leaves these files alone (turn it on above)."

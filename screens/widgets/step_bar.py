@@ -8,7 +8,7 @@ from textual.widgets import Static
 from screens.state import STEP_TITLES, STEPS
 
 # Between the steps' titles: spaced when the line fits, else tight (80 columns hold nine steps).
-SEPARATORS = (" › ", "›")
+SEPARATORS = (" › ", "› ", "›")
 
 
 class StepBar(Static):
