@@ -131,6 +131,12 @@ async def test_ctrl_n_goes_from_ssh_to_clients_to_preview_and_deploys_nothing() 
         await pilot.press("space", "ctrl+n")
         await pilot.pause()
         assert isinstance(app.screen, PreviewScreen) and not engine.calls
+        await pilot.press("ctrl+n")  # Deploy asks, naming the kubeconfigs it repoints
+        await pilot.pause()
+        assert "4 kubeconfigs on each node repointed" in screen_text(app)
+        await pilot.press("enter")  # Cancel has the focus
+        await pilot.pause()
+        assert isinstance(app.screen, PreviewScreen) and not engine.calls
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ClientsScreen)
