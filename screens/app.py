@@ -50,7 +50,8 @@ def default_verifier() -> Verifier:
 
 
 class KubehaApp(App):
-    """The kubeha wizard: Start → Strategy → Nodes → Balancer → SSH → Preview → Deploy → Summary."""
+    """The kubeha wizard: Start → Strategy → Nodes → Balancer → SSH → Clients → Preview → Deploy
+    → Summary."""
 
     CSS_PATH = "app.tcss"
     TITLE = "kubeha"

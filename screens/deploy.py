@@ -1,4 +1,4 @@
-"""Step 7, Deploy: the engine in a thread worker, one live pane per node and a summary line.
+"""Step 8, Deploy: the engine in a thread worker, one live pane per node and a summary line.
 
 Events arrive through an :class:`~screens.engine_bridge.EngineBridge`; once per frame the
 screen drains every buffered event, folds them into each node's

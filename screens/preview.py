@@ -1,5 +1,6 @@
-"""Step 6, Preview: every node and the files it gets, the selected file highlighted, the
-kubeadm snippet to copy, a dry-run diff against the nodes (the engine with ``dry_run``), and
+"""Step 7, Preview: every node and the files it gets, the selected file highlighted, the
+kubeadm snippet to copy, with ``[clients] repoint`` each kubeconfig's one-line diff
+(``screens.client_view``), a dry-run diff against the nodes (the engine with ``dry_run``), and
 saving the profile."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static, Tree
 
 from screens.base import WizardScreen
+from screens.client_view import BRANCH, KubeconfigRef, leaf_label, view_text
 from screens.engine_bridge import EventsReady, RunFailed, RunFinished
 from screens.engine_runner import RunsEngine
 from screens.widgets.file_view import FileView, lexer_for
@@ -57,7 +59,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
         super().__init__()
         self.plan: RenderPlan | None = None
         self.error: str | None = None
-        self.current: FileRef | None = None
+        self.current: FileRef | KubeconfigRef | None = None
         self.show_diff = False
 
     def compose_body(self) -> ComposeResult:
@@ -116,6 +118,12 @@ class PreviewScreen(RunsEngine, WizardScreen):
         snippets = tree.root.add(Text("cluster: for kubeadm and kubeconfig"), expand=True)
         for file in plan.snippets:
             snippets.add_leaf(Text(file.path), FileRef(CLUSTER, file))
+        targets = plan.profile.clients.targets()
+        if targets:
+            clients = tree.root.add(Text(BRANCH), expand=True)
+            for target in targets:
+                ref = KubeconfigRef(target)
+                clients.add_leaf(Text(leaf_label(plan, ref, self.state.dry_run)), ref)
 
     def file_label(self, node: str, file: RenderedFile) -> Text:
         diff = self.diff_of(FileRef(node, file))
@@ -131,7 +139,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
     @on(Tree.NodeHighlighted, "#plan-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         ref = event.node.data
-        if isinstance(ref, FileRef):
+        if isinstance(ref, FileRef | KubeconfigRef):
             self.current = ref
             self.show_current()
 
@@ -140,6 +148,11 @@ class PreviewScreen(RunsEngine, WizardScreen):
         if ref is None:
             return
         view = self.query_one(FileView)
+        if isinstance(ref, KubeconfigRef):
+            assert self.plan is not None
+            view.border_title = Text(f"{ref.kubeconfig.path}: its server: line on each node")
+            view.show(view_text(self.plan, ref, self.state.dry_run), "text")
+            return
         diff = self.diff_of(ref)
         where = "for the operator" if ref.node == CLUSTER else f"on {ref.node}"
         result = self.state.dry_run.get(ref.node)
@@ -159,6 +172,8 @@ class PreviewScreen(RunsEngine, WizardScreen):
         assert self.plan is not None
         files = sum(len(n.files) for n in self.plan.nodes)
         text = f"{len(self.plan.nodes)} nodes, {files} files; clients use {self.plan.server_url}"
+        if repointed := len(self.plan.profile.clients.targets()):
+            text += f"; {repointed} kubeconfig(s) repointed to it"
         self.query_one("#preview-status", Static).update(f"{text}. {extra}" if extra else text)
 
     # Actions ----------------------------------------------------------------------------------
@@ -178,9 +193,13 @@ class PreviewScreen(RunsEngine, WizardScreen):
         self.kubeha.save()
 
     def action_copy(self) -> None:
-        if self.current is not None:
-            self.app.copy_to_clipboard(self.current.file.content)
-            self.notify(f"Copied {self.current.file.path} to the clipboard.", markup=False)
+        ref = self.current
+        if isinstance(ref, FileRef):
+            self.app.copy_to_clipboard(ref.file.content)
+            self.notify(f"Copied {ref.file.path} to the clipboard.", markup=False)
+        elif isinstance(ref, KubeconfigRef) and self.plan is not None:
+            self.app.copy_to_clipboard(view_text(self.plan, ref, self.state.dry_run))
+            self.notify(f"Copied the lines of {ref.kubeconfig.path}.", markup=False)
 
     def action_toggle_view(self) -> None:
         self.show_diff = not self.show_diff

@@ -18,6 +18,7 @@ SCREENS: dict[str, str] = {
     "nodes": "screens.nodes:NodesScreen",
     "balancer": "screens.balancer:BalancerScreen",
     "ssh": "screens.ssh:SshScreen",
+    "clients": "screens.clients:ClientsScreen",
     "preview": "screens.preview:PreviewScreen",
     "deploy": "screens.deploy:DeployScreen",
     "summary": "screens.summary:SummaryScreen",

@@ -19,20 +19,31 @@ from wizard.strategies import registry
 from wizard.validation import validate
 
 # The wizard's steps, in order; each names the screen module that shows it.
-STEPS = ("start", "strategy", "nodes", "balancer", "ssh", "preview", "deploy", "summary")
+STEPS = (
+    "start",
+    "strategy",
+    "nodes",
+    "balancer",
+    "ssh",
+    "clients",
+    "preview",
+    "deploy",
+    "summary",
+)
 STEP_TITLES = {
     "start": "Start",
     "strategy": "Strategy",
     "nodes": "Nodes",
     "balancer": "Balancer",
     "ssh": "SSH",
+    "clients": "Clients",
     "preview": "Preview",
     "deploy": "Deploy",
     "summary": "Summary",
 }
 
 # The steps that edit the profile, in order; each owns the fields of step_fields(step).
-FIELD_STEPS = ("strategy", "nodes", "balancer", "ssh")
+FIELD_STEPS = ("strategy", "nodes", "balancer", "ssh", "clients")
 
 
 def step_fields(step: str) -> tuple[str, ...]:
@@ -46,6 +57,8 @@ def step_fields(step: str) -> tuple[str, ...]:
         return (*registry.sections(), "health_check", "install")
     if step == "ssh":
         return ("ssh",)
+    if step == "clients":
+        return ("clients",)
     return ()
 
 

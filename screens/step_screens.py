@@ -23,7 +23,7 @@ from screens.state import step_fields
 if TYPE_CHECKING:
     from screens.app import KubehaApp
 
-KEPT_STEPS = ("strategy", "nodes", "balancer", "ssh", "preview")
+KEPT_STEPS = ("strategy", "nodes", "balancer", "ssh", "clients", "preview")
 PRELOAD_AFTER_S = 0.3  # after the first screen is up
 
 

@@ -1,4 +1,4 @@
-"""Step 8, Summary: each node's result and reason, the run log's path, retrying the failed
+"""Step 9, Summary: each node's result and reason, the run log's path, retrying the failed
 nodes and saving the profile; then ``kubeha verify``'s table, run in a thread worker: what every
 node reaches through its load balancer, the master that answered, the latency and the VIP."""
 

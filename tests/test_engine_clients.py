@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import shutil
 import socket
 import ssl
@@ -22,7 +23,7 @@ from tests.fake_node import FakeCluster
 from tests.retrofit.test_cert_preflight import _ca, _serving
 from wizard.engine import cert_preflight
 from wizard.engine.apply import run_apply, run_uninstall
-from wizard.engine.model import ApplyOptions, NodeState
+from wizard.engine.model import ApplyOptions, KubeconfigNow, NodeState
 from wizard.engine.remote import ORIG
 from wizard.profile import ClientKubeconfig, Clients
 from wizard.render import build_plan
@@ -119,6 +120,50 @@ def test_dry_run_shows_one_line_diffs_and_changes_nothing(profile, pki):
     assert f"would repoint {ADMIN}: server: {old} -> {LB}" in m1.actions
     assert "would restart kubelet.service" in m1.actions
     assert {n: dict(node.files) for n, node in cluster.nodes.items()} == before
+
+
+def test_facts_name_each_kubeconfig_and_its_server_now(profile, pki):
+    """The facts event of every node lists each listed kubeconfig, present or not, with the
+    server it uses now; the node's result carries the same (the wizard's Preview reads it)."""
+    cluster = cluster_for(profile, pki)
+    events = []
+    summary = apply(profile, cluster, events, dry_run=True)
+    old = f"https://{profile.masters[0].address}:6443"
+    master, worker = profile.masters[0].name, profile.workers[0].name
+    facts = {e.node: e for e in events if e.phase == "facts" and e.status == "ok"}
+    assert f"{KUBELET}: server: {old}" in facts[master].lines
+    assert f"{ADMIN}: server: {old}" in facts[master].lines
+    assert f"{ADMIN}: not on this node" in facts[worker].lines
+    assert "/etc/kubernetes/scheduler.conf: not on this node" in facts[worker].lines
+    assert "2 of 4 listed kubeconfig(s) here" in facts[master].message
+    assert json.loads(facts[worker].to_json())["lines"] == list(facts[worker].lines)
+    results = {n.node: n for n in summary.nodes}
+    found = {k.path: k for k in results[worker].kubeconfigs}
+    assert found[KUBELET] == KubeconfigNow(KUBELET, "kubelet.service", True, (old,))
+    assert not found[ADMIN].present and found[ADMIN].servers == ()
+
+
+def test_facts_of_an_apply_carry_the_kubeconfigs_as_they_were(profile, pki):
+    cluster = cluster_for(profile, pki)
+    summary = apply(profile, cluster)
+    old = f"https://{profile.masters[0].address}:6443"
+    for result in summary.nodes:
+        kubelet = next(k for k in result.kubeconfigs if k.path == KUBELET)
+        assert kubelet.servers == (old,)  # read before the clients phase repointed it
+    summary = apply(profile, cluster)
+    for result in summary.nodes:
+        kubelet = next(k for k in result.kubeconfigs if k.path == KUBELET)
+        assert kubelet.servers == (LB,)
+
+
+def test_facts_without_repoint_read_no_kubeconfig(pki):
+    profile = example_profile("local-nginx")
+    cluster = cluster_for(profile, pki)
+    events = []
+    summary = apply(profile, cluster, events, dry_run=True)
+    assert all(not e.lines for e in events if e.phase == "facts")
+    assert all(n.kubeconfigs == () for n in summary.nodes)
+    assert not any(KUBELET in line for node in cluster.nodes.values() for line in node.log)
 
 
 @pytest.mark.parametrize("case", ["missing SAN", "other CA"])

@@ -137,6 +137,14 @@ def run_question(
     ]
     if note:
         lines.append(Line(note))
+    if targets := profile.clients.targets():
+        lines.append(
+            Line(
+                f"Clients:  {_plural(len(targets), 'kubeconfig')} on each node repointed to the "
+                "load balancer once it verifies",
+                "$text-warning",
+            )
+        )
     if warnings:
         lines.append(Line(f"{_plural(len(warnings), 'warning')}:", "bold $text-warning"))
         lines.extend(Line(f"  {w}", "$text-warning") for w in warnings)

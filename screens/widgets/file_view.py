@@ -57,6 +57,11 @@ class FileView(ScrollableContainer, can_focus=True):
         self._draw()
         self.scroll_home(animate=False)
 
+    @property
+    def shown_text(self) -> str:
+        """The text on view (empty while a message is shown)."""
+        return self._shown[0] if self._shown is not None else ""
+
     def _draw(self) -> None:
         if self._shown is None:
             return

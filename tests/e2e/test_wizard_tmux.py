@@ -1,8 +1,9 @@
 """The wizard end to end, as a new operator drives it: the real `kubeha` command in tmux
 (send-keys, capture-pane) on the lab. A new profile, the strategy chosen with Enter (Tab alone
 chooses nothing), the lab's nodes typed in, the load balancer and SSH steps (the nodes by their
-lab addresses, reached through the lab's bastion), Preview, the deploy dialog (Cancel is the
-default), the deploy, the summary with its verify, and the saved profile."""
+lab addresses, reached through the lab's bastion), Clients (left off), Preview, the deploy
+dialog (Cancel is the default), the deploy, the summary with its verify, and the saved
+profile."""
 
 from __future__ import annotations
 
@@ -188,6 +189,10 @@ def test_new_profile_to_a_verified_deploy_on_the_lab(lab, bastion, terminal):
     keys("Tab", "Tab")  # sudo stays off: root
     type_text(str(known_hosts))
     settle()
+    keys("C-n")
+
+    # Clients: repointing stays off (the lab's kubeconfigs are left as they are).
+    wait_for("Repoint clients")
     keys("C-n")
 
     # Preview, saved, then the deploy dialog: Enter alone cancels.

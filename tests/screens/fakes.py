@@ -14,6 +14,7 @@ from wizard.engine.model import (
     ApplyOptions,
     FileAction,
     FileDiff,
+    KubeconfigNow,
     NodeResult,
     NodeState,
     RunSummary,
@@ -35,6 +36,8 @@ class FakeEngine:
     ``host_keys``: nodes whose host key is new; their answer is recorded in ``answers``.
     ``wait_for_cancel_after``: after this many nodes, block until ``cancel`` is set; the
     remaining nodes are then reported cancelled.
+    With ``[clients] repoint`` a dry run's facts find every listed kubeconfig on every node
+    naming the first master, but those in ``absent`` (paths).
     """
 
     fail: dict[str, str] = field(default_factory=dict)
@@ -47,6 +50,7 @@ class FakeEngine:
     answers: dict[str, bool] = field(default_factory=dict)
     cancel_seen: threading.Event = field(default_factory=threading.Event)
     waiting: threading.Event = field(default_factory=threading.Event)
+    absent: tuple[str, ...] = ()
 
     def __call__(
         self,
@@ -72,7 +76,7 @@ class FakeEngine:
                 state = NodeState.CANCELLED if index % 2 else NodeState.UNTOUCHED
                 results.append(NodeResult(name, state, "cancelled before connect"))
                 continue
-            results.append(self._node(plan.for_node(name), options, sink))
+            results.append(self._node(plan, name, options, sink))
         return RunSummary("run-0001", plan.profile.name, tuple(results), self.log_path)
 
     def verify(
@@ -89,8 +93,19 @@ class FakeEngine:
         )
         return VerifyReport(profile.name, profile.strategy, checks)
 
-    def _node(self, node_plan, options: ApplyOptions, sink) -> NodeResult:
-        name = node_plan.node
+    def kubeconfigs_of(self, profile: Profile) -> tuple[KubeconfigNow, ...]:
+        """The facts a dry run reports of the profile's kubeconfigs on a node."""
+        first = profile.masters[0]
+        server = f"https://{first.address}:{first.apiserver_port}"
+        return tuple(
+            KubeconfigNow(t.path, t.unit, False)
+            if t.path in self.absent
+            else KubeconfigNow(t.path, t.unit, True, (server,))
+            for t in profile.clients.targets()
+        )
+
+    def _node(self, plan: RenderPlan, name: str, options: ApplyOptions, sink) -> NodeResult:
+        node_plan = plan.for_node(name)
         if name in self.host_keys:
             sink(Event(name, "connect", Status.HOSTKEY, "new host key"))
             confirm = options.confirm_host_key
@@ -115,7 +130,9 @@ class FakeEngine:
                 )
                 for f in node_plan.files
             )
-            return NodeResult(name, NodeState.PLANNED, diffs=diffs)
+            return NodeResult(
+                name, NodeState.PLANNED, diffs=diffs, kubeconfigs=self.kubeconfigs_of(plan.profile)
+            )
         return NodeResult(
             name, NodeState.VERIFIED, changed_files=tuple(f.path for f in node_plan.files)
         )

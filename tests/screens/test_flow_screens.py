@@ -111,7 +111,7 @@ async def test_passphrase_is_never_saved_but_reaches_the_engine() -> None:
         await pilot.press(*"s3cret-pass")
         app.screen.query_one("#f-sudo-password", Input).focus()
         await pilot.press(*"sudo-pw")
-        await pilot.press("ctrl+n")  # to Preview
+        await pilot.press("ctrl+n", "ctrl+n")  # to Clients, to Preview
         assert isinstance(app.screen, PreviewScreen)
         await pilot.press("s")
         await pilot.press("ctrl+n", "y")  # Deploy, confirmed

@@ -139,7 +139,7 @@ async def test_the_theme_picked_is_remembered() -> None:
 
 
 async def test_the_help_key_is_in_the_footer_of_every_step_at_80_columns() -> None:
-    for step in ("strategy", "nodes", "balancer", "ssh", "preview"):
+    for step in ("strategy", "nodes", "balancer", "ssh", "clients", "preview"):
         app = make_app(profile=example("local-nginx"), initial_step=step)
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()

@@ -289,7 +289,7 @@ async def test_save_goes_back_to_the_opened_file_and_keeps_its_comments(tmp_path
     app = make_app(opened, engine=FakeEngine(), initial_step="strategy")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("shift+tab", "end", "-", "2")
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
         assert isinstance(app.screen, PreviewScreen)
         await pilot.press("s")
         await pilot.pause()

@@ -58,6 +58,6 @@ async def test_the_header_names_the_profile_and_strategy_after_the_strategy_step
         await pilot.press("ctrl+n")
         assert app.screen.step == "nodes"
         assert "prod-eu · haproxy-keepalived" in screen_text(app)
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
         assert app.screen.step == "preview"
         assert "prod-eu · haproxy-keepalived" in screen_text(app)

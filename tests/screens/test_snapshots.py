@@ -53,6 +53,12 @@ def test_ssh(snap_compare, size) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_clients(snap_compare, size) -> None:
+    app = make_app(profile=example("local-nginx"), initial_step="clients")
+    assert snap_compare(app, terminal_size=size, run_before=steady)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_preview(snap_compare, size) -> None:
     app = make_app(profile=example("local-nginx"))
     assert snap_compare(app, terminal_size=size, run_before=steady)

@@ -166,7 +166,7 @@ FIRST_SCREEN = textwrap.dedent(
     from wizard.cli import main
     main([])
     heavy = ("fabric", "paramiko", "jinja2", "wizard.render", "wizard.engine.apply",
-             "screens.preview", "screens.deploy", "screens.summary")
+             "screens.clients", "screens.preview", "screens.deploy", "screens.summary")
     print(seen["screen"], seen["preloaded"], *[m for m in heavy if m in seen["modules"]])
     """
 )

@@ -1,6 +1,7 @@
 """The phases of a node's apply, in order (:data:`APPLY`), each with its dry run and undo:
 
-connect (and lock) -> facts (systemd, curl, the strategy installed, free ports) -> install (the
+connect (and lock) -> facts (systemd, curl, the strategy installed, free ports; with ``[clients]
+repoint``, each listed kubeconfig present or not and its ``server:`` now) -> install (the
 missing packages) -> upload (stage, check on the node, journal, rename into place; undo: every
 replaced file back) -> activate (load, daemon-reload, enable, start, restart or reload) ->
 verify (a ready apiserver through the load balancer; then the manifest, the journal cleared) ->
@@ -21,7 +22,13 @@ import time
 from typing import TYPE_CHECKING
 
 from wizard.engine import fault_hooks, node_journal, node_manifest
-from wizard.engine.clients import has_clients, put_clients_back, repoint_clients, would_repoint
+from wizard.engine.clients import (
+    has_clients,
+    kubeconfigs_now,
+    put_clients_back,
+    repoint_clients,
+    would_repoint,
+)
 from wizard.engine.events import Status
 from wizard.engine.facts import gather
 from wizard.engine.file_changes import Change, compare, read_journal, record_in_journal
@@ -69,7 +76,13 @@ def facts(job: NodeJob) -> Outcome:
                 f"port {port} on {address} is already in use ({holder}) by something that is not kubeha's "
                 f"{', '.join(job.plan.services)}; free it or choose another port in the profile"
             )
-    return Status.OK, f"{found.os} ({found.family}), init {found.init}", ()
+    message = f"{found.os} ({found.family}), init {found.init}"
+    if job.clients is None:
+        return Status.OK, message, ()
+    job.kubeconfigs = kubeconfigs_now(job.node, job.clients)
+    present = sum(k.present for k in job.kubeconfigs)
+    message += f"; {present} of {len(job.kubeconfigs)} listed kubeconfig(s) here"
+    return Status.OK, message, tuple(k.line for k in job.kubeconfigs)
 
 
 def _missing(job: NodeJob) -> list[str]:

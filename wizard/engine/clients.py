@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wizard.engine.events import Status
+from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import Outcome, StepFailed
 from wizard.engine.remote import ORIG, PREV, RemoteNode, q
 from wizard.profile import ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
+from wizard.retrofit.client_diff import old_endpoints
 
 if TYPE_CHECKING:
     from wizard.engine.node_job import NodeJob
@@ -61,11 +63,7 @@ def client_plan(profile: Profile, server_url: str) -> ClientPlan | None:
     targets = profile.clients.targets()
     if not targets or not server_url:
         return None
-    old = set()
-    for master in profile.masters:
-        old.add((master.address.lower(), master.apiserver_port))
-        old.add((master.name.lower(), master.apiserver_port))
-    return ClientPlan(targets, server_url, frozenset(old), profile.clients.ca_file)
+    return ClientPlan(targets, server_url, old_endpoints(profile), profile.clients.ca_file)
 
 
 def has_clients(job: NodeJob | UninstallJob) -> bool:
@@ -91,6 +89,19 @@ def _replace(node: RemoteNode, path: str, text: str) -> None:
 
 def _units(changes: list[ClientChange]) -> list[str]:
     return list(dict.fromkeys(c.target.unit for c in changes if c.target.unit))
+
+
+# --- facts ---------------------------------------------------------------------------------
+
+
+def kubeconfigs_now(node: RemoteNode, plan: ClientPlan) -> tuple[KubeconfigNow, ...]:
+    """Each listed kubeconfig: on the node or not, and the ``server:`` it names now."""
+    found = []
+    for target in plan.kubeconfigs:
+        text = node.read_text(target.path)
+        servers = kubeconfig.servers(text) if text is not None else ()
+        found.append(KubeconfigNow(target.path, target.unit, text is not None, servers))
+    return tuple(found)
 
 
 # --- apply ---------------------------------------------------------------------------------

@@ -64,6 +64,26 @@ class FileDiff:
 
 
 @dataclass(frozen=True)
+class KubeconfigNow:
+    """A listed kubeconfig as the facts phase found it on a node (``[clients] repoint``):
+    there or not, and the ``server:`` URLs it names now."""
+
+    path: str
+    unit: str = ""
+    present: bool = True
+    servers: tuple[str, ...] = ()
+
+    @property
+    def line(self) -> str:
+        """One line for the facts event: ``PATH: server: URL``, or why there is none."""
+        if not self.present:
+            return f"{self.path}: not on this node"
+        if not self.servers:
+            return f"{self.path}: names no server"
+        return f"{self.path}: server: {', '.join(self.servers)}"
+
+
+@dataclass(frozen=True)
 class NodeResult:
     node: str
     state: NodeState
@@ -74,6 +94,7 @@ class NodeResult:
     diffs: tuple[FileDiff, ...] = ()
     actions: tuple[str, ...] = ()  # what ran (or, in a dry run, would run)
     rollback: str = ""  # the rollback's own result, when there was one
+    kubeconfigs: tuple[KubeconfigNow, ...] = ()  # as the facts found them ([clients] repoint)
 
     @property
     def ok(self) -> bool:

@@ -20,7 +20,7 @@ from wizard.engine.events import Status
 from wizard.engine.facts import Facts
 from wizard.engine.file_changes import Change
 from wizard.engine.job import NodeWork
-from wizard.engine.model import FileDiff, NodeResult, NodeState
+from wizard.engine.model import FileDiff, KubeconfigNow, NodeResult, NodeState
 from wizard.engine.phase import Phase, PhaseName, progress_marks
 from wizard.engine.runner import ROLLBACK_PROGRESS, run_phases
 
@@ -51,6 +51,7 @@ class NodeJob(NodeWork):
     retiring: node_manifest.Manifest | None = None
     stopped_old: list[str] = field(default_factory=list)  # its services this run stopped
     retired: str = ""  # the strategy it took over from, once done
+    kubeconfigs: tuple[KubeconfigNow, ...] = ()  # the listed kubeconfigs as the facts found them
 
     @property
     def profile_name(self) -> str:
@@ -103,6 +104,7 @@ class NodeJob(NodeWork):
             diffs=tuple(self.diffs),
             actions=tuple(self.actions),
             rollback=rollback,
+            kubeconfigs=self.kubeconfigs,
         )
 
     def new_manifest(self) -> node_manifest.Manifest:
