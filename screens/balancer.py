@@ -1,7 +1,7 @@
 """Step 4, Load balancer settings: the chosen strategy's section (its fields as the strategy
-describes them), the health check and, for a strategy with more than one install method, the
-install method, prefilled from the profile (the strategy's defaults for a new one), each field
-with a one-line hint."""
+describes them), the health check, the cluster's kubeadm API and, for a strategy with more than
+one install method, the install method, prefilled from the profile (the strategy's defaults for
+a new one), each field with a one-line hint."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from textual.containers import Vertical
 from screens.base import WizardScreen
 from screens.state import get_field, with_field
 from screens.widgets.form import FieldSpec, Form
+from wizard import kubeadm_api
 from wizard.profile import INSTALL_METHODS
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
@@ -22,6 +23,16 @@ HEALTH_FIELDS = (
     FieldSpec("health_check.timeout", "Timeout (s)", "at most the interval", "float"),
     FieldSpec("health_check.fall", "Fall", "failed checks before a master is dropped", "int"),
     FieldSpec("health_check.rise", "Rise", "good checks before it is used again", "int"),
+)
+
+CLUSTER_FIELDS = (
+    FieldSpec(
+        "cluster.kubeadm_api",
+        "kubeadm API",
+        "v1beta4: kubeadm 1.31+; v1beta3: older",
+        "choice",
+        kubeadm_api.CHOICES,
+    ),
 )
 
 INSTALL_FIELDS = (
@@ -78,6 +89,7 @@ def sections_for(key: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
     strategy = registry.find(key)
     sections = [] if strategy is None else [(strategy.form_title, strategy_fields(strategy))]
     sections.append(("Health check", HEALTH_FIELDS))
+    sections.append(("Cluster (kubeadm)", CLUSTER_FIELDS))
     if strategy is not None and len(strategy.install_methods) > 1:
         sections.append(("Install", INSTALL_FIELDS))
     return sections

@@ -54,7 +54,7 @@ def step_fields(step: str) -> tuple[str, ...]:
     if step == "nodes":
         return ("masters", "workers", "lb_nodes")
     if step == "balancer":
-        return (*registry.sections(), "health_check", "install")
+        return (*registry.sections(), "health_check", "cluster", "install")
     if step == "ssh":
         return ("ssh",)
     if step == "clients":

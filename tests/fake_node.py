@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from wizard.engine.remote import NEW, NODE_LOCK, PREV, ProbeResult, RemoteNode
+from wizard.engine.remote import ABSENT, NEW, NODE_LOCK, ORIG, PREV, ProbeResult, RemoteNode
 from wizard.engine.transport import CommandResult, TransportError
 
 
@@ -29,6 +29,9 @@ class FakeNode:
     locks: dict[str, str] = field(default_factory=dict)  # lock path -> holder record
     serving_pem: str = ""  # the chain its apiserver presents (the certificate preflight)
     clients_ok: bool = True  # do kubectl and the units' healthz answer (the clients phase)?
+    # Keep .kubeha-orig / .kubeha-absent on commit and give them back on uninstall, as the real
+    # node does (off: commit keeps only this run's backup and uninstall restores nothing).
+    originals: bool = False
 
     # The Transport side
     label: str = ""
@@ -89,10 +92,18 @@ class FakeNode:
         self.files.pop(temp, None)
 
     def commit(self, path, temp):
+        """As :meth:`RemoteNode.commit`: this run's backup and, with ``originals``, the
+        original (or a note that there was none) the first time kubeha replaces the file."""
         if path in self.files:
             self.files[path + PREV] = self.files[path]
         else:
             self.files.pop(path + PREV, None)
+        first = path + ORIG not in self.files and path + ABSENT not in self.files
+        if self.originals and first:
+            if path in self.files:
+                self.files[path + ORIG] = self.files[path]
+            else:
+                self.files[path + ABSENT] = ""
         self.files[path] = self.files.pop(temp)
         self.log.append(f"commit {path}")
 
@@ -140,8 +151,24 @@ class FakeNode:
     def forget_unit_state(self, unit):
         pass
 
-    def restore_original(self, path):  # uninstall: only what the fake knows (nothing kept)
-        return "kept"
+    def restore_original(self, path):
+        """As :meth:`RemoteNode.restore_original` with ``originals``: the file as it was
+        before kubeha; without, nothing is kept to give back."""
+        if not self.originals:
+            return "kept"
+        if path + ORIG in self.files:
+            self.files[path] = self.files.pop(path + ORIG)
+            outcome = "restored"
+        elif path + ABSENT in self.files:
+            self.files.pop(path, None)
+            self.files.pop(path + ABSENT)
+            outcome = "removed"
+        else:
+            outcome = "kept"
+        self.files.pop(path + PREV, None)
+        self.files.pop(path + NEW, None)
+        self.log.append(f"restore original {path}: {outcome}")
+        return outcome
 
     def systemctl(self, *args, timeout=90) -> CommandResult:
         self.log.append("systemctl " + " ".join(args))

@@ -31,7 +31,8 @@ from wizard.retrofit import certs
 
 KUBELET = "/etc/kubernetes/kubelet.conf"
 ADMIN = "/etc/kubernetes/admin.conf"
-LB = "https://127.0.0.1:8443"
+LB = "https://apiserver.cluster.local:8443"
+FORMER_LB = "https://127.0.0.1:8443"  # what kubeha repointed to before the API host name
 
 
 def kubeconfig(server: str, ca_pem: bytes) -> str:
@@ -55,7 +56,7 @@ def profile():
     return dataclasses.replace(base, clients=Clients(repoint=True))
 
 
-def cluster_for(profile, pki, sans=("127.0.0.1", "kubernetes")):
+def cluster_for(profile, pki, sans=("apiserver.cluster.local", "127.0.0.1", "kubernetes")):
     ca_key, ca, ca_pem = pki
     cluster = FakeCluster([n.name for n in profile.all_nodes()])
     first = profile.masters[0].address
@@ -170,7 +171,7 @@ def test_facts_without_repoint_read_no_kubeconfig(pki):
 def test_preflight_failure_stops_the_run_before_any_node(profile, pki, case):
     if case == "missing SAN":
         cluster = cluster_for(profile, pki, sans=("kubernetes", "192.0.2.11"))
-        expected = "does not cover '127.0.0.1'"
+        expected = "does not cover 'apiserver.cluster.local'"
     else:
         cluster = cluster_for(profile, (*_ca()[:2], pki[2]))
         expected = "not issued by the cluster CA"
@@ -304,3 +305,48 @@ def test_a_client_that_cannot_be_pointed_back_keeps_the_load_balancer(pki):
     result = next(n for n in summary.nodes if n.node == node.name)
     assert not result.ok and "left in place" in result.reason
     assert "systemctl stop kube-nginx.service" not in node.log
+
+
+def test_kubeconfigs_an_older_kubeha_pointed_at_the_proxy_move_to_the_name_and_back(pki):
+    """Before the API host name, kubeha repointed clients to https://127.0.0.1:8443: a re-apply
+    moves them to the name, and uninstall still gives back the original master."""
+    profile = dataclasses.replace(
+        example_profile("local-nginx"),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+    cluster = cluster_for(profile, pki)
+    originals = {}
+    for name, node in cluster.nodes.items():
+        originals[name] = node.files[KUBELET]
+        old = f"https://{profile.masters[0].address}:6443"
+        node.files[KUBELET] = originals[name].replace(old, FORMER_LB)
+        node.files[KUBELET + ORIG] = originals[name]  # kept by the older kubeha's repoint
+    summary = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for name, node in cluster.nodes.items():
+        assert node.files[KUBELET] == originals[name].replace(
+            f"https://{profile.masters[0].address}:6443", LB
+        )
+        result = next(n for n in summary.nodes if n.node == name)
+        assert f"{KUBELET}: server: {FORMER_LB} -> {LB}" in result.actions
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for name, node in cluster.nodes.items():
+        assert node.files[KUBELET] == originals[name]
+
+
+def test_uninstall_points_back_what_an_older_kubeha_left_on_the_proxy_address(pki):
+    profile = dataclasses.replace(
+        example_profile("local-nginx"),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+    cluster = cluster_for(profile, pki)
+    master = f"https://{profile.masters[0].address}:6443"
+    for node in cluster.nodes.values():
+        node.files[KUBELET + ORIG] = node.files[KUBELET]
+        node.files[KUBELET] = node.files[KUBELET].replace(master, FORMER_LB)
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for node in cluster.nodes.values():
+        assert f"server: {master}" in node.files[KUBELET] and FORMER_LB not in node.files[KUBELET]
+        assert KUBELET + ORIG not in node.files

@@ -42,7 +42,11 @@ def test_its_own_config_unit_pid_and_sockets_beside_a_distro_haproxy():
         assert [f.path for f in node.files] == [
             "/etc/kube-haproxy/haproxy.cfg",
             "/etc/systemd/system/kube-haproxy.service",
+            "/etc/hosts",
         ]
+        assert node.files[2].kind == "line"
+        assert node.files[2].content == "127.0.0.1 apiserver.cluster.local\n"
+        assert node.verify_url == "https://apiserver.cluster.local:8443/readyz"
         assert node.services == ("kube-haproxy.service",)  # no session cutter beside it
         assert node.ports == (("127.0.0.1", 8443),)
     unit = settings(plan.nodes[0].files[1].content)

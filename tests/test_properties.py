@@ -235,6 +235,8 @@ def test_the_walk_sees_every_kind_of_field():
         "workers[1].name",
         "haproxy_keepalived.vip",
         "ipvs.apiserver_hostname",
+        "local_nginx.apiserver_hostname",
+        "local_haproxy.apiserver_hostname",
         "install.configure_flags[0]",
         "ssh.user",
     }

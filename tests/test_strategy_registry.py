@@ -200,8 +200,9 @@ def test_validation_asks_the_strategy(dummy, profile):
 def test_the_wizard_shows_its_card_its_form_and_its_problems(dummy, profile):
     card = strategy_info()[-1]
     assert (card.key, card.title, card.pick) == (KEY, "5 dummy proxy", "in tests")
-    [(title, specs), health] = sections_for(KEY)
+    [(title, specs), health, cluster] = sections_for(KEY)
     assert title == "Dummy proxy (on every node)" and health[0] == "Health check"
+    assert [s.path for s in cluster[1]] == ["cluster.kubeadm_api"]
     assert [(s.path, s.label, s.kind) for s in specs] == [
         ("dummy_proxy.address", "Listen address", "str"),
         ("dummy_proxy.port", "Port", "int"),

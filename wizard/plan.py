@@ -64,7 +64,10 @@ class RenderPlan:
     profile: Profile
     nodes: tuple[NodePlan, ...]
     snippets: tuple[RenderedFile, ...] = field(default=())
-    server_url: str = ""
+    server_url: str = ""  # what clients dial through the load balancer
+    # What an older kubeha repointed clients to for this profile (local-nginx's 127.0.0.1:8443
+    # before the API host name): uninstall points those back too, a re-apply moves them on.
+    former_server_urls: tuple[str, ...] = ()
 
     def for_node(self, name: str) -> NodePlan:
         for plan in self.nodes:

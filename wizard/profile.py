@@ -19,6 +19,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from wizard import kubeadm_api
+
 SCHEMA_VERSION = 1
 
 
@@ -146,6 +148,14 @@ class Clients:
         return self.kubeconfigs or KUBEADM_KUBECONFIGS
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """``[cluster]``: what kubeha writes for the whole cluster beyond the load balancer. Only
+    the kubeadm snippet's API for now (``wizard.kubeadm_api``)."""
+
+    kubeadm_api: str = kubeadm_api.DEFAULT
+
+
 class Sections(Mapping[str, Any]):
     """Each strategy's section of a profile by its table name (``local_nginx``), in the
     registry's order: immutable, compared and hashed by content like the rest of a profile."""
@@ -198,6 +208,7 @@ class Profile:
     install: Install = field(default_factory=Install)
     ssh: Ssh = field(default_factory=Ssh)
     clients: Clients = field(default_factory=Clients)
+    cluster: Cluster = field(default_factory=Cluster)
     schema_version: int = SCHEMA_VERSION
 
     def __init__(
@@ -213,6 +224,7 @@ class Profile:
         ssh: Ssh | None = None,
         schema_version: int = SCHEMA_VERSION,
         clients: Clients | None = None,
+        cluster: Cluster | None = None,
         **by_name: Any,
     ) -> None:
         merged = default_sections()
@@ -232,6 +244,7 @@ class Profile:
             "install": Install() if install is None else install,
             "ssh": Ssh() if ssh is None else ssh,
             "clients": Clients() if clients is None else clients,
+            "cluster": Cluster() if cluster is None else cluster,
             "schema_version": schema_version,
         }
         for key, value in values.items():

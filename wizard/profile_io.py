@@ -25,7 +25,7 @@ import tomli_w
 
 from wizard.errors import KubehaError
 from wizard.problems import MISSING, Problem, error
-from wizard.profile import SCHEMA_VERSION, Clients, Profile, Sections
+from wizard.profile import SCHEMA_VERSION, Clients, Cluster, Profile, Sections
 from wizard.strategies import registry
 from wizard.textsafe import printable
 
@@ -305,6 +305,8 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
             ordered[section] = value
     if profile.clients == Clients():  # absent: no client repointing, as before [clients]
         data.pop("clients", None)
+    if profile.cluster == Cluster():  # absent: the defaults, as before [cluster]
+        data.pop("cluster", None)
     ordered.update(data)
     return ordered
 

@@ -18,6 +18,7 @@ import os
 import posixpath
 import re
 
+from wizard import kubeadm_api
 from wizard.field_checks import check_address, check_host_ip, check_port, node_groups
 from wizard.netaddr import is_address, never_a_host, parse_ip
 from wizard.problems import Problem, error, warning
@@ -376,6 +377,13 @@ def _check_clients(profile: Profile, problems: list[Problem]) -> None:
         )
 
 
+def _check_cluster(profile: Profile, problems: list[Problem]) -> None:
+    api = profile.cluster.kubeadm_api
+    if kubeadm_api.find(api) is None:
+        choices = "; ".join(f"{a.name} ({a.kubeadm})" for a in kubeadm_api.APIS)
+        problems.append(error("cluster.kubeadm_api", api, f"expected one of {choices}"))
+
+
 def validate(profile: Profile) -> list[Problem]:
     """Every problem in ``profile``: errors first, then warnings, in field order."""
     problems: list[Problem] = []
@@ -403,4 +411,5 @@ def validate(profile: Profile) -> list[Problem]:
     _check_install(profile, problems)
     _check_ssh(profile, problems)
     _check_clients(profile, problems)
+    _check_cluster(profile, problems)
     return sorted(problems, key=lambda p: not p.is_error)

@@ -2,8 +2,8 @@
 ``[clients] repoint = true`` with local-nginx repoints every kubeconfig to the node's
 load balancer after the certificate preflight, restarts each owner and checks it; with m1's
 apiserver killed every node's kubectl still works and the leader leases keep being renewed;
-uninstall gives back every kubeconfig byte for byte. A load balancer address that no master's
-certificate names fails the preflight before any node changes.
+uninstall gives back every kubeconfig (and /etc/hosts) byte for byte. An API host name that no
+master's certificate names fails the preflight before any node changes.
 
 The module fixture (the pattern of test_real_control_plane.py) turns the session's lab real and
 gives the stand-in back at the end.
@@ -24,7 +24,7 @@ from wizard.profile import ClientKubeconfig, Clients
 
 pytestmark = pytest.mark.lab
 
-LB = "https://127.0.0.1:8443"
+LB = "https://apiserver.cluster.local:8443"  # the name kubeha's /etc/hosts line resolves
 M1 = "https://10.77.0.11:6443"
 # The lab's kubeconfigs (wizard/lab/control_plane.py) and the unit that reads each.
 KUBECONFIGS = (
@@ -38,6 +38,7 @@ KUBECONFIGS = (
 )
 UNITS = ("kube-controller-manager.service", "kube-scheduler.service", "kube-proxy.service")
 BEFORE: dict[str, dict[str, str]] = {}  # node -> path -> text, as the lab made them
+HOSTS: dict[str, str] = {}  # node -> /etc/hosts, as the lab made it
 
 
 def read_kubeconfigs(lab: Lab) -> dict[str, dict[str, str]]:
@@ -69,6 +70,12 @@ def leases(lab: Lab, via: str) -> dict[str, tuple[str, str]] | None:
 @pytest.fixture(scope="module")
 def base(real_lab):  # noqa: F811
     BEFORE.update(read_kubeconfigs(real_lab))
+    HOSTS.update(
+        {
+            n.name: real_lab.exec_in_node(n.name, ["cat", "/etc/hosts"]).stdout
+            for n in real_lab.nodes
+        }
+    )
     profile = lab_profile(real_lab, "local-nginx")
     profile = dataclasses.replace(profile, clients=Clients(repoint=True, kubeconfigs=KUBECONFIGS))
     yield profile
@@ -76,15 +83,16 @@ def base(real_lab):  # noqa: F811
 
 
 def test_a_name_no_certificate_covers_fails_before_any_change(real_lab, base):  # noqa: F811
-    bad = with_section(base, "local_nginx", listen_address="127.0.0.2")
+    bad = with_section(base, "local_nginx", apiserver_hostname="api.not-covered.example")
     summary, recorder = apply(bad)
     assert not summary.ok
     assert set(states(summary).values()) == {"untouched"}
     failed = [e for e in recorder.events if e.phase == "preflight" and e.status == "failed"]
     assert failed, recorder.text()
     for master in ("m1", "m2", "m3"):
-        assert f"master {master}: its serving certificate does not cover '127.0.0.2'" in (
-            failed[0].message
+        assert (
+            f"master {master}: its serving certificate does not cover 'api.not-covered.example'"
+            in failed[0].message
         )
     assert read_kubeconfigs(real_lab) == BEFORE
     for n in real_lab.nodes:
@@ -171,6 +179,8 @@ def test_uninstall_points_every_client_back_byte_for_byte(real_lab, base):  # no
     assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
     assert read_kubeconfigs(real_lab) == BEFORE
     for n in real_lab.nodes:
+        hosts = real_lab.exec_in_node(n.name, ["cat", "/etc/hosts"]).stdout
+        assert hosts == HOSTS[n.name], n.name
         left = real_lab.exec_in_node(
             n.name, ["sh", "-c", "ls /etc/kubernetes /root/.kube | grep kubeha- || true"]
         )

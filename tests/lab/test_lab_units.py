@@ -105,7 +105,11 @@ def test_profiles_have_the_agreed_shape(tmp_path):
     ]
     local_haproxy = tomllib.loads(written[3].read_text())
     assert local_haproxy["strategy"] == "local-haproxy"
-    assert local_haproxy["local_haproxy"] == {"listen_address": "127.0.0.1", "listen_port": 8443}
+    assert local_haproxy["local_haproxy"] == {
+        "listen_address": "127.0.0.1",
+        "listen_port": 8443,
+        "apiserver_hostname": "apiserver.cluster.local",
+    }
     nginx = tomllib.loads(written[0].read_text())
     assert nginx["schema_version"] == 1 and nginx["strategy"] == "local-nginx"
     assert nginx["masters"][0] == {
@@ -116,7 +120,11 @@ def test_profiles_have_the_agreed_shape(tmp_path):
     }
     assert nginx["workers"][1]["ssh"]["port"] == 2222
     assert "lb_nodes" not in nginx and "haproxy_keepalived" not in nginx
-    assert nginx["local_nginx"] == {"listen_address": "127.0.0.1", "listen_port": 8443}
+    assert nginx["local_nginx"] == {
+        "listen_address": "127.0.0.1",
+        "listen_port": 8443,
+        "apiserver_hostname": "apiserver.cluster.local",
+    }
     assert nginx["ssh"]["key_file"] == str(constants.SSH_KEY_FILE)
     assert Path(nginx["ssh"]["known_hosts"]).is_absolute()
     hk = tomllib.loads(written[1].read_text())["haproxy_keepalived"]

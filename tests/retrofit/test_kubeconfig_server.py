@@ -96,3 +96,16 @@ def test_endpoint_parsing():
     )
     assert kubeconfig.endpoint("http://10.0.0.1:8080") is None
     assert kubeconfig.endpoint("https://10.0.0.1:99999") is None
+
+
+def test_point_back_also_takes_a_former_load_balancer_server():
+    original = "    server: https://10.0.0.11:6443\n"
+    current = "    server: https://127.0.0.1:8443\n"
+    back = kubeconfig.point_back(
+        current, original, "https://apiserver.cluster.local:8443", ("https://127.0.0.1:8443",)
+    )
+    assert back.text == original
+    assert back.diff_line == "server: https://127.0.0.1:8443 -> https://10.0.0.11:6443"
+    assert kubeconfig.point_back(
+        current, original, "https://apiserver.cluster.local:8443"
+    ).text == (current)

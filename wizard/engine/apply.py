@@ -247,7 +247,7 @@ def make_jobs(run: Run) -> None:
     options, emit, plan = run.options, run.emit, run.plan
     lock = run.holder if run.mode is not RunMode.DRY_RUN else None
     strategy = run.profile.strategy
-    clients = client_plan(run.profile, plan.server_url)
+    clients = client_plan(run.profile, plan.server_url, plan.former_server_urls)
     for name in run.selected:
         node_plan, opener = plan.for_node(name), run.open_for(name)
         if run.uninstall:

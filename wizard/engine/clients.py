@@ -9,6 +9,10 @@ this run's rollback, ``.kubeha-orig`` for uninstall). The unit that reads it is 
 was running, then the client is checked to talk through the load balancer: ``kubectl get --raw
 /readyz`` with that kubeconfig (curl with its CA where there is no kubectl), and kubelet's or
 kube-proxy's healthz when the unit is one of theirs. A re-apply finds nothing to change.
+
+A server an older kubeha repointed a kubeconfig to (the plan's ``former_server_urls``, e.g.
+local-nginx's ``https://127.0.0.1:8443`` before the API host name) counts as the load balancer:
+a re-apply moves it to the new server, and uninstall points it back to the original too.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class ClientPlan:
     server_url: str
     old_endpoints: frozenset[tuple[str, int]]
     ca_file: str | None = None
+    former_servers: tuple[str, ...] = ()  # what an older kubeha repointed clients to
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,21 @@ class ClientChange:
     line: str
 
 
-def client_plan(profile: Profile, server_url: str) -> ClientPlan | None:
-    """The run's client plan; None when the profile does not repoint clients."""
+def client_plan(
+    profile: Profile, server_url: str, former_servers: tuple[str, ...] = ()
+) -> ClientPlan | None:
+    """The run's client plan; None when the profile does not repoint clients. The masters'
+    endpoints and ``former_servers``' are the ones a kubeconfig is moved from."""
     targets = profile.clients.targets()
     if not targets or not server_url:
         return None
-    return ClientPlan(targets, server_url, old_endpoints(profile), profile.clients.ca_file)
+    old = set(old_endpoints(profile))
+    former = tuple(url for url in former_servers if url != server_url)
+    for url in former:
+        found = kubeconfig.endpoint(url)
+        if found is not None:
+            old.add(found)
+    return ClientPlan(targets, server_url, frozenset(old), profile.clients.ca_file, former)
 
 
 def has_clients(job: NodeJob | UninstallJob) -> bool:
@@ -259,7 +273,7 @@ def point_clients_back(job: UninstallJob) -> Outcome:
         if current is None:
             job.problems.append(f"{target.path} is gone: its original is kept as {ORIG}")
             continue
-        back = kubeconfig.point_back(current, original, plan.server_url)
+        back = kubeconfig.point_back(current, original, plan.server_url, plan.former_servers)
         if back.changed:
             try:
                 _replace(node, target.path, back.text)
@@ -268,7 +282,7 @@ def point_clients_back(job: UninstallJob) -> Outcome:
                 raise StepFailed(
                     f"{target.path} not pointed back ({exc}): the load balancer is left in place"
                 ) from None
-            lines.append(f"{target.path}: server: {plan.server_url} -> {back.new_server}")
+            lines.append(f"{target.path}: {back.diff_line}")
             job.changes.append(target.path)
             if target.unit and target.unit not in units:
                 units.append(target.unit)

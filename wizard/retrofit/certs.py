@@ -2,7 +2,7 @@
 cover the name clients will dial once they go through the load balancer?
 
 A client checks the apiserver's certificate against the host in its kubeconfig's ``server:``.
-Repointing clients to ``https://127.0.0.1:8443`` or a VIP whose address is not in the
+Repointing clients to ``https://apiserver.cluster.local:8443`` or a VIP that is not in the
 certificate's subject alternative names breaks every one of them at the next connection, so this
 check runs before anything changes, and a failure names the master, its SANs, the missing name and
 the fix.

@@ -109,11 +109,15 @@ def ca_file(text: str) -> str | None:
     return None
 
 
-def point_back(current: str, original: str, lb_server: str) -> Repointed:
-    """``current`` with each ``server:`` that names ``lb_server`` given back the server the same
-    line (the same ``server:`` line, counted in file order) had in ``original``, the copy kept
-    before the first repoint. Every other byte of ``current`` stays, so a certificate the node
-    rotated since is kept."""
+def point_back(
+    current: str, original: str, lb_server: str, former: tuple[str, ...] = ()
+) -> Repointed:
+    """``current`` with each ``server:`` that names ``lb_server`` (or one of the ``former``
+    load-balancer servers an older kubeha used) given back the server the same line (the same
+    ``server:`` line, counted in file order) had in ``original``, the copy kept before the first
+    repoint. Every other byte of ``current`` stays, so a certificate the node rotated since is
+    kept."""
+    ours = {lb_server, *former}
     before = servers(original)
     out: list[str] = []
     changed: list[str] = []
@@ -126,10 +130,10 @@ def point_back(current: str, original: str, lb_server: str) -> Repointed:
             continue
         old = before[index] if index < len(before) else None
         index += 1
-        if match["url"] == lb_server and old is not None and old != lb_server:
+        if match["url"] in ours and old is not None and old != match["url"]:
             q = match["quote"]
             out.append(f"{match['head']}{q}{old}{q}{match['tail']}{match['eol']}")
-            changed.append(lb_server)
+            changed.append(match["url"])
             back.append(old)
         else:
             out.append(line)

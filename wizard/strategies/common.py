@@ -1,12 +1,40 @@
-"""What every strategy shares: the operator's snippets (kubeadm, kubeconfig server) and the
-header every rendered file starts from."""
+"""What every strategy shares: the operator's snippets (kubeadm, kubeconfig server), the API
+host name that clients dial (a managed /etc/hosts line on every node), and the session cutter."""
 
 from __future__ import annotations
 
-from wizard.netaddr import host_port, url_host
+from typing import Any
+
+from wizard import kubeadm_api
+from wizard.netaddr import host_port, is_hostname, parse_ip, url_host
 from wizard.plan import RenderedFile
+from wizard.problems import Problem, error
 from wizard.profile import Profile
+from wizard.strategies.fields import described
 from wizard.templating import render_template
+
+HOSTS_FILE = "/etc/hosts"
+APISERVER_HOSTNAME = "apiserver.cluster.local"
+
+
+def apiserver_hostname_field() -> Any:
+    """The described ``apiserver_hostname`` field of a section whose clients dial a name that
+    kubeha's /etc/hosts line resolves on every node (ipvs, local-nginx, local-haproxy)."""
+    return described(APISERVER_HOSTNAME, "API host name", "written to /etc/hosts on every node")
+
+
+def check_apiserver_hostname(problems: list[Problem], field: str, value: str) -> None:
+    if not is_hostname(value):
+        problems.append(error(field, value, f"expected a host name, e.g. {APISERVER_HOSTNAME}"))
+
+
+def hosts_line(profile: Profile, address: str, hostname: str) -> RenderedFile:
+    """kubeha's one line in /etc/hosts (``address hostname``), kept by the engine byte-exactly:
+    added on apply, the file given back as it was on uninstall."""
+    line = render_template(
+        "common/hosts.line.j2", profile=profile, address=address, hostname=hostname
+    )
+    return RenderedFile(HOSTS_FILE, line, "common/hosts.line.j2", kind="line")
 
 
 def cert_sans(profile: Profile, extra: tuple[str, ...]) -> list[str]:
@@ -30,16 +58,22 @@ def cert_sans(profile: Profile, extra: tuple[str, ...]) -> list[str]:
 def snippets(
     profile: Profile, endpoint_host: str, endpoint_port: int, extra_sans: tuple[str, ...]
 ) -> tuple[tuple[RenderedFile, ...], str]:
+    """The kubeadm ClusterConfiguration and the kubeconfig server line for clients that dial
+    ``endpoint_host:endpoint_port``, and that server URL."""
     endpoint = host_port(endpoint_host, endpoint_port)
     server_url = f"https://{url_host(endpoint_host)}:{endpoint_port}"
     kubeadm = render_template(
         "common/kubeadm-config.yaml.j2",
         profile=profile,
         endpoint=endpoint,
+        kubeadm_api=kubeadm_api.get(profile.cluster.kubeadm_api),
         cert_sans=cert_sans(profile, extra_sans),
     )
     server = render_template(
-        "common/kubeconfig-server.txt.j2", profile=profile, server_url=server_url
+        "common/kubeconfig-server.txt.j2",
+        profile=profile,
+        server_url=server_url,
+        hosts_name="" if parse_ip(endpoint_host) is not None else endpoint_host,
     )
     files = (
         RenderedFile("kubeadm-config.yaml", kubeadm, "common/kubeadm-config.yaml.j2"),

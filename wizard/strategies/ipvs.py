@@ -10,13 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from wizard.field_checks import check_ip, check_port, check_vip, node_groups
-from wizard.netaddr import host_port, is_hostname, parse_ip
+from wizard.netaddr import host_port, parse_ip
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error
 from wizard.profile import Profile
 from wizard.strategies.base import Card, Strategy
-from wizard.strategies.common import snippets
+from wizard.strategies.common import (
+    HOSTS_FILE,
+    apiserver_hostname_field,
+    check_apiserver_hostname,
+    snippets,
+)
 from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
 from wizard.strategies.packages import CURL, same_name
@@ -31,7 +36,6 @@ UNIT = "kubeha-ipvs-checker.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
 SYSCTL_FILE = "/etc/sysctl.d/90-kubeha-ipvs.conf"
 MODULES_FILE = "/etc/modules-load.d/kubeha-ipvs.conf"
-HOSTS_FILE = "/etc/hosts"
 DUMMY_INTERFACE = "kubeha-ipvs0"
 CHECKER_SOURCE = "ipvs/kubeha-ipvs-checker.sh"  # a plain bash script, not a template
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq")
@@ -47,9 +51,7 @@ class Ipvs:
     scheduler: str = described(
         "rr", "Scheduler", "rr: round robin; lc: least connections", choices=SCHEDULERS
     )
-    apiserver_hostname: str = described(
-        "apiserver.cluster.local", "API host name", "written to /etc/hosts on every node"
-    )
+    apiserver_hostname: str = apiserver_hostname_field()
 
 
 def checker_script() -> str:
@@ -181,14 +183,7 @@ def check(profile: Profile) -> list[Problem]:
                 )
     check_port(problems, "ipvs.port", section.port)
     check_choice(problems, "ipvs.scheduler", section.scheduler, field_info(Ipvs, "scheduler"))
-    if not is_hostname(section.apiserver_hostname):
-        problems.append(
-            error(
-                "ipvs.apiserver_hostname",
-                section.apiserver_hostname,
-                "expected a host name, e.g. apiserver.cluster.local",
-            )
-        )
+    check_apiserver_hostname(problems, "ipvs.apiserver_hostname", section.apiserver_hostname)
     for index, master in enumerate(profile.masters):
         master_ip = parse_ip(master.address)
         if master_ip is None:

@@ -1,5 +1,7 @@
 """local-haproxy: haproxy on every node, listening on 127.0.0.1:8443 by default, with every
 master as a server under an active /readyz check over TLS (kubespray's other per-node proxy).
+Clients dial ``apiserver.cluster.local:8443``, resolved to the proxy by kubeha's /etc/hosts line
+on every node, as with local-nginx (``wizard.strategies.local_endpoint``).
 
 Unlike open-source nginx, haproxy checks the masters itself, so no session cutter runs beside
 it. How a dead master is left (measured on the lab: bench/local_haproxy_variants.py):
@@ -20,14 +22,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from wizard.netaddr import url_host
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
+from wizard.strategies import local_endpoint
 from wizard.strategies.base import Card, Strategy
-from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from wizard.strategies.common import CUTTER_UNIT, apiserver_hostname_field, session_cutter_files
 from wizard.strategies.fields import described
+from wizard.strategies.hooks import LabSite
 from wizard.strategies.local_nginx import check_listener
 from wizard.strategies.packages import same_name
 from wizard.templating import render_template
@@ -54,6 +58,7 @@ class LocalHaproxy:
     listen_port: int = described(
         8443, "Proxy port", "clients use this port; must differ from the apiserver's"
     )
+    apiserver_hostname: str = apiserver_hostname_field()
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,6 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
 
 def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     tuning = tuning or TUNING
-    hc = profile.health_check
     lh: LocalHaproxy = profile.section(SECTION)
     unit = render_template(
         "local-haproxy/kube-haproxy.service.j2",
@@ -143,7 +147,8 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     if tuning.session_cutter:
         files = (*files, *session_cutter_files(profile))
         services = (UNIT, CUTTER_UNIT)
-    verify_url = f"https://{url_host(lh.listen_address)}:{lh.listen_port}{hc.path}"
+    files = (*files, local_endpoint.hosts_file(profile, lh))
+    verify_url = local_endpoint.verify_url(profile, lh)
     nodes = tuple(
         NodePlan(
             node=node.name,
@@ -158,8 +163,14 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
         )
         for node in profile.all_nodes()
     )
-    extra, server_url = snippets(profile, lh.listen_address, lh.listen_port, (lh.listen_address,))
-    return RenderPlan(profile=profile, nodes=nodes, snippets=extra, server_url=server_url)
+    extra, server_url = local_endpoint.endpoint_snippets(profile, lh)
+    return RenderPlan(
+        profile=profile,
+        nodes=nodes,
+        snippets=extra,
+        server_url=server_url,
+        former_server_urls=(local_endpoint.former_server_url(lh),),
+    )
 
 
 class LocalHaproxyStrategy(Strategy):
@@ -184,6 +195,9 @@ class LocalHaproxyStrategy(Strategy):
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        return local_endpoint.lab_section(LocalHaproxy, site)
 
 
 STRATEGY = LocalHaproxyStrategy()

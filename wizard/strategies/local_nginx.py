@@ -1,5 +1,7 @@
 """local-nginx: an nginx stream proxy on every node, listening on 127.0.0.1:8443 by default, with
-every master as an upstream (the kubeasz / seed-guide design, failover-tuned).
+every master as an upstream (the kubeasz / seed-guide design, failover-tuned). Clients dial
+``apiserver.cluster.local:8443``, which kubeha's /etc/hosts line on every node resolves to the
+proxy (``wizard.strategies.local_endpoint``).
 
 Install method ``package`` runs the distro's nginx with its stream module under its own unit and
 config (beside any nginx the node already runs); ``source`` and ``binary`` run a kube-nginx binary
@@ -9,16 +11,18 @@ under the install prefix, as the seed guides do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from wizard.field_checks import check_ip, check_port, master_ports
-from wizard.netaddr import never_a_host, parse_ip, url_host
+from wizard.netaddr import never_a_host, parse_ip
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import InstallMethod, Profile
+from wizard.strategies import local_endpoint
 from wizard.strategies.base import Card, Opener, Strategy
-from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from wizard.strategies.common import CUTTER_UNIT, apiserver_hostname_field, session_cutter_files
 from wizard.strategies.fields import described
-from wizard.strategies.hooks import Report
+from wizard.strategies.hooks import LabSite, Report
 from wizard.strategies.packages import Package
 from wizard.templating import render_template
 
@@ -43,6 +47,7 @@ class LocalNginx:
     listen_port: int = described(
         8443, "Proxy port", "clients use this port; must differ from the apiserver's"
     )
+    apiserver_hostname: str = apiserver_hostname_field()
 
 
 def layout(profile: Profile) -> dict[str, str]:
@@ -105,9 +110,8 @@ def plan(profile: Profile) -> RenderPlan:
         *session_cutter_files(profile),
     )
     ln: LocalNginx = profile.section(SECTION)
-    verify_url = (
-        f"https://{url_host(ln.listen_address)}:{ln.listen_port}{profile.health_check.path}"
-    )
+    files = (*files, local_endpoint.hosts_file(profile, ln))
+    verify_url = local_endpoint.verify_url(profile, ln)
     packages = (NGINX,) if package else ()
     nodes = tuple(
         NodePlan(
@@ -123,8 +127,14 @@ def plan(profile: Profile) -> RenderPlan:
         )
         for node in profile.all_nodes()
     )
-    extra, server_url = snippets(profile, ln.listen_address, ln.listen_port, (ln.listen_address,))
-    return RenderPlan(profile=profile, nodes=nodes, snippets=extra, server_url=server_url)
+    extra, server_url = local_endpoint.endpoint_snippets(profile, ln)
+    return RenderPlan(
+        profile=profile,
+        nodes=nodes,
+        snippets=extra,
+        server_url=server_url,
+        former_server_urls=(local_endpoint.former_server_url(ln),),
+    )
 
 
 def check(profile: Profile) -> list[Problem]:
@@ -132,8 +142,9 @@ def check(profile: Profile) -> list[Problem]:
 
 
 def check_listener(profile: Profile, name: str) -> list[Problem]:
-    """The listen address and port of a proxy on every node, in section ``name`` (any section
-    with ``listen_address`` and ``listen_port``: local-haproxy's too)."""
+    """The listen address and port of a proxy on every node, and the API host name clients
+    dial, in section ``name`` (any section with ``listen_address``, ``listen_port`` and
+    ``apiserver_hostname``: local-haproxy's too)."""
     section = profile.section(name)
     problems: list[Problem] = []
     if check_ip(
@@ -167,6 +178,7 @@ def check_listener(profile: Profile, name: str) -> list[Problem]:
                 "on every address; choose another port, e.g. 8443",
             )
         )
+    problems.extend(local_endpoint.check_hostname(profile, name))
     return problems
 
 
@@ -194,6 +206,9 @@ class LocalNginxStrategy(Strategy):
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        return local_endpoint.lab_section(LocalNginx, site)
 
     def needs_prepare(self, profile: Profile) -> bool:
         """Install methods source and binary: kube-nginx is built (or read) once, first."""

@@ -1,0 +1,47 @@
+"""The Balancer step shows the API host name of a node-local strategy (from its section's
+described fields) and the cluster's kubeadm API, and an edit of either reaches the profile and
+the problems."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Select
+
+from screens.app import make_app
+from tests.screens.helpers import example, screen_text
+
+SECTIONS = {"local-nginx": "local-nginx", "local-haproxy": "local-haproxy", "ipvs": "ipvs"}
+
+
+@pytest.mark.parametrize("strategy", sorted(SECTIONS))
+async def test_the_form_shows_the_api_host_name(strategy) -> None:
+    app = make_app(profile=example(strategy), initial_step="balancer")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        field = app.screen.query_one(f"#f-{SECTIONS[strategy]}-apiserver-hostname", Input)
+        assert field.value == "apiserver.cluster.local"
+        assert "API host name" in screen_text(app)
+
+
+async def test_a_bad_host_name_is_shown_as_a_problem_and_a_good_one_is_kept() -> None:
+    app = make_app(profile=example("local-nginx"), initial_step="balancer")
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.screen.query_one("#f-local-nginx-apiserver-hostname", Input)
+        field.value = "api server"
+        await pilot.pause()
+        shown = str(app.screen.query_one("#problems").render())
+        assert "local_nginx.apiserver_hostname" in shown and "expected a host name" in shown
+        field.value = "k8s-api.internal"
+        await pilot.pause()
+        assert app.state.profile.local_nginx.apiserver_hostname == "k8s-api.internal"
+        assert "apiserver_hostname" not in str(app.screen.query_one("#problems").render())
+
+
+async def test_the_kubeadm_api_is_a_choice_of_the_two() -> None:
+    app = make_app(profile=example("haproxy-keepalived"), initial_step="balancer")
+    async with app.run_test(size=(120, 40)) as pilot:
+        choice = app.screen.query_one("#f-cluster-kubeadm-api", Select)
+        assert choice.value == "v1beta4"
+        choice.value = "v1beta3"
+        await pilot.pause()
+        assert app.state.profile.cluster.kubeadm_api == "v1beta3"

@@ -1,0 +1,79 @@
+"""The endpoint of the node-local strategies (local-nginx, local-haproxy): a proxy on every node
+listens on ``listen_address:listen_port``, and clients dial ``apiserver_hostname`` on that port,
+resolved to the proxy by kubeha's /etc/hosts line on every node.
+
+A name, not the proxy's literal 127.0.0.1: kubeadm copies ``controlPlaneEndpoint`` into
+admin.conf and the cluster-info ConfigMap, and a kubeconfig that says ``127.0.0.1:8443`` breaks
+on every machine that is not a node. With the name, such a machine maps the name to any master
+(or a VIP) in its own /etc/hosts, and the same kubeconfig works there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from wizard.netaddr import parse_ip, url_host
+from wizard.plan import RenderedFile
+from wizard.problems import Problem
+from wizard.profile import Profile
+from wizard.strategies.common import check_apiserver_hostname, hosts_line, snippets
+from wizard.strategies.hooks import LabSite
+
+LOOPBACK = {4: ipaddress.IPv4Address("127.0.0.1"), 6: ipaddress.IPv6Address("::1")}
+
+
+def dial_address(listen_address: str) -> str:
+    """The address a node reaches its own proxy on: the listen address, or loopback of its
+    family when the proxy listens on every address (0.0.0.0, ::)."""
+    ip = parse_ip(listen_address)
+    if ip is not None and ip.is_unspecified:
+        return str(LOOPBACK[ip.version])
+    return listen_address
+
+
+def hosts_file(profile: Profile, section: Any) -> RenderedFile:
+    """The managed /etc/hosts line: ``127.0.0.1 apiserver.cluster.local`` by default."""
+    return hosts_line(profile, dial_address(section.listen_address), section.apiserver_hostname)
+
+
+def server_url(section: Any) -> str:
+    """What clients dial: ``https://apiserver.cluster.local:8443`` by default."""
+    return f"https://{section.apiserver_hostname}:{section.listen_port}"
+
+
+def verify_url(profile: Profile, section: Any) -> str:
+    """The name clients dial, resolved by the hosts line that upload put on the node: verify
+    proves the line and the proxy together, and ``--ca-file`` checks the name clients check."""
+    return server_url(section) + profile.health_check.path
+
+
+def former_server_url(section: Any) -> str:
+    """What kubeha before the host name repointed clients to (the proxy's own address), so
+    uninstall still points those kubeconfigs back and a re-apply moves them to the name."""
+    return f"https://{url_host(dial_address(section.listen_address))}:{section.listen_port}"
+
+
+def endpoint_snippets(profile: Profile, section: Any) -> tuple[tuple[RenderedFile, ...], str]:
+    """The kubeadm and kubeconfig snippets for the name; the certificate's SANs take the name,
+    the proxy's address and 127.0.0.1 (``cert_sans`` adds it)."""
+    extra = (section.apiserver_hostname, dial_address(section.listen_address))
+    return snippets(profile, section.apiserver_hostname, section.listen_port, extra)
+
+
+def check_hostname(profile: Profile, name: str) -> list[Problem]:
+    problems: list[Problem] = []
+    section = profile.section(name)
+    check_apiserver_hostname(problems, f"{name}.apiserver_hostname", section.apiserver_hostname)
+    return problems
+
+
+def lab_section(section_type: type, site: LabSite) -> dict[str, Any]:
+    """A node-local section for the lab: the defaults, with the lab's API host name (which the
+    lab's apiserver certificates carry)."""
+    defaults = section_type()
+    return {
+        "listen_address": defaults.listen_address,
+        "listen_port": defaults.listen_port,
+        "apiserver_hostname": site.apiserver_hostname,
+    }
