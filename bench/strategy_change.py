@@ -17,6 +17,7 @@ from wizard.engine.apply import run_apply
 from wizard.engine.drill import DrillReport, DrillTiming, Fault
 from wizard.engine.drill_run import run_drill
 from wizard.engine.model import ApplyOptions, RunSummary
+from wizard.engine.retire import DRAIN_S
 from wizard.profile import Profile
 from wizard.render import build_plan
 
@@ -63,9 +64,9 @@ class Change:
 
 def timing_for(apply_s: float) -> DrillTiming:
     """Loops long enough for an apply that takes up to three times ``apply_s`` (a re-apply
-    measured on this host just before; the restore waits for the apply), then 6 s of clients
-    on the new balancer."""
-    lead, hold = 2.0, 3 * apply_s
+    measured on this host just before) plus the old balancer's drain (:data:`DRAIN_S`; the
+    restore waits for the apply), then 6 s of clients on the new balancer."""
+    lead, hold = 2.0, 3 * apply_s + DRAIN_S
     return DrillTiming(lead=lead, hold=hold, duration=lead + hold + 6.0)
 
 

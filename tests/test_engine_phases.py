@@ -27,11 +27,16 @@ def test_apply_and_uninstall_are_ordered_lists_of_phases() -> None:
         "activate",
         "verify",
         "clients",  # only with [clients] repoint = true
+        "retire",  # only when this strategy takes another's port over in place
     ]
     assert [p.title for p in UNINSTALL] == ["connect", "clients", "activate"]
     assert [p.title for p in APPLY if p.dry_run is None] == ["verify"]  # a dry run verifies nothing
-    assert [p.title for p in APPLY if p.undo is not None] == ["upload", "clients"]
-    assert [p.title for p in (*APPLY, *UNINSTALL) if p.applies is not None] == ["clients"] * 2
+    assert [p.title for p in APPLY if p.undo is not None] == ["upload", "clients", "retire"]
+    assert [p.title for p in (*APPLY, *UNINSTALL) if p.applies is not None] == [
+        "clients",
+        "retire",
+        "clients",
+    ]
 
 
 def test_an_applys_progress_comes_from_its_list() -> None:
@@ -43,6 +48,7 @@ def test_an_applys_progress_comes_from_its_list() -> None:
         "activate": 0.7,
         "verify": 0.85,
         "clients": 0.9,
+        "retire": 0.95,
         "rollback": 0.9,
     }
     assert progress_marks(UNINSTALL) == {"connect": 0.2, "clients": 0.2, "activate": 0.4}

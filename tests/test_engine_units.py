@@ -45,7 +45,7 @@ def test_fresh_apply_creates_enables_starts_and_verifies(profile, cluster):
     assert summary.ok
     assert set(states(summary).values()) == {NodeState.VERIFIED}
     node = cluster.nodes["master1"]
-    assert "listen 127.0.0.1:8443;" in node.files[CONF]
+    assert "listen 127.0.0.1:8443 reuseport;" in node.files[CONF]
     assert node.units[UNIT] == (True, True)
     assert "systemctl daemon-reload" in node.log
     assert all(n.closed for n in cluster.nodes.values())
@@ -150,7 +150,7 @@ def test_dry_run_shows_diffs_and_changes_nothing(profile, cluster):
     assert set(states(summary).values()) == {NodeState.PLANNED}
     assert all(not n.files for n in cluster.nodes.values())
     diff = {d.path: d for d in summary.nodes[0].diffs}[CONF]
-    assert diff.action == "create" and "+        listen 127.0.0.1:8443;" in diff.diff
+    assert diff.action == "create" and "+        listen 127.0.0.1:8443 reuseport;" in diff.diff
 
 
 def test_cancel_before_start_changes_nothing(profile, cluster):

@@ -66,10 +66,17 @@ def test_local_haproxy_takes_over_local_nginx_after_it_verified_beside_it():
     log = node.log
     # The new one starts (beside the old one) before the old one stops.
     assert log.index(f"systemctl start {HAPROXY}") < log.index(f"systemctl stop {NGINX}")
+    # kube-nginx is stopped gently (QUIT through a runtime drop-in, removed right after).
+    drop_in = next(i for i, line in enumerate(log) if "kube-nginx.service.d" in line)
+    assert drop_in < log.index(f"systemctl stop {NGINX}")
+    assert any(line.startswith("sh rm -f") and "kubeha-drain" in line for line in log)
     assert node.units[NGINX][1] is False and node.units[HAPROXY][1] is True
-    for path in old_files:
+    shared = {f.path for f in build_plan(haproxy).for_node("master1").files}
+    assert "/etc/hosts" in shared  # the API host name's line: both keep it, nothing is undone
+    for path in set(old_files) - shared:
         assert path not in node.files, path
         assert f"restore-original {path}" in log
+    assert "restore-original /etc/hosts" not in log
     now = manifest(node)
     assert (now.strategy, now.profile) == ("local-haproxy", haproxy.name)
     assert now.ports == (("127.0.0.1", 8443),)

@@ -57,6 +57,10 @@ class NodePlan:
     # default): another node-local balancer that does too can take the port over in place, the
     # two serving side by side until the old one stops (a strategy change with no gap).
     shares_port: bool = False
+    # (unit, signal) that stops a unit without cutting the sessions in flight (nginx: QUIT,
+    # haproxy's master: USR1); used when another balancer takes the port over. Its units' own
+    # stop stays the quick one: a restart must not wait for long-lived watches to end.
+    drain_signals: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from wizard.profile import KUBEADM_KUBECONFIGS, ClientKubeconfig, Clients
 from wizard.profile_io import load_profile
 
 PROXY = "/etc/kubernetes/kube-proxy.kubeconfig kube-proxy.service"
-LB = "https://127.0.0.1:8443"
+LB = "https://apiserver.cluster.local:8443"  # local-nginx: the API host name
 
 
 def _repointing(**clients):

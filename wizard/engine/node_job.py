@@ -117,6 +117,7 @@ class NodeJob(NodeWork):
             run_id=self.lock.run_id if self.lock is not None else "",
             ports=self.plan.ports,
             shares_port=self.plan.shares_port,
+            drain_signals=self.plan.drain_signals,
         )
 
     def after_undo(self, problems: list[str]) -> tuple[Status, str]:

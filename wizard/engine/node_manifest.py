@@ -31,6 +31,7 @@ class Manifest:
     run_id: str = ""
     ports: tuple[tuple[str, int], ...] = ()  # (address, port) its load balancer binds
     shares_port: bool = False  # bound with SO_REUSEPORT (``NodePlan.shares_port``)
+    drain_signals: tuple[tuple[str, str], ...] = ()  # ``NodePlan.drain_signals``
 
     def to_text(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -53,6 +54,7 @@ class Manifest:
                 str(data.get("run_id", "")),
                 tuple((str(a), int(p)) for a, p in data.get("ports", ())),
                 bool(data.get("shares_port", False)),
+                tuple((str(u), str(sig)) for u, sig in data.get("drain_signals", ())),
             )
         except (ValueError, KeyError, TypeError, RecursionError):
             return None

@@ -5,8 +5,12 @@ Both balancers bind the same ports with SO_REUSEPORT, so from the new one's star
 one stops, each new connection goes to one of two working balancers, and the node's clients keep
 the address they use. Then, in order:
 
-1. the old strategy's services stop (their clients' connections end; they reconnect at once, to
-   the new balancer, the only one left on the port);
+1. the old strategy's services stop; a balancer with a drain signal (``NodePlan.drain_signals``:
+   nginx's QUIT, haproxy's USR1) is stopped with it, through a runtime drop-in in /run removed
+   right after: it closes its listener at once and lets every session in flight finish (a
+   long-lived watch at most 10 s: ``worker_shutdown_timeout``, ``hard-stop-after``), so no
+   request that reached it fails; its clients reconnect at once, to the new balancer, the only
+   one left on the port;
 2. the new balancer alone must answer the verify URL (until the verify time is up);
 3. the old strategy's files go back to how they were before kubeha (created ones removed),
    its units to their original state, and the node's manifest names the new strategy.
@@ -25,9 +29,14 @@ from typing import TYPE_CHECKING
 from wizard.engine import node_manifest
 from wizard.engine.events import Status
 from wizard.engine.phase import Outcome, StepFailed
+from wizard.engine.remote import q
 
 if TYPE_CHECKING:
     from wizard.engine.node_job import NodeJob
+    from wizard.engine.remote import RemoteNode
+
+# Longer than the balancers' own limit on a draining session (10 s), shorter than systemd's 90.
+DRAIN_S = 20
 
 
 def retiring(job: NodeJob) -> bool:
@@ -50,10 +59,11 @@ def retire(job: NodeJob) -> Outcome:
     assert job.node is not None and job.retiring is not None
     node, old = job.node, job.retiring
     lines: list[str] = []
+    signals = dict(old.drain_signals)
     for unit in _old_services(job):
         if node.systemctl("is-active", "--quiet", unit).ok:
             job.stopped_old.append(unit)
-        result = node.systemctl("stop", unit)
+        result = _stop(node, unit, signals.get(unit))
         if not result.ok and node.systemctl("is-active", "--quiet", unit).ok:
             raise StepFailed(f"cannot stop {old.strategy}'s {unit}", result.output_lines())
         lines.append(f"stopped {unit}")
@@ -77,6 +87,23 @@ def retire(job: NodeJob) -> Outcome:
         + ("; ".join(problems) or f"its {len(_old_files(job))} file(s) removed"),
         tuple(lines),
     )
+
+
+def _stop(node: RemoteNode, unit: str, signal: str | None):
+    """``systemctl stop unit``; with ``signal``, the unit's stop made gentle for this once (a
+    runtime drop-in: the unit's own stop stays quick for its restarts)."""
+    if signal is None:
+        return node.systemctl("stop", unit)
+    folder = f"/run/systemd/system/{unit}.d"
+    drop_in = f"{folder}/kubeha-drain.conf"
+    text = f"[Service]\nKillSignal={signal}\nKillMode=mixed\nTimeoutStopSec={DRAIN_S}\n"
+    node.sh(
+        f"mkdir -p {q(folder)} && printf %s {q(text)} > {q(drop_in)} && systemctl daemon-reload"
+    )
+    try:
+        return node.systemctl("stop", unit, timeout=DRAIN_S + 30)
+    finally:
+        node.sh(f"rm -f {q(drop_in)}; rmdir {q(folder)} 2>/dev/null; systemctl daemon-reload")
 
 
 def _remove_old(job: NodeJob, lines: list[str]) -> list[str]:

@@ -160,6 +160,7 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
             verify_url=verify_url,
             ports=((lh.listen_address, lh.listen_port),),
             shares_port=True,
+            drain_signals=((UNIT, "SIGUSR1"),),
         )
         for node in profile.all_nodes()
     )

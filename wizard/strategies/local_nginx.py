@@ -124,6 +124,7 @@ def plan(profile: Profile) -> RenderPlan:
             verify_url=verify_url,
             ports=((ln.listen_address, ln.listen_port),),
             shares_port=True,
+            drain_signals=((UNIT, "SIGQUIT"),),
         )
         for node in profile.all_nodes()
     )
