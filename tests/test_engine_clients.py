@@ -350,3 +350,43 @@ def test_uninstall_points_back_what_an_older_kubeha_left_on_the_proxy_address(pk
     for node in cluster.nodes.values():
         assert f"server: {master}" in node.files[KUBELET] and FORMER_LB not in node.files[KUBELET]
         assert KUBELET + ORIG not in node.files
+
+
+def test_a_run_that_died_after_repointing_is_finished_by_the_next(profile, pki):
+    """The kubeconfig was repointed and journaled, then kubeha died before the restart: the
+    next apply restarts kubelet (the file is already what it wants) and clears the journal."""
+    from wizard.engine.node_journal import JOURNAL, Journal, JournalEntry
+
+    cluster = cluster_for(profile, pki)
+    assert apply(profile, cluster).ok
+    node = cluster.nodes[profile.masters[0].name]
+    entry = JournalEntry(KUBELET, "kubelet.service", True)
+    node.files[JOURNAL] = Journal("dead-run", (entry,)).to_text()
+    for each in cluster.nodes.values():
+        each.log.clear()
+    events = []
+    summary = apply(profile, cluster, events)
+    result = {n.node: n for n in summary.nodes}
+    assert result[node.name].state is NodeState.VERIFIED, result[node.name]
+    assert "systemctl restart kubelet.service" in node.log
+    assert JOURNAL not in node.files
+    assert any("repointed by a run that stopped" in line for e in events for line in e.lines)
+    other = cluster.nodes[profile.masters[1].name]
+    assert "systemctl restart kubelet.service" not in other.log  # nothing to finish there
+
+
+def test_repointing_is_journaled_before_the_rename(profile, pki):
+    cluster = cluster_for(profile, pki)
+    node = cluster.nodes[profile.masters[0].name]
+    written = []
+    original = node.write_private_file
+
+    def spy(path, text):
+        if path.endswith("journal.json"):
+            written.append(text)
+        original(path, text)
+
+    node.write_private_file = spy
+    assert apply(profile, cluster).ok
+    assert any(KUBELET in text for text in written)
+    assert not [p for p in node.files if p.endswith("journal.json")]

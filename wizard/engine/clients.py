@@ -13,6 +13,11 @@ kube-proxy's healthz when the unit is one of theirs. A re-apply finds nothing to
 A server an older kubeha repointed a kubeconfig to (the plan's ``former_server_urls``, e.g.
 local-nginx's ``https://127.0.0.1:8443`` before the API host name) counts as the load balancer:
 a re-apply moves it to the new server, and uninstall points it back to the original too.
+
+Each kubeconfig goes into the node's journal (:mod:`wizard.engine.node_journal`) before it is
+renamed into place, and the journal is cleared once every client checked out: a run that dies
+between a kubeconfig's change and its unit's restart leaves it there, and the next run restarts
+that unit and checks it even though the file is already what it wants.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from wizard.engine import node_journal
 from wizard.engine.events import Status
+from wizard.engine.file_changes import record_in_journal
 from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import Outcome, StepFailed
 from wizard.engine.remote import ORIG, PREV, RemoteNode, q
+from wizard.plan import RenderedFile
 from wizard.profile import ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
 from wizard.retrofit.client_diff import old_endpoints
@@ -137,12 +145,21 @@ def repoint_clients(job: NodeJob) -> Outcome:
     node, plan = job.node, job.clients
     assert node is not None and plan is not None
     lines: list[str] = []
+    pending = {e.path for e in job.inherited}  # repointed by a run that stopped half-way
     for target, moved in _moves(node, plan):
         line = f"{target.path}: {moved.diff_line}"
         lines.append(line)
         if not moved.changed:
+            if target.path in pending:  # its unit may still run on the old server: finish it
+                job.client_changes.append(ClientChange(target, False, line))
+                lines.append(f"{target.path}: repointed by a run that stopped: finishing it")
             continue
         first = node.read_text(target.path + ORIG) is None
+        # In the node's journal first: a run that dies from here on is finished by the next.
+        record_in_journal(
+            job,
+            RenderedFile(target.path, "", "kubeconfig", service=target.unit or None, restart=True),
+        )
         _replace(node, target.path, moved.text)
         job.client_changes.append(ClientChange(target, first, line))
         job.actions.append(line)
@@ -160,6 +177,8 @@ def repoint_clients(job: NodeJob) -> Outcome:
             lines.append(f"restarted {unit}")
     for change in job.client_changes:
         lines.append(check_client(job, change.target))
+    if job.journal is not None or pending:
+        node_journal.clear(node)
     return Status.CHANGED, f"{len(job.client_changes)} kubeconfig(s) repointed", tuple(lines)
 
 
