@@ -390,3 +390,66 @@ def test_repointing_is_journaled_before_the_rename(profile, pki):
     assert apply(profile, cluster).ok
     assert any(KUBELET in text for text in written)
     assert not [p for p in node.files if p.endswith("journal.json")]
+
+
+def test_uninstall_points_every_nodes_clients_back_before_any_balancer_goes(pki):
+    """haproxy-keepalived: the workers' clients use the masters' VIP; no master removes its
+    haproxy before every node's kubeconfigs are pointed back."""
+    profile = dataclasses.replace(
+        example_profile("haproxy-keepalived"),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+    cluster = cluster_for(profile, pki)
+    originals = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
+    order: list[tuple[str, str]] = []
+    for name, node in cluster.nodes.items():
+        node.files[KUBELET + ORIG] = originals[name]
+        node.files[KUBELET] = originals[name].replace(
+            f"https://{profile.masters[0].address}:6443", build_plan(profile).server_url
+        )
+        systemctl = node.systemctl
+
+        def logged(*args, timeout=90, name=name, systemctl=systemctl):
+            order.append((name, " ".join(args)))
+            return systemctl(*args, timeout=timeout)
+
+        node.systemctl = logged
+    events = []
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), events.append, connector=cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    restarts = [i for i, (_, what) in enumerate(order) if what == "restart kubelet.service"]
+    stops = [i for i, (_, what) in enumerate(order) if what.startswith("stop ")]
+    assert len(restarts) == len(cluster.nodes) and stops
+    assert max(restarts) < min(stops)  # every client back before any balancer stops
+    for name, node in cluster.nodes.items():
+        assert node.files[KUBELET] == originals[name]
+        done = [e for e in events if e.node == name and e.phase == "done"]
+        assert len(done) == 1, done  # one result per node, the removal's
+
+
+def test_a_node_whose_clients_cannot_go_back_keeps_every_balancer(pki):
+    profile = dataclasses.replace(
+        example_profile("haproxy-keepalived"),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+    cluster = cluster_for(profile, pki)
+    lb = build_plan(profile).server_url
+    for node in cluster.nodes.values():
+        node.files[KUBELET + ORIG] = node.files[KUBELET]
+        node.files[KUBELET] = node.files[KUBELET].replace(
+            f"https://{profile.masters[0].address}:6443", lb
+        )
+    worker = cluster.nodes[profile.workers[0].name]
+
+    def refuse(path, temp):
+        raise RuntimeError(f"cannot rename {temp} over {path}: read-only file system")
+
+    worker.commit = refuse
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert not summary.ok
+    for result in summary.nodes:
+        assert result.state is NodeState.BROKEN
+        if result.node != worker.name:
+            assert f"{worker.name} could not point its clients back" in result.reason
+    for node in cluster.nodes.values():
+        assert not [x for x in node.log if x.startswith("systemctl stop")], node.name

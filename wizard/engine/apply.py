@@ -35,7 +35,7 @@ from wizard.engine.phase import PhaseName, RunMode
 from wizard.engine.pool import run_pool
 from wizard.engine.remote import RemoteNode
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
-from wizard.engine.uninstall_job import UninstallJob
+from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
 from wizard.errors import KubehaError, PrepareFailed
 from wizard.profile import Profile
 from wizard.render import RenderPlan
@@ -127,6 +127,8 @@ class Run:
     state: RunState
     selected: list[str]
     jobs: dict[str, Job] = field(default_factory=dict)
+    # An uninstall that repoints clients: every node's clients pointed back first, a wave of its own.
+    clients_first: dict[str, Job] = field(default_factory=dict)
     results: dict[str, NodeResult] = field(default_factory=dict)
     cluster_problems: list[str] = field(default_factory=list)
     began: float | None = None  # when the first node started
@@ -254,6 +256,10 @@ def make_jobs(run: Run) -> None:
             job: Job = UninstallJob(
                 node_plan, opener, emit, options, run.cancel, lock, clients=clients
             )
+            if clients is not None:
+                run.clients_first[name] = ClientsFirstJob(
+                    node_plan, opener, emit, options, run.cancel, lock, clients=clients
+                )
         else:
             job = NodeJob(
                 node_plan,
@@ -266,7 +272,7 @@ def make_jobs(run: Run) -> None:
                 clients=clients,
             )
         run.jobs[name] = job
-    run.opened.extend(run.jobs.values())
+    run.opened.extend([*run.clients_first.values(), *run.jobs.values()])
 
 
 def nodes(run: Run) -> None:
@@ -276,6 +282,8 @@ def nodes(run: Run) -> None:
     # Connections close as each node finishes, except the ones the strategy's cluster check
     # after the run needs (haproxy-keepalived: who holds the VIP).
     keep_open = set() if run.uninstall else set(strategy.cluster_nodes(run.profile))
+    if run.clients_first and not _clients_pointed_back(run):
+        return
     for index, wave in enumerate(waves(strategy, plan, list(run.jobs), run.uninstall)):
         if index > 0 and results and not any(r.ok for r in results.values()):
             for name in wave:  # nothing carries the load balancer: do not wait on it
@@ -286,6 +294,27 @@ def nodes(run: Run) -> None:
             continue
         ready = {name: run.jobs[name] for name in wave}
         results.update(run_pool(ready, run.options, run.cancel, run.state, emit, keep_open))
+
+
+def _clients_pointed_back(run: Run) -> bool:
+    """An uninstall's first wave: every node's clients pointed back. Where one node's are not,
+    no load balancer is removed (that node's clients may use another node's: the VIP) and
+    every node says so."""
+    first = run_pool(run.clients_first, run.options, run.cancel, run.state, run.emit)
+    stuck = sorted(name for name, result in first.items() if not result.ok)
+    if not stuck:
+        return True
+    for name, result in first.items():
+        reason = (
+            result.reason
+            if name in stuck
+            else f"clients pointed back; load balancer kept: {', '.join(stuck)} could not "
+            "point its clients back, and they may still use it"
+        )
+        run.emit(Event(name, PhaseName.DONE, Status.FAILED, reason, progress=1.0))
+        run.results[name] = NodeResult(name, NodeState.BROKEN, reason, result.changed_files)
+        run.state.set_node(name, NodeState.BROKEN.value)
+    return False
 
 
 def cluster_check(run: Run) -> None:

@@ -6,6 +6,11 @@ as an apply does; walked by the same runner (:mod:`wizard.engine.runner`).
 
 The removal is one phase and has no undo: a problem on one file or unit is reported and the
 rest is still removed; the node is then ``broken`` and says why.
+
+When the profile repoints clients, the run points every node's clients back first, as a wave of
+its own (:class:`ClientsFirstJob`), and removes load balancers only once every node's clients
+are off them: a worker's kubelet reaches the masters' VIP, and must not lose it while it waits
+for its own turn.
 """
 
 from __future__ import annotations
@@ -116,3 +121,19 @@ class UninstallJob(NodeWork):
 
     def after_undo(self, problems: list[str]) -> tuple[Status, str]:  # no phase has an undo
         return Status.FAILED, "; ".join(problems) or "nothing to undo"
+
+
+CLIENTS_FIRST: tuple[Phase[UninstallJob], ...] = UNINSTALL[:2]  # connect, clients
+
+
+@dataclass
+class ClientsFirstJob(UninstallJob):
+    """An uninstall's first wave on one node: its kubeconfigs pointed back, nothing removed.
+    Its result is the wave's; the node's own ``done`` comes with its removal."""
+
+    phases: ClassVar[tuple[Phase, ...]] = CLIENTS_FIRST
+
+    def finished(self) -> NodeResult:
+        if self.problems:
+            return NodeResult(self.name, NodeState.BROKEN, self.message, tuple(self.changes))
+        return NodeResult(self.name, NodeState.REMOVED, "clients pointed back", tuple(self.changes))
