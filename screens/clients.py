@@ -1,6 +1,6 @@
 """Step 6, Clients: make an existing cluster HA. Whether ``kubeha apply`` repoints the nodes'
 kubeconfigs to the load balancer once it verifies (``[clients] repoint``), which kubeconfigs
-(one per line, ``PATH [UNIT]``; kubeadm's when the profile lists none) and the cluster CA on the
+(one per line, ``PATH [UNIT or pod:NAME]``; kubeadm's when the profile lists none) and the cluster CA on the
 nodes (``ca_file``). Preview then shows each kubeconfig's one-line diff."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ INTRO = (
     "On: once a node's load balancer verifies, only the server: line of each kubeconfig below "
     "is pointed at it, its unit restarted and checked; a failure puts it back."
 )
-NOTE_ON = "One per line: PATH [UNIT]. Only the files present on a node are touched."
+NOTE_ON = "One per line: PATH [UNIT or pod:NAME]. Only the files present on a node are touched."
 NOTE_OFF = "Repointing is off: kubeha leaves these files alone (turn it on above)."
 
 

@@ -1,5 +1,6 @@
-"""The Clients step's text format: one kubeconfig per line, ``PATH [UNIT]`` (``UNIT``: the
-systemd service that reads it at start, left out for none).
+"""The Clients step's text format: one kubeconfig per line, ``PATH [UNIT or pod:NAME]``
+(``UNIT``: the systemd service that reads it at start; ``pod:NAME``: the kubeadm static pod
+that does; left out for none).
 
 An empty profile list means kubeadm's kubeconfigs (:data:`wizard.profile.KUBEADM_KUBECONFIGS`),
 so the step shows those when the profile lists none, and a list equal to them is stored empty
@@ -39,8 +40,15 @@ def stored(kubeconfigs: Sequence[ClientKubeconfig]) -> tuple[ClientKubeconfig, .
     return () if tuple(kubeconfigs) == KUBEADM_KUBECONFIGS else tuple(kubeconfigs)
 
 
+POD = "pod:"  # the second word names a kubeadm static pod instead of a unit
+
+
+def _owner(k: ClientKubeconfig) -> str:
+    return f"{POD}{k.pod}" if k.pod else k.unit
+
+
 def format_kubeconfigs(kubeconfigs: Sequence[ClientKubeconfig]) -> str:
-    return "\n".join(f"{k.path} {k.unit}".rstrip() for k in kubeconfigs)
+    return "\n".join(f"{k.path} {_owner(k)}".rstrip() for k in kubeconfigs)
 
 
 def parse_kubeconfigs(text: str) -> ParsedKubeconfigs:
@@ -57,11 +65,15 @@ def parse_kubeconfigs(text: str) -> ParsedKubeconfigs:
                 error(
                     f"{TITLE} line {number}",
                     line.strip(),
-                    f"expected PATH [UNIT], e.g. {EXAMPLE} (one kubeconfig per line)",
+                    f"expected PATH [UNIT or pod:NAME], e.g. {EXAMPLE} (one kubeconfig per line)",
                 )
             )
             continue
-        found.append(ClientKubeconfig(words[0], words[1] if len(words) == 2 else ""))
+        owner = words[1] if len(words) == 2 else ""
+        if owner.startswith(POD):
+            found.append(ClientKubeconfig(words[0], pod=owner.removeprefix(POD)))
+        else:
+            found.append(ClientKubeconfig(words[0], owner))
         lines.append(number)
     return ParsedKubeconfigs(tuple(found), tuple(lines), tuple(problems))
 

@@ -453,3 +453,49 @@ def test_a_node_whose_clients_cannot_go_back_keeps_every_balancer(pki):
             assert f"{worker.name} could not point its clients back" in result.reason
     for node in cluster.nodes.values():
         assert not [x for x in node.log if x.startswith("systemctl stop")], node.name
+
+
+def test_kubeadm_static_pods_are_restarted_through_crictl(pki):
+    """kubeadm's controller-manager.conf belongs to a static pod: after the repoint its running
+    container is stopped (crictl) and a new one must come up; without crictl it is said."""
+    profile = dataclasses.replace(example_profile("local-nginx"), clients=Clients(repoint=True))
+    cluster = cluster_for(profile, pki)
+    conf = "/etc/kubernetes/controller-manager.conf"
+    m1 = cluster.nodes[profile.masters[0].name]
+    m1.files[conf] = kubeconfig(f"https://{profile.masters[0].address}:6443", pki[2])
+    containers = {"kube-controller-manager": "old-1"}
+    sh = m1.sh
+
+    def crictl(script, timeout=120):
+        if "crictl ps" in script and "kube-controller-manager" in script:
+            m1.log.append("crictl ps")
+            return type(sh(""))(("sh",), 0, containers["kube-controller-manager"] + "\n", "")
+        if script.startswith("crictl stop"):
+            m1.log.append(script)
+            containers["kube-controller-manager"] = "new-2"  # kubelet starts a new one
+            return type(sh(""))(("sh",), 0, "", "")
+        return sh(script, timeout)
+
+    m1.sh = crictl
+    events = []
+    summary = apply(profile, cluster, events)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    assert "crictl stop old-1" in m1.log
+    lines = [line for e in events if e.node == m1.name for line in e.lines]
+    assert "restarted static pod kube-controller-manager" in lines
+    # a node without crictl: said, not failed
+    m2 = cluster.nodes[profile.masters[1].name]
+    assert not [x for x in m2.log if "crictl stop" in x]
+
+
+def test_a_bad_pod_name_is_named():
+    from wizard.validation import validate
+
+    profile = dataclasses.replace(
+        example_profile("local-nginx"),
+        clients=Clients(
+            repoint=True, kubeconfigs=(ClientKubeconfig("/etc/k.conf", pod="Bad Pod"),)
+        ),
+    )
+    problems = [p for p in validate(profile) if p.field == "clients.kubeconfigs[0].pod"]
+    assert problems and "Bad Pod" in str(problems[0].value)

@@ -109,22 +109,24 @@ class Ssh:
 @dataclass(frozen=True)
 class ClientKubeconfig:
     """A kubeconfig on the nodes whose ``server:`` kubeha repoints to the load balancer, and the
-    systemd unit that reads it at start (``""``: none to restart, e.g. kubectl's, or a kubeadm
-    static pod's, which takes the new server when its pod restarts)."""
+    systemd unit that reads it at start (``""``: none to restart, e.g. kubectl's), or the kubeadm
+    static pod that reads it (``pod``: its container is stopped through crictl and kubelet
+    starts it again from the same manifest)."""
 
     path: str
     unit: str = ""
+    pod: str = ""
 
 
 # kubeadm's kubeconfigs, used when [clients] repoint is on and names none. Only the files present
 # on a node are touched. kubelet reads kubelet.conf at start: kubelet.service is restarted. The
 # controller-manager and scheduler of kubeadm are static pods that kubelet runs: restarting
-# kubelet does not restart them, so no unit (they use the new server at their pod's next start).
-# admin.conf is read by kubectl at each call.
+# kubelet does not restart them, so their containers are (crictl stop; kubelet starts them
+# again). admin.conf is read by kubectl at each call.
 KUBEADM_KUBECONFIGS = (
     ClientKubeconfig("/etc/kubernetes/kubelet.conf", "kubelet.service"),
-    ClientKubeconfig("/etc/kubernetes/controller-manager.conf"),
-    ClientKubeconfig("/etc/kubernetes/scheduler.conf"),
+    ClientKubeconfig("/etc/kubernetes/controller-manager.conf", pod="kube-controller-manager"),
+    ClientKubeconfig("/etc/kubernetes/scheduler.conf", pod="kube-scheduler"),
     ClientKubeconfig("/etc/kubernetes/admin.conf"),
 )
 

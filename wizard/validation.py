@@ -317,6 +317,7 @@ def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
 
 
 UNIT_RE = re.compile(r"\A[A-Za-z0-9:_.@-]{1,200}\.service\Z")
+POD_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")  # a container name (DNS label)
 MAX_CLIENT_KUBECONFIGS = 32
 
 
@@ -357,6 +358,14 @@ def _check_clients(profile: Profile, problems: list[Problem]) -> None:
                     error(f"{where}.path", item.path, f"duplicate: already listed as {seen[key]}")
                 )
             seen.setdefault(key, where)
+        if item.pod and not POD_RE.fullmatch(item.pod):
+            problems.append(
+                error(
+                    f"{where}.pod",
+                    item.pod,
+                    'expected a static pod\'s container name such as kube-scheduler, or "" for none',
+                )
+            )
         if item.unit and not UNIT_RE.fullmatch(item.unit):
             problems.append(
                 error(

@@ -93,7 +93,7 @@ async def test_every_bad_value_is_named_by_its_line_with_what_is_expected() -> N
         assert "expected a systemd service such as kubelet.service" in _problems(app)
         await _type_line(pilot, "/etc/a.conf a.service extra")
         assert "Kubeconfigs line 7: '/etc/a.conf a.service extra'" in _problems(app)
-        assert "expected PATH [UNIT]" in _problems(app)
+        assert "expected PATH [UNIT or pod:NAME]" in _problems(app)
         ca = app.screen.query_one("#f-clients-ca-file", Input)
         ca.value = "pki/ca.crt"
         await pilot.pause()

@@ -6,7 +6,8 @@ Per kubeconfig present on the node: only the ``server:`` lines that name a maste
 (:func:`wizard.retrofit.kubeconfig.repoint`); the new file is staged beside the old one and
 renamed into place with the same backups as every file kubeha replaces (``.kubeha-prev`` for
 this run's rollback, ``.kubeha-orig`` for uninstall). The unit that reads it is restarted when it
-was running, then the client is checked to talk through the load balancer: ``kubectl get --raw
+was running (a kubeadm static pod's container is stopped through crictl, and kubelet starts
+it again from its manifest), then the client is checked to talk through the load balancer: ``kubectl get --raw
 /readyz`` with that kubeconfig (curl with its CA where there is no kubectl), and kubelet's or
 kube-proxy's healthz when the unit is one of theirs. A re-apply finds nothing to change.
 
@@ -113,6 +114,38 @@ def _units(changes: list[ClientChange]) -> list[str]:
     return list(dict.fromkeys(c.target.unit for c in changes if c.target.unit))
 
 
+def _pods(targets) -> list[str]:
+    return list(dict.fromkeys(t.pod for t in targets if t.pod))
+
+
+def restart_pod(node: RemoteNode, pod: str, seconds: float) -> tuple[bool, str]:
+    """A kubeadm static pod's running container stopped through crictl; kubelet starts a new
+    one from the same manifest, which reads the kubeconfig again. (ok, what happened); ok and
+    nothing done when the node has no crictl or no such container running."""
+    name = q(f"^{pod}$")
+    listed = node.sh(
+        f"command -v crictl >/dev/null 2>&1 || {{ echo no-crictl; exit 0; }}; "
+        f"crictl ps -q --state running --name {name}",
+        timeout=30,
+    )
+    if "no-crictl" in listed.stdout:
+        return True, f"{pod}: no crictl on the node: it reads the new server at its next start"
+    before = set(listed.stdout.split())
+    if not listed.ok or not before:
+        return True, f"{pod}: no running container on this node"
+    stop = node.sh(f"crictl stop {' '.join(q(c) for c in sorted(before))}", timeout=60)
+    if not stop.ok:
+        return False, f"{pod}: crictl stop failed: {stop.stderr.strip()[:200]}"
+    deadline = time.monotonic() + seconds
+    while True:
+        now = node.sh(f"crictl ps -q --state running --name {name}", timeout=30)
+        if set(now.stdout.split()) - before:
+            return True, f"restarted static pod {pod}"
+        if time.monotonic() >= deadline:
+            return False, f"{pod}: kubelet did not start a new container within {seconds:g} s"
+        time.sleep(0.5)
+
+
 # --- facts ---------------------------------------------------------------------------------
 
 
@@ -175,6 +208,14 @@ def repoint_clients(job: NodeJob) -> Outcome:
             job.restarted.append(unit)
             job.actions.append(f"systemctl restart {unit}")
             lines.append(f"restarted {unit}")
+    for pod in _pods(c.target for c in job.client_changes):
+        ok, what = restart_pod(node, pod, job.options.verify_timeout)
+        if not ok:
+            raise StepFailed(what)
+        lines.append(what)
+        if what.startswith("restarted"):
+            job.restarted.append(f"pod/{pod}")
+            job.actions.append(what)
     for change in job.client_changes:
         lines.append(check_client(job, change.target))
     if job.journal is not None or pending:
@@ -251,6 +292,8 @@ def would_repoint(job: NodeJob) -> Outcome:
             job.actions.append(f"would repoint {target.path}: {moved.diff_line}")
             if target.unit and target.unit not in units:
                 units.append(target.unit)
+            if target.pod and f"static pod {target.pod}" not in units:
+                units.append(f"static pod {target.pod}")
     for unit in units:
         job.actions.append(f"would restart {unit}")
     return Status.INFO, f"{len(lines)} kubeconfig(s) on the node", tuple(lines)
@@ -271,6 +314,11 @@ def put_clients_back(job: NodeJob) -> list[str]:
     for unit in _units(job.client_changes):
         if unit in job.restarted and not node.systemctl("restart", unit).ok:
             problems.append(f"{unit} did not restart on its previous kubeconfig")
+    for pod in _pods(c.target for c in job.client_changes):
+        if f"pod/{pod}" in job.restarted:
+            ok, what = restart_pod(node, pod, job.options.verify_timeout)
+            if not ok:
+                problems.append(what)
     return problems
 
 
@@ -284,6 +332,7 @@ def point_clients_back(job: UninstallJob) -> Outcome:
     assert node is not None and plan is not None
     lines: list[str] = []
     units: list[str] = []
+    pods: list[str] = []
     for target in plan.kubeconfigs:
         original = node.read_text(target.path + ORIG)
         if original is None:
@@ -305,6 +354,8 @@ def point_clients_back(job: UninstallJob) -> Outcome:
             job.changes.append(target.path)
             if target.unit and target.unit not in units:
                 units.append(target.unit)
+            if target.pod and target.pod not in pods:
+                pods.append(target.pod)
         node.run(["rm", "-f", target.path + ORIG, target.path + PREV])
     for unit in units:
         if node.unit_state(unit)[1]:
@@ -312,6 +363,9 @@ def point_clients_back(job: UninstallJob) -> Outcome:
                 lines.append(f"restarted {unit}")
             else:
                 job.problems.append(f"{unit} did not restart on its original kubeconfig")
+    for pod in pods:
+        ok, what = restart_pod(node, pod, job.options.verify_timeout)
+        (lines if ok else job.problems).append(what)
     job.lines.extend(lines)
     status = Status.CHANGED if lines else Status.UNCHANGED
     return status, f"{len(job.changes)} kubeconfig(s) pointed back", tuple(lines)
