@@ -77,7 +77,7 @@ def test_the_next_apply_finishes_an_interrupted_change(lab, base, tmp_path, faul
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
     for node in lab.nodes:
         conf = lab.exec_in_node(node.name, ["cat", CONF]).stdout
-        assert "listen 127.0.0.1:8447;" in conf, node.name
+        assert "listen 127.0.0.1:8447 reuseport;" in conf, node.name
         assert serving(lab, node.name, 8447), f"{node.name} does not serve 8447 after {fault}"
         assert not serving(lab, node.name, 8446), f"{node.name} still serves 8446 after {fault}"
         assert lab.exec_in_node(node.name, ["test", "-e", JOURNAL]).returncode != 0, node.name

@@ -85,8 +85,8 @@ def test_dry_run_shows_the_diff_and_changes_nothing(lab, base):
         [diff] = [d for d in result.diffs if d.path == CONF]
         assert diff.action == "update"
         assert (
-            "-        listen 127.0.0.1:8443;" in diff.diff
-            and "+        listen 127.0.0.1:8444;" in diff.diff
+            "-        listen 127.0.0.1:8443 reuseport;" in diff.diff
+            and "+        listen 127.0.0.1:8444 reuseport;" in diff.diff
         )
         assert any("reload or restart" in a for a in result.actions)
     assert snapshot(lab) == before
@@ -171,7 +171,7 @@ def test_failed_verify_rolls_back_to_the_serving_config(lab, base):
     assert result.state is NodeState.ROLLED_BACK, recorder.text()
     assert "serving again" in result.rollback, recorder.text()
     conf = lab.exec_in_node("w1", ["cat", CONF]).stdout
-    assert "listen 127.0.0.1:8445;" in conf
+    assert "listen 127.0.0.1:8445 reuseport;" in conf
     assert loops_on(lab, ["w1"], "https://127.0.0.1:8445/readyz", 3, 0.05)["w1"].failed == 0
 
 
