@@ -33,6 +33,7 @@ STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
 KINDS = ("kill", "cut", "drain")
 NAMESPACE, SERVICE = "kubeha-bench", "tick"
 AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
+RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
 MIN_HOLD_S = 12.0  # a drain closes the listener 6 s in: every fault is held past that
 MAX_HOLD_S = 45.0  # a leader lease lost with its node takes 15 s (lease) + 2 s (retry)
 KUBECONFIGS = (  # the lab's (wizard/lab/control_plane.py) and the unit that reads each
@@ -191,6 +192,16 @@ def fault(lab: Lab, kind: str, name: str) -> None:
     {"kill": lab.kill_apiserver, "cut": lab.cut, "drain": lab.drain}[kind](name)
 
 
+def journal(lab: Lab, since: float) -> dict[str, list[str]]:
+    """What the masters' controller-managers and schedulers said about leadership since."""
+    script = (
+        f"journalctl -o short-precise --since=@{int(since)} -u kube-controller-manager "
+        "-u kube-scheduler | grep -iE 'leader|lease|lost|timeout|refused' | tail -n 30"
+    )
+    return {m.name: lab.exec_in_node(m.name, ["sh", "-c", script]).stdout.splitlines()
+            for m in lab.masters}  # fmt: skip
+
+
 def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -> DrillRow:
     log(f"real clients: {profile.strategy}, {label} {victim}")
     agents = start_agents(lab, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
@@ -234,6 +245,11 @@ def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -
         for agent in agents:
             agent.stop()
     row = drill_row(profile.strategy, label, victim, records, excluded, ready, at, restore)
+    if RECORDS is not None:
+        name = f"{profile.strategy}-{label.replace(' ', '-')}.json"
+        dump = {"fault": at, "restore": restore, "ready": ready, "journal": journal(lab, at),
+                "nodes": [dataclasses.asdict(r) for r in records]}  # fmt: skip
+        (RECORDS / name).write_text(json.dumps(dump))
     wait(lambda: settled(lab, profile), 120, f"{profile.strategy} settled after {label}")
     return row
 
@@ -263,9 +279,14 @@ def main(argv=None) -> int:
     parser.add_argument("--strategy", action="append", choices=STRATEGIES)
     parser.add_argument("--kind", action="append", choices=KINDS)
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--records", type=Path, help="a folder for every drill's raw records")
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
     args = parser.parse_args(argv)
     require_root()
+    global RECORDS
+    RECORDS = args.records
+    if RECORDS is not None:
+        RECORDS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with lab_lock(not args.no_lock):
         lab = up(3, 2, 0, replace=True, control_plane="real", log=lambda s: print(f"[lab] {s}"))

@@ -28,8 +28,10 @@ class NodeRecords:
     hz: list[tuple[float, int, float | None]] = field(default_factory=list)  # (t, code, stale)
     writes: list[tuple[int, float, float, int]] = field(default_factory=list)
     leases: list[tuple[float, str, str, float | None]] = field(default_factory=list)
+    raw: list[dict] = field(default_factory=list)  # every record as printed, for --records
 
     def add(self, record: dict) -> None:
+        self.raw.append(record)
         kind = record.get("k")
         if kind == "ev":
             self.events.append((record["t"], record["n"]))
@@ -83,6 +85,7 @@ class DrillRow:
     proxy_stale_s: float | None  # worst kube-proxy healthz staleness (currentTime - lastUpdated)
     proxy_base_s: float | None  # the same before the fault
     ka_failed: int
+    ka_lost: int
     ka_total: int
     ka_back_s: float
 
@@ -123,7 +126,7 @@ def lease_figures(records: list[NodeRecords], fault: float):
             renewed[name] = renew - fault
     both = None if len(renewed) < 2 else max(renewed.values())
     moved = [
-        f"{n.removeprefix('kube-')} {before[n].split('_')[0]}→{after[n].split('_')[0]}"
+        f"{n.removeprefix('kube-')} {_moved(before[n], after[n])}"
         for n in sorted(after)
         if n in before and before[n] != after[n]
     ]
@@ -131,8 +134,16 @@ def lease_figures(records: list[NodeRecords], fault: float):
     return both, ("; ".join(moved) if moved else f"kept ({kept})")
 
 
+def _moved(before: str, after: str) -> str:
+    """'m1→m2', or 'm1 restarted' (the same node, a new process: it lost the lease and exited)."""
+    old, new = before.split("_")[0], after.split("_")[0]
+    return f"{old} restarted" if old == new else f"{old}→{new}"
+
+
 def keepalive_figures(records: list[NodeRecords], fault: float, restore: float):
-    failed = total = 0
+    """(failed: started after the fault, no 200; lost in flight: running at the fault, no 200;
+    requests; back: from the fault to the end of the last bad or stalled one)."""
+    failed = lost = total = 0
     back = 0.0
     for rec in records:
         for t0, t1, code in rec.ka:
@@ -140,10 +151,13 @@ def keepalive_figures(records: list[NodeRecords], fault: float, restore: float):
                 continue
             total += 1
             bad = code != 200
-            failed += bad
+            if bad and t0 < fault:
+                lost += 1
+            elif bad:
+                failed += 1
             if bad or t1 - t0 > STALL_S:
                 back = max(back, t1 - fault)
-    return failed, total, back
+    return failed, lost, total, back
 
 
 def proxy_figures(records: list[NodeRecords], ready: float, fault: float, restore: float):
@@ -172,7 +186,7 @@ def drill_row(strategy, kind, master, records, excluded, ready, fault, restore) 
     write_gap = max((b - a for a, b in itertools.pairwise(acked)), default=0.0)
     leases_s, holders = lease_figures(records, fault)
     stale, base = proxy_figures(judged, ready, fault, restore)
-    failed, total, back = keepalive_figures(judged, fault, restore)
+    failed, lost, total, back = keepalive_figures(judged, fault, restore)
     return DrillRow(
         strategy=strategy,
         kind=kind,
@@ -188,6 +202,7 @@ def drill_row(strategy, kind, master, records, excluded, ready, fault, restore) 
         proxy_stale_s=stale,
         proxy_base_s=base,
         ka_failed=failed,
+        ka_lost=lost,
         ka_total=total,
         ka_back_s=back,
     )
@@ -200,7 +215,7 @@ def _s(value: float | None, none: str = "never") -> str:
 HEADER = (
     "| strategy | fault | watch back (worst node) | longest watch gap | stuck | watch re-runs "
     "| writes' own gap | leases renewed | lease holders | kube-proxy stale (before) "
-    "| kept-alive failed | kept-alive back | 3 s target |\n"
+    "| kept-alive failed (lost in flight) | kept-alive back | 3 s target |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 
@@ -214,6 +229,6 @@ def markdown(rows: list[DrillRow]) -> str:
             f"| {', '.join(r.stuck) or 'none'} | {r.restarts} | {r.write_gap_s:.1f} s "
             f"| {_s(r.leases_s)} | {r.holders} "
             f"| {_s(r.proxy_stale_s, '-')} ({_s(r.proxy_base_s, '-')}) "
-            f"| {r.ka_failed}/{r.ka_total} | {r.ka_back_s:.1f} s | {'met' if r.met else 'missed'} |"
+            f"| {r.ka_failed} ({r.ka_lost}) of {r.ka_total} | {r.ka_back_s:.1f} s | {'met' if r.met else 'missed'} |"
         )
     return "\n".join(lines) + "\n"

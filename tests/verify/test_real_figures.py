@@ -67,7 +67,8 @@ def test_a_late_watch_a_stuck_one_leases_and_the_proxy():
     assert row.leases_s == pytest.approx(17.0)
     assert row.holders == "scheduler m2→m3"
     assert row.proxy_stale_s == pytest.approx(6.0) and row.proxy_base_s == pytest.approx(1.0)
-    assert (row.ka_failed, row.ka_total) == (1, 2) and row.ka_back_s == pytest.approx(0.6)
+    assert (row.ka_failed, row.ka_lost, row.ka_total) == (1, 0, 2)
+    assert row.ka_back_s == pytest.approx(0.6)
     assert row.met
 
     stuck = node("w2", (1001.0, 1030.0))
