@@ -7,7 +7,8 @@ line per observation, until its stdin closes or its time bound passes.
   would (``{"k": "ev", "t", "n"}``, ``{"k": "restart", "t", "rc", "err"}``);
 * ``keepalive``: GETs of the Service every ``ka_interval`` over one kept-alive HTTPS connection
   to the kubeconfig's server, re-opened after an error, as client-go does (``{"k": "ka"}``);
-* ``healthz`` (workers): kube-proxy's ``/healthz`` (``{"k": "hz"}``, its lastUpdated raw);
+* ``healthz`` (workers): kube-proxy's ``/healthz`` (``{"k": "hz"}``, its lastUpdated raw) and
+  the Service port it last programmed, from ``iptables-save`` (``{"k": "rule", "t", "n"}``);
 * ``writer``: patches the Service's port (10000 + n) every ``write_interval`` straight to a master
   that is not faulted (``{"k": "w"}``), so watches and kube-proxy have a change to deliver;
 * ``leases``: the controller-manager's and scheduler's leases, straight to such a master.
@@ -181,6 +182,27 @@ def healthz(cfg):
     every(cfg["poll_interval"], once)
 
 
+def rules(cfg):
+    """The Service port kube-proxy last programmed (its no-endpoints REJECT rule's --dport)."""
+    pattern = re.compile(
+        rf"{cfg['namespace']}/{cfg['service']}:tick has no endpoints.*--dport (\d+)"
+    )
+
+    def once(_i):
+        t = time.time()
+        try:
+            dump = subprocess.run(
+                ["iptables-save", "-t", "filter"], capture_output=True, text=True, timeout=5
+            ).stdout
+        except subprocess.TimeoutExpired:
+            return
+        match = pattern.search(dump)
+        if match:
+            emit({"k": "rule", "t": t, "n": int(match.group(1)) - 10000})
+
+    every(cfg["poll_interval"], once)
+
+
 def writer(cfg, ctx):
     client = Client(cfg["direct"], ctx, 2)
     path = f"/api/v1/namespaces/{cfg['namespace']}/services/{cfg['service']}"
@@ -234,7 +256,7 @@ def main():
         ctx = tls_context(folder, ca, cert, key)
         jobs = [(watch, (cfg,)), (keepalive, (cfg, ctx, server))]
         if cfg.get("healthz"):
-            jobs.append((healthz, (cfg,)))
+            jobs += [(healthz, (cfg,)), (rules, (cfg,))]
         if cfg.get("writer"):
             jobs.append((writer, (cfg, ctx)))
         if cfg.get("leases"):

@@ -210,11 +210,13 @@ def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -
     try:
 
         def warmed() -> bool | str:
-            slow = [r.node for r in records if len(r.events) < 4]
-            leases = {name for _t, name, _h, _r in writer.leases}
-            return (not slow and len(leases) == 2) or f"waiting for {slow} {leases}"
+            slow = [r.node for r in records if len(r.events) < 4 or (r.hz and not r.rules)]
+            # A live leader on both leases (an apply restarts them: the old holder's lease must
+            # expire, 15 s, before a new process takes it): renewed within the last 4 s.
+            live = {n for _t, n, _h, renew in writer.leases if renew and renew > time.time() - 4}
+            return (not slow and len(live) == 2) or f"waiting for {slow}, live leases {live}"
 
-        wait(warmed, 60, "every watch delivering, both leases seen")
+        wait(warmed, 90, "every watch and kube-proxy delivering, both leases renewed")
         ready = time.time()
         at = time.time()
         fault(lab, kind, victim)

@@ -28,6 +28,7 @@ class NodeRecords:
     hz: list[tuple[float, int, float | None]] = field(default_factory=list)  # (t, code, stale)
     writes: list[tuple[int, float, float, int]] = field(default_factory=list)
     leases: list[tuple[float, str, str, float | None]] = field(default_factory=list)
+    rules: list[tuple[float, int]] = field(default_factory=list)  # kube-proxy programmed n
     raw: list[dict] = field(default_factory=list)  # every record as printed, for --records
 
     def add(self, record: dict) -> None:
@@ -45,6 +46,8 @@ class NodeRecords:
             if last is not None and now is not None:
                 stale = now - last
             self.hz.append((record["t"], record["code"], stale))
+        elif kind == "rule":
+            self.rules.append((record["t"], record["n"]))
         elif kind == "w":
             self.writes.append((record["n"], record["t0"], record["t1"], record["code"]))
         elif kind == "lease" and record["code"] == 200:
@@ -82,8 +85,9 @@ class DrillRow:
     write_gap_s: float  # the writer's own longest gap between acknowledged writes
     leases_s: float | None  # until both leases were renewed after the fault; None: not seen
     holders: str  # "kept" or which lease moved where
+    proxy_back_s: float | None  # worst write-to-iptables time after the fault; None: never
+    proxy_base_s: float  # the same before the fault
     proxy_stale_s: float | None  # worst kube-proxy healthz staleness (currentTime - lastUpdated)
-    proxy_base_s: float | None  # the same before the fault
     ka_failed: int
     ka_lost: int
     ka_total: int
@@ -92,13 +96,21 @@ class DrillRow:
     @property
     def met(self) -> bool:
         back = self.watch_back_s
-        return back is not None and back <= TARGET_S and self.ka_back_s <= TARGET_S
+        proxy = self.proxy_back_s
+        return (
+            back is not None
+            and back <= TARGET_S
+            and self.ka_back_s <= TARGET_S
+            and proxy is not None
+            and proxy <= TARGET_S + self.proxy_base_s
+        )
 
 
-def watch_figures(rec: NodeRecords, writes, fault: float, restore: float):
+def watch_figures(rec: NodeRecords, writes, fault: float, restore: float, seen=None):
     """(worst lag of a write acknowledged after the fault, None if one was never seen before
-    the restore; longest silence between events from the fault to the restore)."""
-    seen = sorted(rec.events)
+    the restore; longest silence between events from the fault to the restore). ``seen``:
+    other (time, n) sightings than the watch's, e.g. kube-proxy's rules."""
+    seen = sorted(rec.events if seen is None else seen)
     lag = 0.0
     for n, _t0, t1, code in writes:
         if code != 200 or not fault <= t1 <= restore - 1.0:
@@ -160,12 +172,20 @@ def keepalive_figures(records: list[NodeRecords], fault: float, restore: float):
     return failed, lost, total, back
 
 
-def proxy_figures(records: list[NodeRecords], ready: float, fault: float, restore: float):
-    def worst(start, end):
-        values = [s for rec in records for t, _c, s in rec.hz if start <= t <= end and s]
-        return max(values, default=None)
-
-    return worst(fault, restore), worst(ready, fault)
+def proxy_figures(records: list[NodeRecords], writes, ready: float, fault: float, restore: float):
+    """(worst time a write took to reach a worker's iptables after the fault, None: never before
+    the restore; the same before the fault; worst healthz staleness after the fault)."""
+    after: float | None = 0.0
+    before = 0.0
+    for rec in records:
+        if not rec.hz:
+            continue
+        lag, _gap = watch_figures(rec, writes, fault, restore, seen=rec.rules)
+        after = None if lag is None or after is None else max(after, lag)
+        base, _gap = watch_figures(rec, writes, ready, fault, seen=rec.rules)
+        before = max(before, base or 0.0)
+    stale = [s for rec in records for t, _c, s in rec.hz if fault <= t <= restore and s is not None]
+    return after, before, max(stale, default=None)
 
 
 def drill_row(strategy, kind, master, records, excluded, ready, fault, restore) -> DrillRow:
@@ -185,7 +205,7 @@ def drill_row(strategy, kind, master, records, excluded, ready, fault, restore) 
     acked = [t1 for _n, _t0, t1, code in writes if code == 200 and fault - 5 <= t1 <= restore]
     write_gap = max((b - a for a, b in itertools.pairwise(acked)), default=0.0)
     leases_s, holders = lease_figures(records, fault)
-    stale, base = proxy_figures(judged, ready, fault, restore)
+    proxy_back, base, stale = proxy_figures(judged, writes, ready, fault, restore)
     failed, lost, total, back = keepalive_figures(judged, fault, restore)
     return DrillRow(
         strategy=strategy,
@@ -199,8 +219,9 @@ def drill_row(strategy, kind, master, records, excluded, ready, fault, restore) 
         write_gap_s=write_gap,
         leases_s=leases_s,
         holders=holders,
-        proxy_stale_s=stale,
+        proxy_back_s=proxy_back,
         proxy_base_s=base,
+        proxy_stale_s=stale,
         ka_failed=failed,
         ka_lost=lost,
         ka_total=total,
@@ -214,9 +235,9 @@ def _s(value: float | None, none: str = "never") -> str:
 
 HEADER = (
     "| strategy | fault | watch back (worst node) | longest watch gap | stuck | watch re-runs "
-    "| writes' own gap | leases renewed | lease holders | kube-proxy stale (before) "
+    "| writes' own gap | leases renewed | lease holders | kube-proxy back (before) | healthz stale "
     "| kept-alive failed (lost in flight) | kept-alive back | 3 s target |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 
 
@@ -228,7 +249,7 @@ def markdown(rows: list[DrillRow]) -> str:
             f"| {r.strategy} | {r.kind} {r.master} | {back} | {r.watch_gap_s:.1f} s "
             f"| {', '.join(r.stuck) or 'none'} | {r.restarts} | {r.write_gap_s:.1f} s "
             f"| {_s(r.leases_s)} | {r.holders} "
-            f"| {_s(r.proxy_stale_s, '-')} ({_s(r.proxy_base_s, '-')}) "
+            f"| {_s(r.proxy_back_s)} ({r.proxy_base_s:.1f} s) | {_s(r.proxy_stale_s, '-')} "
             f"| {r.ka_failed} ({r.ka_lost}) of {r.ka_total} | {r.ka_back_s:.1f} s | {'met' if r.met else 'missed'} |"
         )
     return "\n".join(lines) + "\n"

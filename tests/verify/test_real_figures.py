@@ -59,14 +59,15 @@ def test_a_late_watch_a_stuck_one_leases_and_the_proxy():
         {"k": "ka", "t0": 1000.5, "t1": 1000.6, "code": 0},
         {"k": "ka", "t0": 1001.0, "t1": 1001.1, "code": 200},
     ]
-    late = node("w1", (1000.0, 1002.5), [*leases, *proxy, *ka])
+    rules = [{"k": "rule", "t": w["t1"] + 0.3, "n": w["n"]} for w in writes()]
+    late = node("w1", (1000.0, 1002.5), [*leases, *proxy, *ka, *rules])
     fine = node("m2", None)
     row = drill_row("local-nginx", "kill", "m1", [late, fine], set(), 995.0, FAULT, RESTORE)
     assert row.watch_node == "w1" and 1.5 < row.watch_back_s < 2.6
     assert 2.4 < row.watch_gap_s < 2.7 and row.stuck == ()
     assert row.leases_s == pytest.approx(17.0)
     assert row.holders == "scheduler m2→m3"
-    assert row.proxy_stale_s == pytest.approx(6.0) and row.proxy_base_s == pytest.approx(1.0)
+    assert row.proxy_stale_s == pytest.approx(6.0) and row.proxy_back_s == pytest.approx(0.3)
     assert (row.ka_failed, row.ka_lost, row.ka_total) == (1, 0, 2)
     assert row.ka_back_s == pytest.approx(0.6)
     assert row.met
