@@ -1,0 +1,313 @@
+"""The proof with real clients: ``python -m bench.real_clients`` (root, the lab; it takes the
+lab test lock). The lab's real control plane (Kubernetes 1.20), each strategy applied with
+``[clients] repoint = true``, then per fault (kill, cut, drain of a master that holds no VIP;
+for haproxy-keepalived also the cut of the VIP holder): on every node a ``kubectl get --watch``
+and a kept-alive client through the node's load balancer, kube-proxy's healthz on the workers,
+the leader leases, while a writer patches a Service every 0.5 s (bench/real_agent.py). Prints
+the table (bench/real_figures.py) that docs/BENCHMARKS.md shows. The lab is left with the
+stand-in control plane and no strategy installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from bench.failover import vip_holders
+from bench.real_figures import DrillRow, NodeRecords, drill_row, markdown
+from wizard.engine.apply import run_apply, run_uninstall
+from wizard.engine.model import ApplyOptions
+from wizard.engine.verify import run_verify
+from wizard.lab import Lab, node, up
+from wizard.lab.errors import LabError
+from wizard.lab.profiles import build_profile
+from wizard.profile import ClientKubeconfig, Clients, Profile
+from wizard.profile_io import profile_from_dict
+from wizard.render import build_plan
+
+STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
+KINDS = ("kill", "cut", "drain")
+NAMESPACE, SERVICE = "kubeha-bench", "tick"
+AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
+RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
+MIN_HOLD_S = 12.0  # a drain closes the listener 6 s in: every fault is held past that
+MAX_HOLD_S = 45.0  # a leader lease lost with its node takes 15 s (lease) + 2 s (retry)
+KUBECONFIGS = (  # the lab's (wizard/lab/control_plane.py) and the unit that reads each
+    ClientKubeconfig("/etc/kubernetes/admin.kubeconfig"),
+    ClientKubeconfig("/root/.kube/config"),
+    ClientKubeconfig(
+        "/etc/kubernetes/controller-manager.kubeconfig", "kube-controller-manager.service"
+    ),
+    ClientKubeconfig("/etc/kubernetes/scheduler.kubeconfig", "kube-scheduler.service"),
+    ClientKubeconfig("/etc/kubernetes/kube-proxy.kubeconfig", "kube-proxy.service"),
+)
+
+
+def _quiet(_event) -> None:
+    pass
+
+
+def repoint_profile(lab: Lab, strategy: str) -> Profile:
+    profile = profile_from_dict(build_profile(lab.state, strategy)).profile
+    assert profile is not None
+    return dataclasses.replace(profile, clients=Clients(repoint=True, kubeconfigs=KUBECONFIGS))
+
+
+def uninstall_all(lab: Lab) -> None:
+    """No strategy left, every kubeconfig pointed back (uninstall with repoint does that)."""
+    for strategy in STRATEGIES:
+        run_uninstall(build_plan(repoint_profile(lab, strategy)), ApplyOptions(), _quiet)
+
+
+def wait(check, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last is True:
+            return
+        time.sleep(interval)
+    raise RuntimeError(f"{what} not within {timeout} s: {last}")
+
+
+def kubectl(lab: Lab, name: str, *args: str):
+    return lab.exec_in_node(name, ["kubectl", "--request-timeout=10s", *args], timeout=30)
+
+
+def settled(lab: Lab, profile: Profile) -> bool | str:
+    """Every node answers through its load balancer (and one node holds the VIP)."""
+    report = run_verify(profile)
+    if not report.ok:
+        return f"verify: {[(c.node, c.status) for c in report.nodes if not c.ok]}"
+    if profile.strategy == "haproxy-keepalived" and len(vip_holders(profile)) != 1:
+        return "the VIP is not on exactly one node"
+    for m in lab.masters:
+        url = f"https://{m.address}:6443/readyz"
+        argv = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-m", "3", url]
+        code = lab.exec_in_node(m.name, argv).stdout
+        if code != "200":
+            return f"{m.name}'s /readyz: {code}"
+    return True
+
+
+def deploy(lab: Lab, strategy: str, log) -> Profile:
+    uninstall_all(lab)
+    profile = repoint_profile(lab, strategy)
+    for _attempt in range(2):  # a loaded machine can miss a verify deadline once
+        summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=60), _quiet)
+        if summary.ok:
+            log(f"real clients: {strategy} applied, clients use {build_plan(profile).server_url}")
+            wait(lambda: settled(lab, profile), 90, f"{strategy} settled")
+            return profile
+    reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
+    raise RuntimeError(f"applying {strategy} failed ({reasons})")
+
+
+def prepare(lab: Lab) -> None:
+    kubectl(lab, "m2", "create", "namespace", NAMESPACE)
+    kubectl(lab, "m2", "-n", NAMESPACE, "delete", "service", SERVICE, "--ignore-not-found")
+    argv = ["-n", NAMESPACE, "create", "service", "clusterip", SERVICE, "--tcp=10000:80"]
+    made = kubectl(lab, "m2", *argv)
+    if made.returncode != 0:
+        raise RuntimeError(f"the bench's Service: {made.stderr}")
+
+
+class Agent:
+    """bench/real_agent.py running inside one node, its JSON lines collected as they come."""
+
+    def __init__(self, lab: Lab, name: str, config: dict) -> None:
+        self.records = NodeRecords(name)
+        self.writer = bool(config.get("writer"))
+        self.started = False
+        n = lab.node(name)
+        assert n.init_pid is not None
+        argv = node.exec_argv(n.init_pid, ["python3", "-c", AGENT, json.dumps(config)])
+        pipe = subprocess.PIPE
+        self.proc = subprocess.Popen(
+            argv, stdin=pipe, stdout=pipe, stderr=subprocess.DEVNULL, text=True
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            self.started = self.started or record.get("k") == "start"
+            self.records.add(record)
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.close()  # the agent stops its loops and kills its kubectl
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self._kill_tree()
+        self.reader.join(10)
+
+    def _kill_tree(self) -> None:
+        """nsenter forks into the node's PID namespace: its children, then itself, by PID."""
+        pid = self.proc.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        for child in children:
+            subprocess.run(["kill", "-KILL", child], check=False)
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def start_agents(lab: Lab, victim: str, duration: float) -> list[Agent]:
+    direct = [f"https://{m.address}:6443" for m in lab.masters if m.name != victim]
+    base = {
+        "kubeconfig": "/root/.kube/config",
+        "namespace": NAMESPACE,
+        "service": SERVICE,
+        "duration": duration,
+        "direct": direct,
+        "ka_interval": 0.2,
+        "ka_timeout": 5,
+        "poll_interval": 0.25,
+        "write_interval": 0.5,
+        "max_writes": int(duration / 0.5) + 1,
+    }
+    writer = next(w.name for w in lab.workers if w.name != victim)
+    agents = []
+    for n in lab.nodes:
+        config = dict(base, healthz=n.role == "worker", writer=n.name == writer)
+        config["leases"] = n.name == writer
+        agents.append(Agent(lab, n.name, config))
+    return agents
+
+
+def fault(lab: Lab, kind: str, name: str) -> None:
+    {"kill": lab.kill_apiserver, "cut": lab.cut, "drain": lab.drain}[kind](name)
+
+
+def journal(lab: Lab, since: float) -> dict[str, list[str]]:
+    """What the masters' controller-managers and schedulers said about leadership since."""
+    script = (
+        f"journalctl -o short-precise --since=@{int(since)} -u kube-controller-manager "
+        "-u kube-scheduler | grep -iE 'leader|lease|lost|timeout|refused' | tail -n 30"
+    )
+    return {m.name: lab.exec_in_node(m.name, ["sh", "-c", script]).stdout.splitlines()
+            for m in lab.masters}  # fmt: skip
+
+
+def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -> DrillRow:
+    log(f"real clients: {profile.strategy}, {label} {victim}")
+    agents = start_agents(lab, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
+    records = [a.records for a in agents]
+    writer = next(a.records for a in agents if a.writer)
+    try:
+
+        def warmed() -> bool | str:
+            slow = [r.node for r in records if len(r.events) < 4 or (r.hz and not r.rules)]
+            # A live leader on both leases (an apply restarts them: the old holder's lease must
+            # expire, 15 s, before a new process takes it): renewed within the last 4 s.
+            live = {n for _t, n, _h, renew in writer.leases if renew and renew > time.time() - 4}
+            return (not slow and len(live) == 2) or f"waiting for {slow}, live leases {live}"
+
+        wait(warmed, 90, "every watch and kube-proxy delivering, both leases renewed")
+        ready = time.time()
+        at = time.time()
+        fault(lab, kind, victim)
+        excluded = {victim} if kind == "cut" else set()
+
+        def recovered() -> bool | str:
+            now = time.time()
+            if now < at + MIN_HOLD_S:
+                return "holding"
+            late = [n for n, _a, t1, c in writer.writes if c == 200 and t1 > at + MIN_HOLD_S - 1]
+            if not late:
+                return "no write acknowledged since"
+            behind = [
+                r.node
+                for r in records
+                if r.node not in excluded and not any(m >= late[0] for _t, m in r.events)
+            ]
+            renewed = {n for _t, n, _h, renew in writer.leases if renew and renew > at}
+            return (not behind and len(renewed) == 2) or f"behind: {behind}, renewed {renewed}"
+
+        try:
+            wait(recovered, MAX_HOLD_S, "recovery")
+        except RuntimeError as exc:
+            log(f"real clients: held {MAX_HOLD_S:g} s, not all back: {exc}")
+        restore = time.time()
+    finally:
+        try:
+            lab.restore(victim)
+        except LabError:  # a loaded host: a real apiserver's start can outlast restore's wait
+            lab.restore(victim)
+        for agent in agents:
+            agent.stop()
+    row = drill_row(profile.strategy, label, victim, records, excluded, ready, at, restore)
+    if RECORDS is not None:
+        name = f"{profile.strategy}-{label.replace(' ', '-')}.json"
+        dump = {"fault": at, "restore": restore, "ready": ready, "journal": journal(lab, at),
+                "nodes": [dataclasses.asdict(r) for r in records]}  # fmt: skip
+        (RECORDS / name).write_text(json.dumps(dump))
+    wait(lambda: settled(lab, profile), 120, f"{profile.strategy} settled after {label}")
+    return row
+
+
+def measure(lab: Lab, strategies=STRATEGIES, kinds=KINDS, log=print) -> list[DrillRow]:
+    prepare(lab)
+    rows: list[DrillRow] = []
+    for strategy in strategies:
+        profile = deploy(lab, strategy, log)
+        holders = vip_holders(profile) if strategy == "haproxy-keepalived" else set()
+        victim = next(m.name for m in lab.masters if m.name not in holders)
+        for kind in kinds:
+            rows.append(drill(lab, profile, kind, victim, kind, log))
+            log(markdown(rows[-1:]).splitlines()[-1])
+        if strategy == "haproxy-keepalived" and "cut" in kinds:
+            holder = sorted(vip_holders(profile))[0]
+            rows.append(drill(lab, profile, "cut", holder, "cut VIP holder", log))
+            log(markdown(rows[-1:]).splitlines()[-1])
+    return rows
+
+
+def main(argv=None) -> int:
+    from bench.run import lab_lock
+    from wizard.lab.system import require_root
+
+    parser = argparse.ArgumentParser(prog="python -m bench.real_clients", description=__doc__)
+    parser.add_argument("--strategy", action="append", choices=STRATEGIES)
+    parser.add_argument("--kind", action="append", choices=KINDS)
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--records", type=Path, help="a folder for every drill's raw records")
+    parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
+    args = parser.parse_args(argv)
+    require_root()
+    global RECORDS
+    RECORDS = args.records
+    if RECORDS is not None:
+        RECORDS.mkdir(parents=True, exist_ok=True)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with lab_lock(not args.no_lock):
+        lab = up(3, 2, 0, replace=True, control_plane="real", log=lambda s: print(f"[lab] {s}"))
+        try:
+            rows = measure(lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS))
+        finally:
+            try:
+                uninstall_all(lab)
+            finally:
+                up(3, 2, 0, replace=True, log=lambda s: print(f"[lab] {s}"))
+    print(f"real clients, {started}:\n{markdown(rows)}")
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
