@@ -134,6 +134,24 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+# Written by ``python -m bench.real_clients`` (its own run): this report keeps it as it was.
+REAL_CLIENTS = "## Real control plane: real clients"
+
+
+def kept_section(out_md: Path, heading: str) -> list[str]:
+    """The section ``heading`` of the report already at ``out_md`` (up to the next ``## ``
+    heading), as lines; none when there is no such report or section."""
+    try:
+        old = out_md.read_text().splitlines()
+    except OSError:
+        return []
+    if heading not in old:
+        return []
+    start = old.index(heading)
+    end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+    return old[start:end]
+
+
 def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
     """Write the markdown and the charts; returns the PNG paths."""
     charts.mkdir(parents=True, exist_ok=True)
@@ -336,6 +354,7 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         lines += [""]
     if results.wizard:
         lines += wizard_lines(results.wizard)
+    lines += kept_section(out_md, REAL_CLIENTS)
     lines += [
         "## How to run",
         "",
@@ -343,6 +362,10 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         ".venv/bin/python -m bench            # the full run: writes docs/BENCHMARKS.md, docs/*.png",
         ".venv/bin/python -m bench --short --out /tmp/bench   # the quick run the tests do",
         "```",
+        "",
+        "`.venv/bin/python -m bench.real_clients [--strategy S] [--kind K] [--records DIR]` runs "
+        "the real-client drill above on its own (root; it turns the lab real and gives the "
+        "stand-in back).",
         "",
         "It takes the lab test lock (/run/kubeha-lab-tests.lock), so it waits for a test session "
         "that holds the lab, and leaves the lab with 3 masters and 2 workers.",
