@@ -11,11 +11,13 @@ stand-in control plane and no strategy installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.failover import vip_holders
@@ -24,9 +26,10 @@ from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions
 from wizard.engine.verify import run_verify
 from wizard.lab import Lab, node, up
+from wizard.lab.control_plane import CLIENT_KUBECONFIGS as KUBECONFIGS
 from wizard.lab.errors import LabError
 from wizard.lab.profiles import build_profile
-from wizard.profile import ClientKubeconfig, Clients, Profile
+from wizard.profile import Clients, Profile
 from wizard.profile_io import profile_from_dict
 from wizard.render import build_plan
 
@@ -37,15 +40,6 @@ AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
 RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
 MIN_HOLD_S = 12.0  # a drain closes the listener 6 s in: every fault is held past that
 MAX_HOLD_S = 45.0  # a leader lease lost with its node takes 15 s (lease) + 2 s (retry)
-KUBECONFIGS = (  # the lab's (wizard/lab/control_plane.py) and the unit that reads each
-    ClientKubeconfig("/etc/kubernetes/admin.kubeconfig"),
-    ClientKubeconfig("/root/.kube/config"),
-    ClientKubeconfig(
-        "/etc/kubernetes/controller-manager.kubeconfig", "kube-controller-manager.service"
-    ),
-    ClientKubeconfig("/etc/kubernetes/scheduler.kubeconfig", "kube-scheduler.service"),
-    ClientKubeconfig("/etc/kubernetes/kube-proxy.kubeconfig", "kube-proxy.service"),
-)
 
 
 def _quiet(_event) -> None:
@@ -277,6 +271,20 @@ def measure(lab: Lab, strategies=STRATEGIES, kinds=KINDS, log=print) -> list[Dri
     return rows
 
 
+@contextlib.contextmanager
+def real_lab(clean_up: Callable[[Lab], None]) -> Iterator[Lab]:
+    """The lab with its real control plane; at the end ``clean_up`` (no strategy left), then
+    the stand-in back, whatever happened."""
+    lab = up(3, 2, 0, replace=True, control_plane="real", log=lambda s: print(f"[lab] {s}"))
+    try:
+        yield lab
+    finally:
+        try:
+            clean_up(lab)
+        finally:
+            up(3, 2, 0, replace=True, log=lambda s: print(f"[lab] {s}"))
+
+
 def main(argv=None) -> int:
     from bench.run import lab_lock
     from wizard.lab.system import require_root
@@ -294,15 +302,8 @@ def main(argv=None) -> int:
     if RECORDS is not None:
         RECORDS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with lab_lock(not args.no_lock):
-        lab = up(3, 2, 0, replace=True, control_plane="real", log=lambda s: print(f"[lab] {s}"))
-        try:
-            rows = measure(lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS))
-        finally:
-            try:
-                uninstall_all(lab)
-            finally:
-                up(3, 2, 0, replace=True, log=lambda s: print(f"[lab] {s}"))
+    with lab_lock(not args.no_lock), real_lab(uninstall_all) as lab:
+        rows = measure(lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS))
     print(f"real clients, {started}:\n{markdown(rows)}")
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))

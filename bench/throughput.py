@@ -14,6 +14,7 @@ from wizard.lab.constants import HAPROXY_VIP
 CLIENT = r"""
 import http.client, json, ssl, sys, threading, time
 targets, threads, seconds = json.loads(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+fresh = len(sys.argv) > 4 and sys.argv[4] == "new"  # a new connection (TCP + TLS) per request
 ctx = ssl._create_unverified_context()
 lat, errors, lock = [], [0], threading.Lock()
 def work(i):
@@ -25,6 +26,8 @@ def work(i):
         try:
             conn.request("GET", "/readyz"); conn.getresponse().read()
             mine.append(time.perf_counter() - t)
+            if fresh:
+                conn.close(); conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=5)
         except Exception:
             with lock: errors[0] += 1
             conn.close(); conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=5)
@@ -50,10 +53,13 @@ class ThroughputRow:
     p99_ratio: float = 1.0
 
 
-def run_client(lab: Lab, node: str, targets, threads: int, seconds: float) -> dict:
+def run_client(
+    lab: Lab, node: str, targets, threads: int, seconds: float, new_connections: bool = False
+) -> dict:
+    mode = "new" if new_connections else "kept"
     proc = lab.exec_in_node(
         node,
-        ["python3", "-c", CLIENT, json.dumps(targets), str(threads), str(seconds)],
+        ["python3", "-c", CLIENT, json.dumps(targets), str(threads), str(seconds), mode],
         timeout=seconds + 60,
         check=True,
     )
@@ -75,7 +81,12 @@ def measure(lab: Lab, seconds: float, threads: int = 4, short: bool = False, log
         log(f"throughput: {name}")
         r = run_client(lab, client, targets, threads, seconds)
         results.append(ThroughputRow(name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
-    base = results[0]
+    return with_ratios(results)
+
+
+def with_ratios(rows: list[ThroughputRow]) -> list[ThroughputRow]:
+    """Each row rounded, with its ratios to the first (going direct)."""
+    base = rows[0]
     return [
         ThroughputRow(
             r.path,
@@ -87,5 +98,5 @@ def measure(lab: Lab, seconds: float, threads: int = 4, short: bool = False, log
             round(r.p50_ms / base.p50_ms, 2) if base.p50_ms else 0.0,
             round(r.p99_ms / base.p99_ms, 2) if base.p99_ms else 0.0,
         )
-        for r in results
+        for r in rows
     ]

@@ -23,7 +23,8 @@ import pytest
 from tests.engine.labkit import apply, lab_profile, states, uninstall, with_section
 from tests.lab.test_real_control_plane import kubectl, real_lab, wait_for  # noqa: F401
 from wizard.lab import Lab
-from wizard.profile import ClientKubeconfig, Clients, Profile
+from wizard.lab.control_plane import CLIENT_KUBECONFIGS as KUBECONFIGS
+from wizard.profile import Clients, Profile
 from wizard.render import build_plan
 
 pytestmark = pytest.mark.lab
@@ -32,16 +33,6 @@ STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
 # The section of each strategy whose API host name can be one no certificate names.
 UNCOVERED = {"local-nginx": "local_nginx", "local-haproxy": "local_haproxy"}
 M1 = "https://10.77.0.11:6443"
-# The lab's kubeconfigs (wizard/lab/control_plane.py) and the unit that reads each.
-KUBECONFIGS = (
-    ClientKubeconfig("/etc/kubernetes/admin.kubeconfig"),
-    ClientKubeconfig("/root/.kube/config"),
-    ClientKubeconfig(
-        "/etc/kubernetes/controller-manager.kubeconfig", "kube-controller-manager.service"
-    ),
-    ClientKubeconfig("/etc/kubernetes/scheduler.kubeconfig", "kube-scheduler.service"),
-    ClientKubeconfig("/etc/kubernetes/kube-proxy.kubeconfig", "kube-proxy.service"),
-)
 UNITS = ("kube-controller-manager.service", "kube-scheduler.service", "kube-proxy.service")
 BEFORE: dict[str, dict[str, str]] = {}  # node -> path -> text, as the lab made them
 HOSTS: dict[str, str] = {}  # node -> /etc/hosts, as the lab made it

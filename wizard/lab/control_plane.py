@@ -34,6 +34,7 @@ from wizard.lab.constants import (
 )
 from wizard.lab.errors import LabError
 from wizard.lab.system import run
+from wizard.profile import ClientKubeconfig
 
 REAL = "real"
 STAND_IN = "stand-in"
@@ -57,6 +58,14 @@ SHUTDOWN_DELAY_S = 6  # as the stand-in's drain: /readyz fails this long before 
 ETCD_TOKEN = "kubeha-lab"
 # Debian packages kube-proxy's iptables mode needs beyond the rootfs (its libxtables, libnftnl,
 # libmnl and libip4tc are there already through nftables and iproute2).
+# The kubeconfigs this lab writes and the unit that reads each: a profile's [clients] list.
+CLIENT_KUBECONFIGS = (
+    ClientKubeconfig(f"{KUBE_DIR}/admin.kubeconfig"),
+    ClientKubeconfig("/root/.kube/config"),
+    ClientKubeconfig(f"{KUBE_DIR}/controller-manager.kubeconfig", CONTROLLER_MANAGER_UNIT),
+    ClientKubeconfig(f"{KUBE_DIR}/scheduler.kubeconfig", SCHEDULER_UNIT),
+    ClientKubeconfig(f"{KUBE_DIR}/kube-proxy.kubeconfig", PROXY_UNIT),
+)
 NODE_DEBS = ("iptables", "libip6tc2", "libnetfilter-conntrack3", "libnfnetlink0", "netbase")
 NODE_DEBS_DIR = CACHE_DIR / "node-debs"
 

@@ -1,0 +1,83 @@
+"""Throughput and latency through each strategy's load balancer against the lab's real
+kube-apiservers (the stand-in caps at ~91 req/s, so its ratios say little): ``python -m
+bench.real_throughput`` (root, the lab; it turns the lab real and gives the stand-in back).
+
+The client of bench.throughput on a worker, 4 threads for ``--seconds`` each, asking /readyz:
+once on kept-alive connections (as client-go), once with a new TCP + TLS connection per request;
+direct to the three masters first, then through local-nginx, local-haproxy and
+haproxy-keepalived; ratios to direct, per client kind, in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench.failover import deploy, run_uninstall_all
+from bench.real_clients import real_lab
+from bench.throughput import ThroughputRow, run_client, with_ratios
+from wizard.lab import Lab
+from wizard.lab.constants import HAPROXY_VIP
+
+THREADS = 4
+CASES = (
+    ("direct to the masters", None),
+    ("kubeha local-nginx", "local-nginx"),
+    ("kubeha local-haproxy", "local-haproxy"),
+    ("kubeha haproxy-keepalived", "haproxy-keepalived"),
+)
+
+
+def targets(lab: Lab, strategy: str | None) -> list[list]:
+    if strategy is None:
+        return [[m.address, 6443] for m in lab.masters]
+    if strategy == "haproxy-keepalived":
+        return [[HAPROXY_VIP, 8443]]
+    return [["127.0.0.1", 8443]]
+
+
+def measure(lab: Lab, seconds: float, log=print) -> dict[str, list[ThroughputRow]]:
+    client = lab.workers[0].name
+    rows: dict[str, list[ThroughputRow]] = {"kept-alive": [], "new connection": []}
+    for name, strategy in CASES:
+        if strategy is not None:
+            deploy(lab, strategy)
+        for kind, fresh in (("kept-alive", False), ("new connection", True)):
+            log(f"real throughput: {name}, {kind}")
+            r = run_client(lab, client, targets(lab, strategy), THREADS, seconds, fresh)
+            rows[kind].append(ThroughputRow(name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
+    return {kind: with_ratios(found) for kind, found in rows.items()}
+
+
+def markdown(rows: dict[str, list[ThroughputRow]]) -> str:
+    lines = [
+        "| client | path | requests/s | p50 | p99 | errors | req/s ratio | p50 ratio | p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, found in rows.items():
+        for r in found:
+            lines.append(
+                f"| {kind} | {r.path} | {r.rps:.0f} | {r.p50_ms:.1f} ms | {r.p99_ms:.1f} ms | "
+                f"{r.errors} | {r.rps_ratio:.2f} | {r.p50_ratio:.2f} | {r.p99_ratio:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from bench.run import lab_lock
+    from wizard.lab.system import require_root
+
+    parser = argparse.ArgumentParser(prog="python -m bench.real_throughput", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per case and client kind")
+    parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
+    args = parser.parse_args(argv)
+    require_root()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with lab_lock(not args.no_lock), real_lab(run_uninstall_all) as lab:
+        rows = measure(lab, args.seconds)
+    print(f"real throughput, {started}, {THREADS} threads x {args.seconds:g} s:\n{markdown(rows)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
