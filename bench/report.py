@@ -134,8 +134,10 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-# Written by ``python -m bench.real_clients`` (its own run): this report keeps it as it was.
+# Written by ``python -m bench.real_clients`` and ``python -m bench.real_throughput`` (their own
+# runs): this report keeps them as they were.
 REAL_CLIENTS = "## Real control plane: real clients"
+REAL_THROUGHPUT = "## Real control plane: throughput"
 
 
 def kept_section(out_md: Path, heading: str) -> list[str]:
@@ -355,6 +357,7 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
     if results.wizard:
         lines += wizard_lines(results.wizard)
     lines += kept_section(out_md, REAL_CLIENTS)
+    lines += kept_section(out_md, REAL_THROUGHPUT)
     lines += [
         "## How to run",
         "",
@@ -365,7 +368,8 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         "",
         "`.venv/bin/python -m bench.real_clients [--strategy S] [--kind K] [--records DIR]` runs "
         "the real-client drill above on its own (root; it turns the lab real and gives the "
-        "stand-in back).",
+        "stand-in back); `.venv/bin/python -m bench.real_throughput [--seconds N]` the "
+        "throughput against the real apiservers.",
         "",
         "It takes the lab test lock (/run/kubeha-lab-tests.lock), so it waits for a test session "
         "that holds the lab, and leaves the lab with 3 masters and 2 workers.",
