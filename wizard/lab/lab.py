@@ -609,11 +609,12 @@ def restore(name: str) -> None:
 
 
 def _draining(name: str, state: LabState) -> bool:
-    """Is the master's apiserver in a drain (running, /readyz failing)?"""
+    """Is the master's apiserver in a drain (running, /readyz failing: 500 while it still
+    serves, no answer once its listener closed and it waits for the requests in flight)?"""
     if apiserver_state(name, state) != "active":
         return False
     probe = "curl -sk -o /dev/null -w '%{http_code}' -m 2 https://127.0.0.1:6443/readyz"
-    return exec_in_node(name, ["sh", "-c", probe], state=state).stdout.strip() == "500"
+    return exec_in_node(name, ["sh", "-c", probe], state=state).stdout.strip() != "200"
 
 
 # --- status ----------------------------------------------------------------------------------
