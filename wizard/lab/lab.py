@@ -587,10 +587,13 @@ def restore(name: str) -> None:
     """Undo cut and kill-apiserver: the node is back on the bridge, its apiserver running."""
     state = _require_lab()
     n = state.node(name)
+    was_cut = bool(network.is_cut(name))
     network.set_cut(name, False)
     if n.role != "master":
         return
-    if _draining(name, state):  # a drain still under way: let it finish, then start afresh
+    # A cut master's apiserver was never stopped (its /readyz may fail until its etcd member
+    # is back: not a drain).
+    if not was_cut and _draining(name, state):  # a drain still under way: let it finish, then start afresh
         _signal_apiserver(name, "KILL")
         deadline = time.monotonic() + 10
         while apiserver_state(name, state) == "active" and time.monotonic() < deadline:
