@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.failover import vip_holders
 from bench.real_figures import DrillRow, NodeRecords, drill_row, markdown
+from bench.seeds import install_seed
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions
 from wizard.engine.verify import run_verify
@@ -38,6 +39,7 @@ KINDS = ("kill", "cut", "drain")
 NAMESPACE, SERVICE = "kubeha-bench", "tick"
 AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
 RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
+SEEDS = {"local-nginx": "guide 000 nginx", "haproxy-keepalived": "guide 004 haproxy"}
 MIN_HOLD_S = 12.0  # a drain closes the listener 6 s in: every fault is held past that
 MAX_HOLD_S = 45.0  # a leader lease lost with its node takes 15 s (lease) + 2 s (retry)
 
@@ -197,8 +199,13 @@ def journal(lab: Lab, since: float) -> dict[str, list[str]]:
             for m in lab.masters}  # fmt: skip
 
 
-def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -> DrillRow:
-    log(f"real clients: {profile.strategy}, {label} {victim}")
+def drill(
+    lab: Lab, profile: Profile, kind: str, victim: str, label: str, log, config: str = ""
+) -> DrillRow:
+    """One fault under the real clients; ``config``: the row's name when the nodes run a seed
+    guide's config instead of kubeha's (``profile.strategy``'s)."""
+    config = config or profile.strategy
+    log(f"real clients: {config}, {label} {victim}")
     agents = start_agents(lab, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
     records = [a.records for a in agents]
     writer = next(a.records for a in agents if a.writer)
@@ -244,9 +251,9 @@ def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -
             lab.restore(victim)
         for agent in agents:
             agent.stop()
-    row = drill_row(profile.strategy, label, victim, records, excluded, ready, at, restore)
+    row = drill_row(config, label, victim, records, excluded, ready, at, restore)
     if RECORDS is not None:
-        name = f"{profile.strategy}-{label.replace(' ', '-')}.json"
+        name = f"{config.replace(' ', '-')}-{label.replace(' ', '-')}.json"
         dump = {"fault": at, "restore": restore, "ready": ready, "journal": journal(lab, at),
                 "nodes": [dataclasses.asdict(r) for r in records]}  # fmt: skip
         (RECORDS / name).write_text(json.dumps(dump))
@@ -254,20 +261,31 @@ def drill(lab: Lab, profile: Profile, kind: str, victim: str, label: str, log) -
     return row
 
 
-def measure(lab: Lab, strategies=STRATEGIES, kinds=KINDS, log=print) -> list[DrillRow]:
+def measure(
+    lab: Lab, strategies=STRATEGIES, kinds=KINDS, log=print, seeds: bool = False
+) -> list[DrillRow]:
+    """Every fault per strategy; with ``seeds``, then the same faults with the seed guide's
+    config of that strategy (bench.seeds: guide 000's nginx, guide 004's haproxy) in place of
+    kubeha's, the clients still repointed to the same address."""
     prepare(lab)
     rows: list[DrillRow] = []
     for strategy in strategies:
         profile = deploy(lab, strategy, log)
-        holders = vip_holders(profile) if strategy == "haproxy-keepalived" else set()
-        victim = next(m.name for m in lab.masters if m.name not in holders)
-        for kind in kinds:
-            rows.append(drill(lab, profile, kind, victim, kind, log))
-            log(markdown(rows[-1:]).splitlines()[-1])
-        if strategy == "haproxy-keepalived" and "cut" in kinds:
-            holder = sorted(vip_holders(profile))[0]
-            rows.append(drill(lab, profile, "cut", holder, "cut VIP holder", log))
-            log(markdown(rows[-1:]).splitlines()[-1])
+        configs = [""] + ([SEEDS[strategy]] if seeds and strategy in SEEDS else [])
+        for config in configs:
+            holders = vip_holders(profile) if strategy == "haproxy-keepalived" else set()
+            victim = next(m.name for m in lab.masters if m.name not in holders)
+            for kind in kinds:
+                if config:  # a fresh seed proxy per drill: no passive state carried over
+                    install_seed(lab, profile)
+                rows.append(drill(lab, profile, kind, victim, kind, log, config))
+                log(markdown(rows[-1:]).splitlines()[-1])
+            if strategy == "haproxy-keepalived" and "cut" in kinds:
+                if config:
+                    install_seed(lab, profile)
+                holder = sorted(vip_holders(profile))[0]
+                rows.append(drill(lab, profile, "cut", holder, "cut VIP holder", log, config))
+                log(markdown(rows[-1:]).splitlines()[-1])
     return rows
 
 
@@ -295,6 +313,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--records", type=Path, help="a folder for every drill's raw records")
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
+    parser.add_argument(
+        "--seeds", action="store_true", help="also the seed guides' configs (guides 000, 004)"
+    )
     args = parser.parse_args(argv)
     require_root()
     global RECORDS
@@ -303,7 +324,9 @@ def main(argv=None) -> int:
         RECORDS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with lab_lock(not args.no_lock), real_lab(uninstall_all) as lab:
-        rows = measure(lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS))
+        rows = measure(
+            lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS), seeds=args.seeds
+        )
     print(f"real clients, {started}:\n{markdown(rows)}")
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
