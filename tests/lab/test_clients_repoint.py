@@ -2,9 +2,9 @@
 once per strategy (local-nginx, local-haproxy, haproxy-keepalived): ``[clients] repoint = true``
 repoints every kubeconfig to the load balancer (the plan's client endpoint: the node's own
 listener, or the VIP) after the certificate preflight, restarts each owner and checks it; with
-m1's apiserver killed every node's kubectl works through its load balancer, the leader leases
-keep being renewed and kube-proxy's watches still deliver (a Service made after the kill is
-programmed on every worker); uninstall gives back every kubeconfig byte for byte. A load
+m1's apiserver killed, or m1 cut off the network, every other node's kubectl works through its
+load balancer, the leader leases keep being renewed and kube-proxy's watches still deliver (a
+Service made after the fault is programmed on every worker); uninstall gives back every kubeconfig byte for byte. A load
 balancer host name that no master's certificate names fails the preflight before any node
 changes; /etc/hosts (the API host name's line) comes back byte for byte too.
 
@@ -157,16 +157,25 @@ def programmed_everywhere(lab: Lab, cluster_ip: str) -> bool | str:
     return True
 
 
-def test_clients_survive_m1s_apiserver_dying(real_lab, base):  # noqa: F811
+@pytest.mark.parametrize("fault", ["kill", "cut"])
+def test_clients_survive_m1_dying(real_lab, base, fault):  # noqa: F811
+    """m1's apiserver killed, or m1 cut off the network (its etcd member too: the survivors
+    elect an etcd leader first, seconds); every other node's clients go on through the LB."""
     lb = lb_url(base)
     probe = f"kubeha-probe-{base.strategy}"
     wait_for(lambda: leases(real_lab, "m2") is not None or "no leases", 60, "the leases")
     first = leases(real_lab, "m2")
-    real_lab.kill_apiserver("m1")
+    if fault == "kill":
+        real_lab.kill_apiserver("m1")
+    else:
+        real_lab.cut("m1")
     killed = time.monotonic()
     try:
-        for n in real_lab.nodes:  # a VIP that moves (its holder's apiserver died) takes ~3 s
-            wait_for(lambda name=n.name: served_through(real_lab, name, lb), 30, n.name)
+        # A VIP that moves (its holder died) takes ~3 s; a cut etcd member up to ~10 s more.
+        for n in real_lab.nodes:
+            if fault == "cut" and n.name == "m1":
+                continue  # off the network: nothing of it can be asked
+            wait_for(lambda name=n.name: served_through(real_lab, name, lb), 60, n.name)
         print(f"{base.strategy}: kubectl on every node {time.monotonic() - killed:.1f} s after")
 
         def renewed():
@@ -176,13 +185,21 @@ def test_clients_survive_m1s_apiserver_dying(real_lab, base):  # noqa: F811
             stale = [k for k in now if first and now[k][1] == first.get(k, ("", ""))[1]]
             return not stale or f"not renewed yet: {stale}"
 
-        wait_for(renewed, 40, "both leader leases renewed with m1's apiserver dead")
+        # A lease held on a cut m1 moves only after its 15 s duration.
+        wait_for(renewed, 60, f"both leader leases renewed after the {fault} of m1")
         print(f"{base.strategy}: leases renewed {time.monotonic() - killed:.1f} s after")
         # kube-proxy's watches go through the load balancer too: a Service made now is
         # programmed on every worker only if they came back.
         kubectl(real_lab, "m2", "delete", "service", probe, "--ignore-not-found", "--wait=false")
-        made = kubectl(real_lab, "m2", "create", "service", "clusterip", probe, "--tcp=80:80")
-        assert made.returncode == 0, made.stderr
+
+        def created() -> bool | str:
+            # After a cut the surviving apiservers take writes again once etcd has a leader and
+            # their etcd clients left the cut member (the bench's "writes' own gap": 5-10 s);
+            # a controller retries, so does this.
+            made = kubectl(real_lab, "m2", "create", "service", "clusterip", probe, "--tcp=80:80")
+            return made.returncode == 0 or "AlreadyExists" in made.stderr or made.stderr.strip()
+
+        wait_for(created, 60, "a Service created through m2's load balancer")
         argv = ["get", "service", probe, "-o", "jsonpath={.spec.clusterIP}"]
         cluster_ip = kubectl(real_lab, "m2", *argv).stdout.strip()
         assert cluster_ip.startswith("10.254."), cluster_ip

@@ -591,9 +591,9 @@ def restore(name: str) -> None:
     network.set_cut(name, False)
     if n.role != "master":
         return
-    # A cut master's apiserver was never stopped (its /readyz may fail until its etcd member
-    # is back: not a drain).
-    if not was_cut and _draining(name, state):  # a drain still under way: let it finish, then start afresh
+    # A drain still under way: stop it and start afresh. A cut master's apiserver was never
+    # stopped (its /readyz may fail until its etcd member is back: not a drain).
+    if not was_cut and _draining(name, state):
         _signal_apiserver(name, "KILL")
         deadline = time.monotonic() + 10
         while apiserver_state(name, state) == "active" and time.monotonic() < deadline:
