@@ -123,6 +123,7 @@ def _remove_old(job: NodeJob, lines: list[str]) -> list[str]:
     if any(p.startswith("/etc/systemd/system/") for p in removed):
         node.systemctl("daemon-reload")
     for unit in _old_services(job):
+        node.systemctl("reset-failed", unit)  # no "failed" left behind by a unit now gone
         before = node.recall_unit_state(unit)
         if before is not None and node.run(["systemctl", "cat", unit], timeout=20).ok:
             enabled, active = before

@@ -51,6 +51,7 @@ def remove(job: UninstallJob) -> Outcome:
     if any(p.startswith("/etc/systemd/system/") for p in job.changes):
         node.systemctl("daemon-reload")
     for unit in job.plan.services:
+        node.systemctl("reset-failed", unit)  # no "failed" left behind by a unit now gone
         before = node.recall_unit_state(unit)
         if before is None:
             continue
