@@ -14,11 +14,12 @@ import ipaddress
 from typing import Any
 
 from wizard.netaddr import parse_ip, url_host
-from wizard.plan import RenderedFile
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
 from wizard.strategies.common import check_apiserver_hostname, hosts_line, snippets
 from wizard.strategies.hooks import LabSite
+from wizard.strategies.packages import Package
 
 LOOPBACK = {4: ipaddress.IPv4Address("127.0.0.1"), 6: ipaddress.IPv6Address("::1")}
 
@@ -77,3 +78,41 @@ def lab_section(section_type: type, site: LabSite) -> dict[str, Any]:
         "listen_port": defaults.listen_port,
         "apiserver_hostname": site.apiserver_hostname,
     }
+
+
+def node_local_plan(
+    profile: Profile,
+    section: Any,
+    files: tuple[RenderedFile, ...],
+    services: tuple[str, ...],
+    packages: tuple[Package, ...],
+    drain: tuple[str, str],
+) -> RenderPlan:
+    """The plan of a balancer on every node (local-nginx, local-haproxy): ``files`` and the
+    API host name's /etc/hosts line on each, its port shared with the other node-local
+    balancer (a take-over in place), ``drain``: (unit, the signal that stops it gently)."""
+    files = (*files, hosts_file(profile, section))
+    url = verify_url(profile, section)
+    nodes = tuple(
+        NodePlan(
+            node=node.name,
+            role=profile.role_of(node.name),
+            address=node.address,
+            files=files,
+            services=services,
+            packages=packages,
+            verify_url=url,
+            ports=((section.listen_address, section.listen_port),),
+            shares_port=True,
+            drain_signals=(drain,),
+        )
+        for node in profile.all_nodes()
+    )
+    extra, server = endpoint_snippets(profile, section)
+    return RenderPlan(
+        profile=profile,
+        nodes=nodes,
+        snippets=extra,
+        server_url=server,
+        former_server_urls=(former_server_url(section),),
+    )

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
 from wizard.strategies import local_endpoint
@@ -147,30 +147,8 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     if tuning.session_cutter:
         files = (*files, *session_cutter_files(profile))
         services = (UNIT, CUTTER_UNIT)
-    files = (*files, local_endpoint.hosts_file(profile, lh))
-    verify_url = local_endpoint.verify_url(profile, lh)
-    nodes = tuple(
-        NodePlan(
-            node=node.name,
-            role=profile.role_of(node.name),
-            address=node.address,
-            files=files,
-            services=services,
-            packages=(HAPROXY,),
-            verify_url=verify_url,
-            ports=((lh.listen_address, lh.listen_port),),
-            shares_port=True,
-            drain_signals=((UNIT, "SIGUSR1"),),
-        )
-        for node in profile.all_nodes()
-    )
-    extra, server_url = local_endpoint.endpoint_snippets(profile, lh)
-    return RenderPlan(
-        profile=profile,
-        nodes=nodes,
-        snippets=extra,
-        server_url=server_url,
-        former_server_urls=(local_endpoint.former_server_url(lh),),
+    return local_endpoint.node_local_plan(
+        profile, lh, files, services, (HAPROXY,), (UNIT, "SIGUSR1")
     )
 
 

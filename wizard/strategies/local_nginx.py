@@ -15,7 +15,7 @@ from typing import Any
 
 from wizard.field_checks import check_ip, check_port, master_ports
 from wizard.netaddr import never_a_host, parse_ip
-from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import InstallMethod, Profile
 from wizard.strategies import local_endpoint
@@ -110,32 +110,9 @@ def plan(profile: Profile) -> RenderPlan:
         *session_cutter_files(profile),
     )
     ln: LocalNginx = profile.section(SECTION)
-    files = (*files, local_endpoint.hosts_file(profile, ln))
-    verify_url = local_endpoint.verify_url(profile, ln)
     packages = (NGINX,) if package else ()
-    nodes = tuple(
-        NodePlan(
-            node=node.name,
-            role=profile.role_of(node.name),
-            address=node.address,
-            files=files,
-            services=(UNIT, CUTTER_UNIT),
-            packages=packages,
-            verify_url=verify_url,
-            ports=((ln.listen_address, ln.listen_port),),
-            shares_port=True,
-            drain_signals=((UNIT, "SIGQUIT"),),
-        )
-        for node in profile.all_nodes()
-    )
-    extra, server_url = local_endpoint.endpoint_snippets(profile, ln)
-    return RenderPlan(
-        profile=profile,
-        nodes=nodes,
-        snippets=extra,
-        server_url=server_url,
-        former_server_urls=(local_endpoint.former_server_url(ln),),
-    )
+    services = (UNIT, CUTTER_UNIT)
+    return local_endpoint.node_local_plan(profile, ln, files, services, packages, (UNIT, "SIGQUIT"))
 
 
 def check(profile: Profile) -> list[Problem]:
