@@ -201,8 +201,15 @@ def test_clients_survive_m1_dying(real_lab, base, fault):  # noqa: F811
 
         wait_for(created, 60, "a Service created through m2's load balancer")
         argv = ["get", "service", probe, "-o", "jsonpath={.spec.clusterIP}"]
-        cluster_ip = kubectl(real_lab, "m2", *argv).stdout.strip()
-        assert cluster_ip.startswith("10.254."), cluster_ip
+        found: list[str] = []
+
+        def read_back() -> bool | str:  # a read may time out too while etcd settles
+            got = kubectl(real_lab, "m2", *argv)
+            found[:] = [got.stdout.strip()]
+            return got.stdout.strip().startswith("10.254.") or got.stderr.strip() or "no IP yet"
+
+        wait_for(read_back, 60, "the Service's cluster IP")
+        cluster_ip = found[0]
         wait_for(lambda: programmed_everywhere(real_lab, cluster_ip), 60, "kube-proxy's rules")
         print(f"{base.strategy}: Service programmed {time.monotonic() - killed:.1f} s after")
         for w in real_lab.workers:
