@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 
 from screens.base import WizardScreen
-from screens.state import get_field, with_field
+from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
 from wizard import kubeadm_api
 from wizard.profile import INSTALL_METHODS
@@ -114,10 +114,4 @@ class BalancerScreen(WizardScreen):
 
     @on(Form.Edited)
     def _edited(self, event: Form.Edited) -> None:
-        path = event.spec.path
-        if event.problem is not None:
-            self.local_problems[path] = event.problem
-        else:
-            self.local_problems.pop(path, None)
-            self.state.profile = with_field(self.state.profile, path, event.value)
-        self.revalidate()
+        self.apply_edit(event.spec.path, event.value, event.problem)

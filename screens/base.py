@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Button, Header, Static
 
-from screens.state import STEPS, WizardState
+from screens.state import STEPS, WizardState, with_field
 from screens.step_screens import KeepsStyles
 from screens.widgets.nav import NavBar
 from screens.widgets.problem_list import ProblemList
@@ -89,6 +89,16 @@ class WizardScreen(KeepsStyles):
     def blocked(self) -> bool:
         """True while Next must stay disabled."""
         return any(p.is_error for p in self.current_problems())
+
+    def apply_edit(self, path: str, value, problem: Problem | None) -> None:
+        """A form field edited: its text's own problem kept (the profile cannot hold it), or
+        the value written into the profile; then everything checked again."""
+        if problem is not None:
+            self.local_problems[path] = problem
+        else:
+            self.local_problems.pop(path, None)
+            self.state.profile = with_field(self.state.profile, path, value)
+        self.revalidate()
 
     def revalidate(self) -> None:
         problems = self.current_problems()

@@ -21,7 +21,7 @@ from screens.kubeconfig_text import (
     shown,
     stored,
 )
-from screens.state import get_field, with_field
+from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
 
 CLIENT_FIELDS = (
@@ -92,13 +92,7 @@ class ClientsScreen(WizardScreen):
 
     @on(Form.Edited)
     def _edited(self, event: Form.Edited) -> None:
-        path = event.spec.path
-        if event.problem is not None:
-            self.local_problems[path] = event.problem
-        else:
-            self.local_problems.pop(path, None)
-            self.state.profile = with_field(self.state.profile, path, event.value)
-        self.revalidate()
+        self.apply_edit(event.spec.path, event.value, event.problem)
 
     @on(TextArea.Changed, "#text-kubeconfigs")
     def _kubeconfigs_changed(self, event: TextArea.Changed) -> None:

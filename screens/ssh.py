@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from screens.base import WizardScreen
 from screens.ssh_override import describe_ssh, overrides
-from screens.state import get_field, with_field
+from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
 
 SSH_FIELDS = (
@@ -82,9 +82,4 @@ class SshScreen(WizardScreen):
             value = event.value or None
             self.state.secrets = dataclasses.replace(secrets, **{spec.path: value})
             return
-        if event.problem is not None:
-            self.local_problems[spec.path] = event.problem
-        else:
-            self.local_problems.pop(spec.path, None)
-            self.state.profile = with_field(self.state.profile, spec.path, event.value)
-        self.revalidate()
+        self.apply_edit(spec.path, event.value, event.problem)
