@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import example_profile
 from wizard.engine.loadnow import load_now, modules_in
-from wizard.lab import qemu
+from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter
 from wizard.lab.qemu_image import GuestImage, module_order
 from wizard.render import RenderedFile, build_plan
@@ -281,3 +281,25 @@ def test_qemu_guest_has_only_its_tap_and_a_throwaway_disk(tmp_path: Path):
     assert "snapshot=on" in joined
     ssh = qemu.ssh_argv(guest, ["echo", "a b"])
     assert "StrictHostKeyChecking=yes" in ssh and ssh[-1] == "echo 'a b'"
+
+
+def test_a_real_labs_guest_gets_the_kube_disk_read_only_and_more_memory(tmp_path: Path):
+    guest = qemu.GuestState("q1", "10.77.0.41", "127.0.0.1", 2241, "tap-q1")
+    plain = qemu.qemu_argv(guest, GuestImage(tmp_path, "6.1"), tmp_path / "i", tmp_path)
+    guest.kube_drive = "/var/cache/kubeha/qemu/kube-abc.ext4"
+    real = qemu.qemu_argv(guest, GuestImage(tmp_path, "6.1"), tmp_path / "i", tmp_path)
+    assert plain.count("-drive") == 1 and real.count("-drive") == 2
+    assert f"file={guest.kube_drive},format=raw,if=virtio,readonly=on" in real
+    assert int(real[real.index("-m") + 1]) == qemu_kube.MEMORY_MB
+    assert int(plain[plain.index("-m") + 1]) < qemu_kube.MEMORY_MB
+
+
+def test_the_guest_mounts_the_kube_disk_before_kube_proxy_and_links_iptables_to_nft():
+    unit = qemu_kube.MOUNT_SERVICE
+    assert "Before=kube-proxy.service" in unit and "Type=oneshot" in unit
+    assert f"mount -t ext4 -o ro,noatime /dev/vdb {qemu_kube.cp.BIN_IN_NODE}" in unit
+    assert qemu_kube.IPTABLES_LINKS["iptables-restore"] == "iptables-nft-restore"
+    assert set(qemu_kube.IPTABLES_LINKS) == {
+        "iptables", "iptables-save", "iptables-restore",
+        "ip6tables", "ip6tables-save", "ip6tables-restore",
+    }  # fmt: skip

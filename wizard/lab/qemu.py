@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wizard.lab import network, node, pki
+from wizard.lab import network, node, pki, qemu_kube
 from wizard.lab.constants import (
     BRIDGE_NAME,
     BRIDGE_NETNS,
@@ -91,6 +91,7 @@ class GuestState:
     forwarder_pid: int | None = None
     forwarder_started: int | None = None
     boot_seconds: float | None = None
+    kube_drive: str | None = None  # a real lab's: the Kubernetes clients' disk (qemu_kube)
 
 
 def guest_name(index: int) -> str:
@@ -152,7 +153,10 @@ def ensure_guests(count: int, log: Log = print) -> list[GuestState]:
     with _lock():
         guests = read_guests()
         wanted = {guest_name(i) for i in range(1, count + 1)}
-        keep = [g for g in guests if g.name in wanted and guest_alive(g)]
+        real = qemu_kube.is_real(state)
+        keep = [
+            g for g in guests if g.name in wanted and guest_alive(g) and bool(g.kube_drive) == real
+        ]
         drop = [g for g in guests if g not in keep]
         for guest in drop:
             _stop_guest(guest)
@@ -192,6 +196,8 @@ def _start_guest(
     guest = GuestState(name, address, SSH_HOST, port, tap_name(name))
     guests.append(guest)  # recorded before anything starts, so a failure can be cleaned up
     try:
+        if qemu_kube.is_real(state):
+            guest.kube_drive = str(qemu_kube.ensure_kube_drive(Path(state.kube_bin), log))
         key, public = pki.ensure_host_key(name)
         initrd = folder / "initrd.cpio"
         _write_initrd(initrd, image, state, name, address, key)
@@ -217,6 +223,8 @@ def _write_initrd(
     with tempfile.TemporaryDirectory(prefix="kubeha-guest-") as tmp:
         root = Path(tmp)
         node.write_node_files(root, spec, [*others, spec], pki.public_key(), host_key, None)
+        if qemu_kube.is_real(state):
+            qemu_kube.write_guest_files(root, state, name, address)
         extra = Path(tmp + ".cpio")
         try:
             with CpioWriter(extra) as cpio:
@@ -238,8 +246,11 @@ def _add_tap(tap: str) -> None:
 
 def qemu_argv(guest: GuestState, image: GuestImage, initrd: Path, folder: Path) -> list[str]:
     """QEMU in the bridge namespace: TCG, the PVH vmlinux, the root image as a snapshot, one
-    virtio NIC on the guest's tap and nothing else (no user networking, no display)."""
+    virtio NIC on the guest's tap and nothing else (no user networking, no display); in a real
+    lab also the Kubernetes clients' disk, read-only."""
     last = int(guest.address.rsplit(".", 1)[1])
+    memory = qemu_kube.MEMORY_MB if guest.kube_drive else MEMORY_MB
+    kube = ["-drive", f"file={guest.kube_drive},format=raw,if=virtio,readonly=on"]
     return [
         "ip",
         "netns",
@@ -257,7 +268,7 @@ def qemu_argv(guest: GuestState, image: GuestImage, initrd: Path, folder: Path) 
         "-smp",
         str(CPUS),
         "-m",
-        str(MEMORY_MB),
+        str(memory),
         "-display",
         "none",
         "-serial",
@@ -275,6 +286,7 @@ def qemu_argv(guest: GuestState, image: GuestImage, initrd: Path, folder: Path) 
         f"tap,id=lab,ifname={guest.tap},script=no,downscript=no",
         "-device",
         f"virtio-net-pci,netdev=lab,mac=52:54:00:77:00:{last:02x}",
+        *(kube if guest.kube_drive else []),
     ]
 
 
@@ -328,7 +340,14 @@ def _wait_ready(guest: GuestState, began: float) -> None:
         if not alive(guest.qemu_pid, guest.qemu_started):
             raise LabError(f"QEMU node {guest.name} stopped while booting:\n{console_tail(guest)}")
         if _ssh_banner(guest.ssh_host, guest.ssh_port):
-            proc = exec_in_guest(guest, ["systemctl", "is-system-running", "--wait"], timeout=60)
+            left = max(5.0, min(60.0, deadline - time.monotonic()))
+            try:
+                proc = exec_in_guest(
+                    guest, ["systemctl", "is-system-running", "--wait"], timeout=left
+                )
+            except LabError as exc:  # still starting units: ask again until the deadline
+                last = str(exc)
+                continue
             status = proc.stdout.strip()
             if status in ("running", "degraded"):
                 guest.boot_seconds = time.monotonic() - began
