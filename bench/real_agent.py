@@ -11,7 +11,8 @@ line per observation, until its stdin closes or its time bound passes.
   the Service port it last programmed, from ``iptables-save`` (``{"k": "rule", "t", "n"}``);
 * ``writer``: patches the Service's port (10000 + n) every ``write_interval`` straight to a master
   that is not faulted (``{"k": "w"}``), so watches and kube-proxy have a change to deliver;
-* ``leases``: the controller-manager's and scheduler's leases, straight to such a master.
+* ``leases``: the controller-manager's and scheduler's leases, straight to such a master;
+* ``pong``: the answer to a ``ping`` line on stdin (the host's clock against this node's).
 
 Every loop is bounded in count and time; kubectl runs are killed by their PID at the end.
 """
@@ -248,6 +249,15 @@ def leases(cfg, ctx):
     every(cfg["poll_interval"], once)
 
 
+def commands():
+    """stdin: ``ping <host time>`` lines answered at once with this node's clock (the host
+    measures a QEMU guest's clock offset from them); its end stops the agent."""
+    for line in sys.stdin:
+        if line.startswith("ping "):
+            emit({"k": "pong", "h": float(line.split()[1]), "t": time.time()})
+    STOP.set()
+
+
 def main():
     cfg = json.loads(sys.argv[1])
     folder = tempfile.mkdtemp(prefix="kubeha-bench-")
@@ -265,7 +275,7 @@ def main():
         for thread in threads:
             thread.start()
         emit({"k": "start", "t": time.time(), "server": server})
-        threading.Thread(target=lambda: (sys.stdin.read(), STOP.set()), daemon=True).start()
+        threading.Thread(target=commands, daemon=True).start()
         STOP.wait(cfg["duration"])
         STOP.set()
         with OUT_LOCK:

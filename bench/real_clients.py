@@ -6,6 +6,11 @@ and a kept-alive client through the node's load balancer, kube-proxy's healthz o
 the leader leases, while a writer patches a Service every 0.5 s (bench/real_agent.py). Prints
 the table (bench/real_figures.py) that docs/BENCHMARKS.md shows. The lab is left with the
 stand-in control plane and no strategy installed.
+
+ipvs runs on a QEMU guest (the only lab node with IPVS; it has kubectl and kube-proxy in a real
+lab, see wizard.lab.qemu_kube): its clients are the ones measured, its agent runs over SSH and
+its clock is read against the host's. The masters' leaders cannot sit behind IPVS in this lab
+(the nspawn masters share a kernel without it), so the ipvs rows measure no lease.
 """
 
 from __future__ import annotations
@@ -20,27 +25,30 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench.failover import vip_holders
+from bench.failover import IPVS_HEALTH, vip_holders
 from bench.real_figures import DrillRow, NodeRecords, drill_row, markdown
 from bench.seeds import install_seed
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions
 from wizard.engine.verify import run_verify
-from wizard.lab import Lab, node, up
+from wizard.lab import Lab, node, qemu, up
 from wizard.lab.control_plane import CLIENT_KUBECONFIGS as KUBECONFIGS
 from wizard.lab.errors import LabError
 from wizard.lab.profiles import build_profile
+from wizard.lab.qemu import GuestState
 from wizard.profile import Clients, Profile
 from wizard.profile_io import profile_from_dict
 from wizard.render import build_plan
 
-STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
+NSPAWN_STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
+STRATEGIES = (*NSPAWN_STRATEGIES, "ipvs")  # ipvs: on a QEMU guest
 KINDS = ("kill", "cut", "drain")
 NAMESPACE, SERVICE = "kubeha-bench", "tick"
 AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
 RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
 SEEDS = {"local-nginx": "guide 000 nginx", "haproxy-keepalived": "guide 004 haproxy"}
 MIN_HOLD_S = 12.0  # a drain closes the listener 6 s in: every fault is held past that
+BASELINE_S = 8.0  # clients watched without a fault first: the "(before)" figures
 MAX_HOLD_S = 45.0  # a leader lease lost with its node takes 15 s (lease) + 2 s (retry)
 
 
@@ -48,16 +56,41 @@ def _quiet(_event) -> None:
     pass
 
 
-def repoint_profile(lab: Lab, strategy: str) -> Profile:
-    profile = profile_from_dict(build_profile(lab.state, strategy)).profile
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """A strategy as the bench applies it: the profile, the apply's options (ipvs: only the
+    QEMU guests) and those guests (none for the nspawn strategies)."""
+
+    profile: Profile
+    options: ApplyOptions
+    guests: tuple[GuestState, ...] = ()
+
+
+def deployment(lab: Lab, strategy: str, guests: tuple[GuestState, ...] = ()) -> Deployment:
+    if strategy == "ipvs":
+        data = qemu.ipvs_profile(lab.state, list(guests))
+        data["health_check"] = dict(IPVS_HEALTH)
+    else:
+        data = build_profile(lab.state, strategy)
+    profile = profile_from_dict(data).profile
     assert profile is not None
-    return dataclasses.replace(profile, clients=Clients(repoint=True, kubeconfigs=KUBECONFIGS))
+    clients = Clients(repoint=True, kubeconfigs=KUBECONFIGS)
+    only = tuple(g.name for g in guests)
+    return Deployment(
+        dataclasses.replace(profile, clients=clients),
+        ApplyOptions(only=only, verify_timeout=60),
+        guests,
+    )
 
 
 def uninstall_all(lab: Lab) -> None:
     """No strategy left, every kubeconfig pointed back (uninstall with repoint does that)."""
-    for strategy in STRATEGIES:
-        run_uninstall(build_plan(repoint_profile(lab, strategy)), ApplyOptions(), _quiet)
+    for strategy in NSPAWN_STRATEGIES:
+        run_uninstall(build_plan(deployment(lab, strategy).profile), ApplyOptions(), _quiet)
+    guests = tuple(g for g in qemu.read_guests() if qemu.guest_alive(g))
+    if guests:
+        dep = deployment(lab, "ipvs", guests)
+        run_uninstall(build_plan(dep.profile), dep.options, _quiet)
 
 
 def wait(check, timeout: float, what: str, interval: float = 0.25):
@@ -75,9 +108,10 @@ def kubectl(lab: Lab, name: str, *args: str):
     return lab.exec_in_node(name, ["kubectl", "--request-timeout=10s", *args], timeout=30)
 
 
-def settled(lab: Lab, profile: Profile) -> bool | str:
+def settled(lab: Lab, dep: Deployment) -> bool | str:
     """Every node answers through its load balancer (and one node holds the VIP)."""
-    report = run_verify(profile)
+    profile = dep.profile
+    report = run_verify(profile, dep.options)
     if not report.ok:
         return f"verify: {[(c.node, c.status) for c in report.nodes if not c.ok]}"
     if profile.strategy == "haproxy-keepalived" and len(vip_holders(profile)) != 1:
@@ -91,15 +125,19 @@ def settled(lab: Lab, profile: Profile) -> bool | str:
     return True
 
 
-def deploy(lab: Lab, strategy: str, log) -> Profile:
+def deploy(lab: Lab, strategy: str, log) -> Deployment:
     uninstall_all(lab)
-    profile = repoint_profile(lab, strategy)
+    guests: tuple[GuestState, ...] = ()
+    if strategy == "ipvs":
+        guests = tuple(qemu.ensure_guests(1, log=lambda line: log(f"[qemu] {line}")))
+    dep = deployment(lab, strategy, guests)
+    profile = dep.profile
     for _attempt in range(2):  # a loaded machine can miss a verify deadline once
-        summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=60), _quiet)
+        summary = run_apply(build_plan(profile), dep.options, _quiet)
         if summary.ok:
             log(f"real clients: {strategy} applied, clients use {build_plan(profile).server_url}")
-            wait(lambda: settled(lab, profile), 90, f"{strategy} settled")
-            return profile
+            wait(lambda: settled(lab, dep), 90, f"{strategy} settled")
+            return dep
     reasons = "; ".join(f"{n.node}: {n.reason}" for n in summary.nodes if not n.ok)
     raise RuntimeError(f"applying {strategy} failed ({reasons})")
 
@@ -113,22 +151,68 @@ def prepare(lab: Lab) -> None:
         raise RuntimeError(f"the bench's Service: {made.stderr}")
 
 
-class Agent:
-    """bench/real_agent.py running inside one node, its JSON lines collected as they come."""
+TIMED = ("t", "t0", "t1")  # the fields of an agent's record that hold its node's clock
 
-    def __init__(self, lab: Lab, name: str, config: dict) -> None:
+
+class Agent:
+    """bench/real_agent.py running inside one node, its JSON lines collected as they come.
+
+    In an nspawn node over nsenter (the host's clock); in a QEMU guest over SSH, where the
+    guest's clock (set from a whole-second RTC at boot) is read against the host's first: the
+    best of a few pings over the agent's stdin, and every record's times moved onto the host's
+    clock by that offset (its error is half that ping's round trip, ``clock_error``)."""
+
+    def __init__(self, lab: Lab, name: str, config: dict, guest: GuestState | None) -> None:
         self.records = NodeRecords(name)
         self.writer = bool(config.get("writer"))
         self.started = False
-        n = lab.node(name)
-        assert n.init_pid is not None
-        argv = node.exec_argv(n.init_pid, ["python3", "-c", AGENT, json.dumps(config)])
+        self.offset: float | None = None if guest else 0.0
+        self.clock_error = 0.0
+        self._pongs: list[tuple[float, float, float]] = []  # (sent, answered, received)
+        self._early: list[dict] = []  # records that came before the offset was known
+        self._lock = threading.Lock()
+        argv = ["python3", "-c", AGENT, json.dumps(config)]
+        if guest is not None:
+            argv = qemu.ssh_argv(guest, argv)
+        else:
+            n = lab.node(name)
+            assert n.init_pid is not None
+            argv = node.exec_argv(n.init_pid, argv)
         pipe = subprocess.PIPE
         self.proc = subprocess.Popen(
             argv, stdin=pipe, stdout=pipe, stderr=subprocess.DEVNULL, text=True
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        if guest is not None:
+            self._read_clock()
+
+    def _read_clock(self, pings: int = 8, timeout: float = 30.0) -> None:
+        assert self.proc.stdin is not None
+        deadline = time.monotonic() + timeout
+        for _ in range(pings):
+            sent = len(self._pongs)
+            self.proc.stdin.write(f"ping {time.time()!r}\n")
+            self.proc.stdin.flush()
+            while len(self._pongs) == sent and time.monotonic() < deadline:
+                time.sleep(0.01)
+        if not self._pongs:
+            raise RuntimeError(f"{self.records.node}'s agent answered no clock ping")
+        host_sent, node_t, host_got = min(self._pongs, key=lambda p: p[2] - p[0])
+        with self._lock:
+            self.offset = node_t - (host_sent + host_got) / 2
+            self.clock_error = (host_got - host_sent) / 2
+            early, self._early = self._early, []
+        for record in early:
+            self._add(record)
+
+    def _add(self, record: dict) -> None:
+        assert self.offset is not None
+        for key in TIMED:
+            if isinstance(record.get(key), float):
+                record[key] -= self.offset
+        self.started = self.started or record.get("k") == "start"
+        self.records.add(record)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -137,8 +221,14 @@ class Agent:
                 record = json.loads(line)
             except ValueError:
                 continue
-            self.started = self.started or record.get("k") == "start"
-            self.records.add(record)
+            if record.get("k") == "pong":
+                self._pongs.append((record["h"], record["t"], time.time()))
+                continue
+            with self._lock:
+                if self.offset is None:
+                    self._early.append(record)
+                    continue
+            self._add(record)
 
     def stop(self) -> None:
         assert self.proc.stdin is not None
@@ -162,7 +252,10 @@ class Agent:
         self.proc.wait(10)
 
 
-def start_agents(lab: Lab, victim: str, duration: float) -> list[Agent]:
+def start_agents(lab: Lab, dep: Deployment, victim: str, duration: float) -> list[Agent]:
+    """An agent on every node the strategy serves (ipvs: the QEMU guests, workers there);
+    the writer on a worker that is not the victim; the leases read where the masters' leaders
+    are behind the strategy (not ipvs: see the module's docstring)."""
     direct = [f"https://{m.address}:6443" for m in lab.masters if m.name != victim]
     base = {
         "kubeconfig": "/root/.kube/config",
@@ -176,12 +269,17 @@ def start_agents(lab: Lab, victim: str, duration: float) -> list[Agent]:
         "write_interval": 0.5,
         "max_writes": int(duration / 0.5) + 1,
     }
-    writer = next(w.name for w in lab.workers if w.name != victim)
+    nodes = [(g.name, "worker", g) for g in dep.guests] or [
+        (n.name, n.role, None) for n in lab.nodes
+    ]
+    writer = next(name for name, role, _g in nodes if role == "worker" and name != victim)
     agents = []
-    for n in lab.nodes:
-        config = dict(base, healthz=n.role == "worker", writer=n.name == writer)
-        config["leases"] = n.name == writer
-        agents.append(Agent(lab, n.name, config))
+    for name, role, guest in nodes:
+        config = dict(base, healthz=role == "worker", writer=name == writer)
+        if guest is not None:  # an emulated CPU: iptables-save every 0.25 s would starve it
+            config["poll_interval"] = 0.5
+        config["leases"] = name == writer and not dep.guests
+        agents.append(Agent(lab, name, config, guest))
     return agents
 
 
@@ -200,13 +298,20 @@ def journal(lab: Lab, since: float) -> dict[str, list[str]]:
 
 
 def drill(
-    lab: Lab, profile: Profile, kind: str, victim: str, label: str, log, config: str = ""
+    lab: Lab, dep: Deployment, kind: str, victim: str, label: str, log, config: str = ""
 ) -> DrillRow:
     """One fault under the real clients; ``config``: the row's name when the nodes run a seed
     guide's config instead of kubeha's (``profile.strategy``'s)."""
+    profile = dep.profile
     config = config or profile.strategy
     log(f"real clients: {config}, {label} {victim}")
-    agents = start_agents(lab, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
+    agents = start_agents(lab, dep, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
+    for agent in agents:
+        if agent.clock_error:
+            log(
+                f"real clients: {agent.records.node}'s clock read within {agent.clock_error * 1000:.0f} ms"
+            )
+    leased = not dep.guests
     records = [a.records for a in agents]
     writer = next(a.records for a in agents if a.writer)
     try:
@@ -216,10 +321,12 @@ def drill(
             # A live leader on both leases (an apply restarts them: the old holder's lease must
             # expire, 15 s, before a new process takes it): renewed within the last 4 s.
             live = {n for _t, n, _h, renew in writer.leases if renew and renew > time.time() - 4}
-            return (not slow and len(live) == 2) or f"waiting for {slow}, live leases {live}"
+            leases_ok = len(live) == 2 or not leased
+            return (not slow and leases_ok) or f"waiting for {slow}, live leases {live}"
 
         wait(warmed, 90, "every watch and kube-proxy delivering, both leases renewed")
         ready = time.time()
+        time.sleep(BASELINE_S)  # a bench's fixed span, measured, not a wait for a condition
         at = time.time()
         fault(lab, kind, victim)
         excluded = {victim} if kind == "cut" else set()
@@ -237,7 +344,8 @@ def drill(
                 if r.node not in excluded and not any(m >= late[0] for _t, m in r.events)
             ]
             renewed = {n for _t, n, _h, renew in writer.leases if renew and renew > at}
-            return (not behind and len(renewed) == 2) or f"behind: {behind}, renewed {renewed}"
+            leases_ok = len(renewed) == 2 or not leased
+            return (not behind and leases_ok) or f"behind: {behind}, renewed {renewed}"
 
         try:
             wait(recovered, MAX_HOLD_S, "recovery")
@@ -257,7 +365,7 @@ def drill(
         dump = {"fault": at, "restore": restore, "ready": ready, "journal": journal(lab, at),
                 "nodes": [dataclasses.asdict(r) for r in records]}  # fmt: skip
         (RECORDS / name).write_text(json.dumps(dump))
-    wait(lambda: settled(lab, profile), 120, f"{profile.strategy} settled after {label}")
+    wait(lambda: settled(lab, dep), 120, f"{profile.strategy} settled after {label}")
     return row
 
 
@@ -270,7 +378,8 @@ def measure(
     prepare(lab)
     rows: list[DrillRow] = []
     for strategy in strategies:
-        profile = deploy(lab, strategy, log)
+        dep = deploy(lab, strategy, log)
+        profile = dep.profile
         configs = [""] + ([SEEDS[strategy]] if seeds and strategy in SEEDS else [])
         for config in configs:
             holders = vip_holders(profile) if strategy == "haproxy-keepalived" else set()
@@ -278,13 +387,13 @@ def measure(
             for kind in kinds:
                 if config:  # a fresh seed proxy per drill: no passive state carried over
                     install_seed(lab, profile)
-                rows.append(drill(lab, profile, kind, victim, kind, log, config))
+                rows.append(drill(lab, dep, kind, victim, kind, log, config))
                 log(markdown(rows[-1:]).splitlines()[-1])
             if strategy == "haproxy-keepalived" and "cut" in kinds:
                 if config:
                     install_seed(lab, profile)
                 holder = sorted(vip_holders(profile))[0]
-                rows.append(drill(lab, profile, "cut", holder, "cut VIP holder", log, config))
+                rows.append(drill(lab, dep, "cut", holder, "cut VIP holder", log, config))
                 log(markdown(rows[-1:]).splitlines()[-1])
     return rows
 

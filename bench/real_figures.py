@@ -1,8 +1,8 @@
 """Figures of one real-client drill (``python -m bench.real_clients``) from the agents' records,
 and the Markdown table of them.
 
-Times are the host's wall clock (every lab node shares the kernel's): the agents stamp what
-they see with ``time.time()``, the leases carry the holder's renewTime, kube-proxy's healthz its
+Times are the host's wall clock (every nspawn node shares the kernel's; a QEMU guest's records
+are moved onto it by bench.real_clients): the agents stamp what they see with ``time.time()``, the leases carry the holder's renewTime, kube-proxy's healthz its
 own lastUpdated and currentTime.
 """
 
@@ -127,8 +127,13 @@ def _gap(seen, start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(times))
 
 
+NO_LEASES = "-"  # the holders of a drill that read no lease (ipvs: see bench.real_clients)
+
+
 def lease_figures(records: list[NodeRecords], fault: float):
     rows = sorted(r for rec in records for r in rec.leases)
+    if not rows:
+        return None, NO_LEASES
     before, after, renewed = {}, {}, {}
     for t, name, holder, renew in rows:
         if t < fault:
@@ -248,7 +253,7 @@ def markdown(rows: list[DrillRow]) -> str:
         lines.append(
             f"| {r.strategy} | {r.kind} {r.master} | {back} | {r.watch_gap_s:.1f} s "
             f"| {', '.join(r.stuck) or 'none'} | {r.restarts} | {r.write_gap_s:.1f} s "
-            f"| {_s(r.leases_s)} | {r.holders} "
+            f"| {_s(r.leases_s, '-' if r.holders == NO_LEASES else 'never')} | {r.holders} "
             f"| {_s(r.proxy_back_s)} ({r.proxy_base_s:.1f} s) | {_s(r.proxy_stale_s, '-')} "
             f"| {r.ka_failed} ({r.ka_lost}) of {r.ka_total} | {r.ka_back_s:.1f} s | {'met' if r.met else 'missed'} |"
         )
