@@ -26,7 +26,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.failover import IPVS_HEALTH, vip_holders
-from bench.real_figures import DrillRow, NodeRecords, drill_row, markdown
+from bench.real_figures import (
+    DrillRow,
+    NodeRecords,
+    clock_offset,
+    drill_row,
+    markdown,
+    on_host_clock,
+)
 from bench.seeds import install_seed
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions
@@ -151,9 +158,6 @@ def prepare(lab: Lab) -> None:
         raise RuntimeError(f"the bench's Service: {made.stderr}")
 
 
-TIMED = ("t", "t0", "t1")  # the fields of an agent's record that hold its node's clock
-
-
 class Agent:
     """bench/real_agent.py running inside one node, its JSON lines collected as they come.
 
@@ -198,19 +202,16 @@ class Agent:
                 time.sleep(0.01)
         if not self._pongs:
             raise RuntimeError(f"{self.records.node}'s agent answered no clock ping")
-        host_sent, node_t, host_got = min(self._pongs, key=lambda p: p[2] - p[0])
+        offset, error = clock_offset(self._pongs)
         with self._lock:
-            self.offset = node_t - (host_sent + host_got) / 2
-            self.clock_error = (host_got - host_sent) / 2
+            self.offset, self.clock_error = offset, error
             early, self._early = self._early, []
         for record in early:
             self._add(record)
 
     def _add(self, record: dict) -> None:
         assert self.offset is not None
-        for key in TIMED:
-            if isinstance(record.get(key), float):
-                record[key] -= self.offset
+        on_host_clock(record, self.offset)
         self.started = self.started or record.get("k") == "start"
         self.records.add(record)
 

@@ -54,6 +54,23 @@ class NodeRecords:
             self.leases.append((record["t"], record["name"], record["holder"], rfc3339(record)))
 
 
+TIMED = ("t", "t0", "t1")  # the fields of an agent's record that hold its node's clock
+
+
+def clock_offset(pongs: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """(node clock - host clock, its error) from (host sent, node answered, host received)
+    pings: the one with the shortest round trip, the node's time taken at its middle."""
+    sent, answered, got = min(pongs, key=lambda p: p[2] - p[0])
+    return answered - (sent + got) / 2, (got - sent) / 2
+
+
+def on_host_clock(record: dict, offset: float) -> None:
+    """Move a record's own times onto the host's clock (in place)."""
+    for key in TIMED:
+        if isinstance(record.get(key), float):
+            record[key] -= offset
+
+
 def go_time(text: str) -> float | None:
     """Seconds since the epoch of Go's time.String() ('2026-12-01 08:50:01.123456789 +0000 UTC
     m=+1.2'), as kube-proxy's healthz prints it."""

@@ -5,19 +5,25 @@ bench.real_throughput`` (root, the lab; it turns the lab real and gives the stan
 The client of bench.throughput on a worker, 4 threads for ``--seconds`` each, asking /readyz:
 once on kept-alive connections (as client-go), once with a new TCP + TLS connection per request;
 direct to the three masters first, then through local-nginx, local-haproxy and
-haproxy-keepalived; ratios to direct, per client kind, in one run.
+haproxy-keepalived; ratios to direct, per client kind, in one run. Then ipvs from the QEMU guest
+(the only lab node with IPVS): the same client there, direct and through the IPVS virtual
+server, with ratios to the guest's own direct figures (its CPU is emulated: its absolute
+figures are not comparable with the workers').
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from bench.failover import deploy, run_uninstall_all
-from bench.real_clients import real_lab
-from bench.throughput import ThroughputRow, run_client, with_ratios
-from wizard.lab import Lab
-from wizard.lab.constants import HAPROXY_VIP
+from bench.real_clients import deployment, real_lab, uninstall_all
+from bench.throughput import CLIENT, ThroughputRow, run_client, with_ratios
+from wizard.engine.apply import run_apply
+from wizard.lab import Lab, qemu
+from wizard.lab.constants import HAPROXY_VIP, IPVS_VIP
+from wizard.render import build_plan
 
 THREADS = 4
 CASES = (
@@ -49,6 +55,31 @@ def measure(lab: Lab, seconds: float, log=print) -> dict[str, list[ThroughputRow
     return {kind: with_ratios(found) for kind, found in rows.items()}
 
 
+def measure_guest(lab: Lab, seconds: float, log=print) -> dict[str, list[ThroughputRow]]:
+    """The client on the QEMU guest q1: direct to the masters, then through ipvs."""
+    guest = qemu.ensure_guests(1, log=lambda line: log(f"[qemu] {line}"))[0]
+    dep = deployment(lab, "ipvs", (guest,))
+    rows: dict[str, list[ThroughputRow]] = {"kept-alive": [], "new connection": []}
+    cases = (
+        ("q1 (QEMU) direct to the masters", [[m.address, 6443] for m in lab.masters]),
+        ("q1 (QEMU) kubeha ipvs", [[IPVS_VIP, 6443]]),
+    )
+    for name, targets in cases:
+        if targets[0][0] == IPVS_VIP:
+            summary = run_apply(build_plan(dep.profile), dep.options, lambda _e: None)
+            if not summary.ok:
+                raise RuntimeError(f"applying ipvs on {guest.name} failed")
+        for kind, fresh in (("kept-alive", False), ("new connection", True)):
+            log(f"real throughput: {name}, {kind}")
+            argv = ["python3", "-c", CLIENT, json.dumps(targets), str(THREADS), str(seconds)]
+            proc = qemu.exec_in_guest(
+                guest, [*argv, "new" if fresh else "kept"], timeout=seconds + 90, check=True
+            )
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows[kind].append(ThroughputRow(name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
+    return {kind: with_ratios(found) for kind, found in rows.items()}
+
+
 def markdown(rows: dict[str, list[ThroughputRow]]) -> str:
     lines = [
         "| client | path | requests/s | p50 | p99 | errors | req/s ratio | p50 ratio | p99 ratio |",
@@ -63,6 +94,11 @@ def markdown(rows: dict[str, list[ThroughputRow]]) -> str:
     return "\n".join(lines)
 
 
+def clean_up(lab: Lab) -> None:
+    run_uninstall_all(lab)
+    uninstall_all(lab)  # the guest's ipvs too
+
+
 def main(argv=None) -> int:
     from bench.run import lab_lock
     from wizard.lab.system import require_root
@@ -73,8 +109,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     require_root()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with lab_lock(not args.no_lock), real_lab(run_uninstall_all) as lab:
+    with lab_lock(not args.no_lock), real_lab(clean_up) as lab:
         rows = measure(lab, args.seconds)
+        for kind, found in measure_guest(lab, args.seconds).items():
+            rows[kind] += found
     print(f"real throughput, {started}, {THREADS} threads x {args.seconds:g} s:\n{markdown(rows)}")
     return 0
 
