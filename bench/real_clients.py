@@ -158,6 +158,17 @@ def prepare(lab: Lab) -> None:
         raise RuntimeError(f"the bench's Service: {made.stderr}")
 
 
+def reset_service(lab: Lab) -> None:
+    """The Service's port back to 9999 (write n = -1) before a drill, whose writes count from
+    n = 0: no client can show an earlier drill's port as one of this drill's writes."""
+    port = {"name": "tick", "port": 9999, "targetPort": 80, "protocol": "TCP"}
+    patch = json.dumps({"spec": {"ports": [port]}})
+    argv = ["--server=https://127.0.0.1:6443", "-n", NAMESPACE, "patch", "service", SERVICE]
+    done = kubectl(lab, "m2", *argv, "--type=merge", "-p", patch)
+    if done.returncode != 0:
+        raise RuntimeError(f"resetting the bench's Service: {done.stderr}")
+
+
 class Agent:
     """bench/real_agent.py running inside one node, its JSON lines collected as they come.
 
@@ -306,6 +317,7 @@ def drill(
     profile = dep.profile
     config = config or profile.strategy
     log(f"real clients: {config}, {label} {victim}")
+    reset_service(lab)
     agents = start_agents(lab, dep, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
     for agent in agents:
         if agent.clock_error:
@@ -318,7 +330,12 @@ def drill(
     try:
 
         def warmed() -> bool | str:
-            slow = [r.node for r in records if len(r.events) < 4 or (r.hz and not r.rules)]
+            slow = [
+                r.node
+                for r in records
+                if sum(n >= 0 for _t, n in r.events) < 3
+                or (r.hz and not any(n >= 0 for _t, n in r.rules))
+            ]
             # A live leader on both leases (an apply restarts them: the old holder's lease must
             # expire, 15 s, before a new process takes it): renewed within the last 4 s.
             live = {n for _t, n, _h, renew in writer.leases if renew and renew > time.time() - 4}

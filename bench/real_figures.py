@@ -103,7 +103,7 @@ class DrillRow:
     leases_s: float | None  # until both leases were renewed after the fault; None: not seen
     holders: str  # "kept" or which lease moved where
     proxy_back_s: float | None  # worst write-to-iptables time after the fault; None: never
-    proxy_base_s: float  # the same before the fault
+    proxy_base_s: float | None  # the same before the fault; None: one not seen by the restore
     proxy_stale_s: float | None  # worst kube-proxy healthz staleness (currentTime - lastUpdated)
     ka_failed: int
     ka_lost: int
@@ -119,21 +119,26 @@ class DrillRow:
             and back <= TARGET_S
             and self.ka_back_s <= TARGET_S
             and proxy is not None
-            and proxy <= TARGET_S + self.proxy_base_s
+            and proxy <= TARGET_S + (self.proxy_base_s or 0.0)
         )
 
 
-def watch_figures(rec: NodeRecords, writes, fault: float, restore: float, seen=None):
+def watch_figures(
+    rec: NodeRecords, writes, fault: float, restore: float, seen=None, until: float | None = None
+):
     """(worst lag of a write acknowledged after the fault, None if one was never seen before
-    the restore; longest silence between events from the fault to the restore). ``seen``:
-    other (time, n) sightings than the watch's, e.g. kube-proxy's rules."""
+    ``until`` (the restore); longest silence between events from the fault to the restore).
+    ``seen``: other (time, n) sightings than the watch's, e.g. kube-proxy's rules. A write
+    counts as seen only by a sighting after it was sent: one before can only be an older value
+    (the Service's port left by an earlier drill)."""
     seen = sorted(rec.events if seen is None else seen)
+    until = restore if until is None else until
     lag = 0.0
-    for n, _t0, t1, code in writes:
+    for n, t0, t1, code in writes:
         if code != 200 or not fault <= t1 <= restore - 1.0:
             continue
-        first = next((t for t, m in seen if m >= n), None)
-        if first is None or first > restore:
+        first = next((t for t, m in seen if m >= n and t >= t0), None)
+        if first is None or first > until:
             return None, _gap(seen, fault, restore)
         lag = max(lag, first - t1)
     return lag, _gap(seen, fault, restore)
@@ -198,14 +203,16 @@ def proxy_figures(records: list[NodeRecords], writes, ready: float, fault: float
     """(worst time a write took to reach a worker's iptables after the fault, None: never before
     the restore; the same before the fault; worst healthz staleness after the fault)."""
     after: float | None = 0.0
-    before = 0.0
+    before: float | None = 0.0
     for rec in records:
         if not rec.hz:
             continue
         lag, _gap = watch_figures(rec, writes, fault, restore, seen=rec.rules)
         after = None if lag is None or after is None else max(after, lag)
-        base, _gap = watch_figures(rec, writes, ready, fault, seen=rec.rules)
-        before = max(before, base or 0.0)
+        # Before: writes acknowledged from the start to a second before the fault, each seen
+        # whenever it was (a slow kube-proxy's last ones only after the fault).
+        base, _gap = watch_figures(rec, writes, ready, fault, seen=rec.rules, until=restore)
+        before = None if base is None or before is None else max(before, base)
     stale = [s for rec in records for t, _c, s in rec.hz if fault <= t <= restore and s is not None]
     return after, before, max(stale, default=None)
 
@@ -271,7 +278,7 @@ def markdown(rows: list[DrillRow]) -> str:
             f"| {r.strategy} | {r.kind} {r.master} | {back} | {r.watch_gap_s:.1f} s "
             f"| {', '.join(r.stuck) or 'none'} | {r.restarts} | {r.write_gap_s:.1f} s "
             f"| {_s(r.leases_s, '-' if r.holders == NO_LEASES else 'never')} | {r.holders} "
-            f"| {_s(r.proxy_back_s)} ({r.proxy_base_s:.1f} s) | {_s(r.proxy_stale_s, '-')} "
+            f"| {_s(r.proxy_back_s)} ({_s(r.proxy_base_s)}) | {_s(r.proxy_stale_s, '-')} "
             f"| {r.ka_failed} ({r.ka_lost}) of {r.ka_total} | {r.ka_back_s:.1f} s | {'met' if r.met else 'missed'} |"
         )
     return "\n".join(lines) + "\n"

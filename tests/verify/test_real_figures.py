@@ -103,3 +103,13 @@ def test_a_drill_without_lease_records_shows_no_lease_figures():
     assert rows.leases_s is None and rows.holders == "-"
     line = markdown([rows]).splitlines()[-1]
     assert "| - | - |" in line and "never" not in line
+
+
+def test_an_older_value_seen_before_a_write_does_not_count_as_that_write():
+    # The watch listed port n=80 (an earlier drill's last write) at its start, then went silent:
+    # this drill's writes n=0.. were never delivered, whatever their numbers.
+    stale = NodeRecords("w2")
+    stale.add({"k": "ev", "t": 985.0, "n": 80})
+    writer = node("w1", None)
+    row = drill_row("x", "kill", "m1", [writer, stale], set(), 990.0, FAULT, RESTORE)
+    assert row.watch_back_s is None and row.stuck == ("w2",)
