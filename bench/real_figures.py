@@ -124,10 +124,17 @@ class DrillRow:
 
 
 def watch_figures(
-    rec: NodeRecords, writes, fault: float, restore: float, seen=None, until: float | None = None
+    rec: NodeRecords,
+    writes,
+    fault: float,
+    restore: float,
+    seen=None,
+    until: float | None = None,
+    margin: float = 1.0,
 ):
-    """(worst lag of a write acknowledged after the fault, None if one was never seen before
-    ``until`` (the restore); longest silence between events from the fault to the restore).
+    """(worst lag of a write acknowledged from the fault to ``margin`` s before the restore,
+    None if one was never seen before ``until`` (the restore); longest silence between events
+    from the fault to the restore).
     ``seen``: other (time, n) sightings than the watch's, e.g. kube-proxy's rules. A write
     counts as seen only by a sighting after it was sent: one before can only be an older value
     (the Service's port left by an earlier drill)."""
@@ -135,7 +142,7 @@ def watch_figures(
     until = restore if until is None else until
     lag = 0.0
     for n, t0, t1, code in writes:
-        if code != 200 or not fault <= t1 <= restore - 1.0:
+        if code != 200 or not fault <= t1 <= restore - margin:
             continue
         first = next((t for t, m in seen if m >= n and t >= t0), None)
         if first is None or first > until:
@@ -207,12 +214,14 @@ def proxy_figures(records: list[NodeRecords], writes, ready: float, fault: float
     for rec in records:
         if not rec.hz:
             continue
-        lag, _gap = watch_figures(rec, writes, fault, restore, seen=rec.rules)
-        after = None if lag is None or after is None else max(after, lag)
         # Before: writes acknowledged from the start to a second before the fault, each seen
         # whenever it was (a slow kube-proxy's last ones only after the fault).
         base, _gap = watch_figures(rec, writes, ready, fault, seen=rec.rules, until=restore)
         before = None if base is None or before is None else max(before, base)
+        # During: the writes that had this kube-proxy's usual time to arrive before the restore.
+        margin = max(1.0, (base or 0.0) + 1.0)
+        lag, _gap = watch_figures(rec, writes, fault, restore, seen=rec.rules, margin=margin)
+        after = None if lag is None or after is None else max(after, lag)
     stale = [s for rec in records for t, _c, s in rec.hz if fault <= t <= restore and s is not None]
     return after, before, max(stale, default=None)
 
