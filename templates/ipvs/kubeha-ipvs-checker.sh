@@ -13,8 +13,13 @@
 #     seconds; to connect, four times the slowest recent TCP + TLS connect, at least 0.5 s);
 #     FALL failures in a row take a master out, RISE successes in a row bring it back; a
 #     master between states is probed again after INTERVAL/4 (haproxy's fastinter);
-#   * makes the table hold exactly the masters that are up — or all of them when none is up
-#     (an empty virtual server helps nobody; as k3s learned, fall back to all);
+#   * a master that still answers, but not 200 (a kube-apiserver draining before a restart
+#     says 500 on /readyz while it serves every request), is quiesced first: weight 0, no new
+#     connections, the established ones left to finish; it is taken out once it stops
+#     answering (the drain closed its listener) or after DRAIN_GRACE seconds;
+#   * makes the table hold exactly the masters that are up (and the quiesced ones at weight 0)
+#     — or all of them when none is up (an empty virtual server helps nobody; as k3s learned,
+#     fall back to all);
 #   * when it takes a master out, destroys this node's client sockets whose IPVS connection
 #     goes to it (ss -K), so a watch stream waiting on a vanished master reconnects at once.
 # It logs every change on stdout (the journal). Needs bash (4.2+), curl, ipvsadm, ip and ss.
@@ -22,7 +27,7 @@ set -u
 
 : "${VIP:?}" "${PORT:?}" "${SCHEDULER:?}" "${REAL_SERVERS:?}" "${CHECK_PATH:?}"
 : "${INTERVAL:=1}" "${TIMEOUT:=1}" "${FALL:=2}" "${RISE:=2}"
-: "${DUMMY_INTERFACE:=kubeha-ipvs0}" "${SOURCE_ADDRESS:=}"
+: "${DUMMY_INTERFACE:=kubeha-ipvs0}" "${SOURCE_ADDRESS:=}" "${DRAIN_GRACE:=30}"
 
 case "$VIP" in
 *:*) VS="[$VIP]:$PORT" FAMILY=-6 PREFIX=128 ;;
@@ -58,10 +63,12 @@ set_connect_timeout() {
 set_connect_timeout
 PARALLEL=()
 curl --help all 2>/dev/null | grep -q -- '--parallel-immediate' && PARALLEL=(--parallel --parallel-immediate)
-declare -A UP FAILS OKS
+# STATE: up (weight 1), quiet (answering but not ready: weight 0), out (not in the table).
+declare -A STATE FAILS OKS QUIET_AT
 for rs in "${SERVERS[@]}"; do
-  UP[$rs]=1 FAILS[$rs]=0 OKS[$rs]=0 # presumed up until FALL probes say otherwise
+  STATE[$rs]=up FAILS[$rs]=0 OKS[$rs]=0 # presumed up until FALL probes say otherwise
 done
+DRAIN_GRACE_US=$(to_us "$DRAIN_GRACE")
 trap 'exit 0' TERM INT
 
 log() { echo "$*"; }
@@ -82,17 +89,23 @@ ensure_vip() {
   fi
 }
 
-# Reads `ipvsadm -Ln -t VS` into TABLE_SCHEDULER and TABLE_SERVERS (one string, space-separated);
-# returns 1 when the virtual server does not exist.
+# Reads `ipvsadm -Ln -t VS` into TABLE_SCHEDULER, TABLE_SERVERS (one string, space-separated)
+# and TABLE_WEIGHT; returns 1 when the virtual server does not exist.
 read_table() {
   local out line words
   TABLE_SCHEDULER="" TABLE_SERVERS=" "
+  declare -gA TABLE_WEIGHT=()
   out=$(ipvsadm -Ln -t "$VS" 2>/dev/null) || return 1
   while IFS= read -r line; do
     read -r -a words <<<"$line"
     case "${words[0]:-}" in
     TCP) TABLE_SCHEDULER=${words[2]:-} ;;
-    "->") [ "${words[1]}" != RemoteAddress:Port ] && TABLE_SERVERS+="${words[1]} " ;;
+    "->")
+      if [ "${words[1]}" != RemoteAddress:Port ]; then
+        TABLE_SERVERS+="${words[1]} "
+        TABLE_WEIGHT[${words[1]}]=${words[3]:-1}
+      fi
+      ;;
     esac
   done <<<"$out"
 }
@@ -122,21 +135,40 @@ probe_all() {
     [ "$slowest" -gt "$SLOWEST_US" ] && SLOWEST_US=$slowest
     set_connect_timeout
   fi
+  local now
+  now=$(now_us)
   for rs in "${SERVERS[@]}"; do
     code=${CODE[$rs]}
     if [ "$code" = 200 ]; then
       OKS[$rs]=$((OKS[$rs] + 1)) FAILS[$rs]=0
-      if [ "${UP[$rs]}" = 0 ] && [ "${OKS[$rs]}" -ge "$RISE" ]; then
-        UP[$rs]=1
+      if [ "${STATE[$rs]}" != up ] && [ "${OKS[$rs]}" -ge "$RISE" ]; then
+        STATE[$rs]=up
         log "$rs is ready again (${OKS[$rs]} probes in a row)"
       fi
-    else
-      FAILS[$rs]=$((FAILS[$rs] + 1)) OKS[$rs]=0
-      if [ "${UP[$rs]}" = 1 ] && [ "${FAILS[$rs]}" -ge "$FALL" ]; then
-        UP[$rs]=0
-        log "$rs failed ${FAILS[$rs]} probes in a row (last: HTTP $code)"
-      fi
+      continue
     fi
+    FAILS[$rs]=$((FAILS[$rs] + 1)) OKS[$rs]=0
+    case "${STATE[$rs]}" in
+    up)
+      [ "${FAILS[$rs]}" -ge "$FALL" ] || continue
+      if [ "$code" = 000 ]; then
+        STATE[$rs]=out
+        log "$rs failed ${FAILS[$rs]} probes in a row (no answer)"
+      else
+        STATE[$rs]=quiet QUIET_AT[$rs]=$now
+        log "$rs failed ${FAILS[$rs]} probes in a row (last: HTTP $code, it still answers): no new connections to it, the open ones left to finish"
+      fi
+      ;;
+    quiet)
+      if [ "$code" = 000 ]; then
+        STATE[$rs]=out
+        log "$rs stopped answering"
+      elif [ $((now - QUIET_AT[$rs])) -ge "$DRAIN_GRACE_US" ]; then
+        STATE[$rs]=out
+        log "$rs still not ready after ${DRAIN_GRACE}s (HTTP $code)"
+      fi
+      ;;
+    esac
   done
 }
 
@@ -156,7 +188,8 @@ cut_sessions() { # rs connection-list
 }
 
 reconcile() {
-  local want=() rs conns
+  local want=() rs conns weight
+  declare -A WANT_WEIGHT=()
   if ! read_table; then
     if ipvsadm -A -t "$VS" -s "$SCHEDULER"; then
       log "virtual server $VS was missing: created it (scheduler $SCHEDULER)"
@@ -170,20 +203,27 @@ reconcile() {
     ipvsadm -E -t "$VS" -s "$SCHEDULER" && log "virtual server $VS: scheduler set back to $SCHEDULER"
   fi
   for rs in "${SERVERS[@]}"; do
-    [ "${UP[$rs]}" = 1 ] && want+=("$rs")
+    [ "${STATE[$rs]}" = up ] && want+=("$rs") && WANT_WEIGHT[$rs]=1
   done
   if [ ${#want[@]} -eq 0 ]; then
     want=("${SERVERS[@]}") # every master failed: keep them all rather than none
+    for rs in "${SERVERS[@]}"; do WANT_WEIGHT[$rs]=1; done
     if [ "$ALL_DOWN" = 0 ]; then
       log "every real server failed its probe: keeping all of them in $VS"
       ALL_DOWN=1
     fi
   else
     ALL_DOWN=0
+    for rs in "${SERVERS[@]}"; do
+      [ "${STATE[$rs]}" = quiet ] && want+=("$rs") && WANT_WEIGHT[$rs]=0
+    done
   fi
   for rs in "${want[@]}"; do
+    weight=${WANT_WEIGHT[$rs]}
     if [[ "$TABLE_SERVERS" != *" $rs "* ]]; then
-      ipvsadm -a -t "$VS" -r "$rs" -m -w 1 && log "added real server $rs to $VS"
+      ipvsadm -a -t "$VS" -r "$rs" -m -w "$weight" && log "added real server $rs to $VS (weight $weight)"
+    elif [ "${TABLE_WEIGHT[$rs]:-1}" != "$weight" ]; then
+      ipvsadm -e -t "$VS" -r "$rs" -m -w "$weight" && log "real server $rs: weight $weight"
     fi
   done
   for rs in $TABLE_SERVERS; do
@@ -205,8 +245,9 @@ reconcile # every master presumed up: the virtual server serves before the first
 in_transition() {
   local rs
   for rs in "${SERVERS[@]}"; do
-    { [ "${UP[$rs]}" = 1 ] && [ "${FAILS[$rs]}" -gt 0 ]; } && return 0
-    { [ "${UP[$rs]}" = 0 ] && [ "${OKS[$rs]}" -gt 0 ]; } && return 0
+    { [ "${STATE[$rs]}" = up ] && [ "${FAILS[$rs]}" -gt 0 ]; } && return 0
+    { [ "${STATE[$rs]}" != up ] && [ "${OKS[$rs]}" -gt 0 ]; } && return 0
+    [ "${STATE[$rs]}" = quiet ] && return 0 # its listener's close is seen sooner
   done
   return 1
 }

@@ -23,7 +23,8 @@ VS = "10.103.97.2:6443"
 SERVERS = ("10.0.0.11:6443", "10.0.0.12:6443", "10.0.0.13:6443")
 
 FAKE_IPVSADM = r"""#!/bin/bash
-# A fake ipvsadm: one virtual server kept in $FAKE/table (first line: scheduler).
+# A fake ipvsadm: one virtual server kept in $FAKE/table (first line: scheduler, then
+# "server weight" lines).
 T=$FAKE/table
 case "$1" in
 -Ln)
@@ -32,12 +33,13 @@ case "$1" in
   echo "Prot LocalAddress:Port Scheduler Flags"
   echo "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
   echo "TCP  $3 $(head -1 "$T")"
-  tail -n +2 "$T" | while read -r rs; do echo "  -> $rs              Masq    1      0          0"; done ;;
+  tail -n +2 "$T" | while read -r rs w; do echo "  -> $rs              Masq    $w      0          0"; done ;;
 -A) echo "$5" > "$T" ;;
 -E) sed -i "1s/.*/$5/" "$T" ;;
 -D) rm -f "$T" ;;
--a) echo "$5" >> "$T" ;;
--d) grep -vxF "$5" "$T" > "$T.new"; mv "$T.new" "$T" ;;
+-a) echo "$5 $8" >> "$T" ;;
+-e) awk -v rs="$5" -v w="$8" 'NR > 1 && $1 == rs { $2 = w } { print }' "$T" > "$T.new"; mv "$T.new" "$T" ;;
+-d) awk -v rs="$5" 'NR == 1 || $1 != rs' "$T" > "$T.new"; mv "$T.new" "$T" ;;
 -Lnc)
   echo "IPVS connection entries"
   echo "pro expire state       source             virtual            destination"
@@ -51,7 +53,7 @@ echo "ESTAB 0 0 $6 $8"
 """
 FAKE_CURL = r"""#!/bin/bash
 # A fake curl: every https URL argument answers 200 unless its host:port is listed in
-# $FAKE/down; each connect (TCP + TLS) takes the seconds in $FAKE/connect (default 0.001).
+# $FAKE/down (no answer: 000) or $FAKE/draining (500); each connect (TCP + TLS) takes the seconds in $FAKE/connect (default 0.001).
 # Records each call's --connect-timeout in $FAKE/connect-timeouts.
 connect=$(cat "$FAKE/connect" 2>/dev/null || echo 0.001000)
 prev=
@@ -61,7 +63,9 @@ for a; do
   case "$a" in
   https://*)
     hostport=${a#https://}; hostport=${hostport%%/*}
-    if grep -qxF "$hostport" "$FAKE/down" 2>/dev/null; then echo "$a 000 0.000000"; else echo "$a 200 $connect"; fi ;;
+    if grep -qxF "$hostport" "$FAKE/down" 2>/dev/null; then echo "$a 000 0.000000"
+    elif grep -qxF "$hostport" "$FAKE/draining" 2>/dev/null; then echo "$a 500 $connect"
+    else echo "$a 200 $connect"; fi ;;
   esac
 done
 """
@@ -103,13 +107,22 @@ def checker(tmp_path: Path, request: pytest.FixtureRequest):
 
     class Checker:
         def table(self) -> list[str]:
+            """The scheduler, then the real servers."""
             try:
-                return (fake / "table").read_text().split()
+                lines = (fake / "table").read_text().splitlines()
             except OSError:
                 return []
+            return [line.split()[0] for line in lines if line.strip()]
+
+        def weights(self) -> dict[str, str]:
+            lines = (fake / "table").read_text().splitlines()[1:]
+            return dict(line.split() for line in lines if line.strip())
 
         def down(self, *servers: str) -> None:
             (fake / "down").write_text("".join(f"{s}\n" for s in servers))
+
+        def draining(self, *servers: str) -> None:
+            (fake / "draining").write_text("".join(f"{s}\n" for s in servers))
 
         def wait(self, predicate, timeout: float = 5) -> None:
             deadline = time.monotonic() + timeout
@@ -168,6 +181,41 @@ def test_checker_closes_local_connections_to_a_master_it_takes_out(checker):
         time.sleep(0.05)
     time.sleep(0.3)
     assert checker.ss_calls() == [f"-K -H -n src 10.0.0.21:40000 dst {VS}"]
+
+
+def test_checker_quiesces_a_draining_master_and_takes_it_out_when_it_stops_answering(checker):
+    """A draining apiserver says 500 on /readyz while it still serves: weight 0 (no new
+    connections), its open connections left alone; out, and those cut, once it is gone."""
+    checker.wait(lambda t: t == ["rr", *SERVERS])
+    checker.connections(f"TCP 14:59  ESTABLISHED 10.0.0.21:40000 {VS} {SERVERS[0]}")
+    checker.draining(SERVERS[0])
+    deadline = time.monotonic() + 5
+    while checker.weights().get(SERVERS[0]) != "0":
+        assert time.monotonic() < deadline, checker.weights()
+        time.sleep(0.05)
+    assert checker.table() == ["rr", *SERVERS]
+    assert {checker.weights()[s] for s in SERVERS[1:]} == {"1"}
+    time.sleep(0.6)  # three intervals at weight 0: nothing cut while it answers
+    assert checker.ss_calls() == [] and checker.weights()[SERVERS[0]] == "0"
+    checker.draining()
+    checker.down(SERVERS[0])  # the drain closed its listener
+    checker.wait(lambda t: SERVERS[0] not in t)
+    deadline = time.monotonic() + 5
+    while not checker.ss_calls() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checker.ss_calls() == [f"-K -H -n src 10.0.0.21:40000 dst {VS}"]
+    checker.down()
+    checker.wait(lambda t: SERVERS[0] in t)
+    assert checker.weights()[SERVERS[0]] == "1"
+
+
+@pytest.mark.parametrize("checker", [{"DRAIN_GRACE": "0.6"}], indirect=True)
+def test_checker_takes_out_a_master_that_answers_but_stays_unready(checker):
+    checker.wait(lambda t: t == ["rr", *SERVERS])
+    checker.draining(SERVERS[1])
+    checker.wait(lambda t: SERVERS[1] not in t)
+    checker.draining()
+    checker.wait(lambda t: SERVERS[1] in t)
 
 
 def test_checker_keeps_every_server_when_all_fail(checker):
