@@ -98,6 +98,12 @@ def on_m2(lab, *args: str):
     return kubectl(lab, "m2", "--server=https://127.0.0.1:6443", *args)
 
 
+def proxy_healthy(guest) -> bool | str:
+    """kube-proxy's healthz answers 200 (on an emulated CPU it starts and syncs slowly)."""
+    health = on_q1(guest, "curl -fsS -m 5 http://127.0.0.1:10256/healthz")
+    return health.returncode == 0 or (health.stderr or health.stdout)[-200:]
+
+
 def proxy_started(guest) -> str:
     return on_q1(
         guest, f"systemctl show -p ActiveEnterTimestampMonotonic --value {PROXY_UNIT}"
@@ -110,8 +116,7 @@ def test_the_guest_starts_with_its_clients_on_m1(q1):
         if path != "/etc/hosts":
             assert f"server: {M1}" in text, path
     wait_for(lambda: served_through(q1, M1), 120, "q1's kubectl straight to m1")
-    health = on_q1(q1, "curl -fsS -m 5 http://127.0.0.1:10256/healthz")
-    assert health.returncode == 0, health.stderr
+    wait_for(lambda: proxy_healthy(q1), 120, "q1's kube-proxy healthz")
 
 
 def test_apply_repoints_the_guest_clients_to_the_virtual_server(q1, ipvs):
@@ -163,8 +168,7 @@ def test_guest_clients_survive_m1_dying(real_lab, q1, ipvs, fault):  # noqa: F81
         wait_for(read_back, 60, "the Service's cluster IP")
         wait_for(lambda: programmed(q1, found[0]), 90, "q1's kube-proxy rules for it")
         print(f"ipvs {fault}: Service programmed on q1 {time.monotonic() - began:.1f} s after")
-        health = on_q1(q1, "curl -fsS -m 5 http://127.0.0.1:10256/healthz")
-        assert health.returncode == 0, health.stderr
+        wait_for(lambda: proxy_healthy(q1), 60, "q1's kube-proxy healthz")
     finally:
         on_m2(real_lab, "delete", "service", PROBE, "--ignore-not-found", "--wait=false")
         real_lab.restore("m1")
