@@ -60,15 +60,8 @@ def measure_guest(lab: Lab, seconds: float, log=print) -> dict[str, list[Through
     guest = qemu.ensure_guests(1, log=lambda line: log(f"[qemu] {line}"))[0]
     dep = deployment(lab, "ipvs", (guest,))
     rows: dict[str, list[ThroughputRow]] = {"kept-alive": [], "new connection": []}
-    cases = (
-        ("q1 (QEMU) direct to the masters", [[m.address, 6443] for m in lab.masters]),
-        ("q1 (QEMU) kubeha ipvs", [[IPVS_VIP, 6443]]),
-    )
-    for name, targets in cases:
-        if targets[0][0] == IPVS_VIP:
-            summary = run_apply(build_plan(dep.profile), dep.options, lambda _e: None)
-            if not summary.ok:
-                raise RuntimeError(f"applying ipvs on {guest.name} failed")
+
+    def run_on_guest(name: str, targets: list[list]) -> None:
         for kind, fresh in (("kept-alive", False), ("new connection", True)):
             log(f"real throughput: {name}, {kind}")
             argv = ["python3", "-c", CLIENT, json.dumps(targets), str(THREADS), str(seconds)]
@@ -77,6 +70,11 @@ def measure_guest(lab: Lab, seconds: float, log=print) -> dict[str, list[Through
             )
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             rows[kind].append(ThroughputRow(name, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
+
+    run_on_guest("q1 (QEMU) direct to the masters", [[m.address, 6443] for m in lab.masters])
+    if not run_apply(build_plan(dep.profile), dep.options, lambda _e: None).ok:
+        raise RuntimeError(f"applying ipvs on {guest.name} failed")
+    run_on_guest("q1 (QEMU) kubeha ipvs", [[IPVS_VIP, 6443]])
     return {kind: with_ratios(found) for kind, found in rows.items()}
 
 

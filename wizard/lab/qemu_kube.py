@@ -93,7 +93,8 @@ def _build_drive(kube_bin: Path, target: Path, log: Log) -> None:
 
 
 def write_guest_files(root: Path, state: LabState, name: str, address: str) -> None:
-    """Into the guest's initramfs tree: kubeconfigs, the kube-proxy unit, iptables, fstab."""
+    """Into the guest's initramfs tree: kubeconfigs, the kube-proxy unit, iptables and the
+    unit that mounts the Kubernetes clients' disk."""
     masters = [(n.name, n.address) for n in state.nodes if n.role == "master"]
     if not masters:
         raise LabError("the lab has no master for the QEMU node's clients")
