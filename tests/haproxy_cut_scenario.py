@@ -26,6 +26,7 @@ MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 LISTEN = ("127.0.0.1", 8443)
 REQUESTS = 60  # one every 0.1 s
 WATCH_LIMIT_S = 15.0
+CLIENT_TIMEOUT_S = 5.0  # a request client gives up after this (the failure tcp-ut avoids)
 
 
 def serve(address: str, cert: str, key: str) -> ThreadingHTTPServer:
@@ -112,7 +113,9 @@ class Watch:
 def request() -> tuple[bool, float]:
     began = time.monotonic()
     try:
-        conn = http.client.HTTPSConnection(*LISTEN, timeout=5, context=client_context())
+        conn = http.client.HTTPSConnection(
+            *LISTEN, timeout=CLIENT_TIMEOUT_S, context=client_context()
+        )
         conn.request("GET", "/version")
         ok = conn.getresponse().status == 200
         conn.close()
@@ -135,7 +138,9 @@ class KeptAlive:
 
     @staticmethod
     def _connect() -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection(*LISTEN, timeout=5, context=client_context())
+        return http.client.HTTPSConnection(
+            *LISTEN, timeout=CLIENT_TIMEOUT_S, context=client_context()
+        )
 
     def _ask(self) -> tuple[bool, str]:
         self.conn.request("GET", "/version")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import example_profile
+from tests.deadlines import POLL_S
 from wizard.paths import TEMPLATES_DIR
 from wizard.strategies.haproxy_keepalived import FOLLOWER_PATH, FOLLOWER_UNIT, plan
 
@@ -71,7 +72,7 @@ def follower(tmp_path: Path):
             except OSError:
                 return []
 
-        def wait_calls(self, count: int, timeout: float = 5) -> None:
+        def wait_calls(self, count: int, timeout: float = POLL_S) -> None:
             deadline = time.monotonic() + timeout
             while len(self.calls()) < count:
                 assert time.monotonic() < deadline, self.calls()
@@ -137,7 +138,7 @@ def test_a_stop_leaves_no_monitor_running(follower):
     group = os.getpgid(follower.pid)
     assert len(running_in_group(group)) >= 2  # bash and its ip monitor
     os.kill(follower.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + POLL_S
     while running_in_group(group):
         assert time.monotonic() < deadline, f"still running: {running_in_group(group)}"
         time.sleep(0.05)

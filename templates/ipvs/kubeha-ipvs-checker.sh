@@ -177,13 +177,20 @@ probe_all() {
 # and never learns, so it would wait for the master to come back. Its socket is on this node
 # (the VIP is local): destroy it and the client reconnects to a live master at once. The
 # connection list is read before the master is removed (removing it drops its entries).
+# An established connection whose socket is already gone (closed by its client, or reset by
+# the kernel once IPVS forgot the connection) is counted apart: the journal says who closed it.
 cut_sessions() { # rs connection-list
-  local _pro _expire _state src vs dst cut=0
-  while read -r _pro _expire _state src vs dst; do
+  local _pro _expire state src vs dst cut=0 gone=0
+  while read -r _pro _expire state src vs dst; do
     [ "$vs" = "$VS" ] && [ "$dst" = "$1" ] || continue
-    ss -K -H -n src "$src" dst "$vs" 2>/dev/null | grep -q . && cut=$((cut + 1))
+    if ss -K -H -n src "$src" dst "$vs" 2>/dev/null | grep -q .; then
+      cut=$((cut + 1))
+    elif [ "$state" = ESTABLISHED ]; then
+      gone=$((gone + 1))
+    fi
   done <<<"$2"
   [ "$cut" -gt 0 ] && log "closed $cut local connection(s) to $1"
+  [ "$gone" -gt 0 ] && log "$gone local connection(s) to $1 had no socket left to close"
   return 0
 }
 

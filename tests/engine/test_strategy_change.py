@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bench.strategy_change import measure_change
+from tests.deadlines import on_loaded_host
 from tests.engine.labkit import STRATEGIES, apply, lab_profile, snapshot, states, uninstall
 
 pytestmark = pytest.mark.lab
@@ -61,7 +62,8 @@ def test_local_haproxy_takes_over_local_nginx_with_clients_running_and_back(lab,
                 assert not node.error, node
                 assert node.requests > 0 and node.failed == 0, node
                 assert node.ka_requests > 0 and node.ka_failed == 0, node
-                assert node.watch_back_s is not None and node.watch_back_s <= 3.0, node
+                assert node.watch_back_s is not None, node  # cut, and back
+                assert node.watch_back_s <= on_loaded_host(3.0), node
             for name in (n.name for n in lab.nodes):
                 units = lab.exec_in_node(
                     name, ["systemctl", "is-active", "kube-nginx.service", "kube-haproxy.service"]

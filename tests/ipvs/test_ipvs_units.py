@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import example_profile
+from tests.deadlines import POLL_S
 from wizard.engine.loadnow import load_now, modules_in
 from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter
@@ -47,9 +48,11 @@ case "$1" in
 esac
 """
 FAKE_SS = r"""#!/bin/bash
-# A fake ss: records each call; -K "destroys" (prints) one socket.
+# A fake ss: records each call; -K "destroys" (prints) one socket, unless its source is
+# listed in $FAKE/gone (its socket already closed: nothing to print).
 echo "$*" >> "$FAKE/ss-calls"
-echo "ESTAB 0 0 $6 $8"
+grep -qxF "$5" "$FAKE/gone" 2>/dev/null && exit 0
+echo "ESTAB 0 0 $5 $7"
 """
 FAKE_CURL = r"""#!/bin/bash
 # A fake curl: every https URL argument answers 200 unless its host:port is listed in
@@ -124,7 +127,7 @@ def checker(tmp_path: Path, request: pytest.FixtureRequest):
         def draining(self, *servers: str) -> None:
             (fake / "draining").write_text("".join(f"{s}\n" for s in servers))
 
-        def wait(self, predicate, timeout: float = 5) -> None:
+        def wait(self, predicate, timeout: float = POLL_S) -> None:
             deadline = time.monotonic() + timeout
             while not predicate(self.table()):
                 assert time.monotonic() < deadline, self.table()
@@ -151,12 +154,23 @@ def checker(tmp_path: Path, request: pytest.FixtureRequest):
         def wipe(self) -> None:
             (fake / "table").unlink()
 
+        def gone(self, *sources: str) -> None:
+            (fake / "gone").write_text("".join(f"{s}\n" for s in sources))
+
+        def stop(self) -> str:
+            """Stop the checker; what it logged."""
+            if proc.poll() is None:
+                proc.terminate()
+                self.output = proc.communicate(timeout=10)[0]
+            return self.output
+
+        output = ""
+
+    checker = Checker()
     try:
-        yield Checker()
+        yield checker
     finally:
-        proc.terminate()
-        output, _ = proc.communicate(timeout=10)
-        print(output)
+        print(checker.stop())
 
 
 def test_checker_builds_the_table_removes_and_adds_back(checker):
@@ -176,11 +190,30 @@ def test_checker_closes_local_connections_to_a_master_it_takes_out(checker):
     )
     checker.down(SERVERS[0])
     checker.wait(lambda t: SERVERS[0] not in t)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + POLL_S
     while not checker.ss_calls() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
     assert checker.ss_calls() == [f"-K -H -n src 10.0.0.21:40000 dst {VS}"]
+
+
+def test_checker_says_which_connections_it_closed_and_which_were_gone_already(checker):
+    """Its journal tells the checker's own close from a socket something else had closed."""
+    checker.wait(lambda t: t == ["rr", *SERVERS])
+    checker.connections(
+        f"TCP 14:59  ESTABLISHED 10.0.0.21:40000 {VS} {SERVERS[0]}",
+        f"TCP 14:59  ESTABLISHED 10.0.0.21:40001 {VS} {SERVERS[0]}",
+        f"TCP 01:59  TIME_WAIT   10.0.0.21:40002 {VS} {SERVERS[0]}",
+    )
+    checker.gone("10.0.0.21:40001", "10.0.0.21:40002")
+    checker.down(SERVERS[0])
+    checker.wait(lambda t: SERVERS[0] not in t)
+    deadline = time.monotonic() + POLL_S
+    while len(checker.ss_calls()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = checker.stop()
+    assert f"closed 1 local connection(s) to {SERVERS[0]}" in log, log
+    assert f"1 local connection(s) to {SERVERS[0]} had no socket left to close" in log, log
 
 
 def test_checker_quiesces_a_draining_master_and_takes_it_out_when_it_stops_answering(checker):
@@ -189,7 +222,7 @@ def test_checker_quiesces_a_draining_master_and_takes_it_out_when_it_stops_answe
     checker.wait(lambda t: t == ["rr", *SERVERS])
     checker.connections(f"TCP 14:59  ESTABLISHED 10.0.0.21:40000 {VS} {SERVERS[0]}")
     checker.draining(SERVERS[0])
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + POLL_S
     while checker.weights().get(SERVERS[0]) != "0":
         assert time.monotonic() < deadline, checker.weights()
         time.sleep(0.05)
@@ -200,7 +233,7 @@ def test_checker_quiesces_a_draining_master_and_takes_it_out_when_it_stops_answe
     checker.draining()
     checker.down(SERVERS[0])  # the drain closed its listener
     checker.wait(lambda t: SERVERS[0] not in t)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + POLL_S
     while not checker.ss_calls() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert checker.ss_calls() == [f"-K -H -n src 10.0.0.21:40000 dst {VS}"]
@@ -241,7 +274,7 @@ def test_checker_connect_timeout_follows_the_slowest_connect(checker):
     The timeout starts at TIMEOUT, falls to the 0.5 s floor on a fast node, and rises to four
     times a slow connect, never above TIMEOUT; no live master leaves the table meanwhile."""
 
-    def wait_for(predicate, timeout: float = 10) -> None:
+    def wait_for(predicate, timeout: float = POLL_S) -> None:
         deadline = time.monotonic() + timeout
         while not predicate(checker.connect_timeouts()):
             assert time.monotonic() < deadline, checker.connect_timeouts()[-5:]

@@ -13,6 +13,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.deadlines import POLL_S
 from wizard.lab import constants, lab, pki, profiles, rootfs
 from wizard.lab.errors import LabError, NotRootError
 from wizard.lab.node import NodeSpec
@@ -201,7 +202,7 @@ def test_a_stopped_process_counts_until_it_has_left_proc():
     # sh starts a short sleep, then becomes a long sleep that never reaps it: a zombie.
     parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 30"])
     try:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + POLL_S
         while len(process_tree(parent.pid, start_time(parent.pid), "t")) < 2:
             assert time.monotonic() < deadline
             time.sleep(0.02)

@@ -8,10 +8,16 @@ import time
 import pytest
 
 from tests.engine.labkit import uninstall
-from tests.verify.conftest import SHUTDOWN_DELAY, deployed, drain_drill
+from tests.verify.conftest import (
+    BACK_WHILE_AWAY_S,
+    LOADED_DRILL,
+    SHUTDOWN_DELAY,
+    deployed,
+    drain_drill,
+)
 from wizard.cli import main
 from wizard.commands.lab_drill import LabFault
-from wizard.engine.drill import SHORT, drill_rows
+from wizard.engine.drill import drill_rows
 from wizard.engine.drill_run import run_drill
 from wizard.engine.verify import format_table, run_verify
 from wizard.profile_io import save_profile
@@ -69,13 +75,13 @@ def test_verify_names_the_one_vip_holder(lab, profile, tmp_path, capsys):
 def test_drill_on_a_master_without_the_vip(lab, profile, kind):
     vip_on = holder(profile)
     master = next(m.name for m in profile.masters if m.name != vip_on)
-    report = run_drill(profile, master, kind, SHORT, fault=LabFault(master, kind))
+    report = run_drill(profile, master, kind, LOADED_DRILL, fault=LabFault(master, kind))
     print(f"\nhaproxy-keepalived drill {kind} {master} (VIP on {vip_on}):\n{show(report)}")
     for node in report.nodes:
         assert node.error == "" and node.requests >= 20, node
         assert node.failed == 0, show(report)
         assert node.lost_in_flight <= 1, show(report)
-        assert node.watch_back_s is not None and node.watch_back_s <= 5.0, show(report)
+        assert node.watch_back_s is not None and node.watch_back_s < BACK_WHILE_AWAY_S, show(report)
     assert report.ok, show(report)
     assert run_verify(profile).ok
 
@@ -101,14 +107,16 @@ def test_drill_cutting_the_vip_holder(lab, profile):
     closes that node's connections to VIP:port, so every watch is back within 3 s of the move."""
     vip_on = holder(profile)
     advert = profile.haproxy_keepalived.advert_int
-    report = run_drill(profile, vip_on, "cut", SHORT, fault=LabFault(vip_on, "cut"))
+    report = run_drill(profile, vip_on, "cut", LOADED_DRILL, fault=LabFault(vip_on, "cut"))
     print(f"\nhaproxy-keepalived drill cut {vip_on} (the VIP holder):\n{show(report)}")
-    moved_by = 3 * advert + 1  # keepalived's master-down interval plus its skew, rounded up
+    # keepalived's master-down interval plus its skew, then the follower's close (3 s): the
+    # VIP moved and every watch back while the holder is still away, on a loaded host too.
+    assert 3 * advert + 1 + 3.0 < BACK_WHILE_AWAY_S
     for node in report.nodes:
         assert node.error == "" and node.requests >= 20, node
         assert node.failed <= 1, show(report)
         assert node.watch_back_s is not None, show(report)
-        assert node.watch_back_s <= moved_by + 3.0, show(report)
+        assert node.watch_back_s < BACK_WHILE_AWAY_S, show(report)
     assert holder(profile) != vip_on or run_verify(profile).ok
 
 

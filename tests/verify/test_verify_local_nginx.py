@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from tests.deadlines import on_loaded_host
 from tests.engine.labkit import uninstall
-from tests.verify.conftest import SHUTDOWN_DELAY, deployed, drain_drill
+from tests.verify.conftest import (
+    BACK_WHILE_AWAY_S,
+    LOADED_DRILL,
+    SHUTDOWN_DELAY,
+    deployed,
+    drain_drill,
+)
 from wizard.cli import main
 from wizard.commands.lab_drill import LabFault, is_lab_profile
-from wizard.engine.drill import SHORT, drill_rows
+from wizard.engine.drill import drill_rows
 from wizard.engine.drill_run import run_drill
 from wizard.engine.verify import format_table, run_verify
 from wizard.profile_io import save_profile
@@ -46,7 +53,7 @@ def test_the_lab_is_recognised(lab, profile):
 
 @pytest.mark.parametrize("kind", ["kill", "cut"])
 def test_drill_loses_no_request_and_watches_come_back(lab, profile, kind):
-    report = run_drill(profile, "m2", kind, SHORT, fault=LabFault("m2", kind))
+    report = run_drill(profile, "m2", kind, LOADED_DRILL, fault=LabFault("m2", kind))
     print(f"\nlocal-nginx drill {kind} m2:\n{show(report)}")
     assert report.lab and len(report.nodes) == (5 if kind == "kill" else 4)
     for node in report.nodes:
@@ -54,7 +61,7 @@ def test_drill_loses_no_request_and_watches_come_back(lab, profile, kind):
         assert node.failed == 0, show(report)
         assert node.lost_in_flight <= 1, show(report)
         assert node.watches >= 1, show(report)
-        assert node.watch_back_s is not None and node.watch_back_s <= 5.0, show(report)
+        assert node.watch_back_s is not None and node.watch_back_s < BACK_WHILE_AWAY_S, show(report)
     assert report.ok, show(report)
 
 
@@ -89,7 +96,8 @@ def test_drill_drain_loses_only_the_listener_close_race_and_no_watch_goes_silent
         assert node.watches_interrupted == 0, show(report)
         assert node.ka_failed + node.ka_lost_in_flight == 0, show(report)
         if node.failed:  # only at the listener's close, SHUTDOWN_DELAY after the drain began
-            assert SHUTDOWN_DELAY <= node.recovered_s <= SHUTDOWN_DELAY + 1.5, show(report)
+            # (within 1.5 s of it on a quiet host), never before it
+            assert SHUTDOWN_DELAY <= node.recovered_s <= on_loaded_host(SHUTDOWN_DELAY + 1.5)
     assert watches_left is not None
 
 
