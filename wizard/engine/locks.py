@@ -22,6 +22,8 @@ from pathlib import Path
 
 from wizard.errors import KubehaError
 from wizard.paths import state_dir
+from wizard.terminal import one_line
+from wizard.textsafe import shown
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _ACTIVE_RUNS: set[str] = set()  # the runs going on in this process (see profile_lock)
@@ -75,10 +77,13 @@ class LockHolder:
             return None
 
     def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
-        return (
-            f"run {self.run_id} (profile {self.profile!r}) on host {self.host}, "
-            f"PID {self.pid}, started {when}"
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
+        except (OverflowError, ValueError, OSError):  # a node's record: any number at all
+            when = f"at {self.started!r} (not a time)"
+        return (  # a node's lock record: its text escaped, it cannot forge the message
+            f"run {one_line(self.run_id)} (profile {shown(self.profile)}) on host "
+            f"{one_line(self.host)}, PID {self.pid}, started {when}"
         )
 
     def on_this_host(self) -> bool:
