@@ -38,7 +38,12 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # argparse would blame the top-level parser; the subcommand's usage helps
-            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+            hint = (
+                " (--only takes one node: repeat it, --only m1 --only m2, or --only m1,m2)"
+                if getattr(parsed, "only", None)
+                else ""
+            )
+            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return parsed
 
 

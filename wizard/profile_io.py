@@ -24,7 +24,7 @@ from typing import Any
 import tomli_w
 
 from wizard.errors import KubehaError
-from wizard.problems import MISSING, Problem, error
+from wizard.problems import MISSING, Problem, error, problem_lines
 from wizard.profile import SCHEMA_VERSION, Clients, Cluster, Profile, Sections
 from wizard.strategies import registry
 from wizard.textsafe import printable
@@ -40,7 +40,7 @@ class ProfileError(KubehaError):
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
+        lines = "\n".join(problem_lines(problems))
         super().__init__(
             f"{printable(source)}: the profile has {len(problems)} problem(s):\n{lines}"
         )
