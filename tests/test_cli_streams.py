@@ -157,3 +157,36 @@ def test_thousands_of_problems_print_a_bounded_list(tmp_path, capsys):
         assert code == 1, output
         assert len(output) < 20_000, len(output)
         assert "more problem(s)" in output
+
+
+def test_a_dry_run_of_a_source_build_downloads_nothing_and_shows_every_diff(
+    profile, slow_cluster, tmp_path, monkeypatch, capsys
+):
+    """``[install] method = "source"`` with a pinned version: the dry run runs no apt-get (a
+    stand-in on PATH records any call), says what it would build, and shows every node."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    called = tmp_path / "called"
+    for name in ("apt-get", "dpkg-source"):
+        (bin_dir / name).write_text(f'#!/bin/sh\necho {name} "$@" >> {called}\nexit 100\n')
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("KUBEHA_CACHE_DIR", str(tmp_path / "cache"))
+    text = profile.read_text()
+    assert 'method = "package"' in text
+    profile.write_text(
+        text.replace(
+            'method = "package"',
+            'method = "source"\nsource_package_version = "1.22.1-9+deb12u9"',
+        )
+    )
+    for node in slow_cluster.nodes.values():
+        node.delay = 0
+    code = main(["apply", str(profile), "--dry-run"])
+    out = capsys.readouterr().out
+    assert not called.exists(), called.read_text()
+    assert not (tmp_path / "cache").exists()
+    assert "would build kube-nginx 1.22.1-9+deb12u9 from source on local" in out, out
+    for name in slow_cluster.nodes:
+        assert f"=== {name}" in out, out
+    assert code == 0, out
