@@ -24,6 +24,7 @@ from typing import Any
 import tomli_w
 
 from wizard.errors import KubehaError
+from wizard.paths import make_private_dirs
 from wizard.problems import MISSING, Problem, error, problem_lines
 from wizard.profile import SCHEMA_VERSION, Clients, Cluster, Profile, Sections
 from wizard.strategies import registry
@@ -318,7 +319,7 @@ def dump_profile(profile: Profile) -> str:
 def save_profile(profile: Profile, path: str | Path) -> Path:
     """Write atomically (temp file in the same folder, then rename), mode 0644."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # a new folder: 0700, parents too, whatever the umask
     text = dump_profile(profile)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

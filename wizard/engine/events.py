@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from wizard.jsonlines import json_line
+from wizard.paths import make_private_dirs
 from wizard.terminal import one_line
 
 
@@ -74,7 +75,7 @@ class JsonLinesSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(path.parent)  # 0700, parents too, whatever the umask
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
         os.fchmod(fd, 0o600)

@@ -21,7 +21,7 @@ from pathlib import Path
 import paramiko
 
 from wizard.errors import KubehaError
-from wizard.paths import known_hosts_file
+from wizard.paths import known_hosts_file, make_private_dirs
 
 GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 
@@ -48,7 +48,7 @@ def pin(host_name: str, key: paramiko.PKey, path: Path | None = None) -> None:
     """Append the key to kubeha's own known_hosts (0600), once."""
     path = path or known_hosts_file()
     with _PIN_LOCK:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)  # 0700, parents too, whatever the umask
         keys = paramiko.HostKeys()
         if path.exists():
             keys.load(str(path))

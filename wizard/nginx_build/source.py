@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wizard.errors import KubehaError
+from wizard.paths import make_private_dirs
 from wizard.profile import Install
 
 PACKAGE = "nginx"
@@ -99,7 +100,7 @@ def _download(version: str, folder: Path) -> None:
             "install.source_package_version: needs apt-get and dpkg-source (package dpkg-dev) "
             "on this machine, or use install.source_tarball"
         )
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(folder.parent)  # 0700, parents too, whatever the umask
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         got = subprocess.run(
