@@ -190,3 +190,23 @@ def test_a_dry_run_of_a_source_build_downloads_nothing_and_shows_every_diff(
     for name in slow_cluster.nodes:
         assert f"=== {name}" in out, out
     assert code == 0, out
+
+
+def test_ctrl_c_during_render_and_verify_exits_130(profile, tmp_path, monkeypatch, capsys):
+    """render puts the folder back as it was; verify has nothing to undo: both exit 130."""
+    import wizard.engine.secrets_input
+    import wizard.engine.verify
+    from wizard import render_out
+    from wizard.engine.model import Secrets
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render_out._Swap, "commit", pressed)
+    out = tmp_path / "out"
+    assert main(["render", str(profile), "--out", str(out)]) == EXIT_INTERRUPTED
+    assert not out.exists()
+    monkeypatch.setattr(wizard.engine.secrets_input, "collect", lambda *a, **k: Secrets())
+    monkeypatch.setattr(wizard.engine.verify, "run_verify", pressed)
+    assert main(["verify", str(profile)]) == EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err

@@ -144,3 +144,24 @@ def test_the_stream_passes_through_what_it_wraps(tmp_path):
         assert stream.fileno() == handle.fileno() and not stream.isatty()
         print("a\x1bb", file=stream)
     assert (tmp_path / "f").read_text() == "a\\x1bb\n"
+
+
+def test_a_nodes_facts_are_escaped(profile, cluster, capsys):
+    from wizard.engine.transport import CommandResult
+
+    for node in cluster.nodes.values():
+        real_sh = node.sh
+
+        def sh(script, timeout=120, real_sh=real_sh):
+            done = real_sh(script, timeout)
+            if "os-release" in script:  # the node names its OS and init as it likes
+                hostile = HOSTILE.replace("\n", "\\n")
+                text = done.stdout.replace("os=debian", f"os=debian{hostile}")
+                text = text.replace("init=systemd", f"init=systemd{hostile}")
+                return CommandResult(done.argv, 0, text, "")
+            return done
+
+        node.sh = sh
+    code, out = _run(["apply", profile, "--dry-run"], capsys)
+    assert "found systemd\\x1b[2J" in out, out
+    _clean(out)
