@@ -183,3 +183,17 @@ def test_every_folder_made_is_private_under_umask_000(profile, cluster, tmp_path
     files = [p for p in state_dir().rglob("*") if p.is_file()]
     assert files and {mode(p) for p in files} == {0o600}
     assert summary.ok
+
+
+def test_pinning_a_host_key_never_writes_into_a_shared_state_folder(tmp_path, monkeypatch):
+    import paramiko
+
+    from wizard.engine.hostkeys import pin
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    monkeypatch.setenv("KUBEHA_STATE_DIR", str(shared))
+    with pytest.raises(UsageError, match=r"KUBEHA_STATE_DIR=.*never changes the mode"):
+        pin("node1", paramiko.ECDSAKey.generate())
+    assert list(shared.iterdir()) == [] and mode(shared) == 0o1777
