@@ -78,9 +78,12 @@ def test_ctrl_c_during_a_run_exits_130(argv, profile, slow_cluster, capsys):
     slow_cluster.on_open = press
     code = main([argv[0], str(profile), *argv[1:], "--concurrency", "1"])
     assert pressed.is_set()
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == EXIT_INTERRUPTED, err
     assert "interrupted" in err and "Traceback" not in err
+    # the pool cancelled the nodes and waited for them; the summary still says what happened
+    assert "cancelled" in captured.out and "Run log:" in captured.out, captured.out
 
 
 def _pipe_closed_early(*args: str) -> subprocess.CompletedProcess[str]:
