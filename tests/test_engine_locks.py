@@ -314,3 +314,26 @@ def test_an_unreadable_holder_is_shown_escaped(tmp_path):
     with pytest.raises(NodeLocked) as caught:
         take(node, other_host(), path=path)
     assert "\x1b" not in str(caught.value) and "unknown holder" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "folder", "fifo"])
+def test_a_profile_lock_that_is_not_a_file_is_named_not_a_traceback(
+    profile, cluster, tmp_path, kind
+):
+    from wizard.engine.locks import lock_path
+    from wizard.errors import UsageError
+
+    path = lock_path(profile.name)
+    target = tmp_path / "elsewhere"
+    target.write_text("someone's file\n")
+    if kind == "symlink":
+        path.symlink_to(target)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    words = {"symlink": "a symbolic link", "folder": "a folder", "fifo": "a FIFO"}[kind]
+    with pytest.raises(UsageError, match=rf"lock file .*\.lock: is {words}: expected a regular"):
+        run_apply(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert target.read_text() == "someone's file\n"
+    assert all(not n.log for n in cluster.nodes.values())

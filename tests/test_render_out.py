@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +223,76 @@ def test_a_new_folder_whose_write_fails_is_not_left_behind(tmp_path, monkeypatch
     monkeypatch.setattr(render_out.os, "chmod", failing_chmod)
     assert render(NGINX, out) == 2
     assert not out.exists()
+
+
+# --- a folder another local user can change is refused --------------------------------------
+
+
+@pytest.fixture
+def open_umask():
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def _modes(root: Path) -> set[int]:
+    return {stat.S_IMODE(os.lstat(p).st_mode) for p in [root, *root.rglob("*")] if p.is_dir()}
+
+
+def test_folders_render_makes_are_0755_whatever_the_umask(tmp_path, open_umask):
+    out = tmp_path / "new" / "deeper" / "out"
+    assert render(NGINX, out) == 0
+    assert _modes(tmp_path / "new") == {0o755}
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) & 0o022 == 0 for p in files)
+
+
+def test_a_new_folder_in_a_sticky_shared_one_like_tmp_is_taken(tmp_path):
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    assert render(NGINX, shared / "kubeha-render") == 0
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o775])
+def test_out_below_a_folder_others_can_write_is_refused(tmp_path, capsys, mode):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    assert render(NGINX, shared / "out") == 2
+    err = capsys.readouterr().err
+    assert f"{shared}" in err and f"mode {mode:04o}" in err and "another user could swap" in err
+    assert list(shared.iterdir()) == []
+
+
+def test_an_out_folder_others_can_write_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    assert render(NGINX, out) == 2
+    assert "can be written by every user (mode 0777)" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+
+
+def test_a_folder_of_the_last_render_that_others_can_write_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert render(NGINX, out) == 0
+    before = snapshot(out)
+    (out / "_cluster").chmod(0o777)  # as an old render under umask 000 left it
+    assert render(NGINX, out) == 2
+    assert "_cluster can be written by every user" in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_folder_of_another_user_is_refused(tmp_path, capsys):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    assert render(NGINX, theirs) == 2
+    assert "belongs to another user (uid 65534)" in capsys.readouterr().err
+    above = tmp_path / "above"
+    above.mkdir()
+    os.chown(above, 65534, 65534)
+    assert render(NGINX, above / "out") == 2
+    assert not (above / "out").exists()

@@ -64,9 +64,12 @@ def test_every_folder_and_file_of_a_run_is_private(profile, cluster, loose_umask
 
 
 def test_existing_folders_and_files_are_tightened(profile, cluster, loose_umask):
+    """kubeha's own folders below the state folder (by their names) are tightened; the state
+    folder itself is private already (see the KUBEHA_STATE_DIR tests below)."""
     old_run = runs_dir(profile.name) / "20200101-000000-00001"
     old_run.mkdir(parents=True, mode=0o755)
-    for path in (state_dir(), state_dir() / "runs", runs_dir(profile.name), old_run):
+    os.chmod(state_dir(), 0o700)
+    for path in (state_dir() / "runs", runs_dir(profile.name), old_run):
         os.chmod(path, 0o755)
     (old_run / "events.jsonl").write_text("{}\n")
     os.chmod(old_run / "events.jsonl", 0o644)
@@ -122,3 +125,75 @@ def test_the_summary_names_the_run_folder(profile, cluster, monkeypatch):
     text = "\n".join(summary_lines(summary))
     assert f"Run folder: {summary.log_path.parent}" in text
     assert "the last 7 runs" in text
+
+
+# --- KUBEHA_STATE_DIR: never chmod a folder kubeha did not make; a message, not a traceback ---
+
+
+def test_a_shared_existing_state_folder_is_refused_and_left_alone(
+    profile, cluster, tmp_path, monkeypatch
+):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # /tmp's mode
+    monkeypatch.setenv("KUBEHA_STATE_DIR", str(shared))
+    with pytest.raises(
+        UsageError,
+        match=r"KUBEHA_STATE_DIR=.*shared: an existing folder that "
+        r"others can enter \(mode 1777\).*never changes the mode",
+    ):
+        apply(profile, cluster, dry_run=True)
+    assert mode(shared) == 0o1777 and list(shared.iterdir()) == []
+    assert all(not n.log for n in cluster.nodes.values())
+
+
+def test_the_cli_names_a_state_folder_it_cannot_use(tmp_path, monkeypatch, capsys):
+    from wizard.cli import main
+    from wizard.paths import EXAMPLE_PROFILES_DIR
+
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        (EXAMPLE_PROFILES_DIR / "local-nginx.toml").read_text().replace("192.0.2.", "10.0.0.")
+    )
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for value in ("/proc/kubeha-x", str(fifo), str(fifo / "below")):
+        monkeypatch.setenv("KUBEHA_STATE_DIR", value)
+        code = main(["apply", str(path), "--dry-run"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"KUBEHA_STATE_DIR={value}" in err and "expected a folder" in err, err
+        assert "Traceback" not in err
+
+
+def test_every_folder_made_is_private_under_umask_000(profile, cluster, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.delenv("KUBEHA_STATE_DIR")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    old = os.umask(0)
+    try:
+        summary = apply(profile, cluster)
+    finally:
+        os.umask(old)
+    made = [home / ".local", home / ".local" / "state", state_dir()]
+    made += [p for p in state_dir().rglob("*") if p.is_dir()]
+    assert state_dir() == home / ".local" / "state" / "kubeha"
+    assert {str(p): mode(p) for p in made} == {str(p): 0o700 for p in made}
+    files = [p for p in state_dir().rglob("*") if p.is_file()]
+    assert files and {mode(p) for p in files} == {0o600}
+    assert summary.ok
+
+
+def test_pinning_a_host_key_never_writes_into_a_shared_state_folder(tmp_path, monkeypatch):
+    import paramiko
+
+    from wizard.engine.hostkeys import pin
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    monkeypatch.setenv("KUBEHA_STATE_DIR", str(shared))
+    with pytest.raises(UsageError, match=r"KUBEHA_STATE_DIR=.*never changes the mode"):
+        pin("node1", paramiko.ECDSAKey.generate())
+    assert list(shared.iterdir()) == [] and mode(shared) == 0o1777

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from wizard import __version__
 from wizard.commands import wizard_command
 from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, KubehaError
+from wizard.terminal import guarded_output
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -37,7 +38,12 @@ class _Parser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # argparse would blame the top-level parser; the subcommand's usage helps
-            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+            hint = (
+                " (--only takes one node: repeat it, --only m1 --only m2, or --only m1,m2)"
+                if getattr(parsed, "only", None)
+                else ""
+            )
+            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}{hint}")
         return parsed
 
 
@@ -100,6 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         args = parser.parse_args(["wizard"])
         func = args.func
+    if func is wizard_command.run_wizard:  # Textual owns the terminal: it draws escapes itself
+        return _run(func, args)
+    with guarded_output():  # every command's output escaped, a closed pipe quiet
+        return _run(func, args)
+
+
+def _run(func, args: argparse.Namespace) -> int:
     try:
         return int(func(args) or 0)
     except KubehaError as exc:

@@ -58,3 +58,19 @@ def warning(field: str, value: object, expected: str) -> Problem:
 
 def errors_in(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.is_error]
+
+
+PRINTED_MAX = 50  # problems listed on the terminal; the rest are counted
+
+
+def problem_lines(problems: list[Problem], limit: int = PRINTED_MAX) -> list[str]:
+    """One indented line per problem, the first ``limit`` of them, then one line that counts the
+    rest (a profile with 10,000 bad entries prints 51 lines, not a megabyte)."""
+    lines = [f"  {p}" for p in problems[:limit]]
+    rest = problems[limit:]
+    if rest:
+        kinds = {(p.severity, p.expected) for p in problems[:limit]}
+        new = {(p.severity, p.expected) for p in rest} - kinds
+        what = "of the same kinds as above" if not new else f"({len(new)} more kind(s) among them)"
+        lines.append(f"  ... and {len(rest)} more problem(s) {what}; fix these and run again")
+    return lines

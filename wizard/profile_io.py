@@ -24,7 +24,8 @@ from typing import Any
 import tomli_w
 
 from wizard.errors import KubehaError
-from wizard.problems import MISSING, Problem, error
+from wizard.paths import make_private_dirs
+from wizard.problems import MISSING, Problem, error, problem_lines
 from wizard.profile import SCHEMA_VERSION, Clients, Cluster, Profile, Sections
 from wizard.strategies import registry
 from wizard.textsafe import printable
@@ -40,7 +41,7 @@ class ProfileError(KubehaError):
     def __init__(self, source: str, problems: list[Problem]) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
+        lines = "\n".join(problem_lines(problems))
         super().__init__(
             f"{printable(source)}: the profile has {len(problems)} problem(s):\n{lines}"
         )
@@ -318,7 +319,7 @@ def dump_profile(profile: Profile) -> str:
 def save_profile(profile: Profile, path: str | Path) -> Path:
     """Write atomically (temp file in the same folder, then rename), mode 0644."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # a new folder: 0700, parents too, whatever the umask
     text = dump_profile(profile)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

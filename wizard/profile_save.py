@@ -20,6 +20,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
+from wizard.paths import make_private_dirs
 from wizard.profile import Profile
 from wizard.profile_io import _plain, dump_profile, parse_profile_text
 from wizard.strategies import registry
@@ -123,7 +124,7 @@ def write_profile(profile: Profile, path: str | Path, *, keep_layout: bool = Tru
     """Write ``profile`` to ``path`` atomically. An existing file keeps its mode and, with
     ``keep_layout``, its comments and layout; otherwise the file is written anew (mode 0644)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # a new folder: 0700, parents too, whatever the umask
     mode, text = NEW_FILE_MODE, None
     if path.is_file():
         mode = stat.S_IMODE(path.stat().st_mode)

@@ -7,6 +7,15 @@ with such a manifest; there it replaces the files the manifest lists, removes th
 the new render no longer has, and leaves everything else alone. A symlinked folder (or a
 symlink anywhere below it on the way to a file) is refused, never followed.
 
+No other local user may be able to change the way to a file between the checks and the writes
+(swap ``_cluster/`` for a symlink to a folder of their choosing, and have root write there). So
+render writes only below folders that nobody else can change: every folder above ``--out`` (its
+real path) belongs to root or to you and is not group- or world-writable unless it is sticky
+(``/tmp``); ``--out`` itself and every folder inside it belong to you and are writable by you
+alone; a symlink on the way belongs to root or to you. Anything else is refused, naming the
+folder, before anything is written. Folders render makes are 0755 and files keep their modes
+whatever the umask.
+
 Every new file is written under a temporary name beside its target first; then each old file is
 moved aside and the new one renamed in, and the manifest last. When anything fails half-way, the
 old files are put back and the new ones removed.
@@ -139,6 +148,85 @@ def check_out_folder(out: Path, label: str = "") -> list[str]:
     return previous
 
 
+def _owner_ok(uid: int, root_too: bool = True) -> bool:
+    return uid == os.geteuid() or (root_too and uid == 0)
+
+
+def _shared(info: os.stat_result) -> str:
+    """Why other users can change this folder ('' when they cannot)."""
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022 and not mode & stat.S_ISVTX:
+        who = "every user" if mode & 0o002 else "its group"
+        return f"can be written by {who} (mode {mode:04o})"
+    return ""
+
+
+def _not_private(info: os.stat_result) -> str:
+    """Why a folder of the render is not yours alone ('' when it is)."""
+    if not _owner_ok(info.st_uid, root_too=False):
+        return f"belongs to another user (uid {info.st_uid})"
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        return (
+            f"can be written by {'every user' if mode & 0o002 else 'its group'} (mode {mode:04o})"
+        )
+    return ""
+
+
+def _refuse_unsafe(where: Path, why: str, label: str) -> None:
+    raise RenderOutError(
+        f"--out {label}: {shown(where)} {why}: another user could swap what render writes there. "
+        "render writes only below folders no one else can change (owned by you or root, not "
+        "group- or world-writable unless sticky like /tmp): choose a folder of your own, e.g. "
+        "--out ~/kubeha-render, or fix that folder's owner or mode"
+    )
+
+
+def check_safe_place(out: Path, label: str) -> None:
+    """Refuse ``out`` (absolute) when another local user could change the way to it or in it:
+    the folders above it (their real path, and every symlink on the typed one), and ``out``
+    itself when it exists."""
+    parent = out.parent
+    for folder in (parent, *parent.parents):  # a symlink on the way is followed: whose is it?
+        try:
+            info = os.lstat(folder)
+        except OSError:
+            continue  # not there yet: it will be made, 0755
+        if stat.S_ISLNK(info.st_mode) and not _owner_ok(info.st_uid):
+            _refuse_unsafe(folder, f"is a symbolic link of another user (uid {info.st_uid})", label)
+    real = Path(os.path.realpath(parent))
+    for folder in (real, *real.parents):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            continue
+        if not _owner_ok(info.st_uid):
+            _refuse_unsafe(folder, f"belongs to another user (uid {info.st_uid})", label)
+        why = _shared(info)
+        if why:
+            _refuse_unsafe(folder, why, label)
+    try:
+        info = os.lstat(out)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        why = _not_private(info)
+        if why:
+            _refuse_unsafe(out, why, label)
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """``folder`` and its missing parents, each made 0755 (never wider, whatever the umask);
+    returns the folders made, outermost first."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        os.mkdir(path, 0o755)
+    return list(reversed(missing))
+
+
 def _below_real_folders(out: Path, relative: str) -> bool:
     """True when every folder between ``out`` and the file is a real folder, no symlink."""
     current = out
@@ -169,6 +257,9 @@ def _check_path(out: Path, relative: str, previous: set[str], label: str) -> Non
         if last and stat.S_ISREG(info.st_mode) and relative in previous:
             return
         if not last and stat.S_ISDIR(info.st_mode):
+            why = _not_private(info)
+            if why:
+                _refuse_unsafe(current, why, label)
             continue
         kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "in the way"
         raise RenderOutError(
@@ -189,6 +280,9 @@ def _check_folder(out: Path, name: str, label: str) -> None:
             f"--out {label}: {shown(name)} is {kind} and was not written by kubeha's last render "
             "there: move it away, or choose a new folder"
         )
+    why = _not_private(info)
+    if why:
+        _refuse_unsafe(out / name, why, label)
 
 
 def _aside(path: Path) -> Path:
@@ -210,12 +304,7 @@ class _Swap:
         self.put_in: list[Path] = []
 
     def folder(self, folder: Path) -> None:
-        missing = []
-        while not folder.exists():
-            missing.append(folder)
-            folder = folder.parent
-        for path in reversed(missing):
-            path.mkdir()
+        for path in make_folders(folder):
             self.made_dirs.append(path)
 
     def stage(self, item: OutFile) -> None:
@@ -288,6 +377,7 @@ def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
     typed = out
     out = Path(os.path.abspath(out))  # no resolve(): a symlinked --out is refused, not followed
     label = shown(typed) if str(typed) == str(out) else f"{shown(typed)} ({shown(out)})"
+    check_safe_place(out, label)
     previous = check_out_folder(out, label)
     files = out_files(plan)
     listed = set(previous)
@@ -297,8 +387,8 @@ def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
         _check_path(out, item.path, listed, label)
     new_paths = {item.path for item in files}
     stale = [p for p in previous if p not in new_paths]
-    created_out = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    made = make_folders(out)  # 0755 whatever the umask, parents included
+    created_out = bool(made)
     swap = _Swap(out)
     try:
         for node_plan in plan.nodes:  # one folder per node, empty for a verify-only node
@@ -319,8 +409,9 @@ def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
     except BaseException:
         swap.undo()
         if created_out:
-            with contextlib.suppress(OSError):
-                out.rmdir()
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
         raise
     swap.finish()
     return [out / item.path for item in files]

@@ -15,7 +15,7 @@ from typing import Any
 
 import tomli_w
 
-from wizard.paths import config_dir
+from wizard.paths import config_dir, make_private_dirs
 
 SETTINGS_FILE = "settings.toml"
 
@@ -40,7 +40,7 @@ def get_setting(key: str) -> Any:
 def save_setting(key: str, value: str | int | float | bool) -> Path:
     """Store one setting beside the others; the file is 0600 and replaced atomically."""
     path = settings_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(path.parent)  # 0700, parents too, whatever the umask
     settings = load_settings()
     settings[key] = value
     fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".toml", dir=path.parent)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 
 from wizard.commands.loading import load_plan
 from wizard.commands.options import connection_options, profile_argument
 from wizard.engine.events import ConsoleSink, Event
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import diff_lines, plan_lines, summary_lines
-from wizard.errors import KubehaError
+from wizard.errors import EXIT_INTERRUPTED, KubehaError
 from wizard.example_addresses import refuse_example_addresses
 
 
@@ -29,6 +30,17 @@ def concurrency(text: str) -> int:
     if value is None or not 1 <= value <= 256:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number from 1 to 256")
     return value
+
+
+class NodeNames(argparse.Action):
+    """``--only m1 --only m2`` or ``--only m1,m2``: one value per flag, so a profile after it
+    (``apply --only m1 PROFILE``) is never taken for a node's name."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        names = [n.strip() for n in str(values).split(",")]
+        if not all(names):
+            raise argparse.ArgumentError(self, f"{values!r}: expected node names, e.g. m1,m2")
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *names])
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +65,11 @@ def _run_options(parser: argparse.ArgumentParser, apply_only: bool) -> None:
             "--dry-run", action="store_true", help="show per-node diffs and actions; change nothing"
         )
     parser.add_argument(
-        "--only", nargs="+", metavar="NODE", default=[], help="run on these nodes only"
+        "--only",
+        action=NodeNames,
+        metavar="NODE[,NODE...]",
+        default=[],
+        help="run on these nodes only: repeat --only, or give a comma-separated list",
     )
     parser.add_argument(
         "--concurrency",
@@ -118,14 +134,15 @@ def run_apply_command(args: argparse.Namespace) -> int:
             print("nothing changed", file=out)
             return 1
     secrets = collect(profile, args.ask_sudo_password)
-    summary = run_apply(plan, options, _sink(args), secrets=secrets)
+    cancel = threading.Event()  # set by the engine when Ctrl-C stops the run
+    summary = run_apply(plan, options, _sink(args), cancel=cancel, secrets=secrets)
     if options.dry_run:
         for result in summary.nodes:
             for line in diff_lines(result):
                 print(line, file=out)
     for line in summary_lines(summary):
         print(line, file=out)
-    return 0 if summary.ok else 1
+    return _exit_code(summary, cancel)
 
 
 def run_uninstall_command(args: argparse.Namespace) -> int:
@@ -142,7 +159,17 @@ def run_uninstall_command(args: argparse.Namespace) -> int:
         print("nothing changed", file=out)
         return 1
     secrets = collect(profile, args.ask_sudo_password)
-    summary = run_uninstall(plan, options, _sink(args), secrets=secrets)
+    cancel = threading.Event()
+    summary = run_uninstall(plan, options, _sink(args), cancel=cancel, secrets=secrets)
     for line in summary_lines(summary):
         print(line, file=out)
+    return _exit_code(summary, cancel)
+
+
+def _exit_code(summary, cancel: threading.Event) -> int:
+    """0 when every node is fine, 130 when Ctrl-C stopped the run (the engine caught it, let
+    each node finish or roll back its step, and set ``cancel``), else 1."""
+    if cancel.is_set():
+        print("kubeha: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0 if summary.ok else 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wizard.errors import CheckFailed, UsageError
-from wizard.problems import Problem, errors_in
+from wizard.problems import Problem, errors_in, problem_lines
 from wizard.profile import Profile
 from wizard.profile_io import ProfileError, load_profile
 from wizard.render import InvalidProfile, RenderPlan, build_plan
@@ -36,7 +36,7 @@ def read_profile(path: str | Path) -> Profile:
 
 
 def _not_valid(path: str | Path, errors: list[Problem]) -> CheckFailed:
-    lines = "\n".join(f"  {p}" for p in errors)
+    lines = "\n".join(problem_lines(errors))
     return CheckFailed(f"{path}: the profile is not valid:\n{lines}")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from wizard.commands.loading import read_profile
 from wizard.errors import KubehaError
-from wizard.problems import errors_in
+from wizard.problems import errors_in, problem_lines
 from wizard.render import build_plan
 from wizard.render_out import shown, write_plan
 from wizard.validation import validate
@@ -33,9 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_validate(args: argparse.Namespace) -> int:
     profile = read_profile(args.profile)
     problems = validate(profile)
-    for problem in problems:
-        print(f"  {problem}", file=sys.stderr if problem.is_error else sys.stdout)
     errors = errors_in(problems)
+    warnings = [p for p in problems if not p.is_error]
+    for line in problem_lines(warnings):
+        print(line)
+    for line in problem_lines(errors):
+        print(line, file=sys.stderr)
     if errors:
         print(
             f"{args.profile}: {len(errors)} error(s); the profile cannot be used", file=sys.stderr

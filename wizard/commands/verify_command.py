@@ -12,6 +12,7 @@ from wizard.commands.options import connection_options, profile_argument
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
+from wizard.terminal import one_line
 
 KINDS = (
     "kill",
@@ -164,7 +165,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print(f"drill on the {where}: {args.kind} {master}'s apiserver, then restore it")
         print("\n".join(format_table(drill_rows(drill))))
         for note in drill.notes:
-            print(f"note: {note}")
+            print(f"note: {one_line(note)}")
         print(
             "failed: started after the fault and no 200 within 5 s; lost in flight: already "
             "running at the fault (no TCP proxy can replay it); stalled: 200 after more than 1 s"

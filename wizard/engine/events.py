@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from wizard.jsonlines import json_line
+from wizard.paths import make_private_dirs
+from wizard.terminal import one_line
 
 
 class Status(StrEnum):
@@ -73,7 +75,7 @@ class JsonLinesSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(path.parent)  # 0700, parents too, whatever the umask
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o600)
         os.fchmod(fd, 0o600)
@@ -109,12 +111,13 @@ class ConsoleSink:
     def __call__(self, event: Event) -> None:
         if event.status is Status.STARTED and not self.show_started:
             return
-        who = event.node or "*"
+        who = one_line(event.node or "*")
         took = f" ({event.duration:.1f}s)" if event.duration is not None else ""
-        print(
-            f"{_SYMBOLS[event.status]} {who:<14} {event.phase:<10} {event.message}{took}",
+        print(  # a node's text escaped, each field on its own line (wizard.terminal)
+            f"{_SYMBOLS[event.status]} {who:<14} {one_line(event.phase):<10} "
+            f"{one_line(event.message)}{took}",
             file=self.stream,
         )
         for line in event.lines:
-            print(f"   {'':<14} {'':<10} | {line}", file=self.stream)
+            print(f"   {'':<14} {'':<10} | {one_line(line)}", file=self.stream)
         self.stream.flush()

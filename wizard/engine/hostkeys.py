@@ -21,7 +21,7 @@ from pathlib import Path
 import paramiko
 
 from wizard.errors import KubehaError
-from wizard.paths import known_hosts_file
+from wizard.paths import ensure_state_dir, known_hosts_file, make_private_dirs
 
 GLOBAL_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 
@@ -48,14 +48,17 @@ def pin(host_name: str, key: paramiko.PKey, path: Path | None = None) -> None:
     """Append the key to kubeha's own known_hosts (0600), once."""
     path = path or known_hosts_file()
     with _PIN_LOCK:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent == known_hosts_file().parent:
+            ensure_state_dir()  # kubeha's state folder, as every run makes or refuses it
+        else:
+            make_private_dirs(path.parent)  # 0700, parents too, whatever the umask
         keys = paramiko.HostKeys()
         if path.exists():
             keys.load(str(path))
         if keys.check(host_name, key):
             return
         line = f"{host_name} {key.get_name()} {key.get_base64()}\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write(line)
         path.chmod(0o600)

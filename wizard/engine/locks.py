@@ -14,14 +14,17 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from wizard.errors import KubehaError
+from wizard.errors import KubehaError, UsageError
 from wizard.paths import state_dir
+from wizard.terminal import one_line
+from wizard.textsafe import printable, shown
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _ACTIVE_RUNS: set[str] = set()  # the runs going on in this process (see profile_lock)
@@ -75,10 +78,13 @@ class LockHolder:
             return None
 
     def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
-        return (
-            f"run {self.run_id} (profile {self.profile!r}) on host {self.host}, "
-            f"PID {self.pid}, started {when}"
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
+        except (OverflowError, ValueError, OSError):  # a node's record: any number at all
+            when = f"at {self.started!r} (not a time)"
+        return (  # a node's lock record: its text escaped, it cannot forge the message
+            f"run {one_line(self.run_id)} (profile {shown(self.profile)}) on host "
+            f"{one_line(self.host)}, PID {self.pid}, started {when}"
         )
 
     def on_this_host(self) -> bool:
@@ -144,6 +150,53 @@ def _read_holder(fd: int) -> LockHolder | None:
         time.sleep(0.05)
 
 
+def _lock_file_problem(path: Path, kind: str) -> UsageError:
+    return UsageError(
+        f"lock file {printable(path)}: is {kind}: expected a regular file of yours that kubeha "
+        "made (0600); nothing else is touched there: remove it, then run again"
+    )
+
+
+def _open_lock_file(path: Path) -> int:
+    """The profile's lock file, opened or made 0600: never through a symlink, and never a
+    folder, a FIFO, a device or another user's file (each a UsageError naming the path)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            raise _lock_file_problem(path, "a symbolic link") from None
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            raise _lock_file_problem(path, "a folder") from None
+        raise UsageError(
+            f"lock file {printable(path)}: cannot open it ({exc.strerror or type(exc).__name__}):"
+            " expected a regular file kubeha can make in its state folder"
+        ) from None
+    info = os.fstat(fd)
+    kind = (
+        ""
+        if stat.S_ISREG(info.st_mode)
+        else "a FIFO"
+        if stat.S_ISFIFO(info.st_mode)
+        else "a socket"
+        if stat.S_ISSOCK(info.st_mode)
+        else "a device"
+        if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+        else "not a regular file"
+    )
+    if not kind and info.st_uid != os.geteuid():
+        kind = f"another user's file (uid {info.st_uid})"
+    if kind:
+        os.close(fd)
+        raise _lock_file_problem(path, kind)
+    os.set_blocking(fd, True)
+    return fd
+
+
 @contextmanager
 def profile_lock(holder: LockHolder, enabled: bool = True) -> Iterator[None]:
     """Hold this machine's lock of ``holder.profile`` for the block, or raise :class:`LockHeld`.
@@ -153,7 +206,7 @@ def profile_lock(holder: LockHolder, enabled: bool = True) -> Iterator[None]:
             yield
         return
     path = lock_path(holder.profile)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = _open_lock_file(path)
     try:
         os.fchmod(fd, 0o600)
         try:

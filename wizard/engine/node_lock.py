@@ -15,6 +15,7 @@ from wizard.engine.locks import LockHolder
 from wizard.engine.phase import PhaseName
 from wizard.engine.remote import NODE_LOCK, RemoteNode
 from wizard.errors import KubehaError
+from wizard.terminal import one_line
 
 
 class NodeLocked(KubehaError):
@@ -31,7 +32,7 @@ def _held_message(record: str, path: str) -> str:
         where = "that run"
     else:
         who = other.describe()
-        where = f"PID {other.pid} on {other.host}"
+        where = f"PID {other.pid} on {one_line(other.host)}"
     return (
         f"locked by another kubeha run: {who}. Wait for it to finish; if {where} is no longer "
         f"running, remove the lock on the node with: rm {path}"

@@ -1,5 +1,6 @@
 """Plain-text views of a run for the headless CLI: the plan before it runs, the dry-run diffs,
-and the per-node summary table after it."""
+and the per-node summary table after it. What a node answered (a diff, a reason, a lock's
+holder) is escaped a line at a time (:func:`wizard.terminal.one_line`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 from wizard.engine.model import NodeResult, RunSummary
 from wizard.engine.runstate import keep_runs
 from wizard.render import RenderPlan
+from wizard.terminal import one_line
 
 
 def plan_lines(plan: RenderPlan, nodes: Iterable[str]) -> list[str]:
@@ -28,16 +30,19 @@ def plan_lines(plan: RenderPlan, nodes: Iterable[str]) -> list[str]:
 
 
 def diff_lines(result: NodeResult) -> list[str]:
-    lines = [f"=== {result.node}"]
+    lines = [f"=== {one_line(result.node)}"]
     for diff in result.diffs:
+        path = one_line(diff.path)
         if diff.action == "unchanged":
-            lines.append(f"    {diff.path}: unchanged")
+            lines.append(f"    {path}: unchanged")
         else:
-            lines.append(f"    {diff.path}: would {diff.action}")
-            lines.extend(f"    {line.rstrip()}" for line in diff.diff.splitlines())
-    lines.extend(f"    action: {action}" for action in result.actions)
+            lines.append(f"    {path}: would {diff.action}")
+            # split on newlines only: a CR or a form feed in a node's file is shown, not obeyed
+            body = diff.diff.removesuffix("\n").split("\n") if diff.diff else []
+            lines.extend(f"    {one_line(line.rstrip(' '))}" for line in body)
+    lines.extend(f"    action: {one_line(action)}" for action in result.actions)
     if not result.diffs and not result.actions:
-        lines.append(f"    {result.reason}")
+        lines.append(f"    {one_line(result.reason)}")
     return lines
 
 
@@ -54,8 +59,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
             detail += f"; reloaded: {', '.join(result.reloaded)}"
         if result.rollback:
             detail += f"; rollback: {result.rollback}"
-        lines.append(f"{result.node:<{width}}  {result.state.value:<11}  {detail}")
-    lines.extend(f"cluster: {problem}" for problem in summary.cluster_problems)
+        lines.append(
+            f"{one_line(result.node):<{width}}  {result.state.value:<11}  {one_line(detail)}"
+        )
+    lines.extend(f"cluster: {one_line(problem)}" for problem in summary.cluster_problems)
     failed = summary.failed()
     verdict = (
         "every node ok"

@@ -3,8 +3,9 @@ redoes only the nodes that failed or did not finish, and the wizard can offer an
 install. Holds node names and states only: never a secret.
 
 Everything here is private to the operator whatever the umask: the state folder, ``runs/``,
-``runs/PROFILE/`` and each run folder are 0700 (existing ones are tightened when reused), every
-file 0600. The last ``KUBEHA_KEEP_RUNS`` run folders of a profile are kept (default 20, dry runs
+``runs/PROFILE/`` and each run folder are 0700 (kubeha's own existing ones are tightened when
+reused; a ``$KUBEHA_STATE_DIR`` it did not make is never chmodded, see
+:func:`wizard.paths.ensure_state_dir`), every file 0600. The last ``KUBEHA_KEEP_RUNS`` run folders of a profile are kept (default 20, dry runs
 included); older ones are deleted, but never the run ``--resume`` would read.
 """
 
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -22,7 +24,8 @@ from pathlib import Path
 
 from wizard.engine.model import OK_STATES, NodeState
 from wizard.errors import UsageError
-from wizard.paths import state_dir
+from wizard.paths import ensure_state_dir, make_private_dirs, state_dir
+from wizard.textsafe import printable
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _RUN_ID = re.compile(r"\d{8}-\d{6}-\d{5}")
@@ -38,12 +41,38 @@ def runs_dir(profile_name: str) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """``path`` as a 0700 folder, and every folder between it and the state folder (the state
-    folder included): made 0700, or tightened to 0700 when they exist."""
-    root = state_dir()
-    chain = [path, *path.parents] if path.is_relative_to(root) else [path]
-    for folder in reversed([p for p in chain if p == root or p.is_relative_to(root)]):
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """``path`` as a 0700 folder, and every folder between it and the state folder: the state
+    folder as :func:`~wizard.paths.ensure_state_dir` makes or accepts it, the folders below it
+    (kubeha's own: ``runs/``, ``locks/``...) made 0700 or tightened to 0700. One that is a
+    symlink, not a folder, or another user's is a UsageError naming it."""
+    root = ensure_state_dir()
+    if not path.is_relative_to(root):
+        return make_private_dirs(path)
+    below = [p for p in (path, *path.parents) if p != root and p.is_relative_to(root)]
+    for folder in reversed(below):
+        try:
+            os.mkdir(folder, 0o700)
+            continue
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise UsageError(
+                f"{printable(folder)}: cannot make the folder ({exc.strerror}): expected a "
+                "folder kubeha can create in its state folder"
+            ) from None
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            kind = (
+                "a symbolic link"
+                if stat.S_ISLNK(info.st_mode)
+                else "another user's folder"
+                if stat.S_ISDIR(info.st_mode)
+                else "not a folder"
+            )
+            raise UsageError(
+                f"{printable(folder)}: is {kind}: expected kubeha's own private folder there "
+                "(move it away and run again)"
+            )
         os.chmod(folder, 0o700)
     return path
 

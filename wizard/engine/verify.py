@@ -22,6 +22,7 @@ from wizard.render import build_plan
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
 from wizard.strategies.hooks import VerifyExtras
+from wizard.terminal import one_line
 
 MASTER_HEADER = "x-lab-master"
 CURL_CERT_REFUSED = 60  # curl: the peer's certificate failed verification (CA or name)
@@ -183,6 +184,7 @@ def table_rows(report: VerifyReport) -> list[tuple[str, ...]]:
 
 
 def format_table(rows: list[tuple[str, ...]]) -> list[str]:
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]  # a node's text: one line each
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
 
@@ -195,15 +197,15 @@ def report_lines(report: VerifyReport) -> list[str]:
     for c in report.nodes:
         if c.ipvs_table:
             lines.append(f"{title} on {c.node}:")
-            lines.extend(f"  {line}" for line in c.ipvs_table)
+            lines.extend(f"  {one_line(line)}" for line in c.ipvs_table)
     if report.ca_file:
         lines.append(f"certificates checked against {report.ca_file} and the name clients dial")
     else:
         lines.append("certificate not checked: no CA known (give --ca-file or [clients] ca_file)")
     if any(c.master == UNKNOWN_MASTER for c in report.nodes):
         lines.append("master ?: the apiserver answered but does not say which master it is")
-    lines.extend(f"problem: {p}" for p in report.problems)
-    lines.append(verdict(report))
+    lines.extend(f"problem: {one_line(p)}" for p in report.problems)
+    lines.append(one_line(verdict(report)))
     return lines
 
 

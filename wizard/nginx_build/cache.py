@@ -10,6 +10,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wizard.paths import make_private_dirs
+
 BINARY = "kube-nginx"
 RECORD = "build.json"
 
@@ -71,11 +73,12 @@ def lookup(key: str) -> tuple[bytes, BuildRecord] | None:
 def store(data: bytes, record: BuildRecord) -> Path:
     """Keep the binary and its record (written to a temporary folder, then renamed)."""
     root = cache_dir() / "builds"
-    root.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(root)  # 0700, parents too, whatever the umask
     tmp = Path(tempfile.mkdtemp(prefix=f".{record.key}-", dir=root))
     (tmp / BINARY).write_bytes(data)
     (tmp / BINARY).chmod(0o755)
     (tmp / RECORD).write_text(record.to_json())
+    (tmp / RECORD).chmod(0o600)
     final = root / record.key
     if final.exists():
         for entry in final.iterdir():

@@ -178,6 +178,58 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
     return Binary(data, digest, None)
 
 
+def source_version(profile: Profile) -> str:
+    """The version a source build names: the pinned package version, or the tarball's name."""
+    install = profile.install
+    if install.source_package_version:
+        return install.source_package_version
+    return Path(install.source_tarball or "").name or "(no source named)"
+
+
+def _dry_run_build(
+    profile: Profile, step: Callable[[str, str, tuple[str, ...]], None], open_node: Opener | None
+) -> Binary | None:
+    """Method source in a dry run: nothing downloaded, nothing built. A binary already in the
+    cache for the cached source is used (so the diffs show it); otherwise "would build". A
+    problem a real run would stop on is said, and the dry run goes on to every node's diffs."""
+    install, host = profile.install, profile.install.build_host
+    would = f"would build kube-nginx {source_version(profile)} from source on {host}"
+    node = None
+    runner: Runner | None = None
+    try:
+        source = fetch_source(install, cache.cache_dir(), download=False)
+        if source is None:
+            step(
+                "info", f"{would} (its source is not downloaded yet: a dry run fetches nothing)", ()
+            )
+            return None
+        if host == BUILD_HOSTS_LOCAL:
+            runner = LocalRunner()
+        else:
+            assert open_node is not None, "a build on a node needs the engine's opener"
+            node = open_node(host)()
+            runner = NodeRunner(node, host)
+        hit = cache.lookup(
+            cache.build_key(source.sha256, configure_argv(install), toolchain(runner))
+        )
+        if hit is None:
+            step("info", f"{would} (not in the cache)", ())
+            return None
+        step("ok", f"cached kube-nginx {hit[1].version} would be used", ())
+        return Binary(hit[0], hit[1].sha256, hit[1], cached=True)
+    except (KubehaError, OSError, RuntimeError) as exc:
+        lines = getattr(exc, "lines", ())
+        step("info", f"{would}; a real run would stop here: {exc}", tuple(lines))
+        return None
+    finally:
+        if runner is not None:
+            with contextlib.suppress(Exception):
+                runner.cleanup()
+        if node is not None:
+            with contextlib.suppress(Exception):
+                node.transport.close()
+
+
 def build_binary(
     profile: Profile, report: Report, open_node: Opener | None, dry_run: bool = False
 ) -> Binary | None:
@@ -192,10 +244,13 @@ def build_binary(
         return operator_binary(profile, step, dry_run)
     host = install.build_host
     report("started", f"kube-nginx from source on {host}", progress=0.1)
+    if dry_run:
+        return _dry_run_build(profile, step, open_node)
     try:
         source = fetch_source(install, cache.cache_dir())
     except SourceError as exc:
         raise BuildFailed(str(exc), exc.lines) from None
+    assert source is not None  # downloaded when not cached
     if not install.source_sha256:
         step(
             "info",
@@ -214,15 +269,6 @@ def build_binary(
             except (KubehaError, OSError) as exc:
                 raise BuildFailed(f"cannot reach build host {host}: {exc}") from None
             runner = NodeRunner(node, host)
-        if dry_run:
-            hit = cache.lookup(
-                cache.build_key(source.sha256, configure_argv(install), toolchain(runner))
-            )
-            if hit is None:
-                step("info", f"would build kube-nginx on {host} (not in the cache)", ())
-                return None
-            step("ok", f"cached kube-nginx {hit[1].version} would be used", ())
-            return Binary(hit[0], hit[1].sha256, hit[1], cached=True)
         return build(install, source, runner, step)
     except BuildFailed:
         raise

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wizard.errors import KubehaError
+from wizard.paths import make_private_dirs
 from wizard.profile import Install
 
 PACKAGE = "nginx"
@@ -58,8 +59,10 @@ def _pinned(install: Install, field: str, actual: str, what: str) -> None:
         )
 
 
-def fetch_source(install: Install, cache: Path) -> Source:
-    """The source tarball the profile names, checked; Debian's is downloaded once and cached."""
+def fetch_source(install: Install, cache: Path, download: bool = True) -> Source | None:
+    """The source tarball the profile names, checked; Debian's is downloaded once and cached.
+    With ``download`` False (a dry run) nothing is downloaded or run: Debian's source is the
+    cached one, or None when it is not in the cache yet."""
     if install.source_tarball:
         path = Path(os.path.expanduser(install.source_tarball))
         if not path.is_file():
@@ -70,13 +73,15 @@ def fetch_source(install: Install, cache: Path) -> Source:
     version = install.source_package_version
     if not version:
         raise SourceError("install: method 'source' needs source_tarball or source_package_version")
-    return _debian_source(install, version, cache / "sources" / f"{PACKAGE}_{version}")
+    return _debian_source(install, version, cache / "sources" / f"{PACKAGE}_{version}", download)
 
 
-def _debian_source(install: Install, version: str, folder: Path) -> Source:
+def _debian_source(install: Install, version: str, folder: Path, download: bool) -> Source | None:
     tarball = folder / f"{PACKAGE}-{version.split(':')[-1]}.tar.gz"
     dscs = sorted(folder.glob("*.dsc")) if folder.is_dir() else []
     if not (dscs and tarball.is_file()):
+        if not download:
+            return None
         _download(version, folder)
         dscs = sorted(folder.glob("*.dsc"))
     if len(dscs) != 1:
@@ -95,7 +100,7 @@ def _download(version: str, folder: Path) -> None:
             "install.source_package_version: needs apt-get and dpkg-source (package dpkg-dev) "
             "on this machine, or use install.source_tarball"
         )
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(folder.parent)  # 0700, parents too, whatever the umask
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         got = subprocess.run(
