@@ -27,6 +27,7 @@ from wizard.engine.hostkeys import (
     fingerprint,
     pin,
 )
+from wizard.engine.knownhosts import KnownHosts
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.transport import (
     CommandResult,
@@ -226,12 +227,13 @@ def test_changed_key_message_names_host_both_fingerprints_and_the_file(tmp_path)
     old, new = host_key(), host_key()
     pin("[10.0.0.5]:22", old)  # any name: kubeha's own file holds the old key
     pin("10.0.0.5", old)
-    exc = paramiko.BadHostKeyException("10.0.0.5", new, old)
-    text = changed_key_message(exc, "10.0.0.5", [known_hosts_file()])
+    known = KnownHosts.load([known_hosts_file()]).for_host("10.0.0.5")
+    text = changed_key_message("10.0.0.5", known, new)
     assert "host key for 10.0.0.5 has CHANGED" in text
     assert f"known ssh-ed25519 {fingerprint(old)}" in text
     assert f"offered ssh-ed25519 {fingerprint(new)}" in text
     assert f"ssh-keygen -R 10.0.0.5 -f {known_hosts_file()}" in text
+    assert f"(in {known_hosts_file()} line 2)" in text
 
 
 # --- sudo ------------------------------------------------------------------------------------
