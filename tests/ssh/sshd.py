@@ -123,17 +123,19 @@ def running_sshd(
     certificate: Path | None = None,
     host_key: Path | None = None,
     authorized: list[str] | None = None,
+    client_authorized: bool = True,
 ) -> Iterator[Sshd]:
     """sshd on 127.0.0.1:<free port> with ``host_key`` (made if None) and its certificate,
-    accepting root with a key made here (and any ``authorized`` public lines); stopped at the
-    end, by its PID."""
+    accepting root with a key made here (unless not ``client_authorized``) and any
+    ``authorized`` public lines; stopped at the end, by its PID."""
     binary = sshd_binary()
     folder.mkdir(parents=True, exist_ok=True)
     if host_key is None:
         host_key = folder / "host_ed25519"
         new_key(host_key)
     client_key = folder / "client_ed25519"
-    lines = [new_key(client_key), *(authorized or [])]
+    client_line = new_key(client_key)
+    lines = [*([client_line] if client_authorized else []), *(authorized or [])]
     (folder / "authorized_keys").write_text("\n".join(lines) + "\n")
     passwd = folder / "passwd"
     passwd.write_text(

@@ -301,9 +301,13 @@ def _from_files(alias: str, user: str | None, port: int | None) -> dict[str, lis
     return options
 
 
+def ssh_program() -> str | None:
+    return shutil.which("ssh")
+
+
 def resolve(alias: str, user: str | None = None, port: int | None = None) -> SshSettings:
     """The settings OpenSSH would use for ``alias``; ``user``/``port`` as ``-l``/``-p`` would."""
-    ssh = shutil.which("ssh")
+    ssh = ssh_program()
     if ssh is not None:
         return _settings(alias, _ssh_g(alias, user, port, ssh), "ssh -G", defaults=False)
     return _settings(alias, _from_files(alias, user, port), "config files", defaults=True)
