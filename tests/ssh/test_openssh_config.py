@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import os
 import subprocess
+import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -203,3 +204,47 @@ def test_a_bad_ssh_config_is_a_sentence_naming_file_line_option_and_value(tmp_pa
     assert proc.returncode != 0, out
     assert "Traceback" not in out
     assert f"{config} {said}" in out, out
+
+
+@NEEDS_UNSHARE
+def test_a_relative_include_is_read_where_the_operators_ssh_reads_it(tmp_path, _private_home):
+    """The usual ``Include config.d/*``, relative to the account's ~/.ssh: kubeha runs in a
+    mount namespace whose /etc/passwd gives root this test's HOME, so ``ssh -G`` runs exactly as
+    the operator's own ssh (no stdin config), and the alias it defines is used."""
+    with running_sshd(tmp_path / "sshd") as sshd:
+        (_private_home / ".ssh" / "known_hosts").write_text(sshd.known_line() + "\n")
+        write(
+            _private_home / ".ssh" / "config.d" / "lab",
+            f"Host m1\n  HostName 127.0.0.1\n  Port {sshd.port}\n  User root\n"
+            f"  IdentityFile {sshd.client_key}\n",
+        )
+        write(_private_home / ".ssh" / "config", "Include config.d/*\n")
+        passwd = tmp_path / "passwd"
+        passwd.write_text(
+            "".join(
+                ":".join([*f.split(":")[:5], str(_private_home), *f.split(":")[6:]]) + "\n"
+                if f.startswith("root:")
+                else f + "\n"
+                for f in Path("/etc/passwd").read_text().splitlines()
+            )
+        )
+        code = (
+            "from tests.ssh.test_openssh_config import bare_profile, open_first\n"
+            "from wizard.engine import sshconf\n"
+            "assert sshconf._account_home() == sshconf.home(), 'not the plain ssh -G path'\n"
+            "print(open_first(bare_profile()))\n"
+        )
+        proc = subprocess.run(
+            [
+                *("unshare", "-m", "--propagation", "private", "sh", "-c"),
+                f'mount --bind {passwd} /etc/passwd && exec "$0" -c "$1"',
+                sys.executable,
+                code,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stdout + proc.stderr

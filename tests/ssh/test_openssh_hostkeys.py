@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import example_profile
-from tests.ssh.sshd import host_certificate, new_key, openssh_accepts, running_sshd
+from tests.ssh.sshd import host_certificate, keygen, new_key, openssh_accepts, running_sshd
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event
 from wizard.engine.hostkeys import HostKeyError
@@ -169,4 +169,23 @@ def test_a_certificate_whose_ca_is_revoked_is_refused(tmp_path, ca, _private_hom
         known.write_text(ca_line(ca, "*") + f"\n@revoked * {ca_public}\n")
         assert not openssh_accepts(sshd, known)[0]
         with pytest.raises(HostKeyError, match=f"signed by a CA that is REVOKED in {known} line 2"):
+            open_node(one_node_profile(sshd, None))
+
+
+def test_hashed_wildcard_and_negated_names_match_as_openssh_matches_them(tmp_path, _private_home):
+    with running_sshd(tmp_path / "sshd") as sshd:
+        known = _private_home / ".ssh" / "known_hosts"
+        known.write_text(sshd.known_line() + "\n")
+        keygen("-H", "-f", str(known))  # HashKnownHosts, Debian's default
+        assert known.read_text().startswith("|1|")
+        assert openssh_accepts(sshd, known)[0]
+        open_node(one_node_profile(sshd, None))
+
+        known.write_text(sshd.known_line(patterns="[127.0.0.?]:*") + "\n")
+        assert openssh_accepts(sshd, known)[0]
+        open_node(one_node_profile(sshd, None))
+
+        known.write_text(sshd.known_line(patterns=f"[127.0.0.*]:*,!{sshd.name}") + "\n")
+        assert not openssh_accepts(sshd, known)[0]
+        with pytest.raises(HostKeyError, match="is not known"):
             open_node(one_node_profile(sshd, None))
