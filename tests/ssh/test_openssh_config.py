@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import example_profile
 from tests.offline import NEEDS_UNSHARE, kubeha_offline
-from tests.ssh.sshd import new_key, running_sshd
+from tests.ssh.sshd import host_certificate, new_key, running_sshd
 from wizard.engine import sshconf
 from wizard.engine.connector import SshConnector
 from wizard.engine.model import ApplyOptions, Secrets
@@ -248,3 +248,38 @@ def test_a_relative_include_is_read_where_the_operators_ssh_reads_it(tmp_path, _
             cwd=Path(__file__).resolve().parents[2],
         )
         assert proc.returncode == 0 and proc.stdout.strip() == "0", proc.stdout + proc.stderr
+
+
+def test_host_key_alias_names_the_known_hosts_entry_and_the_certificate_principal(
+    tmp_path, _private_home
+):
+    ca = tmp_path / "ca"
+    new_key(ca)
+    host_key = tmp_path / "host"
+    new_key(host_key)
+    cert = host_certificate(ca, host_key, "node-one")  # the alias, not the address
+    with running_sshd(tmp_path / "sshd", certificate=cert, host_key=host_key) as sshd:
+        known = _private_home / ".ssh" / "known_hosts"
+        known.write_text(f"@cert-authority node-* {ca.with_name('ca.pub').read_text().strip()}\n")
+        config = write(
+            _private_home / ".ssh" / "config",
+            f"""\
+            Host m1
+                HostName 127.0.0.1
+                Port {sshd.port}
+                User root
+                IdentityFile {sshd.client_key}
+                HostKeyAlias node-one
+                UserKnownHostsFile {known}
+                GlobalKnownHostsFile /dev/null
+            """,
+        )
+        openssh = subprocess.run(
+            ["ssh", "-F", str(config), "-o", "BatchMode=yes", "m1", "true"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert openssh.returncode == 0, openssh.stderr
+        assert open_first(bare_profile()) == "0"

@@ -110,15 +110,18 @@ class CheckedPolicy(paramiko.MissingHostKeyPolicy):
         trust_all_new: bool,
         on_pin: Callable[[str, str], None] | None = None,
         known: KnownHosts | None = None,
+        name: str | None = None,
     ) -> None:
         self.confirm = confirm
         self.trust_all_new = trust_all_new
         self.on_pin = on_pin
         self.known = known or KnownHosts()
+        self.name = name  # the known_hosts name (HostKeyAlias) when not paramiko's host[:port]
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        hostname = self.name or hostname
         blob = key.asbytes()
         fp = fingerprint(key)
         revoked = self.known.revoked(hostname, blob)

@@ -53,6 +53,7 @@ class SshSettings:
     proxy_jump: str | None
     proxy_command: str | None  # tokens (%h %p %r %n %%) expanded
     known_hosts_files: tuple[str, ...]  # UserKnownHostsFile then GlobalKnownHostsFile
+    host_key_alias: str | None  # the name known_hosts and certificates are checked under
     source: str  # "ssh -G" or "config files" (no ssh program)
 
     def as_dict(self) -> dict[str, object]:
@@ -161,6 +162,7 @@ def _settings(alias: str, options: dict[str, list[str]], source: str, defaults: 
         proxy_jump=_none(first.get("proxyjump")),
         proxy_command=_expand_tokens(command, **tokens) if command else None,
         known_hosts_files=tuple(dict.fromkeys(known)),
+        host_key_alias=_none(first.get("hostkeyalias")),
         source=source,
     )
 

@@ -200,9 +200,9 @@ def checked_connection(
     if on_warning is not None:
         for warning in known.warnings:
             on_warning(warning)
-    name = known_hosts_name(connection.host, connection.port)
+    name = settings.host_key_alias or known_hosts_name(connection.host, connection.port)
     connection.connect_kwargs["transport_factory"] = _transport_factory(host_key_order(known, name))
-    policy = CheckedPolicy(confirm_host_key, trust_new_host_keys, on_pin, known)
+    policy = CheckedPolicy(confirm_host_key, trust_new_host_keys, on_pin, known, name)
     connection.client.set_missing_host_key_policy(policy)
     return connection, known
 
