@@ -13,6 +13,7 @@ logs in with the same known_hosts, and says why when not.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tests.ssh.sshd import host_certificate, keygen, new_key, openssh_accepts, r
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event
 from wizard.engine.hostkeys import HostKeyError
+from wizard.engine.knownhosts import check_host_certificate, parse_certificate
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.paths import known_hosts_file
 
@@ -189,3 +191,38 @@ def test_hashed_wildcard_and_negated_names_match_as_openssh_matches_them(tmp_pat
         assert not openssh_accepts(sshd, known)[0]
         with pytest.raises(HostKeyError, match="is not known"):
             open_node(one_node_profile(sshd, None))
+
+
+@pytest.mark.parametrize(
+    ("host_type", "ca_type"),
+    [("rsa", "rsa"), ("ecdsa", "ecdsa"), ("ed25519", "rsa"), ("rsa", "ed25519")],
+)
+def test_every_key_and_ca_type_openssh_makes_is_checked(
+    tmp_path, _private_home, host_type, ca_type
+):
+    ca = tmp_path / "ca"
+    keygen("-t", ca_type, "-N", "", "-f", str(ca))
+    host_key = tmp_path / "host"
+    keygen("-t", host_type, "-N", "", "-f", str(host_key))
+    cert = host_certificate(ca, host_key, "127.0.0.1")
+    with running_sshd(tmp_path / "sshd", certificate=cert, host_key=host_key) as sshd:
+        known = _private_home / ".ssh" / "known_hosts"
+        known.write_text(ca_line(ca, "*") + "\n")
+        assert openssh_accepts(sshd, known)[0]
+        open_node(one_node_profile(sshd, None))
+        assert not known_hosts_file().exists()
+
+
+def test_a_certificate_altered_after_signing_is_refused(tmp_path, ca):
+    host_key = tmp_path / "host"
+    new_key(host_key)
+    cert_file = host_certificate(ca, host_key, "127.0.0.1")
+    blob = base64.b64decode(cert_file.read_text().split()[1])
+    cert = parse_certificate(blob)
+    assert check_host_certificate(cert, "127.0.0.1") == (True, "")
+    assert check_host_certificate(cert, "127.0.0.2")[1] == "it is for 127.0.0.1, not 127.0.0.2"
+    forged = blob.replace(b"127.0.0.1", b"127.0.0.2")  # same length: only the signature breaks
+    assert check_host_certificate(parse_certificate(forged), "127.0.0.2") == (
+        False,
+        "the CA's signature does not verify",
+    )
