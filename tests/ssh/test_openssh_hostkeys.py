@@ -221,6 +221,9 @@ def test_a_certificate_altered_after_signing_is_refused(tmp_path, ca):
     cert = parse_certificate(blob)
     assert check_host_certificate(cert, "127.0.0.1") == (True, "")
     assert check_host_certificate(cert, "127.0.0.2")[1] == "it is for 127.0.0.1, not 127.0.0.2"
+    keygen("-s", str(ca), "-h", "-I", "any", str(host_key) + ".pub")  # no principals (-n)
+    anyone = parse_certificate(base64.b64decode(cert_file.read_text().split()[1]))
+    assert anyone.principals == () and check_host_certificate(anyone, "10.9.9.9") == (True, "")
     forged = blob.replace(b"127.0.0.1", b"127.0.0.2")  # same length: only the signature breaks
     assert check_host_certificate(parse_certificate(forged), "127.0.0.2") == (
         False,
