@@ -5,10 +5,11 @@ known_hosts, the profile's ``ssh.known_hosts`` and any ``UserKnownHostsFile`` or
 ``GlobalKnownHostsFile`` that the SSH config names for the host, read by
 :mod:`wizard.engine.knownhosts` (``@cert-authority`` and ``@revoked`` lines included; a line it
 cannot read is skipped with a warning). A key or CA that is ``@revoked`` is refused; a valid host
-certificate from a trusted CA is accepted. A new key is refused unless the operator trusts it (``--trust-new-host-keys``
-or the wizard's confirmation), and is then pinned in kubeha's own file (0600). A changed key is
-always refused, naming the host, both fingerprints, the file that holds the old key and how to
-re-pin. ``StrictHostKeyChecking`` in ~/.ssh/config never loosens any of this.
+certificate from a trusted CA is accepted. A new key is refused unless the operator trusts it
+(``--trust-new-host-keys`` or the wizard's confirmation), and is then pinned in kubeha's own file
+(0600). A changed key is always refused, naming the host, both fingerprints, the file and line
+that hold the old key and how to re-pin. ``StrictHostKeyChecking`` in the SSH config never
+loosens any of this.
 """
 
 from __future__ import annotations

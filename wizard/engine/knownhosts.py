@@ -33,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from wizard.textsafe import printable
+
 CERT_SUFFIX = "-cert-v01@openssh.com"
 MARKERS = {"@cert-authority": "cert-authority", "@revoked": "revoked"}
 HOST_CERT = 2
@@ -150,7 +152,7 @@ class KnownKey:
 
     @property
     def where(self) -> str:
-        return f"{self.path} line {self.line}"
+        return f"{printable(self.path)} line {self.line}"
 
 
 def _read_line(text: str) -> tuple[str | None, str, str, bytes] | str | None:
@@ -186,11 +188,11 @@ def read_file(path: Path) -> tuple[list[KnownKey], list[str]]:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        return [], [f"{path}: cannot read known_hosts: {exc.strerror or exc}"]
+        return [], [f"{printable(path)}: cannot read known_hosts: {exc.strerror or exc}"]
     for number, line in enumerate(text.splitlines(), start=1):
         got = _read_line(line)
         if isinstance(got, str):
-            warnings.append(f"{path} line {number}: skipped: {got}")
+            warnings.append(f"{printable(path)} line {number}: skipped: {got}")
         elif got is not None:
             keys.append(KnownKey(path, number, *got))
     return keys, warnings
