@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -283,3 +284,63 @@ def test_host_key_alias_names_the_known_hosts_entry_and_the_certificate_principa
         )
         assert openssh.returncode == 0, openssh.stderr
         assert open_first(bare_profile()) == "0"
+
+
+FALLBACK_CASES = {
+    "include inside a Host block": (
+        "Host m1\n    Include {d}/inner.conf\n    User alice\nHost *\n    Port 2200\n",
+        {"inner.conf": "Hostname 10.1.1.1\nHost other\n    User bob\n"},
+    ),
+    "glob, nested include, first value wins": (
+        "Include {d}/conf.d/*.conf\nHost *\n    User late\n    IdentitiesOnly yes\n",
+        {
+            "conf.d/10-a.conf": "Host m?\n    User early\n    Include {d}/deep.conf\n",
+            "conf.d/20-b.conf": "Host m1\n    HostName 10.2.2.2\n    ProxyJump ops@jump:2202\n",
+            "deep.conf": "Host m1\n    IdentityFile ~/.ssh/deep_key\n    Port 2022\n",
+        },
+    ),
+    "negated host pattern": (
+        "Host * !m1\n    User everyone\nHost m1\n    HostKeyAlias node-one\n",
+        {},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FALLBACK_CASES)
+def test_without_ssh_kubeha_reads_the_config_as_ssh_g_does(
+    tmp_path, _private_home, monkeypatch, case
+):
+    """The fallback (no ``ssh`` program) against OpenSSH's own answer for the same files."""
+    main, others = FALLBACK_CASES[case]
+    d = tmp_path / "cfg"
+    for name, text in others.items():
+        write(d / name, text.format(d=d))
+    write(_private_home / ".ssh" / "config", main.format(d=d))
+    by_openssh = sshconf.resolve("m1")
+    monkeypatch.setattr(sshconf, "ssh_program", lambda: None)
+    by_kubeha = sshconf.resolve("m1")
+    assert (by_openssh.source, by_kubeha.source) == ("ssh -G", "config files")
+    # ssh -G fills in the local user and port 22 where the files say nothing; so does fabric
+    if by_kubeha.user is None:
+        by_kubeha = dataclasses.replace(by_kubeha, user=by_openssh.user)
+    if by_kubeha.port is None:
+        by_kubeha = dataclasses.replace(by_kubeha, port=22)
+    system = [p for p in by_openssh.known_hosts_files if p.startswith("/etc/")]
+    assert dataclasses.replace(by_kubeha, source="") == dataclasses.replace(
+        by_openssh, source=""
+    ), (by_kubeha, by_openssh)
+    assert system == ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("Host m1\n    Port abc\n", "Port 'abc': expected a number from 1 to 65535"),
+        ("Host m1\n    Include\n", "config line 2: Include needs a file name"),
+    ],
+)
+def test_without_ssh_a_bad_config_is_a_sentence_too(_private_home, monkeypatch, text, said):
+    monkeypatch.setattr(sshconf, "ssh_program", lambda: None)
+    write(_private_home / ".ssh" / "config", text)
+    with pytest.raises(sshconf.SshConfigError, match=re.escape(said)):
+        sshconf.resolve("m1")

@@ -33,7 +33,15 @@ from wizard.textsafe import printable as escape_text
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 SSH_G_TIMEOUT = 15.0
 MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
-DEFAULT_IDENTITIES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ed25519")
+# OpenSSH 9's defaults when the config names none (what ``ssh -G`` prints)
+DEFAULT_IDENTITIES = tuple(
+    f"~/.ssh/id_{name}"
+    for name in ("rsa", "ecdsa", "ecdsa_sk", "ed25519", "ed25519_sk", "xmss", "dsa")
+)
+DEFAULT_KNOWN_HOSTS = {
+    "userknownhostsfile": "~/.ssh/known_hosts ~/.ssh/known_hosts2",
+    "globalknownhostsfile": "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2",
+}
 
 
 class SshConfigError(KubehaError):
@@ -149,7 +157,8 @@ def _settings(alias: str, options: dict[str, list[str]], source: str, defaults: 
     identities = options.get("identityfile") or (list(DEFAULT_IDENTITIES) if defaults else [])
     known: list[str] = []
     for key in ("userknownhostsfile", "globalknownhostsfile"):
-        for value in options.get(key, []):
+        values = options.get(key) or ([DEFAULT_KNOWN_HOSTS[key]] if defaults else [])
+        for value in values:
             known.extend(_path(word, **tokens) for word in value.split() if word.lower() != "none")
     command = _none(first.get("proxycommand"))
     return SshSettings(
@@ -210,7 +219,8 @@ def _ssh_g(alias: str, user: str | None, port: int | None, ssh: str) -> dict[str
             f"Include {shlex.quote(str(user_config()))}\n"
             f"Include {shlex.quote(str(SYSTEM_CONFIG))}\n"
             "Host *\n"
-            f"    UserKnownHostsFile {shlex.quote(str(home() / '.ssh' / 'known_hosts'))}\n"
+            f"    UserKnownHostsFile {shlex.quote(str(home() / '.ssh' / 'known_hosts'))} "
+            f"{shlex.quote(str(home() / '.ssh' / 'known_hosts2'))}\n"
         )
     argv += ["--", alias]
     try:
