@@ -124,6 +124,7 @@ def running_sshd(
     host_key: Path | None = None,
     authorized: list[str] | None = None,
     client_authorized: bool = True,
+    max_auth_tries: int = 6,
 ) -> Iterator[Sshd]:
     """sshd on 127.0.0.1:<free port> with ``host_key`` (made if None) and its certificate,
     accepting root with a key made here (unless not ``client_authorized``) and any
@@ -155,6 +156,7 @@ def running_sshd(
         "StrictModes no",
         "PidFile none",
         "LogLevel VERBOSE",
+        f"MaxAuthTries {max_auth_tries}",
         f"Subsystem sftp {sftp}",
     ]
     if certificate is not None:

@@ -166,6 +166,59 @@ def test_identities_only_keeps_the_agent_out_as_openssh_does(
             assert open_first(bare_profile()) == "0"
 
 
+def test_identities_only_still_lets_the_agent_sign_for_the_named_key(
+    tmp_path, _private_home, monkeypatch
+):
+    """As ssh does: the named IdentityFile is encrypted, ssh-agent holds it, no passphrase is
+    given; another key in the agent is never offered (the node refuses the login after too
+    many keys otherwise: MaxAuthTries 1)."""
+    named = tmp_path / "named"
+    new_key(named)
+    decoy = tmp_path / "decoy"
+    new_key(decoy)
+    authorized = [named.with_name("named.pub").read_text().strip()]
+    with (
+        running_sshd(
+            tmp_path / "sshd", authorized=authorized, client_authorized=False, max_auth_tries=1
+        ) as sshd,
+        agent_holding(decoy, tmp_path) as sock,
+    ):
+        env = {**os.environ, "SSH_AUTH_SOCK": sock}
+        subprocess.run(["ssh-add", "-q", str(named)], env=env, check=True, timeout=30)
+        subprocess.run(  # the file on disk is now encrypted; the agent keeps the key
+            ["ssh-keygen", "-q", "-p", "-P", "", "-N", "disk-secret", "-f", str(named)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+        known = _private_home / ".ssh" / "known_hosts"
+        known.write_text(sshd.known_line() + "\n")
+        config = write(
+            _private_home / ".ssh" / "config",
+            f"""\
+            Host m1
+                HostName 127.0.0.1
+                Port {sshd.port}
+                User root
+                IdentityFile {named}
+                IdentitiesOnly yes
+                UserKnownHostsFile {known}
+                GlobalKnownHostsFile /dev/null
+            """,
+        )
+        openssh = subprocess.run(
+            ["ssh", "-F", str(config), "-o", "BatchMode=yes", "m1", "true"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        assert openssh.returncode == 0, openssh.stderr
+        assert open_first(bare_profile()) == "0"
+
+
 PROFILE = """name = "own"
 strategy = "local-nginx"
 [[masters]]

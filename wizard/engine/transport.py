@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import shlex
 import threading
@@ -113,7 +114,8 @@ def connect_kwargs(
     settings: SshSettings | None = None,
 ) -> dict[str, object]:
     """paramiko's connect arguments: the profile's key, then the identity files OpenSSH would
-    offer (existing ones); ssh-agent's keys only without ``IdentitiesOnly yes``."""
+    offer (existing ones); ssh-agent's keys only without ``IdentitiesOnly yes`` (with it, only
+    the agent's copy of a named identity, as OpenSSH does)."""
     identities_only = settings is not None and settings.identities_only
     files = [key_file] if key_file else []
     if settings is not None:
@@ -127,9 +129,41 @@ def connect_kwargs(
     }
     if files:
         kwargs["key_filename"] = list(dict.fromkeys(files))
+        if identities_only:
+            pkey = agent_identity(list(dict.fromkeys(files)))
+            if pkey is not None:
+                kwargs["pkey"] = pkey  # tried first; its agent is closed once connected
     if passphrase:
         kwargs["passphrase"] = passphrase
     return kwargs
+
+
+def agent_identity(files: Sequence[str]) -> paramiko.PKey | None:
+    """ssh-agent's key for the first identity file whose ``.pub`` it holds: with
+    ``IdentitiesOnly yes`` OpenSSH still lets the agent sign for a named identity (an encrypted
+    key file then needs no passphrase). None without an agent or such a key."""
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return None
+    wanted = []
+    for path in files:
+        try:
+            words = Path(path + ".pub").read_text(encoding="utf-8").split()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(words) >= 2:
+            wanted.append(words[1])
+    if not wanted:
+        return None
+    try:
+        agent = paramiko.Agent()
+        held = {key.get_base64(): key for key in agent.get_keys()}
+    except (paramiko.SSHException, OSError):
+        return None
+    for blob in wanted:
+        if blob in held:
+            return held[blob]
+    agent.close()
+    return None
 
 
 class _OrderedTransport(paramiko.Transport):
@@ -271,6 +305,11 @@ def open_checked(connection: Connection, who: str, known: KnownHosts) -> None:
         connection.open()
     except Exception as exc:
         raise describe_error(exc, who, name, known) from None
+    finally:
+        pkey = connection.connect_kwargs.get("pkey")
+        if isinstance(pkey, paramiko.AgentKey):
+            with contextlib.suppress(Exception):  # authentication is over either way
+                pkey.agent.close()
 
 
 class GatewayPool:
