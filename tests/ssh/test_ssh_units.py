@@ -145,6 +145,23 @@ def test_identity_files_from_profile_and_ssh_config(profile, _private_home, tmp_
     assert identity_files(p) == [str(mine), str(listed)]
 
 
+def test_openssh_default_keys_unless_the_profile_names_one_as_ssh_i_does(
+    profile, _private_home, tmp_path
+):
+    """No IdentityFile in the config: OpenSSH's ~/.ssh/id_* defaults are offered, unless a key is
+    given (the profile's ssh.key_file, like ``ssh -i``), which replaces them."""
+    write_key(_private_home / ".ssh" / "id_rsa", "locked")  # encrypted
+    write_key(_private_home / ".ssh" / "id_ed25519", None)
+    defaults = [str(_private_home / ".ssh" / n) for n in ("id_rsa", "id_ed25519")]
+    assert identity_files(bare(profile)) == defaults
+    # headless, no agent: the plain default may log in; nothing is asked, nothing refused
+    assert secrets_input.collect(bare(profile), ask_sudo_password=False) == Secrets(None, None)
+    mine = tmp_path / "profile_key"
+    write_key(mine, None)
+    p = dataclasses.replace(profile, ssh=dataclasses.replace(profile.ssh, key_file=str(mine)))
+    assert identity_files(p) == [str(mine)]
+
+
 # --- secrets -----------------------------------------------------------------------------------
 
 

@@ -75,16 +75,15 @@ def split_bastion(spec: str) -> tuple[str | None, str, int | None]:
 def identity_files(profile: Profile) -> list[str]:
     """Every private key file kubeha may offer: the profile's, then the IdentityFile list the
     SSH config gives each node and each jump host (existing files only, each once)."""
-    found: list[str] = []
-    if profile.ssh.key_file:
-        found.append(os.path.expanduser(profile.ssh.key_file))
+    key_file = _expand(profile.ssh.key_file)
+    found: list[str] = [key_file] if key_file else []
     hosts: list[tuple[str, str | None, int | None]] = []
     for node in profile.all_nodes():
         host = ssh_host(profile, node.name)
         user = node.ssh.user or profile.ssh.user
         port = node.ssh.port or profile.ssh.port
         hosts.append((host, user, port))
-        jump = profile.ssh.bastion or resolve_ssh(host, user, port).proxy_jump or ""
+        jump = profile.ssh.bastion or resolve_ssh(host, user, port, key_file).proxy_jump or ""
         for hop in jump.split(","):
             if hop.strip() and hop.strip().lower() != "none":
                 try:
@@ -93,7 +92,7 @@ def identity_files(profile: Profile) -> list[str]:
                     continue
                 hosts.append((hop_host, hop_user, hop_port))
     for host, user, port in dict.fromkeys(hosts):
-        found.extend(resolve_ssh(host, user, port).identity_files)
+        found.extend(resolve_ssh(host, user, port, key_file).identity_files)
     return [p for p in dict.fromkeys(found) if Path(p).is_file()]
 
 

@@ -203,12 +203,16 @@ def _explain(stderr: str) -> str:
     return "; ".join(said) or "ssh -G failed"
 
 
-def _ssh_g(alias: str, user: str | None, port: int | None, ssh: str) -> dict[str, list[str]]:
+def _ssh_g(
+    alias: str, user: str | None, port: int | None, identity: str | None, ssh: str
+) -> dict[str, list[str]]:
     argv = [ssh, "-G"]
     if user:
         argv += ["-l", user]
     if port:
         argv += ["-p", str(port)]
+    if identity:
+        argv += ["-i", identity]
     stdin_text = None
     account = _account_home()
     if account is None or account.resolve() != home().resolve():
@@ -293,7 +297,9 @@ def _expanded(path: Path, system: bool, depth: int = 0) -> str:
     return "\n".join(out)
 
 
-def _from_files(alias: str, user: str | None, port: int | None) -> dict[str, list[str]]:
+def _from_files(
+    alias: str, user: str | None, port: int | None, identity: str | None
+) -> dict[str, list[str]]:
     parts = [_expanded(user_config(), system=False), "Host *", _expanded(SYSTEM_CONFIG, True)]
     try:
         config = paramiko.SSHConfig.from_text("\n".join(parts))
@@ -310,6 +316,8 @@ def _from_files(alias: str, user: str | None, port: int | None) -> dict[str, lis
         options["user"] = [user]
     if port:
         options["port"] = [str(port)]
+    if identity:
+        options["identityfile"] = [identity, *options.get("identityfile", [])]
     return options
 
 
@@ -317,9 +325,14 @@ def ssh_program() -> str | None:
     return shutil.which("ssh")
 
 
-def resolve(alias: str, user: str | None = None, port: int | None = None) -> SshSettings:
-    """The settings OpenSSH would use for ``alias``; ``user``/``port`` as ``-l``/``-p`` would."""
+def resolve(
+    alias: str, user: str | None = None, port: int | None = None, identity: str | None = None
+) -> SshSettings:
+    """The settings OpenSSH would use for ``alias``, with ``user``, ``port`` and ``identity``
+    (the profile's) as ``ssh -l USER -p PORT -i KEY`` would take them: they win over the config,
+    and a key given this way replaces OpenSSH's default identity files."""
     ssh = ssh_program()
     if ssh is not None:
-        return _settings(alias, _ssh_g(alias, user, port, ssh), "ssh -G", defaults=False)
-    return _settings(alias, _from_files(alias, user, port), "config files", defaults=True)
+        options = _ssh_g(alias, user, port, identity, ssh)
+        return _settings(alias, options, "ssh -G", defaults=False)
+    return _settings(alias, _from_files(alias, user, port, identity), "config files", True)

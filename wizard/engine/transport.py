@@ -218,7 +218,7 @@ def checked_connection(
     the SSH config, as ``ssh -l``/``-p`` do.
 
     Returns the connection and what its known_hosts files say."""
-    settings = resolve_ssh(host, user, port)
+    settings = resolve_ssh(host, user, port, key_file)
     connection = Connection(
         settings.hostname,
         user=settings.user,
