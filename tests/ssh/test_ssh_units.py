@@ -27,6 +27,7 @@ from wizard.engine.hostkeys import (
     fingerprint,
     pin,
 )
+from wizard.engine.knownhosts import KnownHosts
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.transport import (
     CommandResult,
@@ -144,6 +145,23 @@ def test_identity_files_from_profile_and_ssh_config(profile, _private_home, tmp_
     assert identity_files(p) == [str(mine), str(listed)]
 
 
+def test_openssh_default_keys_unless_the_profile_names_one_as_ssh_i_does(
+    profile, _private_home, tmp_path
+):
+    """No IdentityFile in the config: OpenSSH's ~/.ssh/id_* defaults are offered, unless a key is
+    given (the profile's ssh.key_file, like ``ssh -i``), which replaces them."""
+    write_key(_private_home / ".ssh" / "id_rsa", "locked")  # encrypted
+    write_key(_private_home / ".ssh" / "id_ed25519", None)
+    defaults = [str(_private_home / ".ssh" / n) for n in ("id_rsa", "id_ed25519")]
+    assert identity_files(bare(profile)) == defaults
+    # headless, no agent: the plain default may log in; nothing is asked, nothing refused
+    assert secrets_input.collect(bare(profile), ask_sudo_password=False) == Secrets(None, None)
+    mine = tmp_path / "profile_key"
+    write_key(mine, None)
+    p = dataclasses.replace(profile, ssh=dataclasses.replace(profile.ssh, key_file=str(mine)))
+    assert identity_files(p) == [str(mine)]
+
+
 # --- secrets -----------------------------------------------------------------------------------
 
 
@@ -226,12 +244,13 @@ def test_changed_key_message_names_host_both_fingerprints_and_the_file(tmp_path)
     old, new = host_key(), host_key()
     pin("[10.0.0.5]:22", old)  # any name: kubeha's own file holds the old key
     pin("10.0.0.5", old)
-    exc = paramiko.BadHostKeyException("10.0.0.5", new, old)
-    text = changed_key_message(exc, "10.0.0.5", [known_hosts_file()])
+    known = KnownHosts.load([known_hosts_file()]).for_host("10.0.0.5")
+    text = changed_key_message("10.0.0.5", known, new)
     assert "host key for 10.0.0.5 has CHANGED" in text
     assert f"known ssh-ed25519 {fingerprint(old)}" in text
     assert f"offered ssh-ed25519 {fingerprint(new)}" in text
     assert f"ssh-keygen -R 10.0.0.5 -f {known_hosts_file()}" in text
+    assert f"(in {known_hosts_file()} line 2)" in text
 
 
 # --- sudo ------------------------------------------------------------------------------------

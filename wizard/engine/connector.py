@@ -1,8 +1,9 @@
 """Turn a profile's node into an open RemoteNode: the SSH target from the profile's per-node
 overrides, its [ssh] section and ~/.ssh/config, host keys checked, jump hosts shared.
 
-Whatever the profile leaves empty comes from ~/.ssh/config, as plain ``ssh`` would take it: a
-``Host`` entry for the node's *name* that sets a HostName is used for that node (``Host m1`` /
+Whatever the profile leaves empty comes from the SSH config, as the operator's ``ssh`` would take
+it (``ssh -G``, :mod:`.sshconf`): a ``Host`` entry for the node's *name* that sets a HostName is
+used for that node (``Host m1`` /
 ``HostName 10.0.0.11`` / ``User ops`` / ``ProxyJump bastion``); otherwise the node's address is
 looked up (``Host 10.0.0.*``). The profile's ``ssh.bastion`` replaces any ProxyJump.
 """
@@ -20,13 +21,13 @@ from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.phase import PhaseName
 from wizard.engine.remote import RemoteNode
+from wizard.engine.sshconf import resolve as resolve_ssh
 from wizard.engine.transport import (
     GatewayPool,
     SshDestination,
     SshTransport,
     TransportError,
     checked_connection,
-    ssh_config,
 )
 from wizard.profile import Profile
 from wizard.validation import BASTION_RE
@@ -36,24 +37,23 @@ def _expand(path: str | None) -> str | None:
     return os.path.expanduser(path) if path else None
 
 
-def ssh_host(profile: Profile, name: str, config=None) -> str:
-    """The host to connect to for node ``name``: its ssh.host, else its name when
-    ~/.ssh/config maps that name to a HostName, else its address."""
+def ssh_host(profile: Profile, name: str) -> str:
+    """The host to connect to for node ``name``: its ssh.host, else its name when the SSH
+    config maps that name to a HostName, else its address."""
     node = profile.node(name)
     if node.ssh.host:
         return node.ssh.host
-    config = config or ssh_config()
-    found = config.base_ssh_config.lookup(name).get("hostname", name)
+    found = resolve_ssh(name).hostname
     return name if found != name else node.address
 
 
-def ssh_destination(profile: Profile, name: str, config=None) -> SshDestination:
+def ssh_destination(profile: Profile, name: str) -> SshDestination:
     """Where and how to reach node ``name``: its overrides, then the profile's [ssh]."""
     node = profile.node(name)
     ssh = profile.ssh
     return SshDestination(
         label=name,
-        host=ssh_host(profile, name, config),
+        host=ssh_host(profile, name),
         port=node.ssh.port or ssh.port,
         user=node.ssh.user or ssh.user,
         key_file=_expand(ssh.key_file),
@@ -73,27 +73,26 @@ def split_bastion(spec: str) -> tuple[str | None, str, int | None]:
 
 
 def identity_files(profile: Profile) -> list[str]:
-    """Every private key file kubeha may offer: the profile's, then ~/.ssh/config's
-    IdentityFile for each node and each jump host (existing files only, each once)."""
-    config = ssh_config()
-    lookup = config.base_ssh_config.lookup
-    found: list[str] = []
-    if profile.ssh.key_file:
-        found.append(os.path.expanduser(profile.ssh.key_file))
-    hosts: list[str] = []
+    """Every private key file kubeha may offer: the profile's, then the IdentityFile list the
+    SSH config gives each node and each jump host (existing files only, each once)."""
+    key_file = _expand(profile.ssh.key_file)
+    found: list[str] = [key_file] if key_file else []
+    hosts: list[tuple[str, str | None, int | None]] = []
     for node in profile.all_nodes():
-        host = ssh_host(profile, node.name, config)
-        hosts.append(host)
-        jump = profile.ssh.bastion or str(lookup(host).get("proxyjump", ""))
+        host = ssh_host(profile, node.name)
+        user = node.ssh.user or profile.ssh.user
+        port = node.ssh.port or profile.ssh.port
+        hosts.append((host, user, port))
+        jump = profile.ssh.bastion or resolve_ssh(host, user, port, key_file).proxy_jump or ""
         for hop in jump.split(","):
             if hop.strip() and hop.strip().lower() != "none":
                 try:
-                    hosts.append(split_bastion(hop)[1])
+                    hop_user, hop_host, hop_port = split_bastion(hop)
                 except TransportError:
                     continue
-    for host in dict.fromkeys(hosts):
-        for path in lookup(host).get("identityfile", []):
-            found.append(os.path.expanduser(path))
+                hosts.append((hop_host, hop_user, hop_port))
+    for host, user, port in dict.fromkeys(hosts):
+        found.extend(resolve_ssh(host, user, port, key_file).identity_files)
     return [p for p in dict.fromkeys(found) if Path(p).is_file()]
 
 
@@ -117,6 +116,8 @@ class SshConnector:
         self.gateways = GatewayPool(self._gateway)
         self._emit = emit
         self._local = threading.local()  # which node this worker thread is connecting
+        self._warned: set[str] = set()  # each known_hosts warning is shown once per run
+        self._warn_lock = threading.Lock()
 
     def _announce(self, status: Status, message: str) -> None:
         if self._emit is not None:
@@ -137,11 +138,19 @@ class SshConnector:
     def _pinned(self, host: str, key: str) -> None:
         self._announce(Status.INFO, f"{host}: new host key {key} trusted and pinned")
 
+    def _warning(self, text: str) -> None:
+        with self._warn_lock:
+            if text in self._warned:
+                return
+            self._warned.add(text)
+        self._announce(Status.INFO, f"warning: {text}")
+
     def _policy_kwargs(self) -> dict:
         return {
             "confirm_host_key": self._confirm if self.options.confirm_host_key else None,
             "trust_new_host_keys": self.options.trust_new_host_keys,
             "on_pin": self._pinned,
+            "on_warning": self._warning,
         }
 
     def _gateway(self, spec: str) -> tuple[Connection, list[Path]]:

@@ -89,7 +89,8 @@ def _prompt(text: str, env: str) -> str:
 
 
 def collect_passphrase(profile: Profile) -> str | None:
-    encrypted = [f for f in identity_files(profile) if key_needs_passphrase(f)]
+    files = identity_files(profile)
+    encrypted = [f for f in files if key_needs_passphrase(f)]
     passphrase = os.environ.get(PASSPHRASE_ENV) or None
     if passphrase is not None:
         if encrypted and not any(passphrase_opens(f, passphrase) for f in encrypted):
@@ -101,8 +102,10 @@ def collect_passphrase(profile: Profile) -> str | None:
     locked = [f for f in encrypted if not in_agent(f, blobs)]
     if not locked:
         return None
-    if not sys.stdin.isatty() and blobs:
-        return None  # headless with an agent: let the agent try (a refusal names the node)
+    if not sys.stdin.isatty() and (blobs or len(encrypted) < len(files)):
+        # headless with an agent or a key that needs no passphrase (OpenSSH's default
+        # ~/.ssh/id_* are all on the list): let them try (a refusal names the node)
+        return None
     passphrase = _prompt(f"passphrase for {locked[0]}", PASSPHRASE_ENV)
     if not passphrase_opens(locked[0], passphrase):
         raise KubehaError(f"the passphrase does not decrypt {locked[0]}")

@@ -2,8 +2,10 @@
 
 ``SshTransport`` is the real one: fabric underneath, with fabric's own habits switched off where
 they are unsafe. Host keys are checked (never fabric's AutoAdd, not even for a jump host),
-~/.ssh/config is honoured (HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand,
-UserKnownHostsFile) unless the profile overrides it, and a bastion is opened once per run by
+the SSH config is resolved as the operator's OpenSSH resolves it (``ssh -G``, see
+:mod:`.sshconf`: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand,
+UserKnownHostsFile, GlobalKnownHostsFile, through Include and Match) unless the profile overrides
+it, and a bastion is opened once per run by
 :class:`GatewayPool` and shared by every node's connection, with a timeout on every hop.
 
 Privilege is settled when the node is opened: root runs commands as they are; any other login
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import shlex
 import threading
@@ -40,6 +43,9 @@ from wizard.engine.hostkeys import (
     known_hosts_name,
     load_known_hosts,
 )
+from wizard.engine.knownhosts import CERT_SUFFIX, KnownHosts
+from wizard.engine.sshconf import SshSettings
+from wizard.engine.sshconf import resolve as resolve_ssh
 from wizard.errors import KubehaError
 
 # paramiko logs its own tracebacks at ERROR level; kubeha reports every failure itself, once,
@@ -96,25 +102,101 @@ class SshDestination:
     bastion: str | None = None  # [user@]host[:port]; overrides ~/.ssh/config's ProxyJump
 
 
-def ssh_config() -> Config:
-    """A fabric Config that reads ~/.ssh/config and /etc/ssh/ssh_config (as of now: $HOME)."""
-    return Config(overrides={"load_ssh_configs": True})
+def no_ssh_config() -> Config:
+    """A fabric Config that reads no SSH config: kubeha resolves it (:mod:`.sshconf`)."""
+    return Config(overrides={"load_ssh_configs": False})
 
 
 def connect_kwargs(
-    key_file: str | None, passphrase: str | None, timeout: float
+    key_file: str | None,
+    passphrase: str | None,
+    timeout: float,
+    settings: SshSettings | None = None,
 ) -> dict[str, object]:
+    """paramiko's connect arguments: the profile's key, then the identity files OpenSSH would
+    offer (existing ones); ssh-agent's keys only without ``IdentitiesOnly yes`` (with it, only
+    the agent's copy of a named identity, as OpenSSH does)."""
+    identities_only = settings is not None and settings.identities_only
+    files = [key_file] if key_file else []
+    if settings is not None:
+        files += [p for p in settings.identity_files if Path(p).is_file()]
     kwargs: dict[str, object] = {
-        "allow_agent": True,
+        "allow_agent": not identities_only,
+        "look_for_keys": settings is None,  # with settings, its identity files are the list
         "banner_timeout": timeout,
         "auth_timeout": timeout,
         "channel_timeout": timeout,
     }
-    if key_file:
-        kwargs["key_filename"] = [key_file]
+    if files:
+        kwargs["key_filename"] = list(dict.fromkeys(files))
+        if identities_only:
+            pkey = agent_identity(list(dict.fromkeys(files)))
+            if pkey is not None:
+                kwargs["pkey"] = pkey  # tried first; its agent is closed once connected
     if passphrase:
         kwargs["passphrase"] = passphrase
     return kwargs
+
+
+def agent_identity(files: Sequence[str]) -> paramiko.PKey | None:
+    """ssh-agent's key for the first identity file whose ``.pub`` it holds: with
+    ``IdentitiesOnly yes`` OpenSSH still lets the agent sign for a named identity (an encrypted
+    key file then needs no passphrase). None without an agent or such a key."""
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return None
+    wanted = []
+    for path in files:
+        try:
+            words = Path(path + ".pub").read_text(encoding="utf-8").split()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(words) >= 2:
+            wanted.append(words[1])
+    if not wanted:
+        return None
+    try:
+        agent = paramiko.Agent()
+        held = {key.get_base64(): key for key in agent.get_keys()}
+    except (paramiko.SSHException, OSError):
+        return None
+    for blob in wanted:
+        if blob in held:
+            return held[blob]
+    agent.close()
+    return None
+
+
+class _OrderedTransport(paramiko.Transport):
+    """A client Transport that asks for some host key algorithms first (``first_keys``)."""
+
+    first_keys: tuple[str, ...] = ()
+
+    @property
+    def preferred_keys(self):  # type: ignore[override]
+        base = tuple(super().preferred_keys)
+        first = [k for k in self.first_keys if k in base]
+        return tuple(dict.fromkeys(first + list(base)))
+
+
+def host_key_order(known: KnownHosts, host_name: str) -> tuple[str, ...]:
+    """OpenSSH's order: certificates first when a ``@cert-authority`` line names the host, then
+    the types of the keys known for it, then the rest."""
+    first: list[str] = []
+    if known.has_ca(host_name):
+        certs = (k + CERT_SUFFIX for k in paramiko.Transport._preferred_keys)
+        first += [k for k in certs if k in paramiko.Transport._key_info]
+    for key_type in known.key_types(host_name):
+        first += ["rsa-sha2-512", "rsa-sha2-256"] if key_type == "ssh-rsa" else [key_type]
+    return tuple(first)
+
+
+def _transport_factory(order: tuple[str, ...]) -> Callable[..., paramiko.Transport]:
+    def make(sock, **kwargs) -> paramiko.Transport:
+        transport = _OrderedTransport(sock, **kwargs)
+        transport.first_keys = order
+        return transport
+
+    return make
 
 
 def checked_connection(
@@ -129,24 +211,34 @@ def checked_connection(
     trust_new_host_keys: bool,
     timeout: float,
     on_pin: Callable[[str, str], None] | None = None,
-) -> tuple[Connection, list[Path]]:
-    """A fabric Connection with host keys checked and no gateway of fabric's own choosing.
+    on_warning: Callable[[str], None] | None = None,
+) -> tuple[Connection, KnownHosts]:
+    """A fabric Connection to ``host`` as OpenSSH would reach it (``ssh -G``), host keys checked
+    by kubeha, no gateway of fabric's own choosing. ``user``/``port`` (the profile's) win over
+    the SSH config, as ``ssh -l``/``-p`` do.
 
-    Returns the connection and the known_hosts files it trusts."""
+    Returns the connection and what its known_hosts files say."""
+    settings = resolve_ssh(host, user, port, key_file)
     connection = Connection(
-        host,
-        user=user,
-        port=port,
-        config=ssh_config(),
-        connect_kwargs=connect_kwargs(key_file, passphrase, timeout),
+        settings.hostname,
+        user=settings.user,
+        port=settings.port,
+        config=no_ssh_config(),
+        connect_kwargs=connect_kwargs(key_file, passphrase, timeout, settings),
         connect_timeout=int(max(1, timeout)),
         gateway=False,  # kubeha resolves ProxyJump itself: fabric's hops would AutoAdd keys
     )
-    files = str(connection.ssh_config.get("userknownhostsfile", "")).split()
-    client = connection.client
-    trusted = load_known_hosts(client, known_hosts, files)
-    client.set_missing_host_key_policy(CheckedPolicy(confirm_host_key, trust_new_host_keys, on_pin))
-    return connection, trusted
+    connection.original_host = host
+    connection.ssh_config = settings.as_dict()
+    known = load_known_hosts(known_hosts, settings.known_hosts_files)
+    if on_warning is not None:
+        for warning in known.warnings:
+            on_warning(warning)
+    name = settings.host_key_alias or known_hosts_name(connection.host, connection.port)
+    connection.connect_kwargs["transport_factory"] = _transport_factory(host_key_order(known, name))
+    policy = CheckedPolicy(confirm_host_key, trust_new_host_keys, on_pin, known, name)
+    connection.client.set_missing_host_key_policy(policy)
+    return connection, known
 
 
 def jump_spec(connection: Connection, override: str | None) -> str | None:
@@ -163,13 +255,16 @@ def proxy_command(connection: Connection) -> str | None:
 
 
 def describe_error(
-    exc: BaseException, who: str, host_name: str, trusted: list[Path]
+    exc: BaseException, who: str, host_name: str, known: KnownHosts | None = None
 ) -> KubehaError:
     """One sentence for anything that went wrong while opening an SSH connection."""
     if isinstance(exc, KubehaError):
         return exc
     if isinstance(exc, paramiko.BadHostKeyException):
-        return HostKeyError(f"{who}: " + changed_key_message(exc, host_name, trusted))
+        held = (known or KnownHosts()).for_host(host_name)
+        if held:
+            return HostKeyError(f"{who}: " + changed_key_message(host_name, held, exc.key))
+        return HostKeyError(f"{who}: host key for {host_name} has CHANGED")
     if isinstance(exc, paramiko.PasswordRequiredException):
         return TransportError(
             f"{who}: the private key is encrypted and no passphrase was given "
@@ -203,23 +298,28 @@ def describe_error(
     return TransportError(f"{who}: cannot connect: {type(exc).__name__}: {exc}")
 
 
-def open_checked(connection: Connection, who: str, trusted: list[Path]) -> None:
+def open_checked(connection: Connection, who: str, known: KnownHosts) -> None:
     """``connection.open()`` with every failure turned into a HostKeyError or TransportError."""
     name = known_hosts_name(connection.host, connection.port)
     try:
         connection.open()
     except Exception as exc:
-        raise describe_error(exc, who, name, trusted) from None
+        raise describe_error(exc, who, name, known) from None
+    finally:
+        pkey = connection.connect_kwargs.get("pkey")
+        if isinstance(pkey, paramiko.AgentKey):
+            with contextlib.suppress(Exception):  # authentication is over either way
+                pkey.agent.close()
 
 
 class GatewayPool:
     """Jump hosts for one run: each opened once, shared by every node, thread-safe.
 
-    ``factory(spec)`` returns an unopened checked Connection and its trusted files for a
+    ``factory(spec)`` returns an unopened checked Connection and its known hosts for a
     ``[user@]host[:port]`` spec. A hop that failed stays failed for the run (every node gets the
     same reason at once); a hop whose connection dropped is opened again on next use."""
 
-    def __init__(self, factory: Callable[[str], tuple[Connection, list[Path]]]) -> None:
+    def __init__(self, factory: Callable[[str], tuple[Connection, KnownHosts]]) -> None:
         self._factory = factory
         self._lock = threading.RLock()
         self._gateways: dict[str, Connection] = {}
@@ -303,6 +403,7 @@ class SshTransport:
         connect_timeout: float = 10.0,
         gateways: GatewayPool | None = None,
         on_pin: Callable[[str, str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.label = target.label
         self.target = target
@@ -320,6 +421,7 @@ class SshTransport:
             trust_new_host_keys=trust_new_host_keys,
             timeout=connect_timeout,
             on_pin=on_pin,
+            on_warning=on_warning,
         )
         self.jump = jump_spec(self.connection, target.bastion)
         # "root", "nopasswd" or "password": how commands get root, settled by open()
