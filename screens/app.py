@@ -134,7 +134,7 @@ class KubehaApp(App):
         after asking when that file exists; ``then(path)`` runs once it is written. Secrets are
         never part of a profile."""
         if any(p.is_error for p in self.state.problems("strategy")):
-            self.notify("Fix the profile's name first.", severity="error")
+            self.notify("Fix the Strategy step first (name, strategy).", severity="error")
             return
         own = self.own_file()
         if own is not None:

@@ -1,0 +1,49 @@
+"""Issue 26, the wizard driven as an operator would: each finding's behaviour, by keys."""
+
+from __future__ import annotations
+
+from screens.app import make_app
+from screens.strategy import StrategyScreen
+from screens.widgets.strategy_card import StrategyCard
+from tests.screens.helpers import never_ran, screen_text
+from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
+from wizard.profile_io import load_profile
+
+
+def _mistyped_strategy(folder):
+    text = (EXAMPLE_PROFILES_DIR / "local-nginx.toml").read_text()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "typo.toml"
+    path.write_text(text.replace('strategy = "local-nginx"', 'strategy = "local_nginx"'))
+    return path
+
+
+# A mistyped strategy is a problem on the Strategy step, not a traceback ------------------------
+
+
+async def test_a_mistyped_strategy_opens_on_the_strategy_step_and_can_be_fixed(tmp_path) -> None:
+    path = _mistyped_strategy(tmp_path)
+    app = make_app(path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        assert isinstance(app.screen, StrategyScreen)
+        text = screen_text(app)
+        assert "strategy: 'local_nginx': expected one of local-nginx" in text
+        assert not any(card.has_class("-selected") for card in app.screen.query(StrategyCard))
+        assert app.screen.query_one("#next").disabled
+        await pilot.press("right", "left")  # moving between the cards does not crash either
+        await pilot.press("1")
+        assert app.state.profile.strategy == "local-nginx"
+        assert "local_nginx" not in screen_text(app)
+        assert not app.screen.query_one("#next").disabled
+
+
+async def test_a_mistyped_strategy_opened_from_start_does_not_crash() -> None:
+    _mistyped_strategy(user_profiles_dir())
+    app = make_app(last_run=never_ran)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("down", "enter")
+        assert isinstance(app.screen, StrategyScreen)
+        assert "'local_nginx'" in screen_text(app)
+        await pilot.press("2")
+        assert app.state.profile.strategy == "haproxy-keepalived"
+    assert load_profile(user_profiles_dir() / "typo.toml").strategy == "local_nginx"
