@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from textual.widgets import Tree
+
 from screens.app import make_app
 from screens.strategy import StrategyScreen
 from screens.widgets.strategy_card import StrategyCard
-from tests.screens.helpers import never_ran, screen_text
+from screens.widgets.file_view import FileView
+from tests.screens.fakes import FakeEngine
+from tests.screens.helpers import example, never_ran, screen_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
+from wizard.profile import Clients
 from wizard.profile_io import load_profile
 
 
@@ -47,3 +54,24 @@ async def test_a_mistyped_strategy_opened_from_start_does_not_crash() -> None:
         await pilot.press("2")
         assert app.state.profile.strategy == "haproxy-keepalived"
     assert load_profile(user_profiles_dir() / "typo.toml").strategy == "local_nginx"
+
+
+# Preview says what happens to a static pod's kubeconfig ------------------------------------------
+
+
+async def test_preview_says_a_static_pods_container_is_restarted() -> None:
+    profile = dataclasses.replace(example("local-nginx"), clients=Clients(repoint=True))
+    app = make_app(profile=profile, engine=FakeEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tree = app.screen.query_one("#plan-tree", Tree)
+        tree.move_cursor_to_line(tree.last_line - 2)  # controller-manager.conf
+        await pilot.pause()
+        shown = " ".join(app.screen.query_one(FileView).shown_text.split())
+        assert "/etc/kubernetes/controller-manager.conf" in shown
+        assert "No unit" not in shown
+        assert "static pod kube-controller-manager" in shown
+        assert "crictl stop" in shown and "kubelet starts a new one" in shown
+        tree.move_cursor_to_line(tree.last_line)  # admin.conf: no unit, no pod
+        await pilot.pause()
+        assert "next start" in app.screen.query_one(FileView).shown_text
