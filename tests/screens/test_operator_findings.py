@@ -8,8 +8,8 @@ from textual.widgets import Tree
 
 from screens.app import make_app
 from screens.strategy import StrategyScreen
-from screens.widgets.strategy_card import StrategyCard
 from screens.widgets.file_view import FileView
+from screens.widgets.strategy_card import StrategyCard
 from tests.screens.fakes import FakeEngine
 from tests.screens.helpers import example, never_ran, screen_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
