@@ -165,14 +165,15 @@ def overwrite_question(path: object) -> ChoiceModal:
     )
 
 
-def unsaved_question(name: str) -> ChoiceModal:
+def unsaved_question(name: str, verb: str = "quit", doing: str = "Quit") -> ChoiceModal:
+    """Save, discard or cancel before ``verb`` (quit, open another profile) drops the edits."""
     return ChoiceModal(
-        "Quit with unsaved changes?",
+        f"{doing} with unsaved changes?",
         [Line(f"The profile {name} has changes that are not saved.")],
         (
             Choice(CANCEL, "Cancel"),
-            Choice("discard", "Discard and quit", "error"),
-            Choice("save", "Save and quit", "primary"),
+            Choice("discard", f"Discard and {verb}", "error"),
+            Choice("save", f"Save and {verb}", "primary"),
         ),
     )
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from textual.widgets import Tree
+from textual.widgets import Button, Tree
 
 from screens.app import make_app
+from screens.start import StartScreen
 from screens.strategy import StrategyScreen
+from screens.widgets.confirm import ChoiceModal
 from screens.widgets.file_view import FileView
 from screens.widgets.strategy_card import StrategyCard
 from tests.screens.fakes import FakeEngine
@@ -75,3 +77,51 @@ async def test_preview_says_a_static_pods_container_is_restarted() -> None:
         tree.move_cursor_to_line(tree.last_line)  # admin.conf: no unit, no pod
         await pilot.pause()
         assert "next start" in app.screen.query_one(FileView).shown_text
+
+
+# Opening another profile from Start never drops unsaved edits without asking ------------------
+
+
+async def _edited_then_back_at_start(pilot) -> None:
+    app = pilot.app
+    await pilot.press("shift+tab", "end", "-", "2")  # the profile's name
+    assert app.state.dirty
+    await pilot.press("escape")
+    assert isinstance(app.screen, StartScreen)
+
+
+async def test_opening_another_profile_asks_and_cancel_keeps_the_edits() -> None:
+    app = make_app(profile=example("local-nginx"), initial_step="strategy", last_run=never_ran)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await _edited_then_back_at_start(pilot)
+        await pilot.press("down", "enter")  # an example
+        assert isinstance(app.screen, ChoiceModal)
+        text = app.screen.text()
+        assert "example-local-nginx-2" in text and "not saved" in text
+        assert app.focused is not None and app.focused.id == "cancel"
+        await pilot.press("enter")  # the default: Cancel
+        assert isinstance(app.screen, StartScreen)
+        assert app.state.profile.name == "example-local-nginx-2"
+        await pilot.press("n")  # a new profile asks too
+        assert isinstance(app.screen, ChoiceModal)
+        await pilot.press("escape")
+        assert app.state.profile.name == "example-local-nginx-2"
+        await pilot.press("enter")
+        app.screen.query_one("#discard", Button).press()
+        await pilot.pause()
+        assert not isinstance(app.screen, ChoiceModal | StartScreen)
+        assert app.state.profile.name != "example-local-nginx-2" and not app.state.dirty
+    assert not user_profiles_dir().exists() or not any(user_profiles_dir().iterdir())
+
+
+async def test_opening_another_profile_can_save_the_edits_first() -> None:
+    app = make_app(profile=example("local-nginx"), initial_step="strategy", last_run=never_ran)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await _edited_then_back_at_start(pilot)
+        await pilot.press("down", "enter")
+        app.screen.query_one("#save", Button).press()
+        await pilot.pause()
+        assert not isinstance(app.screen, ChoiceModal | StartScreen)
+        assert not app.state.dirty
+    saved = user_profiles_dir() / "example-local-nginx-2.toml"
+    assert load_profile(saved).name == "example-local-nginx-2"
