@@ -17,11 +17,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
+from screens.shown_fields import shown_problem, shown_text
 from screens.state import FIELD_STEPS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
 from screens.step_screens import StepScreens
 from screens.widgets.confirm import (
     ChoiceModal,
     overwrite_question,
+    refusal_notice,
     run_question,
     stop_question,
     unsaved_question,
@@ -81,6 +83,11 @@ class KubehaApp(App):
         if verifier is None and engine is not None:
             self._verifier = getattr(engine, "verify", None)
         self._verifier_default = verifier is None and engine is None
+        # The example-address guard: the real engine and verifier connect; an injected one
+        # that sends nothing (a test's fake says ``connects = False``) may run the examples.
+        self._engine_connects = getattr(engine, "connects", True)
+        checker = verifier if verifier is not None else engine
+        self._verifier_connects = getattr(getattr(checker, "__self__", checker), "connects", True)
         self._last_run = last_run
         self.initial_step = initial_step
         self._theme_name = theme
@@ -167,14 +174,41 @@ class KubehaApp(App):
         if then is not None:
             then(path)
 
+    # Never connect to the example profiles' documentation addresses ----------------------------
+
+    def example_refusal(self, command: str, verifying: bool = False) -> str | None:
+        """The message, as ``kubeha apply`` / ``verify`` words it (counted from 1), when
+        ``command`` would connect to a documentation address of the profile; else None."""
+        from wizard.example_addresses import ExampleAddressError, refuse_example_addresses
+
+        if not (self._verifier_connects if verifying else self._engine_connects):
+            return None
+        try:
+            refuse_example_addresses(self.state.profile, command)
+        except ExampleAddressError as exc:
+            return shown_text(str(exc), self.state.profile)
+        return None
+
+    def refuses_to_connect(self, command: str, verifying: bool = False) -> bool:
+        """True, and the operator shown why, when ``command`` must not run (example addresses);
+        checked before anything connects."""
+        refusal = self.example_refusal(command, verifying)
+        if refusal is not None:
+            self.push_screen(refusal_notice(refusal))
+        return refusal is not None
+
     # Questions before acting -------------------------------------------------------------------
 
     def confirm_run(
         self, verb: str, nodes: Sequence[str], go: Callable[[], None], note: str = ""
     ) -> None:
         """Ask before a run changes nodes: the profile, strategy, nodes and every warning;
-        ``go()`` runs only when the operator chooses ``verb`` (Cancel has the focus)."""
-        warnings = [p for p in self.state.problems() if not p.is_error]
+        ``go()`` runs only when the operator chooses ``verb`` (Cancel has the focus). A profile
+        with example addresses is refused before anything is asked."""
+        if self.refuses_to_connect(verb.lower()):
+            return
+        profile = self.state.profile
+        warnings = [shown_problem(p, profile) for p in self.state.problems() if not p.is_error]
         question = run_question(verb, self.state.profile, nodes, warnings, note)
         self.push_screen(question, lambda answer: go() if answer == "confirm" else None)
 

@@ -7,6 +7,7 @@ while any of them is an error.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -14,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Button, Header, Static
 
+from screens.shown_fields import shown_problem
 from screens.state import STEPS, WizardState, with_field
 from screens.step_screens import KeepsStyles
 from screens.widgets.nav import NavBar
@@ -103,7 +105,7 @@ class WizardScreen(KeepsStyles):
     def revalidate(self) -> None:
         problems = self.current_problems()
         if self.show_problems:
-            self.query_one(ProblemList).show(problems, self.field_name)
+            self.query_one(ProblemList).show([self.shown(p) for p in problems])
         blocked = self.blocked()
         next_button = self.query_one("#next", Button)
         if next_button.disabled != blocked:
@@ -115,6 +117,12 @@ class WizardScreen(KeepsStyles):
     def field_name(self, field: str) -> str:
         """How this step names a profile field in its messages (the Nodes step: by line)."""
         return field
+
+    def shown(self, problem: Problem) -> Problem:
+        """The problem as this step shows it: its field named the step's way, then every index
+        counted from 1 (``screens.shown_fields``)."""
+        named = dataclasses.replace(problem, field=self.field_name(problem.field))
+        return shown_problem(named, self.state.profile)
 
     def set_status(self, text: str) -> None:
         self.query_one("#nav-status", Static).update(text)

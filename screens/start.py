@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Static
 
 from screens.base import WizardScreen
 from screens.catalog import SavedProfile, describe_last_run
+from screens.shown_fields import shown_text
 from screens.state import WizardState, first_step_with_errors
 from screens.widgets.confirm import unsaved_question
 
@@ -101,7 +102,7 @@ class StartScreen(WizardScreen):
     def open_profile(self, item: SavedProfile, resume: bool = False) -> None:
         if item.profile is None:
             self.notify(
-                item.error,
+                shown_text(item.error),
                 title=f"{item.path.name} cannot be opened",
                 severity="error",
                 markup=False,

@@ -210,3 +210,13 @@ def stop_question(running: int, unsaved: bool) -> ChoiceModal:
         lines,
         (Choice(CANCEL, "Keep deploying"), Choice("stop", "Stop and quit", "error")),
     )
+
+
+def refusal_notice(text: str) -> ChoiceModal:
+    """Why kubeha connects to nothing (the example addresses): the CLI's message, one close."""
+    head, *rest = text.splitlines() or [""]
+    return ChoiceModal(
+        "Refusing to connect",
+        [Line(head, "$text-error"), *(Line(line) for line in rest)],
+        (Choice(CANCEL, "Close"),),
+    )

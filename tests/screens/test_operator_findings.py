@@ -7,13 +7,15 @@ import dataclasses
 from textual.widgets import Button, Tree
 
 from screens.app import make_app
+from screens.preview import PreviewScreen
 from screens.start import StartScreen
 from screens.strategy import StrategyScreen
+from screens.summary import SummaryScreen
 from screens.widgets.confirm import ChoiceModal
 from screens.widgets.file_view import FileView
 from screens.widgets.strategy_card import StrategyCard
 from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, screen_text
+from tests.screens.helpers import example, never_ran, screen_text, wait_for
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Clients
 from wizard.profile_io import load_profile
@@ -125,3 +127,76 @@ async def test_opening_another_profile_can_save_the_edits_first() -> None:
         assert not app.state.dirty
     saved = user_profiles_dir() / "example-local-nginx-2.toml"
     assert load_profile(saved).name == "example-local-nginx-2"
+
+
+# The example profiles' documentation addresses are refused before any connection ----------------
+
+REFUSED = "refusing to connect: profile 'example-local-nginx' uses example addresses"
+
+
+def _refusal(app) -> str:
+    assert isinstance(app.screen, ChoiceModal), type(app.screen).__name__
+    text = app.screen.text()
+    assert app.screen.title_text == "Refusing to connect"
+    return text
+
+
+async def test_deploy_and_dry_run_refuse_the_example_addresses_before_connecting() -> None:
+    engine = FakeEngine(connects=True)  # plays the real engine: it must never be called
+    app = make_app(profile=example("local-nginx"), engine=engine)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("d")  # Dry run asks nothing: it is refused at once
+        text = _refusal(app)
+        assert f"dry run: {REFUSED}" in text
+        assert "Masters #1 (master1) address: 192.0.2.11 is an example address" in text
+        assert "documentation range 192.0.2.0/24" in text and "masters[0]" not in text
+        await pilot.press("enter")
+        assert isinstance(app.screen, PreviewScreen)
+        await pilot.press("ctrl+n")  # Deploy: refused before the question
+        assert f"deploy: {REFUSED}" in _refusal(app)
+        await pilot.press("escape", "y")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, PreviewScreen)
+        assert engine.calls == []
+
+
+async def test_verify_on_the_summary_refuses_the_example_addresses() -> None:
+    engine = FakeEngine()
+    seen = []
+
+    def verifier(profile, options, secrets=None):  # plays the real verifier
+        seen.append(profile)
+        return engine.verify(profile, options, secrets)
+
+    app = make_app(profile=example("local-nginx"), engine=engine, verifier=verifier)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("ctrl+n", "y")
+        await wait_for(pilot, lambda: getattr(app.screen, "finished", False))
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ChoiceModal)  # the summary's verify, refused
+        assert f"verify: {REFUSED}" in _refusal(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, SummaryScreen)
+        assert "refused" in str(app.screen.query_one("#verify-head").render())
+        await pilot.press("v")
+        assert isinstance(app.screen, ChoiceModal)
+    assert seen == []
+
+
+async def test_a_profile_of_other_addresses_deploys_as_before() -> None:
+    engine = FakeEngine(connects=True)
+    profile = example("local-nginx")
+    moved = dataclasses.replace(
+        profile,
+        masters=tuple(
+            dataclasses.replace(m, address=f"10.99.0.{i}") for i, m in enumerate(profile.masters, 1)
+        ),
+        workers=tuple(
+            dataclasses.replace(w, address=f"10.99.1.{i}") for i, w in enumerate(profile.workers, 1)
+        ),
+    )
+    app = make_app(profile=moved, engine=engine)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("d")
+        await wait_for(pilot, lambda: bool(engine.calls))
+        assert engine.calls[-1].dry_run
