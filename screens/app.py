@@ -137,37 +137,50 @@ class KubehaApp(App):
         return source
 
     def save(self, then: Callable[[Path], None] | None = None) -> None:
-        """Save the profile back to its own file, or as NAME.toml in the user's profile folder
-        after asking when that file exists; ``then(path)`` runs once it is written. Secrets are
-        never part of a profile."""
+        """Save the profile back to its own file; a renamed profile, a shipped example or a new
+        one as NAME.toml in the user's profile folder (``kubeha wizard NAME`` opens it), after
+        asking when that file is another's. The file it came from is the new text's model (its
+        comments kept) and is left as it was. ``then(path)`` runs once it is written. Only the
+        chosen strategy's section is saved; secrets are never part of a profile."""
         if any(p.is_error for p in self.state.problems("strategy")):
             self.notify("Fix the Strategy step first (name, strategy).", severity="error")
             return
+        state = self.state
         own = self.own_file()
-        if own is not None:
-            self._write(own, then, keep_layout=True)
+        renamed = state.baseline is not None and state.baseline.name != state.profile.name
+        if own is not None and not renamed:
+            self._write(own, then)
             return
+        template = own or state.source
         path = self.profile_path()
-        if not path.exists():
-            self._write(path, then, keep_layout=False)
+        if not path.exists() or path == own:
+            self._write(path, then, template, keep_layout=False)
             return
 
         def answered(answer: str | None) -> None:
-            if answer == "overwrite":
-                self._write(path, then, keep_layout=False)
+            if answer == "overwrite":  # with the profile's own text, not the overwritten file's
+                self._write(path, then, template, keep_layout=False)
 
         self.push_screen(overwrite_question(path), answered)
 
-    def _write(self, path: Path, then: Callable[[Path], None] | None, keep_layout: bool) -> None:
-        from wizard.profile_save import write_profile  # tomlkit: only when saving
+    def _write(
+        self,
+        path: Path,
+        then: Callable[[Path], None] | None,
+        template: Path | None = None,
+        keep_layout: bool = True,
+    ) -> None:
+        from wizard.profile_save import as_saved, write_profile  # tomlkit: only when saving
 
+        profile = as_saved(self.state.profile)
         try:
-            write_profile(self.state.profile, path, keep_layout=keep_layout)
+            write_profile(profile, path, keep_layout=keep_layout, template=template)
         except OSError as exc:
             self.notify(
                 f"{path}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False
             )
             return
+        self.state.profile = profile  # other strategies' sections were not saved: not kept
         self.state.saved_to = path
         self.state.mark_saved()
         self.notify(f"Saved to {path}", title="Profile saved", markup=False)

@@ -18,7 +18,7 @@ from tests.screens.fakes import FakeEngine
 from tests.screens.helpers import example, never_ran, screen_text, wait_for
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Clients
-from wizard.profile_io import load_profile
+from wizard.profile_io import find_profile, load_profile
 
 
 def _mistyped_strategy(folder):
@@ -200,3 +200,72 @@ async def test_a_profile_of_other_addresses_deploys_as_before() -> None:
         await pilot.press("d")
         await wait_for(pilot, lambda: bool(engine.calls))
         assert engine.calls[-1].dry_run
+
+
+# Saving: a renamed profile is a new file, only the chosen strategy's section, comments kept ------
+
+
+def _comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.lstrip().startswith("#") or " # " in line]
+
+
+async def test_a_renamed_profile_is_saved_to_its_new_file_and_the_old_one_is_left() -> None:
+    folder = user_profiles_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    old = folder / "mine.toml"
+    old.write_text(
+        (EXAMPLE_PROFILES_DIR / "local-nginx.toml")
+        .read_text()
+        .replace('"example-local-nginx"', '"mine"')
+    )
+    before = old.read_text()
+    app = make_app(old, engine=FakeEngine(), initial_step="strategy")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("shift+tab", "ctrl+u", *"theirs")
+        assert app.state.profile.name == "theirs"
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        assert isinstance(app.screen, PreviewScreen)
+        await pilot.press("s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ChoiceModal)
+    assert old.read_text() == before
+    new = folder / "theirs.toml"
+    assert new.read_text() == before.replace('"mine"', '"theirs"')  # its comments too
+    assert find_profile("theirs") == new and load_profile("theirs").name == "theirs"
+
+
+async def test_a_strategy_switch_saves_only_the_chosen_strategys_section() -> None:
+    path = EXAMPLE_PROFILES_DIR / "haproxy-keepalived.toml"
+    app = make_app(path, engine=FakeEngine(), initial_step="strategy")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("1")  # local nginx
+        assert app.state.profile.strategy == "local-nginx"
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "s")
+        await pilot.pause()
+        assert not app.state.dirty
+    saved = (user_profiles_dir() / "example-haproxy-keepalived.toml").read_text()
+    assert "[haproxy_keepalived]" not in saved and "vip" not in saved
+    assert "[local_nginx]" in saved and 'strategy = "local-nginx"' in saved
+    assert load_profile(user_profiles_dir() / "example-haproxy-keepalived.toml").strategy == (
+        "local-nginx"
+    )
+    assert saved.startswith("# kubeha example profile: haproxy + keepalived")  # comments kept
+
+
+async def test_saving_a_shipped_example_keeps_its_comments() -> None:
+    path = EXAMPLE_PROFILES_DIR / "local-nginx.toml"
+    text = path.read_text()
+    app = make_app(path, engine=FakeEngine(), initial_step="balancer")
+    async with app.run_test(size=(100, 32)) as pilot:
+        field = app.screen.query_one("#f-local-nginx-listen-port")
+        field.focus()
+        await pilot.press("ctrl+u", *"9443")
+        assert app.state.profile.local_nginx.listen_port == 9443
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "s")
+        await pilot.pause()
+    saved = (user_profiles_dir() / "example-local-nginx.toml").read_text()
+    assert path.read_text() == text  # the example itself is never written
+    assert _comments(saved) == [
+        line.replace("listen_port = 8443", "listen_port = 9443") for line in _comments(text)
+    ]
+    assert saved == text.replace("listen_port = 8443", "listen_port = 9443")
