@@ -269,3 +269,27 @@ async def test_saving_a_shipped_example_keeps_its_comments() -> None:
         line.replace("listen_port = 8443", "listen_port = 9443") for line in _comments(text)
     ]
     assert saved == text.replace("listen_port = 8443", "listen_port = 9443")
+
+
+# The focused strategy card is seen without colours --------------------------------------------
+
+
+async def test_the_focused_card_is_marked_by_text_and_border_not_only_colour() -> None:
+    app = make_app(profile=example("local-nginx"), initial_step="strategy")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.press("right")  # haproxy-keepalived focused, local-nginx still chosen
+        screen = app.screen
+        focused = screen.query_one("#card-haproxy-keepalived", StrategyCard)
+        chosen = screen.query_one("#card-local-nginx", StrategyCard)
+        assert app.focused is focused
+        assert str(focused.border_title).startswith("►")
+        assert not str(chosen.border_title).startswith("►")
+        lines = screen_text(app).splitlines()
+        assert any("► 2" in line for line in lines)
+        edges = {card.styles.border.top[0] for card in (focused, chosen)}
+        assert len(edges) == 2  # the focused card's border differs from the chosen one's
+        others = screen.query_one("#card-ipvs", StrategyCard)
+        assert focused.styles.border.top[0] != others.styles.border.top[0]
+        await pilot.press("right")
+        assert not str(focused.border_title).startswith("►")
+        assert str(others.border_title).startswith("►")
