@@ -72,6 +72,11 @@ class StrategyScreen(WizardScreen):
         keys = registry.names()
         return self.query_one(f"#card-{key if key in keys else keys[0]}", StrategyCard)
 
+    def marked_fields(self):
+        yield ("name",), self.query_one("#name-row"), "Profile name"
+        for card in self.query(StrategyCard):
+            yield ("strategy",), card, None  # no card chosen: each says "○ … choose"
+
     def action_choose(self, key: str) -> None:
         self.choose(key)
         self.query_one(f"#card-{key}", StrategyCard).focus()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from textual.widgets import Button, Tree
+from textual.widgets import Button, TextArea, Tree
 
 from screens.app import make_app
 from screens.preview import PreviewScreen
@@ -13,9 +13,10 @@ from screens.strategy import StrategyScreen
 from screens.summary import SummaryScreen
 from screens.widgets.confirm import ChoiceModal
 from screens.widgets.file_view import FileView
+from screens.widgets.form import FormRow
 from screens.widgets.strategy_card import StrategyCard
 from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, screen_text, wait_for
+from tests.screens.helpers import example, never_ran, screen_text, wait_for, widget_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Clients
 from wizard.profile_io import find_profile, load_profile
@@ -293,3 +294,46 @@ async def test_the_focused_card_is_marked_by_text_and_border_not_only_colour() -
         await pilot.press("right")
         assert not str(focused.border_title).startswith("►")
         assert str(others.border_title).startswith("►")
+
+
+# A problem marks its field and its step, and counts from 1 ---------------------------------------
+
+
+async def test_a_bad_field_and_its_step_are_marked_and_nodes_count_from_one() -> None:
+    profile = example("haproxy-keepalived")
+    taken = profile.masters[1].address
+    app = make_app(profile=profile, initial_step="balancer")
+    async with app.run_test(size=(100, 32)) as pilot:
+        row = app.screen.query_one("#f-haproxy-keepalived-vip").parent
+        assert not row.has_class("-problem-error")
+        row.query_one("Input").focus()
+        await pilot.press("ctrl+u", *taken)
+        assert app.state.profile.haproxy_keepalived.vip == taken
+        shown = " ".join(screen_text(app).split())  # the message wraps
+        assert f"'{taken}': expected a free address: it is Masters #2 (master2) address" in shown
+        assert "masters[1]" not in shown
+        assert row.has_class("-problem-error")
+        assert str(row.query_one("Label").render()).startswith("! ")
+        assert "Balancer!" in widget_text(app, "#step-bar")
+        others = [r for r in app.screen.query(FormRow) if r is not row]
+        assert not any(r.has_class("-problem-error") for r in others)
+        await pilot.press("ctrl+u", *"192.0.2.100")
+        assert not row.has_class("-problem-error")
+        assert not str(row.query_one("Label").render()).startswith("!")
+        assert "!" not in widget_text(app, "#step-bar")
+
+
+async def test_a_bad_node_line_marks_its_box_and_the_nodes_step_everywhere() -> None:
+    app = make_app(profile=example("local-nginx"), initial_step="nodes")
+    async with app.run_test(size=(100, 32)) as pilot:
+        masters = app.screen.query_one("#text-masters", TextArea)
+        workers = app.screen.query_one("#text-workers", TextArea)
+        masters.text = masters.text.replace("192.0.2.12", "192.0.2.999")
+        await pilot.pause()
+        assert "Masters line 2 address" in screen_text(app)
+        assert str(masters.border_title) == "! Masters" and masters.has_class("-problem-error")
+        assert str(workers.border_title) == "Workers" and not workers.has_class("-problem-error")
+        assert "Nodes!" in widget_text(app, "#step-bar")
+        await pilot.press("escape")  # Strategy: the step bar still says where the problem is
+        assert isinstance(app.screen, StrategyScreen)
+        assert "Nodes!" in widget_text(app, "#step-bar")
