@@ -56,7 +56,7 @@ class StartScreen(WizardScreen):
         table.add_row("+ New profile", "", "", "", "", key=NEW_ROW)
         for index, item in enumerate(self.saved):
             if item.profile is None:
-                row = (item.name, "invalid", "", item.error[:40], item.origin)
+                row = (item.name, "invalid", "", shown_text(item.error)[:40], item.origin)
             else:
                 p = item.profile
                 row = (
