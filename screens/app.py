@@ -357,6 +357,8 @@ def make_app(
     step that has an error, or at Preview; without one, at Start. ``engine`` defaults to
     ``wizard.engine.apply.run_apply``, ``verifier`` to ``wizard.engine.verify.run_verify`` (or
     to the injected engine's ``verify``, if it has one) and ``last_run`` to ``wizard.engine.runstate.last_run``.
+    Deploy, dry run and verify refuse the examples' documentation addresses unless the engine
+    (or verifier) says ``connects = False`` (a scripted one that sends nothing).
     Raises ProfileError when ``profile_path`` cannot be read."""
     from screens.state import first_step_with_errors
 
