@@ -258,8 +258,17 @@ def commands():
     STOP.set()
 
 
+USAGE = "usage: python3 real_agent.py CONFIG_JSON  (run by bench.real_clients inside a node)"
+
+
 def main():
-    cfg = json.loads(sys.argv[1])
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(f"{USAGE}\n\n{__doc__}")
+        sys.exit(0 if sys.argv[1:] in (["-h"], ["--help"]) else 2)
+    try:
+        cfg = json.loads(sys.argv[1])
+    except ValueError as exc:
+        sys.exit(f"{USAGE}\nCONFIG_JSON is not JSON: {exc}")
     folder = tempfile.mkdtemp(prefix="kubeha-bench-")
     try:
         server, ca, cert, key = read_kubeconfig(cfg["kubeconfig"])

@@ -41,6 +41,7 @@ class PacedEngine:
     ``rate`` events per second; records when it returned."""
 
     rate: float = 1200.0
+    connects: bool = False  # scripted: the wizard may run it on the example addresses
     events: int = 0
     began: float = 0.0
     returned: float = 0.0

@@ -313,9 +313,17 @@ def main(argv: list[str]) -> None:
         elif scenario == "steps":
             print(json.dumps(asyncio.run(steps())))
         return
-    presses = int(argv[0]) if argv else 20
-    rounds = int(argv[1]) if len(argv) > 1 else 3
-    print(json.dumps(measure(presses, rounds)))
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.wizard_timing",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog="Prints one JSON line of figures.",
+    )
+    parser.add_argument("presses", nargs="?", type=int, default=20, help="key presses (20)")
+    parser.add_argument("rounds", nargs="?", type=int, default=3, help="rounds (3)")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.presses, args.rounds)))
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
+from screens.shown_fields import shown_problem, shown_text
 from screens.state import FIELD_STEPS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
 from screens.step_screens import StepScreens
 from screens.widgets.confirm import (
     ChoiceModal,
     overwrite_question,
+    refusal_notice,
     run_question,
     stop_question,
     unsaved_question,
@@ -81,6 +83,11 @@ class KubehaApp(App):
         if verifier is None and engine is not None:
             self._verifier = getattr(engine, "verify", None)
         self._verifier_default = verifier is None and engine is None
+        # The example-address guard: the real engine and verifier connect; an injected one
+        # that sends nothing (a test's fake says ``connects = False``) may run the examples.
+        self._engine_connects = getattr(engine, "connects", True)
+        checker = verifier if verifier is not None else engine
+        self._verifier_connects = getattr(getattr(checker, "__self__", checker), "connects", True)
         self._last_run = last_run
         self.initial_step = initial_step
         self._theme_name = theme
@@ -130,42 +137,78 @@ class KubehaApp(App):
         return source
 
     def save(self, then: Callable[[Path], None] | None = None) -> None:
-        """Save the profile back to its own file, or as NAME.toml in the user's profile folder
-        after asking when that file exists; ``then(path)`` runs once it is written. Secrets are
-        never part of a profile."""
+        """Save the profile back to its own file; a renamed profile, a shipped example or a new
+        one as NAME.toml in the user's profile folder (``kubeha wizard NAME`` opens it), after
+        asking when that file is another's. The file it came from is the new text's model (its
+        comments kept) and is left as it was. ``then(path)`` runs once it is written. Only the
+        chosen strategy's section is saved; secrets are never part of a profile."""
         if any(p.is_error for p in self.state.problems("strategy")):
-            self.notify("Fix the profile's name first.", severity="error")
+            self.notify("Fix the Strategy step first (name, strategy).", severity="error")
             return
+        state = self.state
         own = self.own_file()
-        if own is not None:
-            self._write(own, then, keep_layout=True)
+        renamed = state.baseline is not None and state.baseline.name != state.profile.name
+        if own is not None and not renamed:
+            self._write(own, then)
             return
+        template = own or state.source
         path = self.profile_path()
-        if not path.exists():
-            self._write(path, then, keep_layout=False)
+        if not path.exists() or path == own:
+            self._write(path, then, template, keep_layout=False)
             return
 
         def answered(answer: str | None) -> None:
-            if answer == "overwrite":
-                self._write(path, then, keep_layout=False)
+            if answer == "overwrite":  # with the profile's own text, not the overwritten file's
+                self._write(path, then, template, keep_layout=False)
 
         self.push_screen(overwrite_question(path), answered)
 
-    def _write(self, path: Path, then: Callable[[Path], None] | None, keep_layout: bool) -> None:
-        from wizard.profile_save import write_profile  # tomlkit: only when saving
+    def _write(
+        self,
+        path: Path,
+        then: Callable[[Path], None] | None,
+        template: Path | None = None,
+        keep_layout: bool = True,
+    ) -> None:
+        from wizard.profile_save import as_saved, write_profile  # tomlkit: only when saving
 
+        profile = as_saved(self.state.profile)
         try:
-            write_profile(self.state.profile, path, keep_layout=keep_layout)
+            write_profile(profile, path, keep_layout=keep_layout, template=template)
         except OSError as exc:
             self.notify(
                 f"{path}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False
             )
             return
+        self.state.profile = profile  # other strategies' sections were not saved: not kept
         self.state.saved_to = path
         self.state.mark_saved()
         self.notify(f"Saved to {path}", title="Profile saved", markup=False)
         if then is not None:
             then(path)
+
+    # Never connect to the example profiles' documentation addresses ----------------------------
+
+    def example_refusal(self, command: str, verifying: bool = False) -> str | None:
+        """The message, as ``kubeha apply`` / ``verify`` words it (counted from 1), when
+        ``command`` would connect to a documentation address of the profile; else None."""
+        from wizard.example_addresses import ExampleAddressError, refuse_example_addresses
+
+        if not (self._verifier_connects if verifying else self._engine_connects):
+            return None
+        try:
+            refuse_example_addresses(self.state.profile, command)
+        except ExampleAddressError as exc:
+            return shown_text(str(exc), self.state.profile)
+        return None
+
+    def refuses_to_connect(self, command: str, verifying: bool = False) -> bool:
+        """True, and the operator shown why, when ``command`` must not run (example addresses);
+        checked before anything connects."""
+        refusal = self.example_refusal(command, verifying)
+        if refusal is not None:
+            self.push_screen(refusal_notice(refusal))
+        return refusal is not None
 
     # Questions before acting -------------------------------------------------------------------
 
@@ -173,8 +216,12 @@ class KubehaApp(App):
         self, verb: str, nodes: Sequence[str], go: Callable[[], None], note: str = ""
     ) -> None:
         """Ask before a run changes nodes: the profile, strategy, nodes and every warning;
-        ``go()`` runs only when the operator chooses ``verb`` (Cancel has the focus)."""
-        warnings = [p for p in self.state.problems() if not p.is_error]
+        ``go()`` runs only when the operator chooses ``verb`` (Cancel has the focus). A profile
+        with example addresses is refused before anything is asked."""
+        if self.refuses_to_connect(verb.lower()):
+            return
+        profile = self.state.profile
+        warnings = [shown_problem(p, profile) for p in self.state.problems() if not p.is_error]
         question = run_question(verb, self.state.profile, nodes, warnings, note)
         self.push_screen(question, lambda answer: go() if answer == "confirm" else None)
 
@@ -310,6 +357,8 @@ def make_app(
     step that has an error, or at Preview; without one, at Start. ``engine`` defaults to
     ``wizard.engine.apply.run_apply``, ``verifier`` to ``wizard.engine.verify.run_verify`` (or
     to the injected engine's ``verify``, if it has one) and ``last_run`` to ``wizard.engine.runstate.last_run``.
+    Deploy, dry run and verify refuse the examples' documentation addresses unless the engine
+    (or verifier) says ``connects = False`` (a scripted one that sends nothing).
     Raises ProfileError when ``profile_path`` cannot be read."""
     from screens.state import first_step_with_errors
 

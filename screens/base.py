@@ -7,15 +7,21 @@ while any of them is an error.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widget import Widget
 from textual.widgets import Button, Header, Static
 
+from screens.shown_fields import shown_problem
 from screens.state import STEPS, WizardState, with_field
 from screens.step_screens import KeepsStyles
+from screens.widgets.form import FormRow
+from screens.widgets.marks import level_for, level_of, mark
 from screens.widgets.nav import NavBar
 from screens.widgets.problem_list import ProblemList
 from screens.widgets.step_bar import StepBar
@@ -103,7 +109,7 @@ class WizardScreen(KeepsStyles):
     def revalidate(self) -> None:
         problems = self.current_problems()
         if self.show_problems:
-            self.query_one(ProblemList).show(problems, self.field_name)
+            self.query_one(ProblemList).show([self.shown(p) for p in problems])
         blocked = self.blocked()
         next_button = self.query_one("#next", Button)
         if next_button.disabled != blocked:
@@ -111,10 +117,35 @@ class WizardScreen(KeepsStyles):
             self.refresh_bindings()  # the Footer greys Next out; only when that changes
         errors = sum(p.is_error for p in problems)
         self.set_status(f"{errors} error(s) to fix" if errors else "")
+        self.mark_problems(problems)
+
+    def mark_problems(self, problems: list[Problem]) -> None:
+        """Mark each field a problem names, and in the step bar each step that holds one."""
+        if self.step == "start":
+            return  # no profile is open yet
+        levels = self.state.step_levels()
+        local = level_of(self.local_problems.values())
+        if local == "error" or (local and self.step not in levels):
+            levels[self.step] = local
+        self.query_one(StepBar).mark(levels)
+        for prefixes, widget, text in self.marked_fields():
+            mark(widget, level_for(prefixes, problems), text)
+
+    def marked_fields(self) -> Iterator[tuple[tuple[str, ...], Widget, str | None]]:
+        """(field prefixes, widget, its unmarked label) for each place a problem can name:
+        every form row; steps with other fields add theirs."""
+        for row in self.query(FormRow):
+            yield (row.spec.path,), row, row.spec.label
 
     def field_name(self, field: str) -> str:
         """How this step names a profile field in its messages (the Nodes step: by line)."""
         return field
+
+    def shown(self, problem: Problem) -> Problem:
+        """The problem as this step shows it: its field named the step's way, then every index
+        counted from 1 (``screens.shown_fields``)."""
+        named = dataclasses.replace(problem, field=self.field_name(problem.field))
+        return shown_problem(named, self.state.profile)
 
     def set_status(self, text: str) -> None:
         self.query_one("#nav-status", Static).update(text)

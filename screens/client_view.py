@@ -48,14 +48,25 @@ def leaf_label(plan: RenderPlan, ref: KubeconfigRef, dry_run: Mapping[str, Any])
     return f"{path}  {line}"
 
 
+def restart_lines(target: ClientKubeconfig) -> list[str]:
+    """What the apply does so that the kubeconfig's reader takes the new server."""
+    if target.unit:
+        return [f"{target.unit} restarts when it runs, then is checked through the LB."]
+    if target.pod:
+        return [
+            f"Read by the static pod {target.pod}: its running container is",
+            "stopped (crictl stop) and kubelet starts a new one from the same",
+            "manifest, which reads the new server; then checked through the LB.",
+            "A node without crictl or without that container: it reads the",
+            "new server at its next start.",
+        ]
+    return ["No unit: its client reads the new server at its next start."]
+
+
 def view_text(plan: RenderPlan, ref: KubeconfigRef, dry_run: Mapping[str, Any]) -> str:
     """The viewer's text for a kubeconfig: what changes in it, node by node."""
     target = ref.kubeconfig
-    unit = (
-        [f"{target.unit} restarts when it runs, then is checked through the LB."]
-        if target.unit
-        else ["No unit: its client reads the new server at its next start."]
-    )
+    unit = restart_lines(target)
     head = [
         target.path,
         "Only its server: line changes, once the node's load balancer",

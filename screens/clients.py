@@ -84,6 +84,11 @@ class ClientsScreen(WizardScreen):
     def field_name(self, field: str) -> str:
         return by_line(field, self.kubeconfig_lines)
 
+    def marked_fields(self):
+        yield from super().marked_fields()
+        area = self.query_one("#text-kubeconfigs", TextArea)
+        yield ("clients.kubeconfigs", TITLE), area, TITLE
+
     def revalidate(self) -> None:
         super().revalidate()
         on = self.state.profile.clients.repoint

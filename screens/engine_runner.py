@@ -39,6 +39,10 @@ class RunsEngine(Screen):
     def start_engine(self, options: ApplyOptions, plan: RenderPlan) -> EngineBridge:
         """Run the engine on ``plan`` (the one Preview showed) in a thread worker."""
         self.bridge = EngineBridge(self)
+        refusal = self.app.example_refusal("dry run" if options.dry_run else "deploy")  # type: ignore[attr-defined]
+        if refusal is not None:  # the screens refuse first; this net keeps the engine unrun
+            self.post_message(RunFailed(refusal))
+            return self.bridge
         options = dataclasses.replace(options, confirm_host_key=self.bridge.confirm_host_key)
         self.engine_worker = self._engine_worker(self.bridge, options, plan)
         if self._frames is not None:

@@ -94,6 +94,11 @@ class NodesScreen(WizardScreen):
     def field_name(self, field: str) -> str:
         return by_line(field, self.node_lines)
 
+    def marked_fields(self):
+        for group, title, _hint in GROUPS:
+            area = self.query_one(f"#text-{group}", TextArea)
+            yield (group, f"{title} line", title), area, title
+
     @on(TextArea.Changed)
     def _changed(self, event: TextArea.Changed) -> None:
         group = (event.text_area.id or "").removeprefix("text-")

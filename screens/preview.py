@@ -210,6 +210,9 @@ class PreviewScreen(RunsEngine, WizardScreen):
     def action_dry_run(self) -> None:
         if self.plan is None or self.engine_running:
             return
+        if self.kubeha.refuses_to_connect("dry run"):
+            self.update_status("Dry run refused: the profile uses example addresses.")
+            return
         self.update_status("Dry run: connecting to the nodes…")
         self.start_engine(ApplyOptions(dry_run=True), self.plan)
 

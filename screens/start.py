@@ -6,6 +6,7 @@ interrupted is named above the list and ``r`` resumes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -17,7 +18,9 @@ from textual.widgets import DataTable, Static
 
 from screens.base import WizardScreen
 from screens.catalog import SavedProfile, describe_last_run
+from screens.shown_fields import shown_text
 from screens.state import WizardState, first_step_with_errors
+from screens.widgets.confirm import unsaved_question
 
 NEW_ROW = "new"
 
@@ -53,7 +56,7 @@ class StartScreen(WizardScreen):
         table.add_row("+ New profile", "", "", "", "", key=NEW_ROW)
         for index, item in enumerate(self.saved):
             if item.profile is None:
-                row = (item.name, "invalid", "", item.error[:40], item.origin)
+                row = (item.name, "invalid", "", shown_text(item.error)[:40], item.origin)
             else:
                 p = item.profile
                 row = (
@@ -99,23 +102,47 @@ class StartScreen(WizardScreen):
     def open_profile(self, item: SavedProfile, resume: bool = False) -> None:
         if item.profile is None:
             self.notify(
-                item.error,
+                shown_text(item.error),
                 title=f"{item.path.name} cannot be opened",
                 severity="error",
                 markup=False,
             )
             return
-        self.kubeha.state = WizardState(
-            profile=item.profile,
-            source=item.path,
-            saved_to=item.path if item.origin == "yours" else None,
-            resume=resume,
-        )
-        self.kubeha.goto(first_step_with_errors(item.profile) or "preview")
+        profile = item.profile
+
+        def go() -> None:
+            self.kubeha.state = WizardState(
+                profile=profile,
+                source=item.path,
+                saved_to=item.path if item.origin == "yours" else None,
+                resume=resume,
+            )
+            self.kubeha.goto(first_step_with_errors(profile) or "preview")
+
+        self.unless_unsaved(go, "open it", "Open another profile")
 
     def action_new_profile(self) -> None:
-        self.kubeha.state = WizardState()
-        self.kubeha.goto("strategy")
+        def go() -> None:
+            self.kubeha.state = WizardState()
+            self.kubeha.goto("strategy")
+
+        self.unless_unsaved(go, "start anew", "Start a new profile")
+
+    def unless_unsaved(self, go: Callable[[], None], verb: str, doing: str) -> None:
+        """``go()`` (which replaces the profile being edited) at once when it has no unsaved
+        edits; else after the operator chose to save or discard them (Cancel is the default)."""
+        state = self.kubeha.state
+        if not state.dirty:
+            go()
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "discard":
+                go()
+            elif answer == "save":
+                self.kubeha.save(then=lambda path: go())
+
+        self.app.push_screen(unsaved_question(state.profile.name, verb, doing), answered)
 
     def action_resume(self) -> None:
         interrupted = [s for s in self.saved if s.interrupted and s.profile is not None]

@@ -126,6 +126,8 @@ class WizardState:
     dry_run: dict[str, Any] = field(default_factory=dict)  # node -> NodeResult of a dry run
     # The profile as last loaded or saved: quitting asks while ``profile`` differs from it.
     baseline: Profile | None = None
+    # The last profile validated and its problems (a profile is immutable: checked by identity).
+    _checked: tuple[Profile, list[Problem]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.baseline is None:
@@ -141,8 +143,19 @@ class WizardState:
         self.baseline = self.profile
 
     def problems(self, step: str | None = None) -> list[Problem]:
-        problems = validate(self.profile)
+        checked = self._checked
+        if checked is None or checked[0] is not self.profile:  # each profile validated once
+            checked = self._checked = (self.profile, validate(self.profile))
+        problems = list(checked[1])
         return problems if step is None else problems_for(problems, step)
+
+    def step_levels(self) -> dict[str, str]:
+        """Each editing step that holds a problem: ``"error"`` or ``"warning"``."""
+        from screens.widgets.marks import level_of
+
+        problems = self.problems()
+        levels = {step: level_of(problems_for(problems, step)) for step in FIELD_STEPS}
+        return {step: level for step, level in levels.items() if level}
 
     def step_errors(self, step: str) -> list[Problem]:
         return [p for p in self.problems(step) if p.is_error]

@@ -64,7 +64,18 @@ class StrategyScreen(WizardScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one(f"#card-{self.state.profile.strategy}", StrategyCard).focus()
+        self.card_of(self.state.profile.strategy).focus()
+
+    def card_of(self, key: str) -> StrategyCard:
+        """The card of strategy ``key``; the first card for a key no strategy has (a profile's
+        typo such as ``local_nginx``, shown as a problem until a card is chosen)."""
+        keys = registry.names()
+        return self.query_one(f"#card-{key if key in keys else keys[0]}", StrategyCard)
+
+    def marked_fields(self):
+        yield ("name",), self.query_one("#name-row"), "Profile name"
+        for card in self.query(StrategyCard):
+            yield ("strategy",), card, None  # no card chosen: each says "○ … choose"
 
     def action_choose(self, key: str) -> None:
         self.choose(key)
@@ -77,7 +88,7 @@ class StrategyScreen(WizardScreen):
             return
         key = focused.info.key if isinstance(focused, StrategyCard) else self.state.profile.strategy
         keys = registry.names()
-        index = keys.index(key)
+        index = keys.index(key) if key in keys else -delta  # an unknown key: from the first
         self.query_one(f"#card-{keys[(index + delta) % len(keys)]}").focus()
 
     @on(StrategyCard.Chosen)

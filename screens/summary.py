@@ -85,6 +85,11 @@ class SummaryScreen(WizardScreen):
         verifier = self.kubeha.verifier
         if verifier is None or self.state.summary is None:
             return
+        if self.kubeha.refuses_to_connect("verify", verifying=True):
+            self.query_one("#verify-head", Static).update(
+                "Verify refused: the profile uses example addresses."
+            )
+            return
         head = self.query_one("#verify-head", Static)
         head.update("Verifying: /readyz through every node's load balancer…")
         head.set_classes("")

@@ -11,7 +11,7 @@ import pytest
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Master, Node, SshTarget
 from wizard.profile_io import dump_profile, load_profile, parse_profile_text
-from wizard.profile_save import update_text, write_profile
+from wizard.profile_save import as_saved, update_text, write_profile
 from wizard.strategies import registry
 
 EXAMPLE = EXAMPLE_PROFILES_DIR / "local-nginx.toml"
@@ -76,14 +76,41 @@ def test_a_default_the_file_leaves_out_stays_out() -> None:
     assert parse_profile_text(updated).profile == edited
 
 
-def test_strategy_switch_adds_its_section() -> None:
+def test_strategy_switch_adds_its_section_and_drops_the_old_one() -> None:
     profile = _profile()
     ipvs = load_profile(EXAMPLE_PROFILES_DIR / "ipvs.toml")
     edited = dataclasses.replace(profile, strategy="ipvs", ipvs=ipvs.ipvs)
     updated = update_text(_text(), edited)
     assert updated is not None and "[ipvs]" in updated
-    assert parse_profile_text(updated).profile == edited
-    assert _comments(updated) == _comments(_text())
+    assert "[local_nginx]" not in updated and "listen_port" not in updated
+    assert parse_profile_text(updated).profile == as_saved(edited)
+    assert as_saved(edited).local_nginx == type(profile.local_nginx)()
+    assert as_saved(edited).ipvs == ipvs.ipvs
+    kept = [c for c in _comments(_text()) if c not in _comments(_section(_text(), "local_nginx"))]
+    assert _comments(updated) == kept
+
+
+def _section(text: str, name: str) -> str:
+    """The lines of ``[name]``, up to the next table."""
+    lines = text.splitlines()
+    start = lines.index(f"[{name}]")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    return "\n".join(lines[start:end])
+
+
+@pytest.mark.parametrize("strategy", registry.names())
+def test_a_new_file_holds_only_the_chosen_strategys_section(strategy, tmp_path) -> None:
+    others = {
+        s.section: load_profile(EXAMPLE_PROFILES_DIR / f"{s.key}.toml").sections[s.section]
+        for s in registry.strategies()
+    }
+    profile = dataclasses.replace(_profile(), strategy=strategy, sections=others)
+    text = dump_profile(profile)
+    chosen = registry.get(strategy).section
+    for section in registry.sections():
+        assert (f"[{section}]" in text) == (section == chosen)
+    path = write_profile(profile, tmp_path / "p.toml")
+    assert load_profile(path) == as_saved(profile)
 
 
 def test_text_that_is_not_a_profile_is_not_edited() -> None:

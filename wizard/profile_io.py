@@ -283,8 +283,9 @@ def _plain(value: Any) -> Any:
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    """A TOML-ready dict; sections of other strategies are kept only when they differ from
-    their defaults, and empty per-node ssh overrides are left out."""
+    """A TOML-ready dict; only the chosen strategy's section is written (for a strategy no
+    strategy has, every section that differs from its defaults), and empty per-node ssh
+    overrides are left out."""
     data = _plain(profile)
     ordered: dict[str, Any] = {
         "schema_version": data.pop("schema_version"),
@@ -302,7 +303,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
     for section, settings in profile.sections.items():
         value = data.pop(section)
         default = _plain(type(settings)())
-        if (chosen is not None and section == chosen.section) or value != default:
+        if (section == chosen.section) if chosen is not None else value != default:
             ordered[section] = value
     if profile.clients == Clients():  # absent: no client repointing, as before [clients]
         data.pop("clients", None)

@@ -2,14 +2,16 @@
 
 ``update_text`` edits an existing TOML document (parsed with tomlkit) to hold a profile's
 values: only the keys whose values changed are rewritten, a key the file leaves out stays out
-while its value is still the default, nodes are matched by name, and every comment, blank line
-and key order of the file stays where it was. ``write_profile`` writes atomically (a temp file
+while its value is still the default, nodes are matched by name, only the chosen strategy's
+section is kept (``as_saved``), and every comment, blank line and key order of the file stays
+where it was. ``write_profile`` writes atomically (a temp file
 in the same folder, then ``os.replace``) and keeps the file's mode; a new file is written with
 tomli-w (``wizard.profile_io.dump_profile``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import tempfile
@@ -20,9 +22,10 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
+from wizard.errors import KubehaError
 from wizard.paths import make_private_dirs
 from wizard.profile import Profile
-from wizard.profile_io import _plain, dump_profile, parse_profile_text
+from wizard.profile_io import _plain, dump_profile, parse_profile_text, read_profile_text
 from wizard.strategies import registry
 
 NODE_GROUPS = ("masters", "workers", "lb_nodes")
@@ -84,18 +87,33 @@ def _nodes(current: AoT | Array, new: list[dict[str, Any]], old: list[dict[str, 
     return items
 
 
+def as_saved(profile: Profile) -> Profile:
+    """The profile as a file holds it: its strategy's section only, every other strategy's at
+    its defaults (left out of the file). A strategy no strategy has keeps every section."""
+    chosen = registry.find(profile.strategy)
+    if chosen is None:
+        return profile
+    return dataclasses.replace(profile, sections={chosen.section: profile.sections[chosen.section]})
+
+
 def update_text(text: str, profile: Profile) -> str | None:
-    """``text`` (a profile file) changed to hold ``profile``, its layout and comments kept; None
-    when the text is not a profile this can edit (then write a new file instead)."""
+    """``text`` (a profile file) changed to hold ``as_saved(profile)``, its layout and comments
+    kept, other strategies' sections dropped; None when the text is not a profile this can
+    edit (then write a new file instead)."""
     old = parse_profile_text(text).profile
     if old is None:
         return None
+    profile = as_saved(profile)
     try:
         document = tomlkit.parse(text)
         new = _plain(profile)
         _merge(document, new, _plain(old), in_node=False)
         chosen = registry.find(profile.strategy)
         section = chosen.section if chosen else ""  # a new strategy's section, spelled out
+        if chosen is not None:
+            for other in registry.sections():
+                if other != section and other in document:
+                    del document[other]  # only the chosen strategy's section is saved
         changed = old.strategy != profile.strategy
         if changed and section and section not in document and isinstance(new.get(section), dict):
             document[section] = new[section]
@@ -120,15 +138,28 @@ def _write_atomically(path: Path, text: str, mode: int) -> None:
         raise
 
 
-def write_profile(profile: Profile, path: str | Path, *, keep_layout: bool = True) -> Path:
-    """Write ``profile`` to ``path`` atomically. An existing file keeps its mode and, with
-    ``keep_layout``, its comments and layout; otherwise the file is written anew (mode 0644)."""
+def write_profile(
+    profile: Profile,
+    path: str | Path,
+    *,
+    keep_layout: bool = True,
+    template: str | Path | None = None,
+) -> Path:
+    """Write ``as_saved(profile)`` to ``path`` atomically. An existing file keeps its mode and,
+    with ``keep_layout``, its comments and layout; with a ``template`` (the file a renamed
+    profile or a shipped example came from, left as it is) the new text is that file's, edited,
+    comments included; otherwise the file is written anew (mode 0644)."""
     path = Path(path)
+    profile = as_saved(profile)
     make_private_dirs(path.parent)  # a new folder: 0700, parents too, whatever the umask
     mode, text = NEW_FILE_MODE, None
     if path.is_file():
         mode = stat.S_IMODE(path.stat().st_mode)
-        if keep_layout:
-            text = update_text(path.read_text(encoding="utf-8"), profile)
+    source = Path(template) if template is not None else (path if keep_layout else None)
+    if source is not None and source.is_file():
+        try:
+            text = update_text(read_profile_text(source), profile)
+        except KubehaError:
+            text = None  # unreadable now: written anew
     _write_atomically(path, text if text is not None else dump_profile(profile), mode)
     return path

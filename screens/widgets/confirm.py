@@ -165,14 +165,15 @@ def overwrite_question(path: object) -> ChoiceModal:
     )
 
 
-def unsaved_question(name: str) -> ChoiceModal:
+def unsaved_question(name: str, verb: str = "quit", doing: str = "Quit") -> ChoiceModal:
+    """Save, discard or cancel before ``verb`` (quit, open another profile) drops the edits."""
     return ChoiceModal(
-        "Quit with unsaved changes?",
+        f"{doing} with unsaved changes?",
         [Line(f"The profile {name} has changes that are not saved.")],
         (
             Choice(CANCEL, "Cancel"),
-            Choice("discard", "Discard and quit", "error"),
-            Choice("save", "Save and quit", "primary"),
+            Choice("discard", f"Discard and {verb}", "error"),
+            Choice("save", f"Save and {verb}", "primary"),
         ),
     )
 
@@ -208,4 +209,14 @@ def stop_question(running: int, unsaved: bool) -> ChoiceModal:
         "Stop the deploy and quit?",
         lines,
         (Choice(CANCEL, "Keep deploying"), Choice("stop", "Stop and quit", "error")),
+    )
+
+
+def refusal_notice(text: str) -> ChoiceModal:
+    """Why kubeha connects to nothing (the example addresses): the CLI's message, one close."""
+    head, *rest = text.splitlines() or [""]
+    return ChoiceModal(
+        "Refusing to connect",
+        [Line(head, "$text-error"), *(Line(line) for line in rest)],
+        (Choice(CANCEL, "Close"),),
     )

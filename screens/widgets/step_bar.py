@@ -1,4 +1,5 @@
-"""One line naming every step of the wizard, the current one highlighted."""
+"""One line naming every step of the wizard, the current one highlighted, a step that holds a
+problem marked ``!`` (``Nodes!``) in the problem's colour."""
 
 from __future__ import annotations
 
@@ -6,17 +7,25 @@ from textual.content import Content
 from textual.widgets import Static
 
 from screens.state import STEP_TITLES, STEPS
+from screens.widgets.marks import MARK
 
 # Between the steps' titles: spaced when the line fits, else tight (80 columns hold nine steps).
 SEPARATORS = (" › ", "› ", "›")
 
 
 class StepBar(Static):
-    """``Start › Strategy › Nodes › …`` with the current step in the accent colour."""
+    """``Start › Strategy › Nodes! › …`` with the current step reversed."""
 
     def __init__(self, current: str) -> None:
         super().__init__(id="step-bar")
         self.current = current
+        self.levels: dict[str, str] = {}  # step -> "error" / "warning": marked "!"
+
+    def mark(self, levels: dict[str, str]) -> None:
+        """Mark the steps that hold a problem (``!`` after the title, in its colour)."""
+        if levels != self.levels:
+            self.levels = dict(levels)
+            self.show_steps()
 
     def on_mount(self) -> None:
         self.show_steps()
@@ -36,12 +45,16 @@ class StepBar(Static):
         parts: list[Content] = []
         reached = True
         for step in STEPS:
-            title = STEP_TITLES[step]
+            level = self.levels.get(step)
+            title = STEP_TITLES[step] + (MARK if level else "")
             if step == self.current:
-                parts.append(Content.styled(f" {title} ", "reverse bold"))
+                part = Content.styled(f" {title} ", "reverse bold")
                 reached = False
+            elif level:
+                part = Content.styled(title, f"bold $text-{level}")
             elif reached:
-                parts.append(Content.styled(title, "$text"))
+                part = Content.styled(title, "$text")
             else:
-                parts.append(Content.styled(title, "$text-muted"))
+                part = Content.styled(title, "$text-muted")
+            parts.append(part)
         return Content(separator).join(parts)

@@ -1,7 +1,8 @@
 """A card describing one HA strategy; the Strategy screen shows three side by side.
 
-Focus only moves the highlight: a card is chosen with Enter, Space or a click (or its number
-on the Strategy screen), and the chosen one says so in its bottom border.
+Focus only moves the highlight (a ► before the title and a double border, visible without
+colours): a card is chosen with Enter, Space or a click (or its number on the Strategy
+screen), and the chosen one says so in its bottom border.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from textual.message import Message
 from textual.widgets import Static
 
 CHOSEN = "● chosen"
+# The focused card's title starts with it and its border is double: seen in any terminal, with
+# 8 colours (TERM=screen, linux, xterm) or none, where a background highlight is not. ► is in
+# the Linux console's font (CP437).
+FOCUS_MARK = "►"
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class StrategyCard(VerticalScroll, can_focus=True):
         yield Static(self.info.failover, classes="card-text")
         yield Static("Pick it when", classes="card-heading")
         yield Static(self.info.pick, classes="card-text")
+
+    def on_focus(self) -> None:
+        self.border_title = f"{FOCUS_MARK} {self.info.title}"
+
+    def on_blur(self) -> None:
+        self.border_title = self.info.title
 
     def show_chosen(self, chosen: bool) -> None:
         self.set_class(chosen, "-selected")

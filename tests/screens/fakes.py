@@ -51,6 +51,9 @@ class FakeEngine:
     cancel_seen: threading.Event = field(default_factory=threading.Event)
     waiting: threading.Event = field(default_factory=threading.Event)
     absent: tuple[str, ...] = ()
+    # Sends nothing over any network, so the wizard lets it run the example profiles (whose
+    # documentation addresses the real engine must never reach); True plays the real one.
+    connects: bool = False
 
     def __call__(
         self,

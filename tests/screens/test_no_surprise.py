@@ -286,21 +286,36 @@ async def test_save_goes_back_to_the_opened_file_and_keeps_its_comments(tmp_path
     opened = tmp_path / "mine.toml"
     opened.write_text(text)
     os.chmod(opened, 0o600)
-    app = make_app(opened, engine=FakeEngine(), initial_step="strategy")
+    app = make_app(opened, engine=FakeEngine(), initial_step="balancer")
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("shift+tab", "end", "-", "2")
-        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")
+        app.screen.query_one("#f-local-nginx-listen-port").focus()
+        await pilot.press("ctrl+u", *"9443")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
         assert isinstance(app.screen, PreviewScreen)
         await pilot.press("s")
         await pilot.pause()
         assert not isinstance(app.screen, ChoiceModal)
         assert str(opened) in _notes(app)
     saved = opened.read_text()
-    assert load_profile(opened).name == "example-local-nginx-2"
-    assert saved == text.replace('"example-local-nginx"', '"example-local-nginx-2"')
+    assert load_profile(opened).local_nginx.listen_port == 9443
+    assert saved == text.replace("listen_port = 8443", "listen_port = 9443")
     assert os.stat(opened).st_mode & 0o777 == 0o600
     assert not user_profiles_dir().exists() or not any(user_profiles_dir().iterdir())
     assert [p.name for p in tmp_path.iterdir()] == ["mine.toml"]
+
+
+async def test_a_renamed_profile_is_saved_as_its_new_name_and_its_file_left(tmp_path) -> None:
+    text = (EXAMPLE_PROFILES_DIR / "local-nginx.toml").read_text()
+    opened = tmp_path / "mine.toml"
+    opened.write_text(text)
+    app = make_app(opened, engine=FakeEngine(), initial_step="strategy")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("shift+tab", "end", "-", "2")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "s")
+        await pilot.pause()
+    assert opened.read_text() == text
+    new = user_profiles_dir() / "example-local-nginx-2.toml"
+    assert new.read_text() == text.replace('"example-local-nginx"', '"example-local-nginx-2"')
 
 
 async def test_saved_profile_is_no_longer_unsaved() -> None:

@@ -65,6 +65,7 @@ class FloodEngine:
     """Sends ``events`` events as fast as it can, then waits until the test lets it return."""
 
     events: int = 3000
+    connects: bool = False  # scripted: the wizard may run it on the example addresses
     sent: threading.Event = field(default_factory=threading.Event)
     go_on: threading.Event = field(default_factory=threading.Event)
 
