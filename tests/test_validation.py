@@ -374,3 +374,37 @@ def test_build_host_is_checked_whatever_the_method():
         base, install=dataclasses.replace(base.install, build_host="local\n")
     )
     assert "install.build_host" in fields_of(validate(profile))
+
+
+# --- issue 26: profiles -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["local-nginx", "local-haproxy", "ipvs"])
+def test_an_upper_case_api_host_name_is_refused_with_its_lower_case_form(strategy):
+    base = example_profile(strategy)
+    section = registry.get(strategy).section
+    profile = dataclasses.replace(
+        base,
+        **{
+            section: dataclasses.replace(
+                getattr(base, section), apiserver_hostname="API.Cluster.local"
+            )
+        },
+    )
+    bad = [p for p in validate(profile) if p.field == f"{section}.apiserver_hostname"]
+    assert bad and bad[0].is_error and bad[0].value == "API.Cluster.local"
+    assert "'api.cluster.local'" in bad[0].expected and "certSANs" in bad[0].expected
+
+
+@pytest.mark.parametrize("strategy", registry.names())
+def test_an_upper_case_master_host_name_is_refused(strategy):
+    profile = with_masters(example_profile(strategy), "192.0.2.11", "M2.Example.com", "192.0.2.13")
+    bad = [p for p in validate(profile) if p.field == "masters[1].address" and p.is_error]
+    assert bad and bad[0].value == "M2.Example.com" and "'m2.example.com'" in bad[0].expected
+
+
+def test_an_upper_case_worker_host_name_is_taken():
+    """A worker's address reaches no certificate: SSH and DNS take any case."""
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(base, workers=(Node("w1", "W1.Example.com"),))
+    assert "workers[0].address" not in fields_of(validate(profile))

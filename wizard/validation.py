@@ -19,7 +19,13 @@ import posixpath
 import re
 
 from wizard import kubeadm_api
-from wizard.field_checks import check_address, check_host_ip, check_port, node_groups
+from wizard.field_checks import (
+    check_address,
+    check_host_ip,
+    check_lower_case,
+    check_port,
+    node_groups,
+)
 from wizard.netaddr import is_address, never_a_host, parse_ip
 from wizard.problems import Problem, error, warning
 from wizard.profile import (
@@ -125,6 +131,7 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
             seen_addresses[key] = where
         if isinstance(node, Master):
             check_port(problems, f"{where}.apiserver_port", node.apiserver_port)
+            check_lower_case(problems, f"{where}.address", node.address)  # a certSAN
         ssh = node.ssh
         if ssh.host is not None:
             check_address(problems, f"{where}.ssh.host", ssh.host)

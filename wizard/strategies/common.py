@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard import kubeadm_api
+from wizard.field_checks import check_lower_case
 from wizard.netaddr import host_port, is_hostname, parse_ip, url_host
 from wizard.plan import RenderedFile
 from wizard.problems import Problem, error
@@ -26,6 +27,8 @@ def apiserver_hostname_field() -> Any:
 def check_apiserver_hostname(problems: list[Problem], field: str, value: str) -> None:
     if not is_hostname(value):
         problems.append(error(field, value, f"expected a host name, e.g. {APISERVER_HOSTNAME}"))
+    else:
+        check_lower_case(problems, field, value)
 
 
 def hosts_line(profile: Profile, address: str, hostname: str) -> RenderedFile:
