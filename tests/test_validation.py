@@ -408,3 +408,25 @@ def test_an_upper_case_worker_host_name_is_taken():
     base = example_profile("local-nginx")
     profile = dataclasses.replace(base, workers=(Node("w1", "W1.Example.com"),))
     assert "workers[0].address" not in fields_of(validate(profile))
+
+
+def test_a_section_of_another_strategy_is_a_warning_naming_both():
+    """[local_nginx] listen_port = 9443 under strategy local-haproxy used to be silently ignored
+    (local-haproxy rendered its own 8443)."""
+    base = example_profile("local-haproxy")
+    profile = dataclasses.replace(
+        base, local_nginx=dataclasses.replace(base.local_nginx, listen_port=9443)
+    )
+    found = [p for p in validate(profile) if p.field == "local_nginx"]
+    assert len(found) == 1 and found[0].severity is Severity.WARNING, found
+    assert found[0].value == "listen_port = 9443"
+    assert "local-haproxy" in found[0].expected and "[local_haproxy]" in found[0].expected
+    assert errors_in(validate(profile)) == []
+
+
+def test_sections_of_other_strategies_at_their_defaults_say_nothing(example):
+    assert not [
+        p
+        for p in validate(example)
+        if p.field in {s.section for s in registry.strategies()} and not p.is_error
+    ]

@@ -14,6 +14,7 @@ where the strategy cannot use it) are refused; the counts of masters and nodes a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import re
@@ -39,6 +40,7 @@ from wizard.profile import (
     Profile,
 )
 from wizard.strategies import registry
+from wizard.strategies.base import Strategy
 
 NODE_NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 PROFILE_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
@@ -400,6 +402,34 @@ def _check_cluster(profile: Profile, problems: list[Problem]) -> None:
         problems.append(error("cluster.kubeadm_api", api, f"expected one of {choices}"))
 
 
+def _check_unused_sections(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
+    """A section of another strategy that says something (differs from its defaults) is not
+    used: the chosen strategy renders its own section. A warning, not an error: a profile may
+    keep another strategy's settings while it switches, but the operator must know that, e.g.,
+    ``[local_nginx] listen_port`` does not set local-haproxy's port. (A section at its defaults
+    changes nothing, and saving the profile leaves it out.)"""
+    for other in registry.strategies():
+        if other.key == chosen.key:
+            continue
+        settings, defaults = profile.section(other.section), other.section_type()
+        differing = [
+            f"{name} = {getattr(settings, name)!r}"
+            for name in (f.name for f in dataclasses.fields(settings))
+            if getattr(settings, name) != getattr(defaults, name)
+        ]
+        if differing:
+            problems.append(
+                warning(
+                    other.section,
+                    ", ".join(differing),
+                    f"not used: [{other.section}] is strategy {other.key}'s section and the "
+                    f"profile's strategy is {chosen.key}, which reads [{chosen.section}] "
+                    "(its defaults where a key is absent); move these settings there or "
+                    "remove the section",
+                )
+            )
+
+
 def validate(profile: Profile) -> list[Problem]:
     """Every problem in ``profile``: errors first, then warnings, in field order."""
     problems: list[Problem] = []
@@ -423,6 +453,7 @@ def validate(profile: Profile) -> list[Problem]:
         )
     else:
         problems.extend(strategy.check(profile))
+        _check_unused_sections(profile, strategy, problems)
     _check_health(profile, problems)
     _check_install(profile, problems)
     _check_ssh(profile, problems)
