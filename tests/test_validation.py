@@ -430,3 +430,20 @@ def test_sections_of_other_strategies_at_their_defaults_say_nothing(example):
         for p in validate(example)
         if p.field in {s.section for s in registry.strategies()} and not p.is_error
     ]
+
+
+LB_NODES = (Node("lb1", "192.0.2.31"), Node("lb2", "192.0.2.32"))
+
+
+@pytest.mark.parametrize("strategy", ["local-nginx", "local-haproxy", "ipvs"])
+def test_lb_nodes_under_a_strategy_that_does_not_use_them_are_refused(strategy):
+    profile = dataclasses.replace(example_profile(strategy), lb_nodes=LB_NODES)
+    bad = [p for p in validate(profile) if p.field == "lb_nodes"]
+    assert bad and bad[0].is_error and bad[0].value == "lb1, lb2", bad
+    assert f"strategy {strategy} " in bad[0].expected and "haproxy-keepalived" in bad[0].expected
+
+
+def test_lb_nodes_under_haproxy_keepalived_on_the_masters_are_refused():
+    profile = dataclasses.replace(example_profile("haproxy-keepalived"), lb_nodes=LB_NODES)
+    bad = [p for p in validate(profile) if p.field == "lb_nodes"]
+    assert bad and "run_on = 'masters'" in bad[0].expected, bad

@@ -402,6 +402,32 @@ def _check_cluster(profile: Profile, problems: list[Problem]) -> None:
         problems.append(error("cluster.kubeadm_api", api, f"expected one of {choices}"))
 
 
+def _check_lb_nodes_used(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
+    """``[[lb_nodes]]`` under a strategy that puts no balancer on them is refused, not skipped:
+    the operator listed machines for kubeha to install on, so either the list or the strategy
+    is a mistake, and guessing either way surprises (a proxy installed on machines that are not
+    cluster nodes, or hosts named in the profile silently left out)."""
+    if not profile.lb_nodes or chosen.uses_lb_nodes(profile):
+        return
+    setting = chosen.lb_nodes_setting(profile)
+    users = [s.key for s in registry.strategies() if s.lb_nodes]
+    problems.append(
+        error(
+            "lb_nodes",
+            ", ".join(n.name for n in profile.lb_nodes[:5])
+            + (f" and {len(profile.lb_nodes) - 5} more" if len(profile.lb_nodes) > 5 else ""),
+            f"strategy {chosen.key}"
+            + (f" with {setting}" if setting else "")
+            + " runs no load balancer on dedicated nodes: expected no [[lb_nodes]] entries "
+            + (
+                f"(only {' or '.join(users)} with its balancer on LB nodes uses them)"
+                if users
+                else "(no strategy uses them)"
+            ),
+        )
+    )
+
+
 def _check_unused_sections(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
     """A section of another strategy that says something (differs from its defaults) is not
     used: the chosen strategy renders its own section. A warning, not an error: a profile may
@@ -454,6 +480,7 @@ def validate(profile: Profile) -> list[Problem]:
     else:
         problems.extend(strategy.check(profile))
         _check_unused_sections(profile, strategy, problems)
+        _check_lb_nodes_used(profile, strategy, problems)
     _check_health(profile, problems)
     _check_install(profile, problems)
     _check_ssh(profile, problems)

@@ -379,9 +379,16 @@ class HaproxyKeepalivedStrategy(Strategy):
     )
     packages = (HAPROXY, KEEPALIVED, CURL)
     has_vip_holder = True
+    lb_nodes = True
 
     def check(self, profile: Profile) -> list[Problem]:
         return check(profile)
+
+    def uses_lb_nodes(self, profile: Profile) -> bool:
+        return profile.section(SECTION).run_on == RunOn.LB_NODES
+
+    def lb_nodes_setting(self, profile: Profile) -> str:
+        return f"haproxy_keepalived.run_on = {profile.section(SECTION).run_on!r}"
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
