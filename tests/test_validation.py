@@ -447,3 +447,32 @@ def test_lb_nodes_under_haproxy_keepalived_on_the_masters_are_refused():
     profile = dataclasses.replace(example_profile("haproxy-keepalived"), lb_nodes=LB_NODES)
     bad = [p for p in validate(profile) if p.field == "lb_nodes"]
     assert bad and "run_on = 'masters'" in bad[0].expected, bad
+
+
+@pytest.mark.parametrize("name", ["id[1]", "clé-ssh", "my key", "it's", "-dash", "a@b"])
+def test_key_and_known_hosts_paths_take_what_a_path_may_hold(tmp_path, name):
+    """kubeha only opens these files (never through a shell): '[' was refused 'for spaces,
+    quotes or control characters', which it holds none of."""
+    path = tmp_path / name
+    path.write_text("x\n")
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(
+        base, ssh=dataclasses.replace(base.ssh, key_file=str(path), known_hosts=str(path))
+    )
+    assert not fields_of(validate(profile)) & {"ssh.key_file", "ssh.known_hosts"}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("/tmp/a\nb", "\\n"),
+        ("/tmp/a\x1bb", "\\x1b"),
+        ("/tmp/a\x00b", "\\x00"),
+        ("/tmp/\u202eb", "\\u202e"),
+    ],
+)
+def test_a_key_path_with_control_characters_names_them(value, named):
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(base, ssh=dataclasses.replace(base.ssh, key_file=value))
+    bad = next(p for p in validate(profile) if p.field == "ssh.key_file")
+    assert named in bad.expected and "control" in bad.expected and "without spaces" not in bad.expected

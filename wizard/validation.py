@@ -41,12 +41,13 @@ from wizard.profile import (
 )
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
+from wizard.textsafe import printable
 
 NODE_NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 PROFILE_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 HTTP_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.~-]{0,200}\Z")
 ABS_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.+-]{0,250}\Z")
-FILE_PATH_RE = re.compile(r"\A[A-Za-z0-9/_.+~-][A-Za-z0-9/_.+~@-]{0,1000}\Z")
+MAX_LOCAL_PATH = 4096  # PATH_MAX
 USER_RE = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
 CONFIGURE_FLAG_RE = re.compile(r"\A--[a-z0-9_-]+(?:=[A-Za-z0-9/_.,+-]*)?\Z")
 VERSION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9.+~:-]{0,60}\Z")
@@ -291,9 +292,28 @@ def _check_install(profile: Profile, problems: list[Problem]) -> None:
 
 
 def _local_file(problems: list[Problem], field: str, value: str) -> None:
-    if not FILE_PATH_RE.fullmatch(value):
+    """A file on this machine (a key, known_hosts, a tarball, a binary). kubeha only opens it
+    (Python's file calls, paramiko, a program's own argv[0]), never through a shell, so any
+    character a path may hold is taken: spaces, quotes, ``[``, ``]``, non-ASCII letters. Only
+    control and invisible formatting characters are refused (newline, tab, ESC, NUL, bidi
+    controls, non-breaking spaces): a one-line field cannot show them as typed, every message
+    would show the path escaped, not as the file's name, and NUL cannot be in a path at all."""
+    hidden = [char for char in dict.fromkeys(value) if not char.isprintable() and char != " "]
+    if not value:
+        problems.append(error(field, value, "expected the path of a file on this machine"))
+    elif hidden:
         problems.append(
-            error(field, value, "expected a file path without spaces, quotes or control characters")
+            error(
+                field,
+                value,
+                f"holds {', '.join(printable(c) for c in hidden)}: expected a file path without "
+                "control or invisible formatting characters (newline, tab, ESC, NUL, bidi "
+                "controls, non-breaking spaces), which no field can show as typed",
+            )
+        )
+    elif len(value) > MAX_LOCAL_PATH:
+        problems.append(
+            error(field, value, f"expected a file path of at most {MAX_LOCAL_PATH} characters")
         )
     elif not os.path.isfile(os.path.expanduser(value)):
         problems.append(error(field, value, "expected an existing file on this machine"))
