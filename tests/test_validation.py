@@ -475,4 +475,6 @@ def test_a_key_path_with_control_characters_names_them(value, named):
     base = example_profile("local-nginx")
     profile = dataclasses.replace(base, ssh=dataclasses.replace(base.ssh, key_file=value))
     bad = next(p for p in validate(profile) if p.field == "ssh.key_file")
-    assert named in bad.expected and "control" in bad.expected and "without spaces" not in bad.expected
+    assert (
+        named in bad.expected and "control" in bad.expected and "without spaces" not in bad.expected
+    )

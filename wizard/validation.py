@@ -345,9 +345,38 @@ def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
             )
 
 
-UNIT_RE = re.compile(r"\A[A-Za-z0-9:_.@-]{1,200}\.service\Z")
+# systemd's unit names (unit_name_is_valid): at most 255 characters, the type after the last
+# '.', before it letters, digits, ':', '-', '_', '.', '\\' and '@' (the first '@' ends the template
+# name, which is not empty). A leading '-' is valid (the root mount is ``-.mount``): kubeha
+# passes every unit after ``--`` (``RemoteNode.systemctl``).
+UNIT_NAME_MAX = 255
+UNIT_PREFIX_RE = re.compile(r"\A[A-Za-z0-9:_.\\@-]+\Z")
+SERVICE = ".service"
 POD_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")  # a container name (DNS label)
 MAX_CLIENT_KUBECONFIGS = 32
+
+
+def _service_problem(unit: str) -> str:
+    """Why ``unit`` is not the name of a systemd service kubeha can restart ("" when it is)."""
+    expected = (
+        'expected a systemd service such as kubelet.service, or "" for none: letters, digits, '
+        "':', '_', '.', '-', '\\', '@' (before an instance name), ending in .service, at most "
+        f"{UNIT_NAME_MAX} characters"
+    )
+    name, dot, kind = unit.rpartition(".")
+    if len(unit) > UNIT_NAME_MAX or not dot or "." + kind != SERVICE or not name:
+        return expected
+    if not UNIT_PREFIX_RE.fullmatch(name):
+        return expected
+    template, at, instance = name.partition("@")
+    if at and not template:
+        return "a unit name cannot start with '@': " + expected
+    if at and not instance:
+        return (
+            f"{unit} is a template, which systemd cannot restart: expected an instance of it "
+            f"such as {template}@name{SERVICE}, or another service"
+        )
+    return ""
 
 
 def _check_clients(profile: Profile, problems: list[Problem]) -> None:
@@ -395,14 +424,10 @@ def _check_clients(profile: Profile, problems: list[Problem]) -> None:
                     'expected a static pod\'s container name such as kube-scheduler, or "" for none',
                 )
             )
-        if item.unit and not UNIT_RE.fullmatch(item.unit):
-            problems.append(
-                error(
-                    f"{where}.unit",
-                    item.unit,
-                    'expected a systemd service such as kubelet.service, or "" for none',
-                )
-            )
+        if item.unit:
+            why = _service_problem(item.unit)
+            if why:
+                problems.append(error(f"{where}.unit", item.unit, why))
     if clients.ca_file is not None and (
         not ABS_PATH_RE.fullmatch(clients.ca_file) or ".." in clients.ca_file.split("/")
     ):

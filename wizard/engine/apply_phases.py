@@ -286,7 +286,7 @@ def activate(job: NodeJob) -> Outcome:
             _systemctl(job, ["reload", unit], lines, unit)
             job.reloaded.append(unit)
     for unit in job.plan.services:
-        if not job.node.systemctl("is-active", "--quiet", unit).ok:
+        if not job.node.systemctl("is-active", unit).ok:
             raise StepFailed(f"{unit} is not active after activation", _unit_journal(job, unit))
     fault_hooks.kill_point("activated")
     if not lines:

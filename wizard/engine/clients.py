@@ -235,7 +235,7 @@ def check_client(job: NodeJob, target: ClientKubeconfig) -> str:
             checks.append((f"{target.unit} healthz", _healthz_script(url)))
         else:
             checks.append(
-                (f"{target.unit} active", f"systemctl is-active --quiet {q(target.unit)}")
+                (f"{target.unit} active", f"systemctl is-active --quiet -- {q(target.unit)}")
             )
     deadline = time.monotonic() + job.options.verify_timeout
     for what, script in checks:

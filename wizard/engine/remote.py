@@ -198,13 +198,16 @@ class RemoteNode:
 
     # --- services ----------------------------------------------------------------------------
 
-    def systemctl(self, *args: str, timeout: float = 90) -> CommandResult:
-        return self.run(["systemctl", *args], timeout=timeout)
+    def systemctl(self, verb: str, *units: str, timeout: float = 90) -> CommandResult:
+        """``systemctl VERB -- UNIT...``: ``--`` ends systemctl's options, so a unit's name is
+        always a name, even one that starts with '-' (a profile's, or one a node's journal or
+        manifest names). Only the exit status is read, so no ``--quiet`` is needed."""
+        return self.run(["systemctl", verb, *(("--", *units) if units else ())], timeout=timeout)
 
     def unit_state(self, unit: str) -> tuple[bool, bool]:
         """(enabled, active)."""
-        enabled = self.systemctl("is-enabled", "--quiet", unit).ok
-        active = self.systemctl("is-active", "--quiet", unit).ok
+        enabled = self.systemctl("is-enabled", unit).ok
+        active = self.systemctl("is-active", unit).ok
         return enabled, active
 
     def remember_unit_state(self, unit: str, enabled: bool, active: bool) -> None:
