@@ -499,3 +499,23 @@ def test_a_bad_pod_name_is_named():
     )
     problems = [p for p in validate(profile) if p.field == "clients.kubeconfigs[0].pod"]
     assert problems and "Bad Pod" in str(problems[0].value)
+
+
+@pytest.mark.parametrize("kind", ["a folder", "a fifo, not a regular file"])
+def test_a_kubeconfig_that_is_not_a_regular_file_stops_its_node_before_any_change(
+    profile, pki, kind
+):
+    """A folder at kubelet.conf's path used to read as "not on this node"; now the node stops
+    at its facts, naming itself, the path and what is there, before anything is installed."""
+    cluster = cluster_for(profile, pki)
+    victim = cluster.nodes[profile.workers[0].name]
+    victim.kinds[ADMIN] = kind
+    before = dict(victim.files)
+    events = []
+    summary = apply(profile, cluster, events)
+    result = next(n for n in summary.nodes if n.node == victim.name)
+    assert result.state is NodeState.UNTOUCHED, result
+    assert f"node {victim.name}: {ADMIN} is {kind}" in result.reason
+    assert "nothing was changed" in result.reason
+    assert victim.files == before
+    assert not [x for x in victim.log if x.startswith(("commit", "systemctl"))]

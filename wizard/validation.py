@@ -19,7 +19,7 @@ import os
 import posixpath
 import re
 
-from wizard import kubeadm_api
+from wizard import backups, kubeadm_api
 from wizard.field_checks import (
     check_address,
     check_host_ip,
@@ -356,6 +356,51 @@ POD_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")  # a container na
 MAX_CLIENT_KUBECONFIGS = 32
 
 
+KUBECONFIG_EXAMPLE = "/etc/kubernetes/kubelet.conf"
+# kubeha's own folders on a node: its state, lock, journal and manifest, its scripts and config.
+KUBEHA_FOLDERS = ("/var/lib/kubeha", "/run/kubeha", "/etc/kubeha", "/usr/local/lib/kubeha")
+
+
+def _owned_files(profile: Profile) -> dict[str, list[str]]:
+    """Every file a strategy writes on the nodes for ``profile`` -> the strategies that do."""
+    owned: dict[str, list[str]] = {}
+    for strategy in registry.strategies():
+        for path in strategy.node_files(profile):
+            owned.setdefault(normal_folder(path), []).append(strategy.key)
+    return owned
+
+
+def _kubeconfig_path_problem(path: str, owned: dict[str, list[str]]) -> str:
+    """Why ``path`` cannot be a kubeconfig kubeha repoints ("" when it can): kubeha replaces
+    that file and keeps its backups beside it, so it must be one file of the operator's."""
+    expected = (
+        f"expected the absolute file path of a kubeconfig on the nodes, e.g. {KUBECONFIG_EXAMPLE}"
+    )
+    if not path.startswith("/"):
+        return f"is a relative path: {expected}"
+    if not ABS_PATH_RE.fullmatch(path) or ".." in path.split("/"):
+        return f"{expected} ('/', letters, digits, '_', '.', '+', '-'; no '..')"
+    normal = normal_folder(path)
+    if normal == "/":
+        return f"is the root folder '/': {expected}"
+    if path.endswith("/") or path.rsplit("/", 1)[-1] == ".":
+        return f"ends in '/', as a folder does: {expected}"
+    suffix = next((s for s in backups.SUFFIXES if normal.endswith(s)), None)
+    if suffix is not None:
+        return (
+            f"is a backup kubeha keeps beside a file it replaced ({suffix}): expected the "
+            f"kubeconfig itself, e.g. {normal.removesuffix(suffix)}"
+        )
+    if normal in owned:
+        return (
+            f"is a file kubeha writes itself (strategy {' and '.join(owned[normal])}): {expected}"
+        )
+    folder = next((f for f in KUBEHA_FOLDERS if normal.startswith(f + "/")), None)
+    if folder is not None:
+        return f"is inside {folder}, kubeha's own folder on the nodes: {expected}"
+    return ""
+
+
 def _service_problem(unit: str) -> str:
     """Why ``unit`` is not the name of a systemd service kubeha can restart ("" when it is)."""
     expected = (
@@ -398,17 +443,12 @@ def _check_clients(profile: Profile, problems: list[Problem]) -> None:
             )
         )
     seen: dict[str, str] = {}
+    owned = _owned_files(profile) if clients.kubeconfigs else {}
     for index, item in enumerate(clients.kubeconfigs):
         where = f"clients.kubeconfigs[{index}]"
-        if not ABS_PATH_RE.fullmatch(item.path) or ".." in item.path.split("/"):
-            problems.append(
-                error(
-                    f"{where}.path",
-                    item.path,
-                    "expected an absolute file path on the nodes such as "
-                    "/etc/kubernetes/kubelet.conf",
-                )
-            )
+        why = _kubeconfig_path_problem(item.path, owned)
+        if why:
+            problems.append(error(f"{where}.path", item.path, why))
         else:
             key = normal_folder(item.path)
             if key in seen:

@@ -34,7 +34,7 @@ from wizard.engine.events import Status
 from wizard.engine.file_changes import record_in_journal
 from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import Outcome, StepFailed
-from wizard.engine.remote import ORIG, PREV, RemoteNode, q
+from wizard.engine.remote import ORIG, PREV, REGULAR, RemoteNode, q
 from wizard.plan import RenderedFile
 from wizard.profile import ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
@@ -147,6 +147,18 @@ def restart_pod(node: RemoteNode, pod: str, seconds: float) -> tuple[bool, str]:
 
 
 # --- facts ---------------------------------------------------------------------------------
+
+
+def not_regular(node: RemoteNode, plan: ClientPlan) -> list[str]:
+    """``PATH is a folder`` for each listed kubeconfig that is there but is not a regular file
+    (a folder, a FIFO, a device, a link to nothing): kubeha would read nothing from it, or
+    replace something that is not a kubeconfig."""
+    found = []
+    for target in plan.kubeconfigs:
+        kind = node.file_kind(target.path)
+        if kind is not None and kind != REGULAR:
+            found.append(f"{target.path} is {kind}")
+    return found
 
 
 def kubeconfigs_now(node: RemoteNode, plan: ClientPlan) -> tuple[KubeconfigNow, ...]:

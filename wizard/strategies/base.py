@@ -87,6 +87,12 @@ class Strategy:
                 check_choice(problems, info.path(self.section), getattr(settings, info.name), info)
         return problems
 
+    def node_files(self, profile: Profile) -> tuple[str, ...]:
+        """Every path its plan may write on a node for ``profile``, whatever the install
+        method, computed from the profile alone (valid or not): the validator refuses them as
+        a kubeconfig to repoint. tests/test_kubeconfig_paths.py holds it to every plan."""
+        return ()
+
     def uses_lb_nodes(self, profile: Profile) -> bool:
         """Does ``profile`` put its balancer on the ``[[lb_nodes]]``? Where it does not, the
         validator refuses them: they would be machines kubeha connects to for nothing."""

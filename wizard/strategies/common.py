@@ -90,6 +90,9 @@ CUTTER_UNIT_PATH = f"/etc/systemd/system/{CUTTER_UNIT}"
 CUTTER_PATH = "/usr/local/lib/kubeha/kubeha-session-cutter"
 
 
+SESSION_CUTTER_PATHS = (CUTTER_PATH, CUTTER_UNIT_PATH)
+
+
 def session_cutter_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
     """The script and unit that cut every session to a master that stops answering its health
     check (see templates/common/kubeha-session-cutter.j2 for why)."""
