@@ -373,9 +373,7 @@ def _owned_files(profile: Profile) -> dict[str, list[str]]:
 def _kubeconfig_path_problem(path: str, owned: dict[str, list[str]]) -> str:
     """Why ``path`` cannot be a kubeconfig kubeha repoints ("" when it can): kubeha replaces
     that file and keeps its backups beside it, so it must be one file of the operator's."""
-    expected = (
-        f"expected the absolute file path of a kubeconfig on the nodes, e.g. {KUBECONFIG_EXAMPLE}"
-    )
+    expected = f"expected an absolute file path on the nodes such as {KUBECONFIG_EXAMPLE}"
     if not path.startswith("/"):
         return f"is a relative path: {expected}"
     if not ABS_PATH_RE.fullmatch(path) or ".." in path.split("/"):
