@@ -105,6 +105,11 @@ def test_every_unit_goes_after_a_double_dash():
     ]
 
 
+def test_an_option_passed_as_a_unit_is_refused_loudly():
+    with pytest.raises(RuntimeError, match="not a unit name"):
+        RemoteNode(Recorder()).systemctl("is-active", "--quiet", "kubelet.service")  # type: ignore[arg-type]
+
+
 @pytest.mark.skipif(shutil.which("systemctl") is None, reason="no systemctl here")
 def test_the_real_systemctl_reads_a_dash_name_as_a_unit():
     """Without ``--`` systemctl says "invalid option -- 'k'" and acts on no unit at all; with it

@@ -216,7 +216,12 @@ class RemoteNode:
     def systemctl(self, verb: str, *units: str, timeout: float = 90) -> CommandResult:
         """``systemctl VERB -- UNIT...``: ``--`` ends systemctl's options, so a unit's name is
         always a name, even one that starts with '-' (a profile's, or one a node's journal or
-        manifest names). Only the exit status is read, so no ``--quiet`` is needed."""
+        manifest names). Only the exit status is read, so no ``--quiet`` is needed. Every
+        unit name has its type after a '.': an argument without one is an option passed by
+        mistake (``systemctl("is-active", "--quiet", unit)``), refused loudly."""
+        odd = [u for u in units if "." not in u]
+        if odd:
+            raise RuntimeError(f"systemctl {verb}: {odd[0]!r} is not a unit name (no options here)")
         return self.run(["systemctl", verb, *(("--", *units) if units else ())], timeout=timeout)
 
     def unit_state(self, unit: str) -> tuple[bool, bool]:
