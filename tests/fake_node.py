@@ -9,7 +9,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from wizard.engine.remote import ABSENT, NEW, NODE_LOCK, ORIG, PREV, ProbeResult, RemoteNode
+from wizard.engine.remote import (
+    ABSENT,
+    NEW,
+    NODE_LOCK,
+    ORIG,
+    PREV,
+    REGULAR,
+    ProbeResult,
+    RemoteNode,
+)
 from wizard.engine.transport import CommandResult, TransportError
 
 
@@ -32,6 +41,8 @@ class FakeNode:
     # Keep .kubeha-orig / .kubeha-absent on commit and give them back on uninstall, as the real
     # node does (off: commit keeps only this run's backup and uninstall restores nothing).
     originals: bool = False
+    # What is at a path that is not a regular file (RemoteNode.file_kind): "a folder", ...
+    kinds: dict[str, str] = field(default_factory=dict)
 
     # The Transport side
     label: str = ""
@@ -83,6 +94,11 @@ class FakeNode:
     # The RemoteNode side
     def read_text(self, path):
         return self.files.get(path)
+
+    def file_kind(self, path):
+        if path in self.kinds:
+            return self.kinds[path]
+        return REGULAR if path in self.files else None
 
     def stage(self, path, content, mode, owner="root", group="root"):
         self.files[path + NEW] = content.decode()

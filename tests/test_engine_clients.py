@@ -294,7 +294,7 @@ def test_a_client_that_cannot_be_pointed_back_keeps_the_load_balancer(pki):
     cluster = cluster_for(profile, pki)
     assert apply(profile, cluster).ok
     node = cluster.nodes[profile.workers[0].name]
-    node.files[KUBELET + ORIG] = "server: https://192.0.2.11:6443\n"
+    node.files[KUBELET + ORIG] = kubeconfig("https://192.0.2.11:6443", pki[2])
 
     def full_disk(*args, **kwargs):
         raise RuntimeError("cannot write: No space left on device")
@@ -499,3 +499,116 @@ def test_a_bad_pod_name_is_named():
     )
     problems = [p for p in validate(profile) if p.field == "clients.kubeconfigs[0].pod"]
     assert problems and "Bad Pod" in str(problems[0].value)
+
+
+@pytest.mark.parametrize("kind", ["a folder", "a fifo, not a regular file"])
+def test_a_kubeconfig_that_is_not_a_regular_file_stops_its_node_before_any_change(
+    profile, pki, kind
+):
+    """A folder at kubelet.conf's path used to read as "not on this node"; now the node stops
+    at its facts, naming itself, the path and what is there, before anything is installed."""
+    cluster = cluster_for(profile, pki)
+    victim = cluster.nodes[profile.workers[0].name]
+    victim.kinds[ADMIN] = kind
+    before = dict(victim.files)
+    events = []
+    summary = apply(profile, cluster, events)
+    result = next(n for n in summary.nodes if n.node == victim.name)
+    assert result.state is NodeState.UNTOUCHED, result
+    assert f"node {victim.name}: {ADMIN} is {kind}" in result.reason
+    assert "nothing was changed" in result.reason
+    assert victim.files == before
+    assert not [x for x in victim.log if x.startswith(("commit", "systemctl"))]
+
+
+# --- issue 26: point-back by cluster name, the CA of kubeha's cluster --------------------------
+
+OTHER = "- cluster:\n    server: https://other.example.org:6443\n  name: added\n"
+
+
+def kubelet_only(base="local-nginx"):
+    return dataclasses.replace(
+        example_profile(base),
+        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+    )
+
+
+def test_apply_records_the_cluster_it_repointed_by_name(pki):
+    from wizard.engine.clients import RECORD
+
+    profile = kubelet_only()
+    cluster = cluster_for(profile, pki)
+    assert apply(profile, cluster).ok
+    for node in cluster.nodes.values():
+        assert json.loads(node.files[RECORD]) == {"kubeconfigs": {KUBELET: ["kubernetes"]}}
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert summary.ok
+    assert not [n for n in cluster.nodes.values() if RECORD in n.files]
+
+
+def test_uninstall_points_back_by_name_after_a_cluster_was_added_ahead(pki):
+    """Matched by position, the added cluster's line took kubeha's place: nothing was pointed
+    back, the .kubeha-orig was deleted all the same and the load balancer removed."""
+    profile = kubelet_only()
+    cluster = cluster_for(profile, pki)
+    originals = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
+    assert apply(profile, cluster).ok
+    for name, node in cluster.nodes.items():
+        node.files[KUBELET + ORIG] = originals[name]  # as the real commit keeps it
+        node.files[KUBELET] = node.files[KUBELET].replace("clusters:\n", "clusters:\n" + OTHER)
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for name, node in cluster.nodes.items():
+        assert node.files[KUBELET] == originals[name].replace("clusters:\n", "clusters:\n" + OTHER)
+        assert KUBELET + ORIG not in node.files
+
+
+def test_a_renamed_cluster_keeps_its_backup_and_the_load_balancer(pki):
+    profile = kubelet_only()
+    cluster = cluster_for(profile, pki)
+    originals = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
+    assert apply(profile, cluster).ok
+    victim = cluster.nodes[profile.workers[0].name]
+    for name, node in cluster.nodes.items():
+        node.files[KUBELET + ORIG] = originals[name]
+        node.log.clear()
+    renamed = victim.files[KUBELET].replace("name: kubernetes\n", "name: k8s\n")
+    victim.files[KUBELET] = renamed
+    summary = run_uninstall(build_plan(profile), ApplyOptions(), lambda e: None, connector=cluster)
+    assert not summary.ok
+    result = next(n for n in summary.nodes if n.node == victim.name)
+    assert "cannot be pointed back" in result.reason and "'k8s'" in result.reason
+    assert "load balancer left in place" in result.reason
+    assert (
+        victim.files[KUBELET] == renamed and victim.files[KUBELET + ORIG] == originals[victim.name]
+    )
+    for node in cluster.nodes.values():  # no node removes its balancer: clients may use it
+        assert "systemctl stop kube-nginx.service" not in node.log
+
+
+def two_clusters(server: str, other_ca: bytes, ca: bytes) -> str:
+    """Another cluster first (with its own CA), kubeha's second, the current context's."""
+    return (
+        "apiVersion: v1\nclusters:\n- cluster:\n"
+        f"    certificate-authority-data: {base64.b64encode(other_ca).decode()}\n"
+        "    server: https://other.example.org:6443\n  name: other\n- cluster:\n"
+        f"    certificate-authority-data: {base64.b64encode(ca).decode()}\n"
+        f"    server: {server}\n  name: kubernetes\n"
+        "contexts:\n- context:\n    cluster: kubernetes\n    user: u\n  name: u@kubernetes\n"
+        "current-context: u@kubernetes\nkind: Config\n"
+    )
+
+
+def test_the_ca_checked_is_the_repointed_clusters_not_the_files_first(profile, pki):
+    """The preflight took the first cluster's CA (another cluster's): every master 'not issued
+    by the cluster CA'. The clients' check took it too for curl."""
+    other_pem = _ca()[1].public_bytes(Encoding.PEM)
+    cluster = cluster_for(profile, pki)
+    first = f"https://{profile.masters[0].address}:6443"
+    for node in cluster.nodes.values():
+        node.files[KUBELET] = two_clusters(first, other_pem, pki[2])
+        node.files.pop(ADMIN, None)
+    summary = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for node in cluster.nodes.values():
+        assert node.files["/run/kubeha/clients-ca.pem"] == pki[2].decode()

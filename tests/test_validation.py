@@ -374,3 +374,107 @@ def test_build_host_is_checked_whatever_the_method():
         base, install=dataclasses.replace(base.install, build_host="local\n")
     )
     assert "install.build_host" in fields_of(validate(profile))
+
+
+# --- issue 26: profiles -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["local-nginx", "local-haproxy", "ipvs"])
+def test_an_upper_case_api_host_name_is_refused_with_its_lower_case_form(strategy):
+    base = example_profile(strategy)
+    section = registry.get(strategy).section
+    profile = dataclasses.replace(
+        base,
+        **{
+            section: dataclasses.replace(
+                getattr(base, section), apiserver_hostname="API.Cluster.local"
+            )
+        },
+    )
+    bad = [p for p in validate(profile) if p.field == f"{section}.apiserver_hostname"]
+    assert bad and bad[0].is_error and bad[0].value == "API.Cluster.local"
+    assert "'api.cluster.local'" in bad[0].expected and "certSANs" in bad[0].expected
+
+
+@pytest.mark.parametrize("strategy", registry.names())
+def test_an_upper_case_master_host_name_is_refused(strategy):
+    profile = with_masters(example_profile(strategy), "192.0.2.11", "M2.Example.com", "192.0.2.13")
+    bad = [p for p in validate(profile) if p.field == "masters[1].address" and p.is_error]
+    assert bad and bad[0].value == "M2.Example.com" and "'m2.example.com'" in bad[0].expected
+
+
+def test_an_upper_case_worker_host_name_is_taken():
+    """A worker's address reaches no certificate: SSH and DNS take any case."""
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(base, workers=(Node("w1", "W1.Example.com"),))
+    assert "workers[0].address" not in fields_of(validate(profile))
+
+
+def test_a_section_of_another_strategy_is_a_warning_naming_both():
+    """[local_nginx] listen_port = 9443 under strategy local-haproxy used to be silently ignored
+    (local-haproxy rendered its own 8443)."""
+    base = example_profile("local-haproxy")
+    profile = dataclasses.replace(
+        base, local_nginx=dataclasses.replace(base.local_nginx, listen_port=9443)
+    )
+    found = [p for p in validate(profile) if p.field == "local_nginx"]
+    assert len(found) == 1 and found[0].severity is Severity.WARNING, found
+    assert found[0].value == "listen_port = 9443"
+    assert "local-haproxy" in found[0].expected and "[local_haproxy]" in found[0].expected
+    assert errors_in(validate(profile)) == []
+
+
+def test_sections_of_other_strategies_at_their_defaults_say_nothing(example):
+    assert not [
+        p
+        for p in validate(example)
+        if p.field in {s.section for s in registry.strategies()} and not p.is_error
+    ]
+
+
+LB_NODES = (Node("lb1", "192.0.2.31"), Node("lb2", "192.0.2.32"))
+
+
+@pytest.mark.parametrize("strategy", ["local-nginx", "local-haproxy", "ipvs"])
+def test_lb_nodes_under_a_strategy_that_does_not_use_them_are_refused(strategy):
+    profile = dataclasses.replace(example_profile(strategy), lb_nodes=LB_NODES)
+    bad = [p for p in validate(profile) if p.field == "lb_nodes"]
+    assert bad and bad[0].is_error and bad[0].value == "lb1, lb2", bad
+    assert f"strategy {strategy} " in bad[0].expected and "haproxy-keepalived" in bad[0].expected
+
+
+def test_lb_nodes_under_haproxy_keepalived_on_the_masters_are_refused():
+    profile = dataclasses.replace(example_profile("haproxy-keepalived"), lb_nodes=LB_NODES)
+    bad = [p for p in validate(profile) if p.field == "lb_nodes"]
+    assert bad and "run_on = 'masters'" in bad[0].expected, bad
+
+
+@pytest.mark.parametrize("name", ["id[1]", "clé-ssh", "my key", "it's", "-dash", "a@b"])
+def test_key_and_known_hosts_paths_take_what_a_path_may_hold(tmp_path, name):
+    """kubeha only opens these files (never through a shell): '[' was refused 'for spaces,
+    quotes or control characters', which it holds none of."""
+    path = tmp_path / name
+    path.write_text("x\n")
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(
+        base, ssh=dataclasses.replace(base.ssh, key_file=str(path), known_hosts=str(path))
+    )
+    assert not fields_of(validate(profile)) & {"ssh.key_file", "ssh.known_hosts"}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("/tmp/a\nb", "\\n"),
+        ("/tmp/a\x1bb", "\\x1b"),
+        ("/tmp/a\x00b", "\\x00"),
+        ("/tmp/\u202eb", "\\u202e"),
+    ],
+)
+def test_a_key_path_with_control_characters_names_them(value, named):
+    base = example_profile("local-nginx")
+    profile = dataclasses.replace(base, ssh=dataclasses.replace(base.ssh, key_file=value))
+    bad = next(p for p in validate(profile) if p.field == "ssh.key_file")
+    assert (
+        named in bad.expected and "control" in bad.expected and "without spaces" not in bad.expected
+    )

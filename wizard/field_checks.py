@@ -7,7 +7,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from wizard.netaddr import IPAddress, is_address, is_link_local, is_loopback, never_a_host, parse_ip
+from wizard.netaddr import (
+    IPAddress,
+    is_address,
+    is_hostname,
+    is_link_local,
+    is_loopback,
+    never_a_host,
+    parse_ip,
+)
 from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
 
@@ -24,6 +32,20 @@ def check_address(problems: list[Problem], field: str, value: str) -> None:
     if not is_address(value):
         problems.append(
             error(field, value, "expected an IPv4 or IPv6 address or a host name, e.g. 10.0.0.11")
+        )
+
+
+def check_lower_case(problems: list[Problem], field: str, value: str) -> None:
+    """A host name that reaches the kubeadm snippet (``certSANs``, ``controlPlaneEndpoint``)
+    must be lower case: kubeadm checks both as RFC 1123 names, which are lower case only."""
+    if is_hostname(value) and value != value.lower():
+        problems.append(
+            error(
+                field,
+                value,
+                f"expected {value.lower()!r}: kubeadm refuses upper-case names in certSANs and "
+                "controlPlaneEndpoint (RFC 1123 names are lower case)",
+            )
         )
 
 

@@ -14,12 +14,19 @@ where the strategy cannot use it) are refused; the counts of masters and nodes a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import re
 
-from wizard import kubeadm_api
-from wizard.field_checks import check_address, check_host_ip, check_port, node_groups
+from wizard import backups, kubeadm_api
+from wizard.field_checks import (
+    check_address,
+    check_host_ip,
+    check_lower_case,
+    check_port,
+    node_groups,
+)
 from wizard.netaddr import is_address, never_a_host, parse_ip
 from wizard.problems import Problem, error, warning
 from wizard.profile import (
@@ -33,12 +40,14 @@ from wizard.profile import (
     Profile,
 )
 from wizard.strategies import registry
+from wizard.strategies.base import Strategy
+from wizard.textsafe import printable
 
 NODE_NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 PROFILE_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 HTTP_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.~-]{0,200}\Z")
 ABS_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.+-]{0,250}\Z")
-FILE_PATH_RE = re.compile(r"\A[A-Za-z0-9/_.+~-][A-Za-z0-9/_.+~@-]{0,1000}\Z")
+MAX_LOCAL_PATH = 4096  # PATH_MAX
 USER_RE = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
 CONFIGURE_FLAG_RE = re.compile(r"\A--[a-z0-9_-]+(?:=[A-Za-z0-9/_.,+-]*)?\Z")
 VERSION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9.+~:-]{0,60}\Z")
@@ -125,6 +134,7 @@ def _check_nodes(profile: Profile, problems: list[Problem]) -> None:
             seen_addresses[key] = where
         if isinstance(node, Master):
             check_port(problems, f"{where}.apiserver_port", node.apiserver_port)
+            check_lower_case(problems, f"{where}.address", node.address)  # a certSAN
         ssh = node.ssh
         if ssh.host is not None:
             check_address(problems, f"{where}.ssh.host", ssh.host)
@@ -282,9 +292,28 @@ def _check_install(profile: Profile, problems: list[Problem]) -> None:
 
 
 def _local_file(problems: list[Problem], field: str, value: str) -> None:
-    if not FILE_PATH_RE.fullmatch(value):
+    """A file on this machine (a key, known_hosts, a tarball, a binary). kubeha only opens it
+    (Python's file calls, paramiko, a program's own argv[0]), never through a shell, so any
+    character a path may hold is taken: spaces, quotes, ``[``, ``]``, non-ASCII letters. Only
+    control and invisible formatting characters are refused (newline, tab, ESC, NUL, bidi
+    controls, non-breaking spaces): a one-line field cannot show them as typed, every message
+    would show the path escaped, not as the file's name, and NUL cannot be in a path at all."""
+    hidden = [char for char in dict.fromkeys(value) if not char.isprintable() and char != " "]
+    if not value:
+        problems.append(error(field, value, "expected the path of a file on this machine"))
+    elif hidden:
         problems.append(
-            error(field, value, "expected a file path without spaces, quotes or control characters")
+            error(
+                field,
+                value,
+                f"holds {', '.join(printable(c) for c in hidden)}: expected a file path without "
+                "control or invisible formatting characters (newline, tab, ESC, NUL, bidi "
+                "controls, non-breaking spaces), which no field can show as typed",
+            )
+        )
+    elif len(value) > MAX_LOCAL_PATH:
+        problems.append(
+            error(field, value, f"expected a file path of at most {MAX_LOCAL_PATH} characters")
         )
     elif not os.path.isfile(os.path.expanduser(value)):
         problems.append(error(field, value, "expected an existing file on this machine"))
@@ -316,9 +345,81 @@ def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
             )
 
 
-UNIT_RE = re.compile(r"\A[A-Za-z0-9:_.@-]{1,200}\.service\Z")
+# systemd's unit names (unit_name_is_valid): at most 255 characters, the type after the last
+# '.', before it letters, digits, ':', '-', '_', '.', '\\' and '@' (the first '@' ends the template
+# name, which is not empty). A leading '-' is valid (the root mount is ``-.mount``): kubeha
+# passes every unit after ``--`` (``RemoteNode.systemctl``).
+UNIT_NAME_MAX = 255
+UNIT_PREFIX_RE = re.compile(r"\A[A-Za-z0-9:_.\\@-]+\Z")
+SERVICE = ".service"
 POD_RE = re.compile(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")  # a container name (DNS label)
 MAX_CLIENT_KUBECONFIGS = 32
+
+
+KUBECONFIG_EXAMPLE = "/etc/kubernetes/kubelet.conf"
+# kubeha's own folders on a node: its state, lock, journal and manifest, its scripts and config.
+KUBEHA_FOLDERS = ("/var/lib/kubeha", "/run/kubeha", "/etc/kubeha", "/usr/local/lib/kubeha")
+
+
+def _owned_files(profile: Profile) -> dict[str, list[str]]:
+    """Every file a strategy writes on the nodes for ``profile`` -> the strategies that do."""
+    owned: dict[str, list[str]] = {}
+    for strategy in registry.strategies():
+        for path in strategy.node_files(profile):
+            owned.setdefault(normal_folder(path), []).append(strategy.key)
+    return owned
+
+
+def _kubeconfig_path_problem(path: str, owned: dict[str, list[str]]) -> str:
+    """Why ``path`` cannot be a kubeconfig kubeha repoints ("" when it can): kubeha replaces
+    that file and keeps its backups beside it, so it must be one file of the operator's."""
+    expected = f"expected an absolute file path on the nodes such as {KUBECONFIG_EXAMPLE}"
+    if not path.startswith("/"):
+        return f"is a relative path: {expected}"
+    if not ABS_PATH_RE.fullmatch(path) or ".." in path.split("/"):
+        return f"{expected} ('/', letters, digits, '_', '.', '+', '-'; no '..')"
+    normal = normal_folder(path)
+    if normal == "/":
+        return f"is the root folder '/': {expected}"
+    if path.endswith("/") or path.rsplit("/", 1)[-1] == ".":
+        return f"ends in '/', as a folder does: {expected}"
+    suffix = next((s for s in backups.SUFFIXES if normal.endswith(s)), None)
+    if suffix is not None:
+        return (
+            f"is a backup kubeha keeps beside a file it replaced ({suffix}): expected the "
+            f"kubeconfig itself, e.g. {normal.removesuffix(suffix)}"
+        )
+    if normal in owned:
+        return (
+            f"is a file kubeha writes itself (strategy {' and '.join(owned[normal])}): {expected}"
+        )
+    folder = next((f for f in KUBEHA_FOLDERS if normal.startswith(f + "/")), None)
+    if folder is not None:
+        return f"is inside {folder}, kubeha's own folder on the nodes: {expected}"
+    return ""
+
+
+def _service_problem(unit: str) -> str:
+    """Why ``unit`` is not the name of a systemd service kubeha can restart ("" when it is)."""
+    expected = (
+        'expected a systemd service such as kubelet.service, or "" for none: letters, digits, '
+        "':', '_', '.', '-', '\\', '@' (before an instance name), ending in .service, at most "
+        f"{UNIT_NAME_MAX} characters"
+    )
+    name, dot, kind = unit.rpartition(".")
+    if len(unit) > UNIT_NAME_MAX or not dot or "." + kind != SERVICE or not name:
+        return expected
+    if not UNIT_PREFIX_RE.fullmatch(name):
+        return expected
+    template, at, instance = name.partition("@")
+    if at and not template:
+        return "a unit name cannot start with '@': " + expected
+    if at and not instance:
+        return (
+            f"{unit} is a template, which systemd cannot restart: expected an instance of it "
+            f"such as {template}@name{SERVICE}, or another service"
+        )
+    return ""
 
 
 def _check_clients(profile: Profile, problems: list[Problem]) -> None:
@@ -340,17 +441,12 @@ def _check_clients(profile: Profile, problems: list[Problem]) -> None:
             )
         )
     seen: dict[str, str] = {}
+    owned = _owned_files(profile) if clients.kubeconfigs else {}
     for index, item in enumerate(clients.kubeconfigs):
         where = f"clients.kubeconfigs[{index}]"
-        if not ABS_PATH_RE.fullmatch(item.path) or ".." in item.path.split("/"):
-            problems.append(
-                error(
-                    f"{where}.path",
-                    item.path,
-                    "expected an absolute file path on the nodes such as "
-                    "/etc/kubernetes/kubelet.conf",
-                )
-            )
+        why = _kubeconfig_path_problem(item.path, owned)
+        if why:
+            problems.append(error(f"{where}.path", item.path, why))
         else:
             key = normal_folder(item.path)
             if key in seen:
@@ -366,14 +462,10 @@ def _check_clients(profile: Profile, problems: list[Problem]) -> None:
                     'expected a static pod\'s container name such as kube-scheduler, or "" for none',
                 )
             )
-        if item.unit and not UNIT_RE.fullmatch(item.unit):
-            problems.append(
-                error(
-                    f"{where}.unit",
-                    item.unit,
-                    'expected a systemd service such as kubelet.service, or "" for none',
-                )
-            )
+        if item.unit:
+            why = _service_problem(item.unit)
+            if why:
+                problems.append(error(f"{where}.unit", item.unit, why))
     if clients.ca_file is not None and (
         not ABS_PATH_RE.fullmatch(clients.ca_file) or ".." in clients.ca_file.split("/")
     ):
@@ -391,6 +483,60 @@ def _check_cluster(profile: Profile, problems: list[Problem]) -> None:
     if kubeadm_api.find(api) is None:
         choices = "; ".join(f"{a.name} ({a.kubeadm})" for a in kubeadm_api.APIS)
         problems.append(error("cluster.kubeadm_api", api, f"expected one of {choices}"))
+
+
+def _check_lb_nodes_used(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
+    """``[[lb_nodes]]`` under a strategy that puts no balancer on them is refused, not skipped:
+    the operator listed machines for kubeha to install on, so either the list or the strategy
+    is a mistake, and guessing either way surprises (a proxy installed on machines that are not
+    cluster nodes, or hosts named in the profile silently left out)."""
+    if not profile.lb_nodes or chosen.uses_lb_nodes(profile):
+        return
+    setting = chosen.lb_nodes_setting(profile)
+    users = [s.key for s in registry.strategies() if s.lb_nodes]
+    problems.append(
+        error(
+            "lb_nodes",
+            ", ".join(n.name for n in profile.lb_nodes[:5])
+            + (f" and {len(profile.lb_nodes) - 5} more" if len(profile.lb_nodes) > 5 else ""),
+            f"strategy {chosen.key}"
+            + (f" with {setting}" if setting else "")
+            + " runs no load balancer on dedicated nodes: expected no [[lb_nodes]] entries "
+            + (
+                f"(only {' or '.join(users)} with its balancer on LB nodes uses them)"
+                if users
+                else "(no strategy uses them)"
+            ),
+        )
+    )
+
+
+def _check_unused_sections(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
+    """A section of another strategy that says something (differs from its defaults) is not
+    used: the chosen strategy renders its own section. A warning, not an error: a profile may
+    keep another strategy's settings while it switches, but the operator must know that, e.g.,
+    ``[local_nginx] listen_port`` does not set local-haproxy's port. (A section at its defaults
+    changes nothing, and saving the profile leaves it out.)"""
+    for other in registry.strategies():
+        if other.key == chosen.key:
+            continue
+        settings, defaults = profile.section(other.section), other.section_type()
+        differing = [
+            f"{name} = {getattr(settings, name)!r}"
+            for name in (f.name for f in dataclasses.fields(settings))
+            if getattr(settings, name) != getattr(defaults, name)
+        ]
+        if differing:
+            problems.append(
+                warning(
+                    other.section,
+                    ", ".join(differing),
+                    f"not used: [{other.section}] is strategy {other.key}'s section and the "
+                    f"profile's strategy is {chosen.key}, which reads [{chosen.section}] "
+                    "(its defaults where a key is absent); move these settings there or "
+                    "remove the section",
+                )
+            )
 
 
 def validate(profile: Profile) -> list[Problem]:
@@ -416,6 +562,8 @@ def validate(profile: Profile) -> list[Problem]:
         )
     else:
         problems.extend(strategy.check(profile))
+        _check_unused_sections(profile, strategy, problems)
+        _check_lb_nodes_used(profile, strategy, problems)
     _check_health(profile, problems)
     _check_install(profile, problems)
     _check_ssh(profile, problems)

@@ -140,6 +140,8 @@ def test_profiles_have_the_agreed_shape(tmp_path):
     with_lb = profiles.build_profile(_state(lb=2), "haproxy-keepalived")
     assert with_lb["haproxy_keepalived"]["run_on"] == "lb-nodes"
     assert [n["name"] for n in with_lb["lb_nodes"]] == ["lb1", "lb2"]
+    for other in ("local-nginx", "local-haproxy", "ipvs"):  # they refuse [[lb_nodes]]
+        assert "lb_nodes" not in profiles.build_profile(_state(lb=2), other)
 
 
 def test_known_hosts_is_readable_by_paramiko(tmp_path, monkeypatch):

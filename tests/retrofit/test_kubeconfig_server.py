@@ -99,8 +99,8 @@ def test_endpoint_parsing():
 
 
 def test_point_back_also_takes_a_former_load_balancer_server():
-    original = "    server: https://10.0.0.11:6443\n"
-    current = "    server: https://127.0.0.1:8443\n"
+    original = "clusters:\n- cluster:\n    server: https://10.0.0.11:6443\n  name: kubernetes\n"
+    current = original.replace("https://10.0.0.11:6443", "https://127.0.0.1:8443")
     back = kubeconfig.point_back(
         current, original, "https://apiserver.cluster.local:8443", ("https://127.0.0.1:8443",)
     )
@@ -109,3 +109,95 @@ def test_point_back_also_takes_a_former_load_balancer_server():
     assert kubeconfig.point_back(
         current, original, "https://apiserver.cluster.local:8443"
     ).text == (current)
+
+
+# --- issue 26: clusters by name -------------------------------------------------------------
+
+LB = "https://apiserver.cluster.local:8443"
+ADDED = "- cluster:\n    server: https://other.example.org:6443\n  name: added\n"
+
+
+def ahead(text: str) -> str:
+    """``text`` with a cluster of another kind added ahead of kubeha's."""
+    return text.replace("clusters:\n", "clusters:\n" + ADDED, 1)
+
+
+def test_point_back_matches_the_cluster_by_name_when_one_was_added_ahead():
+    moved = kubeconfig.repoint(conf(), LB, OLD)
+    assert moved.clusters == ("kubernetes",)
+    back = kubeconfig.point_back(ahead(moved.text), conf(), LB, (), moved.clusters)
+    assert back.stuck == () and back.text == ahead(conf())
+    assert back.clusters == ("kubernetes",) and back.new_server == "https://10.77.0.11:6443"
+
+
+def test_point_back_of_a_renamed_cluster_is_stuck_and_changes_nothing():
+    moved = kubeconfig.repoint(conf(), LB, OLD).text.replace("name: kubernetes\n", "name: k8s\n")
+    back = kubeconfig.point_back(moved, conf(), LB, (), ("kubernetes",))
+    assert back.text == moved and back.changed == ()
+    assert back.stuck and "'k8s'" in back.stuck[0] and "renamed" in back.stuck[0]
+
+
+def test_a_cluster_kubeha_did_not_repoint_is_not_given_a_server_back():
+    """The operator pointed another cluster at the load balancer by hand: it is not kubeha's
+    to point back (it was prod's before), and the load balancer must stay for it."""
+    original = ahead(conf())
+    moved = kubeconfig.repoint(original, LB, OLD)
+    current = moved.text.replace("https://other.example.org:6443", LB)
+    back = kubeconfig.point_back(current, original, LB, (), moved.clusters)
+    assert back.stuck == ("cluster 'added' was not repointed by kubeha",)
+    assert f"server: {LB}" in back.text  # kept: the engine then writes nothing at all
+
+
+def test_without_a_record_the_clusters_that_named_a_master_are_pointed_back():
+    original = ahead(conf())
+    current = kubeconfig.repoint(original, LB, OLD).text
+    back = kubeconfig.point_back(current, original, LB, (), None, OLD)
+    assert back.stuck == () and back.text == original
+    by_hand = current.replace("https://other.example.org:6443", LB)
+    assert kubeconfig.point_back(by_hand, original, LB, (), None, OLD).stuck
+
+
+NAME_FIRST = """apiVersion: v1\r
+clusters:\r
+- name: "other"\r
+  cluster:\r
+    certificate-authority-data: T1RIRVI=\r
+    server: https://other.example.org:6443\r
+    extensions:\r
+    - extension:\r
+        provider: minikube\r
+      name: cluster_info\r
+- name: kubernetes  # kubeadm's\r
+  cluster:\r
+    certificate-authority-data: S1VCRQ==\r
+    server: 'https://10.77.0.12:6443'\r
+contexts:\r
+- context:\r
+    cluster: other\r
+  name: other\r
+- name: admin@kubernetes\r
+  context:\r
+    cluster: kubernetes\r
+    user: admin\r
+current-context: admin@kubernetes\r
+"""
+
+
+def test_clusters_are_read_by_name_in_either_key_order():
+    entries = kubeconfig.clusters(NAME_FIRST)
+    assert [(e.name, e.server, e.ca_data) for e in entries] == [
+        ("other", "https://other.example.org:6443", "T1RIRVI="),
+        ("kubernetes", "https://10.77.0.12:6443", "S1VCRQ=="),
+    ]
+    assert kubeconfig.current_cluster(NAME_FIRST) == "kubernetes"
+    lines = NAME_FIRST.splitlines(keepends=True)
+    assert "10.77.0.12" in lines[entries[1].server_line or 0]
+
+
+def test_the_ca_is_the_repointed_clusters_not_the_first_one():
+    def master(server):
+        return kubeconfig.endpoint(server) in OLD
+
+    assert kubeconfig.ca_data(NAME_FIRST, master) == b"KUBE"
+    assert kubeconfig.ca_data(NAME_FIRST, lambda s: False) == b"KUBE"  # the current context's
+    assert kubeconfig.ca_data(NAME_FIRST) == b"OTHER"  # without a rule: the first, as before

@@ -234,7 +234,9 @@ def preflight(run: Run) -> None:
         return
     emit = run.emit
     emit(Event(None, PhaseName.PREFLIGHT, Status.STARTED, "serving certificates of the masters"))
-    problems, checked = cert_preflight.run_preflight(run.profile, run.plan.server_url, run.open_for)
+    problems, checked = cert_preflight.run_preflight(
+        run.profile, run.plan.server_url, run.open_for, run.plan.former_server_urls
+    )
     if problems:
         message = "; ".join(problems)
         emit(Event(None, PhaseName.PREFLIGHT, Status.FAILED, message, tuple(problems)))

@@ -25,6 +25,7 @@ from wizard.engine import fault_hooks, node_journal, node_manifest
 from wizard.engine.clients import (
     has_clients,
     kubeconfigs_now,
+    not_regular,
     put_clients_back,
     repoint_clients,
     would_repoint,
@@ -79,6 +80,12 @@ def facts(job: NodeJob) -> Outcome:
     message = f"{found.os} ({found.family}), init {found.init}"
     if job.clients is None:
         return Status.OK, message, ()
+    odd = not_regular(job.node, job.clients)
+    if odd:  # before any change on the node: nothing is installed, nothing repointed
+        raise StepFailed(
+            f"node {job.name}: {'; '.join(odd)}: expected a kubeconfig file, or nothing, at "
+            "each path of [clients] kubeconfigs; nothing was changed on this node"
+        )
     job.kubeconfigs = kubeconfigs_now(job.node, job.clients)
     present = sum(k.present for k in job.kubeconfigs)
     message += f"; {present} of {len(job.kubeconfigs)} listed kubeconfig(s) here"
@@ -286,7 +293,7 @@ def activate(job: NodeJob) -> Outcome:
             _systemctl(job, ["reload", unit], lines, unit)
             job.reloaded.append(unit)
     for unit in job.plan.services:
-        if not job.node.systemctl("is-active", "--quiet", unit).ok:
+        if not job.node.systemctl("is-active", unit).ok:
             raise StepFailed(f"{unit} is not active after activation", _unit_journal(job, unit))
     fault_hooks.kill_point("activated")
     if not lines:

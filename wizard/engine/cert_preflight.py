@@ -24,6 +24,7 @@ from wizard.engine.remote import RemoteNode, q
 from wizard.netaddr import url_host
 from wizard.profile import Master, Profile
 from wizard.retrofit import certs, kubeconfig
+from wizard.retrofit.client_diff import old_endpoints
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
 FETCH_TIMEOUT_S = 10
@@ -62,22 +63,33 @@ def serving_certificate(node: RemoteNode, master: Master) -> bytes | str:
         return f"the certificate it presents cannot be read: {exc}"
 
 
-def cluster_ca(node: RemoteNode, profile: Profile) -> tuple[bytes | None, str]:
-    """(the cluster CA's PEM, where it came from) on this node; (None, why) when none is found."""
+def cluster_ca(
+    node: RemoteNode, profile: Profile, server_url: str = "", former: tuple[str, ...] = ()
+) -> tuple[bytes | None, str]:
+    """(the cluster CA's PEM, where it came from) on this node; (None, why) when none is found.
+    From a kubeconfig, the CA of the cluster kubeha repoints in it (the one whose server names
+    a master, or already the load balancer: ``server_url`` or a ``former`` one; else the
+    current context's), not
+    merely its first cluster, which may be another cluster's."""
     clients = profile.clients
     if clients.ca_file:
         text = node.read_text(clients.ca_file)
         if text is None:
             return None, f"clients.ca_file {clients.ca_file} does not exist there"
         return text.encode(), clients.ca_file
+    masters = old_endpoints(profile)
+
+    def ours(server: str) -> bool:
+        return server in (server_url, *former) or kubeconfig.endpoint(server) in masters
+
     for target in clients.targets():
         text = node.read_text(target.path)
         if text is None:
             continue
-        data = kubeconfig.ca_data(text)
+        data = kubeconfig.ca_data(text, ours)
         if data:
             return data, f"{target.path} (certificate-authority-data)"
-        path = kubeconfig.ca_file(text)
+        path = kubeconfig.ca_file(text, ours)
         if path:
             path = posixpath.join(posixpath.dirname(target.path), path)
             pem = node.read_text(path)
@@ -90,9 +102,16 @@ def cluster_ca(node: RemoteNode, profile: Profile) -> tuple[bytes | None, str]:
     )
 
 
-def check_master(node: RemoteNode, profile: Profile, master: Master, names: tuple[str, ...]):
+def check_master(
+    node: RemoteNode,
+    profile: Profile,
+    master: Master,
+    names: tuple[str, ...],
+    server_url: str = "",
+    former: tuple[str, ...] = (),
+):
     """Every problem of one master's serving certificate (empty: clients may go through the LB)."""
-    pem, where = cluster_ca(node, profile)
+    pem, where = cluster_ca(node, profile, server_url, former)
     if pem is None:
         return [f"master {master.name}: no cluster CA to check its certificate against: {where}"]
     try:
@@ -106,9 +125,13 @@ def check_master(node: RemoteNode, profile: Profile, master: Master, names: tupl
 
 
 def run_preflight(
-    profile: Profile, server_url: str, open_node: Callable[[str], Callable[[], RemoteNode]]
+    profile: Profile,
+    server_url: str,
+    open_node: Callable[[str], Callable[[], RemoteNode]],
+    former: tuple[str, ...] = (),
 ) -> tuple[list[str], list[str]]:
-    """(problems, what was checked) for every master; each master's connection is closed."""
+    """(problems, what was checked) for every master; each master's connection is closed.
+    ``former``: the servers an older kubeha repointed clients to (the plan's)."""
     names = (dialed_host(server_url),)
     problems: list[str] = []
     checked: list[str] = []
@@ -119,7 +142,7 @@ def run_preflight(
             problems.append(f"master {master.name}: cannot connect for the preflight: {exc}")
             continue
         try:
-            found = check_master(node, profile, master, names)
+            found = check_master(node, profile, master, names, server_url, former)
         except RuntimeError as exc:  # a file that cannot be read
             found = [f"master {master.name}: {exc}"]
         finally:

@@ -5,7 +5,10 @@ uninstall's first step, which points them back before the load balancer goes.
 Per kubeconfig present on the node: only the ``server:`` lines that name a master change
 (:func:`wizard.retrofit.kubeconfig.repoint`); the new file is staged beside the old one and
 renamed into place with the same backups as every file kubeha replaces (``.kubeha-prev`` for
-this run's rollback, ``.kubeha-orig`` for uninstall). The unit that reads it is restarted when it
+this run's rollback, ``.kubeha-orig`` for uninstall), and the names of the cluster entries it
+changed are recorded (``RECORD``): uninstall gives those clusters, found by name, the server
+they have in ``.kubeha-orig``, and keeps the file, its backup and the load balancer when a
+server on the load balancer cannot be given back. The unit that reads it is restarted when it
 was running (a kubeadm static pod's container is stopped through crictl, and kubelet starts
 it again from its manifest), then the client is checked to talk through the load balancer: ``kubectl get --raw
 /readyz`` with that kubeconfig (curl with its CA where there is no kubectl), and kubelet's or
@@ -23,6 +26,7 @@ that unit and checks it even though the file is already what it wants.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import time
 from collections.abc import Iterator
@@ -34,7 +38,7 @@ from wizard.engine.events import Status
 from wizard.engine.file_changes import record_in_journal
 from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import Outcome, StepFailed
-from wizard.engine.remote import ORIG, PREV, RemoteNode, q
+from wizard.engine.remote import ORIG, PREV, REGULAR, RemoteNode, q
 from wizard.plan import RenderedFile
 from wizard.profile import ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
@@ -45,6 +49,10 @@ if TYPE_CHECKING:
     from wizard.engine.uninstall_job import UninstallJob
 
 CA_COPY = "/run/kubeha/clients-ca.pem"  # an embedded CA, for curl where there is no kubectl
+# Which cluster entries (by name) kubeha repointed in each kubeconfig: uninstall points back
+# exactly those, matched by name in the file as it is then (:func:`kubeconfig.point_back`).
+RECORD = "/var/lib/kubeha/repointed.json"
+MAX_RECORD_BYTES = 256 * 1024
 # A unit's own health endpoint, checked after its restart: (unit name prefix, URL).
 HEALTHZ = (
     ("kubelet.", "http://127.0.0.1:10248/healthz"),
@@ -110,6 +118,27 @@ def _replace(node: RemoteNode, path: str, text: str) -> None:
     node.commit(path, temp)
 
 
+def read_record(node: RemoteNode) -> dict[str, list[str]]:
+    """kubeconfig path -> the names of the cluster entries kubeha repointed in it ({} when
+    none is recorded, or the file is not kubeha's record)."""
+    text = node.read_text(RECORD)
+    if not text or len(text) > MAX_RECORD_BYTES:
+        return {}
+    try:
+        data = json.loads(text)["kubeconfigs"]
+        return {str(path): [str(n) for n in names] for path, names in data.items()}
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return {}
+
+
+def write_record(node: RemoteNode, record: dict[str, list[str]]) -> None:
+    """Atomically and private to root; removed when it records nothing."""
+    if record:
+        node.write_private_file(RECORD, json.dumps({"kubeconfigs": record}, sort_keys=True))
+    else:
+        node.run(["rm", "-f", RECORD])
+
+
 def _units(changes: list[ClientChange]) -> list[str]:
     return list(dict.fromkeys(c.target.unit for c in changes if c.target.unit))
 
@@ -147,6 +176,18 @@ def restart_pod(node: RemoteNode, pod: str, seconds: float) -> tuple[bool, str]:
 
 
 # --- facts ---------------------------------------------------------------------------------
+
+
+def not_regular(node: RemoteNode, plan: ClientPlan) -> list[str]:
+    """``PATH is a folder`` for each listed kubeconfig that is there but is not a regular file
+    (a folder, a FIFO, a device, a link to nothing): kubeha would read nothing from it, or
+    replace something that is not a kubeconfig."""
+    found = []
+    for target in plan.kubeconfigs:
+        kind = node.file_kind(target.path)
+        if kind is not None and kind != REGULAR:
+            found.append(f"{target.path} is {kind}")
+    return found
 
 
 def kubeconfigs_now(node: RemoteNode, plan: ClientPlan) -> tuple[KubeconfigNow, ...]:
@@ -193,6 +234,11 @@ def repoint_clients(job: NodeJob) -> Outcome:
             job,
             RenderedFile(target.path, "", "kubeconfig", service=target.unit or None, restart=True),
         )
+        # The clusters it repoints, by name, before the rename: uninstall points back those.
+        record = read_record(node)
+        names = list(dict.fromkeys([*record.get(target.path, ()), *moved.clusters]))
+        if names != record.get(target.path):
+            write_record(node, {**record, target.path: names})
         _replace(node, target.path, moved.text)
         job.client_changes.append(ClientChange(target, first, line))
         job.actions.append(line)
@@ -235,7 +281,7 @@ def check_client(job: NodeJob, target: ClientKubeconfig) -> str:
             checks.append((f"{target.unit} healthz", _healthz_script(url)))
         else:
             checks.append(
-                (f"{target.unit} active", f"systemctl is-active --quiet {q(target.unit)}")
+                (f"{target.unit} active", f"systemctl is-active --quiet -- {q(target.unit)}")
             )
     deadline = time.monotonic() + job.options.verify_timeout
     for what, script in checks:
@@ -262,11 +308,16 @@ def _readyz_script(node: RemoteNode, plan: ClientPlan, path: str) -> str:
     ca = plan.ca_file
     if ca is None:
         text = node.read_text(path) or ""
-        named = kubeconfig.ca_file(text)
+
+        def ours(server: str) -> bool:  # the cluster kubeha repointed: it names the LB now
+            return server == plan.server_url
+
+        named = kubeconfig.ca_file(text, ours)
+        embedded = kubeconfig.ca_data(text, ours)
         if named:
             ca = posixpath.join(posixpath.dirname(path), named)
-        elif kubeconfig.ca_data(text):
-            node.write_small_file(CA_COPY, (kubeconfig.ca_data(text) or b"").decode())
+        elif embedded:
+            node.write_small_file(CA_COPY, embedded.decode())
             ca = CA_COPY
     curl = (
         f"curl -fsS --max-time 5 --cacert {q(ca)} {q(plan.server_url + '/readyz')}"
@@ -309,6 +360,9 @@ def put_clients_back(job: NodeJob) -> list[str]:
             node.restore_previous(change.target.path)
             if change.first:
                 node.run(["rm", "-f", change.target.path + ORIG])
+                record = read_record(node)
+                if record.pop(change.target.path, None) is not None:
+                    write_record(node, record)
         except RuntimeError as exc:
             problems.append(str(exc))
     for unit in _units(job.client_changes):
@@ -333,15 +387,33 @@ def point_clients_back(job: UninstallJob) -> Outcome:
     lines: list[str] = []
     units: list[str] = []
     pods: list[str] = []
+    record = read_record(node)
+    recorded = dict(record)
     for target in plan.kubeconfigs:
         original = node.read_text(target.path + ORIG)
-        if original is None:
+        if original is None:  # never repointed, or already pointed back
+            record.pop(target.path, None)
             continue
         current = node.read_text(target.path)
         if current is None:
             job.problems.append(f"{target.path} is gone: its original is kept as {ORIG}")
             continue
-        back = kubeconfig.point_back(current, original, plan.server_url, plan.former_servers)
+        back = kubeconfig.point_back(
+            current,
+            original,
+            plan.server_url,
+            plan.former_servers,
+            record.get(target.path),  # None: repointed by a kubeha that kept no record
+            plan.old_endpoints,
+        )
+        if back.stuck:  # a client would be left on the LB: keep the LB, the backup, the file
+            job.problems.append(
+                f"{target.path}: cannot be pointed back ({'; '.join(back.stuck)}): left as it "
+                f"is, its original kept as {target.path}{ORIG}, and the load balancer left in "
+                "place; point that server back by hand (or remove the entry), then run "
+                "uninstall again"
+            )
+            continue
         if back.changed:
             try:
                 _replace(node, target.path, back.text)
@@ -357,6 +429,9 @@ def point_clients_back(job: UninstallJob) -> Outcome:
             if target.pod and target.pod not in pods:
                 pods.append(target.pod)
         node.run(["rm", "-f", target.path + ORIG, target.path + PREV])
+        record.pop(target.path, None)
+    if record != recorded:
+        write_record(node, record)
     for unit in units:
         if node.unit_state(unit)[1]:
             if node.systemctl("restart", unit).ok:

@@ -115,7 +115,7 @@ def strategy_conflict(
     foreign = [
         unit
         for unit in recorded_units(node)
-        if unit not in services and node.systemctl("is-active", "--quiet", unit).ok
+        if unit not in services and node.systemctl("is-active", unit).ok
     ]
     if not foreign:
         return None

@@ -18,16 +18,14 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wizard.backups import ABSENT, NEW, ORIG, PREV
 from wizard.engine.transport import CommandResult, Transport
 
-NEW = ".kubeha-new"
-PREV = ".kubeha-prev"
-ORIG = ".kubeha-orig"
-ABSENT = ".kubeha-absent"
 HOSTS_MARKER = "# managed by kubeha"
 UNIT_STATE_DIR = "/var/lib/kubeha/units"
 VERIFIED_URL_FILE = "/var/lib/kubeha/verified-url"
 NODE_LOCK = "/run/kubeha/apply.lock"
+REGULAR = "a regular file"  # RemoteNode.file_kind of a regular file
 GUARD_WAIT_S = 20  # seconds to wait for another run's take or release of the lock (a moment)
 
 # $1: the path of the lock, $2: our holder's record, $3: a stale record we may replace ("": none).
@@ -92,6 +90,23 @@ class RemoteNode:
         if not result.ok:
             raise RuntimeError(f"cannot read {path}: {result.stderr.strip()}")
         return result.stdout
+
+    def file_kind(self, path: str) -> str | None:
+        """None when nothing is at ``path``; ``REGULAR`` for a regular file (or a link to one);
+        else what is there: "a folder", "a symbolic link to nothing", "a fifo", ..."""
+        p = q(path)
+        result = self.sh(
+            f"if [ -f {p} ]; then echo regular; elif [ -d {p} ]; then echo folder; "
+            f"elif [ -L {p} ] && [ ! -e {p} ]; then echo dangling; "
+            f"elif [ -e {p} ]; then stat -L -c %F -- {p}; else echo absent; fi"
+        )
+        if not result.ok:
+            raise RuntimeError(f"cannot look at {path}: {result.stderr.strip()}")
+        word = result.stdout.strip()
+        named = {"regular": REGULAR, "folder": "a folder", "dangling": "a symbolic link to nothing"}
+        if word == "absent":
+            return None
+        return named.get(word) or f"a {word or 'file of unknown type'}, not a regular file"
 
     def sha256(self, path: str) -> str | None:
         result = self.sh(f"if [ -f {q(path)} ]; then sha256sum {q(path)}; else echo absent; fi")
@@ -198,13 +213,21 @@ class RemoteNode:
 
     # --- services ----------------------------------------------------------------------------
 
-    def systemctl(self, *args: str, timeout: float = 90) -> CommandResult:
-        return self.run(["systemctl", *args], timeout=timeout)
+    def systemctl(self, verb: str, *units: str, timeout: float = 90) -> CommandResult:
+        """``systemctl VERB -- UNIT...``: ``--`` ends systemctl's options, so a unit's name is
+        always a name, even one that starts with '-' (a profile's, or one a node's journal or
+        manifest names). Only the exit status is read, so no ``--quiet`` is needed. Every
+        unit name has its type after a '.': an argument without one is an option passed by
+        mistake (``systemctl("is-active", "--quiet", unit)``), refused loudly."""
+        odd = [u for u in units if "." not in u]
+        if odd:
+            raise RuntimeError(f"systemctl {verb}: {odd[0]!r} is not a unit name (no options here)")
+        return self.run(["systemctl", verb, *(("--", *units) if units else ())], timeout=timeout)
 
     def unit_state(self, unit: str) -> tuple[bool, bool]:
         """(enabled, active)."""
-        enabled = self.systemctl("is-enabled", "--quiet", unit).ok
-        active = self.systemctl("is-active", "--quiet", unit).ok
+        enabled = self.systemctl("is-enabled", unit).ok
+        active = self.systemctl("is-active", unit).ok
         return enabled, active
 
     def remember_unit_state(self, unit: str, enabled: bool, active: bool) -> None:

@@ -61,10 +61,10 @@ def retire(job: NodeJob) -> Outcome:
     lines: list[str] = []
     signals = dict(old.drain_signals)
     for unit in _old_services(job):
-        if node.systemctl("is-active", "--quiet", unit).ok:
+        if node.systemctl("is-active", unit).ok:
             job.stopped_old.append(unit)
         result = _stop(node, unit, signals.get(unit))
-        if not result.ok and node.systemctl("is-active", "--quiet", unit).ok:
+        if not result.ok and node.systemctl("is-active", unit).ok:
             raise StepFailed(f"cannot stop {old.strategy}'s {unit}", result.output_lines())
         lines.append(f"stopped {unit}")
     ok, message = job.probe_until(job.options.verify_timeout)
@@ -125,7 +125,7 @@ def _remove_old(job: NodeJob, lines: list[str]) -> list[str]:
     for unit in _old_services(job):
         node.systemctl("reset-failed", unit)  # no "failed" left behind by a unit now gone
         before = node.recall_unit_state(unit)
-        if before is not None and node.run(["systemctl", "cat", unit], timeout=20).ok:
+        if before is not None and node.systemctl("cat", unit, timeout=20).ok:
             enabled, active = before
             node.systemctl("enable" if enabled else "disable", unit)
             if active and not node.systemctl("restart", unit).ok:

@@ -56,7 +56,7 @@ def remove(job: UninstallJob) -> Outcome:
         if before is None:
             continue
         enabled, active = before
-        if node.run(["systemctl", "cat", unit], timeout=20).ok:
+        if node.systemctl("cat", unit, timeout=20).ok:
             node.systemctl("enable" if enabled else "disable", unit)
             if active and not node.systemctl("restart", unit).ok:
                 problems.append(f"{unit} did not start on its original config")

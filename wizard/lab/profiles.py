@@ -64,10 +64,10 @@ def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
         "masters": nodes(Role.MASTER, with_port=True),
         "workers": nodes(Role.WORKER),
     }
-    lb_nodes = nodes(Role.LB)
+    chosen = registry.get(strategy)
+    lb_nodes = nodes(Role.LB) if chosen.lb_nodes else []  # others refuse [[lb_nodes]]
     if lb_nodes:
         profile["lb_nodes"] = lb_nodes
-    chosen = registry.get(strategy)
     profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes)))
     profile["ssh"] = {
         "user": "root",

@@ -54,6 +54,8 @@ class Strategy:
     install_methods: ClassVar[tuple[InstallMethod, ...]] = (InstallMethod.PACKAGE,)
     # A one-node cluster may give its node a loopback address (the proxy runs on the node).
     loopback_single_node: ClassVar[bool] = False
+    # Its balancer may run on dedicated load-balancer nodes ([[lb_nodes]]).
+    lb_nodes: ClassVar[bool] = False
     # One node holds a VIP: verify shows the holder, the drill can take it (--master vip-holder).
     has_vip_holder: ClassVar[bool] = False
     prepare_title: ClassVar[str] = ""  # what prepare does, e.g. "the kube-nginx build"
@@ -84,6 +86,22 @@ class Strategy:
             if info.choices:
                 check_choice(problems, info.path(self.section), getattr(settings, info.name), info)
         return problems
+
+    def node_files(self, profile: Profile) -> tuple[str, ...]:
+        """Every path its plan may write on a node for ``profile``, whatever the install
+        method, computed from the profile alone (valid or not): the validator refuses them as
+        a kubeconfig to repoint. tests/test_kubeconfig_paths.py holds it to every plan."""
+        return ()
+
+    def uses_lb_nodes(self, profile: Profile) -> bool:
+        """Does ``profile`` put its balancer on the ``[[lb_nodes]]``? Where it does not, the
+        validator refuses them: they would be machines kubeha connects to for nothing."""
+        return self.lb_nodes
+
+    def lb_nodes_setting(self, profile: Profile) -> str:
+        """The setting that puts the balancer elsewhere, for the validator's message ("" when
+        the strategy never uses LB nodes)."""
+        return ""
 
     def plan(self, profile: Profile) -> RenderPlan:
         """The files, services and packages of every node, for a valid profile."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard import kubeadm_api
+from wizard.field_checks import check_lower_case
 from wizard.netaddr import host_port, is_hostname, parse_ip, url_host
 from wizard.plan import RenderedFile
 from wizard.problems import Problem, error
@@ -26,6 +27,8 @@ def apiserver_hostname_field() -> Any:
 def check_apiserver_hostname(problems: list[Problem], field: str, value: str) -> None:
     if not is_hostname(value):
         problems.append(error(field, value, f"expected a host name, e.g. {APISERVER_HOSTNAME}"))
+    else:
+        check_lower_case(problems, field, value)
 
 
 def hosts_line(profile: Profile, address: str, hostname: str) -> RenderedFile:
@@ -85,6 +88,9 @@ def snippets(
 CUTTER_UNIT = "kubeha-session-cutter.service"
 CUTTER_UNIT_PATH = f"/etc/systemd/system/{CUTTER_UNIT}"
 CUTTER_PATH = "/usr/local/lib/kubeha/kubeha-session-cutter"
+
+
+SESSION_CUTTER_PATHS = (CUTTER_PATH, CUTTER_UNIT_PATH)
 
 
 def session_cutter_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:

@@ -26,7 +26,12 @@ from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
 from wizard.strategies.base import Card, Strategy
-from wizard.strategies.common import CUTTER_UNIT, session_cutter_files, snippets
+from wizard.strategies.common import (
+    CUTTER_UNIT,
+    SESSION_CUTTER_PATHS,
+    session_cutter_files,
+    snippets,
+)
 from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
 from wizard.strategies.packages import CURL, same_name
@@ -379,9 +384,26 @@ class HaproxyKeepalivedStrategy(Strategy):
     )
     packages = (HAPROXY, KEEPALIVED, CURL)
     has_vip_holder = True
+    lb_nodes = True
 
     def check(self, profile: Profile) -> list[Problem]:
         return check(profile)
+
+    def node_files(self, profile: Profile) -> tuple[str, ...]:
+        return (
+            HAPROXY_CFG,
+            CHECK_SCRIPT,
+            KEEPALIVED_CONF,
+            FOLLOWER_PATH,
+            f"/etc/systemd/system/{FOLLOWER_UNIT}",
+            *SESSION_CUTTER_PATHS,
+        )
+
+    def uses_lb_nodes(self, profile: Profile) -> bool:
+        return profile.section(SECTION).run_on == RunOn.LB_NODES
+
+    def lb_nodes_setting(self, profile: Profile) -> str:
+        return f"haproxy_keepalived.run_on = {profile.section(SECTION).run_on!r}"
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)

@@ -232,6 +232,17 @@ class IpvsStrategy(Strategy):
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
 
+    def node_files(self, profile: Profile) -> tuple[str, ...]:
+        return (
+            MODULES_FILE,
+            SYSCTL_FILE,
+            RULES_FILE,
+            CHECKER_PATH,
+            CHECKER_CONF,
+            UNIT_PATH,
+            HOSTS_FILE,
+        )
+
     def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
         yield "ipvs.vip", profile.section(SECTION).vip
 

@@ -29,7 +29,13 @@ from wizard.problems import Problem
 from wizard.profile import Profile
 from wizard.strategies import local_endpoint
 from wizard.strategies.base import Card, Strategy
-from wizard.strategies.common import CUTTER_UNIT, apiserver_hostname_field, session_cutter_files
+from wizard.strategies.common import (
+    CUTTER_UNIT,
+    HOSTS_FILE,
+    SESSION_CUTTER_PATHS,
+    apiserver_hostname_field,
+    session_cutter_files,
+)
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite
 from wizard.strategies.local_nginx import check_listener
@@ -177,6 +183,9 @@ class LocalHaproxyStrategy(Strategy):
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return local_endpoint.lab_section(LocalHaproxy, site)
+
+    def node_files(self, profile: Profile) -> tuple[str, ...]:
+        return (CONF, UNIT_PATH, *SESSION_CUTTER_PATHS, HOSTS_FILE)
 
 
 STRATEGY = LocalHaproxyStrategy()

@@ -20,7 +20,13 @@ from wizard.problems import Problem, error, warning
 from wizard.profile import InstallMethod, Profile
 from wizard.strategies import local_endpoint
 from wizard.strategies.base import Card, Opener, Strategy
-from wizard.strategies.common import CUTTER_UNIT, apiserver_hostname_field, session_cutter_files
+from wizard.strategies.common import (
+    CUTTER_UNIT,
+    HOSTS_FILE,
+    SESSION_CUTTER_PATHS,
+    apiserver_hostname_field,
+    session_cutter_files,
+)
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, Report
 from wizard.strategies.packages import Package
@@ -187,6 +193,17 @@ class LocalNginxStrategy(Strategy):
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return local_endpoint.lab_section(LocalNginx, site)
+
+    def node_files(self, profile: Profile) -> tuple[str, ...]:
+        prefix = profile.install.prefix.rstrip("/")
+        return (
+            PACKAGE_CONF,
+            f"{prefix}/conf/kube-nginx.conf",
+            f"{prefix}/sbin/kube-nginx",
+            UNIT_PATH,
+            *SESSION_CUTTER_PATHS,
+            HOSTS_FILE,
+        )
 
     def needs_prepare(self, profile: Profile) -> bool:
         """Install methods source and binary: kube-nginx is built (or read) once, first."""
