@@ -96,7 +96,6 @@ def sections_for(key: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
 
 
 class BalancerScreen(WizardScreen):
-    step = "balancer"
     show_problems = True
 
     def compose_body(self) -> ComposeResult:
