@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.dom import DOMNode
@@ -182,7 +183,9 @@ async def test_a_kept_screen_is_restyled_on_resume_only_after_a_css_change() -> 
         assert kept.restyled > before  # a theme change while away: restyled as usual
 
 
-async def test_the_footer_is_told_of_binding_changes_and_rebuilds_only_when_they_differ() -> None:
+async def test_the_footer_is_told_of_binding_changes_and_rebuilds_only_when_they_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     assert "_bindings_ready" in vars(Footer) and "bindings_changed" in vars(Footer)
     assert list(inspect.signature(Footer.bindings_changed).parameters) == ["self", "screen"]
     app = Host()
@@ -193,8 +196,10 @@ async def test_the_footer_is_told_of_binding_changes_and_rebuilds_only_when_they
         assert footer._bindings_ready and footer.children
         calls: list[tuple] = []
         recomposed: list[bool] = []
-        footer.shows = lambda screen: calls.append(()) or StepFooter.shows(footer, screen)
-        footer.recompose = lambda: recomposed.append(True)  # type: ignore[method-assign]
+        monkeypatch.setattr(
+            footer, "shows", lambda s: calls.append(()) or StepFooter.shows(footer, s)
+        )
+        monkeypatch.setattr(footer, "recompose", lambda: recomposed.append(True))
         app.screen.refresh_bindings()
         await pilot.pause()
         assert calls  # the screen's bindings_updated_signal reached our bindings_changed
