@@ -82,8 +82,11 @@ def server_params(profile: Profile, tuning: Tuning) -> str:
     """Every server's options, written out on each server line: haproxy 2.6 silently ignores
     ``tcp-ut`` on a default-server line (seen with strace: no TCP_USER_TIMEOUT set)."""
     hc = profile.health_check
+    check = "check check-ssl verify none"
+    if hc.auth == "client-cert":
+        check += f" crt {hc.client_cert}"  # cert and key in one PEM (or its .key beside it)
     params = [
-        "check check-ssl verify none",
+        check,
         f"inter {round(hc.interval * 1000)}ms fastinter {tuning.fastinter_ms}ms "
         f"downinter {tuning.downinter_ms}ms fall {hc.fall} rise {hc.rise}",
     ]
@@ -93,6 +96,16 @@ def server_params(profile: Profile, tuning: Tuning) -> str:
         params.append(f"observe {tuning.observe}")
     if tuning.shutdown_sessions:
         params.append("on-marked-down shutdown-sessions")
+    return " ".join(params)
+
+
+def backup_params(profile: Profile, tuning: Tuning) -> str:
+    """The unchecked backup servers' options: the user timeout of the checked ones, no check."""
+    params = ["backup"]
+    if tuning.tcp_keepalive:
+        params.append(
+            f"tcp-ut {round(profile.health_check.fall * profile.health_check.interval * 1000)}ms"
+        )
     return " ".join(params)
 
 
@@ -112,6 +125,7 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
         tcp_keepalive=tuning.tcp_keepalive,
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
         server_params=server_params(profile, tuning),
+        backup_params=backup_params(profile, tuning),
     )
 
 
