@@ -5,6 +5,7 @@ lock (the same take/replace/release rules as :meth:`RemoteNode.try_lock`)."""
 
 from __future__ import annotations
 
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -66,6 +67,11 @@ class FakeNode:
         self.log.append(f"sh {script[:60]}")
         if "%{certs}" in script:
             return CommandResult(("sh",), 0, self.serving_pem, "")
+        if "CA-REFUSED" in script:  # the verify probe (wizard.engine.probe): as probe() says
+            result = self.probe(shlex.split(script)[-1])
+            code = "200" if result.ok else "000"
+            out = f"CA -\nRESULT {code} {result.seconds}\n"
+            return CommandResult(("sh",), 0 if result.ok else 7, out, result.detail)
         if "/readyz" in script or "/healthz" in script or "is-active" in script:
             code = 0 if self.clients_ok else 1
             return CommandResult(("sh",), code, "", "" if self.clients_ok else "connection refused")

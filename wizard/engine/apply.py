@@ -33,6 +33,7 @@ from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary,
 from wizard.engine.node_job import NodeJob
 from wizard.engine.phase import PhaseName, RunMode
 from wizard.engine.pool import run_pool
+from wizard.engine.probe import ProbeSettings
 from wizard.engine.remote import RemoteNode
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
@@ -270,6 +271,7 @@ def make_jobs(run: Run) -> None:
                 lock,
                 strategy=strategy,
                 clients=clients,
+                probe_settings=ProbeSettings.of(run.profile),
             )
         run.jobs[name] = job
     run.opened.extend([*run.clients_first.values(), *run.jobs.values()])
