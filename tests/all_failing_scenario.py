@@ -110,6 +110,17 @@ def main() -> None:
             seen["answered"] = sum(1 for a in answers if a)
             seen["requests"] = REQUESTS
             seen["masters_reached"] = sorted({a for a in answers if a})
+            stats = Path(file).parent / "stats.sock"
+            if stats.exists():  # local-haproxy: what `kubeha verify` reads there
+                from wizard.strategies.local_haproxy import all_failing_from_stats
+
+                csv = subprocess.run(
+                    ["curl", "-s", "--max-time", "3", "--unix-socket", str(stats), "http://x/;csv"],
+                    capture_output=True,
+                    text=True,
+                    timeout=20,
+                ).stdout
+                seen["stats_all_failing"] = all_failing_from_stats(csv)
     finally:
         for process in reversed(started):
             process.terminate()

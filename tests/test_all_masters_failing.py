@@ -131,8 +131,10 @@ def test_cutter_reads_a_hardened_apiserver(tmp_path, tls, auth):
 
 def haproxy_file(strategy: str, profile: Profile, folder: Path) -> Path:
     if strategy == "local-haproxy":
-        text = local_haproxy.config(profile).replace(
-            local_haproxy.ADMIN_SOCKET, str(folder / "admin.sock")
+        text = (
+            local_haproxy.config(profile)
+            .replace(local_haproxy.ADMIN_SOCKET, str(folder / "admin.sock"))
+            .replace(local_haproxy.STATS_SOCKET, str(folder / "stats.sock"))
         )
         text = "\n".join(
             line
@@ -166,6 +168,8 @@ def test_haproxy_keeps_forwarding_when_every_check_fails(tmp_path, tls, strategy
     seen = scenario("haproxy", config, tls, codes)
     assert seen["answered"] == seen["requests"], seen
     assert seen["masters_reached"] == list(MASTERS), seen
+    if strategy == "local-haproxy":  # what `kubeha verify` reports on that node
+        assert seen["stats_all_failing"].startswith("every master (3) fails"), seen
 
 
 @needs_netns
@@ -180,6 +184,7 @@ def test_haproxy_client_cert_reads_readiness(tmp_path, tls, strategy):
     seen = scenario("haproxy", haproxy_file(strategy, profile, tmp_path), tls, codes)
     assert seen["answered"] == seen["requests"], seen
     assert seen["masters_reached"] == [MASTERS[0]], seen
+    assert not seen.get("stats_all_failing"), seen
 
 
 @needs_netns

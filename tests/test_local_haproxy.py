@@ -111,7 +111,11 @@ def scenario_config(tmp_path: Path) -> tuple[Path, Path]:
         workers=(),
     )
     socket_path = tmp_path / "admin.sock"
-    text = local_haproxy.config(profile).replace(local_haproxy.ADMIN_SOCKET, str(socket_path))
+    text = (
+        local_haproxy.config(profile)
+        .replace(local_haproxy.ADMIN_SOCKET, str(socket_path))
+        .replace(local_haproxy.STATS_SOCKET, str(tmp_path / "stats.sock"))
+    )
     text = "\n".join(
         line for line in text.splitlines() if line.strip() not in ("user haproxy", "group haproxy")
     )

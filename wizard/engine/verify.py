@@ -93,10 +93,12 @@ def check_node(
     )
     if result.returncode == CURL_CERT_REFUSED and used:
         detail = f"certificate refused against {used} (curl 60): {detail}"
-    failing = all_failing_state(node)
+    extras = strategy.verify_node(profile, name, node)
+    failing = all_failing_state(node) or (
+        f"ALL MASTERS FAILING ITS CHECKS: {extras.all_failing}" if extras.all_failing else ""
+    )
     if failing:
         detail = f"{detail}; {failing}" if detail else failing
-    extras = strategy.verify_node(profile, name, node)
     return NodeCheck(
         name,
         url,

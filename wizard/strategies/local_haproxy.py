@@ -31,7 +31,7 @@ from wizard.strategies import local_endpoint
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import CUTTER_UNIT, apiserver_hostname_field, session_cutter_files
 from wizard.strategies.fields import described
-from wizard.strategies.hooks import LabSite
+from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
 from wizard.strategies.local_nginx import check_listener
 from wizard.strategies.packages import same_name
 from wizard.templating import render_template
@@ -45,6 +45,9 @@ RUNTIME_DIR = "kube-haproxy"  # /run/kube-haproxy, the unit's RuntimeDirectory
 PID_FILE = f"/run/{RUNTIME_DIR}/haproxy.pid"
 MASTER_SOCKET = f"/run/{RUNTIME_DIR}/master.sock"
 ADMIN_SOCKET = f"/run/{RUNTIME_DIR}/admin.sock"
+# haproxy's stats page (CSV at "/;csv") on a socket of its own: `kubeha verify` reads there
+# whether every master fails its check (haproxy then runs on the unchecked backups).
+STATS_SOCKET = f"/run/{RUNTIME_DIR}/stats.sock"
 HAPROXY = same_name("haproxy")
 
 
@@ -120,6 +123,7 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
         listen=lh.listen_address,
         port=lh.listen_port,
         admin_socket=ADMIN_SOCKET,
+        stats_socket=STATS_SOCKET,
         connect_timeout_ms=tuning.connect_timeout_ms,
         check_timeout_ms=round(hc.timeout * 1000),
         tcp_keepalive=tuning.tcp_keepalive,
@@ -191,6 +195,40 @@ class LocalHaproxyStrategy(Strategy):
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return local_endpoint.lab_section(LocalHaproxy, site)
+
+    def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
+        """Whether every master fails haproxy's check on this node (it runs on the backups)."""
+        result = node.run(
+            ["curl", "-s", "--max-time", "3", "--unix-socket", STATS_SOCKET, "http://x/;csv"],
+            timeout=15,
+        )
+        return VerifyExtras(all_failing=all_failing_from_stats(result.stdout) if result.ok else "")
+
+
+def all_failing_from_stats(csv: str) -> str:
+    """haproxy's stats CSV: a word when every checked server of the backend is down, else ""."""
+    lines = csv.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return ""
+    header = lines[0][2:].split(",")
+    try:
+        px, sv, status, bck = (header.index(k) for k in ("pxname", "svname", "status", "bck"))
+    except ValueError:
+        return ""
+    checked = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) <= max(px, sv, status, bck) or cells[px] != "kube-apiserver":
+            continue
+        if cells[sv] in ("FRONTEND", "BACKEND") or cells[bck] != "0":
+            continue
+        checked.append(cells[status])
+    if checked and all(s.startswith("DOWN") for s in checked):
+        return (
+            f"every master ({len(checked)}) fails haproxy's check: it forwards to all of them "
+            "unchecked (the backup servers)"
+        )
+    return ""
 
 
 STRATEGY = LocalHaproxyStrategy()
