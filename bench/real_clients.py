@@ -76,7 +76,7 @@ class Deployment:
 def deployment(lab: Lab, strategy: str, guests: tuple[GuestState, ...] = ()) -> Deployment:
     if strategy == "ipvs":
         data = qemu.ipvs_profile(lab.state, list(guests))
-        data["health_check"] = dict(IPVS_HEALTH)
+        data["health_check"] = {**data.get("health_check", {}), **IPVS_HEALTH}
     else:
         data = build_profile(lab.state, strategy)
     profile = profile_from_dict(data).profile
