@@ -1,6 +1,7 @@
 """Stand-in kube-apiservers for the all-masters-failing tests: ``python -m tests.standin_masters
 CERT KEY CODES_DIR ADDRESS...`` serves TLS on ADDRESS:6443 for each address until killed.
-``/readyz`` answers the status in CODES_DIR/ADDRESS (200 when the file is missing), or, for a
+``/readyz`` answers the status in CODES_DIR/ADDRESS (200 when the file is missing; 0: no answer,
+the connection closed), or, for a
 client that shows a certificate, 200 when CODES_DIR/ADDRESS.authenticated says so (an apiserver
 whose anonymous requests are refused but whose authenticated ones are read); every other path
 answers 200 with an ``X-Master`` header naming the address. Run it inside a network namespace
@@ -30,6 +31,9 @@ def serve(address: str, cert: str, key: str, codes: Path) -> None:
                 name = f"{address}.authenticated" if peer_cert else address
                 path = codes / name
                 code = int(path.read_text().strip()) if path.exists() else 200
+                if code == 0:  # no answer at all: the connection closed without a response
+                    self.close_connection = True
+                    return
             body = address.encode()
             self.send_response(code)
             self.send_header("X-Master", address)

@@ -116,6 +116,25 @@ def test_cutter_refuses_no_master_when_every_master_fails(tmp_path, tls, status)
 
 
 @needs_netns
+@pytest.mark.parametrize(
+    ("codes", "reached"),
+    [((0, 500, 500), MASTERS[1:]), ((0, 0, 0), MASTERS)],
+    ids=["one-silent-others-500", "none-answers"],
+)
+def test_cutter_keeps_a_silent_master_out_while_another_answers(tmp_path, tls, codes, reached):
+    """A host gone while etcd elects a leader (the others' /readyz says 500): the silent master
+    is out anyway and stays refused; when no master answers at all (the check path itself
+    failing, a network blip), nothing is refused."""
+    folder = tmp_path / "codes"
+    answers(folder, 200)
+    for address, status in zip(MASTERS, codes, strict=True):
+        (folder / address).write_text(f"{status}\n")
+    seen = scenario("cutter", cutter_file(loopback_profile("local-nginx"), folder), tls, folder)
+    assert seen["reached_all_failing"] == list(reached), seen
+    assert seen["state_file_all_failing"], seen
+
+
+@needs_netns
 @pytest.mark.parametrize("auth", ["client-cert", "alive-on-401"])
 def test_cutter_reads_a_hardened_apiserver(tmp_path, tls, auth):
     """Anonymous /readyz answers 401, an authenticated one 200: both modes see every master up

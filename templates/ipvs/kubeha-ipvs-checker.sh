@@ -213,8 +213,16 @@ reconcile() {
     [ "${STATE[$rs]}" = up ] && want+=("$rs") && WANT_WEIGHT[$rs]=1
   done
   if [ ${#want[@]} -eq 0 ]; then
-    want=("${SERVERS[@]}") # every master failed: keep them all rather than none
-    for rs in "${SERVERS[@]}"; do WANT_WEIGHT[$rs]=1; done
+    # Every master failed: keep them all rather than none; but one that gives no answer at all
+    # while another still answers (a vanished host while etcd elects: the others say 500) is
+    # out anyway.
+    for rs in "${SERVERS[@]}"; do
+      [ "${STATE[$rs]}" != out ] && want+=("$rs") && WANT_WEIGHT[$rs]=1
+    done
+    if [ ${#want[@]} -eq 0 ]; then
+      want=("${SERVERS[@]}")
+      for rs in "${SERVERS[@]}"; do WANT_WEIGHT[$rs]=1; done
+    fi
     if [ "$ALL_DOWN" = 0 ]; then
       ALL_DOWN=$(date -u +%Y-%m-%dT%H:%M:%SZ)
       mkdir -p "${ALL_FAILING_FILE%/*}" &&

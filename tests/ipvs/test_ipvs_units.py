@@ -260,6 +260,19 @@ def test_every_master_answering_401_keeps_all_and_says_so_every_interval(checker
     assert not checker.all_failing()
 
 
+def test_every_master_failing_still_leaves_out_one_that_gives_no_answer(checker):
+    """A master's host gone while etcd elects (the others answer 500): the silent one stays
+    out, the answering ones are kept (weight 1); the node says every master fails."""
+    checker.wait(lambda t: len(t) == 4)
+    checker.down(SERVERS[0])
+    checker.draining(*SERVERS[1:])
+    checker.wait(lambda t: t == ["rr", *SERVERS[1:]])
+    deadline = time.monotonic() + 10
+    while checker.weights() != {SERVERS[1]: "1", SERVERS[2]: "1"} or not checker.all_failing():
+        assert time.monotonic() < deadline, (checker.weights(), checker.log())
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize(
     "checker",
     [{"OK_CODES": "200 401 403"}, {"CHECK_AUTH": "--cert /var/lib/kubelet/pki/x.pem"}],
