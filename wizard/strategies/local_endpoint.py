@@ -10,10 +10,9 @@ on every machine that is not a node. With the name, such a machine maps the name
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
-from wizard.netaddr import parse_ip, url_host
+from wizard.netaddr import https_url, loopback, parse_ip
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
@@ -21,15 +20,13 @@ from wizard.strategies.common import check_apiserver_hostname, hosts_line, snipp
 from wizard.strategies.hooks import LabSite
 from wizard.strategies.packages import Package
 
-LOOPBACK = {4: ipaddress.IPv4Address("127.0.0.1"), 6: ipaddress.IPv6Address("::1")}
-
 
 def dial_address(listen_address: str) -> str:
     """The address a node reaches its own proxy on: the listen address, or loopback of its
     family when the proxy listens on every address (0.0.0.0, ::)."""
     ip = parse_ip(listen_address)
     if ip is not None and ip.is_unspecified:
-        return str(LOOPBACK[ip.version])
+        return loopback(ip.version)
     return listen_address
 
 
@@ -40,7 +37,7 @@ def hosts_file(profile: Profile, section: Any) -> RenderedFile:
 
 def server_url(section: Any) -> str:
     """What clients dial: ``https://apiserver.cluster.local:8443`` by default."""
-    return f"https://{section.apiserver_hostname}:{section.listen_port}"
+    return https_url(section.apiserver_hostname, section.listen_port)
 
 
 def verify_url(profile: Profile, section: Any) -> str:
@@ -52,7 +49,7 @@ def verify_url(profile: Profile, section: Any) -> str:
 def former_server_url(section: Any) -> str:
     """What kubeha before the host name repointed clients to (the proxy's own address), so
     uninstall still points those kubeconfigs back and a re-apply moves them to the name."""
-    return f"https://{url_host(dial_address(section.listen_address))}:{section.listen_port}"
+    return https_url(dial_address(section.listen_address), section.listen_port)
 
 
 def endpoint_snippets(profile: Profile, section: Any) -> tuple[tuple[RenderedFile, ...], str]:
