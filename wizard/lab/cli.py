@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kube-apiserver, controller-manager, scheduler on the masters, kube-proxy on the "
         "workers (Kubernetes 1.20 built from Debian's source once: 15-25 min, then cached)",
     )
+    p.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="dual stack: every node gets an IPv6 address too (fd77::/64, mirroring "
+        "10.77.0.0/24), and lab-<strategy>-ipv6 profiles address everything by IPv6",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(
@@ -92,7 +98,13 @@ def cmd_build_kube(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = lab_ops.up(args.masters, args.workers, args.lb_nodes, control_plane=args.control_plane)
+    lab = lab_ops.up(
+        args.masters,
+        args.workers,
+        args.lb_nodes,
+        control_plane=args.control_plane,
+        ipv6=args.ipv6,
+    )
     guests = qemu.ensure_guests(args.ipvs_nodes)
     written = write_profiles(lab.state)
     if guests:  # the ipvs profile gets the QEMU nodes (the nspawn nodes' kernel has no IPVS)

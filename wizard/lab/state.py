@@ -23,6 +23,7 @@ class NodeState:
     ssh_port: int
     netns: str
     merged: str
+    address6: str = ""  # its IPv6 address in a dual-stack lab (``lab up --ipv6``)
     nspawn_pid: int | None = None
     nspawn_started: int | None = None
     init_pid: int | None = None
@@ -44,6 +45,7 @@ class LabState:
     ready: bool = False
     control_plane: str = "stand-in"  # or "real" (wizard.lab.control_plane)
     kube_bin: str = ""  # a real lab's binaries on the host (bind-mounted into every node)
+    ipv6: bool = False  # dual stack: every node has an IPv6 address too (constants.SUBNET6)
 
     @property
     def shape(self) -> tuple[int, int, int]:

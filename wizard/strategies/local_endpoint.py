@@ -68,10 +68,10 @@ def check_hostname(profile: Profile, name: str) -> list[Problem]:
 
 def lab_section(section_type: type, site: LabSite) -> dict[str, Any]:
     """A node-local section for the lab: the defaults, with the lab's API host name (which the
-    lab's apiserver certificates carry)."""
+    lab's apiserver certificates carry); on IPv6 the proxy listens on ::1."""
     defaults = section_type()
     return {
-        "listen_address": defaults.listen_address,
+        "listen_address": loopback(6) if site.ipv6 else defaults.listen_address,
         "listen_port": defaults.listen_port,
         "apiserver_hostname": site.apiserver_hostname,
     }
