@@ -248,7 +248,8 @@ def up(
             if is_healthy(existing):
                 current_tree = existing.rootfs == str(rootfs_path())
                 same_plane = existing.control_plane == control_plane
-                same_plane = same_plane and existing.ipv6 == ipv6
+                # A dual-stack lab serves an IPv4-only request too (its IPv4 side is the same).
+                same_plane = same_plane and (existing.ipv6 or not ipv6)
                 if existing.shape == shape and current_tree and same_plane:
                     log("the lab is already up with this shape; reusing it")
                     return Lab(existing)

@@ -61,10 +61,21 @@ class LabState:
         raise LabError(f"the lab has no node {name!r} (its nodes: {names})")
 
 
+def _record(state: LabState) -> dict:
+    """The state as JSON data; an IPv4-only lab's without the dual-stack keys, so a kubeha that
+    predates ``--ipv6`` still reads the record of the lab it shares."""
+    data = asdict(state)
+    if not state.ipv6:
+        del data["ipv6"]
+        for node in data["nodes"]:
+            del node["address6"]
+    return data
+
+
 def save_state(state: LabState) -> None:
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     tmp = STATE_FILE.with_name(f".{STATE_FILE.name}.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    tmp.write_text(json.dumps(_record(state), indent=2) + "\n")
     os.replace(tmp, STATE_FILE)
 
 
