@@ -271,3 +271,25 @@ def test_a_stopped_process_counts_until_it_has_left_proc():
     finally:
         parent.send_signal(signal.SIGKILL)
     assert wait_gone(tree, 15) == []  # the parent reaped by us, the orphan by init
+
+
+def test_a_lab_record_from_another_kubeha_version_is_still_read(tmp_path, monkeypatch):
+    """A record with a field this kubeha lacks (another branch's lab option) and one without
+    the dual-stack keys (an IPv4 lab saved by this kubeha) both read back."""
+    import json
+
+    from wizard.lab import state as state_module
+
+    path = tmp_path / "state.json"
+    monkeypatch.setattr(state_module, "STATE_FILE", path)
+    state_module.save_state(_state())
+    data = json.loads(path.read_text())
+    assert "ipv6" not in data and "address6" not in data["nodes"][0]
+    data["hardened"] = True
+    data["nodes"][0]["future"] = 1
+    path.write_text(json.dumps(data))
+    read = state_module.read_state()
+    assert read is not None and read.shape == (3, 2, 0) and not read.ipv6
+    state_module.save_state(_state(ipv6=True))
+    read = state_module.read_state()
+    assert read is not None and read.ipv6 and read.nodes[0].address6 == "fd77::11"

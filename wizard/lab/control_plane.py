@@ -30,7 +30,9 @@ from wizard.lab.constants import (
     CA_CERT_FILE,
     CACHE_DIR,
     HAPROXY_VIP,
+    HAPROXY_VIP6,
     IPVS_VIP,
+    IPVS_VIP6,
 )
 from wizard.lab.errors import LabError
 from wizard.lab.system import run
@@ -139,9 +141,12 @@ def install_node_debs(root: Path, debs: list[Path]) -> None:
 # --- certificates and kubeconfigs ------------------------------------------------------------
 
 
-def apiserver_sans(master: str, address: str) -> list[str]:
-    """Every name a client of this master's kube-apiserver may dial."""
+def apiserver_sans(master: str, address: str, address6: str = "") -> list[str]:
+    """Every name a client of this master's kube-apiserver may dial (in a dual-stack lab, its
+    IPv6 address, the IPv6 VIPs and ::1 too)."""
     ips = [address, "127.0.0.1", HAPROXY_VIP, IPVS_VIP, FIRST_SERVICE_IP]
+    if address6:
+        ips += [address6, "::1", HAPROXY_VIP6, IPVS_VIP6]
     dns = [
         master,
         "localhost",
@@ -246,14 +251,16 @@ def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
     )
 
 
-def apiserver_unit(address: str, etcd_addresses: list[str]) -> str:
+def apiserver_unit(address: str, etcd_addresses: list[str], dual_stack: bool = False) -> str:
+    """kube-apiserver, advertising its IPv4 address (the Service network is IPv4); in a
+    dual-stack lab it listens on :: (both families), so IPv6 clients reach it too."""
     ssl = SSL_DIR
     return _unit(
         "Kubernetes API Server",
         [
             f"{BIN_IN_NODE}/kube-apiserver",
             f"--advertise-address={address}",
-            "--bind-address=0.0.0.0",
+            "--bind-address=::" if dual_stack else "--bind-address=0.0.0.0",
             f"--secure-port={APISERVER_PORT}",
             "--insecure-port=0",
             "--etcd-servers=" + ",".join(f"https://{a}:2379" for a in etcd_addresses),
@@ -356,8 +363,11 @@ def write_node_files(
     address: str,
     masters: list[tuple[str, str]],
     cluster: ClusterPki,
+    address6: str = "",
 ) -> None:
-    """Certificates, kubeconfigs and units for one node of a real lab (before it boots)."""
+    """Certificates, kubeconfigs and units for one node of a real lab (before it boots);
+    ``address6``: the node's IPv6 address in a dual-stack lab (etcd and the clients' first
+    master stay on IPv4)."""
     first_master = masters[0][1]
     server = f"https://{first_master}:{APISERVER_PORT}"
     ssl = root / SSL_DIR.lstrip("/")
@@ -376,7 +386,9 @@ def write_node_files(
         )
         _write(ssl / "etcd.pem", etcd_cert)
         _write(ssl / "etcd-key.pem", etcd_key, 0o600)
-        api_key, api_cert = pki.issue_cert(f"kube-apiserver-{name}", apiserver_sans(name, address))
+        api_key, api_cert = pki.issue_cert(
+            f"kube-apiserver-{name}", apiserver_sans(name, address, address6)
+        )
         _write(ssl / "kubernetes.pem", api_cert)
         _write(ssl / "kubernetes-key.pem", api_key, 0o600)
         _write(ssl / "sa.key", cluster.sa_key, 0o600)
@@ -392,7 +404,9 @@ def write_node_files(
             0o600,
         )
         units[ETCD_UNIT] = etcd_unit(name, address, masters)
-        units[APISERVER_UNIT] = apiserver_unit(address, [a for _, a in masters])
+        units[APISERVER_UNIT] = apiserver_unit(
+            address, [a for _, a in masters], dual_stack=bool(address6)
+        )
         units[CONTROLLER_MANAGER_UNIT] = controller_manager_unit()
         units[SCHEDULER_UNIT] = scheduler_unit()
     elif role == "worker":

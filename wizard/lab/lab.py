@@ -335,7 +335,9 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         cert = pki.issue_apiserver_cert(spec.name, master_addresses) if stand_in else None
         node.write_node_files(merged, spec, specs, pki.public_key(), host_keys[spec.name][0], cert)
         if real:
-            cp.write_node_files(merged, spec.name, spec.role, spec.address, masters, cluster)
+            cp.write_node_files(
+                merged, spec.name, spec.role, spec.address, masters, cluster, spec.address6
+            )
             if spec.role == "worker":
                 cp.install_node_debs(merged, debs)
         n.nspawn_pid, n.nspawn_started = node.start_container(

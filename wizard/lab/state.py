@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from wizard.lab.constants import STATE_FILE
 
@@ -85,8 +85,16 @@ def read_state() -> LabState | None:
         data = json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
         return None
-    nodes = [NodeState(**n) for n in data.pop("nodes", [])]
-    return LabState(**data, nodes=nodes)
+    nodes = [NodeState(**_known(NodeState, n)) for n in data.pop("nodes", [])]
+    return LabState(**_known(LabState, data), nodes=nodes)
+
+
+def _known(kind: type, data: dict) -> dict:
+    """The keys of ``data`` that ``kind`` has: a record written by another kubeha version (a
+    field this one lacks, such as another branch's lab option) is still read, so that lab can
+    be brought down."""
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def clear_state() -> None:
