@@ -351,3 +351,36 @@ def test_the_guest_mounts_the_kube_disk_before_kube_proxy_and_links_iptables_to_
         "iptables", "iptables-save", "iptables-restore",
         "ip6tables", "ip6tables-save", "ip6tables-restore",
     }  # fmt: skip
+
+
+def test_a_dual_stack_guest_gets_its_ipv6_address_and_the_ipv6_ipvs_profile(tmp_path: Path):
+    """In a dual-stack lab the guest's files carry a unit giving eth0 its fd77:: address (the
+    shared image's init is left as it is), and lab-ipvs-ipv6 lists the guest by that address."""
+    from wizard.lab import lab
+    from wizard.lab.state import LabState, NodeState
+
+    qemu._write_ipv6_unit(tmp_path, "fd77::41")
+    unit = (tmp_path / "etc/systemd/system" / qemu.IPV6_UNIT).read_text()
+    assert "ExecStart=ip -6 addr replace fd77::41/64 dev eth0 nodad" in unit
+    link = tmp_path / "etc/systemd/system/multi-user.target.wants" / qemu.IPV6_UNIT
+    assert link.is_symlink()
+    state = LabState(3, 0, 0, rootfs="/r", bridge_netns="kubeha-lab", ipv6=True)
+    for spec in lab.plan(3, 0, 0, ipv6=True):
+        state.nodes.append(
+            NodeState(
+                spec.name,
+                spec.role,
+                spec.address,
+                "127.0.0.1",
+                2211,
+                "ns",
+                "/m",
+                address6=spec.address6,
+            )
+        )
+    guest = qemu.GuestState("q1", "10.77.0.41", "127.0.0.1", 2241, "tap-q1", address6="fd77::41")
+    profile = qemu.ipvs_profile(state, [guest], ipv6=True)
+    assert profile["ipvs"]["vip"] == "fd77:97::2"
+    assert [w["address"] for w in profile["workers"]] == ["fd77::41"]
+    assert [m["address"] for m in profile["masters"]] == ["fd77::11", "fd77::12", "fd77::13"]
+    assert qemu.ipvs_profile(state, [guest])["workers"][0]["address"] == "10.77.0.41"

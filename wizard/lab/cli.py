@@ -108,8 +108,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     guests = qemu.ensure_guests(args.ipvs_nodes)
     written = write_profiles(lab.state)
     if guests:  # the ipvs profile gets the QEMU nodes (the nspawn nodes' kernel has no IPVS)
-        ipvs = next(p for p in written if p.name == f"{profile_name('ipvs')}.toml")
-        ipvs.write_bytes(tomli_w.dumps(qemu.ipvs_profile(lab.state, guests)).encode())
+        for ipv6 in (False, True) if lab.state.ipv6 else (False,):
+            ipvs = next(p for p in written if p.name == f"{profile_name('ipvs', ipv6)}.toml")
+            profile = qemu.ipvs_profile(lab.state, guests, ipv6)
+            ipvs.write_bytes(tomli_w.dumps(profile).encode())
     _print_table(lab_ops.status_rows())
     for guest in guests:
         print(f"{guest.name}  ipvs (QEMU)  {guest.address}  ssh {guest.ssh_host}:{guest.ssh_port}")
