@@ -36,6 +36,7 @@ from wizard.lab.constants import (
 )
 from wizard.lab.errors import LabError
 from wizard.lab.system import run
+from wizard.netaddr import https_url
 from wizard.profile import ClientKubeconfig
 
 REAL = "real"
@@ -223,7 +224,7 @@ def _unit(description: str, exec_start: list[str], extra: str = "", after: str =
 
 
 def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
-    cluster = ",".join(f"{n}=https://{a}:2380" for n, a in members)
+    cluster = ",".join(f"{n}={https_url(a, 2380)}" for n, a in members)
     ssl = SSL_DIR
     return _unit(
         "etcd",
@@ -231,10 +232,10 @@ def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
             ETCD_IN_NODE,
             f"--name={name}",
             "--data-dir=/var/lib/etcd",
-            f"--listen-client-urls=https://{address}:2379,https://127.0.0.1:2379",
-            f"--advertise-client-urls=https://{address}:2379",
-            f"--listen-peer-urls=https://{address}:2380",
-            f"--initial-advertise-peer-urls=https://{address}:2380",
+            f"--listen-client-urls={https_url(address, 2379)},https://127.0.0.1:2379",
+            f"--advertise-client-urls={https_url(address, 2379)}",
+            f"--listen-peer-urls={https_url(address, 2380)}",
+            f"--initial-advertise-peer-urls={https_url(address, 2380)}",
             f"--initial-cluster={cluster}",
             "--initial-cluster-state=new",
             f"--initial-cluster-token={ETCD_TOKEN}",
@@ -263,7 +264,7 @@ def apiserver_unit(address: str, etcd_addresses: list[str], dual_stack: bool = F
             "--bind-address=::" if dual_stack else "--bind-address=0.0.0.0",
             f"--secure-port={APISERVER_PORT}",
             "--insecure-port=0",
-            "--etcd-servers=" + ",".join(f"https://{a}:2379" for a in etcd_addresses),
+            "--etcd-servers=" + ",".join(https_url(a, 2379) for a in etcd_addresses),
             f"--etcd-cafile={ssl}/ca.pem",
             f"--etcd-certfile={ssl}/etcd.pem",
             f"--etcd-keyfile={ssl}/etcd-key.pem",
@@ -369,7 +370,7 @@ def write_node_files(
     ``address6``: the node's IPv6 address in a dual-stack lab (etcd and the clients' first
     master stay on IPv4)."""
     first_master = masters[0][1]
-    server = f"https://{first_master}:{APISERVER_PORT}"
+    server = https_url(first_master, APISERVER_PORT)
     ssl = root / SSL_DIR.lstrip("/")
     kube = root / KUBE_DIR.lstrip("/")
     _write(ssl / "ca.pem", CA_CERT_FILE.read_text())
