@@ -69,7 +69,7 @@ def settle_check(vip_hostport: str, real_servers: list[str], path: str) -> str:
         f"for rs in {servers}; do "
         f'code=$(curl -gsk -o /dev/null -m 5 -w "%{{http_code}}" "https://$rs{path}"); '
         '[ "$code" = 200 ] || continue; '
-        'printf "%s\\n" "$table" | grep -q -- "-> $rs " || missing="$missing $rs"; done; '
+        'printf "%s\\n" "$table" | grep -qF -- "-> $rs " || missing="$missing $rs"; done; '
         '[ -z "$missing" ] && exit 0; '
         'echo "answering but not yet in the IPVS table:$missing"; exit 1'
     )
