@@ -21,6 +21,7 @@ from tests.engine.labkit import (
 from tests.loadloop import loops_on
 from wizard.cli import main
 from wizard.engine.model import NodeState
+from wizard.engine.node_job import NodeJob
 from wizard.profile_io import save_profile
 
 pytestmark = pytest.mark.lab
@@ -164,15 +165,36 @@ def test_resume_redoes_only_the_failed_nodes(lab, base, run_history, monkeypatch
     assert skipped == {"m1", "m2"}
 
 
-def test_failed_verify_rolls_back_to_the_serving_config(lab, base):
-    broken = with_section(port(base, 8446), "health_check", path="/not-a-health-endpoint")
-    summary, recorder = apply(broken, only=("w1",), verify_timeout=3)
+def test_failed_verify_rolls_back_to_the_serving_config(lab, base, monkeypatch):
+    """A new config that does not serve once in place (its verify fails) is rolled back and the
+    previous one serves again. The failure is the test's (the new port's probe answers 503):
+    a real cause seen earlier, a check path every master refuses, is now stopped before any
+    change by the auth preflight (the next test)."""
+    real = NodeJob.probe_once
+
+    def new_config_fails(self, url, timeout=3.0):
+        if url == self.plan.verify_url:
+            return False, True, f"{url}: 503 (the test's failing verify)"
+        return real(self, url, timeout)
+
+    monkeypatch.setattr(NodeJob, "probe_once", new_config_fails)
+    summary, recorder = apply(port(base, 8446), only=("w1",), verify_timeout=3)
     [result] = summary.nodes
     assert result.state is NodeState.ROLLED_BACK, recorder.text()
     assert "serving again" in result.rollback, recorder.text()
     conf = lab.exec_in_node("w1", ["cat", CONF]).stdout
     assert "listen 127.0.0.1:8445 reuseport;" in conf
     assert loops_on(lab, ["w1"], "https://127.0.0.1:8445/readyz", 3, 0.05)["w1"].failed == 0
+
+
+def test_a_check_path_every_master_refuses_stops_the_run_before_any_change(lab, base):
+    before = lab.exec_in_node("w1", ["cat", CONF]).stdout
+    broken = with_section(port(base, 8446), "health_check", path="/not-a-health-endpoint")
+    summary, recorder = apply(broken, only=("w1",), verify_timeout=3)
+    assert not summary.ok, recorder.text()
+    assert "every master fails the check" in recorder.text(), recorder.text()
+    assert all(r.state is not NodeState.ROLLED_BACK for r in summary.nodes), recorder.text()
+    assert lab.exec_in_node("w1", ["cat", CONF]).stdout == before
 
 
 def test_uninstall_leaves_the_nodes_as_before(lab, base):
