@@ -4,6 +4,7 @@ failed one never shows a full bar or its reason twice, and Escape asks before it
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 
 from screens.app import make_app
@@ -61,18 +62,28 @@ async def _deploy(pilot) -> None:
     assert isinstance(pilot.app.screen, DeployScreen)
 
 
+def seconds_shown(text: str) -> int:
+    """The largest ``Ns`` count in a pane's text (0 when none)."""
+    return max((int(n) for n in re.findall(r"\b(\d+)s\b", text)), default=0)
+
+
 async def test_a_running_pane_spins_and_counts_its_time() -> None:
     engine = SlowEngine()
     app = make_app(profile=example("local-nginx"), engine=engine)
     async with app.run_test(size=(100, 30)) as pilot:
         await _deploy(pilot)
         await wait_for(pilot, engine.started.is_set)
-        await pilot.pause(0.3)
-        first = widget_text(app, "#pane-master1")
-        assert "0s" in first and any(frame in first for frame in SPINNER), first
-        await pilot.pause(1.2)
-        later = widget_text(app, "#pane-master1")
-        assert "1s" in later and later != first, later  # time goes on, the spinner turns
+
+        def pane() -> str:
+            return widget_text(app, "#pane-master1")
+
+        await wait_for(pilot, lambda: any(frame in pane() for frame in SPINNER))
+        first = pane()
+        assert re.search(r"\b\d+s\b", first), first  # its time is shown
+        # Time goes on and the spinner turns (a loaded host may take longer: the engine waits
+        # 20 s to be cancelled, the deadline here is 10 s).
+        await wait_for(pilot, lambda: seconds_shown(pane()) > seconds_shown(first), timeout=10)
+        assert pane() != first
         assert not any(frame in widget_text(app, "#pane-master2") for frame in SPINNER)
 
 
