@@ -98,13 +98,11 @@ class NodeWork:
     def name(self) -> str:
         return self.plan.node
 
-    def progress(self, phase: PhaseName) -> float | None:
+    def progress(self, phase: str) -> float | None:
         """The node's progress bar once it reaches ``phase`` (None: not a phase that moves it)."""
         return None
 
-    def event(
-        self, phase: PhaseName, status: Status, message: str = "", lines=(), duration=None
-    ) -> None:
+    def event(self, phase: str, status: Status, message: str = "", lines=(), duration=None) -> None:
         progress = 1.0 if phase is PhaseName.DONE else self.progress(phase)
         self.emit(Event(self.name, phase, status, message, tuple(lines), duration, progress))
 

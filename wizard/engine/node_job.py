@@ -12,6 +12,7 @@ node's lock (:mod:`wizard.engine.node_lock`; not in a dry run).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 from wizard.engine.events import Status
@@ -26,8 +27,14 @@ from wizard.engine.phases.upload import uploaded
 from wizard.engine.runner import ROLLBACK_PROGRESS, run_phases
 from wizard.engine.work import ApplyWork
 
-# A node's progress once it reaches a phase of its apply (the deploy screen's bar).
-PROGRESS = {**progress_marks(APPLY), PhaseName.ROLLBACK: ROLLBACK_PROGRESS}
+
+@cache
+def _marks(phases: tuple[Phase, ...]) -> dict[str, float]:
+    """A node's progress once it reaches a phase of its apply (the deploy screen's bar)."""
+    return {**progress_marks(phases), PhaseName.ROLLBACK: ROLLBACK_PROGRESS}
+
+
+PROGRESS = _marks(APPLY)
 
 
 @dataclass
@@ -45,8 +52,8 @@ class NodeJob(ApplyWork):
         kubeconfig repointed, or the old balancer of a take-over stopped."""
         return self.holds_changes
 
-    def progress(self, phase: PhaseName) -> float | None:
-        return PROGRESS.get(phase)
+    def progress(self, phase: str) -> float | None:
+        return _marks(self.phases).get(phase)
 
     def run(self) -> NodeResult:
         return run_phases(self, self.phases)

@@ -33,7 +33,7 @@ class PhasedJob(Protocol):
     def changed(self) -> bool: ...  # the node holds changes a failure must take back
 
     def event(
-        self, phase: PhaseName, status: Status, message: str = "", lines=(), duration=None
+        self, phase: str, status: Status, message: str = "", lines=(), duration=None
     ) -> None: ...
 
     def after_undo(self, problems: list[str]) -> tuple[Status, str]: ...
@@ -66,7 +66,7 @@ def run_phases(job: PhasedJob, phases: Sequence[Phase]) -> NodeResult:
     return job.finished()
 
 
-def _step(job: PhasedJob, title: PhaseName, action: Callable[[PhasedJob], Outcome]) -> None:
+def _step(job: PhasedJob, title: str, action: Callable[[PhasedJob], Outcome]) -> None:
     """One phase, between its ``started`` event and its outcome's; an error the operator can
     read (a node's, SSH's, a lock's) fails the phase as StepFailed."""
     job.event(title, Status.STARTED)

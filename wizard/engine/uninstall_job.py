@@ -13,6 +13,7 @@ for its own turn.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar
 
 from wizard.engine.events import Status
@@ -24,7 +25,8 @@ from wizard.engine.work import UninstallWork
 
 __all__ = ["CLIENTS_FIRST", "UNINSTALL", "ClientsFirstJob", "UninstallJob"]
 
-PROGRESS = progress_marks(UNINSTALL)
+_marks = cache(progress_marks)
+PROGRESS = _marks(UNINSTALL)
 
 
 @dataclass
@@ -40,8 +42,8 @@ class UninstallJob(UninstallWork):
     def changed(self) -> bool:
         return self.holds_changes
 
-    def progress(self, phase: PhaseName) -> float | None:
-        return PROGRESS.get(phase)
+    def progress(self, phase: str) -> float | None:
+        return _marks(self.phases).get(phase)
 
     def run(self) -> NodeResult:
         return run_phases(self, self.phases)
