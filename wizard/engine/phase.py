@@ -58,6 +58,16 @@ class StepFailed(Exception):
         self.lines = lines
 
 
+class RunStopped(StepFailed):
+    """A phase of the run before any node (the build, a preflight) failed: the run stops and
+    every node is left as it was. ``step`` names it in the nodes' reason ("the certificate
+    preflight"; empty: the strategy's prepare step, e.g. the kube-nginx build)."""
+
+    def __init__(self, message: str, lines: tuple[str, ...] = (), step: str = "") -> None:
+        super().__init__(message, lines)
+        self.step = step
+
+
 class Cancelled(Exception):
     """The run was cancelled: raised between phases (and between files of an upload)."""
 
