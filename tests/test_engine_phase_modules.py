@@ -1,6 +1,6 @@
-"""A phase is one module of wizard/engine/phases/ plus one line in a list
-(wizard/engine/phases/order.py for a node's, run_order.py for the run's): every module there is
-listed, a node's phase keeps a frozen record of its own, and a dummy phase (tests/engine_dummy_phase.py) added to a test-only list goes through the
+"""A phase is one module plus one line in a list (a node's: wizard/engine/phases/ and its
+order.py; the run's: wizard/engine/run_phases/ and its order.py): every module there is listed,
+a node's phase keeps a frozen record of its own, and a dummy phase (tests/engine_dummy_phase.py) added to a test-only list goes through the
 runner, the result, the dry run and the rollback with no other change to the engine."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import wizard.engine.phases
+import wizard.engine.run_phases
 from tests import engine_dummy_phase as dummy
 from tests.conftest import example_profile
 from tests.fake_node import FakeCluster
@@ -23,13 +24,15 @@ from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.node_job import NodeJob
 from wizard.engine.phase import Phase
 from wizard.engine.phases.order import APPLY, UNINSTALL
-from wizard.engine.phases.run_order import RUN_APPLY, RUN_UNINSTALL
+from wizard.engine.run_phases.order import RUN_APPLY, RUN_UNINSTALL
 from wizard.render import build_plan
 
 REPO = Path(__file__).resolve().parents[1]
-NOT_PHASES = {"order", "run_order"}  # the lists themselves
 PHASE_MODULES = sorted(
-    m.name for m in pkgutil.iter_modules(wizard.engine.phases.__path__) if m.name not in NOT_PHASES
+    f"{package.__name__}.{m.name}"
+    for package in (wizard.engine.phases, wizard.engine.run_phases)
+    for m in pkgutil.iter_modules(package.__path__)
+    if m.name != "order"  # the lists themselves
 )
 
 
@@ -39,9 +42,10 @@ def _runs(phases) -> set:
 
 @pytest.mark.parametrize("name", PHASE_MODULES)
 def test_every_phase_module_is_one_phase_in_a_list_with_a_frozen_record(name: str) -> None:
-    module = importlib.import_module(f"wizard.engine.phases.{name}")
+    module = importlib.import_module(name)
     assert isinstance(module.PHASE, Phase), name
-    if module.PHASE.run in _runs(RUN_APPLY) | _runs(RUN_UNINSTALL):
+    if name.startswith("wizard.engine.run_phases."):
+        assert module.PHASE.run in _runs(RUN_APPLY) | _runs(RUN_UNINSTALL), f"{name} is unlisted"
         return  # a phase of the run: it writes the run's own fields (wizard.engine.run.Run)
     assert module.PHASE.run in _runs(APPLY) | _runs(UNINSTALL), f"{name} is in no list"
     records = [
@@ -53,7 +57,9 @@ def test_every_phase_module_is_one_phase_in_a_list_with_a_frozen_record(name: st
     ]
     for record in records:
         assert record.__dataclass_params__.frozen, record  # type: ignore[attr-defined]
-    assert records or name == "connect", f"{name} keeps no record of its own"  # connect: the job's
+    assert records or name.endswith(".connect"), (
+        f"{name} keeps no record of its own"
+    )  # connect: the job's
 
 
 def test_every_listed_phase_has_a_module_and_its_name_in_the_json_contract() -> None:

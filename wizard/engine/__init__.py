@@ -2,6 +2,6 @@
 build, the certificate preflight, the node jobs, the nodes in waves through a bounded pool
 (:mod:`.pool`), the cluster check, disconnect. Each node's job walks its list of phases
 (:mod:`.phase`; one module each in :mod:`.phases`, the lists in :mod:`.phases.order` and
-:mod:`.phases.run_order`) with the same runner (:mod:`.runner`), each phase keeping its own
+:mod:`.run_phases.order`) with the same runner (:mod:`.runner`), each phase keeping its own
 record (:class:`.job.Record`), reporting typed events to sinks (:mod:`.events`). The engine applies a rendered plan it is
 given; it never imports Textual, the screens or the lab."""

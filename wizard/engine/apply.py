@@ -1,5 +1,5 @@
 """``run_apply`` and ``run_uninstall``: the whole run of one rendered plan — the run's phases in
-order (:mod:`wizard.engine.phases.run_order`: the kube-nginx build, the certificate preflight of
+order (:mod:`wizard.engine.run_phases.order`: the kube-nginx build, the certificate preflight of
 a run that repoints clients, the node jobs, the nodes in waves through a bounded pool, the
 cluster check, disconnect), walked by the same runner as a node's phases, then the run state
 and the JSON-lines log.
@@ -28,8 +28,8 @@ from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
 from wizard.engine.locks import LockHolder, profile_lock
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary, Secrets
 from wizard.engine.phase import PhaseName, RunMode, RunStopped
-from wizard.engine.phases.run_order import RUN_APPLY, RUN_UNINSTALL
 from wizard.engine.run import Connector, Run
+from wizard.engine.run_phases.order import RUN_APPLY, RUN_UNINSTALL
 from wizard.engine.runner import walk
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.errors import KubehaError

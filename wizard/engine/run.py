@@ -1,5 +1,5 @@
 """One run as its phases see it (:class:`Run`): the plan, the options, the run's lock holder and
-state, the node jobs and their results. The run's phases (:mod:`wizard.engine.phases.run_order`)
+state, the node jobs and their results. The run's phases (:mod:`wizard.engine.run_phases.order`)
 are walked by the same runner as a node's (:func:`wizard.engine.runner.walk`); each reports its
 own events, so the run's :meth:`Run.event` is silent, and one that stops the run raises
 :class:`~wizard.engine.phase.RunStopped`.

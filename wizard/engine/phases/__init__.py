@@ -2,7 +2,7 @@
 k0sctl's ``phase/`` holds them: each module has its ``PHASE`` (a
 :class:`~wizard.engine.phase.Phase`: run, dry run, undo, applies) and a node's phase the frozen
 record of what it found or did (a :class:`~wizard.engine.job.Record`). The ordered lists are in
-:mod:`wizard.engine.phases.order` (a node's) and :mod:`wizard.engine.phases.run_order` (the
+:mod:`wizard.engine.phases.order` (a node's) and :mod:`wizard.engine.run_phases.order` (the
 run's own: build, preflight, node jobs, nodes, cluster check, disconnect): a new phase is one
 module here plus one line there (``tests/test_engine_phase_modules.py``).
 

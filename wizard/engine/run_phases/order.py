@@ -1,12 +1,12 @@
 """The ordered lists of the run's own phases, walked by :func:`wizard.engine.apply.run_apply`
 and ``run_uninstall`` with the same runner as a node's (:func:`wizard.engine.runner.walk`): a
-new one is its module in :mod:`wizard.engine.phases` plus one line here."""
+new one is its module in :mod:`wizard.engine.run_phases` plus one line here."""
 
 from __future__ import annotations
 
 from wizard.engine.phase import Phase
-from wizard.engine.phases import build, cluster_check, disconnect, node_jobs, nodes, preflight
 from wizard.engine.run import Run
+from wizard.engine.run_phases import build, cluster_check, disconnect, node_jobs, nodes, preflight
 
 RUN_APPLY: tuple[Phase[Run], ...] = (
     build.PHASE,  # the strategy's prepare step (the kube-nginx build)
