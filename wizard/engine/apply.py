@@ -1,8 +1,8 @@
 """``run_apply`` and ``run_uninstall``: the whole run of one rendered plan — the run's phases in
-order (:mod:`wizard.engine.run_phases.order`: the kube-nginx build, the certificate preflight of
-a run that repoints clients, the node jobs, the nodes in waves through a bounded pool, the
-cluster check, disconnect), walked by the same runner as a node's phases, then the run state
-and the JSON-lines log.
+order (:mod:`wizard.engine.run_phases.order`: the kube-nginx build, the auth preflight, the
+certificate preflight of a run that repoints clients, the node jobs, the nodes in waves through
+a bounded pool, the cluster check, disconnect), walked by the same runner as a node's phases,
+then the run state and the JSON-lines log.
 
 The plan is the caller's: the one the wizard previewed, or the one the CLI rendered after its
 single validation. The engine renders nothing and validates nothing again.
@@ -185,7 +185,7 @@ def _finish(run: Run) -> RunSummary:
 
 
 def _stopped_before_nodes(run: Run, stopped: RunStopped) -> RunSummary:
-    """A phase before the nodes (the build, the certificate preflight) failed: every node is
+    """A phase before the nodes (the build, a preflight) failed: every node is
     left as it was."""
     step = stopped.step or run.strategy.prepare_title
     reason = f"not started: {step} failed ({stopped})"

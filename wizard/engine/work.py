@@ -9,17 +9,20 @@ and the records of the phases before it, and keeps its own.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wizard.engine import node_manifest
 from wizard.engine.clients import ClientPlan
 from wizard.engine.job import NodeWork, Record
+from wizard.engine.probe import ProbeSettings, ca_used, parse_probe, probe_script, refusal_message
 
 
 @dataclass
 class ApplyWork(NodeWork):
     strategy: str = ""  # the profile's strategy: another one installed here is refused
     clients: ClientPlan | None = None  # kubeconfigs to repoint ([clients] repoint = true)
+    # How the verify probe asks (the check's credentials, the CA it checks against).
+    probe_settings: ProbeSettings = field(default_factory=ProbeSettings)
 
     @property
     def profile_name(self) -> str:
@@ -38,18 +41,35 @@ class ApplyWork(NodeWork):
             drain_signals=self.plan.drain_signals,
         )
 
-    def probe_until(self, deadline_s: float, url: str | None = None) -> tuple[bool, str]:
-        """Probe ``url`` (the plan's verify URL) until it answers 200 or ``deadline_s`` pass."""
+    def probe_once(self, url: str, timeout: float = 3.0) -> tuple[bool, bool, str]:
+        """One probe of ``url``: (answered, worth waiting for, message). It answered with 200
+        (with ``health_check.auth = "alive-on-401"`` also 401 or 403), against the cluster's
+        CA where the node has one (:mod:`wizard.engine.probe`), else insecure: the message
+        says which. A CA path the node shows as not a regular file is not worth waiting for."""
         assert self.node is not None
+        settings = self.probe_settings
+        result = self.node.sh(probe_script(url, timeout, settings), timeout=timeout + 12)
+        used, refused = ca_used(result.stdout)
+        if refused is not None:
+            return False, False, refusal_message(self.plan.node, refused)
+        ok, status, seconds, _, detail = parse_probe(
+            result.stdout, result.stderr, result.returncode, settings.ok_codes
+        )
+        checked = f"certificate checked against {used}" if used else "certificate not checked"
+        if ok:
+            return True, True, f"{url} answered {status} in {seconds * 1000:.0f} ms ({checked})"
+        return False, True, f"{url}: {status} {detail}".strip() + f" ({checked})"
+
+    def probe_until(self, deadline_s: float, url: str | None = None) -> tuple[bool, str]:
+        """Probe ``url`` (the plan's verify URL) until it answers or ``deadline_s`` pass."""
         url = url or self.plan.verify_url
         deadline = time.monotonic() + deadline_s
         while True:
-            result = self.node.probe(url)
-            if result.ok:
-                return True, f"{url} answered 200 in {result.seconds * 1000:.0f} ms"
-            last = f"{url}: {result.status} {result.detail}".strip()
-            if time.monotonic() >= deadline or self.cancel.is_set():
-                return False, last
+            ok, again, message = self.probe_once(url)
+            if ok:
+                return True, message
+            if not again or time.monotonic() >= deadline or self.cancel.is_set():
+                return False, message
             time.sleep(0.5)
 
 

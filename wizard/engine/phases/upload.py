@@ -55,7 +55,7 @@ def _previous(job: ApplyWork) -> Uploaded:
     if not url:
         return Uploaded(previous_url=url)
     url = url.strip()
-    return Uploaded(previous_url=url, served_before=job.node.probe(url, timeout=2).ok)
+    return Uploaded(previous_url=url, served_before=job.probe_once(url, timeout=2)[0])
 
 
 def _diff(job: ApplyWork, rendered: RenderedFile) -> tuple[bytes, str | None, FileAction]:

@@ -9,6 +9,7 @@ from wizard.engine.events import Status
 from wizard.engine.job import Job
 from wizard.engine.node_job import NodeJob
 from wizard.engine.phase import Outcome, Phase, RunMode
+from wizard.engine.probe import ProbeSettings
 from wizard.engine.run import Run
 from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
 
@@ -40,6 +41,7 @@ def make_jobs(run: Run) -> Outcome:
                 lock,
                 strategy=strategy,
                 clients=clients,
+                probe_settings=ProbeSettings.of(run.profile),
             )
         run.jobs[name] = job
     run.opened.extend([*run.clients_first.values(), *run.jobs.values()])

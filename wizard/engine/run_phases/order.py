@@ -6,11 +6,20 @@ from __future__ import annotations
 
 from wizard.engine.phase import Phase
 from wizard.engine.run import Run
-from wizard.engine.run_phases import build, cluster_check, disconnect, node_jobs, nodes, preflight
+from wizard.engine.run_phases import (
+    build,
+    check_auth,
+    check_certs,
+    cluster_check,
+    disconnect,
+    node_jobs,
+    nodes,
+)
 
 RUN_APPLY: tuple[Phase[Run], ...] = (
     build.PHASE,  # the strategy's prepare step (the kube-nginx build)
-    preflight.PHASE,  # only with [clients] repoint = true
+    check_auth.PHASE,  # the nodes that run checks ask every master the checks' way
+    check_certs.PHASE,  # only with [clients] repoint = true
     node_jobs.PHASE,
     nodes.PHASE,
     cluster_check.PHASE,

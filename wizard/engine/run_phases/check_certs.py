@@ -1,4 +1,5 @@
-"""The run's ``preflight``, with ``[clients] repoint = true``: every master's serving
+"""The run's certificate ``preflight``, with ``[clients] repoint = true`` (after the auth
+preflight, :mod:`wizard.engine.run_phases.check_auth`): every master's serving
 certificate is issued by the cluster CA and covers the host clients will dial through the load
 balancer (:mod:`wizard.engine.cert_preflight`), before any node changes. A problem stops the
 run: no node is touched. An uninstall has none."""
@@ -11,7 +12,7 @@ from wizard.engine.phase import Outcome, Phase, PhaseName, RunStopped
 from wizard.engine.run import Run
 
 
-def preflight(run: Run) -> Outcome:
+def check_certs(run: Run) -> Outcome:
     if run.uninstall or not run.profile.clients.repoint:
         return Status.UNCHANGED, "", ()
     emit = run.emit
@@ -27,4 +28,4 @@ def preflight(run: Run) -> Outcome:
     return Status.OK, "", ()
 
 
-PHASE: Phase[Run] = Phase(PhaseName.PREFLIGHT, 0.0, run=preflight, dry_run=preflight)
+PHASE: Phase[Run] = Phase(PhaseName.PREFLIGHT, 0.0, run=check_certs, dry_run=check_certs)
