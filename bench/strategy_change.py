@@ -3,7 +3,7 @@ connections, a kept-alive client, watch streams) run on every node while ``kubeh
 other profile runs; its "fault" is that apply (:class:`ApplyAsFault`).
 
 local-nginx <-> local-haproxy is a take-over in place (both bind the port with SO_REUSEPORT;
-wizard.engine.retire); any other change is refused before a node changes, and the row says so.
+wizard.engine.phases.retire); any other change is refused before a node changes, and the row says so.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from wizard.engine.apply import run_apply
 from wizard.engine.drill import DrillReport, DrillTiming, Fault
 from wizard.engine.drill_run import run_drill
 from wizard.engine.model import ApplyOptions, RunSummary
-from wizard.engine.retire import DRAIN_S
+from wizard.engine.phases.retire import DRAIN_S
 from wizard.profile import Profile
 from wizard.render import build_plan
 

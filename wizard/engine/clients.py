@@ -1,6 +1,8 @@
-"""The ``clients`` phase: each listed kubeconfig on the node repointed to the load balancer, once
-the node's load balancer is verified (``[clients] repoint = true``), and its undo; and the
-uninstall's first step, which points them back before the load balancer goes.
+"""What the kubeconfig phases share (the apply's ``clients``, :mod:`wizard.engine.phases.clients`;
+the uninstall's, :mod:`wizard.engine.phases.point_back`): the run's :class:`ClientPlan`, the
+record of the clusters kubeha repointed, a static pod's restart, and the client's check. Each
+listed kubeconfig on the node is repointed to the load balancer once the node's load balancer is
+verified (``[clients] repoint = true``), and pointed back before the load balancer goes.
 
 Per kubeconfig present on the node: only the ``server:`` lines that name a master change
 (:func:`wizard.retrofit.kubeconfig.repoint`); the new file is staged beside the old one and
@@ -28,25 +30,17 @@ from __future__ import annotations
 
 import json
 import posixpath
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from wizard.engine import node_journal
-from wizard.engine.events import Status
-from wizard.engine.file_changes import record_in_journal
 from wizard.engine.model import KubeconfigNow
-from wizard.engine.phase import Outcome, StepFailed
-from wizard.engine.remote import ORIG, PREV, REGULAR, RemoteNode, q
-from wizard.plan import RenderedFile
+from wizard.engine.phase import StepFailed
+from wizard.engine.remote import REGULAR, RemoteNode, q
 from wizard.profile import ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
 from wizard.retrofit.client_diff import old_endpoints
-
-if TYPE_CHECKING:
-    from wizard.engine.node_job import NodeJob
-    from wizard.engine.uninstall_job import UninstallJob
 
 CA_COPY = "/run/kubeha/clients-ca.pem"  # an embedded CA, for curl where there is no kubectl
 # Which cluster entries (by name) kubeha repointed in each kubeconfig: uninstall points back
@@ -107,10 +101,6 @@ def client_plan(
     )
 
 
-def has_clients(job: NodeJob | UninstallJob) -> bool:
-    return job.clients is not None
-
-
 def _mode_owner(node: RemoteNode, path: str) -> tuple[int, str, str]:
     result = node.run(["stat", "-c", "%a %U %G", path], timeout=20)
     parts = result.stdout.split()
@@ -122,7 +112,7 @@ def _mode_owner(node: RemoteNode, path: str) -> tuple[int, str, str]:
     return 0o600, "root", "root"
 
 
-def _replace(node: RemoteNode, path: str, text: str) -> None:
+def replace_file(node: RemoteNode, path: str, text: str) -> None:
     mode, owner, group = _mode_owner(node, path)
     temp = node.stage(path, text.encode(), mode, owner, group)
     node.commit(path, temp)
@@ -149,11 +139,11 @@ def write_record(node: RemoteNode, record: dict[str, list[str]]) -> None:
         node.run(["rm", "-f", RECORD])
 
 
-def _units(changes: list[ClientChange]) -> list[str]:
+def units_of(changes: Iterable[ClientChange]) -> list[str]:
     return list(dict.fromkeys(c.target.unit for c in changes if c.target.unit))
 
 
-def _pods(targets) -> list[str]:
+def pods_of(targets: Iterable[ClientKubeconfig]) -> list[str]:
     return list(dict.fromkeys(t.pod for t in targets if t.pod))
 
 
@@ -210,10 +200,10 @@ def kubeconfigs_now(node: RemoteNode, plan: ClientPlan) -> tuple[KubeconfigNow, 
     return tuple(found)
 
 
-# --- apply ---------------------------------------------------------------------------------
+# --- repoint --------------------------------------------------------------------------------
 
 
-def _moves(
+def moves(
     node: RemoteNode, plan: ClientPlan
 ) -> Iterator[tuple[ClientKubeconfig, kubeconfig.Repointed]]:
     """Each listed kubeconfig present on the node, and what pointing it at the LB makes of it."""
@@ -223,67 +213,15 @@ def _moves(
             yield target, kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
 
 
-def repoint_clients(job: NodeJob) -> Outcome:
-    """Each listed kubeconfig on the node pointed at the load balancer, its unit restarted,
-    and checked to work through it."""
-    node, plan = job.node, job.clients
-    assert node is not None and plan is not None
-    lines: list[str] = []
-    pending = {e.path for e in job.inherited}  # repointed by a run that stopped half-way
-    for target, moved in _moves(node, plan):
-        line = f"{target.path}: {moved.diff_line}"
-        lines.append(line)
-        if not moved.changed:
-            if target.path in pending:  # its unit may still run on the old server: finish it
-                job.client_changes.append(ClientChange(target, False, line))
-                lines.append(f"{target.path}: repointed by a run that stopped: finishing it")
-            continue
-        first = node.read_text(target.path + ORIG) is None
-        # In the node's journal first: a run that dies from here on is finished by the next.
-        record_in_journal(
-            job,
-            RenderedFile(target.path, "", "kubeconfig", service=target.unit or None, restart=True),
-        )
-        # The clusters it repoints, by name, before the rename: uninstall points back those.
-        record = read_record(node)
-        names = list(dict.fromkeys([*record.get(target.path, ()), *moved.clusters]))
-        if names != record.get(target.path):
-            write_record(node, {**record, target.path: names})
-        _replace(node, target.path, moved.text)
-        job.client_changes.append(ClientChange(target, first, line))
-        job.actions.append(line)
-    if not lines:
-        return Status.UNCHANGED, "none of the listed kubeconfigs is on this node", ()
-    if not job.client_changes:
-        return Status.UNCHANGED, "every kubeconfig already goes through the load balancer", ()
-    for unit in _units(job.client_changes):
-        if node.unit_state(unit)[1]:  # running: restart it on the new server
-            result = node.systemctl("restart", unit)
-            if not result.ok:
-                raise StepFailed(f"systemctl restart {unit} failed", result.output_lines())
-            job.restarted.append(unit)
-            job.actions.append(f"systemctl restart {unit}")
-            lines.append(f"restarted {unit}")
-    for pod in _pods(c.target for c in job.client_changes):
-        ok, what = restart_pod(node, pod, job.options.verify_timeout)
-        if not ok:
-            raise StepFailed(what)
-        lines.append(what)
-        if what.startswith("restarted"):
-            job.restarted.append(f"pod/{pod}")
-            job.actions.append(what)
-    for change in job.client_changes:
-        lines.append(check_client(job, change.target))
-    if job.journal is not None or pending:
-        node_journal.clear(node)
-    return Status.CHANGED, f"{len(job.client_changes)} kubeconfig(s) repointed", tuple(lines)
-
-
-def check_client(job: NodeJob, target: ClientKubeconfig) -> str:
+def check_client(
+    node: RemoteNode,
+    plan: ClientPlan,
+    target: ClientKubeconfig,
+    seconds: float,
+    cancel: threading.Event,
+) -> str:
     """The kubeconfig reaches a ready apiserver through the load balancer, and its unit (when
-    it has one) is healthy; retried until the run's verify time is up."""
-    node, plan = job.node, job.clients
-    assert node is not None and plan is not None
+    it has one) is healthy; retried until ``seconds`` (the run's verify time) are up."""
     checks = [("readyz", _readyz_script(node, plan, target.path))]
     if target.unit:
         url = next((u for prefix, u in HEALTHZ if target.unit.startswith(prefix)), None)
@@ -293,13 +231,13 @@ def check_client(job: NodeJob, target: ClientKubeconfig) -> str:
             checks.append(
                 (f"{target.unit} active", f"systemctl is-active --quiet -- {q(target.unit)}")
             )
-    deadline = time.monotonic() + job.options.verify_timeout
+    deadline = time.monotonic() + seconds
     for what, script in checks:
         while True:
             result = node.sh(script, timeout=30)
             if result.ok:
                 break
-            if time.monotonic() >= deadline or job.cancel.is_set():
+            if time.monotonic() >= deadline or cancel.is_set():
                 raise StepFailed(
                     f"{target.path}: {what} failed through the load balancer {plan.server_url}",
                     result.output_lines(),
@@ -340,118 +278,3 @@ def _readyz_script(node: RemoteNode, plan: ClientPlan, path: str) -> str:
 
 def _healthz_script(url: str) -> str:
     return f"curl -fsS --max-time 3 -o /dev/null {q(url)}"
-
-
-def would_repoint(job: NodeJob) -> Outcome:
-    """A dry run: the one-line diff of each kubeconfig that would change."""
-    node, plan = job.node, job.clients
-    assert node is not None and plan is not None
-    lines: list[str] = []
-    units: list[str] = []
-    for target, moved in _moves(node, plan):
-        lines.append(f"{target.path}: {moved.diff_line}")
-        if moved.changed:
-            job.actions.append(f"would repoint {target.path}: {moved.diff_line}")
-            if target.unit and target.unit not in units:
-                units.append(target.unit)
-            if target.pod and f"static pod {target.pod}" not in units:
-                units.append(f"static pod {target.pod}")
-    for unit in units:
-        job.actions.append(f"would restart {unit}")
-    return Status.INFO, f"{len(lines)} kubeconfig(s) on the node", tuple(lines)
-
-
-def put_clients_back(job: NodeJob) -> list[str]:
-    """The undo: each kubeconfig this run repointed back as it was, its unit restarted."""
-    node = job.node
-    assert node is not None
-    problems: list[str] = []
-    for change in reversed(job.client_changes):
-        try:
-            node.restore_previous(change.target.path)
-            if change.first:
-                node.run(["rm", "-f", change.target.path + ORIG])
-                record = read_record(node)
-                if record.pop(change.target.path, None) is not None:
-                    write_record(node, record)
-        except RuntimeError as exc:
-            problems.append(str(exc))
-    for unit in _units(job.client_changes):
-        if unit in job.restarted and not node.systemctl("restart", unit).ok:
-            problems.append(f"{unit} did not restart on its previous kubeconfig")
-    for pod in _pods(c.target for c in job.client_changes):
-        if f"pod/{pod}" in job.restarted:
-            ok, what = restart_pod(node, pod, job.options.verify_timeout)
-            if not ok:
-                problems.append(what)
-    return problems
-
-
-# --- uninstall -----------------------------------------------------------------------------
-
-
-def point_clients_back(job: UninstallJob) -> Outcome:
-    """Before the load balancer goes: each kubeconfig kubeha repointed gets its original
-    server back (from its ``.kubeha-orig``; any other change since is kept), unit restarted."""
-    node, plan = job.node, job.clients
-    assert node is not None and plan is not None
-    lines: list[str] = []
-    units: list[str] = []
-    pods: list[str] = []
-    record = read_record(node)
-    recorded = dict(record)
-    for target in plan.kubeconfigs:
-        original = node.read_text(target.path + ORIG)
-        if original is None:  # never repointed, or already pointed back
-            record.pop(target.path, None)
-            continue
-        current = node.read_text(target.path)
-        if current is None:
-            job.problems.append(f"{target.path} is gone: its original is kept as {ORIG}")
-            continue
-        back = kubeconfig.point_back(
-            current,
-            original,
-            plan.server_url,
-            plan.former_servers,
-            record.get(target.path),  # None: repointed by a kubeha that kept no record
-            plan.old_endpoints,
-        )
-        if back.stuck:  # a client would be left on the LB: keep the LB, the backup, the file
-            job.problems.append(
-                f"{target.path}: cannot be pointed back ({'; '.join(back.stuck)}): left as it "
-                f"is, its original kept as {target.path}{ORIG}, and the load balancer left in "
-                "place; point that server back by hand (or remove the entry), then run "
-                "uninstall again"
-            )
-            continue
-        if back.changed:
-            try:
-                _replace(node, target.path, back.text)
-            except RuntimeError as exc:  # a client left on the LB: keep the LB for it
-                job.problems.append(str(exc))
-                raise StepFailed(
-                    f"{target.path} not pointed back ({exc}): the load balancer is left in place"
-                ) from None
-            lines.append(f"{target.path}: {back.diff_line}")
-            job.changes.append(target.path)
-            if target.unit and target.unit not in units:
-                units.append(target.unit)
-            if target.pod and target.pod not in pods:
-                pods.append(target.pod)
-        node.run(["rm", "-f", target.path + ORIG, target.path + PREV])
-        record.pop(target.path, None)
-    if record != recorded:
-        write_record(node, record)
-    for unit in units:
-        if node.unit_state(unit)[1]:
-            if node.systemctl("restart", unit).ok:
-                lines.append(f"restarted {unit}")
-            else:
-                job.problems.append(f"{unit} did not restart on its original kubeconfig")
-    for pod in pods:
-        ok, what = restart_pod(node, pod, job.options.verify_timeout)
-        (lines if ok else job.problems).append(what)
-    job.lines.extend(lines)
-    status = Status.CHANGED if lines else Status.UNCHANGED
-    return status, f"{len(job.changes)} kubeconfig(s) pointed back", tuple(lines)

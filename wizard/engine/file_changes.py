@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from wizard.engine import node_journal
 from wizard.engine.remote import RemoteNode, content_sha256
 from wizard.render import RenderedFile
 
-if TYPE_CHECKING:
-    from wizard.engine.node_job import NodeJob
 
-
-@dataclass
+@dataclass(frozen=True)
 class Change:
     """A file this run put in place; ``existed``: it replaced one."""
 
@@ -60,27 +56,35 @@ def compare(
     return want, current, diff
 
 
-def read_journal(job: NodeJob) -> list[str]:
+def read_journal(
+    node: RemoteNode, dry_run: bool
+) -> tuple[list[str], tuple[node_journal.JournalEntry, ...]]:
     """An earlier run's journal on the node: its files are finished (or rolled back) by this
-    run. Lines that say so."""
-    assert job.node is not None
-    journal, problem = node_journal.read(job.node)
+    run. (Lines that say so, its entries.)"""
+    journal, problem = node_journal.read(node)
     if problem:
-        return [problem]
+        return [problem], ()
     if journal is None or not journal.entries:
-        return []
-    job.inherited = journal.entries
+        return [], ()
     files = ", ".join(e.path for e in journal.entries)
-    verb = "would finish" if job.options.dry_run else "finishing"
-    return [f"run {journal.run_id} stopped during its change of {files}: {verb} it"]
+    verb = "would finish" if dry_run else "finishing"
+    return [
+        f"run {journal.run_id} stopped during its change of {files}: {verb} it"
+    ], journal.entries
 
 
-def record_in_journal(job: NodeJob, rendered: RenderedFile) -> None:
-    """Record ``rendered`` in the node's journal before it is renamed into place."""
-    assert job.node is not None
-    if job.journal is None:
-        run_id = job.lock.run_id if job.lock is not None else "unknown"
-        job.journal = node_journal.Journal(run_id, job.inherited)
+def record_in_journal(
+    node: RemoteNode,
+    journal: node_journal.Journal | None,
+    run_id: str,
+    inherited: tuple[node_journal.JournalEntry, ...],
+    rendered: RenderedFile,
+) -> node_journal.Journal:
+    """Record ``rendered`` in the node's journal before it is renamed into place: the journal
+    written (``journal`` with it; a new one of ``run_id`` after ``inherited`` when None)."""
+    if journal is None:
+        journal = node_journal.Journal(run_id, inherited)
     entry = node_journal.JournalEntry(rendered.path, rendered.service, rendered.restart)
-    job.journal = job.journal.with_entry(entry)
-    node_journal.write(job.node, job.journal)
+    journal = journal.with_entry(entry)
+    node_journal.write(node, journal)
+    return journal

@@ -3,7 +3,7 @@ strategy, the files and the units, written once the node is verified, removed by
 
 A run for another strategy on the same node must not write over it piecemeal. Where both
 balancers listen on the same ports and share them (SO_REUSEPORT: local-nginx and local-haproxy),
-the new one takes over in place (:func:`takes_over`; :mod:`wizard.engine.retire` stops and removes
+the new one takes over in place (:func:`takes_over`; :mod:`wizard.engine.phases.retire` stops and removes
 the old one once the new one verifies), and the node's clients keep the address they use. Any
 other change (local-nginx there, haproxy-keepalived wanted: the clients' address changes) is
 refused before anything changes, naming what runs there and the command that removes it. A

@@ -1,7 +1,7 @@
 """A node's work as data, the way k0sctl runs a cluster install: a :class:`Phase` has a title, a
 weight (its share of the node's progress bar), what it does, what it does in a dry run and how
-it is undone. The ordered lists (``APPLY`` in :mod:`wizard.engine.apply_phases`, ``UNINSTALL`` in
-:mod:`wizard.engine.uninstall_job`) are walked by one runner, :mod:`wizard.engine.runner`.
+it is undone. Each phase is a module of :mod:`wizard.engine.phases`; the ordered lists
+(:mod:`wizard.engine.phases.order`) are walked by one runner, :mod:`wizard.engine.runner`.
 
 Light on purpose (no SSH, no renderer): the names, the progress marks and the errors a phase
 raises are read by the wizard's screens too.
@@ -58,6 +58,16 @@ class StepFailed(Exception):
         self.lines = lines
 
 
+class RunStopped(StepFailed):
+    """A phase of the run before any node (the build, a preflight) failed: the run stops and
+    every node is left as it was. ``step`` names it in the nodes' reason ("the certificate
+    preflight"; empty: the strategy's prepare step, e.g. the kube-nginx build)."""
+
+    def __init__(self, message: str, lines: tuple[str, ...] = (), step: str = "") -> None:
+        super().__init__(message, lines)
+        self.step = step
+
+
 class Cancelled(Exception):
     """The run was cancelled: raised between phases (and between files of an upload)."""
 
@@ -73,7 +83,7 @@ class Phase(Generic[J]):
     has the phase at all: one that does not is left out, events and all.
     """
 
-    title: PhaseName
+    title: str  # its events' phase: a PhaseName (docs/JSON.md lists them all)
     weight: float  # how far the node's progress bar moves as the node enters the phase
     run: Callable[[J], Outcome]
     dry_run: Callable[[J], Outcome] | None = None
@@ -81,9 +91,9 @@ class Phase(Generic[J]):
     applies: Callable[[J], bool] | None = None
 
 
-def progress_marks(phases: Sequence[Phase]) -> dict[PhaseName, float]:
+def progress_marks(phases: Sequence[Phase]) -> dict[str, float]:
     """The node's progress once it reaches each phase: the weights up to and including it."""
-    marks: dict[PhaseName, float] = {}
+    marks: dict[str, float] = {}
     reached = 0.0
     for phase in phases:
         reached += phase.weight

@@ -1,4 +1,7 @@
-"""The one runner of a node's phases (:func:`run_phases`), for an apply and an uninstall alike.
+"""The one runner of phases (:func:`walk`): a node's (:func:`run_phases`, for an apply and an
+uninstall alike) and the run's own (the build, the preflight, the nodes, ...: walked by
+:func:`wizard.engine.apply.run_apply` with no cancel between them, each reporting its own
+events, a failure raised as :class:`~wizard.engine.phase.RunStopped`).
 
 Each phase in order (its ``dry_run`` in a dry run, where a phase without one is left out), with
 a ``started`` event and a closing one that carries the phase's outcome; a cancel is honoured
@@ -21,20 +24,49 @@ from wizard.engine.phase import Cancelled, Outcome, Phase, PhaseName, StepFailed
 from wizard.errors import KubehaError
 
 ROLLBACK_PROGRESS = 0.9  # a node's bar while it rolls back
+# The errors a node's phase fails with as StepFailed: the operator can read them.
+READABLE: tuple[type[Exception], ...] = (KubehaError, RuntimeError, OSError)
 
 
-class PhasedJob(Protocol):
-    """What the runner needs of a job (:class:`~wizard.engine.job.NodeWork` and its kinds)."""
+class Walked(Protocol):
+    """What :func:`walk` needs of what it walks the phases for (a node's job, the run)."""
 
     options: ApplyOptions
     cancel: threading.Event
 
+    def event(
+        self, phase: str, status: Status, message: str = "", lines=(), duration=None
+    ) -> None: ...
+
+
+def walk(
+    job: Walked,
+    phases: Sequence[Phase],
+    started: list[Phase],
+    *,
+    stop_on_cancel: bool = True,
+    readable: tuple[type[Exception], ...] = READABLE,
+) -> None:
+    """Each phase in order (its ``dry_run`` in a dry run, where a phase without one is left
+    out; a phase that does not apply is left out), between its ``started`` event and its
+    outcome's, each added to ``started`` as it starts. Raises StepFailed when one fails (an
+    error of ``readable`` becomes one), Cancelled on a cancel between phases."""
+    for phase in phases:
+        action = phase.dry_run if job.options.dry_run else phase.run
+        if action is None or (phase.applies is not None and not phase.applies(job)):
+            continue
+        if stop_on_cancel and job.cancel.is_set():
+            raise Cancelled()
+        started.append(phase)
+        _step(job, phase.title, action, readable)
+
+
+class PhasedJob(Walked, Protocol):
+    """What the runner needs of a node's job (:class:`~wizard.engine.job.NodeWork` and its
+    kinds)."""
+
     @property
     def changed(self) -> bool: ...  # the node holds changes a failure must take back
-
-    def event(
-        self, phase: PhaseName, status: Status, message: str = "", lines=(), duration=None
-    ) -> None: ...
 
     def after_undo(self, problems: list[str]) -> tuple[Status, str]: ...
 
@@ -47,14 +79,7 @@ def run_phases(job: PhasedJob, phases: Sequence[Phase]) -> NodeResult:
     """Walk ``phases`` for ``job``; the node's result, whatever happened on it."""
     started: list[Phase] = []
     try:
-        for phase in phases:
-            action = phase.dry_run if job.options.dry_run else phase.run
-            if action is None or (phase.applies is not None and not phase.applies(job)):
-                continue
-            if job.cancel.is_set():
-                raise Cancelled()
-            started.append(phase)
-            _step(job, phase.title, action)
+        walk(job, phases, started)
     except Cancelled:
         if _changed(job):
             _, rollback = roll_back(job, started)
@@ -66,9 +91,14 @@ def run_phases(job: PhasedJob, phases: Sequence[Phase]) -> NodeResult:
     return job.finished()
 
 
-def _step(job: PhasedJob, title: PhaseName, action: Callable[[PhasedJob], Outcome]) -> None:
+def _step(
+    job: Walked,
+    title: str,
+    action: Callable[[Walked], Outcome],
+    readable: tuple[type[Exception], ...],
+) -> None:
     """One phase, between its ``started`` event and its outcome's; an error the operator can
-    read (a node's, SSH's, a lock's) fails the phase as StepFailed."""
+    read (``readable``: a node's, SSH's, a lock's) fails the phase as StepFailed."""
     job.event(title, Status.STARTED)
     began = time.monotonic()
     try:
@@ -76,7 +106,7 @@ def _step(job: PhasedJob, title: PhaseName, action: Callable[[PhasedJob], Outcom
     except StepFailed as exc:
         job.event(title, Status.FAILED, str(exc), exc.lines, time.monotonic() - began)
         raise
-    except (KubehaError, RuntimeError, OSError) as exc:
+    except readable as exc:
         job.event(title, Status.FAILED, str(exc), (), time.monotonic() - began)
         raise StepFailed(str(exc)) from None
     job.event(title, status, message, lines, time.monotonic() - began)

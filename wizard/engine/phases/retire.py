@@ -1,5 +1,6 @@
-"""A strategy change in place (:func:`~wizard.engine.node_manifest.takes_over`): the phase that
-retires the node's old balancer once the new one verified beside it.
+"""``retire``, a strategy change in place (:func:`~wizard.engine.node_manifest.takes_over`): the
+node's old balancer retired once the new one verified beside it (:class:`Retired`). It applies
+only when the facts found another strategy this plan takes over.
 
 Both balancers bind the same ports with SO_REUSEPORT, so from the new one's start until the old
 one stops, each new connection goes to one of two working balancers, and the node's clients keep
@@ -24,45 +25,65 @@ manifest, so the next apply takes over again and finishes (every step is idempot
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
 from wizard.engine import node_manifest
 from wizard.engine.events import Status
-from wizard.engine.phase import Outcome, StepFailed
-from wizard.engine.remote import q
-
-if TYPE_CHECKING:
-    from wizard.engine.node_job import NodeJob
-    from wizard.engine.remote import RemoteNode
+from wizard.engine.job import Record
+from wizard.engine.phase import Outcome, Phase, PhaseName, StepFailed
+from wizard.engine.phases.facts import FactsFound
+from wizard.engine.remote import RemoteNode, q
+from wizard.engine.work import ApplyWork
 
 # Longer than the balancers' own limit on a draining session (10 s), shorter than systemd's 90.
 DRAIN_S = 20
 
 
-def retiring(job: NodeJob) -> bool:
+@dataclass(frozen=True)
+class Retired(Record):
+    stopped_old: tuple[str, ...] = ()  # the old services this run stopped (undone on failure)
+    retired: str = ""  # the strategy it took over from, once done
+
+    @property
+    def to_undo(self) -> bool:
+        return bool(self.stopped_old)
+
+
+def _retiring(job: ApplyWork) -> node_manifest.Manifest | None:
+    facts = job.found(FactsFound)
+    return facts.retiring if facts is not None else None
+
+
+def retiring(job: ApplyWork) -> bool:
     """The phase applies: the node runs another strategy that this plan takes over."""
-    return job.retiring is not None
+    return _retiring(job) is not None
 
 
-def _old_services(job: NodeJob) -> list[str]:
-    assert job.retiring is not None
-    return [s for s in job.retiring.services if s not in job.plan.services]
+def _old(job: ApplyWork) -> node_manifest.Manifest:
+    old = _retiring(job)
+    assert old is not None
+    return old
 
 
-def _old_files(job: NodeJob) -> list[str]:
-    assert job.retiring is not None
+def _old_services(job: ApplyWork) -> list[str]:
+    return [s for s in _old(job).services if s not in job.plan.services]
+
+
+def _old_files(job: ApplyWork) -> list[str]:
     ours = {f.path for f in job.plan.files}
-    return [path for path in job.retiring.files if path not in ours]
+    return [path for path in _old(job).files if path not in ours]
 
 
-def retire(job: NodeJob) -> Outcome:
-    assert job.node is not None and job.retiring is not None
-    node, old = job.node, job.retiring
+def retire(job: ApplyWork) -> Outcome:
+    assert job.node is not None
+    node, old = job.node, _old(job)
     lines: list[str] = []
     signals = dict(old.drain_signals)
+    job.keep(Retired())
     for unit in _old_services(job):
         if node.systemctl("is-active", unit).ok:
-            job.stopped_old.append(unit)
+            record = job.found(Retired) or Retired()
+            job.keep(replace(record, stopped_old=(*record.stopped_old, unit)))
         result = _stop(node, unit, signals.get(unit))
         if not result.ok and node.systemctl("is-active", unit).ok:
             raise StepFailed(f"cannot stop {old.strategy}'s {unit}", result.output_lines())
@@ -74,11 +95,11 @@ def retire(job: NodeJob) -> Outcome:
             f"{message}"
         )
     lines.append(f"{', '.join(job.plan.services)} alone: {message}")
-    job.stopped_old.clear()  # from here on nothing is undone: the new balancer serves alone
+    job.keep(Retired())  # from here on nothing is undone: the new balancer serves alone
     problems = _remove_old(job, lines)
     node_manifest.write(node, job.new_manifest())
-    job.retired = old.strategy
-    job.actions.append(f"took over from {old.strategy} (profile {old.profile!r})")
+    action = f"took over from {old.strategy} (profile {old.profile!r})"
+    job.keep(Retired(retired=old.strategy, actions=(action,)))
     if problems:
         lines.extend(f"left: {p}" for p in problems)
     return (
@@ -106,7 +127,7 @@ def _stop(node: RemoteNode, unit: str, signal: str | None):
         node.sh(f"rm -f {q(drop_in)}; rmdir {q(folder)} 2>/dev/null; systemctl daemon-reload")
 
 
-def _remove_old(job: NodeJob, lines: list[str]) -> list[str]:
+def _remove_old(job: ApplyWork, lines: list[str]) -> list[str]:
     """The old strategy's files as they were before kubeha, its units as they were."""
     assert job.node is not None
     node, problems = job.node, []
@@ -134,15 +155,14 @@ def _remove_old(job: NodeJob, lines: list[str]) -> list[str]:
     return problems
 
 
-def would_retire(job: NodeJob) -> Outcome:
-    assert job.retiring is not None
-    old = job.retiring
+def would_retire(job: ApplyWork) -> Outcome:
+    old = _old(job)
     lines = [
         f"would stop {', '.join(_old_services(job))} once {', '.join(job.plan.services)} "
         f"verifies beside it on the same port",
         *(f"would put back {path} as before kubeha" for path in _old_files(job)),
     ]
-    job.actions.extend(lines)
+    job.keep(Retired(actions=tuple(lines)))
     return (
         Status.INFO,
         f"would take over from {old.strategy} (profile {old.profile!r})",
@@ -150,12 +170,19 @@ def would_retire(job: NodeJob) -> Outcome:
     )
 
 
-def restart_old(job: NodeJob) -> list[str]:
+def restart_old(job: ApplyWork) -> list[str]:
     """The undo: the old strategy's services that this run stopped, started again."""
     assert job.node is not None
     problems = []
-    for unit in job.stopped_old:
+    record = job.found(Retired) or Retired()
+    for unit in record.stopped_old:
         if not job.node.systemctl("start", unit).ok:
             problems.append(f"{unit} did not start again")
-    job.stopped_old.clear()
+    job.keep(replace(record, stopped_old=()))
     return problems
+
+
+# Last: the clients already moved (same address) while both balancers served.
+PHASE: Phase[ApplyWork] = Phase(
+    PhaseName.RETIRE, 0.05, run=retire, dry_run=would_retire, undo=restart_old, applies=retiring
+)

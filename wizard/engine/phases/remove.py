@@ -1,0 +1,79 @@
+"""The uninstall's removal (:class:`Removed`): kubeha's services stopped, the plan's clean-up
+run (ipvs: the virtual server and the VIP), every file kubeha replaced put back (the ones it
+created removed), each unit back to the state it had before kubeha first touched it, and the
+node's verified URL, journal and manifest removed.
+
+It has no undo: a problem on one file or unit is reported and the rest is still removed; the
+node is then ``broken`` and says why. Its events carry the phase name ``activate``, as they
+always have (docs/JSON.md is a contract).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wizard.engine.events import Status
+from wizard.engine.node_journal import JOURNAL
+from wizard.engine.node_manifest import MANIFEST
+from wizard.engine.phase import Outcome, Phase, PhaseName
+from wizard.engine.remote import VERIFIED_URL_FILE
+from wizard.engine.work import Undone, UninstallWork
+
+
+@dataclass(frozen=True)
+class Removed(Undone):
+    """``changed_files``: the files restored or removed."""
+
+
+def remove(job: UninstallWork) -> Outcome:
+    node = job.node
+    assert node is not None
+    lines: list[str] = []
+    problems: list[str] = []
+    changed: list[str] = []
+
+    def keep() -> None:
+        job.keep(
+            Removed(changed_files=tuple(changed), lines=tuple(lines), problems=tuple(problems))
+        )
+
+    for unit in job.plan.services:
+        node.systemctl("stop", unit)
+    for argv in job.plan.cleanup:  # e.g. ipvs: the virtual server and the VIP
+        if node.run(list(argv), timeout=30).ok:
+            lines.append(f"ran {' '.join(argv)}")
+    for rendered in reversed(job.plan.files):
+        try:
+            outcome = node.restore_original(rendered.path)
+        except RuntimeError as exc:
+            problems.append(str(exc))
+            continue
+        if outcome != "kept":
+            lines.append(f"{outcome} {rendered.path}")
+            changed.append(rendered.path)
+            keep()
+    if any(p.startswith("/etc/systemd/system/") for p in job.folded("changed_files")):
+        node.systemctl("daemon-reload")
+    for unit in job.plan.services:
+        node.systemctl("reset-failed", unit)  # no "failed" left behind by a unit now gone
+        before = node.recall_unit_state(unit)
+        if before is None:
+            continue
+        enabled, active = before
+        if node.systemctl("cat", unit, timeout=20).ok:
+            node.systemctl("enable" if enabled else "disable", unit)
+            if active and not node.systemctl("restart", unit).ok:
+                problems.append(f"{unit} did not start on its original config")
+        lines.append(
+            f"{unit}: back to {'enabled' if enabled else 'disabled'}, {'running' if active else 'stopped'}"
+        )
+        node.forget_unit_state(unit)
+    # A change an interrupted run left in the journal is undone with everything else.
+    node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL, MANIFEST])
+    keep()
+    everything = job.folded("lines")  # the clients pointed back before it, and this
+    status = Status.FAILED if job.problems else Status.CHANGED if everything else Status.UNCHANGED
+    return status, job.message, everything
+
+
+PHASE: Phase[UninstallWork] = Phase(PhaseName.ACTIVATE, 0.2, run=remove)

@@ -1,0 +1,51 @@
+"""The run's node jobs: a job per selected node, its part of the plan, its connection, the
+run's lock holder (none in a dry run: a dry run locks no node), and the kubeconfigs to repoint,
+if any (an uninstall that repoints clients has a first wave per node that points them back)."""
+
+from __future__ import annotations
+
+from wizard.engine.clients import client_plan
+from wizard.engine.events import Status
+from wizard.engine.job import Job
+from wizard.engine.node_job import NodeJob
+from wizard.engine.phase import Outcome, Phase, RunMode
+from wizard.engine.probe import ProbeSettings
+from wizard.engine.run import Run
+from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
+
+TITLE = "jobs"  # no event of its own
+
+
+def make_jobs(run: Run) -> Outcome:
+    options, emit, plan = run.options, run.emit, run.plan
+    lock = run.holder if run.mode is not RunMode.DRY_RUN else None
+    strategy = run.profile.strategy
+    clients = client_plan(run.profile, plan.server_url, plan.former_server_urls)
+    for name in run.selected:
+        node_plan, opener = plan.for_node(name), run.open_for(name)
+        if run.uninstall:
+            job: Job = UninstallJob(
+                node_plan, opener, emit, options, run.cancel, lock, clients=clients
+            )
+            if clients is not None:
+                run.clients_first[name] = ClientsFirstJob(
+                    node_plan, opener, emit, options, run.cancel, lock, clients=clients
+                )
+        else:
+            job = NodeJob(
+                node_plan,
+                opener,
+                emit,
+                options,
+                run.cancel,
+                lock,
+                strategy=strategy,
+                clients=clients,
+                probe_settings=ProbeSettings.of(run.profile),
+            )
+        run.jobs[name] = job
+    run.opened.extend([*run.clients_first.values(), *run.jobs.values()])
+    return Status.OK, "", ()
+
+
+PHASE: Phase[Run] = Phase(TITLE, 0.0, run=make_jobs, dry_run=make_jobs)

@@ -1,0 +1,34 @@
+"""The ordered lists of the run's own phases, walked by :func:`wizard.engine.apply.run_apply`
+and ``run_uninstall`` with the same runner as a node's (:func:`wizard.engine.runner.walk`): a
+new one is its module in :mod:`wizard.engine.run_phases` plus one line here."""
+
+from __future__ import annotations
+
+from wizard.engine.phase import Phase
+from wizard.engine.run import Run
+from wizard.engine.run_phases import (
+    build,
+    check_auth,
+    check_certs,
+    cluster_check,
+    disconnect,
+    node_jobs,
+    nodes,
+)
+
+RUN_APPLY: tuple[Phase[Run], ...] = (
+    build.PHASE,  # the strategy's prepare step (the kube-nginx build)
+    check_auth.PHASE,  # the nodes that run checks ask every master the checks' way
+    check_certs.PHASE,  # only with [clients] repoint = true
+    node_jobs.PHASE,
+    nodes.PHASE,
+    cluster_check.PHASE,
+    disconnect.PHASE,
+)
+
+RUN_UNINSTALL: tuple[Phase[Run], ...] = (
+    build.PHASE,
+    node_jobs.PHASE,
+    nodes.PHASE,
+    disconnect.PHASE,
+)
