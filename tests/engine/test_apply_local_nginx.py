@@ -21,7 +21,7 @@ from tests.engine.labkit import (
 from tests.loadloop import loops_on
 from wizard.cli import main
 from wizard.engine.model import NodeState
-from wizard.engine.node_job import NodeJob
+from wizard.engine.work import ApplyWork
 from wizard.profile_io import save_profile
 
 pytestmark = pytest.mark.lab
@@ -170,14 +170,14 @@ def test_failed_verify_rolls_back_to_the_serving_config(lab, base, monkeypatch):
     previous one serves again. The failure is the test's (the new port's probe answers 503):
     a real cause seen earlier, a check path every master refuses, is now stopped before any
     change by the auth preflight (the next test)."""
-    real = NodeJob.probe_once
+    real = ApplyWork.probe_once
 
     def new_config_fails(self, url, timeout=3.0):
         if url == self.plan.verify_url:
             return False, True, f"{url}: 503 (the test's failing verify)"
         return real(self, url, timeout)
 
-    monkeypatch.setattr(NodeJob, "probe_once", new_config_fails)
+    monkeypatch.setattr(ApplyWork, "probe_once", new_config_fails)
     summary, recorder = apply(port(base, 8446), only=("w1",), verify_timeout=3)
     [result] = summary.nodes
     assert result.state is NodeState.ROLLED_BACK, recorder.text()
