@@ -5,7 +5,8 @@ proxy (``wizard.strategies.local_endpoint``).
 
 Install method ``package`` runs the distro's nginx with its stream module under its own unit and
 config (beside any nginx the node already runs); ``source`` and ``binary`` run a kube-nginx binary
-under the install prefix, as the seed guides do.
+under the install prefix, as the seed guides do, built by ``nginx_build`` beside it (the
+strategy's ``prepare``); ``layout`` says where each file lives.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ from wizard.strategies.common import (
 )
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, Report
+from wizard.strategies.local_nginx.layout import (
+    PACKAGE_CONF,
+    PACKAGE_NGINX,
+    PID_FILE,
+    STREAM_MODULE,
+    UNIT,
+    UNIT_PATH,
+    layout,
+)
+from wizard.strategies.local_nginx.nginx_build.phase import build_binary, with_binary
 from wizard.strategies.packages import Package
 from wizard.templating import render_template
 
 SECTION = "local_nginx"
-UNIT = "kube-nginx.service"
-UNIT_PATH = f"/etc/systemd/system/{UNIT}"
-PACKAGE_NGINX = "/usr/sbin/nginx"
-PACKAGE_CONF = "/etc/kube-nginx/kube-nginx.conf"
-STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-PID_FILE = "/run/kube-nginx.pid"
 FAIL_TIMEOUT_S = 10
 NGINX = Package("nginx", ("nginx-light", "libnginx-mod-stream"), ("nginx", "nginx-mod-stream"))
 
@@ -54,18 +59,6 @@ class LocalNginx:
         8443, "Proxy port", "clients use this port; must differ from the apiserver's"
     )
     apiserver_hostname: str = apiserver_hostname_field()
-
-
-def layout(profile: Profile) -> dict[str, str]:
-    """Where the binary and the config live for the profile's install method."""
-    if profile.install.method == InstallMethod.PACKAGE:
-        return {"binary": PACKAGE_NGINX, "conf": PACKAGE_CONF, "prefix": ""}
-    prefix = profile.install.prefix.rstrip("/")
-    return {
-        "binary": f"{prefix}/sbin/kube-nginx",
-        "conf": f"{prefix}/conf/kube-nginx.conf",
-        "prefix": prefix,
-    }
 
 
 def nginx_command(profile: Profile) -> str:
@@ -219,10 +212,8 @@ class LocalNginxStrategy(Strategy):
         dry_run: bool,
         uninstall: bool,
     ) -> RenderPlan:
-        """The kube-nginx binary first on every node (``wizard.nginx_build``); a dry run that
+        """The kube-nginx binary first on every node (``nginx_build`` beside it); a dry run that
         would have to build leaves the plan as it is."""
-        from wizard.nginx_build.phase import build_binary, with_binary
-
         if uninstall:  # uninstall removes <prefix>/sbin/kube-nginx: no bytes needed
             return with_binary(plan, profile, b"")
         binary = build_binary(profile, report, open_node, dry_run)
@@ -230,3 +221,16 @@ class LocalNginxStrategy(Strategy):
 
 
 STRATEGY = LocalNginxStrategy()
+
+
+__all__ = [
+    "NGINX",
+    "PACKAGE_CONF",
+    "PACKAGE_NGINX",
+    "PID_FILE",
+    "STRATEGY",
+    "STREAM_MODULE",
+    "UNIT",
+    "UNIT_PATH",
+    "layout",
+]

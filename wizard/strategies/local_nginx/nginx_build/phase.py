@@ -2,7 +2,7 @@
 any node is touched, and gives the binary that every node gets as ``<prefix>/sbin/kube-nginx``.
 
 What it does goes to the strategy hook's report (the engine shows it as run-level events of
-phase ``build``); a failure raises :class:`~wizard.nginx_build.build.BuildFailed` and the engine
+phase ``build``); a failure raises :class:`~wizard.strategies.local_nginx.nginx_build.build.BuildFailed` and the engine
 stops before any node changes.
 """
 
@@ -20,17 +20,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wizard.errors import KubehaError
-from wizard.nginx_build import cache
-from wizard.nginx_build.build import Binary, BuildFailed, build, configure_argv, toolchain
-from wizard.nginx_build.elf import NotAnExecutable, read_header, this_machine
-from wizard.nginx_build.runner import LocalRunner, NodeRunner, Runner
-from wizard.nginx_build.source import SourceError, fetch_source
+from wizard.plan import RenderedFile, RenderPlan
 from wizard.profile import BUILD_HOSTS_LOCAL, InstallMethod, Profile
-from wizard.render import RenderedFile, RenderPlan
 from wizard.render_out import shown
 from wizard.strategies.base import Opener
 from wizard.strategies.hooks import Report
-from wizard.strategies.local_nginx import UNIT, layout
+from wizard.strategies.local_nginx.layout import UNIT, layout
+from wizard.strategies.local_nginx.nginx_build import cache
+from wizard.strategies.local_nginx.nginx_build.build import (
+    Binary,
+    BuildFailed,
+    build,
+    configure_argv,
+    toolchain,
+)
+from wizard.strategies.local_nginx.nginx_build.elf import NotAnExecutable, read_header, this_machine
+from wizard.strategies.local_nginx.nginx_build.runner import LocalRunner, NodeRunner, Runner
+from wizard.strategies.local_nginx.nginx_build.source import SourceError, fetch_source
 
 STATUS = ("ok", "info", "changed")  # the words build() reports with
 
