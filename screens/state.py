@@ -48,13 +48,14 @@ FIELD_STEPS = ("strategy", "nodes", "balancer", "ssh", "clients")
 
 def step_fields(step: str) -> tuple[str, ...]:
     """Which problems belong to ``step``: those whose field starts with one of these prefixes.
-    Every registered strategy's section belongs to the balancer step."""
+    Every registered strategy's table (its section, local-nginx's install) belongs to the
+    balancer step."""
     if step == "strategy":
         return ("name", "strategy", "schema_version")
     if step == "nodes":
         return ("masters", "workers", "lb_nodes")
     if step == "balancer":
-        return (*registry.sections(), "health_check", "cluster", "install")
+        return (*registry.tables(), "health_check", "cluster")
     if step == "ssh":
         return ("ssh",)
     if step == "clients":

@@ -4,7 +4,8 @@ binary where the plan's unit runs it), so neither imports the other."""
 
 from __future__ import annotations
 
-from wizard.profile import InstallMethod, Profile
+from wizard.profile import Profile
+from wizard.strategies.local_nginx.install import TABLE, Install, InstallMethod
 
 UNIT = "kube-nginx.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
@@ -12,13 +13,15 @@ PACKAGE_NGINX = "/usr/sbin/nginx"
 PACKAGE_CONF = "/etc/kube-nginx/kube-nginx.conf"
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 PID_FILE = "/run/kube-nginx.pid"
+BUILD_PANE = "kube-nginx"  # the Deploy screen's pane for the build, before the node panes
 
 
 def layout(profile: Profile) -> dict[str, str]:
     """Where the binary and the config live for the profile's install method."""
-    if profile.install.method == InstallMethod.PACKAGE:
+    install = profile.section(TABLE, Install)
+    if install.method == InstallMethod.PACKAGE:
         return {"binary": PACKAGE_NGINX, "conf": PACKAGE_CONF, "prefix": ""}
-    prefix = profile.install.prefix.rstrip("/")
+    prefix = install.prefix.rstrip("/")
     return {
         "binary": f"{prefix}/sbin/kube-nginx",
         "conf": f"{prefix}/conf/kube-nginx.conf",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from shlex import quote as q
 
 from wizard.errors import PrepareFailed
-from wizard.profile import Install
+from wizard.strategies.local_nginx.install import Install
 from wizard.strategies.local_nginx.nginx_build import cache
 from wizard.strategies.local_nginx.nginx_build.runner import Runner
 from wizard.strategies.local_nginx.nginx_build.source import Source

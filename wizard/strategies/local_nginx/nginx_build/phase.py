@@ -21,10 +21,11 @@ from pathlib import Path
 
 from wizard.errors import KubehaError
 from wizard.plan import RenderedFile, RenderPlan
-from wizard.profile import BUILD_HOSTS_LOCAL, InstallMethod, Profile
+from wizard.profile import Profile
 from wizard.render_out import shown
 from wizard.strategies.base import Opener
 from wizard.strategies.hooks import Report
+from wizard.strategies.local_nginx.install import BUILD_HOSTS_LOCAL, TABLE, Install, InstallMethod
 from wizard.strategies.local_nginx.layout import UNIT, layout
 from wizard.strategies.local_nginx.nginx_build import cache
 from wizard.strategies.local_nginx.nginx_build.build import (
@@ -156,7 +157,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
     """Method binary: the operator's file, read and judged by its ELF header. Only a real apply
     runs it here (its -V, announced first, as nobody when root, and only when it is built for
     this machine); a dry run runs nothing. Every node checks it again before it is used."""
-    path = Path(os.path.expanduser(profile.install.binary_path or ""))
+    path = Path(os.path.expanduser(profile.section(TABLE, Install).binary_path or ""))
     data = _read_binary(path)
     try:
         header = read_header(data[:64])
@@ -186,7 +187,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
 
 def source_version(profile: Profile) -> str:
     """The version a source build names: the pinned package version, or the tarball's name."""
-    install = profile.install
+    install = profile.section(TABLE, Install)
     if install.source_package_version:
         return install.source_package_version
     return Path(install.source_tarball or "").name or "(no source named)"
@@ -198,7 +199,8 @@ def _dry_run_build(
     """Method source in a dry run: nothing downloaded, nothing built. A binary already in the
     cache for the cached source is used (so the diffs show it); otherwise "would build". A
     problem a real run would stop on is said, and the dry run goes on to every node's diffs."""
-    install, host = profile.install, profile.install.build_host
+    install = profile.section(TABLE, Install)
+    host = install.build_host
     would = f"would build kube-nginx {source_version(profile)} from source on {host}"
     node = None
     runner: Runner | None = None
@@ -243,7 +245,7 @@ def build_binary(
     ``open_node`` connects to a build host that is a node (the engine's opener)."""
     began = time.monotonic()
     step = _steps(report, began)
-    install = profile.install
+    install = profile.section(TABLE, Install)
     if install.method == InstallMethod.BINARY:
         where = shown(install.binary_path or "")
         report("started", f"checking {where}", progress=0.1)
