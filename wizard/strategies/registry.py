@@ -1,7 +1,8 @@
 """The one list of strategies: every list of strategies, profile sections, wizard cards and form
 fields in kubeha comes from here, in this order (the order the wizard shows them).
 
-A new strategy is one module under ``wizard/strategies/`` with a module-level ``STRATEGY``, and
+A new strategy is one module or package under ``wizard/strategies/`` (its section, its other
+tables, its build, its templates' plan) with a module-level ``STRATEGY``, and
 one line in ``MODULES`` below.
 """
 
