@@ -16,9 +16,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from screens import steps
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
 from screens.shown_fields import shown_problem, shown_text
-from screens.state import FIELD_STEPS, STEP_TITLES, STEPS, Engine, Verifier, WizardState
+from screens.state import Engine, Verifier, WizardState
 from screens.step_screens import StepScreens
 from screens.widgets.confirm import (
     ChoiceModal,
@@ -276,7 +277,7 @@ class KubehaApp(App):
 
     @cached_property
     def step_screens(self) -> StepScreens:
-        return StepScreens(self)
+        return StepScreens(self, lambda: self.state)
 
     def screen_for(self, step: str) -> Screen:
         """The step's screen: the kept one while what it shows is unchanged, else a new one."""
@@ -287,11 +288,13 @@ class KubehaApp(App):
         self.switch_screen(self.screen_for(step))
 
     def reachable(self, step: str) -> bool:
-        """A step can be jumped to when every editing step before it is free of errors."""
-        if step in ("deploy", "summary"):
+        """A step can be jumped to (its row says so) when every editing step before it is free
+        of errors."""
+        if not steps.get(step).jump:
             return False
-        before = STEPS[: STEPS.index(step)]
-        return not any(self.state.step_errors(s) for s in before if s in FIELD_STEPS)
+        order = steps.names()
+        before = order[: order.index(step)]
+        return not any(self.state.step_errors(s) for s in before if s in steps.editing())
 
     def on_mount(self) -> None:
         from wizard.settings import get_setting
@@ -324,7 +327,7 @@ class KubehaApp(App):
             self.screen.dismiss(None)
             return
         step = getattr(self.screen, "step", None)
-        title = f"Keys: {STEP_TITLES[step]}" if step in STEP_TITLES else "Keys"
+        title = f"Keys: {steps.title(step)}" if step in steps.names() else "Keys"
         self.push_screen(HelpScreen(title, help_rows(self.screen)))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -332,14 +335,13 @@ class KubehaApp(App):
 
         yield from super().get_system_commands(screen)
         yield from step_commands(screen)
-        for step in STEPS:
+        for step in steps.names():
             if self.reachable(step) and step != getattr(screen, "step", None):
+                title = steps.title(step)
                 yield SystemCommand(
-                    f"Go to {STEP_TITLES[step]}",
-                    f"Open the {STEP_TITLES[step]} step",
-                    lambda step=step: self.goto(step),
+                    f"Go to {title}", f"Open the {title} step", lambda step=step: self.goto(step)
                 )
-        if STEPS.index(getattr(screen, "step", "start")) > 0:
+        if steps.names().index(getattr(screen, "step", "start")) > 0:
             yield SystemCommand("Save profile", "Write the profile to your folder", self.save)
 
 

@@ -29,7 +29,7 @@ CLUSTER_FIELDS = (
     FieldSpec(
         "cluster.kubeadm_api",
         "kubeadm API",
-        "v1beta4: kubeadm 1.31+; v1beta3: older",
+        "v1beta4: kubeadm 1.31+; v1beta3: 1.22 to 1.35",
         "choice",
         kubeadm_api.CHOICES,
     ),
@@ -69,7 +69,6 @@ def sections_for(key: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
 
 
 class BalancerScreen(WizardScreen):
-    step = "balancer"
     show_problems = True
 
     def compose_body(self) -> ComposeResult:

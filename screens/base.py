@@ -1,6 +1,6 @@
 """The frame every wizard step shares: step bar, body, problems, Back/Next, Footer.
 
-A step names the profile fields it owns (``screens.state.step_fields``); after every edit it
+A step's row (``screens.steps``) names the profile fields it owns; after every edit it
 re-runs ``wizard.validation.validate`` and shows that step's problems, and Next stays disabled
 while any of them is an error.
 """
@@ -17,15 +17,15 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Button, Header, Static
 
+from screens import steps
 from screens.shown_fields import shown_problem
-from screens.state import STEPS, WizardState, with_field
-from screens.step_screens import KeepsStyles
+from screens.state import WizardState, with_field
+from screens.textual_compat import KeepsStyles, StepFooter
 from screens.widgets.form import FormRow
 from screens.widgets.marks import level_for, level_of, mark
 from screens.widgets.nav import NavBar
 from screens.widgets.problem_list import ProblemList
 from screens.widgets.step_bar import StepBar
-from screens.widgets.step_footer import StepFooter
 from wizard.problems import Problem
 
 if TYPE_CHECKING:
@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 
 
 class WizardScreen(KeepsStyles):
-    """One step. Subclasses set ``step``, compose their body and may override ``go_next``."""
+    """One step: the screen its row in ``screens.steps`` names. Subclasses compose their body
+    and may override ``go_next``."""
 
-    step = "start"
     next_label = "Next ›"
     show_problems = False
     can_go_back = True
@@ -52,6 +52,11 @@ class WizardScreen(KeepsStyles):
     def __init__(self) -> None:
         super().__init__(name=self.step, classes=f"step-{self.step}")
         self.local_problems: dict[str, Problem] = {}  # text that could not even be typed
+
+    @property
+    def step(self) -> str:
+        """The step whose row names this screen's class (``screens.steps``)."""
+        return steps.step_of(type(self))
 
     @property
     def kubeha(self) -> KubehaApp:
@@ -79,7 +84,7 @@ class WizardScreen(KeepsStyles):
 
     def show_profile_in_header(self) -> None:
         """After the Strategy step the header names the profile and its strategy."""
-        if STEPS.index(self.step) > STEPS.index("strategy"):
+        if steps.get(self.step).header_names_profile:
             profile = self.state.profile
             self.sub_title = f"{profile.name} · {profile.strategy}"
 
@@ -121,7 +126,7 @@ class WizardScreen(KeepsStyles):
 
     def mark_problems(self, problems: list[Problem]) -> None:
         """Mark each field a problem names, and in the step bar each step that holds one."""
-        if self.step == "start":
+        if not steps.get(self.step).profile_open:
             return  # no profile is open yet
         levels = self.state.step_levels()
         local = level_of(self.local_problems.values())
@@ -158,10 +163,12 @@ class WizardScreen(KeepsStyles):
     # Navigation -------------------------------------------------------------------------------
 
     def previous_step(self) -> str:
-        return STEPS[max(STEPS.index(self.step) - 1, 0)]
+        order = steps.names()
+        return order[max(order.index(self.step) - 1, 0)]
 
     def next_step(self) -> str:
-        return STEPS[min(STEPS.index(self.step) + 1, len(STEPS) - 1)]
+        order = steps.names()
+        return order[min(order.index(self.step) + 1, len(order) - 1)]
 
     def action_back(self) -> None:
         if self.can_go_back:

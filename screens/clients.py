@@ -49,7 +49,6 @@ NOTE_OFF = "Repointing is off: kubeha leaves these files alone (turn it on above
 
 
 class ClientsScreen(WizardScreen):
-    step = "clients"
     show_problems = True
 
     def __init__(self) -> None:

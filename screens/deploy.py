@@ -47,7 +47,6 @@ def build_view(profile: Profile) -> NodeView | None:
 
 
 class DeployScreen(RunsEngine, WizardScreen):
-    step = "deploy"
     next_label = "Summary ›"
     can_go_back = False
     changes_nodes = True

@@ -20,6 +20,8 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
+from screens.textual_compat import action_state, binding_chain, own_bindings
+
 # Keys every Textual screen has that say nothing to an operator.
 _NOISE = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
 # A scrollable widget's keys, shown as one row per widget.
@@ -73,14 +75,14 @@ def help_rows(screen: Screen) -> list[KeyHelp]:
 
     # The chain itself rather than ``active_bindings``, which keeps one binding per key: a card's
     # scroll keys would hide the step's own left/right, which still act when the card can't scroll.
-    chain = screen._modal_binding_chain  # Textual's binding order (private)
+    chain = binding_chain(screen)
     # a priority binding (ctrl+c: quit) wins over every other binding of its key
     taken = {key for _node, bindings in chain for key, b in bindings if b.priority}
     for node, bindings in chain:
         for key, binding in bindings:
             if key in taken and not binding.priority:
                 continue
-            enabled = app._check_action_state(binding.action, node)
+            enabled = action_state(app, binding.action, node)
             if enabled is not False:
                 add(node, binding, bool(enabled))
     seen = {id(node) for node, _ in state.values()}
@@ -89,7 +91,7 @@ def help_rows(screen: Screen) -> list[KeyHelp]:
             continue
         if not widget.can_focus:
             continue  # its keys act only once it has the focus
-        for _key, binding in widget._bindings:
+        for _key, binding in own_bindings(widget):
             add(widget, binding, True)
 
     rank = {"this step": 0, "everywhere": 2}

@@ -54,7 +54,6 @@ def by_line(field: str, lines: dict[str, list[int]]) -> str:
 
 
 class NodesScreen(WizardScreen):
-    step = "nodes"
     show_problems = True
 
     def __init__(self) -> None:

@@ -11,22 +11,18 @@ from collections.abc import Iterable
 from textual.app import SystemCommand
 from textual.screen import Screen
 
-# step, action, title, help
-STEP_COMMANDS = (
-    ("preview", "next", "Deploy", "Deploy the profile to its nodes (asks first)"),
-    ("preview", "dry_run", "Dry run", "Diff every node's files without changing anything"),
-    ("preview", "copy", "Copy", "Copy the file shown to the clipboard"),
-    ("summary", "verify", "Verify", "Check /readyz through every node's load balancer"),
-    ("summary", "retry", "Retry failed nodes", "Deploy again to the nodes that failed"),
-)
+from screens import steps
 
 
 def step_commands(screen: Screen) -> Iterable[SystemCommand]:
+    """The commands of the step's row (``screens.steps``) that its screen allows right now."""
     step = getattr(screen, "step", None)
-    for where, action, title, help_text in STEP_COMMANDS:
-        method = getattr(screen, f"action_{action}", None)
-        if where != step or method is None:
+    if step not in steps.names():
+        return
+    for command in steps.get(step).commands:
+        method = getattr(screen, f"action_{command.action}", None)
+        if method is None:
             continue
-        if screen.check_action(action, ()) is not True:
+        if screen.check_action(command.action, ()) is not True:
             continue  # off right now (e.g. Deploy while the profile has errors)
-        yield SystemCommand(title, help_text, method)
+        yield SystemCommand(command.title, command.help, method)

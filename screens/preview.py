@@ -43,7 +43,6 @@ def first_file_line(tree: Tree) -> int:
 
 
 class PreviewScreen(RunsEngine, WizardScreen):
-    step = "preview"
     next_label = "Deploy ›"
     show_problems = True  # every warning of the profile, whichever step it belongs to
 

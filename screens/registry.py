@@ -1,4 +1,4 @@
-"""Which screen class shows which step, imported on first use.
+"""Each step's screen class (its row in ``screens.steps``), imported on first use.
 
 Each step's module is imported when the wizard first goes there, or by :func:`import_all` in a
 thread once the first screen is painted, so starting the wizard loads only the Start screen (not
@@ -12,17 +12,7 @@ from importlib import import_module
 
 from textual.screen import Screen
 
-SCREENS: dict[str, str] = {
-    "start": "screens.start:StartScreen",
-    "strategy": "screens.strategy:StrategyScreen",
-    "nodes": "screens.nodes:NodesScreen",
-    "balancer": "screens.balancer:BalancerScreen",
-    "ssh": "screens.ssh:SshScreen",
-    "clients": "screens.clients:ClientsScreen",
-    "preview": "screens.preview:PreviewScreen",
-    "deploy": "screens.deploy:DeployScreen",
-    "summary": "screens.summary:SummaryScreen",
-}
+from screens import steps
 
 
 def import_all() -> None:
@@ -31,8 +21,8 @@ def import_all() -> None:
     stylesheet) out of the garbage collector's reach: a full collection walked all of it, a
     100 ms pause at a random key press."""
     try:
-        for path in SCREENS.values():
-            import_module(path.partition(":")[0])
+        for step in steps.TABLE:
+            import_module(step.screen.partition(":")[0])
     finally:
         gc.freeze()
         gc.enable()  # kubeha's start turned it off (wizard.commands.wizard_command)
@@ -40,5 +30,5 @@ def import_all() -> None:
 
 def screen_class(step: str) -> type[Screen]:
     """The class of ``step``'s screen; its module is imported the first time."""
-    module, _, name = SCREENS[step].partition(":")
+    module, _, name = steps.get(step).screen.partition(":")
     return getattr(import_module(module), name)

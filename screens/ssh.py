@@ -46,7 +46,6 @@ def overrides_text(nodes) -> str:
 
 
 class SshScreen(WizardScreen):
-    step = "ssh"
     show_problems = True
 
     def compose_body(self) -> ComposeResult:

@@ -26,7 +26,6 @@ NEW_ROW = "new"
 
 
 class StartScreen(WizardScreen):
-    step = "start"
     next_label = "Open ›"
     can_go_back = False
 

@@ -7,61 +7,17 @@ immutable (``wizard.profile``); every edit replaces it with a modified copy.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from screens import steps
 from wizard.engine.model import RunSummary, Secrets
 from wizard.problems import Problem
 from wizard.profile import Master, Profile, Role
 from wizard.strategies import registry
 from wizard.validation import validate
-
-# The wizard's steps, in order; each names the screen module that shows it.
-STEPS = (
-    "start",
-    "strategy",
-    "nodes",
-    "balancer",
-    "ssh",
-    "clients",
-    "preview",
-    "deploy",
-    "summary",
-)
-STEP_TITLES = {
-    "start": "Start",
-    "strategy": "Strategy",
-    "nodes": "Nodes",
-    "balancer": "Balancer",
-    "ssh": "SSH",
-    "clients": "Clients",
-    "preview": "Preview",
-    "deploy": "Deploy",
-    "summary": "Summary",
-}
-
-# The steps that edit the profile, in order; each owns the fields of step_fields(step).
-FIELD_STEPS = ("strategy", "nodes", "balancer", "ssh", "clients")
-
-
-def step_fields(step: str) -> tuple[str, ...]:
-    """Which problems belong to ``step``: those whose field starts with one of these prefixes.
-    Every registered strategy's table (its section, local-nginx's install) belongs to the
-    balancer step."""
-    if step == "strategy":
-        return ("name", "strategy", "schema_version")
-    if step == "nodes":
-        return ("masters", "workers", "lb_nodes")
-    if step == "balancer":
-        return (*registry.tables(), "health_check", "cluster")
-    if step == "ssh":
-        return ("ssh",)
-    if step == "clients":
-        return ("clients",)
-    return ()
-
 
 DEFAULT_NAME = "my-cluster"
 
@@ -82,14 +38,24 @@ def belongs_to(problem: Problem, prefixes: tuple[str, ...]) -> bool:
     return any(problem.field == p or problem.field.startswith((f"{p}.", f"{p}[")) for p in prefixes)
 
 
+LEVELS = ("error", "warning")
+
+
+def level_of(problems: Iterable[Problem]) -> str | None:
+    """``"error"`` when any problem is an error, ``"warning"`` when only warnings, else None."""
+    levels = {"error" if p.is_error else "warning" for p in problems}
+    return next((level for level in LEVELS if level in levels), None)
+
+
 def problems_for(problems: list[Problem], step: str) -> list[Problem]:
-    prefixes = step_fields(step)
+    """The problems that belong to ``step``: those naming a field it owns (``screens.steps``)."""
+    prefixes = steps.fields(step)
     return [p for p in problems if belongs_to(p, prefixes)]
 
 
 def first_step_with_errors(profile: Profile) -> str | None:
     problems = validate(profile)
-    for step in FIELD_STEPS:
+    for step in steps.editing():
         if any(p.is_error for p in problems_for(problems, step)):
             return step
     return None
@@ -152,10 +118,8 @@ class WizardState:
 
     def step_levels(self) -> dict[str, str]:
         """Each editing step that holds a problem: ``"error"`` or ``"warning"``."""
-        from screens.widgets.marks import level_of
-
         problems = self.problems()
-        levels = {step: level_of(problems_for(problems, step)) for step in FIELD_STEPS}
+        levels = {step: level_of(problems_for(problems, step)) for step in steps.editing()}
         return {step: level for step, level in levels.items() if level}
 
     def step_errors(self, step: str) -> list[Problem]:

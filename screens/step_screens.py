@@ -1,8 +1,9 @@
 """The wizard's step screens, built once and kept, so going back and forth costs no rebuild.
 
-The editing steps (Strategy to Preview) are installed in the App the first time they are shown
-and switched to after that. A kept screen is reused while what it shows is unchanged: its own
-part of the profile (``step_fields``) and the strategy, or for Preview the whole profile. When
+The steps whose row (``screens.steps``) says ``kept`` (Strategy to Preview) are installed in the
+App the first time they are shown and switched to after that. A kept screen is reused while what
+it shows is unchanged: the fields its row owns and the strategy (and the secrets, for SSH), or
+for Preview the whole profile. When
 another step changed that, it is built again from the state. A reused screen revalidates on
 resume, since a problem may name its fields because of another step's edit. Start, Deploy and
 Summary show one moment (the profile files, one run) and are built each time. Shortly after the
@@ -12,37 +13,37 @@ first screen, the other steps' modules are imported in a thread.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from textual import events
+from textual.app import App
 from textual.screen import Screen
 
+from screens import steps
 from screens.registry import import_all, screen_class
-from screens.state import step_fields
+from screens.state import WizardState
 
-if TYPE_CHECKING:
-    from screens.app import KubehaApp
-
-KEPT_STEPS = ("strategy", "nodes", "balancer", "ssh", "clients", "preview")
 PRELOAD_AFTER_S = 0.3  # after the first screen is up
 
 
 class StepScreens:
     """Hands the App a screen per step: a kept one when still current, else a new one."""
 
-    def __init__(self, app: KubehaApp) -> None:
+    def __init__(self, app: App, state: Callable[[], WizardState]) -> None:
         self.app = app
+        self.state = state  # the App's state now (Start replaces it)
         self.kept: dict[str, tuple[Screen, tuple[Any, ...]]] = {}
         self.built = 0  # screens constructed, for the tests
 
     def shown(self, step: str) -> tuple[Any, ...]:
         """What a step's screen shows of the state; the screen is stale when this changes."""
-        state = self.app.state
+        state = self.state()
         profile = state.profile
-        if step == "preview":
+        row = steps.get(step)
+        if row.shows_profile:
             return (state, profile)
-        parts = tuple(getattr(profile, name) for name in step_fields(step))
-        secrets = state.secrets if step == "ssh" else None
+        parts = tuple(getattr(profile, name) for name in row.fields())
+        secrets = state.secrets if row.shows_secrets else None
         return (state, profile.strategy, secrets, *parts)
 
     def leaving(self, screen: Screen) -> None:
@@ -65,7 +66,7 @@ class StepScreens:
             self._drop(step, screen)
         screen = screen_class(step)()
         self.built += 1
-        if step in KEPT_STEPS and step not in self.app._installed_screens:
+        if steps.get(step).kept and not self.app.is_screen_installed(step):
             self.app.install_screen(screen, name=step)
             self.kept[step] = (screen, self.shown(step))
         return screen
@@ -81,19 +82,6 @@ class StepScreens:
             return  # going to the step on screen: the new one is simply not kept
         self.app.uninstall_screen(screen)
         screen.remove()
-
-
-class KeepsStyles(Screen):
-    """Skips the full restyle Textual does on every resume when the app's CSS has not changed
-    since the screen was last styled: a kept screen comes back as it left. After a theme change
-    while it was away, it is restyled as usual."""
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # runs before Screen's own handler, which restyles only when refresh_styles is set
-        current = self.app._css_update_count
-        if self._css_update_count == current:
-            event.refresh_styles = False
-        self._css_update_count = current
 
 
 def _same(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:

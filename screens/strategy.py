@@ -34,7 +34,6 @@ def strategy_info() -> tuple[StrategyInfo, ...]:
 
 
 class StrategyScreen(WizardScreen):
-    step = "strategy"
     show_problems = True
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -18,7 +18,6 @@ from screens.base import WizardScreen
 
 
 class SummaryScreen(WizardScreen):
-    step = "summary"
     next_label = "New run ›"
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -116,7 +116,9 @@ def test_a_bad_kubeadm_api_names_the_field_the_value_and_the_choices(bad):
     [problem] = errors_in(validate(profile))
     assert (problem.field, problem.value) == ("cluster.kubeadm_api", bad)
     assert "v1beta4 (kubeadm 1.31 and newer)" in problem.expected
-    assert "v1beta3 (kubeadm 1.22 to 1.30" in problem.expected
+    assert "v1beta3 (kubeadm 1.22 to 1.35 (deprecated in 1.31, removed in kubeadm 1.36)" in (
+        problem.expected
+    )
 
 
 # --- the kubeadm snippet's API ----------------------------------------------------------------

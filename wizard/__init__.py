@@ -3,4 +3,4 @@
 Nothing in this package imports Textual; the wizard's screens live in ``screens/``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

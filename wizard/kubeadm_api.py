@@ -1,7 +1,8 @@
 """The kubeadm configuration API the kubeadm snippet is written in (``[cluster] kubeadm_api``).
 
 kubeadm 1.31 introduced ``kubeadm.k8s.io/v1beta4`` and deprecated ``v1beta3``, which is the newest
-API of kubeadm 1.22 to 1.30. The two ClusterConfigurations differ where kubeha's snippet could
+API of kubeadm 1.22 to 1.30; kubeadm 1.36 removed ``v1beta3`` (kubernetes/kubernetes#136016: the
+1.35 kubeadm's ``kubeadm config migrate`` turns a v1beta3 file into v1beta4). The two ClusterConfigurations differ where kubeha's snippet could
 reach them (``apiServer.extraArgs`` is a map in v1beta3, a list of ``name``/``value`` in
 v1beta4; ``apiServer.timeoutForControlPlane`` left v1beta4's ClusterConfiguration), so the
 snippet emits only fields that both take the same way: ``controlPlaneEndpoint`` and
@@ -29,7 +30,7 @@ class KubeadmApi:
 
 APIS = (
     KubeadmApi("v1beta4", "kubeadm 1.31 and newer"),
-    KubeadmApi("v1beta3", "kubeadm 1.22 to 1.30 (deprecated from 1.31)"),
+    KubeadmApi("v1beta3", "kubeadm 1.22 to 1.35 (deprecated in 1.31, removed in kubeadm 1.36)"),
 )
 CHOICES = tuple(api.name for api in APIS)
 DEFAULT = CHOICES[0]

@@ -63,6 +63,8 @@ def environment() -> jinja2.Environment:
 
 
 def render_template(name: str, **context: Any) -> str:
+    import jinja2  # the module's name for the except clause (loaded already by environment())
+
     try:
         return environment().get_template(name).render(**context)
     except jinja2.TemplateError as exc:

@@ -12,17 +12,11 @@ from collections.abc import Iterable
 from textual.widget import Widget
 from textual.widgets import Label
 
-from screens.state import belongs_to
+from screens.state import LEVELS, belongs_to, level_of
 from wizard.problems import Problem
 
 MARK = "!"
-LEVELS = ("error", "warning")
-
-
-def level_of(problems: Iterable[Problem]) -> str | None:
-    """``"error"`` when any problem is an error, ``"warning"`` when only warnings, else None."""
-    levels = {"error" if p.is_error else "warning" for p in problems}
-    return next((level for level in LEVELS if level in levels), None)
+__all__ = ["LEVELS", "MARK", "level_for", "level_of", "mark", "marked", "names"]
 
 
 def names(problem: Problem, prefixes: tuple[str, ...]) -> bool:

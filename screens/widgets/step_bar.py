@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from screens.state import STEP_TITLES, STEPS
+from screens import steps
 from screens.widgets.marks import MARK
 
 # Between the steps' titles: spaced when the line fits, else tight (80 columns hold nine steps).
@@ -44,9 +44,9 @@ class StepBar(Static):
     def steps_line(self, separator: str) -> Content:
         parts: list[Content] = []
         reached = True
-        for step in STEPS:
+        for step in steps.names():
             level = self.levels.get(step)
-            title = STEP_TITLES[step] + (MARK if level else "")
+            title = steps.title(step) + (MARK if level else "")
             if step == self.current:
                 part = Content.styled(f" {title} ", "reverse bold")
                 reached = False

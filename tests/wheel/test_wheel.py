@@ -1,5 +1,6 @@
 """The built wheel holds every module and data file, and its installed ``kubeha`` validates,
-renders and dry-runs every example profile.
+renders and dry-runs every example profile, with the pinned versions and with the lowest ones
+pyproject.toml allows.
 
 ``apply --dry-run`` would connect to the examples' documentation addresses: it runs under
 ``unshare -n`` (a network namespace of its own with no interface up) so nothing can leave this
@@ -17,8 +18,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
-from tests.wheel.conftest import REPO, run
+import wizard
+from tests.wheel.conftest import REPO, canonical, declared_dependencies, run
 
 PACKAGE_DIRS = ("wizard", "screens", "templates", "profiles")
 EXAMPLES = sorted(p.stem for p in (REPO / "profiles").glob("*.toml"))
@@ -45,6 +48,14 @@ def test_wheel_holds_every_file_of_the_packages_and_the_license(wheel: Path):
     assert "wizard/strategies/local_nginx/nginx_build/__init__.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata["Version"] == wizard.__version__
+    required = {
+        canonical(req.name)
+        for req in map(Requirement, metadata.get_all("Requires-Dist"))
+        if req.marker is None  # not an extra's (test)
+    }
+    assert required == {canonical(r.name) for r in declared_dependencies()}
+    assert "Programming Language :: Python :: 3.11" in metadata.get_all("Classifier")
     assert "Apache License" in (REPO / "LICENSE").read_text()
 
 
@@ -64,8 +75,8 @@ def kubeha(bin_dir: Path, *args: str, cwd: Path, netns: bool = False, timeout: f
     )
 
 
-def test_installed_not_editable_and_every_module_imports(wheel_bin: Path):
-    python = wheel_bin / "python"
+def test_installed_not_editable_and_every_module_imports(any_bin: Path):
+    python = any_bin / "python"
     where = run([python, "-c", "import wizard; print(wizard.__file__)"], cwd="/")
     assert "site-packages" in where and str(REPO) not in where
     script = (
@@ -95,17 +106,17 @@ def netns_ok(tmp_path_factory) -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES)
-def test_installed_kubeha_runs_every_example(example, wheel_bin: Path, tmp_path: Path, netns_ok):
-    checked = kubeha(wheel_bin, "validate", example, cwd=tmp_path)
+def test_installed_kubeha_runs_every_example(example, any_bin: Path, tmp_path: Path, netns_ok):
+    checked = kubeha(any_bin, "validate", example, cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "valid" in checked.stdout
 
     out = tmp_path / "out"
-    rendered = kubeha(wheel_bin, "render", example, "--out", str(out), cwd=tmp_path)
+    rendered = kubeha(any_bin, "render", example, "--out", str(out), cwd=tmp_path)
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
     assert (out / "_cluster").is_dir() and len(list(out.rglob("*"))) > 5
 
-    dry = kubeha(wheel_bin, "apply", example, "--dry-run", cwd=tmp_path, netns=True)
+    dry = kubeha(any_bin, "apply", example, "--dry-run", cwd=tmp_path, netns=True)
     output = dry.stdout + dry.stderr
     assert "Traceback" not in output and "ModuleNotFoundError" not in output, output
     assert dry.returncode != 0, output  # no network: refused, or every node failed to connect

@@ -59,12 +59,25 @@ def cert_sans(profile: Profile, extra: tuple[str, ...]) -> list[str]:
 
 
 def snippets(
-    profile: Profile, endpoint_host: str, endpoint_port: int, extra_sans: tuple[str, ...]
+    profile: Profile,
+    endpoint_host: str,
+    endpoint_port: int,
+    extra_sans: tuple[str, ...],
+    local_listen: str = "",
 ) -> tuple[tuple[RenderedFile, ...], str]:
     """The kubeadm ClusterConfiguration and the kubeconfig server line for clients that dial
-    ``endpoint_host:endpoint_port``, and that server URL."""
+    ``endpoint_host:endpoint_port``, and that server URL.
+
+    When clients dial a name (kubeha's /etc/hosts line resolves it on the nodes), the server
+    snippet also tells another machine (a workstation) what works there: the name mapped to a
+    master's address and that master's own apiserver port. ``local_listen``: the address of the
+    node-local proxy (local-nginx, local-haproxy), which serves its own node, so the workstation
+    never dials its port."""
     endpoint = host_port(endpoint_host, endpoint_port)
     server_url = f"https://{url_host(endpoint_host)}:{endpoint_port}"
+    hosts_name = "" if parse_ip(endpoint_host) is not None else endpoint_host
+    master = profile.masters[0]
+    workstation_url = f"https://{url_host(endpoint_host)}:{master.apiserver_port}"
     kubeadm = render_template(
         "common/kubeadm-config.yaml.j2",
         profile=profile,
@@ -76,7 +89,11 @@ def snippets(
         "common/kubeconfig-server.txt.j2",
         profile=profile,
         server_url=server_url,
-        hosts_name="" if parse_ip(endpoint_host) is not None else endpoint_host,
+        hosts_name=hosts_name,
+        master=master,
+        workstation_url=workstation_url,
+        endpoint_port=endpoint_port,
+        local_listen=local_listen,
     )
     files = (
         RenderedFile("kubeadm-config.yaml", kubeadm, "common/kubeadm-config.yaml.j2"),

@@ -4,8 +4,9 @@ resolved to the proxy by kubeha's /etc/hosts line on every node.
 
 A name, not the proxy's literal 127.0.0.1: kubeadm copies ``controlPlaneEndpoint`` into
 admin.conf and the cluster-info ConfigMap, and a kubeconfig that says ``127.0.0.1:8443`` breaks
-on every machine that is not a node. With the name, such a machine maps the name to any master
-(or a VIP) in its own /etc/hosts, and the same kubeconfig works there.
+on every machine that is not a node. With the name, such a machine (a workstation) maps the name
+to a master's address in its own /etc/hosts and dials that master's apiserver port (6443), not
+the proxy's: the proxy listens on each node for that node (127.0.0.1 by default).
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ def endpoint_snippets(profile: Profile, section: NodeLocal) -> tuple[tuple[Rende
     """The kubeadm and kubeconfig snippets for the name; the certificate's SANs take the name,
     the proxy's address and 127.0.0.1 (``cert_sans`` adds it)."""
     extra = (section.apiserver_hostname, dial_address(section.listen_address))
-    return snippets(profile, section.apiserver_hostname, section.listen_port, extra)
+    return snippets(
+        profile, section.apiserver_hostname, section.listen_port, extra, section.listen_address
+    )
 
 
 def check_hostname(profile: Profile, name: str) -> list[Problem]:
