@@ -76,7 +76,7 @@ class Deployment:
 def deployment(lab: Lab, strategy: str, guests: tuple[GuestState, ...] = ()) -> Deployment:
     if strategy == "ipvs":
         data = qemu.ipvs_profile(lab.state, list(guests))
-        data["health_check"] = dict(IPVS_HEALTH)
+        data["health_check"] = {**data.get("health_check", {}), **IPVS_HEALTH}
     else:
         data = build_profile(lab.state, strategy)
     profile = profile_from_dict(data).profile
@@ -124,11 +124,11 @@ def settled(lab: Lab, dep: Deployment) -> bool | str:
     if profile.strategy == "haproxy-keepalived" and len(vip_holders(profile)) != 1:
         return "the VIP is not on exactly one node"
     for m in lab.masters:
-        url = f"https://{m.address}:6443/readyz"
-        argv = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-m", "3", url]
-        code = lab.exec_in_node(m.name, argv).stdout
-        if code != "200":
-            return f"{m.name}'s /readyz: {code}"
+        # kubectl with the node's credentials: a hardened lab refuses an anonymous /readyz.
+        argv = ["kubectl", "--request-timeout=3s", f"--server=https://{m.address}:6443"]
+        answer = lab.exec_in_node(m.name, [*argv, "get", "--raw", "/readyz"]).stdout.strip()
+        if answer != "ok":
+            return f"{m.name}'s /readyz: {answer or 'no answer'}"
     return True
 
 
@@ -424,10 +424,19 @@ def measure(
 
 
 @contextlib.contextmanager
-def real_lab(clean_up: Callable[[Lab], None]) -> Iterator[Lab]:
-    """The lab with its real control plane; at the end ``clean_up`` (no strategy left), then
-    the stand-in back, whatever happened."""
-    lab = up(3, 2, 0, replace=True, control_plane="real", log=lambda s: print(f"[lab] {s}"))
+def real_lab(clean_up: Callable[[Lab], None], hardened: bool = False) -> Iterator[Lab]:
+    """The lab with its real control plane (``hardened``: its apiservers refuse anonymous
+    requests, the profiles check with each node's client certificate); at the end
+    ``clean_up`` (no strategy left), then the stand-in back, whatever happened."""
+    lab = up(
+        3,
+        2,
+        0,
+        replace=True,
+        control_plane="real",
+        hardened=hardened,
+        log=lambda s: print(f"[lab] {s}"),
+    )
     try:
         yield lab
     finally:
@@ -450,6 +459,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--seeds", action="store_true", help="also the seed guides' configs (guides 000, 004)"
     )
+    parser.add_argument(
+        "--hardened",
+        action="store_true",
+        help="on the hardened lab: apiservers with --anonymous-auth=false, checks by client cert",
+    )
     args = parser.parse_args(argv)
     require_root()
     global RECORDS
@@ -457,11 +471,12 @@ def main(argv=None) -> int:
     if RECORDS is not None:
         RECORDS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with lab_lock(not args.no_lock), real_lab(uninstall_all) as lab:
+    with lab_lock(not args.no_lock), real_lab(uninstall_all, args.hardened) as lab:
         rows = measure(
             lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS), seeds=args.seeds
         )
-    print(f"real clients, {started}:\n{markdown(rows)}")
+    lab_kind = "hardened lab" if args.hardened else "lab"
+    print(f"real clients on the {lab_kind}, {started}:\n{markdown(rows)}")
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
     return 0

@@ -13,6 +13,7 @@ from screens.base import WizardScreen
 from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
 from wizard import kubeadm_api
+from wizard.profile import CHECK_AUTHS
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy, Table
 from wizard.strategies.fields import FieldInfo, fields_of
@@ -23,6 +24,19 @@ HEALTH_FIELDS = (
     FieldSpec("health_check.timeout", "Timeout (s)", "at most the interval", "float"),
     FieldSpec("health_check.fall", "Fall", "failed checks before a master is dropped", "int"),
     FieldSpec("health_check.rise", "Rise", "good checks before it is used again", "int"),
+    FieldSpec(
+        "health_check.auth",
+        "Check auth",
+        "anonymous · client-cert (reads /readyz) · alive-on-401 (any answer is up)",
+        "choice",
+        CHECK_AUTHS,
+    ),
+    FieldSpec(
+        "health_check.client_cert",
+        "Client cert",
+        "client-cert: PEM with its key on every checking node (kubelet's)",
+    ),
+    FieldSpec("health_check.client_key", "Client key", "client-cert: empty if in the cert file"),
 )
 
 CLUSTER_FIELDS = (

@@ -5,6 +5,8 @@ lock (the same take/replace/release rules as :meth:`RemoteNode.try_lock`)."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ class FakeNode:
     units: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     reject_marker: str | None = None  # a check refuses files that contain it
     serving: bool = True  # does the probe through the load balancer answer 200?
+    readyz_code: str = "200"  # each master's /readyz from this node (the auth preflight)
     listening: tuple[str, ...] = ()
     fail_start: set[str] = field(default_factory=set)
     output: str = ""  # extra text every command prints (e.g. to test redaction)
@@ -77,6 +80,16 @@ class FakeNode:
         self.log.append(f"sh {script[:60]}")
         if "%{certs}" in script:
             return CommandResult(("sh",), 0, self.serving_pem, "")
+        if "KUBEHA-AUTH" in script:  # the auth preflight: every master answers /readyz
+            names = re.findall(r'echo "KUBEHA-AUTH (\S+) ', script)
+            code = self.readyz_code
+            out = "".join(f"KUBEHA-AUTH {n} {code} {code}\n" for n in names)
+            return CommandResult(("sh",), 0, out, "")
+        if "CA-REFUSED" in script:  # the verify probe (wizard.engine.probe): as probe() says
+            result = self.probe(shlex.split(script)[-1])
+            code = "200" if result.ok else "000"
+            out = f"CA -\nRESULT {code} {result.seconds}\n"
+            return CommandResult(("sh",), 0 if result.ok else 7, out, result.detail)
         if "/readyz" in script or "/healthz" in script or "is-active" in script:
             code = 0 if self.clients_ok else 1
             return CommandResult(("sh",), code, "", "" if self.clients_ok else "connection refused")

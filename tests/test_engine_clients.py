@@ -88,7 +88,7 @@ def test_apply_repoints_only_the_server_line_and_restarts_the_owner(profile, pki
     assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
     assert set(states(summary).values()) == {NodeState.VERIFIED}
     preflight = [e for e in events if e.phase == "preflight"]
-    assert [e.status for e in preflight] == ["started", "ok"]
+    assert [e.status for e in preflight] == ["started", "ok"] * 2  # auth, then certificates
     for name, node in cluster.nodes.items():
         old = before[name][KUBELET]
         assert node.files[KUBELET] == old.replace(f"https://{profile.masters[0].address}:6443", LB)
@@ -216,7 +216,12 @@ def test_repoint_off_is_todays_run(pki):
     before = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
     events = []
     assert apply(profile, cluster, events).ok
-    assert not [e for e in events if e.phase in ("preflight", "clients")]
+    assert not [e for e in events if e.phase == "clients"]
+    # Only the auth preflight: no certificate preflight without repoint.
+    assert (
+        next(e.message for e in events if e.phase == "preflight") == "how the checks read /readyz"
+    )
+    assert len([e for e in events if e.phase == "preflight"]) == 2
     assert {n: node.files[KUBELET] for n, node in cluster.nodes.items()} == before
 
 

@@ -72,12 +72,15 @@ def test_every_server_line_carries_all_its_options():
     config = local_haproxy.config(profile)
     assert not [line for line in settings(config) if line.startswith("default-server")]
     lines = servers(config)
-    assert [line.split()[1] for line in lines] == [m.name for m in profile.masters]
-    for line in lines:
+    names = [m.name for m in profile.masters]
+    assert [line.split()[1] for line in lines] == [*names, *(f"{n}-unchecked" for n in names)]
+    for line in lines[: len(names)]:
         assert line.endswith(
             "check check-ssl verify none inter 1000ms fastinter 250ms downinter 1000ms "
             "fall 2 rise 2 tcp-ut 2000ms"
         )
+    for line in lines[len(names) :]:  # never every master out: the same masters, unchecked
+        assert line.endswith("backup tcp-ut 2000ms")
     assert not [line for line in settings(config) if "shutdown-sessions" in line]
     assert not [line for line in settings(config) if "observe" in line]
 
@@ -96,8 +99,9 @@ def test_health_check_settings_follow_the_profile():
     assert "srvtcpka-idle 3s" in config and "srvtcpka-intvl 3s" in config
     assert "srvtcpka-cnt 3" in config
     for line in servers(config):
-        assert "inter 2500ms" in line and "fall 3 rise 1" in line
         assert "tcp-ut 7500ms" in line  # fall x interval
+        if "backup" not in line:
+            assert "inter 2500ms" in line and "fall 3 rise 1" in line
 
 
 def scenario_config(tmp_path: Path) -> tuple[Path, Path]:
@@ -109,7 +113,11 @@ def scenario_config(tmp_path: Path) -> tuple[Path, Path]:
         workers=(),
     )
     socket_path = tmp_path / "admin.sock"
-    text = local_haproxy.config(profile).replace(local_haproxy.ADMIN_SOCKET, str(socket_path))
+    text = (
+        local_haproxy.config(profile)
+        .replace(local_haproxy.ADMIN_SOCKET, str(socket_path))
+        .replace(local_haproxy.STATS_SOCKET, str(tmp_path / "stats.sock"))
+    )
     text = "\n".join(
         line for line in text.splitlines() if line.strip() not in ("user haproxy", "group haproxy")
     )

@@ -65,6 +65,15 @@ class Node:
     ssh: SshTarget = field(default_factory=SshTarget)
 
 
+# How kubeha's checks ask each apiserver (README "Health checks on a hardened apiserver"):
+# anonymous: /readyz asked without credentials, 200 is ready (the apiserver must allow anonymous
+# requests); client-cert: asked with a client certificate the node already has (kubelet's by
+# default), 200 is ready; alive-on-401: asked without credentials, 200, 401 or 403 is "alive"
+# (the TLS handshake and an HTTP answer), so a draining master is not seen before it closes.
+CHECK_AUTHS = ("anonymous", "client-cert", "alive-on-401")
+KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+
+
 @dataclass(frozen=True)
 class HealthCheck:
     path: str = "/readyz"
@@ -72,6 +81,24 @@ class HealthCheck:
     timeout: float = 1.0
     fall: int = 2
     rise: int = 2
+    auth: str = "anonymous"
+    # client-cert: the certificate (PEM) on every node that checks; its key in the same file
+    # (kubelet's is) unless client_key names another. Read where it is: never copied.
+    client_cert: str = KUBELET_CLIENT_PEM
+    client_key: str = ""
+
+    @property
+    def ok_codes(self) -> tuple[str, ...]:
+        """The HTTP statuses a check counts as a master that is up."""
+        return ("200", "401", "403") if self.auth == "alive-on-401" else ("200",)
+
+    @property
+    def curl_auth(self) -> str:
+        """curl's arguments for the check's credentials (shell-safe: paths are validated)."""
+        if self.auth != "client-cert":
+            return ""
+        key = f" --key {self.client_key}" if self.client_key else ""
+        return f"--cert {self.client_cert}{key}"
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from wizard.field_checks import (
 from wizard.netaddr import is_address, never_a_host, parse_ip
 from wizard.problems import Problem, error, warning
 from wizard.profile import (
+    CHECK_AUTHS,
     MAX_MASTERS,
     MAX_NODES,
     SCHEMA_VERSION,
@@ -184,6 +185,33 @@ def _check_health(profile: Profile, problems: list[Problem]) -> None:
         value = getattr(hc, name)
         if not 1 <= value <= 100:
             problems.append(error(f"health_check.{name}", value, "expected 1 to 100 checks"))
+    if hc.auth not in CHECK_AUTHS:
+        problems.append(
+            error("health_check.auth", hc.auth, f"expected one of {', '.join(CHECK_AUTHS)}")
+        )
+        return
+    for name in ("client_cert", "client_key"):
+        value = getattr(hc, name)
+        if (value or name == "client_cert") and (
+            not ABS_PATH_RE.fullmatch(value) or ".." in value.split("/")
+        ):
+            problems.append(
+                error(f"health_check.{name}", value, "expected an absolute path on the nodes")
+            )
+    if (
+        hc.auth == "client-cert"
+        and hc.client_key
+        and hc.client_key != hc.client_cert + ".key"
+        and profile.strategy in ("local-haproxy", "haproxy-keepalived")
+    ):
+        problems.append(
+            error(
+                "health_check.client_key",
+                hc.client_key,
+                "haproxy reads the key from the certificate's own file or from "
+                f"{hc.client_cert}.key: leave client_key empty or name that file",
+            )
+        )
 
 
 def _check_ssh(profile: Profile, problems: list[Problem]) -> None:

@@ -19,7 +19,11 @@
 #     answering (the drain closed its listener) or after DRAIN_GRACE seconds;
 #   * makes the table hold exactly the masters that are up (and the quiesced ones at weight 0)
 #     — or all of them when none is up (an empty virtual server helps nobody; as k3s learned,
-#     fall back to all);
+#     fall back to all): then a line says so every interval and ALL_FAILING_FILE holds the
+#     state (since when) for `kubeha verify`;
+#   * counts as up the answers in OK_CODES (200; with health_check.auth = "alive-on-401" also
+#     401 and 403), asking with the curl arguments in CHECK_AUTH (a client certificate the node
+#     has, for health_check.auth = "client-cert");
 #   * when it takes a master out, destroys this node's client sockets whose IPVS connection
 #     goes to it (ss -K), so a watch stream waiting on a vanished master reconnects at once.
 # It logs every change on stdout (the journal). Needs bash (4.2+), curl, ipvsadm, ip and ss.
@@ -28,6 +32,9 @@ set -u
 : "${VIP:?}" "${PORT:?}" "${SCHEDULER:?}" "${REAL_SERVERS:?}" "${CHECK_PATH:?}"
 : "${INTERVAL:=1}" "${TIMEOUT:=1}" "${FALL:=2}" "${RISE:=2}"
 : "${DUMMY_INTERFACE:=kubeha-ipvs0}" "${SOURCE_ADDRESS:=}" "${DRAIN_GRACE:=30}"
+: "${OK_CODES:=200}" "${CHECK_AUTH:=}" "${ALL_FAILING_FILE:=/run/kubeha/all-masters-failing}"
+read -r -a AUTH_ARGS <<<"$CHECK_AUTH"
+answered_up() { [[ " $OK_CODES " == *" $1 "* ]]; }
 
 case "$VIP" in
 *:*) VS="[$VIP]:$PORT" FAMILY=-6 PREFIX=128 ;;
@@ -69,7 +76,7 @@ for rs in "${SERVERS[@]}"; do
   STATE[$rs]=up FAILS[$rs]=0 OKS[$rs]=0 # presumed up until FALL probes say otherwise
 done
 DRAIN_GRACE_US=$(to_us "$DRAIN_GRACE")
-trap 'exit 0' TERM INT
+trap 'rm -f "$ALL_FAILING_FILE"; exit 0' TERM INT
 
 log() { echo "$*"; }
 
@@ -123,12 +130,12 @@ probe_all() {
     rs=${url#https://}
     rs=${rs%%/*}
     [ -n "${CODE[$rs]+set}" ] && CODE[$rs]=$code
-    if [ "$code" = 200 ] && [ -n "$connect" ]; then
+    if answered_up "$code" && [ -n "$connect" ]; then
       answered=1
       connect=$(to_us "$connect")
       [ "$connect" -gt "$slowest" ] && slowest=$connect
     fi
-  done < <(curl "${PARALLEL[@]}" -gsk --connect-timeout "$CONNECT_TIMEOUT" --max-time "$TIMEOUT" \
+  done < <(curl "${PARALLEL[@]}" -gsk "${AUTH_ARGS[@]}" --connect-timeout "$CONNECT_TIMEOUT" --max-time "$TIMEOUT" \
     -w '%{url_effective} %{http_code} %{time_appconnect}\n' "${args[@]}" 2>/dev/null)
   if [ "$answered" = 1 ]; then
     SLOWEST_US=$((SLOWEST_US / 2))
@@ -139,7 +146,7 @@ probe_all() {
   now=$(now_us)
   for rs in "${SERVERS[@]}"; do
     code=${CODE[$rs]}
-    if [ "$code" = 200 ]; then
+    if answered_up "$code"; then
       OKS[$rs]=$((OKS[$rs] + 1)) FAILS[$rs]=0
       if [ "${STATE[$rs]}" != up ] && [ "${OKS[$rs]}" -ge "$RISE" ]; then
         STATE[$rs]=up
@@ -213,13 +220,31 @@ reconcile() {
     [ "${STATE[$rs]}" = up ] && want+=("$rs") && WANT_WEIGHT[$rs]=1
   done
   if [ ${#want[@]} -eq 0 ]; then
-    want=("${SERVERS[@]}") # every master failed: keep them all rather than none
-    for rs in "${SERVERS[@]}"; do WANT_WEIGHT[$rs]=1; done
+    # Every master failed: keep them all rather than none; but one that gives no answer at all
+    # while another still answers (a vanished host while etcd elects: the others say 500) is
+    # out anyway.
+    for rs in "${SERVERS[@]}"; do
+      [ "${STATE[$rs]}" != out ] && want+=("$rs") && WANT_WEIGHT[$rs]=1
+    done
+    if [ ${#want[@]} -eq 0 ]; then
+      want=("${SERVERS[@]}")
+      for rs in "${SERVERS[@]}"; do WANT_WEIGHT[$rs]=1; done
+    fi
     if [ "$ALL_DOWN" = 0 ]; then
-      log "every real server failed its probe: keeping all of them in $VS"
-      ALL_DOWN=1
+      ALL_DOWN=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+      mkdir -p "${ALL_FAILING_FILE%/*}" &&
+        echo "every master (${#SERVERS[@]}) fails its check since $ALL_DOWN: all kept in $VS" >"$ALL_FAILING_FILE.new" &&
+        mv -f "$ALL_FAILING_FILE.new" "$ALL_FAILING_FILE"
+    fi
+    if [ "$(now_us)" -ge "$ALL_DOWN_LOGGED_US" ]; then
+      log "WARNING: every real server fails its probe since $ALL_DOWN: keeping all of them in $VS, nothing cut"
+      ALL_DOWN_LOGGED_US=$(($(now_us) + INTERVAL_US))
     fi
   else
+    if [ "$ALL_DOWN" != 0 ]; then
+      rm -f "$ALL_FAILING_FILE"
+      log "a real server passes its probe again (every one failed since $ALL_DOWN)"
+    fi
     ALL_DOWN=0
     for rs in "${SERVERS[@]}"; do
       [ "${STATE[$rs]}" = quiet ] && want+=("$rs") && WANT_WEIGHT[$rs]=0
@@ -244,7 +269,8 @@ reconcile() {
 now_us() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
 
 log "watching $VS: real servers ${SERVERS[*]}, every ${INTERVAL}s, timeout ${TIMEOUT}s (connect ${CONNECT_TIMEOUT}s at first, then adapting), fall $FALL, rise $RISE"
-ALL_DOWN=0
+ALL_DOWN=0 ALL_DOWN_LOGGED_US=0
+rm -f "$ALL_FAILING_FILE"
 ensure_vip
 reconcile # every master presumed up: the virtual server serves before the first probe ends
 # A master between states (failed or answered once, not yet FALL or RISE times) is probed again

@@ -58,15 +58,18 @@ FAKE_CURL = r"""#!/bin/bash
 # A fake curl: every https URL argument answers 200 unless its host:port is listed in
 # $FAKE/down (no answer: 000) or $FAKE/draining (500); each connect (TCP + TLS) takes the seconds in $FAKE/connect (default 0.001).
 # Records each call's --connect-timeout in $FAKE/connect-timeouts.
+# A host:port in $FAKE/unauthorized answers 401 to a curl without --cert (anonymous auth off).
 connect=$(cat "$FAKE/connect" 2>/dev/null || echo 0.001000)
-prev=
+prev= cert=
 for a; do
   [ "$prev" = --connect-timeout ] && echo "$a" >> "$FAKE/connect-timeouts"
+  [ "$a" = --cert ] && cert=1
   prev=$a
   case "$a" in
   https://*)
     hostport=${a#https://}; hostport=${hostport%%/*}
     if grep -qxF "$hostport" "$FAKE/down" 2>/dev/null; then echo "$a 000 0.000000"
+    elif [ -z "$cert" ] && grep -qxF "$hostport" "$FAKE/unauthorized" 2>/dev/null; then echo "$a 401 $connect"
     elif grep -qxF "$hostport" "$FAKE/draining" 2>/dev/null; then echo "$a 500 $connect"
     else echo "$a 200 $connect"; fi ;;
   esac
@@ -102,11 +105,12 @@ def checker(tmp_path: Path, request: pytest.FixtureRequest):
         "FALL": "2",
         "RISE": "2",
         "TMPDIR": str(tmp_path),
+        "ALL_FAILING_FILE": str(fake / "all-masters-failing"),
         **getattr(request, "param", {}),
     }
-    proc = subprocess.Popen(
-        ["bash", str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    log_path = tmp_path / "checker.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(["bash", str(script)], env=env, stdout=log, stderr=subprocess.STDOUT)
 
     class Checker:
         def table(self) -> list[str]:
@@ -157,20 +161,22 @@ def checker(tmp_path: Path, request: pytest.FixtureRequest):
         def gone(self, *sources: str) -> None:
             (fake / "gone").write_text("".join(f"{s}\n" for s in sources))
 
-        def stop(self) -> str:
-            """Stop the checker; what it logged."""
-            if proc.poll() is None:
-                proc.terminate()
-                self.output = proc.communicate(timeout=10)[0]
-            return self.output
+        def unauthorized(self, *servers: str) -> None:
+            (fake / "unauthorized").write_text("".join(f"{s}\n" for s in servers))
 
-        output = ""
+        def all_failing(self) -> bool:
+            return (fake / "all-masters-failing").exists()
 
-    checker = Checker()
+        def log(self) -> list[str]:
+            return log_path.read_text().splitlines()
+
     try:
-        yield checker
+        yield Checker()
     finally:
-        print(checker.stop())
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+        print(log_path.read_text())
 
 
 def test_checker_builds_the_table_removes_and_adds_back(checker):
@@ -211,9 +217,13 @@ def test_checker_says_which_connections_it_closed_and_which_were_gone_already(ch
     deadline = time.monotonic() + POLL_S
     while len(checker.ss_calls()) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    log = checker.stop()
-    assert f"closed 1 local connection(s) to {SERVERS[0]}" in log, log
-    assert f"1 local connection(s) to {SERVERS[0]} had no socket left to close" in log, log
+    closed = f"closed 1 local connection(s) to {SERVERS[0]}"
+    gone = f"1 local connection(s) to {SERVERS[0]} had no socket left to close"
+    deadline = time.monotonic() + POLL_S
+    while not {closed, gone} <= set(checker.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = "\n".join(checker.log())
+    assert closed in log and gone in log, log
 
 
 def test_checker_quiesces_a_draining_master_and_takes_it_out_when_it_stops_answering(checker):
@@ -256,6 +266,57 @@ def test_checker_keeps_every_server_when_all_fail(checker):
     checker.down(*SERVERS)
     time.sleep(1.5)  # several intervals past FALL
     assert sorted(checker.table()[1:]) == sorted(SERVERS)
+
+
+def test_every_master_answering_401_keeps_all_and_says_so_every_interval(checker):
+    """Anonymous auth off on every apiserver: every probe fails, every master stays in the
+    table, a warning every interval, the state file for verify; gone once one answers."""
+    checker.wait(lambda t: len(t) == 4)
+    checker.unauthorized(*SERVERS)
+    deadline = time.monotonic() + 10
+    while not checker.all_failing():
+        assert time.monotonic() < deadline, checker.log()
+        time.sleep(0.05)
+    time.sleep(1.0)  # five intervals
+    assert sorted(checker.table()[1:]) == sorted(SERVERS)
+    warnings = [line for line in checker.log() if line.startswith("WARNING: every real server")]
+    assert len(warnings) >= 3, checker.log()
+    checker.unauthorized(*SERVERS[1:])  # one reads again: the others are quiesced (weight 0)
+    deadline = time.monotonic() + 10
+    while checker.weights() != {SERVERS[0]: "1", SERVERS[1]: "0", SERVERS[2]: "0"}:
+        assert time.monotonic() < deadline, checker.weights()
+        time.sleep(0.05)
+    assert not checker.all_failing()
+
+
+def test_every_master_failing_still_leaves_out_one_that_gives_no_answer(checker):
+    """A master's host gone while etcd elects (the others answer 500): the silent one stays
+    out, the answering ones are kept (weight 1); the node says every master fails."""
+    checker.wait(lambda t: len(t) == 4)
+    checker.down(SERVERS[0])
+    checker.draining(*SERVERS[1:])
+    checker.wait(lambda t: t == ["rr", *SERVERS[1:]])
+    deadline = time.monotonic() + 10
+    while checker.weights() != {SERVERS[1]: "1", SERVERS[2]: "1"} or not checker.all_failing():
+        assert time.monotonic() < deadline, (checker.weights(), checker.log())
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "checker",
+    [{"OK_CODES": "200 401 403"}, {"CHECK_AUTH": "--cert /var/lib/kubelet/pki/x.pem"}],
+    indirect=True,
+    ids=["alive-on-401", "client-cert"],
+)
+def test_an_auth_mode_reads_a_hardened_apiserver(checker):
+    checker.wait(lambda t: len(t) == 4)
+    checker.unauthorized(*SERVERS)
+    checker.down(SERVERS[2])  # still seen: the mode tells up from down
+    checker.wait(lambda t: t == ["rr", *SERVERS[:2]])
+    time.sleep(0.6)
+    assert checker.weights() == {SERVERS[0]: "1", SERVERS[1]: "1"}  # up, not quiesced
+    assert not checker.all_failing()
+    assert not [line for line in checker.log() if "WARNING" in line]
 
 
 def test_checker_recreates_a_wiped_virtual_server(checker):

@@ -163,3 +163,38 @@ def test_apiserver_unit_follows_the_labs_control_plane():
     assert lab.apiserver_unit(state) == constants.APISERVER_SERVICE
     state.control_plane = "real"
     assert lab.apiserver_unit(state) == "kube-apiserver.service"
+
+
+def test_a_hardened_lab_refuses_anonymous_requests_and_gives_each_node_a_kubelet_cert(
+    tmp_path, monkeypatch
+):
+    masters = [("m1", "10.77.0.11")]
+    assert "--anonymous-auth" not in control_plane.apiserver_unit("10.77.0.11", ["10.77.0.11"])
+    hardened = control_plane.apiserver_unit("10.77.0.11", ["10.77.0.11"], hardened=True)
+    assert "--anonymous-auth=false" in hardened
+    monkeypatch.setattr(pki, "CA_DIR", tmp_path)
+    monkeypatch.setattr(pki, "CA_CERT_FILE", tmp_path / "ca.crt")
+    monkeypatch.setattr(pki, "CA_KEY_FILE", tmp_path / "ca.key")
+    monkeypatch.setattr(control_plane, "CA_CERT_FILE", tmp_path / "ca.crt")
+    pki.ensure_ca()
+    cluster = control_plane.ClusterPki("S", "P", *(("K", "C"),) * 4)
+    root = tmp_path / "w1"
+    control_plane.write_node_files(root, "w1", "lb", "10.77.0.31", masters, cluster, True)
+    pem = root / control_plane.KUBELET_CLIENT_PEM.lstrip("/")
+    assert oct(pem.stat().st_mode & 0o777) == "0o600"
+    text = subprocess.run(
+        ["openssl", "x509", "-noout", "-subject"],
+        input=pem.read_text(),
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "CN = system:node:w1" in text and "O = system:nodes" in text
+    assert "PRIVATE KEY" in pem.read_text()  # cert and key in one PEM, as kubelet's
+
+
+def test_hardened_needs_the_real_control_plane(monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    from wizard.lab import lab
+
+    with pytest.raises(LabError, match="--hardened"):
+        lab.up(1, 0, 0, hardened=True)

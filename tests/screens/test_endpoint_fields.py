@@ -45,3 +45,21 @@ async def test_the_kubeadm_api_is_a_choice_of_the_two() -> None:
         choice.value = "v1beta3"
         await pilot.pause()
         assert app.state.profile.cluster.kubeadm_api == "v1beta3"
+
+
+async def test_the_check_auth_is_a_choice_and_reaches_the_profile() -> None:
+    """A hardened apiserver (anonymous /readyz 401): the Balancer step offers the modes."""
+    app = make_app(profile=example("local-haproxy"), initial_step="balancer")
+    async with app.run_test(size=(120, 40)) as pilot:
+        choice = app.screen.query_one("#f-health-check-auth", Select)
+        assert choice.value == "anonymous"
+        assert "Check auth" in screen_text(app)
+        choice.value = "client-cert"
+        await pilot.pause()
+        assert app.state.profile.health_check.auth == "client-cert"
+        cert = app.screen.query_one("#f-health-check-client-cert", Input)
+        assert cert.value == "/var/lib/kubelet/pki/kubelet-client-current.pem"
+        cert.value = "relative.pem"
+        await pilot.pause()
+        shown = str(app.screen.query_one("#problems").render())
+        assert "health_check.client_cert" in shown and "absolute path" in shown

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from wizard.engine import cert_preflight
+from wizard.engine import auth_preflight, cert_preflight
 from wizard.engine.clients import client_plan
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
@@ -33,6 +33,7 @@ from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary,
 from wizard.engine.node_job import NodeJob
 from wizard.engine.phase import PhaseName, RunMode
 from wizard.engine.pool import run_pool
+from wizard.engine.probe import ProbeSettings
 from wizard.engine.remote import RemoteNode
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
 from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
@@ -226,13 +227,34 @@ def build(run: Run) -> None:
 
 
 def preflight(run: Run) -> None:
-    """With ``[clients] repoint = true``: every master's serving certificate is issued by the
-    cluster CA and covers the host clients will dial through the load balancer
-    (:mod:`wizard.engine.cert_preflight`), before any node changes. A problem stops the run:
-    no node is touched."""
-    if run.uninstall or not run.profile.clients.repoint:
+    """Before any node changes: every node that runs checks asks every master's /readyz the
+    way its checks will (:mod:`wizard.engine.auth_preflight`: a mode that would mark every
+    master down stops the run, saying which mode the cluster needs); with ``[clients] repoint
+    = true``, every master's serving certificate is issued by the cluster CA and covers the
+    host clients will dial through the load balancer (:mod:`wizard.engine.cert_preflight`).
+    A problem stops the run: no node is touched."""
+    if run.uninstall:
         return
     emit = run.emit
+    path = run.profile.health_check.path
+    checkers = [
+        name
+        for name in run.selected
+        if any(path in f.content for f in run.plan.for_node(name).files)
+    ]
+    if checkers:
+        emit(Event(None, PhaseName.PREFLIGHT, Status.STARTED, "how the checks read /readyz"))
+        problems, seen = auth_preflight.run_preflight(
+            run.profile, checkers, run.open_for, run.options.concurrency
+        )
+        if problems:
+            message = "; ".join(problems)
+            emit(Event(None, PhaseName.PREFLIGHT, Status.FAILED, message, tuple(problems)))
+            run.stopped, run.stopped_by = message, "the auth preflight"
+            return
+        emit(Event(None, PhaseName.PREFLIGHT, Status.OK, seen[-1], tuple(seen[:-1])))
+    if not run.profile.clients.repoint:
+        return
     emit(Event(None, PhaseName.PREFLIGHT, Status.STARTED, "serving certificates of the masters"))
     problems, checked = cert_preflight.run_preflight(
         run.profile, run.plan.server_url, run.open_for, run.plan.former_server_urls
@@ -272,6 +294,7 @@ def make_jobs(run: Run) -> None:
                 lock,
                 strategy=strategy,
                 clients=clients,
+                probe_settings=ProbeSettings.of(run.profile),
             )
         run.jobs[name] = job
     run.opened.extend([*run.clients_first.values(), *run.jobs.values()])

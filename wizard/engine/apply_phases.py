@@ -146,7 +146,7 @@ def _probe_previous(job: NodeJob) -> None:
     job.previous_url = job.node.read_text(VERIFIED_URL_FILE)
     if job.previous_url:
         job.previous_url = job.previous_url.strip()
-        job.served_before = job.node.probe(job.previous_url, timeout=2).ok
+        job.served_before = job.probe_once(job.previous_url, timeout=2)[0]
 
 
 def _record_diff(job: NodeJob, rendered: RenderedFile) -> tuple[bytes, str | None, FileAction]:

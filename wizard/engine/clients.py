@@ -69,6 +69,9 @@ class ClientPlan:
     old_endpoints: frozenset[tuple[str, int]]
     ca_file: str | None = None
     former_servers: tuple[str, ...] = ()  # what an older kubeha repointed clients to
+    # curl's credentials where there is no kubectl: the check's client certificate (an
+    # apiserver that refuses anonymous requests answers /readyz 401 otherwise).
+    curl_auth: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,14 @@ def client_plan(
         found = kubeconfig.endpoint(url)
         if found is not None:
             old.add(found)
-    return ClientPlan(targets, server_url, frozenset(old), profile.clients.ca_file, former)
+    return ClientPlan(
+        targets,
+        server_url,
+        frozenset(old),
+        profile.clients.ca_file,
+        former,
+        profile.health_check.curl_auth,
+    )
 
 
 def has_clients(job: NodeJob | UninstallJob) -> bool:
@@ -320,7 +330,8 @@ def _readyz_script(node: RemoteNode, plan: ClientPlan, path: str) -> str:
             node.write_small_file(CA_COPY, embedded.decode())
             ca = CA_COPY
     curl = (
-        f"curl -fsS --max-time 5 --cacert {q(ca)} {q(plan.server_url + '/readyz')}"
+        f"curl -fsS --max-time 5 --cacert {q(ca)}"
+        f"{' ' + plan.curl_auth if plan.curl_auth else ''} {q(plan.server_url + '/readyz')}"
         if ca
         else "echo 'no kubectl and no CA to check with' >&2; false"
     )

@@ -56,6 +56,9 @@ class DrillTiming:
     max_time: float = 5.0
     watches: int = 3  # watch streams per node (least-conn spreads them over the masters)
     kept_alive: bool = True  # one kept-alive client per node beside the new-connection loop
+    # curl's credentials on every request and watch: the check's client certificate where
+    # [health_check] auth = "client-cert" (an apiserver that refuses anonymous requests).
+    auth: str = ""
 
     @property
     def count(self) -> int:
@@ -144,17 +147,21 @@ def loop_script(url: str, watch: str, timing: DrillTiming) -> str:
         f"while [ $i -lt {timing.watches} ]; do "
         f"( while :; do left=$(( end - $(date +%s) )); [ $left -ge 1 ] || break; "
         f'echo "W $i open $(date +%s.%N)"; '
-        f"curl -s -k -N -m $left {q(watch)} 2>/dev/null | "
+        f"curl -s -k{_auth(timing)} -N -m $left {q(watch)} 2>/dev/null | "
         f'while IFS= read -r l; do echo "W $i event $(date +%s.%N)"; done; '
         f'echo "W $i closed $(date +%s.%N)"; sleep 0.2; done ) & '
         f"i=$((i+1)); done; "
         f"{kept_alive_script(url, timing) if timing.kept_alive else ''}"
         f"n=0; while [ $n -lt {timing.count} ] && [ $(date +%s) -lt $end ]; do n=$((n+1)); "
         f"s=$(date +%s.%N); "
-        f"r=$(curl -s -k -D - -o /dev/null -m {timing.max_time:g} "
+        f"r=$(curl -s -k{_auth(timing)} -D - -o /dev/null -m {timing.max_time:g} "
         f"-w 'RESULT %{{http_code}} %{{time_total}}\\n' {q(url)} 2>/dev/null | tr -d '\\r' | {awk}); "
         f'echo "R $s ${{r:-000 {timing.max_time:g} -}}"; sleep {timing.interval:g}; done; wait'
     )
+
+
+def _auth(timing: DrillTiming) -> str:
+    return f" {timing.auth}" if timing.auth else ""
 
 
 def kept_alive_script(url: str, timing: DrillTiming) -> str:
@@ -167,7 +174,8 @@ def kept_alive_script(url: str, timing: DrillTiming) -> str:
     # Line-buffered (stdbuf): a curl that the time limit ends must not take its lines with it.
     return (
         f'( echo "KT $(date +%s.%N)"; '
-        f"timeout {limit} stdbuf -oL curl -g -s -k --rate {rate}/s -m {timing.max_time:g} "
+        f"timeout {limit} stdbuf -oL curl -g -s -k{_auth(timing)} --rate {rate}/s "
+        f"-m {timing.max_time:g} "
         f"-w 'K %{{http_code}} %{{time_total}} %{{num_connects}}\\n' "
         f"$(i=0; while [ $i -lt {timing.count} ]; do i=$((i+1)); "
         f"printf '%s ' -o /dev/null {q(url)}; done) 2>/dev/null ) & "

@@ -10,6 +10,7 @@ master is its kube-apiserver stopped and started again over SSH (:class:`SshApis
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.drill import REAL, DrillReport, DrillTiming, Fault, run_loops
@@ -110,6 +111,8 @@ def run_drill(
             "--kind cut takes a host off the network: only the lab can do that; use --kind kill"
         )
     timing = timing or (DrillTiming() if lab else REAL)
+    if profile.health_check.auth == "client-cert" and not timing.auth:
+        timing = dataclasses.replace(timing, auth=profile.health_check.curl_auth)
     options = options or ApplyOptions()
     plan = build_plan(profile)
     ssh = SshConnector(profile, options, secrets or Secrets())

@@ -22,6 +22,7 @@ from wizard.engine.file_changes import Change
 from wizard.engine.job import NodeWork
 from wizard.engine.model import FileDiff, KubeconfigNow, NodeResult, NodeState
 from wizard.engine.phase import Phase, PhaseName, progress_marks
+from wizard.engine.probe import ProbeSettings, ca_used, parse_probe, probe_script, refusal_message
 from wizard.engine.runner import ROLLBACK_PROGRESS, run_phases
 
 # A node's progress once it reaches a phase of its apply (the deploy screen's bar).
@@ -52,6 +53,8 @@ class NodeJob(NodeWork):
     stopped_old: list[str] = field(default_factory=list)  # its services this run stopped
     retired: str = ""  # the strategy it took over from, once done
     kubeconfigs: tuple[KubeconfigNow, ...] = ()  # the listed kubeconfigs as the facts found them
+    # How the verify probe asks (the check's credentials, the CA it checks against).
+    probe_settings: ProbeSettings = field(default_factory=ProbeSettings)
 
     @property
     def profile_name(self) -> str:
@@ -150,16 +153,33 @@ class NodeJob(NodeWork):
             return Status.FAILED, f"previous config restored but NOT serving: {detail}"
         return Status.OK, "previous state restored (it was not serving before this run either)"
 
-    def probe_until(self, deadline_s: float, url: str | None = None) -> tuple[bool, str]:
-        """Probe ``url`` (the plan's verify URL) until it answers 200 or ``deadline_s`` pass."""
+    def probe_once(self, url: str, timeout: float = 3.0) -> tuple[bool, bool, str]:
+        """One probe of ``url``: (answered, worth waiting for, message). It answered with 200
+        (with ``health_check.auth = "alive-on-401"`` also 401 or 403), against the cluster's
+        CA where the node has one (:mod:`wizard.engine.probe`), else insecure: the message
+        says which. A CA path the node shows as not a regular file is not worth waiting for."""
         assert self.node is not None
+        settings = self.probe_settings
+        result = self.node.sh(probe_script(url, timeout, settings), timeout=timeout + 12)
+        used, refused = ca_used(result.stdout)
+        if refused is not None:
+            return False, False, refusal_message(self.plan.node, refused)
+        ok, status, seconds, _, detail = parse_probe(
+            result.stdout, result.stderr, result.returncode, settings.ok_codes
+        )
+        checked = f"certificate checked against {used}" if used else "certificate not checked"
+        if ok:
+            return True, True, f"{url} answered {status} in {seconds * 1000:.0f} ms ({checked})"
+        return False, True, f"{url}: {status} {detail}".strip() + f" ({checked})"
+
+    def probe_until(self, deadline_s: float, url: str | None = None) -> tuple[bool, str]:
+        """Probe ``url`` (the plan's verify URL) until it answers or ``deadline_s`` pass."""
         url = url or self.plan.verify_url
         deadline = time.monotonic() + deadline_s
         while True:
-            result = self.node.probe(url)
-            if result.ok:
-                return True, f"{url} answered 200 in {result.seconds * 1000:.0f} ms"
-            last = f"{url}: {result.status} {result.detail}".strip()
-            if time.monotonic() >= deadline or self.cancel.is_set():
-                return False, last
+            ok, again, message = self.probe_once(url)
+            if ok:
+                return True, message
+            if not again or time.monotonic() >= deadline or self.cancel.is_set():
+                return False, message
             time.sleep(0.5)

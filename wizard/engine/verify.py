@@ -16,17 +16,24 @@ from dataclasses import dataclass, field
 
 from wizard.engine.connector import SshConnector
 from wizard.engine.model import ApplyOptions, Secrets
-from wizard.engine.remote import RemoteNode, q
+from wizard.engine.probe import (
+    UNKNOWN_MASTER,
+    ProbeSettings,
+    ca_used,
+    parse_probe,
+    probe_script,
+    refusal_message,
+)
+from wizard.engine.remote import RemoteNode
 from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
+from wizard.strategies.common import ALL_FAILING_FILE
 from wizard.strategies.hooks import VerifyExtras
 from wizard.terminal import one_line
 
-MASTER_HEADER = "x-lab-master"
 CURL_CERT_REFUSED = 60  # curl: the peer's certificate failed verification (CA or name)
-UNKNOWN_MASTER = "?"  # a real apiserver does not say which master it is
 
 Opener = Callable[[str], Callable[[], RemoteNode]]
 
@@ -45,6 +52,7 @@ class NodeCheck:
     holds_vip: bool | None = None  # haproxy-keepalived load-balancer nodes only
     ipvs_table: tuple[str, ...] = ()  # ipvs only
     ca_file: str | None = None  # the CA the answer's certificate was checked against (None: not)
+    all_failing: str = ""  # the node's checks say every master fails them (since when)
 
 
 @dataclass(frozen=True)
@@ -64,40 +72,6 @@ class VerifyReport:
         return not self.failed_nodes and not self.problems
 
 
-def probe_script(url: str, timeout: float, ca_file: str | None = None) -> str:
-    """One curl through the load balancer: headers to stdout, then ``RESULT code seconds``.
-    With ``ca_file`` the answer's certificate must be issued by that CA and name the URL's
-    host, as every client checks it; without one, ``--insecure`` (the table says so)."""
-    tls = f"--cacert {q(ca_file)}" if ca_file else "--insecure"
-    return (
-        f"curl --silent --show-error {tls} --dump-header - --output /dev/null "
-        f"--max-time {timeout:g} --write-out 'RESULT %{{http_code}} %{{time_total}}\\n' {q(url)}"
-    )
-
-
-def parse_probe(stdout: str, stderr: str, returncode: int) -> tuple[bool, str, float, str, str]:
-    """(ok, status, seconds, master, detail) from :func:`probe_script`'s output."""
-    code, seconds, master = "000", 0.0, UNKNOWN_MASTER
-    for raw in stdout.splitlines():
-        line = raw.strip()
-        if line.lower().startswith(MASTER_HEADER + ":"):
-            master = line.split(":", 1)[1].strip() or UNKNOWN_MASTER
-        elif line.startswith("RESULT "):
-            parts = line.split()
-            if len(parts) >= 3:
-                code = parts[1]
-                with contextlib.suppress(ValueError):
-                    seconds = float(parts[2])
-    ok = returncode == 0 and code == "200"
-    if code == "000":
-        status = f"curl exit {returncode}"
-        master = "-"
-    else:
-        status = code if code == "200" else f"HTTP {code}"
-    detail = stderr.strip().splitlines()[-1] if stderr.strip() else ""
-    return ok, status, seconds, master, detail
-
-
 def check_node(
     node: RemoteNode,
     name: str,
@@ -107,17 +81,47 @@ def check_node(
     strategy: Strategy,
     ca_file: str | None = None,
 ) -> NodeCheck:
-    """The probe through the node's load balancer, then what the strategy shows of the node."""
-    result = node.sh(probe_script(url, timeout, ca_file), timeout=timeout + 15)
+    """The probe through the node's load balancer, then what the strategy shows of the node:
+    its checks' state (every master failing) and the strategy's own."""
+    settings = ProbeSettings.of(profile, ca_file)
+    result = node.sh(probe_script(url, timeout, settings), timeout=timeout + 15)
+    used, refused = ca_used(result.stdout)
+    if refused is not None:
+        return NodeCheck(name, url, False, "CA refused", 0.0, "-", refusal_message(name, refused))
     ok, status, seconds, master, detail = parse_probe(
-        result.stdout, result.stderr, result.returncode
+        result.stdout, result.stderr, result.returncode, settings.ok_codes
     )
-    if result.returncode == CURL_CERT_REFUSED and ca_file:
-        detail = f"certificate refused against {ca_file} (curl 60): {detail}"
+    if result.returncode == CURL_CERT_REFUSED and used:
+        detail = f"certificate refused against {used} (curl 60): {detail}"
     extras = strategy.verify_node(profile, name, node)
-    return NodeCheck(
-        name, url, ok, status, seconds, master, detail, extras.holds_vip, extras.table, ca_file
+    failing = all_failing_state(node) or (
+        f"ALL MASTERS FAILING ITS CHECKS: {extras.all_failing}" if extras.all_failing else ""
     )
+    if failing:
+        detail = f"{detail}; {failing}" if detail else failing
+    return NodeCheck(
+        name,
+        url,
+        ok,
+        status,
+        seconds,
+        master,
+        detail,
+        extras.holds_vip,
+        extras.table,
+        used,
+        failing,
+    )
+
+
+def all_failing_state(node: RemoteNode) -> str:
+    """The node's checks' own word when every master fails them (kubeha then cuts and refuses
+    nothing: see README "Never every master out"), else ""."""
+    result = node.sh(
+        f"[ -f {ALL_FAILING_FILE} ] && head -c 300 {ALL_FAILING_FILE} || true", timeout=15
+    )
+    text = one_line(result.stdout.strip()) if result.ok else ""
+    return f"ALL MASTERS FAILING ITS CHECKS: {text}" if text else ""
 
 
 def run_verify(
@@ -130,7 +134,8 @@ def run_verify(
 ) -> VerifyReport:
     """Check every node (in parallel); a node that cannot be reached is a failed row. The CA
     the answers' certificates are checked against: ``ca_file``, else the profile's
-    ``[clients] ca_file``; neither: not checked."""
+    ``[clients] ca_file``, else the one the node has (:mod:`wizard.engine.probe`); none: not
+    checked (each row says which). A node whose checks all fail is a problem."""
     options = options or ApplyOptions()
     ca_file = ca_file or profile.clients.ca_file
     plan = build_plan(profile)
@@ -160,6 +165,13 @@ def run_verify(
         ssh.close()
     seen = {c.node: VerifyExtras(c.holds_vip, c.ipvs_table) for c in checks}
     problems = strategy.verify_problems(profile, seen)
+    blind = [c.node for c in checks if c.all_failing]
+    if blind:
+        problems.append(
+            f"every master fails its checks on {', '.join(blind)}: nothing is cut or refused "
+            "there, so a dead master is not seen either (a 401 from every apiserver needs "
+            '[health_check] auth = "client-cert" or "alive-on-401": README "Health checks")'
+        )
     return VerifyReport(profile.name, profile.strategy, tuple(checks), tuple(problems), ca_file)
 
 
@@ -198,10 +210,21 @@ def report_lines(report: VerifyReport) -> list[str]:
         if c.ipvs_table:
             lines.append(f"{title} on {c.node}:")
             lines.extend(f"  {one_line(line)}" for line in c.ipvs_table)
-    if report.ca_file:
-        lines.append(f"certificates checked against {report.ca_file} and the name clients dial")
-    else:
-        lines.append("certificate not checked: no CA known (give --ca-file or [clients] ca_file)")
+    by_ca: dict[str | None, list[str]] = {}
+    for c in report.nodes:
+        if c.status not in ("unreachable", "CA refused"):
+            by_ca.setdefault(c.ca_file, []).append(c.node)
+    for ca, names in by_ca.items():
+        on = "" if len(by_ca) == 1 else f" on {', '.join(names)}"
+        if ca:
+            lines.append(
+                f"certificates checked against {one_line(ca)} and the name clients dial{on}"
+            )
+        else:
+            lines.append(
+                f"certificate not checked{on}: no CA known "
+                "(none at /etc/kubernetes/pki/ca.crt nor in the kubeconfigs; give --ca-file)"
+            )
     if any(c.master == UNKNOWN_MASTER for c in report.nodes):
         lines.append("master ?: the apiserver answered but does not say which master it is")
     lines.extend(f"problem: {one_line(p)}" for p in report.problems)

@@ -43,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "kube-apiserver, controller-manager, scheduler on the masters, kube-proxy on the "
         "workers (Kubernetes 1.20 built from Debian's source once: 15-25 min, then cached)",
     )
+    p.add_argument(
+        "--hardened",
+        action="store_true",
+        help="with --control-plane real: the apiservers refuse anonymous requests "
+        "(--anonymous-auth=false, /readyz answers 401 without credentials) and every node has a "
+        "kubelet client certificate; the lab's profiles check with it (auth = client-cert)",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(
@@ -92,7 +99,13 @@ def cmd_build_kube(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = lab_ops.up(args.masters, args.workers, args.lb_nodes, control_plane=args.control_plane)
+    lab = lab_ops.up(
+        args.masters,
+        args.workers,
+        args.lb_nodes,
+        control_plane=args.control_plane,
+        hardened=args.hardened,
+    )
     guests = qemu.ensure_guests(args.ipvs_nodes)
     written = write_profiles(lab.state)
     if guests:  # the ipvs profile gets the QEMU nodes (the nspawn nodes' kernel has no IPVS)
@@ -111,6 +124,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             "control plane: real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler "
             "on the masters; kube-proxy on the workers); on any node: kubectl get --raw /readyz"
         )
+        if lab.state.hardened:
+            print(
+                "hardened: anonymous requests refused (401); each node's client certificate: "
+                f"{cp.KUBELET_CLIENT_PEM}"
+            )
     print()
     print("next:")
     print(f"  kubeha validate {written[0]}")

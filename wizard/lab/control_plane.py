@@ -246,7 +246,12 @@ def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
     )
 
 
-def apiserver_unit(address: str, etcd_addresses: list[str]) -> str:
+# Where kubeadm's kubelet keeps its client certificate and key (one PEM): a hardened lab writes
+# one on every node (CN system:node:NAME, O system:nodes), as kubeadm's nodes have it.
+KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+
+
+def apiserver_unit(address: str, etcd_addresses: list[str], hardened: bool = False) -> str:
     ssl = SSL_DIR
     return _unit(
         "Kubernetes API Server",
@@ -269,6 +274,8 @@ def apiserver_unit(address: str, etcd_addresses: list[str]) -> str:
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--service-node-port-range=30000-32767",
             "--authorization-mode=Node,RBAC",
+            # Hardened (CIS): an unauthenticated request is refused (401), /readyz included.
+            *(["--anonymous-auth=false"] if hardened else []),
             "--enable-admission-plugins=NodeRestriction",
             "--allow-privileged=true",
             f"--apiserver-count={len(etcd_addresses)}",
@@ -356,8 +363,11 @@ def write_node_files(
     address: str,
     masters: list[tuple[str, str]],
     cluster: ClusterPki,
+    hardened: bool = False,
 ) -> None:
-    """Certificates, kubeconfigs and units for one node of a real lab (before it boots)."""
+    """Certificates, kubeconfigs and units for one node of a real lab (before it boots); a
+    hardened lab's apiservers refuse anonymous requests and every node gets a kubelet client
+    certificate at :data:`KUBELET_CLIENT_PEM`."""
     first_master = masters[0][1]
     server = f"https://{first_master}:{APISERVER_PORT}"
     ssl = root / SSL_DIR.lstrip("/")
@@ -392,7 +402,7 @@ def write_node_files(
             0o600,
         )
         units[ETCD_UNIT] = etcd_unit(name, address, masters)
-        units[APISERVER_UNIT] = apiserver_unit(address, [a for _, a in masters])
+        units[APISERVER_UNIT] = apiserver_unit(address, [a for _, a in masters], hardened)
         units[CONTROLLER_MANAGER_UNIT] = controller_manager_unit()
         units[SCHEDULER_UNIT] = scheduler_unit()
     elif role == "worker":
@@ -402,6 +412,11 @@ def write_node_files(
             0o600,
         )
         units[PROXY_UNIT] = proxy_unit(name, address)
+    if hardened:
+        key, cert = pki.issue_cert(
+            f"system:node:{name}", organization="system:nodes", usage="clientAuth"
+        )
+        _write(root / KUBELET_CLIENT_PEM.lstrip("/"), cert + key, 0o600)
     wants = root / "etc/systemd/system/multi-user.target.wants"
     for unit, text in units.items():
         _write(root / "etc/systemd/system" / unit, text)

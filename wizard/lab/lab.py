@@ -208,6 +208,7 @@ def up(
     log: Log = print,
     replace: bool = False,
     control_plane: str = cp.STAND_IN,
+    hardened: bool = False,
 ) -> Lab:
     """Bring up a lab of this shape (or reuse the same one already up) and return it.
 
@@ -221,6 +222,8 @@ def up(
         raise LabError(
             f"control plane {control_plane!r}: expected one of {', '.join(cp.CONTROL_PLANES)}"
         )
+    if hardened and control_plane != cp.REAL:
+        raise LabError("--hardened: only the real control plane has anonymous auth to turn off")
     kube_bin = ""
     if control_plane == cp.REAL:  # before the lab lock: a fresh machine builds for a while
         from wizard.lab import kube_build  # imported here: `python -m` runs it as a script
@@ -231,7 +234,9 @@ def up(
         if existing is not None:
             if is_healthy(existing):
                 current_tree = existing.rootfs == str(rootfs_path())
-                same_plane = existing.control_plane == control_plane
+                same_plane = (
+                    existing.control_plane == control_plane and existing.hardened == hardened
+                )
                 if existing.shape == shape and current_tree and same_plane:
                     log("the lab is already up with this shape; reusing it")
                     return Lab(existing)
@@ -261,6 +266,7 @@ def up(
             bridge_netns=BRIDGE_NETNS,
             control_plane=control_plane,
             kube_bin=kube_bin,
+            hardened=hardened,
         )
         try:
             _build(state, specs, rootfs, log)
@@ -311,7 +317,9 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         cert = pki.issue_apiserver_cert(spec.name, master_addresses) if stand_in else None
         node.write_node_files(merged, spec, specs, pki.public_key(), host_keys[spec.name][0], cert)
         if real:
-            cp.write_node_files(merged, spec.name, spec.role, spec.address, masters, cluster)
+            cp.write_node_files(
+                merged, spec.name, spec.role, spec.address, masters, cluster, state.hardened
+            )
             if spec.role == "worker":
                 cp.install_node_debs(merged, debs)
         n.nspawn_pid, n.nspawn_started = node.start_container(
@@ -606,7 +614,11 @@ def _draining(name: str, state: LabState) -> bool:
     serves, no answer once its listener closed and it waits for the requests in flight)?"""
     if apiserver_state(name, state) != "active":
         return False
-    probe = "curl -sk -o /dev/null -w '%{http_code}' -m 2 https://127.0.0.1:6443/readyz"
+    # A hardened lab's apiserver refuses an anonymous /readyz: ask with the node's certificate.
+    probe = (
+        f"c=; [ -f {cp.KUBELET_CLIENT_PEM} ] && c='--cert {cp.KUBELET_CLIENT_PEM}'; "
+        "curl -sk $c -o /dev/null -w '%{http_code}' -m 2 https://127.0.0.1:6443/readyz"
+    )
     return exec_in_node(name, ["sh", "-c", probe], state=state).stdout.strip() != "200"
 
 

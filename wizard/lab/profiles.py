@@ -69,6 +69,8 @@ def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
     if lb_nodes:
         profile["lb_nodes"] = lb_nodes
     profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes)))
+    if state.hardened:  # anonymous /readyz answers 401: read it as kubelet
+        profile["health_check"] = {"auth": "client-cert"}
     profile["ssh"] = {
         "user": "root",
         "key_file": str(SSH_KEY_FILE),

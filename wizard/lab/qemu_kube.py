@@ -98,7 +98,9 @@ def write_guest_files(root: Path, state: LabState, name: str, address: str) -> N
     masters = [(n.name, n.address) for n in state.nodes if n.role == "master"]
     if not masters:
         raise LabError("the lab has no master for the QEMU node's clients")
-    cp.write_node_files(root, name, "worker", address, masters, cp.issue_cluster_pki())
+    cp.write_node_files(
+        root, name, "worker", address, masters, cp.issue_cluster_pki(), state.hardened
+    )
     for deb in cp.ensure_node_debs():
         run(["dpkg", "-x", str(deb), str(root)], timeout=120)
     sbin = root / "usr/sbin"

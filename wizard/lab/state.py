@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from wizard.lab.constants import STATE_FILE
 
@@ -44,6 +44,9 @@ class LabState:
     ready: bool = False
     control_plane: str = "stand-in"  # or "real" (wizard.lab.control_plane)
     kube_bin: str = ""  # a real lab's binaries on the host (bind-mounted into every node)
+    # A real lab whose apiservers refuse anonymous requests (--anonymous-auth=false); every
+    # node has a kubelet-style client certificate (kubeha lab up --hardened).
+    hardened: bool = False
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -72,8 +75,14 @@ def read_state() -> LabState | None:
         data = json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
         return None
-    nodes = [NodeState(**n) for n in data.pop("nodes", [])]
-    return LabState(**data, nodes=nodes)
+    # Only the fields this kubeha knows: the lab is shared, and another checkout of kubeha may
+    # have recorded more (read_state must never fail on them).
+    node_keys = {f.name for f in fields(NodeState)}
+    lab_keys = {f.name for f in fields(LabState)} - {"nodes"}
+    nodes = [
+        NodeState(**{k: v for k, v in n.items() if k in node_keys}) for n in data.pop("nodes", [])
+    ]
+    return LabState(**{k: v for k, v in data.items() if k in lab_keys}, nodes=nodes)
 
 
 def clear_state() -> None:

@@ -105,6 +105,10 @@ def snippets(
 CUTTER_UNIT = "kubeha-session-cutter.service"
 CUTTER_UNIT_PATH = f"/etc/systemd/system/{CUTTER_UNIT}"
 CUTTER_PATH = "/usr/local/lib/kubeha/kubeha-session-cutter"
+# Present while every master fails its check on the node (the session cutter and the ipvs
+# checker write it; `kubeha verify` reads it): one line, since when.
+ALL_FAILING_FILE = "/run/kubeha/all-masters-failing"
+CUTTER_MARKS_DIR = "/run/kubeha/cutter-failing"
 
 
 SESSION_CUTTER_PATHS = (CUTTER_PATH, CUTTER_UNIT_PATH)
@@ -114,7 +118,11 @@ def session_cutter_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
     """The script and unit that cut every session to a master that stops answering its health
     check (see templates/common/kubeha-session-cutter.j2 for why)."""
     script = render_template(
-        "common/kubeha-session-cutter.j2", profile=profile, hc=profile.health_check
+        "common/kubeha-session-cutter.j2",
+        profile=profile,
+        hc=profile.health_check,
+        all_failing_file=ALL_FAILING_FILE,
+        marks_dir=CUTTER_MARKS_DIR,
     )
     unit = render_template(
         "common/kubeha-session-cutter.service.j2", profile=profile, checker_path=CUTTER_PATH

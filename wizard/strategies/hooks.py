@@ -53,6 +53,7 @@ class VerifyExtras:
 
     holds_vip: bool | None = None  # a node that may carry the VIP: whether it holds it now
     table: tuple[str, ...] = ()  # the node's balancer table (IPVS), one line each
+    all_failing: str = ""  # the balancer's own word that every master fails its check
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from wizard.netaddr import host_port, parse_ip
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error
-from wizard.profile import Profile
+from wizard.profile import HealthCheck, Profile
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import (
+    ALL_FAILING_FILE,
     HOSTS_FILE,
     apiserver_hostname_field,
     check_apiserver_hostname,
@@ -59,17 +60,22 @@ def checker_script() -> str:
     return (TEMPLATES_DIR / CHECKER_SOURCE).read_text()
 
 
-def settle_check(vip_hostport: str, real_servers: list[str], path: str) -> str:
+def settle_check(
+    vip_hostport: str, real_servers: list[str], path: str, hc: HealthCheck | None = None
+) -> str:
     """A script that exits 0 once the node's virtual server holds every master that answers
     ``path`` from this node: right after a (re)start the checker still settles its table, and
     apply's verify waits for that instead of reporting a node whose table lacks a live master."""
     servers = " ".join(real_servers)
+    hc = hc or HealthCheck()
+    auth = f"{hc.curl_auth} " if hc.curl_auth else ""
+    up = "|".join(hc.ok_codes)
     return (
         f"missing=; table=$(ipvsadm -Ln -t {vip_hostport} 2>/dev/null) || "
         f"{{ echo 'no virtual server {vip_hostport}'; exit 1; }}; "
         f"for rs in {servers}; do "
-        f'code=$(curl -gsk -o /dev/null -m 5 -w "%{{http_code}}" "https://$rs{path}"); '
-        '[ "$code" = 200 ] || continue; '
+        f'code=$(curl -gsk {auth}-o /dev/null -m 5 -w "%{{http_code}}" "https://$rs{path}"); '
+        f'case "$code" in {up}) ;; *) continue ;; esac; '
         'printf "%s\\n" "$table" | grep -q -- "-> $rs " || missing="$missing $rs"; done; '
         '[ -z "$missing" ] && exit 0; '
         'echo "answering but not yet in the IPVS table:$missing"; exit 1'
@@ -93,6 +99,7 @@ def plan(profile: Profile) -> RenderPlan:
         "rules_file": RULES_FILE,
         "config_file": CHECKER_CONF,
         "checker_path": CHECKER_PATH,
+        "all_failing_file": ALL_FAILING_FILE,
     }
     rules = render_template("ipvs/ipvs.rules.j2", **context)
     unit = render_template("ipvs/kubeha-ipvs-checker.service.j2", **context)
@@ -105,7 +112,7 @@ def plan(profile: Profile) -> RenderPlan:
         ("ip", "link", "delete", DUMMY_INTERFACE),
     )
     real_servers = [host_port(m.address, m.apiserver_port) for m in profile.masters]
-    settle = settle_check(vip_hostport, real_servers, hc.path)
+    settle = settle_check(vip_hostport, real_servers, hc.path, hc)
     nodes = []
     for node in profile.all_nodes():
         node_ip = parse_ip(node.address)

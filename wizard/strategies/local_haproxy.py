@@ -35,7 +35,7 @@ from wizard.strategies.common import (
     SESSION_CUTTER_PATHS,
     session_cutter_files,
 )
-from wizard.strategies.hooks import LabSite
+from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
 from wizard.strategies.local_endpoint import NodeLocal, check_listener
 from wizard.strategies.packages import same_name
 from wizard.templating import render_template
@@ -49,6 +49,9 @@ RUNTIME_DIR = "kube-haproxy"  # /run/kube-haproxy, the unit's RuntimeDirectory
 PID_FILE = f"/run/{RUNTIME_DIR}/haproxy.pid"
 MASTER_SOCKET = f"/run/{RUNTIME_DIR}/master.sock"
 ADMIN_SOCKET = f"/run/{RUNTIME_DIR}/admin.sock"
+# haproxy's stats page (CSV at "/;csv") on a socket of its own: `kubeha verify` reads there
+# whether every master fails its check (haproxy then runs on the unchecked backups).
+STATS_SOCKET = f"/run/{RUNTIME_DIR}/stats.sock"
 HAPROXY = same_name("haproxy")
 
 
@@ -76,8 +79,11 @@ def server_params(profile: Profile, tuning: Tuning) -> str:
     """Every server's options, written out on each server line: haproxy 2.6 silently ignores
     ``tcp-ut`` on a default-server line (seen with strace: no TCP_USER_TIMEOUT set)."""
     hc = profile.health_check
+    check = "check check-ssl verify none"
+    if hc.auth == "client-cert":
+        check += f" crt {hc.client_cert}"  # cert and key in one PEM (or its .key beside it)
     params = [
-        "check check-ssl verify none",
+        check,
         f"inter {round(hc.interval * 1000)}ms fastinter {tuning.fastinter_ms}ms "
         f"downinter {tuning.downinter_ms}ms fall {hc.fall} rise {hc.rise}",
     ]
@@ -87,6 +93,16 @@ def server_params(profile: Profile, tuning: Tuning) -> str:
         params.append(f"observe {tuning.observe}")
     if tuning.shutdown_sessions:
         params.append("on-marked-down shutdown-sessions")
+    return " ".join(params)
+
+
+def backup_params(profile: Profile, tuning: Tuning) -> str:
+    """The unchecked backup servers' options: the user timeout of the checked ones, no check."""
+    params = ["backup"]
+    if tuning.tcp_keepalive:
+        params.append(
+            f"tcp-ut {round(profile.health_check.fall * profile.health_check.interval * 1000)}ms"
+        )
     return " ".join(params)
 
 
@@ -101,11 +117,13 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
         listen=lh.listen_address,
         port=lh.listen_port,
         admin_socket=ADMIN_SOCKET,
+        stats_socket=STATS_SOCKET,
         connect_timeout_ms=tuning.connect_timeout_ms,
         check_timeout_ms=round(hc.timeout * 1000),
         tcp_keepalive=tuning.tcp_keepalive,
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
         server_params=server_params(profile, tuning),
+        backup_params=backup_params(profile, tuning),
     )
 
 
@@ -174,6 +192,40 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
 
     def node_files(self, profile: Profile) -> tuple[str, ...]:
         return (CONF, UNIT_PATH, *SESSION_CUTTER_PATHS, HOSTS_FILE)
+
+    def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
+        """Whether every master fails haproxy's check on this node (it runs on the backups)."""
+        result = node.run(
+            ["curl", "-s", "--max-time", "3", "--unix-socket", STATS_SOCKET, "http://x/;csv"],
+            timeout=15,
+        )
+        return VerifyExtras(all_failing=all_failing_from_stats(result.stdout) if result.ok else "")
+
+
+def all_failing_from_stats(csv: str) -> str:
+    """haproxy's stats CSV: a word when every checked server of the backend is down, else ""."""
+    lines = csv.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return ""
+    header = lines[0][2:].split(",")
+    try:
+        px, sv, status, bck = (header.index(k) for k in ("pxname", "svname", "status", "bck"))
+    except ValueError:
+        return ""
+    checked = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) <= max(px, sv, status, bck) or cells[px] != "kube-apiserver":
+            continue
+        if cells[sv] in ("FRONTEND", "BACKEND") or cells[bck] != "0":
+            continue
+        checked.append(cells[status])
+    if checked and all(s.startswith("DOWN") for s in checked):
+        return (
+            f"every master ({len(checked)}) fails haproxy's check: it forwards to all of them "
+            "unchecked (the backup servers)"
+        )
+    return ""
 
 
 STRATEGY = LocalHaproxyStrategy()
