@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import KubehaError
-from wizard.netaddr import host_port
+from wizard.netaddr import bare, host_port, https_url, url_host
 from wizard.paths import TEMPLATES_DIR
 
 if TYPE_CHECKING:
@@ -48,7 +48,12 @@ def make_environment() -> jinja2.Environment:
         autoescape=False,
         finalize=_no_newlines,
     )
+    # Addresses are formatted by wizard.netaddr only: brackets for IPv6 where a port, a URL or
+    # an ss filter needs them, the bare compressed form elsewhere.
     env.filters["hostport"] = host_port
+    env.filters["urlhost"] = url_host
+    env.filters["httpsurl"] = https_url
+    env.filters["bare"] = bare
     return env
 
 

@@ -49,11 +49,11 @@ esac
 cut_connections() { # why
   local closed
   closed=$(ss -K -H -n state established dst "$DST" dport = ":$PORT" 2>/dev/null | grep -c .)
-  log "the VIP $VIP moved ($1): closed ${closed:-0} connection(s) of this node to $VIP:$PORT"
+  log "the VIP $VIP moved ($1): closed ${closed:-0} connection(s) of this node to $DST:$PORT"
 }
 
 LAST=$(where_is_vip)
-log "following the VIP $VIP:$PORT (now ${LAST:-unknown}), looking every ${POLL}s and on every change"
+log "following the VIP $DST:$PORT (now ${LAST:-unknown}), looking every ${POLL}s and on every change"
 
 look() {
   local now

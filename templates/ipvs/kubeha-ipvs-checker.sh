@@ -90,10 +90,25 @@ ensure_vip() {
     ip addr add "$VIP/$PREFIX" dev "$DUMMY_INTERFACE" && log "added VIP $VIP/$PREFIX to $DUMMY_INTERFACE"
     ip link set "$DUMMY_INTERFACE" up
   fi
-  if [ -n "$SOURCE_ADDRESS" ] && [[ "$(ip "$FAMILY" route show table local "$VIP")" != *"src $SOURCE_ADDRESS"* ]]; then
+  if [ -n "$SOURCE_ADDRESS" ] && [ "$FAMILY" = -6 ]; then
+    ensure_source6
+  elif [ -n "$SOURCE_ADDRESS" ] && [[ "$(ip "$FAMILY" route show table local "$VIP")" != *"src $SOURCE_ADDRESS"* ]]; then
     ip "$FAMILY" route replace table local local "$VIP" dev "$DUMMY_INTERFACE" proto kernel scope host src "$SOURCE_ADDRESS" &&
       log "local connections to $VIP now leave from $SOURCE_ADDRESS"
   fi
+}
+
+# IPv6 keeps the address's own local route (metric 0, its source the VIP itself, which no master
+# can answer) beside any route added for the VIP, and picks it first: add kubeha's (the node's
+# address as the source), then remove the kernel's. Judged by the route the kernel picks.
+ensure_source6() {
+  [[ "$(ip -6 route get "$VIP" 2>/dev/null)" == *"src $SOURCE_ADDRESS "* ]] && return 0
+  ip -6 route replace table local local "$VIP" dev "$DUMMY_INTERFACE" proto kernel src "$SOURCE_ADDRESS" || return 0
+  # Only while the kernel's is there: a delete of "metric 0" without it would take kubeha's.
+  [[ "$(ip -6 route show table local "$VIP" dev "$DUMMY_INTERFACE")" == *"metric 0 "* ]] &&
+    ip -6 route del table local local "$VIP" dev "$DUMMY_INTERFACE" metric 0 2>/dev/null
+  [[ "$(ip -6 route get "$VIP" 2>/dev/null)" == *"src $SOURCE_ADDRESS "* ]] &&
+    log "local connections to $VIP now leave from $SOURCE_ADDRESS"
 }
 
 # Reads `ipvsadm -Ln -t VS` into TABLE_SCHEDULER, TABLE_SERVERS (one string, space-separated)

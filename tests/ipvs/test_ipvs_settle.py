@@ -17,8 +17,14 @@ TCP  10.103.97.2:6443 rr
 {rows}"""
 
 
-def run_check(tmp_path: Path, in_table: list[str], answering: list[str], no_vs: bool = False):
-    script = plan(example_profile("ipvs")).nodes[0].settle_check
+def run_check(
+    tmp_path: Path,
+    in_table: list[str],
+    answering: list[str],
+    no_vs: bool = False,
+    profile=None,
+):
+    script = plan(profile or example_profile("ipvs")).nodes[0].settle_check
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     rows = "".join(f"  -> {rs}              Masq    1      0          0\n" for rs in in_table)
@@ -29,7 +35,7 @@ def run_check(tmp_path: Path, in_table: list[str], answering: list[str], no_vs: 
     # curl stand-in: 200 for a master listed in `answering`, 000 otherwise.
     (bin_dir / "curl").write_text(
         "#!/bin/sh\nfor a; do url=$a; done\nrs=${url#https://}; rs=${rs%%/*}\n"
-        f'if grep -qx "$rs" "{tmp_path}/answering"; then printf 200; else printf 000; fi\n'
+        f'if grep -qxF -- "$rs" "{tmp_path}/answering"; then printf 200; else printf 000; fi\n'
     )
     for name in ("ipvsadm", "curl"):
         (bin_dir / name).chmod(0o755)
@@ -60,3 +66,15 @@ def test_no_virtual_server_is_not_settled(tmp_path):
     result = run_check(tmp_path, MASTERS, MASTERS, no_vs=True)
     assert result.returncode == 1
     assert "no virtual server 10.103.97.2:6443" in result.stdout
+
+
+def test_ipv6_masters_in_the_table_are_found(tmp_path):
+    """ipvsadm lists an IPv6 real server as ``[fd00::1]:6443``: the brackets are matched as
+    text, not as a grep character class (which found none: apply's verify never settled)."""
+    from tests.render_cases import cases
+
+    v6 = ["[2001:db8::11]:6443", "[2001:db8::12]:6443", "[2001:db8::13]:6443"]
+    profile = cases()["ipvs-ipv6"]
+    assert run_check(tmp_path, v6, v6, profile=profile).returncode == 0
+    result = run_check(tmp_path, v6[:2], v6, profile=profile)
+    assert result.stdout.strip() == "answering but not yet in the IPVS table: [2001:db8::13]:6443"

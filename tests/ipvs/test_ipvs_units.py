@@ -5,6 +5,7 @@ files take effect, the initramfs writer, module ordering and the QEMU command li
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from wizard.engine.loadnow import load_now, modules_in
 from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter
 from wizard.lab.qemu_image import GuestImage, module_order
+from wizard.paths import TEMPLATES_DIR
 from wizard.render import RenderedFile, build_plan
 from wizard.strategies.ipvs import CHECKER_PATH, UNIT, checker_script
 
@@ -445,3 +447,75 @@ def test_the_guest_mounts_the_kube_disk_before_kube_proxy_and_links_iptables_to_
         "iptables", "iptables-save", "iptables-restore",
         "ip6tables", "ip6tables-save", "ip6tables-restore",
     }  # fmt: skip
+
+
+def test_a_dual_stack_guest_gets_its_ipv6_address_and_the_ipv6_ipvs_profile(tmp_path: Path):
+    """In a dual-stack lab the guest's files carry a unit giving eth0 its fd77:: address (the
+    shared image's init is left as it is), and lab-ipvs-ipv6 lists the guest by that address."""
+    from wizard.lab import lab
+    from wizard.lab.state import LabState, NodeState
+
+    qemu._write_ipv6_unit(tmp_path, "fd77::41")
+    unit = (tmp_path / "etc/systemd/system" / qemu.IPV6_UNIT).read_text()
+    assert "ExecStart=ip -6 addr replace fd77::41/64 dev eth0 nodad" in unit
+    link = tmp_path / "etc/systemd/system/multi-user.target.wants" / qemu.IPV6_UNIT
+    assert link.is_symlink()
+    state = LabState(3, 0, 0, rootfs="/r", bridge_netns="kubeha-lab", ipv6=True)
+    for spec in lab.plan(3, 0, 0, ipv6=True):
+        state.nodes.append(
+            NodeState(
+                spec.name,
+                spec.role,
+                spec.address,
+                "127.0.0.1",
+                2211,
+                "ns",
+                "/m",
+                address6=spec.address6,
+            )
+        )
+    guest = qemu.GuestState("q1", "10.77.0.41", "127.0.0.1", 2241, "tap-q1", address6="fd77::41")
+    profile = qemu.ipvs_profile(state, [guest], ipv6=True)
+    assert profile["ipvs"]["vip"] == "fd77:97::2"
+    assert [w["address"] for w in profile["workers"]] == ["fd77::41"]
+    assert [m["address"] for m in profile["masters"]] == ["fd77::11", "fd77::12", "fd77::13"]
+    assert qemu.ipvs_profile(state, [guest])["workers"][0]["address"] == "10.77.0.41"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a private network namespace (root)")
+def test_ipv6_local_connections_to_the_vip_leave_from_the_node_address(tmp_path: Path):
+    """IPv6 keeps the VIP's own local route (metric 0, source: the VIP, which no master can
+    answer) beside any other; the checker's ensure_vip replaces it with one whose source is
+    the node's address, again when the address comes back, and never deletes its own. Run on
+    the checker's own functions, in a private namespace (a veth stands in for the dummy
+    interface, the VIP added without DAD as a dummy's is)."""
+    script = (TEMPLATES_DIR / "ipvs/kubeha-ipvs-checker.sh").read_text()
+    functions = "\n".join(
+        re.search(rf"^{name}\(\) {{\n.*?^}}\n", script, re.S | re.M).group(0)
+        for name in ("ensure_vip", "ensure_source6")
+    )
+    test = f"""set -u
+VIP=fd77:97::2 FAMILY=-6 PREFIX=128 DUMMY_INTERFACE=kubeha-ipvs0 SOURCE_ADDRESS=fd77::41
+log() {{ echo "LOG: $*"; }}
+{functions}
+ip link set lo up
+ip link add eth0 type veth peer name p0; ip link set eth0 up; ip link set p0 up
+ip -6 addr add fd77::41/64 dev eth0 nodad
+ip link add kubeha-ipvs0 type veth peer name p1; ip link set p1 up; ip link set kubeha-ipvs0 up
+ip -6 addr add $VIP/128 dev kubeha-ipvs0 nodad
+echo "BEFORE $(ip -6 route get $VIP | head -1)"
+ensure_vip; echo "ROUND1 $(ip -6 route get $VIP | head -1)"
+ensure_vip; echo "ROUND2 $(ip -6 route get $VIP | head -1)"
+ip -6 addr del $VIP/128 dev kubeha-ipvs0; ip -6 addr add $VIP/128 dev kubeha-ipvs0 nodad
+ensure_vip; echo "ROUND3 $(ip -6 route get $VIP | head -1)"
+"""
+    path = tmp_path / "t.sh"
+    path.write_text(test)
+    out = subprocess.run(
+        ["unshare", "--net", "bash", str(path)], capture_output=True, text=True, timeout=60
+    ).stdout
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("B", "R")))
+    assert "src fd77:97::2 " in lines["BEFORE"], out  # the kernel's own choice
+    for round_ in ("ROUND1", "ROUND2", "ROUND3"):
+        assert "src fd77::41 " in lines[round_], out
+    assert out.count("now leave from fd77::41") == 2, out  # rounds 1 and 3; round 2 is quiet

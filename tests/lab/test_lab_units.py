@@ -79,9 +79,9 @@ def test_rootfs_without_stamp_or_key_files_is_not_trusted(tmp_path):
     assert not rootfs.is_complete(tmp_path)  # broken
 
 
-def _state(lb: int = 0) -> LabState:
-    state = LabState(3, 2, lb, rootfs="/r", bridge_netns="kubeha-lab")
-    for spec in lab.plan(3, 2, lb):
+def _state(lb: int = 0, ipv6: bool = False) -> LabState:
+    state = LabState(3, 2, lb, rootfs="/r", bridge_netns="kubeha-lab", ipv6=ipv6)
+    for spec in lab.plan(3, 2, lb, ipv6):
         state.nodes.append(
             NodeState(
                 spec.name,
@@ -91,9 +91,65 @@ def _state(lb: int = 0) -> LabState:
                 constants.ssh_port(spec.address),
                 constants.node_netns(spec.name),
                 merged="/m",
+                address6=spec.address6,
             )
         )
     return state
+
+
+def test_a_dual_stack_lab_mirrors_every_address_in_fd77():
+    assert [(s.name, s.address, s.address6) for s in lab.plan(1, 1, 1, ipv6=True)] == [
+        ("m1", "10.77.0.11", "fd77::11"),
+        ("w1", "10.77.0.21", "fd77::21"),
+        ("lb1", "10.77.0.31", "fd77::31"),
+    ]
+    assert all(s.address6 == "" for s in lab.plan(1, 1, 1))
+    assert constants.address6("10.77.0.110") == "fd77::110"
+
+
+def test_a_dual_stack_lab_writes_ipv6_profiles_that_validate(tmp_path):
+    from wizard.profile_io import load_profile
+    from wizard.validation import validate
+
+    written = profiles.write_profiles(_state(ipv6=True), tmp_path)
+    names = [p.name for p in written]
+    assert names[:4] == [
+        "lab-local-nginx.toml",
+        "lab-haproxy-keepalived.toml",
+        "lab-ipvs.toml",
+        "lab-local-haproxy.toml",
+    ]
+    assert names[4:] == [
+        "lab-local-nginx-ipv6.toml",
+        "lab-haproxy-keepalived-ipv6.toml",
+        "lab-ipvs-ipv6.toml",
+        "lab-local-haproxy-ipv6.toml",
+    ]
+    for path in written:
+        profile = load_profile(path)
+        assert [str(p) for p in validate(profile) if p.is_error] == [], path.name
+    nginx = tomllib.loads(written[4].read_text())
+    assert nginx["name"] == "lab-local-nginx-ipv6"
+    assert nginx["masters"][0]["address"] == "fd77::11"
+    assert nginx["masters"][0]["ssh"] == {"host": "127.0.0.1", "port": 2211}
+    assert nginx["local_nginx"]["listen_address"] == "::1"
+    hk = tomllib.loads(written[5].read_text())["haproxy_keepalived"]
+    assert (hk["vip"], hk["prefix_length"]) == ("fd77::100", 64)
+    assert tomllib.loads(written[6].read_text())["ipvs"]["vip"] == "fd77:97::2"
+    with pytest.raises(LabError, match="no IPv6"):
+        profiles.build_profile(_state(), "local-nginx", ipv6=True)
+
+
+def test_dual_stack_sans_and_lab_profile_recognition(monkeypatch):
+    from wizard.commands.lab_drill import same_address
+
+    sans = pki.apiserver_sans("m1", ["10.77.0.11", "fd77::11"])
+    for entry in ("IP:fd77::11", "IP:fd77::100", "IP:fd77:97::2", "IP:::1", "IP:10.77.0.11"):
+        assert entry in sans
+    assert "IP:::1" not in pki.apiserver_sans("m1", ["10.77.0.11"])
+    node = _state(ipv6=True).nodes[0]
+    assert same_address("fd77::11", node) and same_address("fd77:0::11", node)
+    assert same_address("10.77.0.11", node) and not same_address("fd77::12", node)
 
 
 def test_profiles_have_the_agreed_shape(tmp_path):
@@ -218,3 +274,25 @@ def test_a_stopped_process_counts_until_it_has_left_proc():
     finally:
         parent.send_signal(signal.SIGKILL)
     assert wait_gone(tree, 15) == []  # the parent reaped by us, the orphan by init
+
+
+def test_a_lab_record_from_another_kubeha_version_is_still_read(tmp_path, monkeypatch):
+    """A record with a field this kubeha lacks (another branch's lab option) and one without
+    the dual-stack keys (an IPv4 lab saved by this kubeha) both read back."""
+    import json
+
+    from wizard.lab import state as state_module
+
+    path = tmp_path / "state.json"
+    monkeypatch.setattr(state_module, "STATE_FILE", path)
+    state_module.save_state(_state())
+    data = json.loads(path.read_text())
+    assert "ipv6" not in data and "address6" not in data["nodes"][0]
+    data["hardened"] = True
+    data["nodes"][0]["future"] = 1
+    path.write_text(json.dumps(data))
+    read = state_module.read_state()
+    assert read is not None and read.shape == (3, 2, 0) and not read.ipv6
+    state_module.save_state(_state(ipv6=True))
+    read = state_module.read_state()
+    assert read is not None and read.ipv6 and read.nodes[0].address6 == "fd77::11"

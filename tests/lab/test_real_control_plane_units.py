@@ -92,6 +92,17 @@ def test_apiserver_certificate_names_every_endpoint_a_client_dials():
     ):
         assert f"DNS:{name}" in sans
     assert "IP:10.77.0.11" not in sans  # another master's address is not this one's name
+    assert not any(":" in s.removeprefix("IP:") for s in sans if s.startswith("IP:"))
+
+
+def test_a_dual_stack_real_apiserver_listens_on_both_families_with_ipv6_names():
+    sans = control_plane.apiserver_sans("m2", "10.77.0.12", "fd77::12")
+    for ip in ("10.77.0.12", "fd77::12", "::1", constants.HAPROXY_VIP6, constants.IPVS_VIP6):
+        assert f"IP:{ip}" in sans
+    masters = ["10.77.0.11", "10.77.0.12"]
+    assert "--bind-address=::" in control_plane.apiserver_unit("10.77.0.12", masters, True)
+    plain = control_plane.apiserver_unit("10.77.0.12", masters)
+    assert "--bind-address=0.0.0.0" in plain and "--advertise-address=10.77.0.12" in plain
 
 
 def test_the_service_range_holds_the_first_service_ip_but_not_the_ipvs_vip():

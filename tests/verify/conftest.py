@@ -7,6 +7,7 @@ import time
 
 from tests.engine.labkit import apply, lab_profile, uninstall
 from wizard.engine.drill import DrillTiming
+from wizard.netaddr import https_url
 
 STRATEGIES = ("local-nginx", "haproxy-keepalived", "local-haproxy")
 
@@ -43,14 +44,16 @@ def drain_drill(lab, profile, master: str):
     left: list[int] = []
 
     def sample() -> None:
-        probe = f"curl -sk -o /dev/null -w '%{{http_code}}' -m 2 https://{address}:6443/readyz"
+        probe = (
+            f"curl -sk -o /dev/null -w '%{{http_code}}' -m 2 {https_url(address, 6443, '/readyz')}"
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the drain starts (/readyz fails)
             if lab.exec_in_node(master, ["sh", "-c", probe]).stdout.strip() == "500":
                 break
             time.sleep(0.1)
         time.sleep(SHUTDOWN_DELAY - 1.5)
-        count = f"curl -sk -m 2 https://{address}:6443/lab/watches"
+        count = f"curl -sk -m 2 {https_url(address, 6443, '/lab/watches')}"
         left.append(int(lab.exec_in_node(master, ["sh", "-c", count]).stdout.strip() or -1))
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -25,11 +25,20 @@ def is_lab_profile(profile: Profile) -> bool:
     lab_nodes = {n.name: n for n in [*state.nodes, *read_guests()]}
     for node in profile.all_nodes():
         lab = lab_nodes.get(node.name)
-        if lab is None or lab.address != node.address:
+        if lab is None or not same_address(node.address, lab):
             return False
         if (node.ssh.port or profile.ssh.port) != lab.ssh_port:
             return False
     return True
+
+
+def same_address(address: str, lab_node: object) -> bool:
+    """``address`` is one of the lab node's: its IPv4 address or (dual stack) its IPv6 one."""
+    from wizard.netaddr import parse_ip
+
+    ip = parse_ip(address)
+    own = (getattr(lab_node, "address", ""), getattr(lab_node, "address6", ""))
+    return ip is not None and any(parse_ip(a) == ip for a in own if a)
 
 
 @dataclass

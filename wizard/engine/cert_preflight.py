@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from wizard.engine.remote import RemoteNode, q
-from wizard.netaddr import url_host
+from wizard.netaddr import host_port, https_url
 from wizard.profile import Master, Profile
 from wizard.retrofit import certs, kubeconfig
 from wizard.retrofit.client_diff import old_endpoints
@@ -37,8 +37,8 @@ def dialed_host(server_url: str) -> str:
 
 def fetch_script(address: str, port: int) -> str:
     """A shell script printing the PEM chain the apiserver at ``address:port`` presents."""
-    url = q(f"https://{url_host(address)}:{port}/")
-    target = q(f"{url_host(address)}:{port}")
+    url = q(https_url(address, port, "/"))
+    target = q(host_port(address, port))
     return (
         f"out=$(curl -sk --max-time {FETCH_TIMEOUT_S} -o /dev/null -w '%{{certs}}' {url} "
         "2>/dev/null); "
@@ -56,7 +56,7 @@ def serving_certificate(node: RemoteNode, master: Master) -> bytes | str:
     if found is None:
         if result.returncode == 4:
             return "curl printed no certificate (needs curl 7.88 or newer) and openssl is missing"
-        return f"no TLS certificate from https://{url_host(master.address)}:{master.apiserver_port}"
+        return f"no TLS certificate from {https_url(master.address, master.apiserver_port)}"
     try:
         return x509.load_pem_x509_certificate(found[0].encode()).public_bytes(Encoding.DER)
     except ValueError as exc:

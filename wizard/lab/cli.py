@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(--anonymous-auth=false, /readyz answers 401 without credentials) and every node has a "
         "kubelet client certificate; the lab's profiles check with it (auth = client-cert)",
     )
+    p.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="dual stack: every node gets an IPv6 address too (fd77::/64, mirroring "
+        "10.77.0.0/24), and lab-<strategy>-ipv6 profiles address everything by IPv6",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser(
@@ -105,12 +111,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         args.lb_nodes,
         control_plane=args.control_plane,
         hardened=args.hardened,
+        ipv6=args.ipv6,
     )
     guests = qemu.ensure_guests(args.ipvs_nodes)
     written = write_profiles(lab.state)
     if guests:  # the ipvs profile gets the QEMU nodes (the nspawn nodes' kernel has no IPVS)
-        ipvs = next(p for p in written if p.name == f"{profile_name('ipvs')}.toml")
-        ipvs.write_bytes(tomli_w.dumps(qemu.ipvs_profile(lab.state, guests)).encode())
+        for ipv6 in (False, True) if lab.state.ipv6 else (False,):
+            ipvs = next(p for p in written if p.name == f"{profile_name('ipvs', ipv6)}.toml")
+            profile = qemu.ipvs_profile(lab.state, guests, ipv6)
+            ipvs.write_bytes(tomli_w.dumps(profile).encode())
     _print_table(lab_ops.status_rows())
     for guest in guests:
         print(f"{guest.name}  ipvs (QEMU)  {guest.address}  ssh {guest.ssh_host}:{guest.ssh_port}")

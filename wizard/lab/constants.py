@@ -26,6 +26,13 @@ MAX_WORKERS = 99
 EXTRA_WORKER_OCTET = 110  # w10
 HAPROXY_VIP = "10.77.0.100"
 IPVS_VIP = "10.103.97.2"
+# A dual-stack lab (``lab up --ipv6``): a ULA /64 beside the IPv4 subnet, each address mirroring
+# its IPv4 twin's last octet (10.77.0.11 -> fd77::11); the host namespace still gets none.
+SUBNET6 = "fd77::/64"
+PREFIX_LENGTH6 = 64
+BRIDGE_ADDRESS6 = "fd77::1"
+HAPROXY_VIP6 = "fd77::100"
+IPVS_VIP6 = "fd77:97::2"  # outside the nodes' /64, as IPVS_VIP is outside 10.77.0.0/24
 QEMU_FIRST_OCTET = 41  # reserved for later QEMU IPVS nodes
 
 # --- reaching the nodes from the host --------------------------------------------------------
@@ -68,6 +75,11 @@ def node_address(role: str, index: int) -> str:
     if not 1 <= index <= MAX_PER_ROLE:
         raise ValueError(f"a lab has at most {max_of(role)} {role} nodes")
     return f"10.77.0.{ROLE_FIRST_OCTET[role] + index - 1}"
+
+
+def address6(address: str) -> str:
+    """The IPv6 twin of a lab IPv4 address: ``10.77.0.11`` -> ``fd77::11``."""
+    return f"fd77::{address.rsplit('.', 1)[1]}"
 
 
 def max_of(role: str) -> int:

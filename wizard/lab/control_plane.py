@@ -30,10 +30,13 @@ from wizard.lab.constants import (
     CA_CERT_FILE,
     CACHE_DIR,
     HAPROXY_VIP,
+    HAPROXY_VIP6,
     IPVS_VIP,
+    IPVS_VIP6,
 )
 from wizard.lab.errors import LabError
 from wizard.lab.system import run
+from wizard.netaddr import https_url
 from wizard.profile import ClientKubeconfig
 
 REAL = "real"
@@ -139,9 +142,12 @@ def install_node_debs(root: Path, debs: list[Path]) -> None:
 # --- certificates and kubeconfigs ------------------------------------------------------------
 
 
-def apiserver_sans(master: str, address: str) -> list[str]:
-    """Every name a client of this master's kube-apiserver may dial."""
+def apiserver_sans(master: str, address: str, address6: str = "") -> list[str]:
+    """Every name a client of this master's kube-apiserver may dial (in a dual-stack lab, its
+    IPv6 address, the IPv6 VIPs and ::1 too)."""
     ips = [address, "127.0.0.1", HAPROXY_VIP, IPVS_VIP, FIRST_SERVICE_IP]
+    if address6:
+        ips += [address6, "::1", HAPROXY_VIP6, IPVS_VIP6]
     dns = [
         master,
         "localhost",
@@ -218,7 +224,7 @@ def _unit(description: str, exec_start: list[str], extra: str = "", after: str =
 
 
 def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
-    cluster = ",".join(f"{n}=https://{a}:2380" for n, a in members)
+    cluster = ",".join(f"{n}={https_url(a, 2380)}" for n, a in members)
     ssl = SSL_DIR
     return _unit(
         "etcd",
@@ -226,10 +232,10 @@ def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
             ETCD_IN_NODE,
             f"--name={name}",
             "--data-dir=/var/lib/etcd",
-            f"--listen-client-urls=https://{address}:2379,https://127.0.0.1:2379",
-            f"--advertise-client-urls=https://{address}:2379",
-            f"--listen-peer-urls=https://{address}:2380",
-            f"--initial-advertise-peer-urls=https://{address}:2380",
+            f"--listen-client-urls={https_url(address, 2379)},https://127.0.0.1:2379",
+            f"--advertise-client-urls={https_url(address, 2379)}",
+            f"--listen-peer-urls={https_url(address, 2380)}",
+            f"--initial-advertise-peer-urls={https_url(address, 2380)}",
             f"--initial-cluster={cluster}",
             "--initial-cluster-state=new",
             f"--initial-cluster-token={ETCD_TOKEN}",
@@ -251,17 +257,21 @@ def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
 KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 
 
-def apiserver_unit(address: str, etcd_addresses: list[str], hardened: bool = False) -> str:
+def apiserver_unit(
+    address: str, etcd_addresses: list[str], hardened: bool = False, dual_stack: bool = False
+) -> str:
+    """kube-apiserver, advertising its IPv4 address (the Service network is IPv4); in a
+    dual-stack lab it listens on :: (both families), so IPv6 clients reach it too."""
     ssl = SSL_DIR
     return _unit(
         "Kubernetes API Server",
         [
             f"{BIN_IN_NODE}/kube-apiserver",
             f"--advertise-address={address}",
-            "--bind-address=0.0.0.0",
+            "--bind-address=::" if dual_stack else "--bind-address=0.0.0.0",
             f"--secure-port={APISERVER_PORT}",
             "--insecure-port=0",
-            "--etcd-servers=" + ",".join(f"https://{a}:2379" for a in etcd_addresses),
+            "--etcd-servers=" + ",".join(https_url(a, 2379) for a in etcd_addresses),
             f"--etcd-cafile={ssl}/ca.pem",
             f"--etcd-certfile={ssl}/etcd.pem",
             f"--etcd-keyfile={ssl}/etcd-key.pem",
@@ -364,12 +374,14 @@ def write_node_files(
     masters: list[tuple[str, str]],
     cluster: ClusterPki,
     hardened: bool = False,
+    address6: str = "",
 ) -> None:
     """Certificates, kubeconfigs and units for one node of a real lab (before it boots); a
     hardened lab's apiservers refuse anonymous requests and every node gets a kubelet client
-    certificate at :data:`KUBELET_CLIENT_PEM`."""
+    certificate at :data:`KUBELET_CLIENT_PEM`; ``address6``: the node's IPv6 address in a
+    dual-stack lab (etcd and the clients' first master stay on IPv4)."""
     first_master = masters[0][1]
-    server = f"https://{first_master}:{APISERVER_PORT}"
+    server = https_url(first_master, APISERVER_PORT)
     ssl = root / SSL_DIR.lstrip("/")
     kube = root / KUBE_DIR.lstrip("/")
     _write(ssl / "ca.pem", CA_CERT_FILE.read_text())
@@ -386,7 +398,9 @@ def write_node_files(
         )
         _write(ssl / "etcd.pem", etcd_cert)
         _write(ssl / "etcd-key.pem", etcd_key, 0o600)
-        api_key, api_cert = pki.issue_cert(f"kube-apiserver-{name}", apiserver_sans(name, address))
+        api_key, api_cert = pki.issue_cert(
+            f"kube-apiserver-{name}", apiserver_sans(name, address, address6)
+        )
         _write(ssl / "kubernetes.pem", api_cert)
         _write(ssl / "kubernetes-key.pem", api_key, 0o600)
         _write(ssl / "sa.key", cluster.sa_key, 0o600)
@@ -402,7 +416,9 @@ def write_node_files(
             0o600,
         )
         units[ETCD_UNIT] = etcd_unit(name, address, masters)
-        units[APISERVER_UNIT] = apiserver_unit(address, [a for _, a in masters], hardened)
+        units[APISERVER_UNIT] = apiserver_unit(
+            address, [a for _, a in masters], hardened, dual_stack=bool(address6)
+        )
         units[CONTROLLER_MANAGER_UNIT] = controller_manager_unit()
         units[SCHEDULER_UNIT] = scheduler_unit()
     elif role == "worker":

@@ -33,6 +33,7 @@ from wizard.lab.constants import (
     SSH_HOST,
     SSH_KEY_FILE,
     STOP_TIMEOUT,
+    address6,
     max_of,
     node_address,
     node_name,
@@ -182,7 +183,7 @@ def exec_in_node(
 # --- up --------------------------------------------------------------------------------------
 
 
-def plan(masters: int, workers: int, lb_nodes: int) -> list[node.NodeSpec]:
+def plan(masters: int, workers: int, lb_nodes: int, ipv6: bool = False) -> list[node.NodeSpec]:
     """The nodes of a lab of this shape."""
     if masters < 1:
         raise LabError("a lab needs at least one master")
@@ -196,7 +197,10 @@ def plan(masters: int, workers: int, lb_nodes: int) -> list[node.NodeSpec]:
     specs = []
     for role, count in (("master", masters), ("worker", workers), ("lb", lb_nodes)):
         for i in range(1, count + 1):
-            specs.append(node.NodeSpec(node_name(role, i), role, node_address(role, i)))
+            address = node_address(role, i)
+            specs.append(
+                node.NodeSpec(node_name(role, i), role, address, address6(address) if ipv6 else "")
+            )
     return specs
 
 
@@ -209,14 +213,16 @@ def up(
     replace: bool = False,
     control_plane: str = cp.STAND_IN,
     hardened: bool = False,
+    ipv6: bool = False,
 ) -> Lab:
     """Bring up a lab of this shape (or reuse the same one already up) and return it.
 
     ``control_plane``: ``stand-in`` (a small Python apiserver per master, for the fast tests)
     or ``real`` (etcd, kube-apiserver, controller-manager, scheduler, kube-proxy: see
-    :mod:`wizard.lab.control_plane`; a fresh machine builds Kubernetes first, 15-25 min)."""
+    :mod:`wizard.lab.control_plane`; a fresh machine builds Kubernetes first, 15-25 min).
+    ``ipv6``: dual stack, every node with an IPv6 address too (fd77::/64)."""
     require_root()
-    specs = plan(masters, workers, lb_nodes)
+    specs = plan(masters, workers, lb_nodes, ipv6)
     shape = (masters, workers, lb_nodes)
     if control_plane not in cp.CONTROL_PLANES:
         raise LabError(
@@ -237,6 +243,8 @@ def up(
                 same_plane = (
                     existing.control_plane == control_plane and existing.hardened == hardened
                 )
+                # A dual-stack lab serves an IPv4-only request too (its IPv4 side is the same).
+                same_plane = same_plane and (existing.ipv6 or not ipv6)
                 if existing.shape == shape and current_tree and same_plane:
                     log("the lab is already up with this shape; reusing it")
                     return Lab(existing)
@@ -244,9 +252,11 @@ def up(
                     log("the lab that is up runs on an older rootfs recipe: replacing it")
                 elif not replace:
                     m, w, lb = existing.shape
+                    stack = "dual-stack" if existing.ipv6 else "IPv4"
                     raise LabError(
                         f"a different lab is up ({m} masters, {w} workers, {lb} LB nodes, "
-                        f"{existing.control_plane} control plane): run `kubeha lab down` first"
+                        f"{existing.control_plane} control plane, {stack}): "
+                        "run `kubeha lab down` first"
                     )
                 else:
                     log("replacing the lab that is up (a different shape or control plane)")
@@ -267,6 +277,7 @@ def up(
             control_plane=control_plane,
             kube_bin=kube_bin,
             hardened=hardened,
+            ipv6=ipv6,
         )
         try:
             _build(state, specs, rootfs, log)
@@ -284,7 +295,9 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     pki.ensure_ca()
     host_keys = {s.name: pki.ensure_host_key(s.name) for s in specs}
     pki.write_known_hosts((SSH_HOST, ssh_port(s.address), host_keys[s.name][1]) for s in specs)
-    master_addresses = [s.address for s in specs if s.role == "master"]
+    master_addresses = [
+        a for s in specs if s.role == "master" for a in (s.address, s.address6) if a
+    ]
     real = state.control_plane == cp.REAL
     if real:
         cluster = cp.issue_cluster_pki()
@@ -295,16 +308,17 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     save_state(state)
     host_limits.restore(log)  # a lab replaced by a smaller one gives the host its value back
     host_limits.raise_for(len(specs), log)
-    network.create_bridge()
+    network.create_bridge(state.ipv6)
     _start_forwarder(state, specs)
     save_state(state)
 
     for spec in specs:
-        netns = network.create_node_net(spec.name, spec.address)
+        netns = network.create_node_net(spec.name, spec.address, spec.address6)
         n = NodeState(
             name=spec.name,
             role=spec.role,
             address=spec.address,
+            address6=spec.address6,
             ssh_host=SSH_HOST,
             ssh_port=ssh_port(spec.address),
             netns=netns,
@@ -318,7 +332,14 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         node.write_node_files(merged, spec, specs, pki.public_key(), host_keys[spec.name][0], cert)
         if real:
             cp.write_node_files(
-                merged, spec.name, spec.role, spec.address, masters, cluster, state.hardened
+                merged,
+                spec.name,
+                spec.role,
+                spec.address,
+                masters,
+                cluster,
+                state.hardened,
+                spec.address6,
             )
             if spec.role == "worker":
                 cp.install_node_debs(merged, debs)
@@ -641,7 +662,7 @@ def status_rows() -> list[dict[str, str]]:
             {
                 "node": n.name,
                 "role": n.role,
-                "address": n.address,
+                "address": f"{n.address} {n.address6}".strip(),
                 "ssh": f"{n.ssh_host}:{n.ssh_port}",
                 "container": "running" if running else "stopped",
                 "apiserver": api,

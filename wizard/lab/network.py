@@ -11,11 +11,13 @@ from pathlib import Path
 
 from wizard.lab.constants import (
     BRIDGE_ADDRESS,
+    BRIDGE_ADDRESS6,
     BRIDGE_NAME,
     BRIDGE_NETNS,
     NODE_INTERFACE,
     NODE_NETNS_PREFIX,
     PREFIX_LENGTH,
+    PREFIX_LENGTH6,
     bridge_port,
     node_netns,
 )
@@ -39,8 +41,9 @@ def lab_namespaces() -> list[str]:
     )
 
 
-def create_bridge() -> None:
-    """The bridge namespace with ``br0`` at 10.77.0.1/24, lo up."""
+def create_bridge(ipv6: bool = False) -> None:
+    """The bridge namespace with ``br0`` at 10.77.0.1/24 (and fd77::1/64 with ``ipv6``), lo
+    up."""
     ns = BRIDGE_NETNS
     run(["ip", "netns", "add", ns])
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -61,11 +64,23 @@ def create_bridge() -> None:
         ]
     )
     run(["ip", "-n", ns, "addr", "add", f"{BRIDGE_ADDRESS}/{PREFIX_LENGTH}", "dev", BRIDGE_NAME])
+    if ipv6:
+        add_address6(ns, BRIDGE_ADDRESS6, BRIDGE_NAME)
     run(["ip", "-n", ns, "link", "set", BRIDGE_NAME, "up"])
 
 
-def create_node_net(name: str, address: str) -> str:
-    """A node's namespace, with ``eth0`` at ``address`` plugged into the bridge."""
+def add_address6(ns: str, address: str, device: str) -> None:
+    """An IPv6 address on ``device``, usable at once (``nodad``: the lab owns the subnet, and a
+    tentative address would refuse binds for a second after boot). Nothing in the lab sends a
+    router advertisement: no route appears but the /64's own, and no default route."""
+    run(
+        ["ip", "-n", ns, "-6", "addr", "add", f"{address}/{PREFIX_LENGTH6}", "dev", device, "nodad"]
+    )
+
+
+def create_node_net(name: str, address: str, address6: str = "") -> str:
+    """A node's namespace, with ``eth0`` at ``address`` (and ``address6``) plugged into the
+    bridge."""
     ns = node_netns(name)
     port = bridge_port(name)
     run(["ip", "netns", "add", ns])
@@ -91,6 +106,8 @@ def create_node_net(name: str, address: str) -> str:
     run(["ip", "-n", BRIDGE_NETNS, "link", "set", port, "master", BRIDGE_NAME])
     run(["ip", "-n", BRIDGE_NETNS, "link", "set", port, "up"])
     run(["ip", "-n", ns, "addr", "add", f"{address}/{PREFIX_LENGTH}", "dev", NODE_INTERFACE])
+    if address6:
+        add_address6(ns, address6, NODE_INTERFACE)
     run(["ip", "-n", ns, "link", "set", NODE_INTERFACE, "up"])
     return ns
 

@@ -32,6 +32,7 @@ class NodeSpec:
     name: str
     role: str
     address: str
+    address6: str = ""  # its IPv6 address in a dual-stack lab (``lab up --ipv6``)
 
 
 def node_dir(name: str) -> Path:

@@ -15,12 +15,15 @@ from pathlib import Path
 from wizard.lab.constants import (
     APISERVER_HOSTNAME,
     BRIDGE_ADDRESS,
+    BRIDGE_ADDRESS6,
     CA_CERT_FILE,
     CA_DIR,
     CA_KEY_FILE,
     HAPROXY_VIP,
+    HAPROXY_VIP6,
     HOST_KEYS_DIR,
     IPVS_VIP,
+    IPVS_VIP6,
     KNOWN_HOSTS_FILE,
     SSH_KEY_FILE,
 )
@@ -119,7 +122,10 @@ def ensure_ca() -> Path:
 
 def apiserver_sans(master: str, master_addresses: Iterable[str]) -> list[str]:
     """Subject alternative names for a master's stand-in apiserver certificate."""
+    master_addresses = list(master_addresses)
     ips = [*master_addresses, HAPROXY_VIP, IPVS_VIP, BRIDGE_ADDRESS, "127.0.0.1"]
+    if any(":" in a for a in master_addresses):  # a dual-stack lab: its IPv6 names too
+        ips += [HAPROXY_VIP6, IPVS_VIP6, BRIDGE_ADDRESS6, "::1"]
     dns = ["kubernetes", "kubernetes.default", APISERVER_HOSTNAME, master]
     seen: list[str] = []
     for ip in ips:

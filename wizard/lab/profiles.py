@@ -13,10 +13,13 @@ from wizard.lab.constants import (
     APISERVER_HOSTNAME,
     APISERVER_PORT,
     HAPROXY_VIP,
+    HAPROXY_VIP6,
     IPVS_VIP,
+    IPVS_VIP6,
     KNOWN_HOSTS_FILE,
     NODE_INTERFACE,
     PREFIX_LENGTH,
+    PREFIX_LENGTH6,
     SSH_KEY_FILE,
 )
 from wizard.lab.state import LabState
@@ -25,32 +28,38 @@ from wizard.strategies import registry
 from wizard.strategies.hooks import LabSite
 
 
-def profile_name(strategy: str) -> str:
-    return f"lab-{strategy}"
+def profile_name(strategy: str, ipv6: bool = False) -> str:
+    return f"lab-{strategy}-ipv6" if ipv6 else f"lab-{strategy}"
 
 
-def site(lb_nodes: bool) -> LabSite:
-    """The lab's network as a strategy's lab section needs it."""
+def site(lb_nodes: bool, ipv6: bool = False) -> LabSite:
+    """The lab's network as a strategy's lab section needs it (its IPv6 side with ``ipv6``)."""
     return LabSite(
-        vrrp_vip=HAPROXY_VIP,
-        virtual_ip=IPVS_VIP,
-        prefix_length=PREFIX_LENGTH,
+        vrrp_vip=HAPROXY_VIP6 if ipv6 else HAPROXY_VIP,
+        virtual_ip=IPVS_VIP6 if ipv6 else IPVS_VIP,
+        prefix_length=PREFIX_LENGTH6 if ipv6 else PREFIX_LENGTH,
         interface=NODE_INTERFACE,
         apiserver_port=APISERVER_PORT,
         apiserver_hostname=APISERVER_HOSTNAME,
         lb_nodes=lb_nodes,
+        ipv6=ipv6,
     )
 
 
-def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
-    """The profile (as a TOML-ready dict) for ``strategy`` on the lab's nodes."""
+def build_profile(state: LabState, strategy: str, ipv6: bool = False) -> dict[str, Any]:
+    """The profile (as a TOML-ready dict) for ``strategy`` on the lab's nodes; with ``ipv6``
+    (a dual-stack lab) every node, VIP and proxy is addressed by IPv6."""
+    if ipv6 and not state.ipv6:
+        from wizard.lab.errors import LabError
+
+        raise LabError("the lab that is up has no IPv6 (kubeha lab up --ipv6)")
 
     def nodes(role: str, with_port: bool = False) -> list[dict[str, Any]]:
         result = []
         for n in state.nodes:
             if n.role != role:
                 continue
-            entry: dict[str, Any] = {"name": n.name, "address": n.address}
+            entry: dict[str, Any] = {"name": n.name, "address": n.address6 if ipv6 else n.address}
             if with_port:
                 entry["apiserver_port"] = APISERVER_PORT
             entry["ssh"] = {"host": n.ssh_host, "port": n.ssh_port}
@@ -59,7 +68,7 @@ def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
 
     profile: dict[str, Any] = {
         "schema_version": 1,
-        "name": profile_name(strategy),
+        "name": profile_name(strategy, ipv6),
         "strategy": strategy,
         "masters": nodes(Role.MASTER, with_port=True),
         "workers": nodes(Role.WORKER),
@@ -68,7 +77,7 @@ def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
     lb_nodes = nodes(Role.LB) if chosen.lb_nodes else []  # others refuse [[lb_nodes]]
     if lb_nodes:
         profile["lb_nodes"] = lb_nodes
-    profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes)))
+    profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes), ipv6))
     if state.hardened:  # anonymous /readyz answers 401: read it as kubelet
         profile["health_check"] = {"auth": "client-cert"}
     profile["ssh"] = {
@@ -82,14 +91,16 @@ def build_profile(state: LabState, strategy: str) -> dict[str, Any]:
 
 
 def write_profiles(state: LabState, folder: Path | None = None) -> list[Path]:
-    """Write ``lab-<strategy>.toml`` for every strategy; returns the paths written."""
+    """Write ``lab-<strategy>.toml`` for every strategy (and ``lab-<strategy>-ipv6.toml`` in a
+    dual-stack lab); returns the paths written."""
     folder = folder or paths.user_profiles_dir()
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for strategy in registry.names():
-        path = folder / f"{profile_name(strategy)}.toml"
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(tomli_w.dumps(build_profile(state, strategy)).encode())
-        os.replace(tmp, path)
-        written.append(path)
+    for ipv6 in (False, True) if state.ipv6 else (False,):
+        for strategy in registry.names():
+            path = folder / f"{profile_name(strategy, ipv6)}.toml"
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(tomli_w.dumps(build_profile(state, strategy, ipv6)).encode())
+            os.replace(tmp, path)
+            written.append(path)
     return written

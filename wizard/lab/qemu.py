@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from wizard.lab import network, node, pki, qemu_kube
@@ -36,9 +36,11 @@ from wizard.lab.constants import (
     MAX_PER_ROLE,
     NODES_DIR,
     PREFIX_LENGTH,
+    PREFIX_LENGTH6,
     QEMU_FIRST_OCTET,
     SSH_HOST,
     SSH_KEY_FILE,
+    address6,
     ssh_port,
 )
 from wizard.lab.cpio import CpioWriter
@@ -92,6 +94,7 @@ class GuestState:
     forwarder_started: int | None = None
     boot_seconds: float | None = None
     kube_drive: str | None = None  # a real lab's: the Kubernetes clients' disk (qemu_kube)
+    address6: str = ""  # its IPv6 address in a dual-stack lab (``lab up --ipv6``)
 
 
 def guest_name(index: int) -> str:
@@ -116,7 +119,10 @@ def read_guests() -> list[GuestState]:
         data = json.loads(GUESTS_FILE.read_text())
     except (OSError, ValueError):
         return []
-    return [GuestState(**g) for g in data.get("guests", [])]
+    names = {f.name for f in fields(GuestState)}
+    return [
+        GuestState(**{k: v for k, v in g.items() if k in names}) for g in data.get("guests", [])
+    ]
 
 
 def _save_guests(guests: list[GuestState]) -> None:
@@ -194,13 +200,14 @@ def _start_guest(
     folder = node.node_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
     guest = GuestState(name, address, SSH_HOST, port, tap_name(name))
+    guest.address6 = address6(address) if state.ipv6 else ""
     guests.append(guest)  # recorded before anything starts, so a failure can be cleaned up
     try:
         if qemu_kube.is_real(state):
             guest.kube_drive = str(qemu_kube.ensure_kube_drive(Path(state.kube_bin), log))
         key, public = pki.ensure_host_key(name)
         initrd = folder / "initrd.cpio"
-        _write_initrd(initrd, image, state, name, address, key)
+        _write_initrd(initrd, image, state, name, address, key, guest.address6)
         _add_known_host(port, public)
         _add_tap(guest.tap)
         guest.qemu_pid, guest.qemu_started = _start_qemu(guest, image, initrd, folder)
@@ -215,9 +222,17 @@ def _start_guest(
 
 
 def _write_initrd(
-    target: Path, image: GuestImage, state: LabState, name: str, address: str, host_key: Path
+    target: Path,
+    image: GuestImage,
+    state: LabState,
+    name: str,
+    address: str,
+    host_key: Path,
+    ipv6_address: str = "",
 ) -> None:
-    """The base initramfs plus this guest's own files (name, hosts, sshd, keys, CA)."""
+    """The base initramfs plus this guest's own files (name, hosts, sshd, keys, CA; in a
+    dual-stack lab a unit that gives eth0 its IPv6 address at boot: the shared image's init
+    stays as it is)."""
     spec = node.NodeSpec(name, GUEST_ROLE, address)
     others = [node.NodeSpec(n.name, n.role, n.address) for n in state.nodes]
     with tempfile.TemporaryDirectory(prefix="kubeha-guest-") as tmp:
@@ -225,6 +240,8 @@ def _write_initrd(
         node.write_node_files(root, spec, [*others, spec], pki.public_key(), host_key, None)
         if qemu_kube.is_real(state):
             qemu_kube.write_guest_files(root, state, name, address)
+        if ipv6_address:
+            _write_ipv6_unit(root, ipv6_address)
         extra = Path(tmp + ".cpio")
         try:
             with CpioWriter(extra) as cpio:
@@ -234,6 +251,31 @@ def _write_initrd(
         finally:
             extra.unlink(missing_ok=True)
     os.chmod(target, 0o600)
+
+
+IPV6_UNIT = "kubeha-lab-ipv6.service"
+
+
+def _write_ipv6_unit(root: Path, ipv6_address: str) -> None:
+    """A oneshot unit adding the guest's IPv6 address to eth0 (``nodad``, as the nspawn
+    nodes'), enabled for multi-user.target."""
+    unit = root / "etc/systemd/system" / IPV6_UNIT
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text(
+        "[Unit]\n"
+        "Description=kubeha lab: the node's IPv6 address\n"
+        "DefaultDependencies=no\n"
+        "Before=network.target sshd.service ssh.service\n"
+        "\n[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        f"ExecStart=ip -6 addr replace {ipv6_address}/{PREFIX_LENGTH6} dev eth0 nodad\n"
+        "\n[Install]\n"
+        "WantedBy=multi-user.target\n"
+    )
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / IPV6_UNIT).symlink_to(f"/etc/systemd/system/{IPV6_UNIT}")
 
 
 def _add_tap(tap: str) -> None:
@@ -478,14 +520,18 @@ def remove_guests(log: Log = print) -> int:
 # --- profiles --------------------------------------------------------------------------------
 
 
-def ipvs_profile(state: LabState, guests: list[GuestState]) -> dict:
+def ipvs_profile(state: LabState, guests: list[GuestState], ipv6: bool = False) -> dict:
     """The lab's ipvs profile (a TOML-ready dict) with the QEMU nodes as its workers: the
-    nspawn nodes share this host's kernel, which has no IPVS."""
+    nspawn nodes share this host's kernel, which has no IPVS. ``ipv6``: the IPv6 one."""
     from wizard.lab.profiles import build_profile
 
-    profile = build_profile(state, "ipvs")
+    profile = build_profile(state, "ipvs", ipv6)
     profile["workers"] = [
-        {"name": g.name, "address": g.address, "ssh": {"host": g.ssh_host, "port": g.ssh_port}}
+        {
+            "name": g.name,
+            "address": g.address6 if ipv6 else g.address,
+            "ssh": {"host": g.ssh_host, "port": g.ssh_port},
+        }
         for g in guests
     ]
     return profile

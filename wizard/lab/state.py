@@ -23,6 +23,7 @@ class NodeState:
     ssh_port: int
     netns: str
     merged: str
+    address6: str = ""  # its IPv6 address in a dual-stack lab (``lab up --ipv6``)
     nspawn_pid: int | None = None
     nspawn_started: int | None = None
     init_pid: int | None = None
@@ -47,6 +48,7 @@ class LabState:
     # A real lab whose apiservers refuse anonymous requests (--anonymous-auth=false); every
     # node has a kubelet-style client certificate (kubeha lab up --hardened).
     hardened: bool = False
+    ipv6: bool = False  # dual stack: every node has an IPv6 address too (constants.SUBNET6)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -62,10 +64,21 @@ class LabState:
         raise LabError(f"the lab has no node {name!r} (its nodes: {names})")
 
 
+def _record(state: LabState) -> dict:
+    """The state as JSON data; an IPv4-only lab's without the dual-stack keys, so a kubeha that
+    predates ``--ipv6`` still reads the record of the lab it shares."""
+    data = asdict(state)
+    if not state.ipv6:
+        del data["ipv6"]
+        for node in data["nodes"]:
+            del node["address6"]
+    return data
+
+
 def save_state(state: LabState) -> None:
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     tmp = STATE_FILE.with_name(f".{STATE_FILE.name}.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    tmp.write_text(json.dumps(_record(state), indent=2) + "\n")
     os.replace(tmp, STATE_FILE)
 
 
@@ -75,14 +88,16 @@ def read_state() -> LabState | None:
         data = json.loads(STATE_FILE.read_text())
     except (OSError, ValueError):
         return None
-    # Only the fields this kubeha knows: the lab is shared, and another checkout of kubeha may
-    # have recorded more (read_state must never fail on them).
-    node_keys = {f.name for f in fields(NodeState)}
-    lab_keys = {f.name for f in fields(LabState)} - {"nodes"}
-    nodes = [
-        NodeState(**{k: v for k, v in n.items() if k in node_keys}) for n in data.pop("nodes", [])
-    ]
-    return LabState(**{k: v for k, v in data.items() if k in lab_keys}, nodes=nodes)
+    nodes = [NodeState(**_known(NodeState, n)) for n in data.pop("nodes", [])]
+    return LabState(**_known(LabState, data), nodes=nodes)
+
+
+def _known(kind: type, data: dict) -> dict:
+    """The keys of ``data`` that ``kind`` has: a record written by another kubeha version (a
+    field this one lacks, such as another branch's lab option) is still read, so that lab can
+    be brought down."""
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def clear_state() -> None:

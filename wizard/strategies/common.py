@@ -7,7 +7,7 @@ from typing import Any
 
 from wizard import kubeadm_api
 from wizard.field_checks import check_lower_case
-from wizard.netaddr import host_port, is_hostname, parse_ip, url_host
+from wizard.netaddr import bare, family, host_port, https_url, is_hostname, parse_ip
 from wizard.plan import RenderedFile
 from wizard.problems import Problem, error
 from wizard.profile import Profile
@@ -43,9 +43,12 @@ def hosts_line(profile: Profile, address: str, hostname: str) -> RenderedFile:
 def cert_sans(profile: Profile, extra: tuple[str, ...]) -> list[str]:
     """Every name and address a client may use for the apiserver, once, in a stable order."""
     names: list[str] = []
+    addresses = (*extra, *(m.address for m in profile.masters))
+    ipv6 = any(family(a) == 6 for a in addresses)
     for value in (
         *extra,
         "127.0.0.1",
+        *(("::1",) if ipv6 else ()),
         "localhost",
         "kubernetes",
         "kubernetes.default",
@@ -53,6 +56,7 @@ def cert_sans(profile: Profile, extra: tuple[str, ...]) -> list[str]:
         *(m.address for m in profile.masters),
         *(m.name for m in profile.masters),
     ):
+        value = bare(value)
         if value not in names:
             names.append(value)
     return names
@@ -74,10 +78,10 @@ def snippets(
     node-local proxy (local-nginx, local-haproxy), which serves its own node, so the workstation
     never dials its port."""
     endpoint = host_port(endpoint_host, endpoint_port)
-    server_url = f"https://{url_host(endpoint_host)}:{endpoint_port}"
+    server_url = https_url(endpoint_host, endpoint_port)
     hosts_name = "" if parse_ip(endpoint_host) is not None else endpoint_host
     master = profile.masters[0]
-    workstation_url = f"https://{url_host(endpoint_host)}:{master.apiserver_port}"
+    workstation_url = https_url(endpoint_host, master.apiserver_port)
     kubeadm = render_template(
         "common/kubeadm-config.yaml.j2",
         profile=profile,

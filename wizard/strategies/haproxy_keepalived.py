@@ -20,7 +20,7 @@ from wizard.field_checks import (
     master_ports,
     node_groups,
 )
-from wizard.netaddr import host_port, network_of, parse_ip, url_host
+from wizard.netaddr import any_address, host_port, https_url, loopback, network_of, parse_ip
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
@@ -133,12 +133,12 @@ def plan(profile: Profile) -> RenderPlan:
         profile=profile,
         hk=hk,
         hc=hc,
-        bind_address=":::" if v6 else "*",
+        bind_address=any_address(6) if v6 else "*",
         bind_v4v6=v6,
         interval_ms=round(hc.interval * 1000),
         check_timeout_ms=round(hc.timeout * 1000),
     )
-    verify_url = f"https://{url_host(hk.vip)}:{hk.frontend_port}{hc.path}"
+    verify_url = https_url(hk.vip, hk.frontend_port, hc.path)
     nodes: list[NodePlan] = []
     lb_names = [n.name for n in carriers]
     follower = vip_follower_files(profile)
@@ -164,7 +164,7 @@ def plan(profile: Profile) -> RenderPlan:
             node=node,
             hk=hk,
             hc=hc,
-            local_check_host="[::1]" if v6 else "127.0.0.1",
+            local_check_host=loopback(vip.version),
             curl_max_time=max(1, math.ceil(hc.timeout)),
         )
         keepalived_conf = render_template(
@@ -175,6 +175,7 @@ def plan(profile: Profile) -> RenderPlan:
             hc=hc,
             peers=peers,
             priority=TOP_PRIORITY - index,
+            vrrp_version=3 if v6 else 2,
             check_script=CHECK_SCRIPT,
             script_interval=max(1, math.ceil(hc.interval)),
             script_timeout=max(1, math.ceil(hc.timeout)) + 1,
@@ -355,7 +356,8 @@ def _check_vip(
 def holds_vip(node: Runs, vip: str) -> bool:
     """True when ``vip`` is one of the node's addresses now."""
     addresses = node.run(["ip", "-o", "addr", "show"], timeout=15).stdout
-    return any(word.split("/")[0] == vip for word in addresses.split())
+    want = parse_ip(vip)
+    return any(parse_ip(word.split("/")[0]) == want for word in addresses.split() if "/" in word)
 
 
 def one_holder_problem(vip: str, holders: list[str]) -> str | None:

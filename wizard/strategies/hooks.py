@@ -67,3 +67,4 @@ class LabSite:
     apiserver_port: int
     apiserver_hostname: str
     lb_nodes: bool  # the lab has dedicated load-balancer nodes
+    ipv6: bool = False  # the nodes are addressed by IPv6 (a dual-stack lab's IPv6 profiles)

@@ -4,13 +4,12 @@ design). The VIP lives on a dummy interface of kubeha's own."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from wizard.field_checks import check_ip, check_port, check_vip, node_groups
-from wizard.netaddr import host_port, parse_ip
+from wizard.netaddr import host_cidr, host_port, https_url, parse_ip
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error
@@ -76,7 +75,7 @@ def settle_check(
         f"for rs in {servers}; do "
         f'code=$(curl -gsk {auth}-o /dev/null -m 5 -w "%{{http_code}}" "https://$rs{path}"); '
         f'case "$code" in {up}) ;; *) continue ;; esac; '
-        'printf "%s\\n" "$table" | grep -q -- "-> $rs " || missing="$missing $rs"; done; '
+        'printf "%s\\n" "$table" | grep -qF -- "-> $rs " || missing="$missing $rs"; done; '
         '[ -z "$missing" ] && exit 0; '
         'echo "answering but not yet in the IPVS table:$missing"; exit 1'
     )
@@ -88,7 +87,7 @@ def plan(profile: Profile) -> RenderPlan:
     vip = parse_ip(ipvs.vip)
     assert vip is not None  # validated
     vip_hostport = host_port(ipvs.vip, ipvs.port)
-    vip_cidr = str(ipaddress.ip_network(f"{ipvs.vip}/{vip.max_prefixlen}"))
+    vip_cidr = host_cidr(ipvs.vip)
     context = {
         "profile": profile,
         "ipvs": ipvs,
@@ -151,7 +150,7 @@ def plan(profile: Profile) -> RenderPlan:
                 files=files,
                 services=(UNIT,),
                 packages=(IPVSADM, CURL),
-                verify_url=f"https://{ipvs.apiserver_hostname}:{ipvs.port}{hc.path}",
+                verify_url=https_url(ipvs.apiserver_hostname, ipvs.port, hc.path),
                 cleanup=cleanup,
                 settle_check=settle,
             )

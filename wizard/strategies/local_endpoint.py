@@ -11,12 +11,11 @@ the proxy's: the proxy listens on each node for that node (127.0.0.1 by default)
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from wizard.field_checks import check_ip, check_port, master_ports
-from wizard.netaddr import never_a_host, parse_ip, url_host
+from wizard.netaddr import https_url, loopback, never_a_host, parse_ip
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import Profile
@@ -29,8 +28,6 @@ from wizard.strategies.common import (
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite
 from wizard.strategies.packages import Package
-
-LOOPBACK = {4: ipaddress.IPv4Address("127.0.0.1"), 6: ipaddress.IPv6Address("::1")}
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ def dial_address(listen_address: str) -> str:
     family when the proxy listens on every address (0.0.0.0, ::)."""
     ip = parse_ip(listen_address)
     if ip is not None and ip.is_unspecified:
-        return str(LOOPBACK[ip.version])
+        return loopback(ip.version)
     return listen_address
 
 
@@ -63,7 +60,7 @@ def hosts_file(profile: Profile, section: NodeLocal) -> RenderedFile:
 
 def server_url(section: NodeLocal) -> str:
     """What clients dial: ``https://apiserver.cluster.local:8443`` by default."""
-    return f"https://{section.apiserver_hostname}:{section.listen_port}"
+    return https_url(section.apiserver_hostname, section.listen_port)
 
 
 def verify_url(profile: Profile, section: NodeLocal) -> str:
@@ -75,7 +72,7 @@ def verify_url(profile: Profile, section: NodeLocal) -> str:
 def former_server_url(section: NodeLocal) -> str:
     """What kubeha before the host name repointed clients to (the proxy's own address), so
     uninstall still points those kubeconfigs back and a re-apply moves them to the name."""
-    return f"https://{url_host(dial_address(section.listen_address))}:{section.listen_port}"
+    return https_url(dial_address(section.listen_address), section.listen_port)
 
 
 def endpoint_snippets(profile: Profile, section: NodeLocal) -> tuple[tuple[RenderedFile, ...], str]:
@@ -137,10 +134,10 @@ def check_listener(profile: Profile, name: str) -> list[Problem]:
 
 def lab_section(section_type: type, site: LabSite) -> dict[str, Any]:
     """A node-local section for the lab: the defaults, with the lab's API host name (which the
-    lab's apiserver certificates carry)."""
+    lab's apiserver certificates carry); on IPv6 the proxy listens on ::1."""
     defaults = section_type()
     return {
-        "listen_address": defaults.listen_address,
+        "listen_address": loopback(6) if site.ipv6 else defaults.listen_address,
         "listen_port": defaults.listen_port,
         "apiserver_hostname": site.apiserver_hostname,
     }

@@ -1,6 +1,7 @@
 """A stand-in kube-apiserver for kubeha's lab masters (runs inside the node, on python3).
 
-HTTPS on 0.0.0.0:6443 with the lab CA's certificate. /healthz, /readyz and /livez answer ``ok``
+HTTPS on [::]:6443 (both families; 0.0.0.0:6443 where the node has no IPv6) with the lab CA's
+certificate. /healthz, /readyz and /livez answer ``ok``
 with an ``X-Lab-Master`` header naming this master; /whoami answers the master's name,
 /lab/watches the number of watch streams open now; the pods
 watch (``/api/v1/namespaces/default/pods?watch=true``) streams one JSON event per second until
@@ -115,6 +116,28 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        # One socket for both families (IPv4 clients arrive as ::ffff:a.b.c.d): a dual-stack
+        # lab's masters answer on their IPv6 address too.
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+class Server4(Server):
+    address_family = socket.AF_INET
+
+    def server_bind(self):
+        ThreadingHTTPServer.server_bind(self)
+
+
+def make_server():
+    """The dual-stack listener on [::]:PORT; 0.0.0.0:PORT where the node has no IPv6."""
+    try:
+        return Server(("::", PORT), Handler)
+    except OSError:
+        return Server4(("0.0.0.0", PORT), Handler)
 
     def handle_error(self, request, client_address):  # quiet: clients vanish all the time
         pass
@@ -123,7 +146,7 @@ class Server(ThreadingHTTPServer):
 def main():
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(CERT, KEY)
-    server = Server(("0.0.0.0", PORT), Handler)
+    server = make_server()
 
     # Handshake in the handler thread: a slow or failed handshake only loses that client.
     original_get_request = server.get_request
