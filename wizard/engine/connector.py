@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fabric import Connection
@@ -72,27 +73,43 @@ def split_bastion(spec: str) -> tuple[str | None, str, int | None]:
     return match.group("user"), match.group("host").strip("[]"), int(port) if port else None
 
 
+RESOLVE_THREADS = 16  # ssh -G runs a process per host: a fleet's are asked side by side
+
+
 def identity_files(profile: Profile) -> list[str]:
     """Every private key file kubeha may offer: the profile's, then the IdentityFile list the
-    SSH config gives each node and each jump host (existing files only, each once)."""
+    SSH config gives each node and each jump host (existing files only, each once).
+
+    Each distinct host is resolved once (its jump hosts and identities come from the same
+    answer), the hosts side by side: with ``ssh -G`` a process per host, asked one after the
+    other, took 19 ms a node here, minutes for a fleet of thousands before the first connect."""
     key_file = _expand(profile.ssh.key_file)
     found: list[str] = [key_file] if key_file else []
-    hosts: list[tuple[str, str | None, int | None]] = []
-    for node in profile.all_nodes():
-        host = ssh_host(profile, node.name)
+
+    def settings(host: str, user: str | None, port: int | None):
+        return resolve_ssh(host, user, port, key_file)
+
+    def node_host(node) -> tuple[str, str | None, int | None]:
         user = node.ssh.user or profile.ssh.user
-        port = node.ssh.port or profile.ssh.port
-        hosts.append((host, user, port))
-        jump = profile.ssh.bastion or resolve_ssh(host, user, port, key_file).proxy_jump or ""
-        for hop in jump.split(","):
-            if hop.strip() and hop.strip().lower() != "none":
-                try:
-                    hop_user, hop_host, hop_port = split_bastion(hop)
-                except TransportError:
-                    continue
-                hosts.append((hop_host, hop_user, hop_port))
-    for host, user, port in dict.fromkeys(hosts):
-        found.extend(resolve_ssh(host, user, port, key_file).identity_files)
+        return ssh_host(profile, node.name), user, node.ssh.port or profile.ssh.port
+
+    with ThreadPoolExecutor(RESOLVE_THREADS) as pool:
+        hosts = list(dict.fromkeys(pool.map(node_host, profile.all_nodes())))
+        answers = dict(zip(hosts, pool.map(lambda h: settings(*h), hosts), strict=True))
+        hops: list[tuple[str, str | None, int | None]] = []
+        for host in hosts:
+            jump = profile.ssh.bastion or answers[host].proxy_jump or ""
+            for hop in jump.split(","):
+                if hop.strip() and hop.strip().lower() != "none":
+                    try:
+                        hop_user, hop_host, hop_port = split_bastion(hop)
+                    except TransportError:
+                        continue
+                    hops.append((hop_host, hop_user, hop_port))
+        hops = [h for h in dict.fromkeys(hops) if h not in answers]
+        answers.update(zip(hops, pool.map(lambda h: settings(*h), hops), strict=True))
+    for answer in answers.values():
+        found.extend(answer.identity_files)
     return [p for p in dict.fromkeys(found) if Path(p).is_file()]
 
 
