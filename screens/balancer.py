@@ -1,6 +1,6 @@
 """Step 4, Load balancer settings: the chosen strategy's section (its fields as the strategy
-describes them), the health check, the cluster's kubeadm API and, for a strategy with more than
-one install method, the install method, prefilled from the profile (the strategy's defaults for
+describes them), the health check, the cluster's kubeadm API and the strategy's other tables
+(local-nginx's install method), prefilled from the profile (the strategy's defaults for
 a new one), each field with a one-line hint."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from screens.base import WizardScreen
 from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
 from wizard import kubeadm_api
-from wizard.profile import CHECK_AUTHS, INSTALL_METHODS
+from wizard.profile import CHECK_AUTHS
 from wizard.strategies import registry
-from wizard.strategies.base import Strategy
+from wizard.strategies.base import Strategy, Table
+from wizard.strategies.fields import FieldInfo, fields_of
 
 HEALTH_FIELDS = (
     FieldSpec("health_check.path", "Check path", "the apiserver URL that says ready"),
@@ -48,53 +49,26 @@ CLUSTER_FIELDS = (
     ),
 )
 
-INSTALL_FIELDS = (
-    FieldSpec(
-        "install.method",
-        "Install method",
-        "package: distro nginx · source: build · binary: yours",
-        "choice",
-        INSTALL_METHODS,
-    ),
-    FieldSpec("install.prefix", "Prefix", "where a source or binary kube-nginx lives"),
-    FieldSpec(
-        "install.source_package_version",
-        "Source version",
-        "source: Debian nginx source package version to build",
-        "optstr",
-    ),
-    FieldSpec(
-        "install.source_tarball",
-        "Source tarball",
-        "source: or a local nginx tarball",
-        "optstr",
-    ),
-    FieldSpec(
-        "install.source_sha256",
-        "Source sha256",
-        "source: the tarball's (or the package's .dsc) sha256",
-        "optstr",
-    ),
-    FieldSpec("install.build_host", "Build host", "source: 'local' or a node's name"),
-    FieldSpec(
-        "install.binary_path", "Binary path", "binary: a ready kube-nginx (stream module)", "optstr"
-    ),
-)
+
+def _rows(table: str, infos: tuple[FieldInfo, ...]) -> tuple[FieldSpec, ...]:
+    return tuple(
+        FieldSpec(
+            info.path(table), info.label, info.help, info.kind, info.choices, info.placeholder
+        )
+        for info in infos
+    )
 
 
 def strategy_fields(strategy: Strategy) -> tuple[FieldSpec, ...]:
     """The form rows of a strategy's section, from its field descriptions."""
-    return tuple(
-        FieldSpec(
-            info.path(strategy.section),
-            info.label,
-            info.help,
-            info.kind,
-            info.choices,
-            info.placeholder,
-        )
-        for info in strategy.fields()
-    )
+    return _rows(strategy.section, strategy.fields())
+
+
+def table_fields(table: Table) -> tuple[FieldSpec, ...]:
+    """The form rows of another table a strategy owns (local-nginx's install), in its order."""
+    infos = {info.name: info for info in fields_of(table.type)}
+    order = table.form_order or tuple(infos)
+    return _rows(table.name, tuple(infos[name] for name in order))
 
 
 def sections_for(key: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
@@ -103,8 +77,8 @@ def sections_for(key: str) -> list[tuple[str, tuple[FieldSpec, ...]]]:
     sections = [] if strategy is None else [(strategy.form_title, strategy_fields(strategy))]
     sections.append(("Health check", HEALTH_FIELDS))
     sections.append(("Cluster (kubeadm)", CLUSTER_FIELDS))
-    if strategy is not None and len(strategy.install_methods) > 1:
-        sections.append(("Install", INSTALL_FIELDS))
+    for table in strategy.tables if strategy is not None else ():
+        sections.append((table.heading, table_fields(table)))
     return sections
 
 

@@ -28,25 +28,22 @@ from screens.widgets.node_pane import NodePane
 from screens.widgets.pane_list import PaneList
 from wizard.engine.events import Event, Status
 from wizard.engine.model import ApplyOptions
-from wizard.profile import InstallMethod, Profile
+from wizard.profile import Profile
 from wizard.strategies import registry
 
 TICK = 0.2  # seconds between repaints of the running panes (spinner, elapsed time)
-BUILD_PANE = "kube-nginx"  # the build's own pane, before the node panes
 BUILD_LINES = 8
 
 
 def build_view(profile: Profile) -> NodeView | None:
-    """A pane for the build phase of install methods source and binary."""
-    install = profile.install
+    """A pane for the strategy's build (its prepare: local-nginx's source or binary install),
+    named and described by the strategy, before the node panes."""
     strategy = registry.find(profile.strategy)
     if strategy is None or not strategy.needs_prepare(profile):
         return None
-    source = install.method == InstallMethod.SOURCE
-    where = install.build_host if source else install.binary_path or ""
-    role = "build" if source else "binary"
+    role, where = strategy.build_source(profile)
     # more lines than a node's: a failed build shows the tail of the compiler's output here
-    return NodeView(BUILD_PANE, role, where, lines=deque(maxlen=BUILD_LINES))
+    return NodeView(strategy.build_pane, role, where, lines=deque(maxlen=BUILD_LINES))
 
 
 class DeployScreen(RunsEngine, WizardScreen):
@@ -145,7 +142,7 @@ class DeployScreen(RunsEngine, WizardScreen):
                     self.build_view.finished, self.build_view.status = True, "ready"
                     kept = list(self.build_view.lines)[-2:]  # done: as short as a node's pane
                     self.build_view.lines = deque(kept, maxlen=BUILD_LINES)
-                touched.add(BUILD_PANE)
+                touched.add(self.build_view.node)
                 continue
             view = self.views.get(event.node or "")
             if view is None:

@@ -35,7 +35,8 @@ class Step:
     # The profile fields the step edits: the problems whose field is one of these (or lies
     # beneath one) belong to it. A step that owns fields is an editing step.
     owns: tuple[str, ...] = ()
-    owns_strategy_sections: bool = False  # and every registered strategy's section
+    # and every registered strategy's table (its section, local-nginx's install)
+    owns_strategy_sections: bool = False
     kept: bool = False  # its screen is built once and kept while what it shows is unchanged
     shows_profile: bool = False  # kept screen: stale when anything in the profile changed
     shows_secrets: bool = False  # kept screen: stale when the secrets changed
@@ -46,7 +47,7 @@ class Step:
 
     def fields(self) -> tuple[str, ...]:
         if self.owns_strategy_sections:
-            return (*registry.sections(), *self.owns)
+            return (*registry.tables(), *self.owns)
         return self.owns
 
 
@@ -77,7 +78,7 @@ TABLE: tuple[Step, ...] = (
         "balancer",
         "Balancer",
         "screens.balancer:BalancerScreen",
-        owns=("health_check", "cluster", "install"),
+        owns=("health_check", "cluster"),
         owns_strategy_sections=True,
         kept=True,
     ),

@@ -16,7 +16,6 @@ from textual.widgets import Input, Label
 
 from screens.base import WizardScreen
 from screens.widgets.strategy_card import StrategyCard, StrategyInfo
-from wizard.profile import Install, InstallMethod
 from wizard.strategies import registry
 
 
@@ -48,9 +47,6 @@ class StrategyScreen(WizardScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        # A source or binary install set aside while another strategy is chosen (those need
-        # the package method); choosing local nginx again brings it back.
-        self.kept_install: Install | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="body"):
@@ -97,15 +93,9 @@ class StrategyScreen(WizardScreen):
     def choose(self, key: str) -> None:
         profile = self.state.profile
         if profile.strategy != key:
-            install = profile.install
-            methods = registry.get(key).install_methods
-            kept = self.kept_install
-            if install.method not in methods:
-                self.kept_install = install  # e.g. source and binary are for local nginx only
-                install = dataclasses.replace(install, method=InstallMethod.PACKAGE.value)
-            elif kept is not None and kept.method in methods:
-                install, self.kept_install = kept, None
-            self.state.profile = dataclasses.replace(profile, strategy=key, install=install)
+            # Each strategy's tables stay as they are (local-nginx's install too): only the
+            # chosen strategy's are read and saved, so choosing it again brings them back.
+            self.state.profile = dataclasses.replace(profile, strategy=key)
         for card in self.query(StrategyCard):
             card.show_chosen(card.info.key == key)
         self.revalidate()

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.offline import NEEDS_UNSHARE, kubeha_offline
-from wizard.nginx_build.build import BuildFailed
-from wizard.nginx_build.elf import NotAnExecutable, read_header, this_machine
-from wizard.nginx_build.phase import operator_binary
 from wizard.profile_io import load_profile
+from wizard.strategies.local_nginx.nginx_build.build import BuildFailed
+from wizard.strategies.local_nginx.nginx_build.elf import NotAnExecutable, read_header, this_machine
+from wizard.strategies.local_nginx.nginx_build.phase import operator_binary
 
 NEEDS_CC = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
 

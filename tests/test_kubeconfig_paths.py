@@ -83,7 +83,7 @@ def test_every_file_a_plan_writes_is_one_its_strategy_names(name):
 
 
 def test_a_source_build_plan_names_its_binary_too():
-    from wizard.nginx_build.phase import binary_file
+    from wizard.strategies.local_nginx.nginx_build.phase import binary_file
 
     profile = cases()["local-nginx-source"]
     assert binary_file(profile, b"").path in registry.get("local-nginx").node_files(profile)

@@ -12,13 +12,13 @@ import pytest
 
 from wizard.engine.events import Status
 from wizard.engine.hook_events import reporter
-from wizard.nginx_build import cache
-from wizard.nginx_build.build import BuildFailed, extra_libraries
-from wizard.nginx_build.phase import binary_file, build_binary, with_binary
-from wizard.nginx_build.source import SourceError, fetch_source
-from wizard.profile import Install
 from wizard.render import build_plan
 from wizard.strategies.local_nginx import STRATEGY as LOCAL_NGINX
+from wizard.strategies.local_nginx.install import Install
+from wizard.strategies.local_nginx.nginx_build import cache
+from wizard.strategies.local_nginx.nginx_build.build import BuildFailed, extra_libraries
+from wizard.strategies.local_nginx.nginx_build.phase import binary_file, build_binary, with_binary
+from wizard.strategies.local_nginx.nginx_build.source import SourceError, fetch_source
 
 from .conftest import example_profile
 

@@ -1,7 +1,10 @@
 """A strategy is one object and one registration: a fourth strategy registered in the registry
 (and nowhere else) is read and written in profiles, validated, shown on the wizard's cards and
 form, and dispatched by the engine (prepare, waves, cluster check), verify, the drill and the
-lab's profiles. No lab: the engine runs on in-memory nodes."""
+lab's profiles. A fifth, with its own build step and its own install table (as local-nginx has
+its source build and ``[install]``), goes through the same layers: its table validated,
+written, shown on the form, its build run before the nodes into its own pane, its built file on
+every node. No lab: the engine runs on in-memory nodes."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 
 from screens.balancer import sections_for
+from screens.deploy import build_view
 from screens.state import problems_for
 from screens.strategy import StrategyScreen, strategy_info
 from tests.fake_node import FakeCluster
@@ -30,7 +34,7 @@ from wizard.profile import Master, Profile
 from wizard.profile_io import dump_profile, parse_profile_text
 from wizard.render import build_plan
 from wizard.strategies import registry
-from wizard.strategies.base import Card, Strategy
+from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, VerifyExtras
 from wizard.strategies.packages import CURL
@@ -255,3 +259,185 @@ def test_the_lab_writes_a_profile_for_it(dummy, tmp_path):
     data = lab_profiles.build_profile(state, KEY)
     assert data[SECTION] == {"address": "10.77.0.100", "port": 7443, "mode": "careful"}
     assert parse_profile_text(written[-1].read_text()).profile.dummy_proxy.mode == "careful"
+
+
+# --- a fifth strategy with its own build step ------------------------------------------------
+# What a strategy folder holds (wizard/strategies/<name>/: its section, its install table with
+# its check, its build, its plan), written here: no product file names it.
+
+BUILT_KEY = "built-proxy"
+BUILT_SECTION = "built_proxy"
+BUILT_TABLE = "built_install"
+BUILT_BINARY = "/opt/built-proxy/sbin/built-proxy"
+
+
+@dataclass(frozen=True)
+class BuiltProxy:
+    port: int = described(7443, "Port", "the proxy's port")
+
+
+@dataclass(frozen=True)
+class BuiltInstall:
+    method: str = described(
+        "build", "Install method", "build or package", choices=("build", "package")
+    )
+    version: str = described("1.0", "Version", "what to build")
+
+
+def check_built_install(install: BuiltInstall, profile: Profile) -> list:
+    problems = []
+    if install.method not in ("build", "package"):
+        problems.append(error("built_install.method", install.method, "expected build or package"))
+    if not install.version[:1].isdigit():
+        problems.append(error("built_install.version", install.version, "expected a version"))
+    return problems
+
+
+def built_binary(install: BuiltInstall) -> bytes:
+    """The build step: what the strategy's own build makes before any node is touched."""
+    return f"#!built-proxy {install.version}\n".encode()
+
+
+class BuiltStrategy(Strategy[BuiltProxy]):
+    key = BUILT_KEY
+    section = BUILT_SECTION
+    section_type = BuiltProxy
+    tables = (Table(BUILT_TABLE, BuiltInstall, "Built install", check=check_built_install),)
+    form_title = "Built proxy (on every node)"
+    card = Card("built proxy", "built", "a build", "instantly", "in tests")
+    packages = (CURL,)
+    prepare_title = "the built-proxy build"
+    build_pane = "built-proxy"
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def install(self, profile: Profile) -> BuiltInstall:
+        return profile.section(BUILT_TABLE, BuiltInstall)
+
+    def check(self, profile: Profile) -> list:
+        return [*super().check(profile), *check_built_install(self.install(profile), profile)]
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        settings = self.settings(profile)  # typed: a BuiltProxy
+        unit = RenderedFile(
+            "/etc/systemd/system/built-proxy.service",
+            f"ExecStart={BUILT_BINARY} --port {settings.port}\n",
+            "(built)",
+            service="built-proxy.service",
+        )
+        nodes = tuple(
+            NodePlan(
+                node.name,
+                profile.role_of(node.name),
+                node.address,
+                (unit,),
+                ("built-proxy.service",),
+                (CURL,),
+                f"https://127.0.0.1:{settings.port}/readyz",
+            )
+            for node in profile.all_nodes()
+        )
+        return RenderPlan(profile, nodes)
+
+    def needs_prepare(self, profile: Profile) -> bool:
+        return self.install(profile).method == "build"
+
+    def build_source(self, profile: Profile) -> tuple[str, str]:
+        return ("build", "local")
+
+    def prepare(self, profile, plan, report, open_node, *, dry_run, uninstall):
+        install = self.install(profile)
+        report("info", f"building built-proxy {install.version}", progress=0.5)
+        data = built_binary(install)
+        self.built.append(install.version)
+        report("ok", "built-proxy built", progress=1.0)
+        # a text "binary": the in-memory nodes keep text (local-nginx's build sends bytes)
+        binary = RenderedFile(BUILT_BINARY, data.decode(), "(build)", mode=0o755)
+        nodes = tuple(dataclasses.replace(n, files=(binary, *n.files)) for n in plan.nodes)
+        return dataclasses.replace(plan, nodes=nodes)
+
+
+BUILT_TOML = TOML.replace('strategy = "dummy-proxy"', f'strategy = "{BUILT_KEY}"').replace(
+    '[dummy_proxy]\naddress = "127.0.0.1"\nport = 7444\nmode = "careful"\n',
+    '[built_proxy]\nport = 7445\n\n[built_install]\nmethod = "build"\nversion = "2.5"\n',
+)
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> BuiltStrategy:
+    strategy = BuiltStrategy()
+    monkeypatch.setitem(registry.STRATEGIES, BUILT_KEY, strategy)  # its one registry line
+    return strategy
+
+
+@pytest.fixture
+def built_profile(built: BuiltStrategy) -> Profile:
+    result = parse_profile_text(BUILT_TOML)
+    assert result.problems == [] and result.profile is not None
+    return result.profile
+
+
+def test_a_strategy_with_its_own_build_is_read_written_and_validated(built, built_profile):
+    assert built.settings(built_profile) == BuiltProxy(port=7445)
+    assert built.install(built_profile) == BuiltInstall(method="build", version="2.5")
+    assert parse_profile_text(dump_profile(built_profile)).profile == built_profile
+    assert "[built_install]" in dump_profile(built_profile)
+    assert [p for p in validate(built_profile) if p.is_error] == []
+    wrong = dataclasses.replace(built_profile, built_install=BuiltInstall("make", "x"))
+    errors = {p.field for p in validate(wrong) if p.is_error}
+    assert errors >= {"built_install.method", "built_install.version"}
+    # another strategy chosen: the table is not written, and a bad value in it still counts
+    other = dataclasses.replace(wrong, strategy="local-nginx")
+    assert "[built_install]" not in dump_profile(other)
+    assert "built_install.version" in {p.field for p in validate(other) if p.is_error}
+
+
+def test_a_strategy_with_its_own_build_is_carded_and_formed(built, built_profile):
+    card = strategy_info()[-1]
+    assert (card.key, card.title) == (BUILT_KEY, "5 built proxy")
+    headings = [title for title, _ in sections_for(BUILT_KEY)]
+    assert headings == [
+        "Built proxy (on every node)",
+        "Health check",
+        "Cluster (kubeadm)",
+        "Built install",
+    ]
+    [(_, rows)] = [s for s in sections_for(BUILT_KEY) if s[0] == "Built install"]
+    assert [(r.path, r.kind) for r in rows] == [
+        ("built_install.method", "choice"),
+        ("built_install.version", "str"),
+    ]
+    wrong = dataclasses.replace(built_profile, built_install=BuiltInstall(version="x"))
+    assert [p.field for p in problems_for(validate(wrong), "balancer")] == ["built_install.version"]
+    view = build_view(built_profile)
+    assert view is not None and (view.node, view.address) == ("built-proxy", "local")
+    package = dataclasses.replace(built_profile, built_install=BuiltInstall(method="package"))
+    assert build_view(package) is None
+
+
+def test_a_strategy_with_its_own_build_is_rendered_applied_with_its_build_and_verified(
+    built, built_profile
+):
+    plan = build_plan(built_profile)
+    assert [f.path for f in plan.for_node("w1").files] == [
+        "/etc/systemd/system/built-proxy.service"
+    ]
+    cluster = FakeCluster([n.name for n in built_profile.all_nodes()])
+    events: list[Event] = []
+    summary = run_apply(plan, ApplyOptions(verify_timeout=0.5), events.append, connector=cluster)
+    assert all(n.ok for n in summary.nodes), "\n".join(
+        f"{e.phase} {e.node} {e.status} {e.message}" for e in events
+    )
+    assert built.built == ["2.5"]  # built once, before the nodes
+    build_events = [e for e in events if e.phase == "build"]
+    assert [e.message for e in build_events][-1] == "built-proxy built"
+    first_node_event = next(i for i, e in enumerate(events) if e.node is not None)
+    assert events.index(build_events[-1]) < first_node_event
+    for node in cluster.nodes.values():
+        assert node.files[BUILT_BINARY] == "#!built-proxy 2.5\n"
+        assert "--port 7445" in node.files["/etc/systemd/system/built-proxy.service"]
+    report = run_verify(
+        built_profile, opener=FakeCluster([n.name for n in built_profile.all_nodes()])
+    )
+    assert {c.node for c in report.nodes} == {"m1", "m2", "m3", "w1"}

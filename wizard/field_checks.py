@@ -4,6 +4,8 @@ what is expected."""
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
 from collections.abc import Iterable
 
@@ -18,9 +20,12 @@ from wizard.netaddr import (
 )
 from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
+from wizard.textsafe import printable
 
 INTERFACE_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}\Z")
 NODE_GROUPS = ("masters", "workers", "lb_nodes")
+ABS_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.+-]{0,250}\Z")
+MAX_LOCAL_PATH = 4096  # PATH_MAX
 
 
 def check_port(problems: list[Problem], field: str, value: int) -> None:
@@ -112,3 +117,39 @@ def node_groups(profile: Profile) -> Iterable[tuple[str, int, Master | Node]]:
 def master_ports(profile: Profile) -> set[int]:
     """The ports the masters' kube-apiservers bind (on every address)."""
     return {m.apiserver_port for m in profile.masters}
+
+
+def normal_folder(path: str) -> str:
+    """``path`` as the folder it names: ``//``, ``/.`` and ``/opt//x/.`` become ``/``, ``/opt/x``
+    (POSIX keeps a leading ``//``; Linux treats it as ``/``, so it is collapsed too)."""
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")
+    return posixpath.normpath(path)
+
+
+def local_file(problems: list[Problem], field: str, value: str) -> None:
+    """A file on this machine (a key, known_hosts, a tarball, a binary). kubeha only opens it
+    (Python's file calls, paramiko, a program's own argv[0]), never through a shell, so any
+    character a path may hold is taken: spaces, quotes, ``[``, ``]``, non-ASCII letters. Only
+    control and invisible formatting characters are refused (newline, tab, ESC, NUL, bidi
+    controls, non-breaking spaces): a one-line field cannot show them as typed, every message
+    would show the path escaped, not as the file's name, and NUL cannot be in a path at all."""
+    hidden = [char for char in dict.fromkeys(value) if not char.isprintable() and char != " "]
+    if not value:
+        problems.append(error(field, value, "expected the path of a file on this machine"))
+    elif hidden:
+        problems.append(
+            error(
+                field,
+                value,
+                f"holds {', '.join(printable(c) for c in hidden)}: expected a file path without "
+                "control or invisible formatting characters (newline, tab, ESC, NUL, bidi "
+                "controls, non-breaking spaces), which no field can show as typed",
+            )
+        )
+    elif len(value) > MAX_LOCAL_PATH:
+        problems.append(
+            error(field, value, f"expected a file path of at most {MAX_LOCAL_PATH} characters")
+        )
+    elif not os.path.isfile(os.path.expanduser(value)):
+        problems.append(error(field, value, "expected an existing file on this machine"))

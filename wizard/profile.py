@@ -1,35 +1,29 @@
 """The profile: one typed, immutable description of an HA control-plane install.
 
 A profile names the strategy, the masters, workers and optional load-balancer nodes, the
-settings of each strategy, the health check, the install method and how to reach the nodes over
-SSH. It never holds a password, passphrase or sudo password. Reading and writing TOML lives in
+settings of each strategy, the health check and how to reach the nodes over SSH. It never holds a password, passphrase or sudo password. Reading and writing TOML lives in
 ``wizard.profile_io``; checking values lives in ``wizard.validation``.
 
-Each strategy's own settings are a section of :attr:`Profile.sections`, declared by the strategy
-(``wizard.strategies``), never here: ``profile.local_nginx`` reads the section named
-``local_nginx``, and ``Profile(..., local_nginx=...)`` or ``dataclasses.replace(profile,
-local_nginx=...)`` set it, for every registered strategy alike.
+Each strategy's own settings are tables of :attr:`Profile.sections` (its section, and any other
+table it owns, such as local-nginx's ``install``), declared by the strategy, never here: the
+strategy registry declares every table's type with :func:`declare_tables` when it is imported,
+so this module imports no strategy. ``profile.local_nginx`` reads the table named
+``local_nginx``, ``profile.section("ipvs", Ipvs)`` reads it typed, and ``Profile(...,
+local_nginx=...)`` or ``dataclasses.replace(profile, local_nginx=...)`` set it, for every
+declared table alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from wizard import kubeadm_api
 
 SCHEMA_VERSION = 1
-
-
-class InstallMethod(StrEnum):
-    """How the load balancer's program gets on the node (a profile keeps the plain string)."""
-
-    PACKAGE = "package"  # the distro's package
-    SOURCE = "source"  # built by kubeha (local-nginx's kube-nginx)
-    BINARY = "binary"  # the operator's own binary
 
 
 class Role(StrEnum):
@@ -40,8 +34,6 @@ class Role(StrEnum):
     LB = "lb"  # a dedicated load-balancer node ([[lb_nodes]])
 
 
-INSTALL_METHODS = tuple(InstallMethod)
-BUILD_HOSTS_LOCAL = "local"
 # Every node's proxy lists every master, so output grows with masters x nodes: both are capped.
 MAX_MASTERS = 15
 MAX_NODES = 5000
@@ -107,20 +99,6 @@ class HealthCheck:
             return ""
         key = f" --key {self.client_key}" if self.client_key else ""
         return f"--cert {self.client_cert}{key}"
-
-
-@dataclass(frozen=True)
-class Install:
-    method: str = InstallMethod.PACKAGE.value
-    prefix: str = "/opt/kube-nginx"
-    # method = "source"
-    source_tarball: str | None = None
-    source_package_version: str | None = None
-    source_sha256: str | None = None
-    configure_flags: tuple[str, ...] = ("--with-stream", "--without-http")
-    build_host: str = BUILD_HOSTS_LOCAL
-    # method = "binary"
-    binary_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,17 +193,34 @@ class Sections(Mapping[str, Any]):
         return f"Sections({self._items!r})"
 
 
-def default_sections() -> dict[str, Any]:
-    """Every registered strategy's section at its defaults, in the registry's order."""
-    from wizard.strategies import registry  # the strategies declare their sections
+T = TypeVar("T")
+# Where the strategies' tables come from: name -> type, in the registry's order. Set by
+# wizard.strategies.registry (declare_tables) when it is imported; read on each new Profile, so
+# a strategy registered later (a test's) is seen too. Nothing here imports a strategy.
+_table_source: Callable[[], Mapping[str, type]] = dict
 
-    return {s.section: s.section_type() for s in registry.strategies()}
+
+def declare_tables(source: Callable[[], Mapping[str, type]]) -> None:
+    """Where every strategy's tables (name -> frozen dataclass) come from: every profile made
+    after this holds each of them, at its defaults unless given."""
+    global _table_source
+    _table_source = source
+
+
+def declared_tables() -> dict[str, type]:
+    """The declared tables (name -> type), in the registry's order."""
+    return dict(_table_source())
+
+
+def default_sections() -> dict[str, Any]:
+    """Every declared table at its defaults, in the registry's order."""
+    return {name: table() for name, table in _table_source().items()}
 
 
 @dataclass(frozen=True, init=False)
 class Profile:
-    """A whole install. Besides the fields below, every registered strategy's section is an
-    attribute and a keyword of its own (``profile.ipvs``, ``Profile(..., ipvs=Ipvs(...))``)."""
+    """A whole install. Besides the fields below, every declared strategy table is an attribute
+    and a keyword of its own (``profile.ipvs``, ``Profile(..., ipvs=Ipvs(...))``)."""
 
     name: str
     strategy: str
@@ -234,7 +229,6 @@ class Profile:
     lb_nodes: tuple[Node, ...] = ()
     sections: Sections = field(default_factory=Sections)
     health_check: HealthCheck = field(default_factory=HealthCheck)
-    install: Install = field(default_factory=Install)
     ssh: Ssh = field(default_factory=Ssh)
     clients: Clients = field(default_factory=Clients)
     cluster: Cluster = field(default_factory=Cluster)
@@ -249,7 +243,6 @@ class Profile:
         lb_nodes: tuple[Node, ...] = (),
         sections: Mapping[str, Any] | None = None,
         health_check: HealthCheck | None = None,
-        install: Install | None = None,
         ssh: Ssh | None = None,
         schema_version: int = SCHEMA_VERSION,
         clients: Clients | None = None,
@@ -260,7 +253,10 @@ class Profile:
         merged.update(sections or {})
         for key, value in by_name.items():
             if key not in merged:
-                raise TypeError(f"Profile() got an unexpected keyword argument {key!r}")
+                raise TypeError(
+                    f"Profile() got an unexpected keyword argument {key!r} (a strategy's table "
+                    "is known once wizard.strategies.registry is imported)"
+                )
             merged[key] = value
         values = {
             "name": name,
@@ -270,7 +266,6 @@ class Profile:
             "lb_nodes": lb_nodes,
             "sections": Sections(merged),
             "health_check": HealthCheck() if health_check is None else health_check,
-            "install": Install() if install is None else install,
             "ssh": Ssh() if ssh is None else ssh,
             "clients": Clients() if clients is None else clients,
             "cluster": Cluster() if cluster is None else cluster,
@@ -286,9 +281,19 @@ class Profile:
             return sections[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def section(self, name: str) -> Any:
-        """The section named ``name`` (``haproxy_keepalived``); KeyError when none has it."""
-        return self.sections[name]
+    @overload
+    def section(self, name: str) -> Any: ...
+
+    @overload
+    def section(self, name: str, kind: type[T]) -> T: ...
+
+    def section(self, name: str, kind: type[T] | None = None) -> Any:
+        """The table named ``name`` (``haproxy_keepalived``); KeyError when none has it. With
+        ``kind``, typed: a TypeError unless the table is a ``kind``."""
+        value = self.sections[name]
+        if kind is not None and not isinstance(value, kind):
+            raise TypeError(f"[{name}] is a {type(value).__name__}, expected a {kind.__name__}")
+        return value
 
     def all_nodes(self) -> tuple[Master | Node, ...]:
         """Every node once: masters, then workers, then dedicated load-balancer nodes."""

@@ -107,16 +107,16 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
 
 def _profile_fields() -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
     """The Profile's TOML keys as (type hints, fields): its own fields, with ``sections`` spelled
-    out as one table per registered strategy, in the order a profile is written."""
+    out as every table a registered strategy owns (its section, local-nginx's ``install``)."""
     hints = typing.get_type_hints(Profile)
     known: dict[str, dataclasses.Field] = {}
     for f in dataclasses.fields(Profile):
         if f.name != "sections":
             known[f.name] = f
             continue
-        for strategy in registry.strategies():
-            known[strategy.section] = dataclasses.field(default_factory=strategy.section_type)
-            hints[strategy.section] = strategy.section_type
+        for name, table in registry.tables().items():
+            known[name] = dataclasses.field(default_factory=table)
+            hints[name] = table
     return hints, known
 
 
@@ -300,11 +300,19 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         if nodes or group == "masters":
             ordered[group] = nodes
     chosen = registry.find(profile.strategy)
+    own = () if chosen is None else tuple(t.name for t in chosen.tables)
+    tables: dict[str, Any] = {}  # the chosen strategy's other tables: after the health check
     for section, settings in profile.sections.items():
         value = data.pop(section)
-        default = _plain(type(settings)())
-        if (section == chosen.section) if chosen is not None else value != default:
+        if chosen is None:  # no strategy has it: every table that differs from its defaults
+            if value != _plain(type(settings)()):
+                ordered[section] = value
+        elif section == chosen.section:
             ordered[section] = value
+        elif section in own:
+            tables[section] = value
+    ordered["health_check"] = data.pop("health_check")
+    ordered.update(tables)
     if profile.clients == Clients():  # absent: no client repointing, as before [clients]
         data.pop("clients", None)
     if profile.cluster == Cluster():  # absent: the defaults, as before [cluster]

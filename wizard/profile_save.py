@@ -88,12 +88,14 @@ def _nodes(current: AoT | Array, new: list[dict[str, Any]], old: list[dict[str, 
 
 
 def as_saved(profile: Profile) -> Profile:
-    """The profile as a file holds it: its strategy's section only, every other strategy's at
-    its defaults (left out of the file). A strategy no strategy has keeps every section."""
+    """The profile as a file holds it: its strategy's tables only (its section, local-nginx's
+    install), every other strategy's at its defaults (left out of the file). A strategy no
+    strategy has keeps every table."""
     chosen = registry.find(profile.strategy)
     if chosen is None:
         return profile
-    return dataclasses.replace(profile, sections={chosen.section: profile.sections[chosen.section]})
+    own = (chosen.section, *(t.name for t in chosen.tables))
+    return dataclasses.replace(profile, sections={name: profile.sections[name] for name in own})
 
 
 def update_text(text: str, profile: Profile) -> str | None:
@@ -117,6 +119,9 @@ def update_text(text: str, profile: Profile) -> str | None:
         changed = old.strategy != profile.strategy
         if changed and section and section not in document and isinstance(new.get(section), dict):
             document[section] = new[section]
+        for table in chosen.tables if changed and chosen is not None else ():
+            if table.name not in document and isinstance(new.get(table.name), dict):
+                document[table.name] = new[table.name]
         updated = tomlkit.dumps(document)
     except (TOMLKitError, KeyError, TypeError, ValueError):
         return None

@@ -15,44 +15,36 @@ where the strategy cannot use it) are refused; the counts of masters and nodes a
 from __future__ import annotations
 
 import dataclasses
-import os
-import posixpath
 import re
 
 from wizard import backups, kubeadm_api
 from wizard.field_checks import (
+    ABS_PATH_RE,
     check_address,
     check_host_ip,
     check_lower_case,
     check_port,
+    local_file,
     node_groups,
+    normal_folder,
 )
 from wizard.netaddr import is_address, never_a_host, parse_ip
 from wizard.problems import Problem, error, warning
 from wizard.profile import (
-    BUILD_HOSTS_LOCAL,
     CHECK_AUTHS,
-    INSTALL_METHODS,
     MAX_MASTERS,
     MAX_NODES,
     SCHEMA_VERSION,
-    InstallMethod,
     Master,
     Profile,
 )
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
-from wizard.textsafe import printable
 
 NODE_NAME_RE = re.compile(r"\A[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 PROFILE_NAME_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 HTTP_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.~-]{0,200}\Z")
-ABS_PATH_RE = re.compile(r"\A/[A-Za-z0-9/_.+-]{0,250}\Z")
-MAX_LOCAL_PATH = 4096  # PATH_MAX
 USER_RE = re.compile(r"\A[a-z_][a-z0-9_.-]{0,31}\Z")
-CONFIGURE_FLAG_RE = re.compile(r"\A--[a-z0-9_-]+(?:=[A-Za-z0-9/_.,+-]*)?\Z")
-VERSION_RE = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9.+~:-]{0,60}\Z")
-SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 BASTION_RE = re.compile(
     r"\A(?:(?P<user>[a-z_][a-z0-9_.-]{0,31})@)?(?P<host>[^@:\[\]]+|\[[0-9a-fA-F:.]+\])(?::(?P<port>[0-9]{1,5}))?\Z"
 )
@@ -222,131 +214,6 @@ def _check_health(profile: Profile, problems: list[Problem]) -> None:
         )
 
 
-def normal_folder(path: str) -> str:
-    """``path`` as the folder it names: ``//``, ``/.`` and ``/opt//x/.`` become ``/``, ``/opt/x``
-    (POSIX keeps a leading ``//``; Linux treats it as ``/``, so it is collapsed too)."""
-    if path.startswith("/"):
-        path = "/" + path.lstrip("/")
-    return posixpath.normpath(path)
-
-
-def _check_install(profile: Profile, problems: list[Problem]) -> None:
-    inst = profile.install
-    if inst.method not in INSTALL_METHODS:
-        problems.append(
-            error("install.method", inst.method, f"expected one of {', '.join(INSTALL_METHODS)}")
-        )
-    if not ABS_PATH_RE.fullmatch(inst.prefix) or ".." in inst.prefix.split("/"):
-        problems.append(
-            error(
-                "install.prefix", inst.prefix, "expected an absolute folder such as /opt/kube-nginx"
-            )
-        )
-    elif normal_folder(inst.prefix) == "/":
-        problems.append(
-            error(
-                "install.prefix",
-                inst.prefix,
-                "is the root folder '/': expected a folder of its own such as /opt/kube-nginx",
-            )
-        )
-    for index, flag in enumerate(inst.configure_flags):
-        if not CONFIGURE_FLAG_RE.fullmatch(flag):
-            problems.append(
-                error(
-                    f"install.configure_flags[{index}]",
-                    flag,
-                    "expected a configure flag such as --with-stream",
-                )
-            )
-    strategy = registry.find(profile.strategy)
-    if inst.method in INSTALL_METHODS and strategy and inst.method not in strategy.install_methods:
-        building = [s.key for s in registry.strategies() if inst.method in s.install_methods]
-        problems.append(
-            error(
-                "install.method",
-                inst.method,
-                "source and binary installs build kube-nginx: only for strategy "
-                + " or ".join(building),
-            )
-        )
-    names = {n.name for n in profile.all_nodes()}
-    if inst.build_host != BUILD_HOSTS_LOCAL and inst.build_host not in names:
-        problems.append(
-            error(
-                "install.build_host",
-                inst.build_host,
-                "expected 'local' or the name of a node in this profile",
-            )
-        )
-    if inst.method == InstallMethod.SOURCE:
-        if not inst.source_tarball and not inst.source_package_version:
-            problems.append(
-                error(
-                    "install.source_tarball",
-                    None,
-                    "method 'source' needs source_tarball or source_package_version",
-                )
-            )
-        if inst.source_package_version is not None and not VERSION_RE.fullmatch(
-            inst.source_package_version
-        ):
-            problems.append(
-                error(
-                    "install.source_package_version",
-                    inst.source_package_version,
-                    "expected a Debian version such as 1.22.1-9+deb12u1",
-                )
-            )
-        if inst.source_sha256 is not None and not SHA256_RE.fullmatch(inst.source_sha256):
-            problems.append(
-                error(
-                    "install.source_sha256", inst.source_sha256, "expected 64 lower-case hex digits"
-                )
-            )
-        if inst.source_tarball is not None:
-            _local_file(problems, "install.source_tarball", inst.source_tarball)
-    if inst.method == InstallMethod.BINARY:
-        if not inst.binary_path:
-            problems.append(
-                error(
-                    "install.binary_path",
-                    None,
-                    "method 'binary' needs the path of a kube-nginx binary",
-                )
-            )
-        else:
-            _local_file(problems, "install.binary_path", inst.binary_path)
-
-
-def _local_file(problems: list[Problem], field: str, value: str) -> None:
-    """A file on this machine (a key, known_hosts, a tarball, a binary). kubeha only opens it
-    (Python's file calls, paramiko, a program's own argv[0]), never through a shell, so any
-    character a path may hold is taken: spaces, quotes, ``[``, ``]``, non-ASCII letters. Only
-    control and invisible formatting characters are refused (newline, tab, ESC, NUL, bidi
-    controls, non-breaking spaces): a one-line field cannot show them as typed, every message
-    would show the path escaped, not as the file's name, and NUL cannot be in a path at all."""
-    hidden = [char for char in dict.fromkeys(value) if not char.isprintable() and char != " "]
-    if not value:
-        problems.append(error(field, value, "expected the path of a file on this machine"))
-    elif hidden:
-        problems.append(
-            error(
-                field,
-                value,
-                f"holds {', '.join(printable(c) for c in hidden)}: expected a file path without "
-                "control or invisible formatting characters (newline, tab, ESC, NUL, bidi "
-                "controls, non-breaking spaces), which no field can show as typed",
-            )
-        )
-    elif len(value) > MAX_LOCAL_PATH:
-        problems.append(
-            error(field, value, f"expected a file path of at most {MAX_LOCAL_PATH} characters")
-        )
-    elif not os.path.isfile(os.path.expanduser(value)):
-        problems.append(error(field, value, "expected an existing file on this machine"))
-
-
 def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
     ssh = profile.ssh
     if ssh.user is not None and not USER_RE.fullmatch(ssh.user):
@@ -356,9 +223,9 @@ def _check_ssh(profile: Profile, problems: list[Problem]) -> None:
     if ssh.port is not None:
         check_port(problems, "ssh.port", ssh.port)
     if ssh.key_file is not None:
-        _local_file(problems, "ssh.key_file", ssh.key_file)
+        local_file(problems, "ssh.key_file", ssh.key_file)
     if ssh.known_hosts is not None:
-        _local_file(problems, "ssh.known_hosts", ssh.known_hosts)
+        local_file(problems, "ssh.known_hosts", ssh.known_hosts)
     if ssh.bastion is not None:
         match = BASTION_RE.fullmatch(ssh.bastion)
         host = match.group("host").strip("[]") if match else ""
@@ -540,31 +407,44 @@ def _check_lb_nodes_used(profile: Profile, chosen: Strategy, problems: list[Prob
 
 
 def _check_unused_sections(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
-    """A section of another strategy that says something (differs from its defaults) is not
-    used: the chosen strategy renders its own section. A warning, not an error: a profile may
-    keep another strategy's settings while it switches, but the operator must know that, e.g.,
-    ``[local_nginx] listen_port`` does not set local-haproxy's port. (A section at its defaults
-    changes nothing, and saving the profile leaves it out.)"""
+    """A table of another strategy (its section, or another table it owns such as local-nginx's
+    ``[install]``) that says something (differs from its defaults) is not used: the chosen
+    strategy renders its own tables. A warning, not an error: a profile may keep another
+    strategy's settings while it switches, but the operator must know that, e.g.,
+    ``[local_nginx] listen_port`` does not set local-haproxy's port. (A table at its defaults
+    changes nothing, and saving the profile leaves it out.) Such a table that has its own
+    check (local-nginx's ``[install]``, which older kubeha wrote into every profile) is checked
+    still, so a bad value in it stays an error."""
+    own = {chosen.section, *(t.name for t in chosen.tables)}
+    seen: set[str] = set()
     for other in registry.strategies():
         if other.key == chosen.key:
             continue
-        settings, defaults = profile.section(other.section), other.section_type()
-        differing = [
-            f"{name} = {getattr(settings, name)!r}"
-            for name in (f.name for f in dataclasses.fields(settings))
-            if getattr(settings, name) != getattr(defaults, name)
-        ]
-        if differing:
-            problems.append(
-                warning(
-                    other.section,
-                    ", ".join(differing),
-                    f"not used: [{other.section}] is strategy {other.key}'s section and the "
-                    f"profile's strategy is {chosen.key}, which reads [{chosen.section}] "
-                    "(its defaults where a key is absent); move these settings there or "
-                    "remove the section",
+        owned = [(other.section, other.section_type, "section", None)]
+        owned += [(t.name, t.type, "table", t.check) for t in other.tables]
+        for name, kind, word, check in owned:
+            if name in own or name in seen:
+                continue
+            seen.add(name)
+            settings, defaults = profile.section(name), kind()
+            differing = [
+                f"{field} = {getattr(settings, field)!r}"
+                for field in (f.name for f in dataclasses.fields(settings))
+                if getattr(settings, field) != getattr(defaults, field)
+            ]
+            if differing and check is not None:  # e.g. an old profile's [install]: still checked
+                problems.extend(check(settings, profile))
+            if differing:
+                problems.append(
+                    warning(
+                        name,
+                        ", ".join(differing),
+                        f"not used: [{name}] is strategy {other.key}'s {word} and the "
+                        f"profile's strategy is {chosen.key}, which reads [{chosen.section}] "
+                        "(its defaults where a key is absent); move these settings there or "
+                        "remove the section",
+                    )
                 )
-            )
 
 
 def validate(profile: Profile) -> list[Problem]:
@@ -593,7 +473,6 @@ def validate(profile: Profile) -> list[Problem]:
         _check_unused_sections(profile, strategy, problems)
         _check_lb_nodes_used(profile, strategy, problems)
     _check_health(profile, problems)
-    _check_install(profile, problems)
     _check_ssh(profile, problems)
     _check_clients(profile, problems)
     _check_cluster(profile, problems)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 from screens.app import make_app
-from screens.deploy import BUILD_PANE, DeployScreen
+from screens.deploy import DeployScreen
 from screens.widgets.node_pane import NodePane
 from tests.screens.fakes import FakeEngine
 from tests.screens.helpers import example
 from wizard.engine.events import Event, Status
 from wizard.engine.model import NodeResult, NodeState, RunSummary
+from wizard.strategies.local_nginx import BUILD_PANE
 
 
 def source_profile():

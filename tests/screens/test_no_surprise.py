@@ -22,9 +22,10 @@ from screens.widgets.confirm import ChoiceModal
 from tests.screens.fakes import FakeEngine
 from tests.screens.helpers import example, never_ran, screen_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
-from wizard.profile import Install, Node
+from wizard.profile import Node
 from wizard.profile_io import load_profile, save_profile
 from wizard.strategies import registry
+from wizard.strategies.local_nginx.install import Install
 
 
 async def _wait(pilot, condition, timeout: float = 15.0) -> None:

@@ -20,9 +20,9 @@ from wizard.cli import main
 from wizard.engine.connector import SshConnector
 from wizard.engine.hook_events import reporter
 from wizard.engine.model import ApplyOptions, Secrets
-from wizard.nginx_build import cache
-from wizard.nginx_build.phase import build_binary
 from wizard.profile_io import save_profile
+from wizard.strategies.local_nginx.nginx_build import cache
+from wizard.strategies.local_nginx.nginx_build.phase import build_binary
 
 pytestmark = pytest.mark.lab
 

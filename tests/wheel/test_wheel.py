@@ -45,7 +45,7 @@ def test_wheel_holds_every_file_of_the_packages_and_the_license(wheel: Path):
     missing = _tree_files() - names
     assert not missing, f"not in the wheel: {sorted(missing)}"
     assert "templates/ipvs/kubeha-ipvs-checker.sh" in names
-    assert "wizard/nginx_build/__init__.py" in names
+    assert "wizard/strategies/local_nginx/nginx_build/__init__.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert metadata["License-Expression"] == "Apache-2.0"
     assert metadata["Version"] == wizard.__version__
@@ -89,7 +89,11 @@ def test_installed_not_editable_and_every_module_imports(any_bin: Path):
         "        print(info.name)\n"
     )
     imported = set(run([python, "-c", script], cwd="/").split())
-    assert {"wizard.nginx_build.build", "wizard.engine.apply", "screens.app"} <= imported
+    assert {
+        "wizard.strategies.local_nginx.nginx_build.build",
+        "wizard.engine.apply",
+        "screens.app",
+    } <= imported
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from wizard.lab.constants import (
 )
 from wizard.lab.errors import LabError
 from wizard.lab.forwarder_spawn import spawn_forwarder
+from wizard.lab.lock import lab_lock
 from wizard.lab.state import LabState, read_state
 from wizard.lab.system import (
     alive,
@@ -121,9 +122,7 @@ def start(log=print) -> Bastion:
     lab = read_state()
     if lab is None or not lab.ready:
         raise LabError("no lab is up: run `kubeha lab up` first")
-    from wizard.lab.lab import _lab_lock
-
-    with _lab_lock():
+    with lab_lock():
         found = current()
         if found is not None:
             return found
@@ -193,9 +192,7 @@ def _banner() -> bool:
 def stop(log=None) -> bool:
     """Stop the bastion and remove everything it made; False when there was nothing to stop."""
     require_root()
-    from wizard.lab.lab import _lab_lock
-
-    with _lab_lock():
+    with lab_lock():
         return remove(log)
 
 

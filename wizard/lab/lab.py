@@ -8,14 +8,13 @@ are gone (a process counts until it has left /proc, zombie included), or fails n
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from wizard.lab.constants import (
     GONE_TIMEOUT,
     KNOWN_HOSTS_FILE,
     LAB_DIR,
-    LOCK_FILE,
     REAL_BOOT_TIMEOUT,
     SSH_HOST,
     SSH_KEY_FILE,
@@ -44,6 +42,7 @@ from wizard.lab.constants import (
 from wizard.lab.errors import LabError
 from wizard.lab.forwarder_spawn import spawn_forwarder
 from wizard.lab.hostpkgs import ensure_host_packages
+from wizard.lab.lock import lab_lock
 from wizard.lab.rootfs import ensure_rootfs, rootfs_path
 from wizard.lab.state import LabState, NodeState, clear_state, read_state, save_state
 from wizard.lab.system import (
@@ -61,15 +60,6 @@ Log = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
-
-
-@contextmanager
-def _lab_lock() -> Iterator[None]:
-    """One lab operation at a time on this machine (two test processes, two terminals)."""
-    LAB_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 @dataclass
@@ -245,7 +235,7 @@ def up(
         from wizard.lab import kube_build  # imported here: `python -m` runs it as a script
 
         kube_bin = str(kube_build.ensure_kube(log).bin_dir)
-    with _lab_lock():
+    with lab_lock():
         existing = read_state()
         if existing is not None:
             if is_healthy(existing):
@@ -471,7 +461,7 @@ def _check_ports_free(specs: list[node.NodeSpec]) -> None:
 def down(log: Log = print) -> bool:
     """Remove the lab; returns False when there was nothing to remove."""
     require_root()
-    with _lab_lock():
+    with lab_lock():
         state = read_state()
         leftovers = network.lab_namespaces() or node.lab_mounts()
         if state is None and not leftovers:

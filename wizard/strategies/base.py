@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from wizard.problems import Problem
-from wizard.profile import InstallMethod, Profile
+from wizard.profile import Profile
 from wizard.strategies.fields import FieldInfo, check_choice, field_info, fields_of
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
 from wizard.strategies.packages import Package
@@ -27,6 +27,25 @@ if TYPE_CHECKING:
 
 # The engine's opener: a node's name -> a function that connects to it.
 Opener = Callable[[str], Callable[[], Any]]
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the profile that a strategy owns beside its section (local-nginx's
+    ``install``): written only when the strategy is chosen, shown on the wizard's form after
+    the health check under ``heading``, its rows in ``form_order`` (every described field when
+    empty). ``check`` gives its problems (the strategy's own check calls it; the validator calls
+    it too where another strategy is chosen and the table says something, as an old profile's
+    ``[install]`` may)."""
+
+    name: str
+    type: type
+    heading: str
+    form_order: tuple[str, ...] = ()
+    check: Callable[[Any, Profile], list[Problem]] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,18 +59,19 @@ class Card:
     pick: str
 
 
-class Strategy:
-    """One HA strategy. Subclasses set the attributes; hooks have working defaults."""
+class Strategy(Generic[S]):
+    """One HA strategy whose section is an ``S``. Subclasses set the attributes; hooks have
+    working defaults."""
 
     key: ClassVar[str]  # the profile's ``strategy`` value, e.g. "local-nginx"
     section: ClassVar[str]  # its table in the profile, e.g. "local_nginx"
-    section_type: ClassVar[type]  # a frozen dataclass of described() fields
+    section_type: type[S]  # a frozen dataclass of described() fields
+    # Its other tables in the profile (local-nginx's install), each its own; none by default.
+    tables: ClassVar[tuple[Table, ...]] = ()
     form_title: ClassVar[str]  # the heading of its section on the wizard's form
     card: ClassVar[Card]
     # Every package its nodes may need (the engine looks for their programs on each node).
     packages: ClassVar[tuple[Package, ...]] = ()
-    # The install methods it takes; more than the package shows the wizard's Install section.
-    install_methods: ClassVar[tuple[InstallMethod, ...]] = (InstallMethod.PACKAGE,)
     # A one-node cluster may give its node a loopback address (the proxy runs on the node).
     loopback_single_node: ClassVar[bool] = False
     # Its balancer may run on dedicated load-balancer nodes ([[lb_nodes]]).
@@ -59,6 +79,8 @@ class Strategy:
     # One node holds a VIP: verify shows the holder, the drill can take it (--master vip-holder).
     has_vip_holder: ClassVar[bool] = False
     prepare_title: ClassVar[str] = ""  # what prepare does, e.g. "the kube-nginx build"
+    # The name of the wizard's pane that shows prepare (the Deploy screen), e.g. "kube-nginx".
+    build_pane: ClassVar[str] = "build"
     table_title: ClassVar[str] = "table"  # what VerifyExtras.table holds, e.g. "IPVS table"
 
     def __repr__(self) -> str:
@@ -73,9 +95,9 @@ class Strategy:
     def field(self, name: str) -> FieldInfo:
         return field_info(self.section_type, name)
 
-    def settings(self, profile: Profile) -> Any:
-        """Its section of ``profile`` (an instance of ``section_type``)."""
-        return profile.section(self.section)
+    def settings(self, profile: Profile) -> S:
+        """Its section of ``profile``, typed (an instance of ``section_type``)."""
+        return profile.section(self.section, self.section_type)
 
     def check(self, profile: Profile) -> list[Problem]:
         """Its section's problems (the validator checks everything else). The default checks
@@ -121,6 +143,11 @@ class Strategy:
     def needs_prepare(self, profile: Profile) -> bool:
         """True when :meth:`prepare` has work to do before any node is touched."""
         return False
+
+    def build_source(self, profile: Profile) -> tuple[str, str]:
+        """What the Deploy screen's build pane says for :meth:`prepare`: (role, where), e.g.
+        ("build", "local") or ("binary", "/path/to/binary")."""
+        return ("build", "local")
 
     def prepare(
         self,

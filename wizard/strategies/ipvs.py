@@ -82,7 +82,7 @@ def settle_check(
 
 
 def plan(profile: Profile) -> RenderPlan:
-    ipvs: Ipvs = profile.section(SECTION)
+    ipvs: Ipvs = profile.section(SECTION, Ipvs)
     hc = profile.health_check
     vip = parse_ip(ipvs.vip)
     assert vip is not None  # validated
@@ -169,7 +169,7 @@ def plan(profile: Profile) -> RenderPlan:
 
 
 def check(profile: Profile) -> list[Problem]:
-    section: Ipvs = profile.section(SECTION)
+    section: Ipvs = profile.section(SECTION, Ipvs)
     problems: list[Problem] = []
     vip = parse_ip(section.vip)
     if vip is None:
@@ -215,7 +215,7 @@ def ipvs_table(node: Runs) -> tuple[str, ...]:
     return tuple(line.rstrip() for line in text.splitlines() if line.strip())
 
 
-class IpvsStrategy(Strategy):
+class IpvsStrategy(Strategy[Ipvs]):
     key = "ipvs"
     section = SECTION
     section_type = Ipvs
@@ -250,7 +250,7 @@ class IpvsStrategy(Strategy):
         )
 
     def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
-        yield "ipvs.vip", profile.section(SECTION).vip
+        yield "ipvs.vip", profile.section(SECTION, Ipvs).vip
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return {

@@ -11,15 +11,37 @@ the proxy's: the proxy listens on each node for that node (127.0.0.1 by default)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from wizard.netaddr import https_url, loopback, parse_ip
+from wizard.field_checks import check_ip, check_port, master_ports
+from wizard.netaddr import https_url, loopback, never_a_host, parse_ip
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
-from wizard.problems import Problem
+from wizard.problems import Problem, error, warning
 from wizard.profile import Profile
-from wizard.strategies.common import check_apiserver_hostname, hosts_line, snippets
+from wizard.strategies.common import (
+    apiserver_hostname_field,
+    check_apiserver_hostname,
+    hosts_line,
+    snippets,
+)
+from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite
 from wizard.strategies.packages import Package
+
+
+@dataclass(frozen=True)
+class NodeLocal:
+    """The section of a node-local strategy (``[local_nginx]``, ``[local_haproxy]``): one type
+    for both, each strategy its own table of it."""
+
+    listen_address: str = described(
+        "127.0.0.1", "Listen address", "keep it on loopback: only the node uses the proxy"
+    )
+    listen_port: int = described(
+        8443, "Proxy port", "clients use this port; must differ from the apiserver's"
+    )
+    apiserver_hostname: str = apiserver_hostname_field()
 
 
 def dial_address(listen_address: str) -> str:
@@ -31,29 +53,29 @@ def dial_address(listen_address: str) -> str:
     return listen_address
 
 
-def hosts_file(profile: Profile, section: Any) -> RenderedFile:
+def hosts_file(profile: Profile, section: NodeLocal) -> RenderedFile:
     """The managed /etc/hosts line: ``127.0.0.1 apiserver.cluster.local`` by default."""
     return hosts_line(profile, dial_address(section.listen_address), section.apiserver_hostname)
 
 
-def server_url(section: Any) -> str:
+def server_url(section: NodeLocal) -> str:
     """What clients dial: ``https://apiserver.cluster.local:8443`` by default."""
     return https_url(section.apiserver_hostname, section.listen_port)
 
 
-def verify_url(profile: Profile, section: Any) -> str:
+def verify_url(profile: Profile, section: NodeLocal) -> str:
     """The name clients dial, resolved by the hosts line that upload put on the node: verify
     proves the line and the proxy together, and ``--ca-file`` checks the name clients check."""
     return server_url(section) + profile.health_check.path
 
 
-def former_server_url(section: Any) -> str:
+def former_server_url(section: NodeLocal) -> str:
     """What kubeha before the host name repointed clients to (the proxy's own address), so
     uninstall still points those kubeconfigs back and a re-apply moves them to the name."""
     return https_url(dial_address(section.listen_address), section.listen_port)
 
 
-def endpoint_snippets(profile: Profile, section: Any) -> tuple[tuple[RenderedFile, ...], str]:
+def endpoint_snippets(profile: Profile, section: NodeLocal) -> tuple[tuple[RenderedFile, ...], str]:
     """The kubeadm and kubeconfig snippets for the name; the certificate's SANs take the name,
     the proxy's address and 127.0.0.1 (``cert_sans`` adds it)."""
     extra = (section.apiserver_hostname, dial_address(section.listen_address))
@@ -64,8 +86,49 @@ def endpoint_snippets(profile: Profile, section: Any) -> tuple[tuple[RenderedFil
 
 def check_hostname(profile: Profile, name: str) -> list[Problem]:
     problems: list[Problem] = []
-    section = profile.section(name)
+    section = profile.section(name, NodeLocal)
     check_apiserver_hostname(problems, f"{name}.apiserver_hostname", section.apiserver_hostname)
+    return problems
+
+
+def check_listener(profile: Profile, name: str) -> list[Problem]:
+    """The listen address and port of a proxy on every node, and the API host name clients
+    dial, in section ``name`` (any section with ``listen_address``, ``listen_port`` and
+    ``apiserver_hostname``: local-haproxy's too)."""
+    section = profile.section(name, NodeLocal)
+    problems: list[Problem] = []
+    if check_ip(
+        problems, f"{name}.listen_address", section.listen_address, "the proxy's listen address"
+    ):
+        ip = parse_ip(section.listen_address)
+        kind = never_a_host(ip) if ip is not None else None
+        if ip is not None and kind is not None and not ip.is_unspecified:
+            problems.append(
+                error(
+                    f"{name}.listen_address",
+                    section.listen_address,
+                    f"is {kind}: expected an address of the node to listen on, e.g. 127.0.0.1",
+                )
+            )
+        elif ip is not None and not ip.is_loopback:
+            problems.append(
+                warning(
+                    f"{name}.listen_address",
+                    section.listen_address,
+                    "a local proxy usually listens on loopback (127.0.0.1) so only the node uses it",
+                )
+            )
+    check_port(problems, f"{name}.listen_port", section.listen_port)
+    if section.listen_port in master_ports(profile):
+        problems.append(
+            error(
+                f"{name}.listen_port",
+                section.listen_port,
+                "the proxy runs on the masters too, where kube-apiserver already binds this port "
+                "on every address; choose another port, e.g. 8443",
+            )
+        )
+    problems.extend(check_hostname(profile, name))
     return problems
 
 
@@ -82,7 +145,7 @@ def lab_section(section_type: type, site: LabSite) -> dict[str, Any]:
 
 def node_local_plan(
     profile: Profile,
-    section: Any,
+    section: NodeLocal,
     files: tuple[RenderedFile, ...],
     services: tuple[str, ...],
     packages: tuple[Package, ...],

@@ -33,12 +33,10 @@ from wizard.strategies.common import (
     CUTTER_UNIT,
     HOSTS_FILE,
     SESSION_CUTTER_PATHS,
-    apiserver_hostname_field,
     session_cutter_files,
 )
-from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
-from wizard.strategies.local_nginx import check_listener
+from wizard.strategies.local_endpoint import NodeLocal, check_listener
 from wizard.strategies.packages import same_name
 from wizard.templating import render_template
 
@@ -57,17 +55,7 @@ STATS_SOCKET = f"/run/{RUNTIME_DIR}/stats.sock"
 HAPROXY = same_name("haproxy")
 
 
-@dataclass(frozen=True)
-class LocalHaproxy:
-    """The ``[local_haproxy]`` section."""
-
-    listen_address: str = described(
-        "127.0.0.1", "Listen address", "keep it on loopback: only the node uses the proxy"
-    )
-    listen_port: int = described(
-        8443, "Proxy port", "clients use this port; must differ from the apiserver's"
-    )
-    apiserver_hostname: str = apiserver_hostname_field()
+LocalHaproxy = NodeLocal  # the ``[local_haproxy]`` section: the node-local strategies' one type
 
 
 @dataclass(frozen=True)
@@ -121,7 +109,7 @@ def backup_params(profile: Profile, tuning: Tuning) -> str:
 def config(profile: Profile, tuning: Tuning | None = None) -> str:
     tuning = tuning or TUNING
     hc = profile.health_check
-    lh: LocalHaproxy = profile.section(SECTION)
+    lh = profile.section(SECTION, NodeLocal)
     return render_template(
         "local-haproxy/haproxy.cfg.j2",
         profile=profile,
@@ -141,7 +129,7 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
 
 def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     tuning = tuning or TUNING
-    lh: LocalHaproxy = profile.section(SECTION)
+    lh = profile.section(SECTION, NodeLocal)
     unit = render_template(
         "local-haproxy/kube-haproxy.service.j2",
         profile=profile,
@@ -176,10 +164,10 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     )
 
 
-class LocalHaproxyStrategy(Strategy):
+class LocalHaproxyStrategy(Strategy[NodeLocal]):
     key = "local-haproxy"
     section = SECTION
-    section_type = LocalHaproxy
+    section_type = NodeLocal
     form_title = "Local haproxy (on every node)"
     card = Card(
         "local haproxy",
@@ -200,7 +188,7 @@ class LocalHaproxyStrategy(Strategy):
         return plan(profile)
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
-        return local_endpoint.lab_section(LocalHaproxy, site)
+        return local_endpoint.lab_section(NodeLocal, site)
 
     def node_files(self, profile: Profile) -> tuple[str, ...]:
         return (CONF, UNIT_PATH, *SESSION_CUTTER_PATHS, HOSTS_FILE)

@@ -1,15 +1,18 @@
 """The one list of strategies: every list of strategies, profile sections, wizard cards and form
 fields in kubeha comes from here, in this order (the order the wizard shows them).
 
-A new strategy is one module under ``wizard/strategies/`` with a module-level ``STRATEGY``, and
+A new strategy is one module or package under ``wizard/strategies/`` (its section, its other
+tables, its build, its templates' plan) with a module-level ``STRATEGY``, and
 one line in ``MODULES`` below.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import Any
 
 from wizard.errors import UsageError
+from wizard.profile import declare_tables
 from wizard.strategies.base import Strategy
 from wizard.strategies.packages import Package
 
@@ -20,9 +23,9 @@ MODULES = (
     "local_haproxy",
 )
 
-STRATEGIES: dict[str, Strategy] = {}
+STRATEGIES: dict[str, Strategy[Any]] = {}
 for _module in MODULES:
-    _strategy: Strategy = import_module(f"wizard.strategies.{_module}").STRATEGY
+    _strategy: Strategy[Any] = import_module(f"wizard.strategies.{_module}").STRATEGY
     STRATEGIES[_strategy.key] = _strategy
 
 
@@ -30,21 +33,35 @@ class UnknownStrategy(UsageError):
     """A strategy name that no registered strategy has."""
 
 
+def tables() -> dict[str, type]:
+    """Every table a strategy owns in a profile (its section, then its other tables), by name,
+    in the registry's order; a table two strategies name is one table."""
+    found: dict[str, type] = {}
+    for strategy in STRATEGIES.values():
+        found.setdefault(strategy.section, strategy.section_type)
+        for table in strategy.tables:
+            found.setdefault(table.name, table.type)
+    return found
+
+
+declare_tables(tables)  # the profile learns the tables from here, without importing a strategy
+
+
 def names() -> tuple[str, ...]:
     """Every strategy's profile name, e.g. ("local-nginx", "haproxy-keepalived", "ipvs")."""
     return tuple(STRATEGIES)
 
 
-def strategies() -> tuple[Strategy, ...]:
+def strategies() -> tuple[Strategy[Any], ...]:
     return tuple(STRATEGIES.values())
 
 
-def find(key: str) -> Strategy | None:
+def find(key: str) -> Strategy[Any] | None:
     """The strategy named ``key``, or None."""
     return STRATEGIES.get(key)
 
 
-def get(key: str) -> Strategy:
+def get(key: str) -> Strategy[Any]:
     """The strategy named ``key``; an unknown name is an error naming the field, the value and
     the choices."""
     strategy = STRATEGIES.get(key)

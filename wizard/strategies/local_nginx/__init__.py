@@ -5,67 +5,58 @@ proxy (``wizard.strategies.local_endpoint``).
 
 Install method ``package`` runs the distro's nginx with its stream module under its own unit and
 config (beside any nginx the node already runs); ``source`` and ``binary`` run a kube-nginx binary
-under the install prefix, as the seed guides do.
+under the install prefix, as the seed guides do, built by ``nginx_build`` beside it (the
+strategy's ``prepare``); ``layout`` says where each file lives.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from wizard.field_checks import check_ip, check_port, master_ports
-from wizard.netaddr import never_a_host, parse_ip
 from wizard.plan import RenderedFile, RenderPlan
-from wizard.problems import Problem, error, warning
-from wizard.profile import InstallMethod, Profile
+from wizard.problems import Problem
+from wizard.profile import Profile
 from wizard.strategies import local_endpoint
-from wizard.strategies.base import Card, Opener, Strategy
+from wizard.strategies.base import Card, Opener, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
     HOSTS_FILE,
     SESSION_CUTTER_PATHS,
-    apiserver_hostname_field,
     session_cutter_files,
 )
-from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, Report
+from wizard.strategies.local_endpoint import NodeLocal, check_listener
+from wizard.strategies.local_nginx.install import (
+    FORM_ORDER,
+    TABLE,
+    Install,
+    InstallMethod,
+    check_install,
+)
+from wizard.strategies.local_nginx.layout import (
+    BUILD_PANE,
+    PACKAGE_CONF,
+    PACKAGE_NGINX,
+    PID_FILE,
+    STREAM_MODULE,
+    UNIT,
+    UNIT_PATH,
+    layout,
+)
 from wizard.strategies.packages import Package
 from wizard.templating import render_template
 
 SECTION = "local_nginx"
-UNIT = "kube-nginx.service"
-UNIT_PATH = f"/etc/systemd/system/{UNIT}"
-PACKAGE_NGINX = "/usr/sbin/nginx"
-PACKAGE_CONF = "/etc/kube-nginx/kube-nginx.conf"
-STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-PID_FILE = "/run/kube-nginx.pid"
 FAIL_TIMEOUT_S = 10
 NGINX = Package("nginx", ("nginx-light", "libnginx-mod-stream"), ("nginx", "nginx-mod-stream"))
 
 
-@dataclass(frozen=True)
-class LocalNginx:
-    """The ``[local_nginx]`` section."""
-
-    listen_address: str = described(
-        "127.0.0.1", "Listen address", "keep it on loopback: only the node uses the proxy"
-    )
-    listen_port: int = described(
-        8443, "Proxy port", "clients use this port; must differ from the apiserver's"
-    )
-    apiserver_hostname: str = apiserver_hostname_field()
+LocalNginx = NodeLocal  # the ``[local_nginx]`` section: the node-local strategies' one type
 
 
-def layout(profile: Profile) -> dict[str, str]:
-    """Where the binary and the config live for the profile's install method."""
-    if profile.install.method == InstallMethod.PACKAGE:
-        return {"binary": PACKAGE_NGINX, "conf": PACKAGE_CONF, "prefix": ""}
-    prefix = profile.install.prefix.rstrip("/")
-    return {
-        "binary": f"{prefix}/sbin/kube-nginx",
-        "conf": f"{prefix}/conf/kube-nginx.conf",
-        "prefix": prefix,
-    }
+def install_of(profile: Profile) -> Install:
+    """The profile's ``[install]`` table, local-nginx's own."""
+    return profile.section(TABLE, Install)
 
 
 def nginx_command(profile: Profile) -> str:
@@ -82,7 +73,7 @@ def check_argv(profile: Profile) -> tuple[str, ...]:
 
 def plan(profile: Profile) -> RenderPlan:
     where = layout(profile)
-    package = profile.install.method == InstallMethod.PACKAGE
+    package = install_of(profile).method == InstallMethod.PACKAGE
     conf = render_template(
         "local-nginx/kube-nginx.conf.j2",
         profile=profile,
@@ -115,61 +106,24 @@ def plan(profile: Profile) -> RenderPlan:
         ),
         *session_cutter_files(profile),
     )
-    ln: LocalNginx = profile.section(SECTION)
+    ln = STRATEGY.settings(profile)
     packages = (NGINX,) if package else ()
     services = (UNIT, CUTTER_UNIT)
     return local_endpoint.node_local_plan(profile, ln, files, services, packages, (UNIT, "SIGQUIT"))
 
 
 def check(profile: Profile) -> list[Problem]:
-    return check_listener(profile, SECTION)
-
-
-def check_listener(profile: Profile, name: str) -> list[Problem]:
-    """The listen address and port of a proxy on every node, and the API host name clients
-    dial, in section ``name`` (any section with ``listen_address``, ``listen_port`` and
-    ``apiserver_hostname``: local-haproxy's too)."""
-    section = profile.section(name)
-    problems: list[Problem] = []
-    if check_ip(
-        problems, f"{name}.listen_address", section.listen_address, "the proxy's listen address"
-    ):
-        ip = parse_ip(section.listen_address)
-        kind = never_a_host(ip) if ip is not None else None
-        if ip is not None and kind is not None and not ip.is_unspecified:
-            problems.append(
-                error(
-                    f"{name}.listen_address",
-                    section.listen_address,
-                    f"is {kind}: expected an address of the node to listen on, e.g. 127.0.0.1",
-                )
-            )
-        elif ip is not None and not ip.is_loopback:
-            problems.append(
-                warning(
-                    f"{name}.listen_address",
-                    section.listen_address,
-                    "a local proxy usually listens on loopback (127.0.0.1) so only the node uses it",
-                )
-            )
-    check_port(problems, f"{name}.listen_port", section.listen_port)
-    if section.listen_port in master_ports(profile):
-        problems.append(
-            error(
-                f"{name}.listen_port",
-                section.listen_port,
-                "the proxy runs on the masters too, where kube-apiserver already binds this port "
-                "on every address; choose another port, e.g. 8443",
-            )
-        )
-    problems.extend(local_endpoint.check_hostname(profile, name))
+    """Its section's listener and API host name, then its ``[install]`` table."""
+    problems = check_listener(profile, SECTION)
+    problems.extend(check_install(install_of(profile), profile))
     return problems
 
 
-class LocalNginxStrategy(Strategy):
+class LocalNginxStrategy(Strategy[NodeLocal]):
     key = "local-nginx"
     section = SECTION
-    section_type = LocalNginx
+    section_type = NodeLocal
+    tables = (Table(TABLE, Install, "Install", FORM_ORDER, check_install),)
     form_title = "Local nginx (on every node)"
     card = Card(
         "local nginx",
@@ -181,9 +135,9 @@ class LocalNginxStrategy(Strategy):
         "Cloud or routed networks, no spare IP, or when every node should keep working on its own.",
     )
     packages = (NGINX,)
-    install_methods = tuple(InstallMethod)
     loopback_single_node = True
     prepare_title = "the kube-nginx build"
+    build_pane = BUILD_PANE
 
     def check(self, profile: Profile) -> list[Problem]:
         return check(profile)
@@ -192,10 +146,10 @@ class LocalNginxStrategy(Strategy):
         return plan(profile)
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
-        return local_endpoint.lab_section(LocalNginx, site)
+        return local_endpoint.lab_section(NodeLocal, site)
 
     def node_files(self, profile: Profile) -> tuple[str, ...]:
-        prefix = profile.install.prefix.rstrip("/")
+        prefix = install_of(profile).prefix.rstrip("/")
         return (
             PACKAGE_CONF,
             f"{prefix}/conf/kube-nginx.conf",
@@ -207,7 +161,14 @@ class LocalNginxStrategy(Strategy):
 
     def needs_prepare(self, profile: Profile) -> bool:
         """Install methods source and binary: kube-nginx is built (or read) once, first."""
-        return profile.install.method in (InstallMethod.SOURCE, InstallMethod.BINARY)
+        return install_of(profile).method in (InstallMethod.SOURCE, InstallMethod.BINARY)
+
+    def build_source(self, profile: Profile) -> tuple[str, str]:
+        """Its build pane: the build host of a source build, the binary's path for binary."""
+        install = install_of(profile)
+        if install.method == InstallMethod.SOURCE:
+            return ("build", install.build_host)
+        return ("binary", install.binary_path or "")
 
     def prepare(
         self,
@@ -219,9 +180,10 @@ class LocalNginxStrategy(Strategy):
         dry_run: bool,
         uninstall: bool,
     ) -> RenderPlan:
-        """The kube-nginx binary first on every node (``wizard.nginx_build``); a dry run that
+        """The kube-nginx binary first on every node (``nginx_build`` beside it); a dry run that
         would have to build leaves the plan as it is."""
-        from wizard.nginx_build.phase import build_binary, with_binary
+        # imported here: the build (and the renderer it uses) stays out of the wizard's start
+        from wizard.strategies.local_nginx.nginx_build.phase import build_binary, with_binary
 
         if uninstall:  # uninstall removes <prefix>/sbin/kube-nginx: no bytes needed
             return with_binary(plan, profile, b"")
@@ -230,3 +192,21 @@ class LocalNginxStrategy(Strategy):
 
 
 STRATEGY = LocalNginxStrategy()
+
+
+__all__ = [
+    "BUILD_PANE",
+    "NGINX",
+    "PACKAGE_CONF",
+    "PACKAGE_NGINX",
+    "PID_FILE",
+    "STRATEGY",
+    "STREAM_MODULE",
+    "UNIT",
+    "UNIT_PATH",
+    "Install",
+    "InstallMethod",
+    "LocalNginx",
+    "install_of",
+    "layout",
+]

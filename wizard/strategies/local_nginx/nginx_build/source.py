@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wizard.errors import KubehaError
 from wizard.paths import make_private_dirs
-from wizard.profile import Install
+from wizard.strategies.local_nginx.install import Install
 
 PACKAGE = "nginx"
 

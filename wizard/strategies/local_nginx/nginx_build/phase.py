@@ -2,7 +2,7 @@
 any node is touched, and gives the binary that every node gets as ``<prefix>/sbin/kube-nginx``.
 
 What it does goes to the strategy hook's report (the engine shows it as run-level events of
-phase ``build``); a failure raises :class:`~wizard.nginx_build.build.BuildFailed` and the engine
+phase ``build``); a failure raises :class:`~wizard.strategies.local_nginx.nginx_build.build.BuildFailed` and the engine
 stops before any node changes.
 """
 
@@ -20,17 +20,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wizard.errors import KubehaError
-from wizard.nginx_build import cache
-from wizard.nginx_build.build import Binary, BuildFailed, build, configure_argv, toolchain
-from wizard.nginx_build.elf import NotAnExecutable, read_header, this_machine
-from wizard.nginx_build.runner import LocalRunner, NodeRunner, Runner
-from wizard.nginx_build.source import SourceError, fetch_source
-from wizard.profile import BUILD_HOSTS_LOCAL, InstallMethod, Profile
-from wizard.render import RenderedFile, RenderPlan
+from wizard.plan import RenderedFile, RenderPlan
+from wizard.profile import Profile
 from wizard.render_out import shown
 from wizard.strategies.base import Opener
 from wizard.strategies.hooks import Report
-from wizard.strategies.local_nginx import UNIT, layout
+from wizard.strategies.local_nginx.install import BUILD_HOSTS_LOCAL, TABLE, Install, InstallMethod
+from wizard.strategies.local_nginx.layout import UNIT, layout
+from wizard.strategies.local_nginx.nginx_build import cache
+from wizard.strategies.local_nginx.nginx_build.build import (
+    Binary,
+    BuildFailed,
+    build,
+    configure_argv,
+    toolchain,
+)
+from wizard.strategies.local_nginx.nginx_build.elf import NotAnExecutable, read_header, this_machine
+from wizard.strategies.local_nginx.nginx_build.runner import LocalRunner, NodeRunner, Runner
+from wizard.strategies.local_nginx.nginx_build.source import SourceError, fetch_source
 
 STATUS = ("ok", "info", "changed")  # the words build() reports with
 
@@ -150,7 +157,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
     """Method binary: the operator's file, read and judged by its ELF header. Only a real apply
     runs it here (its -V, announced first, as nobody when root, and only when it is built for
     this machine); a dry run runs nothing. Every node checks it again before it is used."""
-    path = Path(os.path.expanduser(profile.install.binary_path or ""))
+    path = Path(os.path.expanduser(profile.section(TABLE, Install).binary_path or ""))
     data = _read_binary(path)
     try:
         header = read_header(data[:64])
@@ -180,7 +187,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
 
 def source_version(profile: Profile) -> str:
     """The version a source build names: the pinned package version, or the tarball's name."""
-    install = profile.install
+    install = profile.section(TABLE, Install)
     if install.source_package_version:
         return install.source_package_version
     return Path(install.source_tarball or "").name or "(no source named)"
@@ -192,7 +199,8 @@ def _dry_run_build(
     """Method source in a dry run: nothing downloaded, nothing built. A binary already in the
     cache for the cached source is used (so the diffs show it); otherwise "would build". A
     problem a real run would stop on is said, and the dry run goes on to every node's diffs."""
-    install, host = profile.install, profile.install.build_host
+    install = profile.section(TABLE, Install)
+    host = install.build_host
     would = f"would build kube-nginx {source_version(profile)} from source on {host}"
     node = None
     runner: Runner | None = None
@@ -237,7 +245,7 @@ def build_binary(
     ``open_node`` connects to a build host that is a node (the engine's opener)."""
     began = time.monotonic()
     step = _steps(report, began)
-    install = profile.install
+    install = profile.section(TABLE, Install)
     if install.method == InstallMethod.BINARY:
         where = shown(install.binary_path or "")
         report("started", f"checking {where}", progress=0.1)

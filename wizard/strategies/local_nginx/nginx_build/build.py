@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from shlex import quote as q
 
 from wizard.errors import PrepareFailed
-from wizard.nginx_build import cache
-from wizard.nginx_build.runner import Runner
-from wizard.nginx_build.source import Source
-from wizard.profile import Install
+from wizard.strategies.local_nginx.install import Install
+from wizard.strategies.local_nginx.nginx_build import cache
+from wizard.strategies.local_nginx.nginx_build.runner import Runner
+from wizard.strategies.local_nginx.nginx_build.source import Source
 
 # What "only the C library" means in ldd's output (glibc's own pieces and the kernel's vDSO).
 LIBC_FAMILY = (
