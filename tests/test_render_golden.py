@@ -37,7 +37,7 @@ def test_rendered_files_match_golden(case, tmp_path):
     golden = GOLDEN / case
     if os.environ.get("KUBEHA_UPDATE_GOLDEN"):
         shutil.rmtree(golden, ignore_errors=True)
-        shutil.copytree(out, golden)
+        shutil.copytree(out, golden, ignore=shutil.ignore_patterns(MANIFEST))
     assert tree(out) == tree(golden)
 
 
