@@ -258,7 +258,7 @@ KUBELET_CLIENT_PEM = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 
 
 def apiserver_unit(
-    address: str, etcd_addresses: list[str], hardened: bool = False, dual_stack: bool = False
+    address: str, etcd_addresses: list[str], dual_stack: bool = False, *, hardened: bool = False
 ) -> str:
     """kube-apiserver, advertising its IPv4 address (the Service network is IPv4); in a
     dual-stack lab it listens on :: (both families), so IPv6 clients reach it too."""
@@ -417,7 +417,7 @@ def write_node_files(
         )
         units[ETCD_UNIT] = etcd_unit(name, address, masters)
         units[APISERVER_UNIT] = apiserver_unit(
-            address, [a for _, a in masters], hardened, dual_stack=bool(address6)
+            address, [a for _, a in masters], dual_stack=bool(address6), hardened=hardened
         )
         units[CONTROLLER_MANAGER_UNIT] = controller_manager_unit()
         units[SCHEDULER_UNIT] = scheduler_unit()
