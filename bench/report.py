@@ -138,6 +138,9 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 # runs): this report keeps them as they were.
 REAL_CLIENTS = "## Real control plane: real clients"
 REAL_THROUGHPUT = "## Real control plane: throughput"
+# Written by the IPv6 lab test's run and ``python -m bench.fanout_cost``: kept as well.
+IPV6 = "## Failover on IPv6 (a dual-stack lab)"
+FANOUT = "## Fleet fan-out: what a node costs the controller"
 
 
 def kept_section(out_md: Path, heading: str) -> list[str]:
@@ -358,6 +361,8 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
         lines += wizard_lines(results.wizard)
     lines += kept_section(out_md, REAL_CLIENTS)
     lines += kept_section(out_md, REAL_THROUGHPUT)
+    lines += kept_section(out_md, IPV6)
+    lines += kept_section(out_md, FANOUT)
     lines += [
         "## How to run",
         "",
