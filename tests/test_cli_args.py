@@ -93,6 +93,27 @@ def test_extra_argument_shows_the_subcommands_usage(argv, capsys):
     assert f"kubeha {command}: error: unrecognized arguments:" in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "p.toml", "--\x1b[2J\x1b]0;pwned\x07"],
+        ["apply", "p.toml", "x\x1b[2J\u202e"],
+        ["lab", "up", "\x9b31m"],
+    ],
+    ids=["unknown-option", "extra-argument", "lab-up-c1"],
+)
+def test_unrecognized_arguments_are_printed_escaped(argv, capsys):
+    """An argument with terminal control characters (pasted, or from a script) is named escaped:
+    argparse would print it raw and the terminal would run it (clear, retitle, forge lines)."""
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    err = capsys.readouterr().err
+    assert caught.value.code == 2
+    assert "unrecognized arguments:" in err
+    assert "\\x1b[2J" in err or "\\x9b" in err, err
+    assert not any(c in err for c in "\x1b\x07\x9b\u202e"), repr(err)
+
+
 def _kubeha_without_a_terminal(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,

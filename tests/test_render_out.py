@@ -4,6 +4,7 @@ back when writing fails half-way."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -223,6 +224,30 @@ def test_a_new_folder_whose_write_fails_is_not_left_behind(tmp_path, monkeypatch
     monkeypatch.setattr(render_out.os, "chmod", failing_chmod)
     assert render(NGINX, out) == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fail_at", [2, 7, 8, 9, 12])
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_folders_made_before_a_failing_mkdir_are_not_left_behind(
+    tmp_path, monkeypatch, fail_at, failure
+):
+    """Ctrl-C (or a full disk) between two folders of one path: the folders already made are
+    removed too; before, they stayed and render refused its own half-made --out next time."""
+    out = tmp_path / "out"
+    real_mkdir, calls = os.mkdir, []
+
+    def failing_mkdir(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise failure
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(render_out.os, "mkdir", failing_mkdir)
+    with contextlib.suppress(KeyboardInterrupt):
+        assert render(NGINX, out) in (2, 130)
+    monkeypatch.setattr(render_out.os, "mkdir", real_mkdir)
+    assert len(calls) >= fail_at
+    assert not out.exists(), sorted(str(p.relative_to(out)) for p in out.rglob("*"))
 
 
 # --- a folder another local user can change is refused --------------------------------------

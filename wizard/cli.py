@@ -16,6 +16,7 @@ from wizard import __version__
 from wizard.commands import wizard_command
 from wizard.errors import EXIT_INTERRUPTED, EXIT_USAGE, KubehaError
 from wizard.terminal import guarded_output
+from wizard.textsafe import printable
 
 # Modules that add subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
@@ -32,8 +33,10 @@ class _Parser(argparse.ArgumentParser):
     the usage shown is the one of the (sub)command that was given, not kubeha's."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse quotes a bad value with repr() but joins unrecognized arguments raw: escape
+        # the whole message, so no argument can drive the operator's terminal.
         self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {printable(message)}\n")
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
         parsed, extras = self.parse_known_args(args, namespace)

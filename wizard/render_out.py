@@ -215,16 +215,20 @@ def check_safe_place(out: Path, label: str) -> None:
             _refuse_unsafe(out, why, label)
 
 
-def make_folders(folder: Path) -> list[Path]:
+def make_folders(folder: Path, made: list[Path] | None = None) -> list[Path]:
     """``folder`` and its missing parents, each made 0755 (never wider, whatever the umask);
-    returns the folders made, outermost first."""
+    returns the folders made, outermost first. Each is also appended to ``made`` as soon as it
+    exists, so a failure or Ctrl-C between two of them still leaves every one to undo."""
     missing = []
     while not os.path.lexists(folder):
         missing.append(folder)
         folder = folder.parent
+    done: list[Path] = [] if made is None else made
+    start = len(done)
     for path in reversed(missing):
         os.mkdir(path, 0o755)
-    return list(reversed(missing))
+        done.append(path)
+    return done[start:]
 
 
 def _below_real_folders(out: Path, relative: str) -> bool:
@@ -304,8 +308,7 @@ class _Swap:
         self.put_in: list[Path] = []
 
     def folder(self, folder: Path) -> None:
-        for path in make_folders(folder):
-            self.made_dirs.append(path)
+        make_folders(folder, self.made_dirs)
 
     def stage(self, item: OutFile) -> None:
         target = self.out / item.path
@@ -387,10 +390,10 @@ def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
         _check_path(out, item.path, listed, label)
     new_paths = {item.path for item in files}
     stale = [p for p in previous if p not in new_paths]
-    made = make_folders(out)  # 0755 whatever the umask, parents included
-    created_out = bool(made)
+    made: list[Path] = []  # --out and its parents made here, kept as each is made
     swap = _Swap(out)
     try:
+        make_folders(out, made)  # 0755 whatever the umask, parents included
         for node_plan in plan.nodes:  # one folder per node, empty for a verify-only node
             swap.folder(out / node_plan.node)
         for item in files:
@@ -408,10 +411,9 @@ def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
         swap.commit(*manifest)
     except BaseException:
         swap.undo()
-        if created_out:
-            for folder in reversed(made):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only when empty
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
         raise
     swap.finish()
     return [out / item.path for item in files]

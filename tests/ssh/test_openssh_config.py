@@ -397,3 +397,43 @@ def test_without_ssh_a_bad_config_is_a_sentence_too(_private_home, monkeypatch, 
     write(_private_home / ".ssh" / "config", text)
     with pytest.raises(sshconf.SshConfigError, match=re.escape(said)):
         sshconf.resolve("m1")
+
+
+_RESOLVE_WITHOUT_SSH = """
+import sys
+from wizard.engine import sshconf
+sshconf.ssh_program = lambda: None
+try:
+    sshconf.resolve("m1")
+except sshconf.SshConfigError as exc:
+    print(exc)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo", "huge"])
+def test_without_ssh_an_include_that_is_not_a_config_file_is_a_sentence(tmp_path, target):
+    """Include of a device, a FIFO or a huge file: before, /dev/zero was read until memory ran
+    out (a MemoryError traceback) and a FIFO hung for ever; now each is named and refused."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, exist_ok=True)
+    path = target
+    if target == "fifo":
+        path = str(home / ".ssh" / "fifo")
+        os.mkfifo(path)
+    elif target == "huge":
+        path = str(home / ".ssh" / "huge")
+        with open(path, "wb") as handle:
+            handle.truncate(sshconf.MAX_CONFIG_BYTES + 1)  # sparse: no disk used
+    write(home / ".ssh" / "config", f"Include {path}\nHost m1\n    Port 2222\n")
+    result = subprocess.run(
+        [sys.executable, "-c", _RESOLVE_WITHOUT_SSH],
+        capture_output=True,
+        text=True,
+        timeout=120,  # the bug was a hang (or memory running out): a timeout fails the test
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert path in result.stdout and "expected a config file" in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr

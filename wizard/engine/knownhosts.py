@@ -102,7 +102,11 @@ def blob_type(blob: bytes) -> str:
 
 
 def _pattern_matches(name: str, pattern: str) -> bool:
-    """OpenSSH's match_pattern: ``*`` and ``?`` only, everything else literal, no case."""
+    """OpenSSH's match_pattern: ``*`` and ``?`` only, everything else literal, no case. A
+    pattern without either is compared as text: a large known_hosts is mostly plain names, and
+    a regex per line made each lookup take seconds."""
+    if "*" not in pattern and "?" not in pattern:
+        return name.lower() == pattern.lower()
     regex = "".join(
         ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower()
     )

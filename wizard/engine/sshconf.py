@@ -21,6 +21,7 @@ import pwd
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from wizard.textsafe import printable as escape_text
 SYSTEM_CONFIG = Path("/etc/ssh/ssh_config")
 SSH_G_TIMEOUT = 15.0
 MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # one config file; real ones are a few KiB
 # OpenSSH 9's defaults when the config names none (what ``ssh -G`` prints)
 DEFAULT_IDENTITIES = tuple(
     f"~/.ssh/id_{name}"
@@ -192,9 +194,9 @@ def _explain(stderr: str) -> str:
         if match:
             quoted = ""
             try:
-                lines = Path(match["file"]).read_text(errors="replace").splitlines()
+                lines = _read_config(Path(match["file"])).splitlines()
                 quoted = lines[int(match["line"]) - 1].strip()
-            except (OSError, IndexError):
+            except (SshConfigError, IndexError):
                 pass
             text = f"{match['file']} line {match['line']}: {match['what']}"
             if quoted:
@@ -268,17 +270,44 @@ def _include_targets(value: str, system: bool) -> list[Path]:
     return found
 
 
+def _read_config(path: Path) -> str:
+    """One config file's text ("" when it does not exist). Opened without blocking and read
+    only when it is a regular file of at most ``MAX_CONFIG_BYTES``: an Include of a FIFO would
+    hang and one of /dev/zero would read until memory runs out."""
+    shown = escape_text(str(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise SshConfigError(f"SSH config {shown}: cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SshConfigError(
+                f"SSH config {shown}: not a regular file (a folder, FIFO or device): "
+                "expected a config file"
+            )
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise SshConfigError(
+                f"SSH config {shown}: {info.st_size} bytes: expected a config file of at most "
+                f"{MAX_CONFIG_BYTES // (1024 * 1024)} MiB"
+            )
+        try:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise SshConfigError(
+                f"SSH config {shown}: cannot read: {exc.strerror or exc}"
+            ) from None
+    return data.decode("utf-8", errors="replace")
+
+
 def _expanded(path: Path, system: bool, depth: int = 0) -> str:
     """The file's text with every ``Include`` replaced by the files it names; a block's own
     header is repeated after an included file so that what follows stays in that block."""
     if depth > MAX_INCLUDE_DEPTH:
         raise SshConfigError(f"SSH config {path}: Include nested too deeply (more than 16)")
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return ""
-    except OSError as exc:
-        raise SshConfigError(f"SSH config {path}: cannot read: {exc.strerror or exc}") from None
+    text = _read_config(path)
     out: list[str] = []
     header = "Host *"
     for number, line in enumerate(text.splitlines(), start=1):
