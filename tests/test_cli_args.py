@@ -59,6 +59,8 @@ def test_no_internal_names_and_help_for_every_option(name, parser):
             "'0': expected a whole number from 1 to 256",
         ),
         (["lab", "up", "--masters", "many"], "'many': expected a whole number from 1"),
+        # An unset $OUT in a script: not the current folder.
+        (["render", "p.toml", "--out", ""], "expected a folder path, got an empty one"),
     ],
 )
 def test_type_errors_say_what_is_expected(argv, text, capsys):

@@ -222,3 +222,17 @@ def test_cancel_mid_run_rolls_back_what_was_not_verified(profile, cluster):
     assert all(
         not any(not k.endswith(".kubeha-prev") for k in n.files) for n in cluster.nodes.values()
     )
+
+
+def test_a_failed_fleet_is_named_by_its_first_nodes_and_a_count():
+    from pathlib import Path
+
+    from wizard.engine.model import NodeResult, NodeState, RunSummary
+    from wizard.engine.report import NAMED_AT_MOST, summary_lines
+
+    nodes = tuple(NodeResult(f"w{i}", NodeState.UNTOUCHED, "unreachable") for i in range(2003))
+    summary = RunSummary("run-0001", "fleet", nodes, Path("/tmp/x/log.jsonl"))
+    verdict = next(line for line in summary_lines(summary) if "node(s) failed" in line)
+    assert verdict.startswith("2003 node(s) failed: w0, w1, ")
+    assert f"w{NAMED_AT_MOST - 1} and {2003 - NAMED_AT_MOST} more." in verdict
+    assert len(verdict) < 400

@@ -26,8 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render", help="write every node's generated files into a folder, one folder per node"
     )
     render_parser.add_argument("profile", type=Path, help="the profile .toml file")
-    render_parser.add_argument("--out", type=Path, required=True, help="the folder to write")
+    render_parser.add_argument("--out", type=out_folder, required=True, help="the folder to write")
     render_parser.set_defaults(func=run_render)
+
+
+def out_folder(text: str) -> Path:
+    """``--out``: a folder path; an empty one (a script's unset variable) is refused rather than
+    taken for the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder path, got an empty one")
+    return Path(text)
 
 
 def run_validate(args: argparse.Namespace) -> int:

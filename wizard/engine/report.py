@@ -64,11 +64,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
         )
     lines.extend(f"cluster: {one_line(problem)}" for problem in summary.cluster_problems)
     failed = summary.failed()
-    verdict = (
-        "every node ok"
-        if summary.ok
-        else f"{len(failed)} node(s) failed: {', '.join(n.node for n in failed)}"
-    )
+    verdict = "every node ok" if summary.ok else f"{len(failed)} node(s) failed: " + named(failed)
     lines.append(f"{verdict}. Run log: {summary.log_path}")
     if summary.log_path is not None:
         lines.append(
@@ -76,3 +72,13 @@ def summary_lines(summary: RunSummary) -> list[str]:
             "each profile are kept, KUBEHA_KEEP_RUNS to change)"
         )
     return lines
+
+
+NAMED_AT_MOST = 20  # a failed fleet is named by its first nodes; the table above has every one
+
+
+def named(results) -> str:
+    """The first NAMED_AT_MOST nodes' names, then how many more."""
+    names = [one_line(r.node) for r in results]
+    more = len(names) - NAMED_AT_MOST
+    return ", ".join(names[:NAMED_AT_MOST]) + (f" and {more} more" if more > 0 else "")
