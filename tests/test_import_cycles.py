@@ -1,11 +1,13 @@
-"""No import circle among kubeha's product modules in ``wizard/`` (the engine, ``wizard.engine``,
-is another engineer's and left out here): the core (profile, plan, validation) stands below the
-strategies, and a strategy's own parts (local-nginx's build) below the strategy.
+"""No import circle among kubeha's product modules, ``wizard/`` (the engine included) and
+``screens/``: the core (profile, plan, validation) stands below the strategies, a strategy's own
+parts (local-nginx's build) below the strategy, each engine phase below the job that runs it,
+the wizard's step table below its screens.
 
 Read from the source with ``ast``, so every import counts: at module level, inside functions and
-under ``TYPE_CHECKING``. An import of ``a.b.c`` counts as an edge to ``a.b.c`` (or, for a name that
-is not a module, to the module it comes from); the parent packages Python imports on the way are
-not edges, as import-linter counts them."""
+under ``TYPE_CHECKING`` (a circle hidden from the interpreter is still one for the reader). An
+import of ``a.b.c`` counts as an edge to ``a.b.c`` (or, for a name that is not a module, to the
+module it comes from), and to every package above it that is not the importer's own: importing
+a module runs its parents' ``__init__`` first."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-LEFT_OUT = ("wizard.engine",)
+ROOTS = ("wizard", "screens")
 
 
 def module_name(path: Path) -> str:
@@ -24,13 +26,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def product_modules(root: str = "wizard") -> dict[str, Path]:
-    found = {module_name(p): p for p in sorted((REPO / root).rglob("*.py"))}
-    return {
-        name: path
-        for name, path in found.items()
-        if not any(name == out or name.startswith(out + ".") for out in LEFT_OUT)
-    }
+def product_modules(roots: tuple[str, ...] = ROOTS) -> dict[str, Path]:
+    return {module_name(p): p for root in roots for p in sorted((REPO / root).rglob("*.py"))}
 
 
 def _absolute(module: str, path: Path, node: ast.ImportFrom) -> str:
@@ -57,10 +54,17 @@ def imported(module: str, path: Path, known: set[str]) -> Iterator[str]:
                 target = target.rpartition(".")[0]
             if target and target != module:
                 yield target
+            # The packages above it run first, except those the importer is inside of (Python
+            # has already imported them to reach the importer).
+            parent = target.rpartition(".")[0]
+            while parent and not module.startswith(parent + ".") and parent != module:
+                if parent in known:
+                    yield parent
+                parent = parent.rpartition(".")[0]
 
 
-def import_graph(root: str = "wizard") -> dict[str, set[str]]:
-    modules = product_modules(root)
+def import_graph(roots: tuple[str, ...] = ROOTS) -> dict[str, set[str]]:
+    modules = product_modules(roots)
     known = set(modules)
     return {name: set(imported(name, path, known)) for name, path in modules.items()}
 
@@ -128,11 +132,26 @@ def test_the_scan_counts_imports_in_functions_and_under_type_checking(tmp_path: 
     assert set(imported("wizard.x", path, known)) == {
         "wizard.plan",
         "wizard.strategies.registry",
+        "wizard.strategies",  # its package runs first
         "wizard.profile",
     }
 
 
 def test_no_import_circle_among_the_product_modules() -> None:
     graph = import_graph()
-    assert "wizard.profile" in graph and "wizard.engine.apply" not in graph
+    assert {"wizard.profile", "wizard.engine.apply", "screens.app"} <= set(graph)
     assert circles(graph) == []
+
+
+def test_a_package_init_that_imports_a_module_importing_a_sibling_is_a_circle(
+    tmp_path: Path,
+) -> None:
+    """``pkg/__init__`` imports ``pkg.a``; ``pkg.a`` imports ``pkg.b``... fine; but ``other.x``
+    importing ``pkg.b`` runs ``pkg/__init__`` first: an edge to the package."""
+    path = tmp_path / "x.py"
+    path.write_text("from pkg.b import thing\n")
+    known = {"pkg", "pkg.a", "pkg.b", "other.x"}
+    assert set(imported("other.x", path, known)) == {"pkg.b", "pkg"}
+    inner = tmp_path / "a.py"
+    inner.write_text("from pkg.b import thing\n")
+    assert set(imported("pkg.a", inner, known)) == {"pkg.b"}
