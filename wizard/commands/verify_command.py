@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from wizard.commands.loading import load_valid_profile
+from wizard.commands.loading import load_plan
 from wizard.commands.options import connection_options, profile_argument
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
 from wizard.terminal import one_line
+
+if TYPE_CHECKING:
+    from wizard.engine.model import ApplyOptions
+    from wizard.engine.sessions import NodeSessions
+    from wizard.plan import RenderPlan
 
 KINDS = (
     "kill",
@@ -126,19 +132,35 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
 
 def run_verify_command(args: argparse.Namespace) -> int:
     # The engine (fabric, paramiko) loads only when a command runs: --help stays fast.
-    from wizard.commands.lab_drill import LabFault
-    from wizard.engine.drill import drill_rows
-    from wizard.engine.drill_run import VIP_HOLDER, resolve_vip_holder, run_drill
     from wizard.engine.model import ApplyOptions
     from wizard.engine.secrets_input import collect
-    from wizard.engine.verify import format_table, report_lines, run_verify
+    from wizard.engine.sessions import NodeSessions
 
-    profile = load_valid_profile(args.profile)
+    plan = load_plan(args.profile)  # validated and rendered once: verify and the drill use it
+    profile = plan.profile
     master, lab = _check_drill_arguments(profile, args)  # every argument before any connection
     refuse_example_addresses(profile, "verify")
     options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
     secrets = collect(profile, args.ask_sudo_password)
-    report = run_verify(profile, options, secrets, ca_file=args.ca_file)
+    with NodeSessions.over_ssh(profile, options, secrets) as sessions:  # one per node, for both
+        return _verify_then_drill(args, plan, master, lab, options, sessions)
+
+
+def _verify_then_drill(
+    args: argparse.Namespace,
+    plan: RenderPlan,
+    master: str,
+    lab: bool,
+    options: ApplyOptions,
+    sessions: NodeSessions,
+) -> int:
+    from wizard.commands.lab_drill import LabFault
+    from wizard.engine.drill import drill_rows
+    from wizard.engine.drill_run import VIP_HOLDER, resolve_vip_holder, run_drill
+    from wizard.engine.verify import format_table, report_lines, run_verify
+
+    profile = plan.profile
+    report = run_verify(plan, options, ca_file=args.ca_file, sessions=sessions)
     if not args.drill or not report.ok:
         if args.json:
             print(json_line("verify", report))
@@ -155,7 +177,7 @@ def run_verify_command(args: argparse.Namespace) -> int:
         print("no drill: nothing was stopped", file=sys.stderr if args.json else sys.stdout)
         return 1
     fault = LabFault(master, args.kind) if lab else None  # None: stopped over SSH
-    drill = run_drill(profile, master, args.kind, options=options, secrets=secrets, fault=fault)
+    drill = run_drill(plan, master, args.kind, options=options, fault=fault, sessions=sessions)
     if args.json:
         body = plain(drill)
         body["fault"] = body.pop("kind")  # kill or cut; the line's own kind is "drill"

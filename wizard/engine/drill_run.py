@@ -9,14 +9,14 @@ master is its kube-apiserver stopped and started again over SSH (:class:`SshApis
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
-from wizard.engine.connector import SshConnector
-from wizard.engine.drill import REAL, DrillReport, DrillTiming, Fault, run_loops
+from wizard.engine.drill import REAL, DrillReport, DrillTiming, Fault, Runner, run_loops
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.remote import RemoteNode
+from wizard.engine.sessions import NodeSessions
 from wizard.errors import CheckFailed, KubehaError
+from wizard.plan import RenderPlan
 from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.strategies import registry
@@ -93,16 +93,19 @@ def resolve_vip_holder(profile: Profile, holders: list[str], kind: str) -> str:
 
 
 def run_drill(
-    profile: Profile,
+    target: Profile | RenderPlan,
     master: str,
     kind: str,
     timing: DrillTiming | None = None,
     options: ApplyOptions | None = None,
     secrets: Secrets | None = None,
     fault: Fault | None = None,
+    sessions: NodeSessions | None = None,
 ) -> DrillReport:
     """The drill; the caller has checked the confirmation for a real cluster. ``fault``: the
-    lab's (the nodes share this machine's clock, a cut is possible); None: a real cluster."""
+    lab's (the nodes share this machine's clock, a cut is possible); None: a real cluster.
+    ``target``: the plan the command built (a profile is validated and rendered here);
+    ``sessions``: the command's connections (verify's), else its own, closed at the end."""
     if kind not in KINDS:
         raise KubehaError(f"--kind: expected kill or cut, got {kind!r}")
     lab = fault is not None
@@ -110,12 +113,15 @@ def run_drill(
         raise KubehaError(
             "--kind cut takes a host off the network: only the lab can do that; use --kind kill"
         )
+    plan = target if isinstance(target, RenderPlan) else build_plan(target)
+    profile = plan.profile
     timing = timing or (DrillTiming() if lab else REAL)
     if profile.health_check.auth == "client-cert" and not timing.auth:
         timing = dataclasses.replace(timing, auth=profile.health_check.curl_auth)
     options = options or ApplyOptions()
-    plan = build_plan(profile)
-    ssh = SshConnector(profile, options, secrets or Secrets())
+    own = sessions is None
+    if sessions is None:
+        sessions = NodeSessions.over_ssh(profile, options, secrets or Secrets())
     # A cut master cannot run its own loop (its SSH is cut too); a killed one still can.
     # ``options.only`` narrows the clients (an ipvs profile whose masters have no IPVS, say).
     clients = [
@@ -129,11 +135,11 @@ def run_drill(
         for name in [*clients, *([master] if not lab else [])]:
             if name not in opened:
                 try:
-                    opened[name] = ssh(name)()
+                    opened[name] = sessions.node(name)
                 except Exception as exc:
                     notes.append(f"{name}: not reachable: {exc}")
 
-        def runner_for(name: str):
+        def runner_for(name: str) -> Runner:
             def run(script: str, timeout: float) -> str:
                 node = opened.get(name)
                 if node is None:
@@ -154,10 +160,8 @@ def run_drill(
             wall_clock=lab,
         )
     finally:
-        for node in opened.values():
-            with contextlib.suppress(Exception):
-                node.transport.close()
-        ssh.close()
+        if own:
+            sessions.close()
     return DrillReport(
         profile.name, profile.strategy, master, kind, lab, tuple(results), (*notes, *loop_notes)
     )

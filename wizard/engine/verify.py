@@ -10,11 +10,9 @@ does not name itself, so on real clusters the master column says so instead of g
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from wizard.engine.connector import SshConnector
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.probe import (
     UNKNOWN_MASTER,
@@ -25,6 +23,8 @@ from wizard.engine.probe import (
     refusal_message,
 )
 from wizard.engine.remote import RemoteNode
+from wizard.engine.sessions import NodeSessions
+from wizard.plan import RenderPlan
 from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.strategies import registry
@@ -125,44 +125,53 @@ def all_failing_state(node: RemoteNode) -> str:
 
 
 def run_verify(
-    profile: Profile,
+    target: Profile | RenderPlan,
     options: ApplyOptions | None = None,
     secrets: Secrets | None = None,
     opener: Opener | None = None,
     timeout: float = 5.0,
     ca_file: str | None = None,
+    sessions: NodeSessions | None = None,
 ) -> VerifyReport:
     """Check every node (in parallel); a node that cannot be reached is a failed row. The CA
     the answers' certificates are checked against: ``ca_file``, else the profile's
     ``[clients] ca_file``, else the one the node has (:mod:`wizard.engine.probe`); none: not
-    checked (each row says which). A node whose checks all fail is a problem."""
+    checked (each row says which). A node whose checks all fail is a problem.
+
+    ``target``: the plan the command built (a profile is validated and rendered here).
+    ``sessions``: the command's connections, kept open for what follows (the drill); without
+    them, the nodes are opened through ``opener`` (default SSH) and closed before this returns."""
+    plan = target if isinstance(target, RenderPlan) else build_plan(target)
+    profile = plan.profile
     options = options or ApplyOptions()
     ca_file = ca_file or profile.clients.ca_file
-    plan = build_plan(profile)
-    ssh = SshConnector(profile, options, secrets or Secrets()) if opener is None else None
-    open_for = opener or ssh
-    assert open_for is not None
+    own = sessions is None
+    if sessions is None:
+        sessions = (
+            NodeSessions(opener)
+            if opener is not None
+            else NodeSessions.over_ssh(profile, options, secrets or Secrets())
+        )
     strategy = registry.get(profile.strategy)
     names = [n.node for n in plan.nodes if not options.only or n.node in options.only]
 
     def one(name: str) -> NodeCheck:
         url = plan.for_node(name).verify_url
-        node = None
         try:
-            node = open_for(name)()
+            node = sessions.node(name)
             return check_node(node, name, url, timeout, profile, strategy, ca_file)
         except Exception as exc:  # unreachable, refused key: a failed row, never a traceback
             return NodeCheck(name, url, False, "unreachable", 0.0, "-", str(exc))
-        finally:
-            if node is not None:
-                with contextlib.suppress(Exception):
-                    node.transport.close()
 
     workers = max(1, min(options.concurrency, len(names) or 1))
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="kubeha-verify") as pool:
-        checks = list(pool.map(one, names))
-    if ssh is not None:
-        ssh.close()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(
+            workers, thread_name_prefix="kubeha-verify"
+        ) as pool:
+            checks = list(pool.map(one, names))
+    finally:
+        if own:
+            sessions.close()
     seen = {c.node: VerifyExtras(c.holds_vip, c.ipvs_table) for c in checks}
     problems = strategy.verify_problems(profile, seen)
     blind = [c.node for c in checks if c.all_failing]
