@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from wizard.lab.constants import CACHE_DIR
 from wizard.lab.errors import LabError
+from wizard.lab.lock import file_lock
 from wizard.lab.system import run
 
 SOURCE_PACKAGE = "kubernetes"
@@ -213,8 +213,7 @@ def ensure_kube(log: Callable[[str], None] = print) -> KubeBinaries:
     if is_complete(path, key):
         return _read_cached(path)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another build may be running right now
+    with file_lock(LOCK_FILE):  # another build may be running right now
         if is_complete(path, key):
             return _read_cached(path)
         if path.exists():

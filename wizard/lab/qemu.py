@@ -46,6 +46,7 @@ from wizard.lab.constants import (
 from wizard.lab.cpio import CpioWriter
 from wizard.lab.errors import LabError
 from wizard.lab.forwarder_spawn import spawn_forwarder
+from wizard.lab.lock import file_lock
 from wizard.lab.qemu_image import GuestImage, ensure_image
 from wizard.lab.state import LabState, read_state
 from wizard.lab.system import (
@@ -134,9 +135,9 @@ def _save_guests(guests: list[GuestState]) -> None:
 
 @contextmanager
 def _lock() -> Iterator[None]:
+    """The guests' list: one change at a time."""
     LAB_DIR.mkdir(parents=True, exist_ok=True)
-    with open(GUESTS_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(GUESTS_LOCK):
         yield
 
 

@@ -18,7 +18,6 @@ version), so anything stale is rebuilt and old folders are removed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import lzma
 import os
@@ -34,6 +33,7 @@ from wizard.lab import rootfs as lab_rootfs
 from wizard.lab.constants import CACHE_DIR
 from wizard.lab.cpio import CpioWriter
 from wizard.lab.errors import LabError
+from wizard.lab.lock import file_lock
 from wizard.lab.system import run
 
 QEMU_CACHE = CACHE_DIR / "qemu"
@@ -151,8 +151,7 @@ def ensure_image(log: Log = print) -> GuestImage:
     folder = QEMU_CACHE / f"guest-{recipe}"
     files = ("vmlinux", "root.ext4", "initrd-base.cpio", "kernel-version")
     QEMU_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(QEMU_CACHE / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(QEMU_CACHE / "build.lock"):
         if not _stamped(folder, recipe, files):
             if folder.exists():
                 log(f"cached QEMU guest image {folder} is broken or stale: rebuilding")

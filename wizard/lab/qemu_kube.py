@@ -12,7 +12,6 @@ install, with the links its package scripts would make (the nft backend, Debian'
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from wizard.lab import control_plane as cp
 from wizard.lab.errors import LabError
+from wizard.lab.lock import file_lock
 from wizard.lab.qemu_image import QEMU_CACHE
 from wizard.lab.state import LabState
 from wizard.lab.system import run
@@ -66,8 +66,7 @@ def ensure_kube_drive(kube_bin: Path, log: Log = print) -> Path:
     key = hashlib.sha256(str(kube_bin.resolve()).encode()).hexdigest()[:12]
     target = QEMU_CACHE / f"kube-{key}.ext4"
     QEMU_CACHE.mkdir(parents=True, exist_ok=True)
-    with open(QEMU_CACHE / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(QEMU_CACHE / "build.lock"):
         if not target.is_file():
             _build_drive(kube_bin, target, log)
         for old in QEMU_CACHE.glob("kube-*.ext4"):

@@ -8,7 +8,6 @@ keeps two concurrent ``lab up`` from building at once.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from wizard.lab.constants import CACHE_DIR
 from wizard.lab.errors import LabError
+from wizard.lab.lock import file_lock
 from wizard.lab.system import run
 
 SUITE = "bookworm"
@@ -108,8 +108,7 @@ def ensure_rootfs(log: Callable[[str], None] = print) -> Path:
     path = rootfs_path()
     if is_complete(path):
         return path
-    with open(CACHE_DIR / "rootfs.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another `lab up` may be building it right now
+    with file_lock(CACHE_DIR / "rootfs.lock"):  # another `lab up` may be building it now
         if is_complete(path):
             return path
         if path.exists():
