@@ -43,7 +43,7 @@ def build_view(profile: Profile) -> NodeView | None:
         return None
     role, where = strategy.build_source(profile)
     # more lines than a node's: a failed build shows the tail of the compiler's output here
-    return NodeView(strategy.build_pane, role, where, lines=deque(maxlen=BUILD_LINES))
+    return NodeView(strategy.build_pane, role, where, lines=deque(maxlen=BUILD_LINES), build=True)
 
 
 class DeployScreen(RunsEngine, WizardScreen):

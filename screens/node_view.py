@@ -39,6 +39,7 @@ class NodeView:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=LAST_LINES))
     started: float | None = None  # time.monotonic() of the node's first event
     ended: float | None = None  # and of its result: the pane shows the time between
+    build: bool = False  # the strategy's build (screens.deploy.build_view), not a node
 
     @property
     def running(self) -> bool:

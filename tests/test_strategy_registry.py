@@ -2,28 +2,41 @@
 (and nowhere else) is read and written in profiles, validated, shown on the wizard's cards and
 form, and dispatched by the engine (prepare, waves, cluster check), verify, the drill and the
 lab's profiles. A fifth, with its own build step and its own install table (as local-nginx has
-its source build and ``[install]``), goes through the same layers: its table validated,
-written, shown on the form, its build run before the nodes into its own pane, its built file on
-every node. No lab: the engine runs on in-memory nodes."""
+its source build and ``[install]``), is a folder (tests/built_proxy/) and one line of the
+registry's MODULES, and goes through the same layers: its table validated, written, shown on
+the form; its build run before the nodes (a real program), shown in the dry run (the CLI's
+too) and in its own pane of the wizard's Deploy screen, a failed build touching no node, its
+built file on every node and removed by the uninstall. No lab: the engine runs on in-memory
+nodes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from screens.app import make_app
 from screens.balancer import sections_for
-from screens.deploy import build_view
+from screens.deploy import DeployScreen, build_view
+from screens.node_view import NodeView
 from screens.state import problems_for
 from screens.strategy import StrategyScreen, strategy_info
+from screens.widgets.node_pane import NodePane, pane_rows
+from tests import built_proxy
+from tests.built_proxy import build as built_build
+from tests.built_proxy.install import BuiltInstall
 from tests.fake_node import FakeCluster
-from wizard.engine.apply import run_apply
+from wizard.cli import main
+from wizard.engine.apply import run_apply, run_uninstall
+from wizard.engine.connector import SshConnector
 from wizard.engine.drill_run import VIP_HOLDER, choose_master
 from wizard.engine.events import Event, Status
-from wizard.engine.model import ApplyOptions
+from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.verify import run_verify
 from wizard.example_addresses import example_address_problems
 from wizard.lab import profiles as lab_profiles
@@ -34,7 +47,7 @@ from wizard.profile import Master, Profile
 from wizard.profile_io import dump_profile, parse_profile_text
 from wizard.render import build_plan
 from wizard.strategies import registry
-from wizard.strategies.base import Card, Strategy, Table
+from wizard.strategies.base import Card, Strategy
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, VerifyExtras
 from wizard.strategies.packages import CURL
@@ -262,100 +275,16 @@ def test_the_lab_writes_a_profile_for_it(dummy, tmp_path):
 
 
 # --- a fifth strategy with its own build step ------------------------------------------------
-# What a strategy folder holds (wizard/strategies/<name>/: its section, its install table with
-# its check, its build, its plan), written here: no product file names it.
+# A strategy folder (tests/built_proxy/: its section, its install table with its check, its
+# build, its plan) and one line in the registry's MODULES: no product file names it.
 
-BUILT_KEY = "built-proxy"
-BUILT_SECTION = "built_proxy"
+BUILT_MODULE = "tests.built_proxy"
+BUILT_KEY = built_proxy.KEY
 BUILT_TABLE = "built_install"
-BUILT_BINARY = "/opt/built-proxy/sbin/built-proxy"
-
-
-@dataclass(frozen=True)
-class BuiltProxy:
-    port: int = described(7443, "Port", "the proxy's port")
-
-
-@dataclass(frozen=True)
-class BuiltInstall:
-    method: str = described(
-        "build", "Install method", "build or package", choices=("build", "package")
-    )
-    version: str = described("1.0", "Version", "what to build")
-
-
-def check_built_install(install: BuiltInstall, profile: Profile) -> list:
-    problems = []
-    if install.method not in ("build", "package"):
-        problems.append(error("built_install.method", install.method, "expected build or package"))
-    if not install.version[:1].isdigit():
-        problems.append(error("built_install.version", install.version, "expected a version"))
-    return problems
-
-
-def built_binary(install: BuiltInstall) -> bytes:
-    """The build step: what the strategy's own build makes before any node is touched."""
-    return f"#!built-proxy {install.version}\n".encode()
-
-
-class BuiltStrategy(Strategy[BuiltProxy]):
-    key = BUILT_KEY
-    section = BUILT_SECTION
-    section_type = BuiltProxy
-    tables = (Table(BUILT_TABLE, BuiltInstall, "Built install", check=check_built_install),)
-    form_title = "Built proxy (on every node)"
-    card = Card("built proxy", "built", "a build", "instantly", "in tests")
-    packages = (CURL,)
-    prepare_title = "the built-proxy build"
-    build_pane = "built-proxy"
-
-    def __init__(self) -> None:
-        self.built: list[str] = []
-
-    def install(self, profile: Profile) -> BuiltInstall:
-        return profile.section(BUILT_TABLE, BuiltInstall)
-
-    def check(self, profile: Profile) -> list:
-        return [*super().check(profile), *check_built_install(self.install(profile), profile)]
-
-    def plan(self, profile: Profile) -> RenderPlan:
-        settings = self.settings(profile)  # typed: a BuiltProxy
-        unit = RenderedFile(
-            "/etc/systemd/system/built-proxy.service",
-            f"ExecStart={BUILT_BINARY} --port {settings.port}\n",
-            "(built)",
-            service="built-proxy.service",
-        )
-        nodes = tuple(
-            NodePlan(
-                node.name,
-                profile.role_of(node.name),
-                node.address,
-                (unit,),
-                ("built-proxy.service",),
-                (CURL,),
-                f"https://127.0.0.1:{settings.port}/readyz",
-            )
-            for node in profile.all_nodes()
-        )
-        return RenderPlan(profile, nodes)
-
-    def needs_prepare(self, profile: Profile) -> bool:
-        return self.install(profile).method == "build"
-
-    def build_source(self, profile: Profile) -> tuple[str, str]:
-        return ("build", "local")
-
-    def prepare(self, profile, plan, report, open_node, *, dry_run, uninstall):
-        install = self.install(profile)
-        report("info", f"building built-proxy {install.version}", progress=0.5)
-        data = built_binary(install)
-        self.built.append(install.version)
-        report("ok", "built-proxy built", progress=1.0)
-        # a text "binary": the in-memory nodes keep text (local-nginx's build sends bytes)
-        binary = RenderedFile(BUILT_BINARY, data.decode(), "(build)", mode=0o755)
-        nodes = tuple(dataclasses.replace(n, files=(binary, *n.files)) for n in plan.nodes)
-        return dataclasses.replace(plan, nodes=nodes)
+BUILT_BINARY = built_proxy.BINARY
+BUILT_UNIT = built_proxy.UNIT_PATH
+PRODUCT = Path(__file__).resolve().parent.parent
+NODES = ("m1", "m2", "m3", "w1")
 
 
 BUILT_TOML = TOML.replace('strategy = "dummy-proxy"', f'strategy = "{BUILT_KEY}"').replace(
@@ -365,26 +294,48 @@ BUILT_TOML = TOML.replace('strategy = "dummy-proxy"', f'strategy = "{BUILT_KEY}"
 
 
 @pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> BuiltStrategy:
-    strategy = BuiltStrategy()
-    monkeypatch.setitem(registry.STRATEGIES, BUILT_KEY, strategy)  # its one registry line
-    return strategy
+def built(monkeypatch: pytest.MonkeyPatch) -> Strategy[Any]:
+    """The registry with its one line more, loaded the registry's own way."""
+    monkeypatch.setattr(registry, "MODULES", (*registry.MODULES, BUILT_MODULE))
+    monkeypatch.setattr(registry, "STRATEGIES", registry.loaded(registry.MODULES))
+    monkeypatch.setattr(built_build, "BUILT", [])
+    return registry.get(BUILT_KEY)
 
 
 @pytest.fixture
-def built_profile(built: BuiltStrategy) -> Profile:
+def built_profile(built: Strategy[Any]) -> Profile:
     result = parse_profile_text(BUILT_TOML)
     assert result.problems == [] and result.profile is not None
     return result.profile
 
 
+def with_install(profile: Profile, **changes: str) -> Profile:
+    install = dataclasses.replace(profile.section(BUILT_TABLE, BuiltInstall), **changes)
+    return dataclasses.replace(profile, built_install=install)
+
+
+def lines(events: list[Event]) -> str:
+    return "\n".join(f"{e.phase} {e.node} {e.status} {e.message} {e.lines}" for e in events)
+
+
+def test_a_strategy_with_its_own_build_is_its_folder_and_one_registry_line(built):
+    assert registry.MODULES[-1] == BUILT_MODULE and registry.names()[-1] == BUILT_KEY
+    folder = Path(built_proxy.__file__).parent
+    assert Path(built_build.__file__).parent == folder and folder.parent == PRODUCT / "tests"
+    for top in ("wizard", "screens", "templates"):  # no product file names it
+        for path in (PRODUCT / top).rglob("*"):
+            if path.is_file() and path.suffix in (".py", ".j2", ".tcss"):
+                text = path.read_text(errors="replace")
+                assert "built-proxy" not in text and "built_proxy" not in text, path
+
+
 def test_a_strategy_with_its_own_build_is_read_written_and_validated(built, built_profile):
-    assert built.settings(built_profile) == BuiltProxy(port=7445)
+    assert built.settings(built_profile) == built_proxy.BuiltProxy(port=7445)
     assert built.install(built_profile) == BuiltInstall(method="build", version="2.5")
     assert parse_profile_text(dump_profile(built_profile)).profile == built_profile
     assert "[built_install]" in dump_profile(built_profile)
     assert [p for p in validate(built_profile) if p.is_error] == []
-    wrong = dataclasses.replace(built_profile, built_install=BuiltInstall("make", "x"))
+    wrong = with_install(built_profile, method="make", version="x")
     errors = {p.field for p in validate(wrong) if p.is_error}
     assert errors >= {"built_install.method", "built_install.version"}
     # another strategy chosen: the table is not written, and a bad value in it still counts
@@ -407,37 +358,140 @@ def test_a_strategy_with_its_own_build_is_carded_and_formed(built, built_profile
     assert [(r.path, r.kind) for r in rows] == [
         ("built_install.method", "choice"),
         ("built_install.version", "str"),
+        ("built_install.flags", "str"),
     ]
-    wrong = dataclasses.replace(built_profile, built_install=BuiltInstall(version="x"))
+    wrong = with_install(built_profile, version="x")
     assert [p.field for p in problems_for(validate(wrong), "balancer")] == ["built_install.version"]
     view = build_view(built_profile)
-    assert view is not None and (view.node, view.address) == ("built-proxy", "local")
-    package = dataclasses.replace(built_profile, built_install=BuiltInstall(method="package"))
-    assert build_view(package) is None
+    assert view is not None and (view.node, view.role, view.address) == (
+        "built-proxy",
+        "build",
+        "local",
+    )
+    # its pane grows with the build's output, whatever word the strategy gives its role
+    view.lines.extend(f"cc part{i}.c" for i in range(5))
+    assert pane_rows(dataclasses.replace(view, role="compile")) == 6
+    assert pane_rows(NodeView("w1", "worker", "10.0.0.21", lines=view.lines)) == 3
+    assert build_view(with_install(built_profile, method="package")) is None
 
 
 def test_a_strategy_with_its_own_build_is_rendered_applied_with_its_build_and_verified(
     built, built_profile
 ):
     plan = build_plan(built_profile)
-    assert [f.path for f in plan.for_node("w1").files] == [
-        "/etc/systemd/system/built-proxy.service"
-    ]
-    cluster = FakeCluster([n.name for n in built_profile.all_nodes()])
+    assert [f.path for f in plan.for_node("w1").files] == [BUILT_UNIT]  # the build adds its binary
+    cluster = FakeCluster(NODES)
     events: list[Event] = []
     summary = run_apply(plan, ApplyOptions(verify_timeout=0.5), events.append, connector=cluster)
-    assert all(n.ok for n in summary.nodes), "\n".join(
-        f"{e.phase} {e.node} {e.status} {e.message}" for e in events
-    )
-    assert built.built == ["2.5"]  # built once, before the nodes
+    assert all(n.ok for n in summary.nodes), lines(events)
+    assert built_build.BUILT == ["2.5"]  # built once, before the nodes
     build_events = [e for e in events if e.phase == "build"]
-    assert [e.message for e in build_events][-1] == "built-proxy built"
+    assert [e.message for e in build_events][-1] == "built built-proxy 2.5 on local"
     first_node_event = next(i for i, e in enumerate(events) if e.node is not None)
     assert events.index(build_events[-1]) < first_node_event
     for node in cluster.nodes.values():
         assert node.files[BUILT_BINARY] == "#!built-proxy 2.5\n"
-        assert "--port 7445" in node.files["/etc/systemd/system/built-proxy.service"]
-    report = run_verify(
-        built_profile, opener=FakeCluster([n.name for n in built_profile.all_nodes()])
+        assert "--port 7445" in node.files[BUILT_UNIT]
+    report = run_verify(built_profile, opener=FakeCluster(NODES))
+    assert {c.node for c in report.nodes} == set(NODES)
+
+
+def test_its_dry_run_says_what_it_would_build_and_builds_nothing(built, built_profile):
+    cluster = FakeCluster(NODES)
+    events: list[Event] = []
+    summary = run_apply(
+        build_plan(built_profile), ApplyOptions(dry_run=True), events.append, connector=cluster
     )
-    assert {c.node for c in report.nodes} == {"m1", "m2", "m3", "w1"}
+    assert all(n.ok for n in summary.nodes), lines(events)
+    assert built_build.BUILT == []
+    said = [e.message for e in events if e.phase == "build"]
+    assert "would build built-proxy 2.5 on local" in said
+    first_node_event = next(i for i, e in enumerate(events) if e.node is not None)
+    assert max(i for i, e in enumerate(events) if e.phase == "build") < first_node_event
+    assert all(BUILT_BINARY not in n.files for n in cluster.nodes.values())
+
+
+def test_the_cli_dry_run_shows_its_build(built, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "built.toml"
+    path.write_text(BUILT_TOML)
+    cluster = FakeCluster(NODES)
+    monkeypatch.setattr(SshConnector, "__call__", lambda self, name: cluster(name))
+    monkeypatch.setattr("wizard.engine.secrets_input.collect", lambda *a, **k: Secrets())
+    assert main(["apply", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    [line] = [ln for ln in out.splitlines() if "would build built-proxy 2.5" in ln]
+    assert line.split()[:2] == ["*", "build"], out
+    assert f"{BUILT_UNIT}" in out and built_build.BUILT == []
+
+
+def test_a_failed_build_touches_no_node_and_says_so(built, built_profile):
+    broken = with_install(built_profile, flags="--broken")
+    cluster = FakeCluster(NODES)
+    events: list[Event] = []
+    summary = run_apply(build_plan(broken), ApplyOptions(), events.append, connector=cluster)
+    assert {n.state.value for n in summary.nodes} == {"untouched"}, lines(events)
+    [failed] = [e for e in events if e.phase == "build" and e.status is Status.FAILED]
+    assert failed.message == "make failed on local (exit 2)"
+    assert failed.lines == ("proxy.c:1: error: broken on purpose",)
+    [result] = {n.reason for n in summary.nodes}
+    assert result.startswith("not started: the built-proxy build failed (make failed")
+    ending = [e.message for e in events if e.node is None and e.phase == "run"][-1]
+    assert (
+        ending.startswith("built-proxy build failed: make failed")
+        and "no node was touched" in ending
+    )
+    assert all(node.log == [] for node in cluster.nodes.values())  # not even connected
+
+
+def test_its_uninstall_removes_the_built_binary_and_builds_nothing(built, built_profile):
+    cluster = FakeCluster(NODES)
+    for node in cluster.nodes.values():
+        node.originals = True
+    plan = build_plan(built_profile)
+    assert run_apply(plan, ApplyOptions(verify_timeout=0.5), lambda e: None, connector=cluster).ok
+    events: list[Event] = []
+    summary = run_uninstall(plan, ApplyOptions(), events.append, connector=cluster)
+    assert summary.ok, lines(events)
+    assert built_build.BUILT == ["2.5"]  # the apply's build only
+    for node in cluster.nodes.values():
+        assert BUILT_BINARY not in node.files and BUILT_UNIT not in node.files
+
+
+def real_engine(cluster: FakeCluster):
+    """The wizard's engine: the real run on in-memory nodes."""
+
+    def engine(plan, options, sink, cancel=None, secrets=None):
+        return run_apply(plan, options, sink, cancel=cancel, connector=cluster)
+
+    engine.connects = False  # type: ignore[attr-defined]  # nothing leaves this process
+    return engine
+
+
+async def deploy(profile: Profile) -> tuple[list[NodePane], str]:
+    app = make_app(profile=profile, engine=real_engine(FakeCluster(NODES)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("ctrl+n", "y")
+        assert isinstance(app.screen, DeployScreen)
+        for _ in range(400):
+            if app.screen.finished:
+                break
+            await pilot.pause(0.05)
+        panes = list(app.screen.query(NodePane))
+        return panes, str(app.screen.query_one("#deploy-summary").render())
+
+
+def test_the_wizard_deploys_it_with_its_build_in_its_own_pane(built, built_profile):
+    panes, summary = asyncio.run(deploy(built_profile))
+    assert panes[0].view.node == "built-proxy" and panes[0].view.address == "local"
+    assert panes[0].view.finished and not panes[0].view.failed
+    assert panes[0].view.message == "built built-proxy 2.5 on local"
+    assert [p.view.node for p in panes[1:]] == list(NODES)
+    assert "Finished: 4 of 4 node(s) ok" in summary, summary
+    assert built_build.BUILT == ["2.5"]
+
+
+def test_the_wizard_shows_its_failed_build_and_no_node_runs(built, built_profile):
+    panes, summary = asyncio.run(deploy(with_install(built_profile, flags="--broken")))
+    assert panes[0].view.failed and "proxy.c:1: error: broken on purpose" in panes[0].view.lines
+    assert all(p.view.status == "untouched" for p in panes[1:])
+    assert "0 of 4" in summary or "4 failed" in summary, summary

@@ -37,7 +37,7 @@ class CheckFailed(KubehaError):
 
 
 class PrepareFailed(KubehaError):
-    """A strategy's prepare step (the kube-nginx build) failed: no node was touched. ``lines``
+    """A strategy's prepare step (its build) failed: no node was touched. ``lines``
     holds the tail of what failed (a compiler's output)."""
 
     exit_code = EXIT_FAILED

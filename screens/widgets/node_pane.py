@@ -18,12 +18,11 @@ from screens.node_view import NodeView
 BAR_CELLS = 12
 HEAD_RIGHT = BAR_CELLS + 6  # the bar, a space and "100%"
 NODE_LINES = 2  # a node's last lines; the build's pane grows to show the compiler's tail
-BUILD_ROLES = ("build", "binary")  # screens.deploy.build_view's pane
 
 
 def pane_rows(view: NodeView) -> int:
     """The pane's height: the title line and the last lines (never fewer than a node's)."""
-    if view.role in BUILD_ROLES:
+    if view.build:
         return 1 + max(1, len(view.lines))
     return 1 + NODE_LINES
 

@@ -1,5 +1,5 @@
 """The deploy engine. A run (:mod:`.apply`) walks its own phases in order (:mod:`.run_phases`):
-the kube-nginx build, the auth and certificate preflights, the node jobs, the nodes in waves
+the strategy's build, the auth and certificate preflights, the node jobs, the nodes in waves
 through a bounded pool (:mod:`.pool`), the cluster check, disconnect. Each node's job walks its
 list of phases (:mod:`.phases`, one module each, the lists in :mod:`.phases.order`) with the
 same runner (:mod:`.runner`), each phase keeping its own record (:class:`.job.Record`),

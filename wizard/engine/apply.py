@@ -1,5 +1,5 @@
 """``run_apply`` and ``run_uninstall``: the whole run of one rendered plan — the run's phases in
-order (:mod:`wizard.engine.run_phases.order`: the kube-nginx build, the auth preflight, the
+order (:mod:`wizard.engine.run_phases.order`: the strategy's build, the auth preflight, the
 certificate preflight of a run that repoints clients, the node jobs, the nodes in waves through
 a bounded pool, the cluster check, disconnect), walked by the same runner as a node's phases,
 then the run state and the JSON-lines log.
@@ -187,7 +187,7 @@ def _finish(run: Run) -> RunSummary:
 def _stopped_before_nodes(run: Run, stopped: RunStopped) -> RunSummary:
     """A phase before the nodes (the build, a preflight) failed: every node is
     left as it was."""
-    step = stopped.step or run.strategy.prepare_title
+    step = stopped.step or run.strategy.prepare_title or "the build"  # the strategy's words
     reason = f"not started: {step} failed ({stopped})"
     for name in run.selected:
         run.emit(Event(name, PhaseName.RUN, Status.SKIPPED, reason, progress=1.0))
@@ -196,7 +196,7 @@ def _stopped_before_nodes(run: Run, stopped: RunStopped) -> RunSummary:
     summary = RunSummary(
         run_id=run.holder.run_id, profile=run.profile.name, nodes=nodes, log_path=run.state.log_path
     )
-    what = "build" if not stopped.step else stopped.step.removeprefix("the ")
+    what = step.removeprefix("the ")
     message = f"{what} failed: {stopped}; no node was touched"
     run.emit(Event(None, PhaseName.RUN, Status.FAILED, message))
     run.state.finish(False)

@@ -21,7 +21,7 @@ class PhaseName(StrEnum):
     """Every ``phase`` an event can carry (docs/JSON.md)."""
 
     RUN = "run"  # run-level events: node None
-    BUILD = "build"  # the kube-nginx build, once before any node (node None)
+    BUILD = "build"  # the strategy's build (its prepare), once before any node (node None)
     PREFLIGHT = "preflight"  # the certificate preflight, once before any node (node None)
     CONNECT = "connect"
     FACTS = "facts"
@@ -61,7 +61,7 @@ class StepFailed(Exception):
 class RunStopped(StepFailed):
     """A phase of the run before any node (the build, a preflight) failed: the run stops and
     every node is left as it was. ``step`` names it in the nodes' reason ("the certificate
-    preflight"; empty: the strategy's prepare step, e.g. the kube-nginx build)."""
+    preflight"; empty: the strategy's prepare step, named by its prepare_title)."""
 
     def __init__(self, message: str, lines: tuple[str, ...] = (), step: str = "") -> None:
         super().__init__(message, lines)

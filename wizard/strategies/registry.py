@@ -3,11 +3,12 @@ fields in kubeha comes from here, in this order (the order the wizard shows them
 
 A new strategy is one module or package under ``wizard/strategies/`` (its section, its other
 tables, its build, its templates' plan) with a module-level ``STRATEGY``, and
-one line in ``MODULES`` below.
+one line in ``MODULES`` below (a dotted path names a package elsewhere, as a test's may).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import import_module
 from typing import Any
 
@@ -23,10 +24,22 @@ MODULES = (
     "local_haproxy",
 )
 
-STRATEGIES: dict[str, Strategy[Any]] = {}
-for _module in MODULES:
-    _strategy: Strategy[Any] = import_module(f"wizard.strategies.{_module}").STRATEGY
-    STRATEGIES[_strategy.key] = _strategy
+
+def load(module: str) -> Strategy[Any]:
+    """The ``STRATEGY`` of one line of ``MODULES``: a module under ``wizard.strategies``, or a
+    dotted path to one elsewhere."""
+    strategy: Strategy[Any] = import_module(
+        module if "." in module else f"wizard.strategies.{module}"
+    ).STRATEGY
+    return strategy
+
+
+def loaded(modules: Iterable[str]) -> dict[str, Strategy[Any]]:
+    """Every strategy of ``modules`` by its key, in their order."""
+    return {strategy.key: strategy for strategy in map(load, modules)}
+
+
+STRATEGIES: dict[str, Strategy[Any]] = loaded(MODULES)
 
 
 class UnknownStrategy(UsageError):

@@ -17,7 +17,7 @@ from wizard.engine.run_phases import (
 )
 
 RUN_APPLY: tuple[Phase[Run], ...] = (
-    build.PHASE,  # the strategy's prepare step (the kube-nginx build)
+    build.PHASE,  # the strategy's prepare step (its build, e.g. local-nginx's kube-nginx)
     check_auth.PHASE,  # the nodes that run checks ask every master the checks' way
     check_certs.PHASE,  # only with [clients] repoint = true
     node_jobs.PHASE,
