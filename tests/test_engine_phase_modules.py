@@ -1,7 +1,10 @@
 """A phase is one module plus one line in a list (a node's: wizard/engine/phases/ and its
 order.py; the run's: wizard/engine/run_phases/ and its order.py): every module there is listed,
-a node's phase keeps a frozen record of its own, and a dummy phase (tests/engine_dummy_phase.py) added to a test-only list goes through the
-runner, the result, the dry run and the rollback with no other change to the engine."""
+a node's phase keeps a frozen record of its own, and a dummy phase added to a test-only list
+goes through the runner with no other change to the engine: a node's
+(tests/engine_dummy_phase.py) through the result, the dry run and the rollback; the run's
+(tests/engine_dummy_run_phase.py) before the nodes, in the dry run, and stopping the run with
+no node touched."""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+import wizard.engine.apply
 import wizard.engine.phases
 import wizard.engine.run_phases
 from tests import engine_dummy_phase as dummy
+from tests import engine_dummy_run_phase as dummy_run
 from tests.conftest import example_profile
 from tests.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
@@ -123,3 +128,38 @@ def test_the_records_are_replaced_whole_never_changed() -> None:
     record = dummy.Stamped(actions=("a",))
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.actions = ()  # type: ignore[misc]
+
+
+def _run_with(profile, cluster, monkeypatch, phases, **options):
+    monkeypatch.setattr(wizard.engine.apply, "RUN_APPLY", phases)  # the test-only list
+    events: list = []
+    summary = run_apply(
+        build_plan(profile),
+        ApplyOptions(verify_timeout=0.5, **options),
+        events.append,
+        connector=cluster,
+    )
+    return summary, events
+
+
+def test_a_new_run_phase_is_one_module_and_one_line(profile, cluster, monkeypatch) -> None:
+    phases = (dummy_run.PHASE, *RUN_APPLY)  # the one line
+    summary, events = _run_with(profile, cluster, monkeypatch, phases)
+    assert summary.ok
+    [gate] = [e for e in events if e.phase == "gate"]
+    assert gate.node is None and gate.message == f"gate open for {len(cluster.nodes)} node(s)"
+    assert events.index(gate) < next(i for i, e in enumerate(events) if e.node is not None)
+
+    summary, events = _run_with(profile, cluster, monkeypatch, phases, dry_run=True)
+    assert [e.message for e in events if e.phase == "gate"] == ["would open the gate for 5"]
+
+
+def test_a_new_run_phase_stops_the_run_before_any_node(profile, cluster, monkeypatch) -> None:
+    monkeypatch.setattr(dummy_run, "CLOSED", True)
+    summary, events = _run_with(profile, cluster, monkeypatch, (dummy_run.PHASE, *RUN_APPLY))
+    assert {n.state for n in summary.nodes} == {NodeState.UNTOUCHED}
+    assert {n.reason for n in summary.nodes} == {
+        "not started: the dummy gate failed (the gate is closed)"
+    }
+    assert any(e.message.startswith("dummy gate failed") for e in events if e.phase == "run")
+    assert all(node.log == [] for node in cluster.nodes.values())  # not even connected
