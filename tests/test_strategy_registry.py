@@ -24,6 +24,7 @@ from screens.app import make_app
 from screens.balancer import sections_for
 from screens.deploy import DeployScreen, build_view
 from screens.node_view import NodeView
+from screens.preview import PreviewScreen
 from screens.state import problems_for
 from screens.strategy import StrategyScreen, strategy_info
 from screens.widgets.node_pane import NodePane, pane_rows
@@ -495,3 +496,22 @@ def test_the_wizard_shows_its_failed_build_and_no_node_runs(built, built_profile
     assert panes[0].view.failed and "proxy.c:1: error: broken on purpose" in panes[0].view.lines
     assert all(p.view.status == "untouched" for p in panes[1:])
     assert "0 of 4" in summary or "4 failed" in summary, summary
+
+
+async def preview_dry_run(profile: Profile) -> tuple[str, dict[str, Any]]:
+    app = make_app(profile=profile, engine=real_engine(FakeCluster(NODES)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        assert isinstance(app.screen, PreviewScreen)
+        await pilot.press("d")
+        for _ in range(400):
+            if app.state.dry_run:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        return str(app.screen.query_one("#preview-status").render()), dict(app.state.dry_run)
+
+
+def test_the_wizards_preview_dry_runs_it_through_its_build(built, built_profile):
+    status, results = asyncio.run(preview_dry_run(built_profile))
+    assert "Dry run done" in status, status
+    assert set(results) == set(NODES) and built_build.BUILT == []
