@@ -1,0 +1,252 @@
+"""The objects' changes through the API (wizard.engine.api_objects) against an in-memory API
+that applies JSON patches the way the apiserver does (a failed ``test`` op refuses the whole
+patch): each change recorded before it is made, refused when the object changed since it was
+read, given back in reverse on a failure (ConfigMaps before the DaemonSet's template), and an
+uninstall that finds a field changed since refuses without touching anything. The DaemonSet's
+readiness wait is tested here against a fake clock: the binary lab has no kubelet, so its
+real test waits for the kubeadm lab."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+
+import pytest
+
+from tests.fake_node import FakeNode
+from wizard.engine import api_objects as e
+from wizard.retrofit import api_objects as a
+
+M1 = "https://10.0.0.11:6443"
+LB = "https://api.lb.test:8443"
+OLD = frozenset({("10.0.0.11", 6443)})
+TOKEN = ("abcdef", "0123456789abcdef")
+
+
+def kubeconfig(server: str) -> str:
+    return f"apiVersion: v1\nclusters:\n- cluster:\n    server: {server}\n  name: default\n"
+
+
+class FakeApi:
+    """kubectl's get and patch against objects in memory; cluster-info is signed again on
+    each change when ``signer`` is on."""
+
+    def __init__(self) -> None:
+        self.node = FakeNode("m1")
+        self.node_name = "m1"
+        self.signer = True
+        self.version = 100
+        self.meddle: a.ObjectRef | None = None  # changed by someone right after kubeha reads it
+        self.patches: list[str] = []
+        cm = {"kind": "ConfigMap"}
+        self.objects: dict[tuple[str, str], dict] = {
+            ("kube-system", "kube-proxy"): {
+                **cm,
+                "data": {"kubeconfig.conf": kubeconfig(M1), "config.conf": "mode: ''\n"},
+            },
+            ("kube-public", "cluster-info"): {**cm, "data": {"kubeconfig": kubeconfig(M1)}},
+            ("kube-system", "kubeadm-config"): {
+                **cm,
+                "data": {
+                    "ClusterConfiguration": "kind: ClusterConfiguration\n"
+                    "controlPlaneEndpoint: 10.0.0.11:6443\n"
+                },
+            },
+            ("kube-system", "ds/kube-proxy"): {
+                "kind": "DaemonSet",
+                "metadata": {"generation": 1},
+                "spec": {"template": {"metadata": {"labels": {"k8s-app": "kube-proxy"}}}},
+                "status": {"observedGeneration": 1, "desiredNumberScheduled": 0},
+            },
+        }
+        for obj in self.objects.values():
+            obj.setdefault("metadata", {})["resourceVersion"] = self._next()
+        self._sign()
+
+    def _next(self) -> str:
+        self.version += 1
+        return str(self.version)
+
+    def _key(self, ref: a.ObjectRef) -> tuple[str, str]:
+        return ref.namespace, ("ds/" if ref.kind == "DaemonSet" else "") + ref.name
+
+    def _sign(self) -> None:
+        data = self.objects[("kube-public", "cluster-info")]["data"]
+        data["jws-kubeconfig-abcdef"] = a.detached_jws(data["kubeconfig"], *TOKEN)
+
+    def get(self, ref: a.ObjectRef):
+        obj = self.objects.get(self._key(ref))
+        found = copy.deepcopy(obj)
+        if ref == self.meddle and obj is not None:
+            obj["data"]["other"] = "someone's change"
+            obj["metadata"]["resourceVersion"] = self._next()
+        return found
+
+    def patch(self, ref: a.ObjectRef, ops: list[dict]):
+        key = self._key(ref)
+        obj = copy.deepcopy(self.objects[key])
+        for op in ops:
+            parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+            parent = obj
+            for part in parts[:-1]:
+                parent = parent[part]
+            if op["op"] == "test":
+                if parent.get(parts[-1]) != op["value"]:
+                    raise e.ApiError(f"kubectl patch {ref.title} failed: test failed")
+            elif op["op"] == "remove":
+                del parent[parts[-1]]
+            else:
+                parent[parts[-1]] = copy.deepcopy(op["value"])
+        obj["metadata"]["resourceVersion"] = self._next()
+        if ref.kind == "DaemonSet":
+            obj["metadata"]["generation"] += 1
+            obj["status"]["observedGeneration"] = obj["metadata"]["generation"]
+        self.objects[key] = obj
+        self.patches.append(f"{ref.title} {json.dumps(ops[1:])[:60]}")
+        if ref == a.CLUSTER_INFO and self.signer:
+            self._sign()
+        return copy.deepcopy(obj)
+
+    def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        return TOKEN[1] if name == f"bootstrap-token-{TOKEN[0]}" else None
+
+    def data(self) -> dict:
+        return {k: copy.deepcopy(v.get("data") or v["spec"]) for k, v in self.objects.items()}
+
+
+def objects_run(api: FakeApi) -> e.ObjectsRun:
+    return e.ObjectsRun(api, LB, OLD, 2.0, threading.Event(), rollout_seconds=2.0)  # type: ignore[arg-type]
+
+
+def test_apply_records_each_field_before_it_changes_it():
+    api = FakeApi()
+    before = api.data()
+    run = objects_run(api)
+    run.apply()
+    assert [c.ref for c in run.done] == [
+        a.KUBE_PROXY,
+        a.KUBE_PROXY_DAEMONSET,
+        a.CLUSTER_INFO,
+        a.KUBEADM_CONFIG,
+    ]
+    assert api.objects[("kube-system", "kube-proxy")]["data"]["kubeconfig.conf"] == kubeconfig(LB)
+    config = api.objects[("kube-system", "kubeadm-config")]["data"]["ClusterConfiguration"]
+    assert config.endswith("controlPlaneEndpoint: api.lb.test:8443\n")
+    annotations = api.objects[("kube-system", "ds/kube-proxy")]["spec"]["template"]["metadata"]
+    assert set(annotations["annotations"]) == {a.RESTARTED_AT}
+    recorded, problem = e.read_record(api.node)
+    assert problem is None and recorded == run.done
+    assert recorded[0].before == before[("kube-system", "kube-proxy")]["kubeconfig.conf"]
+    assert recorded[1].before is None and recorded[1].parent_absent
+    assert "cluster-info: 1 bootstrap token signature(s) valid" in run.lines
+    # Given back exactly, in reverse, the record gone.
+    again = objects_run(api)
+    again.record = recorded
+    assert again.give_back(recorded, strict=True) == []
+    assert api.data() == before
+    assert e.RECORD not in api.node.files
+    order = [p.split(" ")[1] for p in api.patches[4:]]
+    assert order[-1] == "kube-system/kube-proxy" and api.patches[-1].startswith("DaemonSet")
+
+
+def test_an_object_changed_after_it_was_read_is_refused_and_the_run_given_back():
+    api = FakeApi()
+    api.meddle = a.KUBEADM_CONFIG
+    before = api.data()
+    run = objects_run(api)
+    with pytest.raises(e.ApiError, match="kubeadm-config failed: test failed"):
+        run.apply()
+    assert run.give_back(run.done) == []
+    after = api.data()
+    theirs = after.pop(("kube-system", "kubeadm-config"))
+    assert theirs["other"] == "someone's change"  # their change kept, ours never made
+    assert "10.0.0.11:6443" in theirs["ClusterConfiguration"]
+    before.pop(("kube-system", "kubeadm-config"))
+    assert after == {k: v for k, v in before.items()}
+    assert e.read_record(api.node) == ([], None)
+
+
+def test_a_signature_that_never_comes_fails_and_everything_is_given_back():
+    api = FakeApi()
+    api.signer = False
+    before = api.data()
+    run = objects_run(api)
+    with pytest.raises(e.ApiError, match=r"jws-kubeconfig-abcdef within 2 s"):
+        run.apply()
+    assert [c.ref for c in run.done] == [a.KUBE_PROXY, a.KUBE_PROXY_DAEMONSET, a.CLUSTER_INFO]
+    assert run.give_back(run.done) == []
+    del before[("kube-public", "cluster-info")]["jws-kubeconfig-abcdef"]  # not signed again
+    after = api.data()
+    del after[("kube-public", "cluster-info")]["jws-kubeconfig-abcdef"]
+    assert after == before  # the template's annotations map removed with kubeha's key
+
+
+def test_an_uninstall_refuses_a_field_changed_since_and_touches_nothing():
+    api = FakeApi()
+    run = objects_run(api)
+    run.apply()
+    key = ("kube-system", "kube-proxy")
+    api.objects[key]["data"]["kubeconfig.conf"] += "# by hand\n"
+    now = api.data()
+    back = objects_run(api)
+    back.record = list(run.done)
+    problems = back.give_back(run.done, strict=True)
+    assert len(problems) == 1
+    assert problems[0].startswith("ConfigMap kube-system/kube-proxy: data.kubeconfig.conf was")
+    assert api.data() == now and e.read_record(api.node)[0] == run.done
+
+
+def test_unparsable_objects_stop_before_any_change():
+    api = FakeApi()
+    api.objects[("kube-public", "cluster-info")]["data"]["kubeconfig"] = "kind: Config\n"
+    before = api.data()
+    with pytest.raises(a.Unparsable, match=r"ConfigMap kube-public/cluster-info: data\.kubeconfig"):
+        objects_run(api).apply()
+    assert api.data() == before and api.patches == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def daemonset(generation: int, observed: int, desired: int, **status: int) -> dict:
+    return {
+        "metadata": {"generation": generation},
+        "status": {"observedGeneration": observed, "desiredNumberScheduled": desired, **status},
+    }
+
+
+def test_the_rollout_wait_waits_until_every_pod_is_updated_and_ready():
+    full = {"updatedNumberScheduled": 3, "numberReady": 3, "numberAvailable": 3}
+    seen = [
+        daemonset(2, 1, 3, **full),
+        daemonset(2, 2, 3, updatedNumberScheduled=1, numberReady=3, numberAvailable=3),
+        daemonset(2, 2, 3, updatedNumberScheduled=3, numberReady=2, numberAvailable=2),
+        daemonset(2, 2, 3, **full, numberUnavailable=1),
+        daemonset(2, 2, 3, **full),
+    ]
+    reads = iter(seen)
+    clock = Clock()
+    ok, what = e.wait_rollout(lambda: next(reads), 60, threading.Event(), clock.sleep, clock)
+    assert ok and what == "every kube-proxy pod Ready (3)" and clock.now == 4.0
+    assert (
+        e.rollout_pending(seen[0]) == "the DaemonSet controller has not seen the new template yet"
+    )
+    assert e.rollout_pending(seen[1]) == "1/3 pod(s) updated"
+    assert e.rollout_pending(seen[2]) == "2/3 pod(s) Ready"
+
+
+def test_the_rollout_wait_gives_up_at_its_deadline_saying_what_it_saw():
+    clock = Clock()
+    stuck = daemonset(2, 2, 3, updatedNumberScheduled=3, numberReady=1, numberAvailable=1)
+    ok, what = e.wait_rollout(lambda: stuck, 30, threading.Event(), clock.sleep, clock)
+    assert not ok and what == "kube-proxy not rolled out within 30 s: 1/3 pod(s) Ready"
+    assert clock.now == 30.0
