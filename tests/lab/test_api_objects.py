@@ -33,6 +33,7 @@ from wizard.retrofit import api_objects
 pytestmark = pytest.mark.lab
 
 M1 = "10.77.0.11:6443"
+RESTART = "systemctl daemon-reload && systemctl restart kube-controller-manager"
 TOKEN_ID, TOKEN_SECRET = "abcdef", "0123456789abcdef"
 KUBE_PROXY_CONF = f"""apiVersion: v1
 kind: Config
@@ -264,20 +265,22 @@ def test_objects_dry_run_apply_fail_and_uninstall(kubeadm_objects: Lab):
     for ref, version in versions.items():
         assert get(lab, ref)["metadata"]["resourceVersion"] == version
 
-    # A failure: the bootstrap signer stopped, so the new kubeconfig is never signed: every
-    # object this run changed is given back (and the old signature is valid again). The
-    # controller-manager's own kubeconfig is left out of this run's list (its unit is down).
-    stop = ["systemctl", "stop", "kube-controller-manager"]
-    start = ["systemctl", "start", "kube-controller-manager"]
-    kept = tuple(c for c in CLIENT_KUBECONFIGS if "controller-manager" not in c.path)
-    without_cm = dataclasses.replace(profile, clients=Clients(repoint=True, kubeconfigs=kept))
+    # A failure: kube-controller-manager runs without its bootstrap signer, so the new
+    # kubeconfig is never signed: every object this run changed is given back (and the old
+    # signature is valid again).
+    unit = "/etc/systemd/system/kube-controller-manager.service"
+    signer = "--controllers=*,bootstrapsigner,tokencleaner"
+    pattern = signer.replace("*", "\\*")
     for m in lab.masters:
-        lab.exec_in_node(m.name, stop)
+        without = f"sed -i 's/{pattern}/--controllers=*,tokencleaner/' {unit}"
+        lab.exec_in_node(m.name, ["sh", "-c", f"{without} && {RESTART}"])
     try:
-        summary, recorder = apply(without_cm, verify_timeout=15)
+        summary, recorder = apply(profile, verify_timeout=15)
     finally:
         for m in lab.masters:
-            lab.exec_in_node(m.name, start)
+            back = f"sed -i 's/--controllers=\\*,tokencleaner/{signer}/' {unit}"
+            lab.exec_in_node(m.name, ["sh", "-c", f"{back} && {RESTART}"])
+            assert signer in lab.exec_in_node(m.name, ["cat", unit]).stdout
     assert all(n.ok for n in summary.nodes), recorder.text()
     assert not summary.ok
     failed = object_events(recorder, "failed")

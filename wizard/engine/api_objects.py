@@ -98,20 +98,20 @@ class Kubectl:
 
     def usable(self) -> str | None:
         """Why kubectl cannot be used here (None: it can); ``absent`` when the master has no
-        kubeadm admin kubeconfig (not a kubeadm master)."""
+        kubeadm admin kubeconfig (not a kubeadm master: the script prints nothing)."""
         result = self.node.sh(
-            f"test -r {q(self.kubeconfig)} || {{ echo absent; exit 0; }}; "
-            "command -v kubectl >/dev/null 2>&1 || { echo no-kubectl; exit 0; }; echo ok",
+            f"if test -r {q(self.kubeconfig)}; then if command -v kubectl >/dev/null 2>&1; "
+            "then echo ok; else echo no-kubectl; fi; fi",
             timeout=30,
         )
         word = result.stdout.strip()
+        if not result.ok:
+            return f"cannot check for kubectl: {result.stderr.strip()[:200]}"
         if word == "ok":
             return None
-        if word == "absent":
-            return "absent"
         if word == "no-kubectl":
             return f"no kubectl on the master to read the cluster's objects with {self.kubeconfig}"
-        return f"cannot check for kubectl: {result.stderr.strip()[:200]}"
+        return "absent"
 
     def get(self, ref: ObjectRef) -> dict[str, object] | None:
         """The object as JSON; None when the API has none of that name."""

@@ -123,6 +123,8 @@ def _preview(run: Run) -> Outcome:
             return Status.FAILED, "", ()
         lines = list(work.lines)
         for made, _ in edits:
+            title = f"{made.ref.title} {made.ref.field}"
+            run.objects.append((title, made.diff() or f"unchanged: {made.line}"))
             if made.changed:
                 lines.extend(made.diff().splitlines())
                 if made.ref.name == "kube-proxy":
