@@ -250,3 +250,20 @@ def test_the_rollout_wait_gives_up_at_its_deadline_saying_what_it_saw():
     ok, what = e.wait_rollout(lambda: stuck, 30, threading.Event(), clock.sleep, clock)
     assert not ok and what == "kube-proxy not rolled out within 30 s: 1/3 pod(s) Ready"
     assert clock.now == 30.0
+
+
+def test_the_dry_run_prints_each_objects_diff_escaped():
+    from wizard.engine.model import RunSummary
+    from wizard.engine.report import object_lines
+
+    title = "ConfigMap kube-system/kube-proxy data.kubeconfig.conf"
+    diff = f"--- {title}\n+++ {title} (kubeha)\n-    server: {M1}\n+    server: {LB}\x1b[2J\n"
+    summary = RunSummary(
+        "run", "p", (), objects=((title, diff), ("ConfigMap x/y data.z", "unchanged: left"))
+    )
+    lines = object_lines(summary)
+    assert lines[0] == "=== cluster objects (through the API)"
+    assert lines[1] == f"    {title}: would change"
+    assert f"    +    server: {LB}\\x1b[2J" in lines
+    assert lines[-1] == "    ConfigMap x/y data.z: unchanged: left"
+    assert object_lines(RunSummary("run", "p", ())) == []
