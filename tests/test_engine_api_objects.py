@@ -32,7 +32,7 @@ class FakeApi:
     """kubectl's get and patch against objects in memory; cluster-info is signed again on
     each change when ``signer`` is on."""
 
-    def __init__(self) -> None:
+    def __init__(self, m1: str = M1) -> None:
         self.node = FakeNode("m1")
         self.node_name = "m1"
         self.signer = True
@@ -43,14 +43,14 @@ class FakeApi:
         self.objects: dict[tuple[str, str], dict] = {
             ("kube-system", "kube-proxy"): {
                 **cm,
-                "data": {"kubeconfig.conf": kubeconfig(M1), "config.conf": "mode: ''\n"},
+                "data": {"kubeconfig.conf": kubeconfig(m1), "config.conf": "mode: ''\n"},
             },
-            ("kube-public", "cluster-info"): {**cm, "data": {"kubeconfig": kubeconfig(M1)}},
+            ("kube-public", "cluster-info"): {**cm, "data": {"kubeconfig": kubeconfig(m1)}},
             ("kube-system", "kubeadm-config"): {
                 **cm,
                 "data": {
                     "ClusterConfiguration": "kind: ClusterConfiguration\n"
-                    "controlPlaneEndpoint: 10.0.0.11:6443\n"
+                    f"controlPlaneEndpoint: {m1.removeprefix('https://')}\n"
                 },
             },
             ("kube-system", "ds/kube-proxy"): {
@@ -267,3 +267,139 @@ def test_the_dry_run_prints_each_objects_diff_escaped():
     assert f"    +    server: {LB}\\x1b[2J" in lines
     assert lines[-1] == "    ConfigMap x/y data.z: unchanged: left"
     assert object_lines(RunSummary("run", "p", ())) == []
+
+
+# --- the run's objects phase, on in-memory nodes -------------------------------------------
+
+
+def attach(node: FakeNode, api: FakeApi) -> None:
+    """``node`` answers kubectl from ``api`` (its admin kubeconfig there)."""
+    import base64
+    import shlex
+
+    from wizard.engine.transport import CommandResult
+
+    refs = {
+        (ref.resource, ref.namespace, ref.name): ref for ref in (*a.OBJECTS, a.KUBE_PROXY_DAEMONSET)
+    }
+    run, sh = node.run, node.sh
+
+    def answer(argv: list[str], stdin: str | None) -> CommandResult:
+        words = argv if argv[0] == "kubectl" else shlex.split(argv[2].split(" -p ")[0])
+        verb, resource, name, namespace = words[3], words[4], words[5], words[7]
+        try:
+            if verb == "patch":
+                found = api.patch(refs[(resource, namespace, name)], json.loads(stdin or ""))
+                return CommandResult(tuple(argv), 0, json.dumps(found), "")
+            if resource == "secret":
+                value = api.secret_value(namespace, name, "token-secret") or ""
+                return CommandResult(tuple(argv), 0, base64.b64encode(value.encode()).decode(), "")
+        except e.ApiError as exc:
+            return CommandResult(tuple(argv), 1, "", str(exc))
+        obj = api.get(refs[(resource, namespace, name)])
+        if obj is None:
+            return CommandResult(tuple(argv), 1, "", "Error from server (NotFound)")
+        return CommandResult(tuple(argv), 0, json.dumps(obj), "")
+
+    def kubectl_run(argv, timeout=120, stdin=None):
+        argv = list(argv)
+        if argv[0] == "kubectl" or (argv[:2] == ["sh", "-c"] and argv[2].startswith("kubectl")):
+            return answer(argv, stdin)
+        return run(argv, timeout, stdin)
+
+    def kubectl_sh(script, timeout=120):
+        if "command -v kubectl" in script:
+            return CommandResult(("sh",), 0, "ok\n", "")
+        return sh(script, timeout)
+
+    node.run = kubectl_run  # type: ignore[method-assign]
+    node.sh = kubectl_sh  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def kubeadm_cluster():
+    """A local-nginx profile with [clients] repoint on in-memory nodes (every kubeconfig on the
+    first master), whose first master answers kubectl from a FakeApi."""
+    import dataclasses
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.conftest import example_profile
+    from tests.retrofit.test_cert_preflight import _ca
+    from tests.test_engine_clients import cluster_for
+    from wizard.profile import Clients
+
+    ca_key, ca = _ca()
+    profile = dataclasses.replace(example_profile("local-nginx"), clients=Clients(repoint=True))
+    cluster = cluster_for(profile, (ca_key, ca, ca.public_bytes(Encoding.PEM)))
+    api = FakeApi(f"https://{profile.masters[0].address}:6443")
+    first = cluster.nodes[profile.masters[0].name]
+    attach(first, api)
+    return profile, cluster, api, first
+
+
+def run(profile, cluster, uninstall: bool = False, **options):
+    from wizard.engine.apply import run_apply, run_uninstall
+    from wizard.engine.model import ApplyOptions
+    from wizard.render import build_plan
+
+    events: list = []
+    go = run_uninstall if uninstall else run_apply
+    summary = go(
+        build_plan(profile),
+        ApplyOptions(verify_timeout=2, **options),
+        events.append,
+        connector=cluster,
+    )
+    return summary, [ev for ev in events if ev.phase == "objects"]
+
+
+def test_the_objects_phase_dry_run_apply_and_uninstall(kubeadm_cluster):
+    profile, cluster, api, first = kubeadm_cluster
+    before = api.data()
+    summary, events = run(profile, cluster, dry_run=True)
+    assert summary.ok and api.patches == []
+    titles = [title for title, _ in summary.objects]
+    assert titles == [f"{ref.title} {ref.field}" for ref in a.OBJECTS]
+    assert all(text.startswith("--- ") for _, text in summary.objects)
+    assert "would restart DaemonSet kube-system/kube-proxy (rolling)" in events[-1].lines
+
+    summary, events = run(profile, cluster)
+    assert summary.ok, (summary.cluster_problems, [ev.message for ev in events])
+    assert events[-1].status == "changed" and e.RECORD in first.files
+    proxy = api.objects[("kube-system", "kube-proxy")]["data"]["kubeconfig.conf"]
+    assert proxy == before[("kube-system", "kube-proxy")]["kubeconfig.conf"].replace(
+        f"https://{profile.masters[0].address}:6443", "https://apiserver.cluster.local:8443"
+    )
+    summary, events = run(profile, cluster)  # again: nothing to change
+    assert summary.ok and events[-1].status == "unchanged"
+
+    summary, events = run(profile, cluster, uninstall=True)
+    assert summary.ok, [n.reason for n in summary.nodes]
+    assert api.data() == before and e.RECORD not in first.files
+
+
+def test_a_failed_object_fails_the_run_with_every_object_given_back(kubeadm_cluster):
+    profile, cluster, api, first = kubeadm_cluster
+    api.signer = False
+    before = api.data()
+    summary, _ = run(profile, cluster)
+    assert all(n.ok for n in summary.nodes) and not summary.ok
+    (problem,) = summary.cluster_problems
+    assert "jws-kubeconfig-abcdef" in problem and "changes given back" in problem
+    after = api.data()
+    for data in (before, after):
+        del data[("kube-public", "cluster-info")]["jws-kubeconfig-abcdef"]
+    assert after == before and e.RECORD not in first.files
+
+
+def test_an_uninstall_stops_before_any_node_when_an_object_changed_since(kubeadm_cluster):
+    profile, cluster, api, first = kubeadm_cluster
+    assert run(profile, cluster)[0].ok
+    api.objects[("kube-system", "kubeadm-config")]["data"]["ClusterConfiguration"] += "#\n"
+    summary, _ = run(profile, cluster, uninstall=True)
+    assert {n.state.value for n in summary.nodes} == {"untouched"}
+    assert "ConfigMap kube-system/kubeadm-config: data.ClusterConfiguration was changed" in (
+        summary.nodes[0].reason
+    )
+    assert e.RECORD in first.files

@@ -19,9 +19,10 @@ from wizard.retrofit.client_diff import old_endpoints
 STEP = "giving back kubeadm's objects"
 
 
-def _open(run: Run) -> tuple[api_objects.Kubectl | None, list[str]]:
+def _open(run: Run, recorded: bool = False) -> tuple[api_objects.Kubectl | None, list[str]]:
     """kubectl on the first master that has kubeadm's admin kubeconfig (None: none has), and
-    the problems met on the way (a master that cannot be reached, one without kubectl)."""
+    the problems met on the way (a master that cannot be reached, one without kubectl).
+    ``recorded`` (an uninstall): the first that holds kubeha's record of the objects."""
     problems: list[str] = []
     for master in run.profile.masters:
         try:
@@ -31,10 +32,10 @@ def _open(run: Run) -> tuple[api_objects.Kubectl | None, list[str]]:
             continue
         kubectl = api_objects.Kubectl(node, master.name)
         why = kubectl.usable()
-        if why is None:
+        if why is None and (not recorded or node.read_text(api_objects.RECORD) is not None):
             return kubectl, problems
         node.transport.close()
-        if why != "absent":
+        if why is not None and why != "absent":
             problems.append(f"master {master.name}: {why}")
     return None, problems
 
@@ -137,7 +138,7 @@ def _preview(run: Run) -> Outcome:
 
 
 def _give_back(run: Run) -> Outcome:
-    kubectl, problems = _open(run)
+    kubectl, problems = _open(run, recorded=True)
     if kubectl is None:
         if problems:
             message = "cannot read kubeadm's objects: " + "; ".join(problems)
