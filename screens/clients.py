@@ -35,8 +35,8 @@ CLIENT_FIELDS = (
     ),
     FieldSpec(
         "clients.repoint_local",
-        "Repoint local ones",
-        "kubeadm's local kubeconfigs too (see below)",
+        "Local ones too",
+        "see the note below",
         "bool",
     ),
     FieldSpec(

@@ -145,12 +145,10 @@ KUBEADM_LOCAL_KUBECONFIGS = frozenset(
     }
 )
 REPOINT_LOCAL_HELP = (
-    "Also repoint kubeadm's local kubeconfigs (controller-manager.conf, scheduler.conf, and a "
-    "master's kubelet.conf where it names the master's own apiserver). kubeadm keeps them local "
-    "on purpose: during `kubeadm upgrade` each master's controller-manager, scheduler and "
-    "kubelet must talk to an apiserver of their own version, and through the load balancer they "
-    "may reach an older one mid-upgrade (version skew: kubernetes/kubernetes#94398, #129956); "
-    "`kubeadm upgrade` may also write them back to local. Off by default."
+    "Local ones: kubeadm points controller-manager.conf, scheduler.conf and a master's own "
+    "kubelet.conf at the master's own apiserver on purpose. Repointed, they may reach an "
+    "apiserver of another version during `kubeadm upgrade` (version skew: "
+    "kubernetes/kubernetes#94398, #129956), and the upgrade may write them back."
 )
 
 
