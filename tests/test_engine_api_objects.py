@@ -403,3 +403,20 @@ def test_an_uninstall_stops_before_any_node_when_an_object_changed_since(kubeadm
         summary.nodes[0].reason
     )
     assert e.RECORD in first.files
+
+
+def test_objects_follow_only_a_run_over_every_node(kubeadm_cluster):
+    """--only leaves kubeadm's objects alone (every node's kube-proxy reads them); an
+    uninstall of some nodes while they name the load balancer stops before any change."""
+    profile, cluster, api, first = kubeadm_cluster
+    before = api.data()
+    some = (profile.masters[0].name,)
+    summary, events = run(profile, cluster, only=some)
+    assert summary.ok and api.data() == before
+    assert events[-1].status == "skipped" and "leaves out" in events[-1].message
+    assert run(profile, cluster)[0].ok
+    summary, events = run(profile, cluster, uninstall=True, only=some)
+    assert {n.state.value for n in summary.nodes} == {"untouched"}
+    assert "uninstall every node in one run" in summary.nodes[0].reason
+    assert e.RECORD in first.files
+    assert run(profile, cluster, uninstall=True)[0].ok and api.data() == before

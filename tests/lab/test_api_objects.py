@@ -21,6 +21,7 @@ import pytest
 
 from tests.engine.labkit import apply, lab_profile, states
 from tests.lab.test_real_control_plane import kubectl, real_lab, wait_for  # noqa: F401
+from wizard.engine import api_objects as e
 from wizard.engine.api_objects import RECORD
 from wizard.engine.apply import run_uninstall
 from wizard.engine.model import ApplyOptions
@@ -293,6 +294,8 @@ def test_objects_dry_run_apply_fail_and_uninstall(kubeadm_objects: Lab):
     # Apply: each field changed, recorded on m1 (private), the new signature valid.
     summary, recorder = apply(profile)
     assert summary.ok, recorder.text()
+    for event in object_events(recorder):
+        print(f"[objects] {event.status.value} {event.message} ({event.duration})", event.lines)
     after = data_of(lab)
     conf = after[api_objects.KUBE_PROXY.title]["kubeconfig.conf"]
     assert conf == KUBE_PROXY_CONF.replace(f"https://{M1}", f"https://{lb}")
@@ -309,6 +312,21 @@ def test_objects_dry_run_apply_fail_and_uninstall(kubeadm_objects: Lab):
     assert mode == "600"
     summary, recorder = apply(profile)  # again: nothing to change
     assert summary.ok and data_of(lab) == after, recorder.text()
+
+    # kubeha's patch with a resourceVersion the object has left behind: the apiserver refuses it.
+    stale = e.ObjectChange(
+        api_objects.KUBEADM_CONFIG,
+        text,
+        "kind: ClusterConfiguration\n",
+        versions[api_objects.KUBEADM_CONFIG],
+    )
+    ops = json.dumps(e.change_ops(stale))
+    ref = api_objects.KUBEADM_CONFIG
+    argv = ["patch", "configmap", ref.name, "-n", ref.namespace, "--type=json", "-p", ops]
+    refused = kubectl(lab, "m1", *argv)
+    print(f"[stale patch] {refused.stderr.strip()}")
+    assert refused.returncode != 0, refused.stdout
+    assert data_of(lab) == after
 
     # Someone changed kube-proxy's kubeconfig since: the uninstall stops, naming it.
     hand = conf.replace("tokenFile", "tokenFile ")

@@ -40,6 +40,16 @@ def _open(run: Run, recorded: bool = False) -> tuple[api_objects.Kubectl | None,
     return None, problems
 
 
+def _partial(run: Run) -> str:
+    """Why this run does not cover every node (``--only``): kubeadm's objects are read by every
+    node's kube-proxy and by the next join, so they follow the whole cluster ("" when it does)."""
+    names = [n.node for n in run.plan.nodes]
+    left = [name for name in names if run.options.only and name not in run.options.only]
+    if not left:
+        return ""
+    return f"this run leaves out {len(left)} of {len(names)} node(s) ({', '.join(left[:5])})"
+
+
 def _objects_run(run: Run, kubectl: api_objects.Kubectl) -> api_objects.ObjectsRun:
     plan = run.plan
     old = set(old_endpoints(run.profile))
@@ -65,8 +75,10 @@ def objects(run: Run) -> Outcome:
     if run.options.dry_run:
         return _preview(run)
     not_ok = sorted(name for name, result in run.results.items() if not result.ok)
-    if not_ok or run.cancel.is_set():
+    partial = _partial(run)
+    if not_ok or run.cancel.is_set() or partial:
         why = f"node(s) {', '.join(not_ok)} not ok" if not_ok else "the run was cancelled"
+        why = partial or why
         _emit(run, Status.SKIPPED, f"kubeadm's objects left as they are: {why}", ())
         return Status.SKIPPED, "", ()
     _emit(run, Status.STARTED, "kubeadm's objects through the API", ())
@@ -152,6 +164,14 @@ def _give_back(run: Run) -> Outcome:
             raise RunStopped(bad, (), step=STEP)
         if not changes:
             return Status.UNCHANGED, "", ()
+        partial = _partial(run)
+        if partial:
+            message = (
+                f"kubeadm's objects name the load balancer and {partial}: uninstall every node "
+                "in one run, so that no node's kube-proxy is left on a load balancer that is gone"
+            )
+            _emit(run, Status.FAILED, message, ())
+            raise RunStopped(message, (), step=STEP)
         _emit(run, Status.STARTED, "giving back kubeadm's objects", ())
         work = _objects_run(run, kubectl)
         work.record = list(changes)
