@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wizard.engine.model import KubeconfigNow
-from wizard.profile import ClientKubeconfig
+from wizard.profile import KUBEADM_LOCAL_KUBECONFIGS, ClientKubeconfig
 from wizard.render import RenderPlan
 from wizard.retrofit.client_diff import (
     CURRENT,
@@ -54,11 +54,12 @@ def restart_lines(target: ClientKubeconfig) -> list[str]:
         return [f"{target.unit} restarts when it runs, then is checked through the LB."]
     if target.pod:
         return [
-            f"Read by the static pod {target.pod}: its running container is",
-            "stopped (crictl stop) and kubelet starts a new one from the same",
-            "manifest, which reads the new server; then checked through the LB.",
-            "A node without crictl or without that container: it reads the",
-            "new server at its next start.",
+            f"Read by the static pod {target.pod}: its manifest is moved out of",
+            "/etc/kubernetes/manifests and back (every byte kept); kubelet stops",
+            "the pod and starts it again, which reads the new server; then",
+            "checked through the LB. A node without that manifest: crictl stops",
+            "its container where the node has crictl, else it reads the new",
+            "server at its next start.",
         ]
     return ["No unit: its client reads the new server at its next start."]
 
@@ -67,6 +68,11 @@ def view_text(plan: RenderPlan, ref: KubeconfigRef, dry_run: Mapping[str, Any]) 
     """The viewer's text for a kubeconfig: what changes in it, node by node."""
     target = ref.kubeconfig
     unit = restart_lines(target)
+    if target.path in KUBEADM_LOCAL_KUBECONFIGS and not plan.profile.clients.repoint_local:
+        unit += [
+            "On a master where it names the master's own apiserver it stays",
+            "local, as kubeadm made it (Clients: Local ones too repoints it).",
+        ]
     head = [
         target.path,
         "Only its server: line changes, once the node's load balancer",

@@ -1,7 +1,8 @@
 """Step 6, Clients: make an existing cluster HA. Whether ``kubeha apply`` repoints the nodes'
 kubeconfigs to the load balancer once it verifies (``[clients] repoint``), which kubeconfigs
-(one per line, ``PATH [UNIT or pod:NAME]``; kubeadm's when the profile lists none) and the cluster CA on the
-nodes (``ca_file``). Preview then shows each kubeconfig's one-line diff."""
+(one per line, ``PATH [UNIT or pod:NAME]``; kubeadm's when the profile lists none), whether kubeadm's
+local kubeconfigs are repointed too (``repoint_local``, off: its help says what it costs during
+``kubeadm upgrade``) and the cluster CA on the nodes (``ca_file``). Preview then shows each kubeconfig's one-line diff."""
 
 from __future__ import annotations
 
@@ -23,12 +24,19 @@ from screens.kubeconfig_text import (
 )
 from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
+from wizard.profile import REPOINT_LOCAL_HELP
 
 CLIENT_FIELDS = (
     FieldSpec(
         "clients.repoint",
         "Repoint clients",
         "point the kubeconfigs at the LB",
+        "bool",
+    ),
+    FieldSpec(
+        "clients.repoint_local",
+        "Local ones too",
+        "see the note below",
         "bool",
     ),
     FieldSpec(
@@ -73,6 +81,7 @@ class ClientsScreen(WizardScreen):
             area.border_subtitle = r"PATH \[UNIT]; empty: kubeadm's"
             yield area
             yield Static("", id="clients-note", markup=False)
+            yield Static(REPOINT_LOCAL_HELP, id="clients-local-note", markup=False)
 
     def on_mount(self) -> None:
         text = self.query_one("#text-kubeconfigs", TextArea).text

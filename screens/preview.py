@@ -19,6 +19,10 @@ from screens.base import WizardScreen
 from screens.client_view import BRANCH, KubeconfigRef, leaf_label, view_text
 from screens.engine_bridge import EventsReady, RunFailed, RunFinished
 from screens.engine_runner import RunsEngine
+from screens.object_view import BRANCH as OBJECTS_BRANCH
+from screens.object_view import ObjectLeaf, leaves
+from screens.object_view import leaf_label as object_label
+from screens.object_view import view_text as object_text
 from screens.widgets.file_view import FileView, lexer_for
 from wizard.engine.model import ApplyOptions, FileDiff
 from wizard.errors import KubehaError
@@ -58,7 +62,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
         super().__init__()
         self.plan: RenderPlan | None = None
         self.error: str | None = None
-        self.current: FileRef | KubeconfigRef | None = None
+        self.current: FileRef | KubeconfigRef | ObjectLeaf | None = None
         self.show_diff = False
 
     def compose_body(self) -> ComposeResult:
@@ -123,6 +127,10 @@ class PreviewScreen(RunsEngine, WizardScreen):
             for target in targets:
                 ref = KubeconfigRef(target)
                 clients.add_leaf(Text(leaf_label(plan, ref, self.state.dry_run)), ref)
+            objects = tree.root.add(Text(OBJECTS_BRANCH), expand=True)
+            read = self.state.dry_run_objects
+            for leaf in leaves():
+                objects.add_leaf(Text(object_label(leaf, read, bool(self.state.dry_run))), leaf)
 
     def file_label(self, node: str, file: RenderedFile) -> Text:
         diff = self.diff_of(FileRef(node, file))
@@ -138,7 +146,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
     @on(Tree.NodeHighlighted, "#plan-tree")
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         ref = event.node.data
-        if isinstance(ref, FileRef | KubeconfigRef):
+        if isinstance(ref, FileRef | KubeconfigRef | ObjectLeaf):
             self.current = ref
             self.show_current()
 
@@ -147,6 +155,11 @@ class PreviewScreen(RunsEngine, WizardScreen):
         if ref is None:
             return
         view = self.query_one(FileView)
+        if isinstance(ref, ObjectLeaf):
+            view.border_title = Text(f"{ref.title}: through the API")
+            text = object_text(ref, self.state.dry_run_objects, bool(self.state.dry_run))
+            view.show(text, "diff" if self.state.dry_run else "text")
+            return
         if isinstance(ref, KubeconfigRef):
             assert self.plan is not None
             view.border_title = Text(f"{ref.kubeconfig.path}: its server: line on each node")
@@ -222,6 +235,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
     @on(RunFinished)
     def _finished(self, message: RunFinished) -> None:
         self.state.dry_run = {n.node: n for n in message.summary.nodes}
+        self.state.dry_run_objects = message.summary.objects
         failed = [n for n in message.summary.nodes if not n.ok]
         assert self.plan is not None
         self.fill_tree(self.plan)

@@ -91,6 +91,8 @@ class WizardState:
     cancelled: bool = False
     run_error: str | None = None
     dry_run: dict[str, Any] = field(default_factory=dict)  # node -> NodeResult of a dry run
+    # kubeadm's objects as the last dry run read them: (object and field, diff or why not).
+    dry_run_objects: tuple[tuple[str, str], ...] = ()
     # The profile as last loaded or saved: quitting asks while ``profile`` differs from it.
     baseline: Profile | None = None
     # The last profile validated and its problems (a profile is immutable: checked by identity).

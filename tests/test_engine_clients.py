@@ -53,7 +53,7 @@ def pki():
 @pytest.fixture
 def profile():
     base = example_profile("local-nginx")
-    return dataclasses.replace(base, clients=Clients(repoint=True))
+    return dataclasses.replace(base, clients=Clients(repoint=True, repoint_local=True))
 
 
 def cluster_for(profile, pki, sans=("apiserver.cluster.local", "127.0.0.1", "kubernetes")):
@@ -228,7 +228,11 @@ def test_repoint_off_is_todays_run(pki):
 def test_uninstall_points_clients_back_first(pki):
     profile = dataclasses.replace(
         example_profile("local-nginx"),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
     cluster = cluster_for(profile, pki)
     originals = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
@@ -294,7 +298,11 @@ def test_fetch_script_gets_the_served_certificate(pki, loopback_tls, tool):
 def test_a_client_that_cannot_be_pointed_back_keeps_the_load_balancer(pki):
     profile = dataclasses.replace(
         example_profile("local-nginx"),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
     cluster = cluster_for(profile, pki)
     assert apply(profile, cluster).ok
@@ -317,7 +325,11 @@ def test_kubeconfigs_an_older_kubeha_pointed_at_the_proxy_move_to_the_name_and_b
     moves them to the name, and uninstall still gives back the original master."""
     profile = dataclasses.replace(
         example_profile("local-nginx"),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
     cluster = cluster_for(profile, pki)
     originals = {}
@@ -343,7 +355,11 @@ def test_kubeconfigs_an_older_kubeha_pointed_at_the_proxy_move_to_the_name_and_b
 def test_uninstall_points_back_what_an_older_kubeha_left_on_the_proxy_address(pki):
     profile = dataclasses.replace(
         example_profile("local-nginx"),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
     cluster = cluster_for(profile, pki)
     master = f"https://{profile.masters[0].address}:6443"
@@ -402,7 +418,11 @@ def test_uninstall_points_every_nodes_clients_back_before_any_balancer_goes(pki)
     haproxy before every node's kubeconfigs are pointed back."""
     profile = dataclasses.replace(
         example_profile("haproxy-keepalived"),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
     cluster = cluster_for(profile, pki)
     originals = {name: node.files[KUBELET] for name, node in cluster.nodes.items()}
@@ -435,7 +455,11 @@ def test_uninstall_points_every_nodes_clients_back_before_any_balancer_goes(pki)
 def test_a_node_whose_clients_cannot_go_back_keeps_every_balancer(pki):
     profile = dataclasses.replace(
         example_profile("haproxy-keepalived"),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
     cluster = cluster_for(profile, pki)
     lb = build_plan(profile).server_url
@@ -460,10 +484,38 @@ def test_a_node_whose_clients_cannot_go_back_keeps_every_balancer(pki):
         assert not [x for x in node.log if x.startswith("systemctl stop")], node.name
 
 
-def test_kubeadm_static_pods_are_restarted_through_crictl(pki):
-    """kubeadm's controller-manager.conf belongs to a static pod: after the repoint its running
-    container is stopped (crictl) and a new one must come up; without crictl it is said."""
-    profile = dataclasses.replace(example_profile("local-nginx"), clients=Clients(repoint=True))
+def test_kubeadm_static_pods_are_restarted_through_their_manifest(pki):
+    """kubeadm's controller-manager.conf belongs to a static pod: after the repoint (asked for:
+    repoint_local) its manifest is moved out and back (wizard.engine.clients.
+    manifest_restart_script, tested in a real shell in test_static_pod_restart.py)."""
+    clients = Clients(repoint=True, repoint_local=True)
+    profile = dataclasses.replace(example_profile("local-nginx"), clients=clients)
+    cluster = cluster_for(profile, pki)
+    conf = "/etc/kubernetes/controller-manager.conf"
+    m1 = cluster.nodes[profile.masters[0].name]
+    m1.files[conf] = kubeconfig(f"https://{profile.masters[0].address}:6443", pki[2])
+    sh = m1.sh
+
+    def kubelet(script, timeout=120):
+        if "/etc/kubernetes/manifests/kube-controller-manager.yaml" in script:
+            m1.log.append("manifest moved out and back")
+            return type(sh(""))(("sh",), 0, "restarted\n", "")
+        return sh(script, timeout)
+
+    m1.sh = kubelet
+    events = []
+    summary = apply(profile, cluster, events)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    assert "manifest moved out and back" in m1.log
+    lines = [line for e in events if e.node == m1.name for line in e.lines]
+    assert "restarted static pod kube-controller-manager (its manifest moved out and back)" in lines
+
+
+def test_without_a_manifest_a_static_pod_is_restarted_through_crictl(pki):
+    """A node without the pod's manifest (or without pgrep): its container is stopped through
+    crictl when the node has crictl; without crictl it is said, not failed."""
+    clients = Clients(repoint=True, repoint_local=True)
+    profile = dataclasses.replace(example_profile("local-nginx"), clients=clients)
     cluster = cluster_for(profile, pki)
     conf = "/etc/kubernetes/controller-manager.conf"
     m1 = cluster.nodes[profile.masters[0].name]
@@ -472,6 +524,8 @@ def test_kubeadm_static_pods_are_restarted_through_crictl(pki):
     sh = m1.sh
 
     def crictl(script, timeout=120):
+        if "/etc/kubernetes/manifests/" in script:
+            return type(sh(""))(("sh",), 0, "no-manifest\n", "")
         if "crictl ps" in script and "kube-controller-manager" in script:
             m1.log.append("crictl ps")
             return type(sh(""))(("sh",), 0, containers["kube-controller-manager"] + "\n", "")
@@ -488,9 +542,53 @@ def test_kubeadm_static_pods_are_restarted_through_crictl(pki):
     assert "crictl stop old-1" in m1.log
     lines = [line for e in events if e.node == m1.name for line in e.lines]
     assert "restarted static pod kube-controller-manager" in lines
-    # a node without crictl: said, not failed
     m2 = cluster.nodes[profile.masters[1].name]
     assert not [x for x in m2.log if "crictl stop" in x]
+
+
+def test_kubeadms_local_kubeconfigs_stay_local_by_default(pki):
+    """controller-manager.conf, scheduler.conf and a master's kubelet.conf that name the
+    master's own apiserver stay there unless repoint_local; a kubelet.conf naming another
+    master (a worker's, m2's naming m1) moves to the load balancer."""
+    profile = dataclasses.replace(example_profile("local-nginx"), clients=Clients(repoint=True))
+    cluster = cluster_for(profile, pki)
+    m1, m2 = (cluster.nodes[m.name] for m in profile.masters[:2])
+    own = f"https://{profile.masters[0].address}:6443"
+    local = ("/etc/kubernetes/controller-manager.conf", "/etc/kubernetes/scheduler.conf")
+    for path in local:
+        m1.files[path] = kubeconfig(own, pki[2])
+    m2_own = f"https://{profile.masters[1].address}:6443"
+    m2.files[local[1]] = kubeconfig(m2_own.replace(profile.masters[1].address, "127.0.0.1"), pki[2])
+    before = {name: dict(node.files) for name, node in cluster.nodes.items()}
+    events = []
+    summary = apply(profile, cluster, events, dry_run=True)
+    m1_result = next(n for n in summary.nodes if n.node == m1.name)
+    lines = [line for e in events if e.node == m1.name and e.phase == "clients" for line in e.lines]
+    kept = f"left as is: {own}: this master's own apiserver, kept local ([clients] repoint_local"
+    for path in (*local, KUBELET):
+        assert any(line.startswith(f"{path}: {kept}") for line in lines), (path, lines)
+    assert not any("would repoint /etc/kubernetes/controller-" in a for a in m1_result.actions)
+    summary = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for path in (*local, KUBELET):
+        assert m1.files[path] == before[m1.name][path], path
+    assert m2.files[local[1]] == before[m2.name][local[1]]  # loopback: its own apiserver
+    assert LB in m2.files[KUBELET]  # names m1, not m2's own apiserver: repointed
+    worker = cluster.nodes[profile.workers[0].name]
+    assert LB in worker.files[KUBELET]
+    # Asked for: every one of them moves (each static pod restarted through its manifest).
+    sh = m1.sh
+
+    def kubelet(script, timeout=120):
+        if "/etc/kubernetes/manifests/" in script:
+            return type(sh(""))(("sh",), 0, "restarted\n", "")
+        return sh(script, timeout)
+
+    m1.sh = kubelet
+    asked = dataclasses.replace(profile, clients=Clients(repoint=True, repoint_local=True))
+    assert apply(asked, cluster).ok
+    for path in (*local, KUBELET):
+        assert LB in m1.files[path], path
 
 
 def test_a_bad_pod_name_is_named():
@@ -534,7 +632,11 @@ OTHER = "- cluster:\n    server: https://other.example.org:6443\n  name: added\n
 def kubelet_only(base="local-nginx"):
     return dataclasses.replace(
         example_profile(base),
-        clients=Clients(repoint=True, kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),)),
+        clients=Clients(
+            repoint=True,
+            repoint_local=True,
+            kubeconfigs=(ClientKubeconfig(KUBELET, "kubelet.service"),),
+        ),
     )
 
 

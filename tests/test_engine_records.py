@@ -61,7 +61,9 @@ def _pki():
 
 
 def _clients_profile():
-    return dataclasses.replace(example_profile("local-nginx"), clients=Clients(repoint=True))
+    return dataclasses.replace(
+        example_profile("local-nginx"), clients=Clients(repoint=True, repoint_local=True)
+    )
 
 
 def _nginx_cluster(profile):

@@ -126,13 +126,29 @@ class ClientKubeconfig:
 # kubeadm's kubeconfigs, used when [clients] repoint is on and names none. Only the files present
 # on a node are touched. kubelet reads kubelet.conf at start: kubelet.service is restarted. The
 # controller-manager and scheduler of kubeadm are static pods that kubelet runs: restarting
-# kubelet does not restart them, so their containers are (crictl stop; kubelet starts them
-# again). admin.conf is read by kubectl at each call.
+# kubelet does not restart them, so their manifests are moved out of kubelet's folder and back
+# (kubelet stops the pod and starts it again). admin.conf is read by kubectl at each call.
 KUBEADM_KUBECONFIGS = (
     ClientKubeconfig("/etc/kubernetes/kubelet.conf", "kubelet.service"),
     ClientKubeconfig("/etc/kubernetes/controller-manager.conf", pod="kube-controller-manager"),
     ClientKubeconfig("/etc/kubernetes/scheduler.conf", pod="kube-scheduler"),
     ClientKubeconfig("/etc/kubernetes/admin.conf"),
+)
+# kubeadm points these at the master's own apiserver on purpose (a master's kubelet.conf from
+# kubeadm 1.33): on a master whose file names its own apiserver they stay there unless
+# [clients] repoint_local says otherwise (Clients.repoint_local).
+KUBEADM_LOCAL_KUBECONFIGS = frozenset(
+    {
+        "/etc/kubernetes/controller-manager.conf",
+        "/etc/kubernetes/scheduler.conf",
+        "/etc/kubernetes/kubelet.conf",
+    }
+)
+REPOINT_LOCAL_HELP = (
+    "Local ones: kubeadm points controller-manager.conf, scheduler.conf and a master's own "
+    "kubelet.conf at the master's own apiserver on purpose. Repointed, they may reach an "
+    "apiserver of another version during `kubeadm upgrade` (version skew: "
+    "kubernetes/kubernetes#94398, #129956), and the upgrade may write them back."
 )
 
 
@@ -146,6 +162,9 @@ class Clients:
     repoint: bool = False
     kubeconfigs: tuple[ClientKubeconfig, ...] = ()
     ca_file: str | None = None  # the cluster CA on the nodes; else each kubeconfig's own CA
+    # REPOINT_LOCAL_HELP: kubeadm's local kubeconfigs (KUBEADM_LOCAL_KUBECONFIGS) repointed too,
+    # on a master where they name its own apiserver (off: they stay local).
+    repoint_local: bool = False
 
     def targets(self) -> tuple[ClientKubeconfig, ...]:
         """The kubeconfigs to repoint: the profile's, kubeadm's when it names none; none when

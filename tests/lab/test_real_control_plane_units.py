@@ -155,6 +155,8 @@ def test_units_follow_the_seed_and_the_lab_faults():
     assert "--client-cert-auth" in etcd and "--peer-client-cert-auth" in etcd
     for unit in (control_plane.controller_manager_unit(), control_plane.scheduler_unit()):
         assert "--leader-elect=true" in unit and "--leader-elect-resource-lock=leases" in unit
+    # As kubeadm runs it: the bootstrap signer signs cluster-info (test_api_objects checks it).
+    assert "--controllers=*,bootstrapsigner,tokencleaner" in control_plane.controller_manager_unit()
     proxy = control_plane.proxy_unit("w1", "10.77.0.21")
     assert "--proxy-mode=iptables" in proxy and "--hostname-override=w1" in proxy
 

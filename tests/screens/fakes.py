@@ -51,6 +51,8 @@ class FakeEngine:
     cancel_seen: threading.Event = field(default_factory=threading.Event)
     waiting: threading.Event = field(default_factory=threading.Event)
     absent: tuple[str, ...] = ()
+    # What a run reads of kubeadm's objects (RunSummary.objects): (object and field, diff).
+    objects: tuple[tuple[str, str], ...] = ()
     # Sends nothing over any network, so the wizard lets it run the example profiles (whose
     # documentation addresses the real engine must never reach); True plays the real one.
     connects: bool = False
@@ -80,7 +82,9 @@ class FakeEngine:
                 results.append(NodeResult(name, state, "cancelled before connect"))
                 continue
             results.append(self._node(plan, name, options, sink))
-        return RunSummary("run-0001", plan.profile.name, tuple(results), self.log_path)
+        return RunSummary(
+            "run-0001", plan.profile.name, tuple(results), self.log_path, objects=self.objects
+        )
 
     def verify(
         self, profile: Profile, options: ApplyOptions, secrets: Secrets | None = None

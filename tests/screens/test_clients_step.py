@@ -162,7 +162,7 @@ async def test_preview_shows_each_kubeconfigs_one_line_diff() -> None:
         kubelet = "/etc/kubernetes/kubelet.conf"
         assert leaves[kubelet] == f"{kubelet}  server: <current> → server: {LB}"
         tree = app.screen.query_one("#plan-tree", Tree)
-        tree.move_cursor_to_line(tree.last_line - 3)  # the kubelet's leaf
+        tree.move_cursor_to_line(tree.last_line - 7)  # the kubelet's leaf (the objects: 4 lines)
         await pilot.pause()
         assert f"server: <current> → server: {LB}" in app.screen.query_one(FileView).shown_text
         await pilot.press("d")
@@ -172,7 +172,7 @@ async def test_preview_shows_each_kubeconfigs_one_line_diff() -> None:
         leaves = _client_leaves(app)
         assert leaves[kubelet] == f"{kubelet}  server: {old} → server: {LB}"
         assert leaves["/etc/kubernetes/admin.conf"].endswith("not on any node: left alone")
-        tree.move_cursor_to_line(tree.last_line - 3)
+        tree.move_cursor_to_line(tree.last_line - 7)
         await pilot.pause()
         shown = app.screen.query_one(FileView).shown_text
         assert f"worker1: server: {old} → server: {LB}" in shown
@@ -184,3 +184,64 @@ async def test_preview_without_repointing_lists_no_kubeconfig() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         assert _client_leaves(app) == {}
+
+
+async def test_kubeadms_local_kubeconfigs_are_an_explicit_choice_with_its_cost() -> None:
+    """repoint_local is off by default; its help names what it costs in `kubeadm upgrade`
+    (kubernetes/kubernetes#94398, #129956), and space turns it on in the profile."""
+    app = make_app(profile=_repointing(), engine=FakeEngine(), initial_step="clients")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        box = app.screen.query_one("#f-clients-repoint-local", Checkbox)
+        assert str(box.label) == "off" and not app.state.profile.clients.repoint_local
+        note = " ".join(widget_text(app, "#clients-local-note").split())
+        assert "kubeadm upgrade" in note and "#94398" in note and "#129956" in note
+        box.focus()
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.state.profile.clients == Clients(repoint=True, repoint_local=True)
+
+
+async def test_preview_shows_kubeadms_objects_and_their_diffs_after_a_dry_run() -> None:
+    from screens.object_view import ObjectLeaf
+
+    title = "ConfigMap kube-system/kube-proxy data.kubeconfig.conf"
+    diff = f"--- {title}\n+++ {title} (kubeha)\n-    server: https://192.0.2.11:6443\n+    server: {LB}\n"
+    unchanged = "ConfigMap kube-system/kubeadm-config data.ClusterConfiguration"
+    objects = ((title, diff), (unchanged, "unchanged: left as is"))
+    app = make_app(profile=_repointing(), engine=FakeEngine(objects=objects))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        tree = app.screen.query_one("#plan-tree", Tree)
+        lines = {
+            str(node.label): index
+            for index in range(tree.last_line + 1)
+            if (node := tree.get_node_at_line(index)) is not None
+            and isinstance(node.data, ObjectLeaf)
+        }
+        assert list(lines) == [
+            "ConfigMap kube-system/kube-proxy",
+            "ConfigMap kube-public/cluster-info",
+            "ConfigMap kube-system/kubeadm-config",
+        ]
+        tree.move_cursor_to_line(lines["ConfigMap kube-system/kube-proxy"])
+        await pilot.pause()
+        shown = app.screen.query_one(FileView).shown_text
+        assert "Press d for a dry run" in shown and "restarted (rolling)" in shown
+        await pilot.press("d")
+        await wait_for(pilot, lambda: bool(app.state.dry_run))
+        await pilot.pause()
+        labels = [
+            str(node.label)
+            for index in range(tree.last_line + 1)
+            if (node := tree.get_node_at_line(index)) is not None
+            and isinstance(node.data, ObjectLeaf)
+        ]
+        assert labels == [
+            "ConfigMap kube-system/kube-proxy  (changes)",
+            "ConfigMap kube-public/cluster-info  (not in the cluster)",
+            "ConfigMap kube-system/kubeadm-config  (unchanged)",
+        ]
+        tree.move_cursor_to_line(lines["ConfigMap kube-system/kube-proxy"])
+        await pilot.pause()
+        assert f"+    server: {LB}" in app.screen.query_one(FileView).shown_text

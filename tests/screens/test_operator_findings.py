@@ -64,20 +64,22 @@ async def test_a_mistyped_strategy_opened_from_start_does_not_crash() -> None:
 # Preview says what happens to a static pod's kubeconfig ------------------------------------------
 
 
-async def test_preview_says_a_static_pods_container_is_restarted() -> None:
+async def test_preview_says_a_static_pod_is_restarted_through_its_manifest() -> None:
     profile = dataclasses.replace(example("local-nginx"), clients=Clients(repoint=True))
     app = make_app(profile=profile, engine=FakeEngine())
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         tree = app.screen.query_one("#plan-tree", Tree)
-        tree.move_cursor_to_line(tree.last_line - 2)  # controller-manager.conf
+        tree.move_cursor_to_line(tree.last_line - 6)  # controller-manager.conf (4 object lines)
         await pilot.pause()
         shown = " ".join(app.screen.query_one(FileView).shown_text.split())
         assert "/etc/kubernetes/controller-manager.conf" in shown
         assert "No unit" not in shown
         assert "static pod kube-controller-manager" in shown
-        assert "crictl stop" in shown and "kubelet starts a new one" in shown
-        tree.move_cursor_to_line(tree.last_line)  # admin.conf: no unit, no pod
+        assert "its manifest is moved out of /etc/kubernetes/manifests and back" in shown
+        assert "kubelet stops the pod and starts it again" in shown
+        assert "names the master's own apiserver it stays local" in shown
+        tree.move_cursor_to_line(tree.last_line - 4)  # admin.conf: no unit, no pod
         await pilot.pause()
         assert "next start" in app.screen.query_one(FileView).shown_text
 

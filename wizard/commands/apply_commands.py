@@ -16,7 +16,7 @@ from wizard.commands.loading import load_plan
 from wizard.commands.options import connection_options, profile_argument
 from wizard.engine.events import ConsoleSink, Event
 from wizard.engine.model import ApplyOptions
-from wizard.engine.report import diff_lines, plan_lines, summary_lines
+from wizard.engine.report import diff_lines, object_lines, plan_lines, summary_lines
 from wizard.errors import EXIT_INTERRUPTED, KubehaError
 from wizard.example_addresses import refuse_example_addresses
 
@@ -140,6 +140,8 @@ def run_apply_command(args: argparse.Namespace) -> int:
         for result in summary.nodes:
             for line in diff_lines(result):
                 print(line, file=out)
+        for line in object_lines(summary):
+            print(line, file=out)
     for line in summary_lines(summary):
         print(line, file=out)
     return _exit_code(summary, cancel)

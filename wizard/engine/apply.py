@@ -167,6 +167,7 @@ def _finish(run: Run) -> RunSummary:
         nodes=tuple(run.results[name] for name in run.selected),
         log_path=run.state.log_path,
         cluster_problems=tuple(run.cluster_problems),
+        objects=tuple(run.objects),
     )
     ok_count = sum(1 for n in summary.nodes if n.ok)
     problems = run.cluster_problems

@@ -11,8 +11,8 @@ this run's rollback, ``.kubeha-orig`` for uninstall), and the names of the clust
 changed are recorded (``RECORD``): uninstall gives those clusters, found by name, the server
 they have in ``.kubeha-orig``, and keeps the file, its backup and the load balancer when a
 server on the load balancer cannot be given back. The unit that reads it is restarted when it
-was running (a kubeadm static pod's container is stopped through crictl, and kubelet starts
-it again from its manifest), then the client is checked to talk through the load balancer: ``kubectl get --raw
+was running (a kubeadm static pod's manifest is moved out of kubelet's folder and back, and
+kubelet starts it again), then the client is checked to talk through the load balancer: ``kubectl get --raw
 /readyz`` with that kubeconfig (curl with its CA where there is no kubectl), and kubelet's or
 kube-proxy's healthz when the unit is one of theirs. A re-apply finds nothing to change.
 
@@ -38,10 +38,11 @@ from dataclasses import dataclass
 from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import StepFailed
 from wizard.engine.remote import REGULAR, RemoteNode, q
-from wizard.profile import ClientKubeconfig, Profile
+from wizard.profile import KUBEADM_LOCAL_KUBECONFIGS, ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
 from wizard.retrofit.client_diff import old_endpoints
 
+KEPT_LOCAL = "[clients] repoint_local = true repoints it"
 CA_COPY = "/run/kubeha/clients-ca.pem"  # an embedded CA, for curl where there is no kubectl
 # Which cluster entries (by name) kubeha repointed in each kubeconfig: uninstall points back
 # exactly those, matched by name in the file as it is then (:func:`kubeconfig.point_back`).
@@ -66,6 +67,12 @@ class ClientPlan:
     # curl's credentials where there is no kubectl: the check's client certificate (an
     # apiserver that refuses anonymous requests answers /readyz 401 otherwise).
     curl_auth: str = ""
+    # Each master's own apiserver endpoints (its address and name, loopback), by node name:
+    # kubeadm's local kubeconfigs naming one of them stay ([clients] repoint_local off).
+    local: tuple[tuple[str, frozenset[tuple[str, int]]], ...] = ()
+
+    def own_endpoints(self, name: str) -> frozenset[tuple[str, int]]:
+        return next((found for node, found in self.local if node == name), frozenset())
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,28 @@ def client_plan(
         profile.clients.ca_file,
         former,
         profile.health_check.curl_auth,
+        () if profile.clients.repoint_local else local_endpoints(profile),
     )
+
+
+def local_endpoints(profile: Profile) -> tuple[tuple[str, frozenset[tuple[str, int]]], ...]:
+    """Each master's own apiserver as its own kubeconfigs may name it: its address, its
+    name and loopback, at its apiserver port."""
+    found = []
+    for master in profile.masters:
+        port = master.apiserver_port
+        hosts = (master.address.lower(), master.name.lower(), "127.0.0.1", "localhost", "::1")
+        found.append((master.name, frozenset((host, port) for host in hosts)))
+    return tuple(found)
+
+
+def kept_local(plan: ClientPlan, name: str, target: ClientKubeconfig, text: str) -> str | None:
+    """The server that keeps kubeadm's local kubeconfig ``target`` on this master's own
+    apiserver (None: repointed as any other)."""
+    if target.path not in KUBEADM_LOCAL_KUBECONFIGS:
+        return None
+    own = plan.own_endpoints(name)
+    return next((s for s in kubeconfig.servers(text) if kubeconfig.endpoint(s) in own), None)
 
 
 def _mode_owner(node: RemoteNode, path: str) -> tuple[int, str, str]:
@@ -147,10 +175,75 @@ def pods_of(targets: Iterable[ClientKubeconfig]) -> list[str]:
     return list(dict.fromkeys(t.pod for t in targets if t.pod))
 
 
+MANIFESTS = "/etc/kubernetes/manifests"  # kubelet's static pod folder, as kubeadm sets it
+
+
+def manifest_restart_script(pod: str, seconds: float, manifests: str = MANIFESTS) -> str:
+    """A static pod restarted through its manifest: moved out of kubelet's folder (a rename on
+    the same file system: the file keeps every byte, its inode and times) until kubelet has
+    stopped the pod's process, then moved back and waited on until kubelet starts a new one. A
+    trap moves it back on every way out, and a manifest a stopped run left outside is moved
+    back first. Prints one word: restarted, no-manifest, no-pgrep, not-running, not-stopped,
+    not-started."""
+    manifest = f"{manifests.rstrip('/')}/{pod}.yaml"
+    away = f"{posixpath.dirname(manifests.rstrip('/'))}/.kubeha-{pod}.yaml.away"
+    tries = max(1, int(seconds * 2))
+    pattern = q(f"^([^ ]*/)?{pod}( |$)")
+    return f"""m={q(manifest)}; away={q(away)}; n={tries}
+pids() {{ pgrep -f {pattern} 2>/dev/null | sort -n | tr '\n' ' '; }}
+back() {{ if [ -e "$away" ] && [ ! -e "$m" ]; then mv "$away" "$m"; fi; }}
+trap back EXIT
+trap 'back; exit 1' HUP INT TERM
+back
+[ -f "$m" ] || {{ echo no-manifest; exit 0; }}
+command -v pgrep >/dev/null 2>&1 || {{ echo no-pgrep; exit 0; }}
+before=$(pids)
+[ -n "$before" ] || {{ echo not-running; exit 0; }}
+mv "$m" "$away" || {{ echo cannot-move; exit 1; }}
+i=0
+while :; do
+  alive=; for p in $before; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [ -z "$alive" ] && break
+  i=$((i+1)); [ "$i" -ge "$n" ] && {{ back; echo not-stopped; exit 1; }}
+  sleep 0.5
+done
+back
+i=0
+while :; do
+  for p in $(pids); do case " $before " in *" $p "*) ;; *) echo restarted; exit 0;; esac; done
+  i=$((i+1)); [ "$i" -ge "$n" ] && {{ echo not-started; exit 1; }}
+  sleep 0.5
+done
+"""
+
+
 def restart_pod(node: RemoteNode, pod: str, seconds: float) -> tuple[bool, str]:
-    """A kubeadm static pod's running container stopped through crictl; kubelet starts a new
-    one from the same manifest, which reads the kubeconfig again. (ok, what happened); ok and
-    nothing done when the node has no crictl or no such container running."""
+    """A kubeadm static pod restarted through its manifest (:func:`manifest_restart_script`):
+    kubelet stops it and starts it again, reading the kubeconfig again. Where the node has no
+    such manifest (or no pgrep to see the pod's process with), its running container is stopped
+    through crictl when the node has crictl. (ok, what happened); ok and nothing done when the
+    pod does not run here."""
+    result = node.sh(manifest_restart_script(pod, seconds), timeout=2 * seconds + 60)
+    word = (result.stdout.split() or ["?"])[-1]
+    if word == "restarted":
+        return True, f"restarted static pod {pod} (its manifest moved out and back)"
+    if word == "not-running":
+        return True, f"{pod}: its manifest is here but no {pod} process runs: nothing to restart"
+    if word == "not-stopped":
+        return False, (
+            f"{pod}: kubelet did not stop it within {seconds:g} s of its manifest leaving "
+            f"{MANIFESTS} (is kubelet running?); the manifest is back in place"
+        )
+    if word == "not-started":
+        return False, f"{pod}: kubelet did not start it again within {seconds:g} s"
+    if word not in ("no-manifest", "no-pgrep"):
+        return False, f"{pod}: restart through its manifest failed: {result.stderr.strip()[:200]}"
+    return _crictl_restart(node, pod, seconds)
+
+
+def _crictl_restart(node: RemoteNode, pod: str, seconds: float) -> tuple[bool, str]:
+    """The pod's running container stopped through crictl (only where the node has crictl);
+    kubelet starts a new one from the same manifest."""
     name = q(f"^{pod}$")
     listed = node.sh(
         f"command -v crictl >/dev/null 2>&1 || {{ echo no-crictl; exit 0; }}; "
@@ -158,7 +251,10 @@ def restart_pod(node: RemoteNode, pod: str, seconds: float) -> tuple[bool, str]:
         timeout=30,
     )
     if "no-crictl" in listed.stdout:
-        return True, f"{pod}: no crictl on the node: it reads the new server at its next start"
+        return (
+            True,
+            f"{pod}: no manifest and no crictl on the node: it reads the new server at its next start",
+        )
     before = set(listed.stdout.split())
     if not listed.ok or not before:
         return True, f"{pod}: no running container on this node"
@@ -204,13 +300,20 @@ def kubeconfigs_now(node: RemoteNode, plan: ClientPlan) -> tuple[KubeconfigNow, 
 
 
 def moves(
-    node: RemoteNode, plan: ClientPlan
+    node: RemoteNode, plan: ClientPlan, name: str = ""
 ) -> Iterator[tuple[ClientKubeconfig, kubeconfig.Repointed]]:
-    """Each listed kubeconfig present on the node, and what pointing it at the LB makes of it."""
+    """Each listed kubeconfig present on the node ``name``, and what pointing it at the LB makes
+    of it (kubeadm's local ones on their master's own apiserver: nothing, saying why)."""
     for target in plan.kubeconfigs:
         text = node.read_text(target.path)
-        if text is not None:
-            yield target, kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
+        if text is None:
+            continue
+        local = kept_local(plan, name, target, text)
+        if local is not None:
+            why = f"{local}: this master's own apiserver, kept local ({KEPT_LOCAL})"
+            yield target, kubeconfig.Repointed(text, (), (why,), plan.server_url)
+            continue
+        yield target, kubeconfig.repoint(text, plan.server_url, set(plan.old_endpoints))
 
 
 def check_client(

@@ -108,6 +108,9 @@ class RunSummary:
     nodes: tuple[NodeResult, ...]
     log_path: Path | None = None
     cluster_problems: tuple[str, ...] = field(default=())
+    # kubeadm's objects through the API ([clients] repoint): (object and field, its diff, or
+    # one line saying why nothing changes), as the run's objects phase read them.
+    objects: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def ok(self) -> bool:

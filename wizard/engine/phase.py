@@ -30,6 +30,9 @@ class PhaseName(StrEnum):
     ACTIVATE = "activate"
     VERIFY = "verify"
     CLIENTS = "clients"  # kubeconfigs repointed to the load balancer ([clients] repoint)
+    # kubeadm's objects repointed through the API (node None): kube-proxy, cluster-info,
+    # kubeadm-config ([clients] repoint); an uninstall's giving back.
+    OBJECTS = "objects"
     RETIRE = "retire"  # another strategy's balancer on the same port stopped and removed
     ROLLBACK = "rollback"
     DONE = "done"  # a node's last word: its result

@@ -46,6 +46,21 @@ def diff_lines(result: NodeResult) -> list[str]:
     return lines
 
 
+def object_lines(summary: RunSummary) -> list[str]:
+    """A dry run's diff of each of kubeadm's objects (``[clients] repoint``), escaped."""
+    if not summary.objects:
+        return []
+    lines = ["=== cluster objects (through the API)"]
+    for title, text in summary.objects:
+        if text.startswith("unchanged"):
+            lines.append(f"    {one_line(title)}: {one_line(text)}")
+            continue
+        lines.append(f"    {one_line(title)}: would change")
+        body = text.removesuffix("\n").split("\n")
+        lines.extend(f"    {one_line(line.rstrip(' '))}" for line in body)
+    return lines
+
+
 def summary_lines(summary: RunSummary) -> list[str]:
     width = max([len(n.node) for n in summary.nodes] + [4])
     lines = ["", f"{'node':<{width}}  {'result':<11}  details"]

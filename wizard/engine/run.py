@@ -44,6 +44,8 @@ class Run:
     clients_first: dict[str, Job] = field(default_factory=dict)
     results: dict[str, NodeResult] = field(default_factory=dict)
     cluster_problems: list[str] = field(default_factory=list)
+    # kubeadm's objects ([clients] repoint): (object and field, diff or why unchanged).
+    objects: list[tuple[str, str]] = field(default_factory=list)
     began: float | None = None  # when the first node started
     opened: list = field(default_factory=list)  # closed on every way out
 

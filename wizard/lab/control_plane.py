@@ -313,6 +313,8 @@ def controller_manager_unit() -> str:
             f"--root-ca-file={SSL_DIR}/ca.pem",
             f"--service-account-private-key-file={SSL_DIR}/sa.key",
             "--use-service-account-credentials=true",
+            # As kubeadm runs it: the bootstrap signer signs cluster-info for each token.
+            "--controllers=*,bootstrapsigner,tokencleaner",
             "--leader-elect=true",
             "--leader-elect-resource-lock=leases",
             "--logtostderr=true",

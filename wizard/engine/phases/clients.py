@@ -75,7 +75,7 @@ def repoint_clients(job: ApplyWork) -> Outcome:
     run_id = job.lock.run_id if job.lock is not None else "unknown"
     lines: list[str] = []
     pending = {e.path for e in files.inherited}  # repointed by a run that stopped half-way
-    for target, moved in moves(node, plan):
+    for target, moved in moves(node, plan, job.plan.node):
         line = f"{target.path}: {moved.diff_line}"
         lines.append(line)
         if not moved.changed:
@@ -132,7 +132,7 @@ def would_repoint(job: ApplyWork) -> Outcome:
     lines: list[str] = []
     units: list[str] = []
     actions: list[str] = []
-    for target, moved in moves(node, plan):
+    for target, moved in moves(node, plan, job.plan.node):
         lines.append(f"{target.path}: {moved.diff_line}")
         if moved.changed:
             actions.append(f"would repoint {target.path}: {moved.diff_line}")

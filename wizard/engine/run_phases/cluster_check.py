@@ -22,7 +22,7 @@ def cluster_check(run: Run) -> Outcome:
         if name in jobs and jobs[name].node is not None  # type: ignore[attr-defined]
     }
     report = reporter(run.emit, PhaseName.VERIFY)
-    run.cluster_problems = run.strategy.cluster_check(profile, connected, report)
+    run.cluster_problems.extend(run.strategy.cluster_check(profile, connected, report))
     return Status.OK, "", ()
 
 

@@ -14,6 +14,7 @@ from wizard.engine.run_phases import (
     disconnect,
     node_jobs,
     nodes,
+    objects,
 )
 
 RUN_APPLY: tuple[Phase[Run], ...] = (
@@ -22,6 +23,7 @@ RUN_APPLY: tuple[Phase[Run], ...] = (
     check_certs.PHASE,  # only with [clients] repoint = true
     node_jobs.PHASE,
     nodes.PHASE,
+    objects.PHASE,  # only with [clients] repoint = true: kubeadm's objects through the API
     cluster_check.PHASE,
     disconnect.PHASE,
 )
@@ -29,6 +31,7 @@ RUN_APPLY: tuple[Phase[Run], ...] = (
 RUN_UNINSTALL: tuple[Phase[Run], ...] = (
     build.PHASE,
     node_jobs.PHASE,
+    objects.PHASE,  # kubeadm's objects given back before any node's clients
     nodes.PHASE,
     disconnect.PHASE,
 )
