@@ -420,3 +420,36 @@ def test_objects_follow_only_a_run_over_every_node(kubeadm_cluster):
     assert "uninstall every node in one run" in summary.nodes[0].reason
     assert e.RECORD in first.files
     assert run(profile, cluster, uninstall=True)[0].ok and api.data() == before
+
+
+def test_an_uninstall_with_a_master_down_goes_on_where_no_master_has_kubeadms_config(
+    kubeadm_cluster,
+):
+    """A master down is the reason for many an uninstall: where no master that answers has
+    kubeadm's admin kubeconfig, there are no kubeadm objects, and the uninstall goes on."""
+    profile, cluster, _api, _first = kubeadm_cluster
+    from tests.test_engine_clients import ADMIN
+
+    for _name, node in cluster.nodes.items():
+        node.files.pop(ADMIN, None)
+        node.run = type(node).run.__get__(node)  # kubectl answers no more (no admin.conf)
+    cluster.unreachable.add(profile.masters[0].name)
+    summary, events = run(profile, cluster, uninstall=True)
+    assert events and events[-1].status == "info" and "no kubeadm objects" in events[-1].message
+    assert all(
+        n.state.value != "untouched" or n.node == profile.masters[0].name for n in summary.nodes
+    ), [(n.node, n.state, n.reason) for n in summary.nodes]
+
+
+def test_an_uninstall_stops_when_the_master_holding_the_record_is_down(kubeadm_cluster):
+    """On a kubeadm cluster (the masters that answer have kubeadm's admin kubeconfig and
+    kubectl) the record may be on the master that is down: nothing is touched."""
+    profile, cluster, api, first = kubeadm_cluster
+    for master in profile.masters[1:]:
+        attach(cluster.nodes[master.name], api)
+    assert run(profile, cluster)[0].ok
+    assert e.RECORD in first.files
+    cluster.unreachable.add(profile.masters[0].name)
+    summary, _ = run(profile, cluster, uninstall=True)
+    assert {n.state.value for n in summary.nodes} == {"untouched"}
+    assert "cannot connect" in summary.nodes[1].reason

@@ -23,7 +23,16 @@ def _open(run: Run, recorded: bool = False) -> tuple[api_objects.Kubectl | None,
     """kubectl on the first master that has kubeadm's admin kubeconfig (None: none has), and
     the problems met on the way (a master that cannot be reached, one without kubectl).
     ``recorded`` (an uninstall): the first that holds kubeha's record of the objects."""
+    kubectl, problems, _ = _open_counting(run, recorded)
+    return kubectl, problems
+
+
+def _open_counting(
+    run: Run, recorded: bool = False
+) -> tuple[api_objects.Kubectl | None, list[str], int]:
+    """:func:`_open`, and how many reachable masters have kubeadm's admin kubeconfig."""
     problems: list[str] = []
+    kubeadm_masters = 0
     for master in run.profile.masters:
         try:
             node: RemoteNode = run.open_for(master.name)()
@@ -32,12 +41,13 @@ def _open(run: Run, recorded: bool = False) -> tuple[api_objects.Kubectl | None,
             continue
         kubectl = api_objects.Kubectl(node, master.name)
         why = kubectl.usable()
+        kubeadm_masters += why != "absent"
         if why is None and (not recorded or node.read_text(api_objects.RECORD) is not None):
-            return kubectl, problems
+            return kubectl, problems, kubeadm_masters
         node.transport.close()
         if why is not None and why != "absent":
             problems.append(f"master {master.name}: {why}")
-    return None, problems
+    return None, problems, kubeadm_masters
 
 
 def _partial(run: Run) -> str:
@@ -150,8 +160,20 @@ def _preview(run: Run) -> Outcome:
 
 
 def _give_back(run: Run) -> Outcome:
-    kubectl, problems = _open(run, recorded=True)
+    kubectl, problems, kubeadm_masters = _open_counting(run, recorded=True)
     if kubectl is None:
+        unreachable = all(": cannot connect: " in p for p in problems)
+        if (
+            problems
+            and unreachable
+            and kubeadm_masters == 0
+            and len(problems) < len(run.profile.masters)
+        ):
+            # Not a kubeadm cluster (no master that answers has kubeadm's admin kubeconfig):
+            # a master that is down (the reason for many an uninstall) holds no record either.
+            message = f"no kubeadm objects ({'; '.join(problems)})"
+            _emit(run, Status.INFO, message, ())
+            return Status.UNCHANGED, "", ()
         if problems:
             message = "cannot read kubeadm's objects: " + "; ".join(problems)
             _emit(run, Status.FAILED, message, ())
