@@ -8,7 +8,7 @@ import pytest
 
 # The session-wide lab fixture is defined here and only here: a second definition in a deeper
 # conftest would be a second session fixture, waiting forever on the first one's lock.
-from tests.lab_fixture import lab  # noqa: F401
+from tests.support.lab_fixture import lab  # noqa: F401
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Profile
 from wizard.profile_io import load_profile

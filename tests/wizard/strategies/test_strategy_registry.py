@@ -1,0 +1,443 @@
+"""A strategy is one object and one registration: a fourth strategy registered in the registry
+(and nowhere else) is read and written in profiles, validated, shown on the wizard's cards and
+form, and dispatched by the engine (prepare, waves, cluster check), verify, the drill and the
+lab's profiles. A fifth, with its own build step and its own install table (as local-nginx has
+its source build and ``[install]``), goes through the same layers: its table validated,
+written, shown on the form, its build run before the nodes into its own pane, its built file on
+every node. No lab: the engine runs on in-memory nodes."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from screens.balancer import sections_for
+from screens.deploy import build_view
+from screens.state import problems_for
+from screens.strategy import StrategyScreen, strategy_info
+from tests.support.fake_node import FakeCluster
+from wizard.engine.apply import run_apply
+from wizard.engine.drill_run import VIP_HOLDER, choose_master
+from wizard.engine.events import Event, Status
+from wizard.engine.model import ApplyOptions
+from wizard.engine.verify import run_verify
+from wizard.example_addresses import example_address_problems
+from wizard.lab import profiles as lab_profiles
+from wizard.lab.state import LabState, NodeState
+from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.problems import error
+from wizard.profile import Master, Profile
+from wizard.profile_io import dump_profile, parse_profile_text
+from wizard.render import build_plan
+from wizard.strategies import registry
+from wizard.strategies.base import Card, Strategy, Table
+from wizard.strategies.fields import described
+from wizard.strategies.hooks import LabSite, VerifyExtras
+from wizard.strategies.packages import CURL
+from wizard.validation import validate
+
+KEY = "dummy-proxy"
+SECTION = "dummy_proxy"
+
+
+@dataclass(frozen=True)
+class DummyProxy:
+    address: str = described("127.0.0.1", "Listen address", "where the proxy listens")
+    port: int = described(7443, "Port", "the proxy's port")
+    mode: str = described("fast", "Mode", "fast or careful", choices=("fast", "careful"))
+
+
+class DummyStrategy(Strategy):
+    key = KEY
+    section = SECTION
+    section_type = DummyProxy
+    form_title = "Dummy proxy (on every node)"
+    card = Card("dummy proxy", "dummy", "nothing", "instantly", "in tests")
+    packages = (CURL,)
+    has_vip_holder = True
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def check(self, profile: Profile) -> list:
+        problems = super().check(profile)  # the choices of its described fields
+        if profile.section(SECTION).port == 6443:
+            problems.append(error("dummy_proxy.port", 6443, "expected another port"))
+        return problems
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        settings: DummyProxy = self.settings(profile)
+        conf = RenderedFile(
+            "/etc/dummy-proxy.conf",
+            f"listen {settings.address}:{settings.port} {settings.mode}\n",
+            "(dummy)",
+            service="dummy-proxy.service",
+        )
+        nodes = tuple(
+            NodePlan(
+                node.name,
+                profile.role_of(node.name),
+                node.address,
+                (conf,),
+                ("dummy-proxy.service",),
+                (CURL,),
+                f"https://127.0.0.1:{settings.port}/readyz",
+            )
+            for node in profile.all_nodes()
+        )
+        return RenderPlan(profile, nodes)
+
+    def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
+        yield "dummy_proxy.address", profile.section(SECTION).address
+
+    def lab_section(self, site: LabSite) -> dict[str, Any]:
+        return {"address": site.vrrp_vip, "port": 7443, "mode": "careful"}
+
+    def needs_prepare(self, profile: Profile) -> bool:
+        return True
+
+    def prepare(self, profile, plan, report, open_node, *, dry_run, uninstall):
+        self.calls.append("prepare")
+        report("ok", "dummy prepared", progress=1.0)
+        return plan
+
+    def waves(self, plan: RenderPlan, names: list[str]) -> list[list[str]]:
+        self.calls.append("waves")
+        masters = [n for n in names if plan.for_node(n).role == "master"]
+        return [masters, [n for n in names if n not in masters]]
+
+    def cluster_nodes(self, profile: Profile) -> tuple[str, ...]:
+        return tuple(m.name for m in profile.masters)
+
+    def cluster_check(self, profile: Profile, nodes: Mapping[str, Any], report) -> list[str]:
+        self.calls.append(f"cluster_check {','.join(sorted(nodes))}")
+        for node in nodes.values():
+            node.run(["dummy-check"], timeout=5)
+        report("failed", "the dummy cluster is not happy")
+        return ["the dummy cluster is not happy"]
+
+    def verify_node(self, profile: Profile, name: str, node) -> VerifyExtras:
+        return VerifyExtras(holds_vip=name == "m1")
+
+    def verify_problems(self, profile: Profile, extras: Mapping[str, VerifyExtras]) -> list[str]:
+        return [f"holders: {','.join(n for n, e in extras.items() if e.holds_vip)}"]
+
+
+TOML = """\
+schema_version = 1
+name = "dummy"
+strategy = "dummy-proxy"
+
+[[masters]]
+name = "m1"
+address = "10.0.0.11"
+
+[[masters]]
+name = "m2"
+address = "10.0.0.12"
+
+[[masters]]
+name = "m3"
+address = "10.0.0.13"
+
+[[workers]]
+name = "w1"
+address = "10.0.0.21"
+
+[dummy_proxy]
+address = "127.0.0.1"
+port = 7444
+mode = "careful"
+"""
+
+
+@pytest.fixture
+def dummy(monkeypatch: pytest.MonkeyPatch) -> DummyStrategy:
+    strategy = DummyStrategy()
+    monkeypatch.setitem(registry.STRATEGIES, KEY, strategy)
+    return strategy
+
+
+@pytest.fixture
+def profile(dummy: DummyStrategy) -> Profile:
+    result = parse_profile_text(TOML)
+    assert result.problems == [] and result.profile is not None
+    return result.profile
+
+
+def test_the_registry_is_the_one_list():
+    assert registry.names() == ("local-nginx", "haproxy-keepalived", "ipvs", "local-haproxy")
+    assert registry.sections() == ("local_nginx", "haproxy_keepalived", "ipvs", "local_haproxy")
+    with pytest.raises(registry.UnknownStrategy, match="strategy: 'nope': expected one of"):
+        registry.get("nope")
+
+
+def test_a_registered_strategy_has_a_profile_section(dummy, profile):
+    assert registry.names()[-1] == KEY
+    assert profile.dummy_proxy == DummyProxy(port=7444, mode="careful")
+    assert profile.section(SECTION) is profile.dummy_proxy
+    built = Profile("x", KEY, (Master("m1", "10.0.0.11"),), dummy_proxy=DummyProxy(port=1))
+    assert built.dummy_proxy.port == 1 and built.ipvs == registry.get("ipvs").section_type()
+    edited = dataclasses.replace(profile, dummy_proxy=DummyProxy(port=2))
+    assert edited.dummy_proxy.port == 2 and edited.masters == profile.masters
+    # written back the same, and its keys are checked like any section's
+    assert parse_profile_text(dump_profile(profile)).profile == profile
+    bad = parse_profile_text(TOML + "bogus = 1\n")
+    assert [p.field for p in bad.problems] == ["dummy_proxy.bogus"]
+
+
+def test_validation_asks_the_strategy(dummy, profile):
+    assert [p for p in validate(profile) if p.is_error] == []
+    wrong = dataclasses.replace(profile, dummy_proxy=DummyProxy(port=6443, mode="slow"))
+    errors = {p.field: p for p in validate(wrong) if p.is_error}
+    assert errors["dummy_proxy.mode"].expected == "expected one of fast, careful"
+    assert "dummy_proxy.port" in errors
+    unknown = dataclasses.replace(profile, strategy="nope")
+    [problem] = [p for p in validate(unknown) if p.field == "strategy"]
+    assert problem.expected.endswith("ipvs, local-haproxy, dummy-proxy")
+
+
+def test_the_wizard_shows_its_card_its_form_and_its_problems(dummy, profile):
+    card = strategy_info()[-1]
+    assert (card.key, card.title, card.pick) == (KEY, "5 dummy proxy", "in tests")
+    [(title, specs), health, cluster] = sections_for(KEY)
+    assert title == "Dummy proxy (on every node)" and health[0] == "Health check"
+    assert [s.path for s in cluster[1]] == ["cluster.kubeadm_api"]
+    assert [(s.path, s.label, s.kind) for s in specs] == [
+        ("dummy_proxy.address", "Listen address", "str"),
+        ("dummy_proxy.port", "Port", "int"),
+        ("dummy_proxy.mode", "Mode", "choice"),
+    ]
+    assert specs[2].choices == ("fast", "careful")
+    wrong = dataclasses.replace(profile, dummy_proxy=DummyProxy(mode="slow"))
+    assert [p.field for p in problems_for(validate(wrong), "balancer")] == ["dummy_proxy.mode"]
+    # the number keys are bound when the screen's class is made: the built-in strategies
+    assert [b.key for b in StrategyScreen.BINDINGS[:3]] == ["1", "2", "3"]
+
+
+def test_the_engine_dispatches_prepare_waves_and_the_cluster_check(dummy, profile):
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    events: list[Event] = []
+    summary = run_apply(
+        build_plan(profile), ApplyOptions(verify_timeout=0.5), events.append, connector=cluster
+    )
+    assert all(n.ok for n in summary.nodes), summary
+    assert dummy.calls == ["prepare", "waves", "cluster_check m1,m2,m3"]
+    assert summary.cluster_problems == ("the dummy cluster is not happy",)
+    assert any(e.phase == "build" and e.message == "dummy prepared" for e in events)
+    assert any(e.phase == "verify" and e.status is Status.FAILED and e.node is None for e in events)
+    assert "dummy-check" in cluster.nodes["m2"].log and "dummy-check" not in cluster.nodes["w1"].log
+    assert "listen 127.0.0.1:7444 careful" in cluster.nodes["w1"].files["/etc/dummy-proxy.conf"]
+
+
+def test_verify_the_drill_and_the_guards_ask_the_strategy(dummy, profile):
+    report = run_verify(profile, opener=FakeCluster([n.name for n in profile.all_nodes()]))
+    assert {c.node: c.holds_vip for c in report.nodes}["m1"] is True
+    assert report.problems == ("holders: m1",)
+    assert choose_master(profile, VIP_HOLDER) == VIP_HOLDER
+    documentation = dataclasses.replace(profile, dummy_proxy=DummyProxy(address="192.0.2.9"))
+    assert any(
+        line.startswith("dummy_proxy.address: 192.0.2.9")
+        for line in example_address_problems(documentation)
+    )
+
+
+def test_the_lab_writes_a_profile_for_it(dummy, tmp_path):
+    state = LabState(1, 1, 0, rootfs="/r", bridge_netns="kubeha-lab")
+    state.nodes.append(
+        NodeState("m1", "master", "10.77.0.11", "127.0.0.1", 2211, "n1", merged="/m")
+    )
+    state.nodes.append(
+        NodeState("w1", "worker", "10.77.0.21", "127.0.0.1", 2221, "n2", merged="/m")
+    )
+    written = lab_profiles.write_profiles(state, tmp_path)
+    assert [p.name for p in written][-1] == "lab-dummy-proxy.toml"
+    data = lab_profiles.build_profile(state, KEY)
+    assert data[SECTION] == {"address": "10.77.0.100", "port": 7443, "mode": "careful"}
+    assert parse_profile_text(written[-1].read_text()).profile.dummy_proxy.mode == "careful"
+
+
+# --- a fifth strategy with its own build step ------------------------------------------------
+# What a strategy folder holds (wizard/strategies/<name>/: its section, its install table with
+# its check, its build, its plan), written here: no product file names it.
+
+BUILT_KEY = "built-proxy"
+BUILT_SECTION = "built_proxy"
+BUILT_TABLE = "built_install"
+BUILT_BINARY = "/opt/built-proxy/sbin/built-proxy"
+
+
+@dataclass(frozen=True)
+class BuiltProxy:
+    port: int = described(7443, "Port", "the proxy's port")
+
+
+@dataclass(frozen=True)
+class BuiltInstall:
+    method: str = described(
+        "build", "Install method", "build or package", choices=("build", "package")
+    )
+    version: str = described("1.0", "Version", "what to build")
+
+
+def check_built_install(install: BuiltInstall, profile: Profile) -> list:
+    problems = []
+    if install.method not in ("build", "package"):
+        problems.append(error("built_install.method", install.method, "expected build or package"))
+    if not install.version[:1].isdigit():
+        problems.append(error("built_install.version", install.version, "expected a version"))
+    return problems
+
+
+def built_binary(install: BuiltInstall) -> bytes:
+    """The build step: what the strategy's own build makes before any node is touched."""
+    return f"#!built-proxy {install.version}\n".encode()
+
+
+class BuiltStrategy(Strategy[BuiltProxy]):
+    key = BUILT_KEY
+    section = BUILT_SECTION
+    section_type = BuiltProxy
+    tables = (Table(BUILT_TABLE, BuiltInstall, "Built install", check=check_built_install),)
+    form_title = "Built proxy (on every node)"
+    card = Card("built proxy", "built", "a build", "instantly", "in tests")
+    packages = (CURL,)
+    prepare_title = "the built-proxy build"
+    build_pane = "built-proxy"
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def install(self, profile: Profile) -> BuiltInstall:
+        return profile.section(BUILT_TABLE, BuiltInstall)
+
+    def check(self, profile: Profile) -> list:
+        return [*super().check(profile), *check_built_install(self.install(profile), profile)]
+
+    def plan(self, profile: Profile) -> RenderPlan:
+        settings = self.settings(profile)  # typed: a BuiltProxy
+        unit = RenderedFile(
+            "/etc/systemd/system/built-proxy.service",
+            f"ExecStart={BUILT_BINARY} --port {settings.port}\n",
+            "(built)",
+            service="built-proxy.service",
+        )
+        nodes = tuple(
+            NodePlan(
+                node.name,
+                profile.role_of(node.name),
+                node.address,
+                (unit,),
+                ("built-proxy.service",),
+                (CURL,),
+                f"https://127.0.0.1:{settings.port}/readyz",
+            )
+            for node in profile.all_nodes()
+        )
+        return RenderPlan(profile, nodes)
+
+    def needs_prepare(self, profile: Profile) -> bool:
+        return self.install(profile).method == "build"
+
+    def build_source(self, profile: Profile) -> tuple[str, str]:
+        return ("build", "local")
+
+    def prepare(self, profile, plan, report, open_node, *, dry_run, uninstall):
+        install = self.install(profile)
+        report("info", f"building built-proxy {install.version}", progress=0.5)
+        data = built_binary(install)
+        self.built.append(install.version)
+        report("ok", "built-proxy built", progress=1.0)
+        # a text "binary": the in-memory nodes keep text (local-nginx's build sends bytes)
+        binary = RenderedFile(BUILT_BINARY, data.decode(), "(build)", mode=0o755)
+        nodes = tuple(dataclasses.replace(n, files=(binary, *n.files)) for n in plan.nodes)
+        return dataclasses.replace(plan, nodes=nodes)
+
+
+BUILT_TOML = TOML.replace('strategy = "dummy-proxy"', f'strategy = "{BUILT_KEY}"').replace(
+    '[dummy_proxy]\naddress = "127.0.0.1"\nport = 7444\nmode = "careful"\n',
+    '[built_proxy]\nport = 7445\n\n[built_install]\nmethod = "build"\nversion = "2.5"\n',
+)
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> BuiltStrategy:
+    strategy = BuiltStrategy()
+    monkeypatch.setitem(registry.STRATEGIES, BUILT_KEY, strategy)  # its one registry line
+    return strategy
+
+
+@pytest.fixture
+def built_profile(built: BuiltStrategy) -> Profile:
+    result = parse_profile_text(BUILT_TOML)
+    assert result.problems == [] and result.profile is not None
+    return result.profile
+
+
+def test_a_strategy_with_its_own_build_is_read_written_and_validated(built, built_profile):
+    assert built.settings(built_profile) == BuiltProxy(port=7445)
+    assert built.install(built_profile) == BuiltInstall(method="build", version="2.5")
+    assert parse_profile_text(dump_profile(built_profile)).profile == built_profile
+    assert "[built_install]" in dump_profile(built_profile)
+    assert [p for p in validate(built_profile) if p.is_error] == []
+    wrong = dataclasses.replace(built_profile, built_install=BuiltInstall("make", "x"))
+    errors = {p.field for p in validate(wrong) if p.is_error}
+    assert errors >= {"built_install.method", "built_install.version"}
+    # another strategy chosen: the table is not written, and a bad value in it still counts
+    other = dataclasses.replace(wrong, strategy="local-nginx")
+    assert "[built_install]" not in dump_profile(other)
+    assert "built_install.version" in {p.field for p in validate(other) if p.is_error}
+
+
+def test_a_strategy_with_its_own_build_is_carded_and_formed(built, built_profile):
+    card = strategy_info()[-1]
+    assert (card.key, card.title) == (BUILT_KEY, "5 built proxy")
+    headings = [title for title, _ in sections_for(BUILT_KEY)]
+    assert headings == [
+        "Built proxy (on every node)",
+        "Health check",
+        "Cluster (kubeadm)",
+        "Built install",
+    ]
+    [(_, rows)] = [s for s in sections_for(BUILT_KEY) if s[0] == "Built install"]
+    assert [(r.path, r.kind) for r in rows] == [
+        ("built_install.method", "choice"),
+        ("built_install.version", "str"),
+    ]
+    wrong = dataclasses.replace(built_profile, built_install=BuiltInstall(version="x"))
+    assert [p.field for p in problems_for(validate(wrong), "balancer")] == ["built_install.version"]
+    view = build_view(built_profile)
+    assert view is not None and (view.node, view.address) == ("built-proxy", "local")
+    package = dataclasses.replace(built_profile, built_install=BuiltInstall(method="package"))
+    assert build_view(package) is None
+
+
+def test_a_strategy_with_its_own_build_is_rendered_applied_with_its_build_and_verified(
+    built, built_profile
+):
+    plan = build_plan(built_profile)
+    assert [f.path for f in plan.for_node("w1").files] == [
+        "/etc/systemd/system/built-proxy.service"
+    ]
+    cluster = FakeCluster([n.name for n in built_profile.all_nodes()])
+    events: list[Event] = []
+    summary = run_apply(plan, ApplyOptions(verify_timeout=0.5), events.append, connector=cluster)
+    assert all(n.ok for n in summary.nodes), "\n".join(
+        f"{e.phase} {e.node} {e.status} {e.message}" for e in events
+    )
+    assert built.built == ["2.5"]  # built once, before the nodes
+    build_events = [e for e in events if e.phase == "build"]
+    assert [e.message for e in build_events][-1] == "built-proxy built"
+    first_node_event = next(i for i, e in enumerate(events) if e.node is not None)
+    assert events.index(build_events[-1]) < first_node_event
+    for node in cluster.nodes.values():
+        assert node.files[BUILT_BINARY] == "#!built-proxy 2.5\n"
+        assert "--port 7445" in node.files["/etc/systemd/system/built-proxy.service"]
+    report = run_verify(
+        built_profile, opener=FakeCluster([n.name for n in built_profile.all_nodes()])
+    )
+    assert {c.node for c in report.nodes} == {"m1", "m2", "m3", "w1"}
