@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from screens.node_text import parse_nodes
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.profile import Master, Node
 from wizard.validation import validate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.profile import Master, Node, Profile
 from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard import kubeadm_api
 from wizard.profile import Cluster
 from wizard.render import build_plan

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.render_cases import cases
 from wizard.profile import ClientKubeconfig, Clients
 from wizard.render import build_plan

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import EXAMPLES, example_profile
+from tests.support.examples import EXAMPLES, example_profile
 from wizard.errors import KubehaError
 from wizard.profile import Master, Profile
 from wizard.profile_io import (

@@ -12,7 +12,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.problems import errors_in
 from wizard.profile import Profile

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.problems import errors_in
 from wizard.profile import MAX_MASTERS, MAX_NODES, Master, Node, Profile
 from wizard.render import build_plan

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.wizard.engine.test_locks import LocalShell
 from wizard.engine.remote import RemoteNode
 from wizard.engine.transport import CommandResult

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.problems import Severity, errors_in
 from wizard.profile import Master, Node, SshTarget
 from wizard.strategies import registry

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.render import build_plan
 
 NAMED = ("local-nginx", "local-haproxy", "ipvs")  # clients dial a name /etc/hosts resolves

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.conftest import EXAMPLES, example_profile
+from tests.support.examples import EXAMPLES, example_profile
 from tests.support.offline import NEEDS_UNSHARE, kubeha_offline
 from wizard.cli import main
 from wizard.example_addresses import example_address_problems, example_range

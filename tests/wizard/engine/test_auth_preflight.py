@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.engine import auth_preflight
 from wizard.engine.auth_preflight import NodeAnswers
 

@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from tests.wizard.retrofit.test_cert_preflight import _ca, _serving
 from wizard.engine import cert_preflight

@@ -106,7 +106,7 @@ def test_a_profile_with_the_labs_qemu_guests_is_a_lab_profile(monkeypatch):
 
 
 def test_master_vip_holder_is_only_for_a_vip_strategy_and_resolves_to_one_holder():
-    from tests.conftest import example_profile
+    from tests.support.examples import example_profile
     from wizard.engine.drill_run import VIP_HOLDER, choose_master, resolve_vip_holder
     from wizard.errors import CheckFailed, KubehaError
 

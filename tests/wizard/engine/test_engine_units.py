@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState, Secrets

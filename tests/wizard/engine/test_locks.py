@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.locks import LockHeld, LockHolder, profile_lock

@@ -3,7 +3,7 @@ one an interrupted run left (in-memory nodes; the lab test kills real runs)."""
 
 from __future__ import annotations
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState

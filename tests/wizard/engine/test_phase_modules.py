@@ -15,8 +15,8 @@ import pytest
 
 import wizard.engine.phases
 import wizard.engine.run_phases
-from tests.conftest import example_profile
 from tests.support import engine_dummy_phase as dummy
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.job import Record

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import tests.wizard.engine.test_clients as clients_tests
 import tests.wizard.engine.test_engine_units as units_tests
 import tests.wizard.engine.test_strategy_take_over as take_over_tests
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from tests.wizard.retrofit.test_cert_preflight import _ca
 from wizard.engine.job import NodeWork

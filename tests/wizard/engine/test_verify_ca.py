@@ -55,7 +55,7 @@ class _Node:
 
 
 def test_verify_reports_a_node_whose_checks_say_every_master_fails():
-    from tests.conftest import example_profile
+    from tests.support.examples import example_profile
     from wizard.engine.verify import check_node
     from wizard.strategies import registry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.engine.model import KubeconfigNow
 from wizard.retrofit.client_diff import node_line, old_endpoints, planned_line
 

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from tests.conftest import EXAMPLES, example_profile
+from tests.support.examples import EXAMPLES, example_profile
 from wizard.problems import errors_in
 from wizard.profile import KUBEADM_KUBECONFIGS, ClientKubeconfig, Clients
 from wizard.profile_io import dump_profile, parse_profile_text

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.profile import Master, Profile
 from wizard.strategies import haproxy_keepalived, local_haproxy
 from wizard.strategies.common import ALL_FAILING_FILE, CUTTER_MARKS_DIR, session_cutter_files

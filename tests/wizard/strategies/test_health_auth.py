@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.strategies import haproxy_keepalived, ipvs, local_haproxy
 from wizard.strategies.common import session_cutter_files
 from wizard.validation import validate

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.strategies.ipvs import plan
 
 TABLE = """IP Virtual Server version 1.2.1 (size=4096)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example_profile
 from tests.support.deadlines import POLL_S
+from tests.support.examples import example_profile
 from wizard.engine.loadnow import load_now, modules_in
 from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example_profile
 from tests.support.deadlines import on_loaded_host
+from tests.support.examples import example_profile
 from tests.support.haproxy_cut_scenario import CLIENT_TIMEOUT_S, WATCH_LIMIT_S
 from wizard.profile import Master
 from wizard.strategies import local_haproxy

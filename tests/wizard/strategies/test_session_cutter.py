@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.strategies.common import session_cutter_files
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="ss -K needs CAP_NET_ADMIN")

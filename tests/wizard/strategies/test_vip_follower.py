@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example_profile
 from tests.support.deadlines import POLL_S
+from tests.support.examples import example_profile
 from wizard.paths import TEMPLATES_DIR
 from wizard.strategies.haproxy_keepalived import FOLLOWER_PATH, FOLLOWER_UNIT, plan
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.offline import NEEDS_UNSHARE, kubeha_offline
 from tests.support.sshd import host_certificate, new_key, running_sshd
 from wizard.engine import sshconf

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from tests.support.sshd import host_certificate, keygen, new_key, openssh_accepts, running_sshd
 from wizard.engine.connector import SshConnector
 from wizard.engine.events import Event

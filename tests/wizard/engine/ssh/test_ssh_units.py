@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.engine import secrets_input
 from wizard.engine.connector import SshConnector, identity_files, ssh_destination
 from wizard.engine.hostkeys import (

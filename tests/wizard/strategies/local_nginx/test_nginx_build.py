@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import example_profile
+from tests.support.examples import example_profile
 from wizard.engine.events import Status
 from wizard.engine.hook_events import reporter
 from wizard.render import build_plan
