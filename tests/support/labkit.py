@@ -14,6 +14,7 @@ from wizard.lab.profiles import build_profile
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
 from wizard.render import build_plan
+from wizard.strategies import registry
 
 WATCHED = (
     "/etc/kube-nginx/kube-nginx.conf",
@@ -64,7 +65,13 @@ def uninstall(profile: Profile) -> RunSummary:
     return run_uninstall(build_plan(profile), ApplyOptions(), Recorder())
 
 
-STRATEGIES = ("local-nginx", "haproxy-keepalived", "local-haproxy")
+# The strategies the nspawn nodes cannot run, and where each is tested instead.
+QEMU_ONLY = {
+    "ipvs": "IPVS needs a kernel with it: the QEMU node's tests (tests/lab/failover/test_ipvs_qemu.py)",
+}
+# Every other strategy of the registry runs in the nspawn lab, in the registry's order: a new
+# strategy is deployed, drilled and uninstalled by the lab tests through its registry line.
+STRATEGIES = tuple(key for key in registry.names() if key not in QEMU_ONLY)
 
 
 def clean_base(lab: Lab, strategy: str, before: dict[str, dict[str, str]]):

@@ -5,11 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.support.labkit import apply, lab_profile, uninstall
+from tests.support.labkit import STRATEGIES, apply, lab_profile, uninstall
 from wizard.engine.drill import DrillTiming
 from wizard.netaddr import https_url
-
-STRATEGIES = ("local-nginx", "haproxy-keepalived", "local-haproxy")
 
 
 def deployed(lab, strategy: str):

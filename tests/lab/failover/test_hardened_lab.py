@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.lab.failover.conftest import BACK_WHILE_AWAY_S, LOADED_DRILL
-from tests.support.labkit import apply, lab_profile, uninstall
+from tests.support.labkit import STRATEGIES, apply, lab_profile, uninstall
 from wizard.commands.lab_drill import LabFault
 from wizard.engine.drill import drill_rows
 from wizard.engine.drill_run import run_drill
@@ -28,7 +28,6 @@ from wizard.lab.control_plane import KUBELET_CLIENT_PEM
 
 pytestmark = pytest.mark.lab
 
-STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
 LAB_CA = "/etc/kubernetes/ssl/ca.pem"
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.failover.conftest import BACK_WHILE_AWAY_S, LOADED_DRILL, STRATEGIES, drain_drill
+from tests.lab.failover.conftest import BACK_WHILE_AWAY_S, LOADED_DRILL, drain_drill
 from tests.support.lab_fixture import LAB_SHAPE
-from tests.support.labkit import apply, uninstall
+from tests.support.labkit import STRATEGIES, apply, uninstall
 from wizard.commands.lab_drill import LabFault, is_lab_profile
 from wizard.engine.drill import drill_rows
 from wizard.engine.drill_run import run_drill
@@ -21,6 +21,7 @@ from wizard.netaddr import parse_ip
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
 from wizard.render import build_plan
+from wizard.strategies import registry
 
 pytestmark = pytest.mark.lab
 
@@ -84,7 +85,7 @@ def test_every_address_is_ipv6_and_every_node_verifies(lab6, profile):
 
 @pytest.mark.parametrize("kind", ["kill", "cut", "drain"])
 def test_drills_on_ipv6_lose_no_request(lab6, profile, kind):
-    holder = vip_holder(profile) if profile.strategy == "haproxy-keepalived" else None
+    holder = vip_holder(profile) if registry.get(profile.strategy).has_vip_holder else None
     master = next(m.name for m in profile.masters if m.name not in ("m1", holder))
     if kind == "drain":
         report, _ = drain_drill(lab6, profile, master)
@@ -94,7 +95,7 @@ def test_drills_on_ipv6_lose_no_request(lab6, profile, kind):
     assert report.lab
     for node in report.nodes:
         assert node.error == "" and node.requests >= 20, node
-        # nginx's one listener-close race on a drain (see test_verify_local_nginx) aside.
+        # nginx's one listener-close race on a drain (see test_verify_and_drills.py) aside.
         allowed = 2 if (kind == "drain" and profile.strategy == "local-nginx") else 0
         assert node.failed <= allowed, show(report)
         assert node.lost_in_flight <= 1, show(report)
@@ -104,8 +105,8 @@ def test_drills_on_ipv6_lose_no_request(lab6, profile, kind):
 
 
 def test_cutting_the_ipv6_vip_holder_moves_the_vip(lab6, profile):
-    if profile.strategy != "haproxy-keepalived":
-        pytest.skip("only haproxy-keepalived has a VIP that moves")
+    if not registry.get(profile.strategy).has_vip_holder:
+        pytest.skip(f"{profile.strategy} has no VIP holder: no VIP moves")
     holder = vip_holder(profile)
     assert holder is not None
     report = run_drill(profile, holder, "cut", LOADED_DRILL, fault=LabFault(holder, "cut"))

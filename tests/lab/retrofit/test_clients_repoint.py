@@ -21,7 +21,7 @@ import time
 import pytest
 
 from tests.lab.environment.test_real_control_plane import kubectl, real_lab, wait_for  # noqa: F401
-from tests.support.labkit import apply, lab_profile, states, uninstall, with_section
+from tests.support.labkit import STRATEGIES, apply, lab_profile, states, uninstall, with_section
 from wizard.lab import Lab
 from wizard.lab.control_plane import CLIENT_KUBECONFIGS as KUBECONFIGS
 from wizard.profile import Clients, Profile
@@ -29,7 +29,6 @@ from wizard.render import build_plan
 
 pytestmark = pytest.mark.lab
 
-STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
 # The section of each strategy whose API host name can be one no certificate names.
 UNCOVERED = {"local-nginx": "local_nginx", "local-haproxy": "local_haproxy"}
 M1 = "https://10.77.0.11:6443"
