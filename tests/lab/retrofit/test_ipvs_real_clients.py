@@ -6,7 +6,7 @@ answers through the checker's table and q1's kube-proxy programs a Service made 
 fault (its watch came back through IPVS); uninstall gives every kubeconfig and /etc/hosts back
 byte for byte.
 
-The checker's timing comes from a probe round measured on the guest (tests/ipvs/
+The checker's timing comes from a probe round measured on the guest (tests/lab/failover/
 test_ipvs_qemu.py's Timing), so a slower host gets a slower checker and matching bounds.
 """
 
