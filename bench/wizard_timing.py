@@ -187,8 +187,8 @@ async def steps() -> dict:
     """Strategy → Preview (first visits), back to Strategy and forward again (revisits)."""
     from bench.wizard_probe import Paints, call_to_paint
     from screens.app import make_app
-    from tests.screens.fakes import FakeEngine
-    from tests.screens.helpers import example
+    from tests.support.screen_fakes import FakeEngine
+    from tests.support.screen_helpers import example
 
     app = make_app(profile=example("local-nginx"), engine=FakeEngine(), initial_step="strategy")
     first: list[float] = []

@@ -1,4 +1,5 @@
-"""Shared fixtures: isolated kubeha folders for every test, example profiles, and the lab."""
+"""Shared fixtures: isolated kubeha folders for every test, example profiles (tests/support/
+examples.py), and the lab (tests/support/lab_fixture.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.examples import EXAMPLES, example_profile
+
 # The session-wide lab fixture is defined here and only here: a second definition in a deeper
 # conftest would be a second session fixture, waiting forever on the first one's lock.
-from tests.lab_fixture import lab  # noqa: F401
-from wizard.paths import EXAMPLE_PROFILES_DIR
+from tests.support.lab_fixture import lab  # noqa: F401
 from wizard.profile import Profile
-from wizard.profile_io import load_profile
-from wizard.strategies import registry
-
-EXAMPLES = registry.names()  # every strategy ships an example profile: profiles/<strategy>.toml
 
 
 @pytest.fixture(autouse=True)
@@ -25,10 +23,6 @@ def _isolated_kubeha_dirs(
     base = tmp_path_factory.mktemp("kubeha-home")
     monkeypatch.setenv("KUBEHA_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("KUBEHA_STATE_DIR", str(base / "state"))
-
-
-def example_profile(strategy: str) -> Profile:
-    return load_profile(EXAMPLE_PROFILES_DIR / f"{strategy}.toml")
 
 
 @pytest.fixture(params=EXAMPLES)

@@ -14,8 +14,8 @@ from screens.client_view import KubeconfigRef
 from screens.clients import ClientsScreen
 from screens.preview import PreviewScreen
 from screens.widgets.file_view import FileView
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, screen_text, wait_for, widget_text
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, screen_text, wait_for, widget_text
 from wizard.paths import user_profiles_dir
 from wizard.profile import KUBEADM_KUBECONFIGS, ClientKubeconfig, Clients
 from wizard.profile_io import load_profile

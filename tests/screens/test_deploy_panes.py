@@ -10,8 +10,8 @@ import threading
 from screens.app import make_app
 from screens.deploy import DeployScreen
 from screens.node_text import SPINNER
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, wait_for, widget_text
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, wait_for, widget_text
 from wizard.engine.events import Event, Status
 from wizard.engine.model import NodeResult, NodeState, RunSummary
 

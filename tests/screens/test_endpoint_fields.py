@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Input, Select
 
 from screens.app import make_app
-from tests.screens.helpers import example, screen_text
+from tests.support.screen_helpers import example, screen_text
 
 SECTIONS = {"local-nginx": "local-nginx", "local-haproxy": "local-haproxy", "ipvs": "ipvs"}
 

@@ -10,8 +10,8 @@ from screens.app import make_app
 from screens.deploy import DeployScreen
 from screens.preview import CLUSTER, FileRef, PreviewScreen
 from screens.summary import SummaryScreen
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import FakeRunRecord, example, never_ran
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import FakeRunRecord, example, never_ran
 from wizard.engine.model import NodeState
 from wizard.paths import user_profiles_dir
 from wizard.profile_io import load_profile, save_profile

@@ -9,8 +9,8 @@ import stat
 from screens.app import make_app
 from screens.help import HelpScreen
 from screens.preview import PreviewScreen
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, screen_text, wait_for
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, never_ran, screen_text, wait_for
 from wizard.settings import settings_path
 
 

@@ -19,8 +19,8 @@ from screens.preview import PreviewScreen
 from screens.strategy import StrategyScreen
 from screens.summary import SummaryScreen
 from screens.widgets.confirm import ChoiceModal
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, screen_text
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, never_ran, screen_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Node
 from wizard.profile_io import load_profile, save_profile

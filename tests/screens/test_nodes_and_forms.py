@@ -10,7 +10,7 @@ from textual.widgets import Checkbox, TextArea
 from screens.app import make_app
 from screens.nodes import NodesScreen
 from screens.widgets.problem_list import ProblemList
-from tests.screens.helpers import example, never_ran, screen_text, widget_text
+from tests.support.screen_helpers import example, never_ran, screen_text, widget_text
 from wizard.profile import Node, SshTarget
 
 

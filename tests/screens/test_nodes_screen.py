@@ -7,7 +7,7 @@ from textual.widgets import Button, TextArea
 from screens.app import make_app
 from screens.node_text import format_nodes, parse_nodes
 from screens.nodes import NodesScreen
-from tests.screens.helpers import never_ran, screen_text
+from tests.support.screen_helpers import never_ran, screen_text
 from wizard.profile import Master
 
 BAD = "error: Masters line 2 address: '10.0.0.300': expected an IPv4 or IPv6 address or a host name, e.g. 10.0.0.11"

@@ -15,8 +15,8 @@ from screens.widgets.confirm import ChoiceModal
 from screens.widgets.file_view import FileView
 from screens.widgets.form import FormRow
 from screens.widgets.strategy_card import StrategyCard
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, screen_text, wait_for, widget_text
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, never_ran, screen_text, wait_for, widget_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
 from wizard.profile import Clients
 from wizard.profile_io import find_profile, load_profile

@@ -7,8 +7,8 @@ import dataclasses
 
 from screens.app import make_app
 from screens.summary import SummaryScreen
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, screen_text, wait_for
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, never_ran, screen_text, wait_for
 
 BRACKETS = "root@[localhost]:1"
 CLOSING = "bad [/] tag [b]"

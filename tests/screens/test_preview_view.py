@@ -8,8 +8,8 @@ import dataclasses
 from screens.app import make_app
 from screens.preview import PreviewScreen
 from screens.widgets.file_view import FileView
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, screen_text, wait_for, widget_text
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, screen_text, wait_for, widget_text
 from wizard.profile import Node
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from screens.app import make_app
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example, never_ran, steady
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example, never_ran, steady
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 

@@ -19,7 +19,7 @@ from screens.help import HelpScreen
 from screens.palette import step_commands
 from screens.state import WizardState, first_step_with_errors
 from screens.widgets.step_bar import StepBar
-from tests.screens.helpers import example, screen_text
+from tests.support.screen_helpers import example, screen_text
 from wizard.problems import Problem
 
 

@@ -19,8 +19,8 @@ from screens.app import make_app
 from screens.deploy import DeployScreen
 from screens.widgets.node_pane import NodePane
 from screens.widgets.pane_list import PaneList
-from tests.screens.fakes import FakeEngine
-from tests.screens.helpers import example
+from tests.support.screen_fakes import FakeEngine
+from tests.support.screen_helpers import example
 from wizard.engine.events import Event, Status
 from wizard.engine.model import NodeResult, NodeState, RunSummary
 

@@ -18,12 +18,12 @@ from tests.wheel.conftest import REPO, declared_floors, run
 
 # Each names the dependencies it is here for.
 LOWEST_SUITE = (
-    "tests/retrofit/test_cert_preflight.py",  # cryptography: verify_directly_issued_by
-    "tests/test_engine_clients.py",  # the preflight inside an apply, on in-memory nodes
-    "tests/ssh/test_ssh_units.py",  # paramiko, fabric, invoke: connect, keys, sudo, errors
-    "tests/test_profile_io.py",  # tomli-w
-    "tests/test_profile_save.py",  # tomlkit: a profile edited in place, byte for byte
-    "tests/test_render_golden.py",  # jinja2
+    "tests/wizard/retrofit/test_cert_preflight.py",  # cryptography: verify_directly_issued_by
+    "tests/wizard/engine/test_clients.py",  # the preflight inside an apply, on in-memory nodes
+    "tests/wizard/engine/ssh/test_ssh_units.py",  # paramiko, fabric, invoke: connect, keys, sudo, errors
+    "tests/wizard/test_profile_io.py",  # tomli-w
+    "tests/wizard/test_profile_save.py",  # tomlkit: a profile edited in place, byte for byte
+    "tests/wizard/test_render_golden.py",  # jinja2
     "tests/screens/test_nodes_screen.py",  # textual, rich: Start, Strategy, Nodes
     "tests/screens/test_flow_screens.py",  # Balancer, Preview, Summary
     "tests/screens/test_keys.py",  # the theme remembered: tomli_w.dump

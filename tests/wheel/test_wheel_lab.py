@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.labkit import lab_profile, uninstall
+from tests.support.labkit import lab_profile, uninstall
 from tests.wheel.test_wheel import kubeha
 from wizard.profile_io import save_profile
 

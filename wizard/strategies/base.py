@@ -112,7 +112,7 @@ class Strategy(Generic[S]):
     def node_files(self, profile: Profile) -> tuple[str, ...]:
         """Every path its plan may write on a node for ``profile``, whatever the install
         method, computed from the profile alone (valid or not): the validator refuses them as
-        a kubeconfig to repoint. tests/test_kubeconfig_paths.py holds it to every plan."""
+        a kubeconfig to repoint. tests/wizard/test_kubeconfig_paths.py holds it to every plan."""
         return ()
 
     def uses_lb_nodes(self, profile: Profile) -> bool:

@@ -1,0 +1,298 @@
+"""Lab pieces that need no running lab: root check, plan, ports, rootfs stamp, profiles, and
+waiting until stopped processes have left /proc."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+import tomllib
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from tests.support.deadlines import POLL_S
+from wizard.lab import constants, lab, pki, profiles, rootfs
+from wizard.lab.errors import LabError, NotRootError
+from wizard.lab.node import NodeSpec
+from wizard.lab.state import LabState, NodeState
+from wizard.lab.system import process_tree, require_gone, require_root, start_time, wait_gone
+
+
+def test_non_root_gets_a_clear_error():
+    with pytest.raises(NotRootError, match="needs root"):
+        require_root(euid=1000)
+
+
+def test_lab_commands_refuse_without_root(monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    for call in (lambda: lab.up(1, 0, 0), lab.down, lambda: lab.cut("m1")):
+        with pytest.raises(NotRootError, match="sudo"):
+            call()
+
+
+def test_address_and_port_scheme():
+    specs = lab.plan(3, 2, 1)
+    assert [(s.name, s.address) for s in specs] == [
+        ("m1", "10.77.0.11"),
+        ("m2", "10.77.0.12"),
+        ("m3", "10.77.0.13"),
+        ("w1", "10.77.0.21"),
+        ("w2", "10.77.0.22"),
+        ("lb1", "10.77.0.31"),
+    ]
+    assert [constants.ssh_port(s.address) for s in specs] == [2211, 2212, 2213, 2221, 2222, 2231]
+    assert constants.node_netns("m1") == "kubeha-lab-m1"
+    with pytest.raises(LabError):
+        lab.plan(0, 2, 0)
+    with pytest.raises(LabError):
+        lab.plan(10, 2, 0)
+    with pytest.raises(LabError):
+        lab.plan(3, 100, 0)
+    # Workers 10 to 99 (deploy-scale runs) take .110 to .199, SSH 2310 to 2399.
+    big = {s.name: s.address for s in lab.plan(3, 99, 0)}
+    assert (big["w9"], big["w10"], big["w99"]) == ("10.77.0.29", "10.77.0.110", "10.77.0.199")
+    assert constants.ssh_port(big["w99"]) == 2399
+    assert len(set(big.values())) == 102
+
+
+def test_busy_ssh_port_is_reported():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 2299))
+        holder.listen(1)
+        with pytest.raises(LabError, match="2299"):
+            lab._check_ports_free([NodeSpec("x9", "worker", "10.77.0.99")])
+
+
+def test_rootfs_without_stamp_or_key_files_is_not_trusted(tmp_path):
+    assert not rootfs.is_complete(tmp_path)
+    (tmp_path / rootfs.STAMP).write_text("0000stale\n")
+    for f in rootfs.KEY_FILES:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).touch()
+    assert not rootfs.is_complete(tmp_path)  # stale recipe hash
+    (tmp_path / rootfs.STAMP).write_text(rootfs.recipe_hash() + "\n")
+    assert rootfs.is_complete(tmp_path)
+    (tmp_path / "usr/sbin/sshd").unlink()
+    assert not rootfs.is_complete(tmp_path)  # broken
+
+
+def _state(lb: int = 0, ipv6: bool = False) -> LabState:
+    state = LabState(3, 2, lb, rootfs="/r", bridge_netns="kubeha-lab", ipv6=ipv6)
+    for spec in lab.plan(3, 2, lb, ipv6):
+        state.nodes.append(
+            NodeState(
+                spec.name,
+                spec.role,
+                spec.address,
+                "127.0.0.1",
+                constants.ssh_port(spec.address),
+                constants.node_netns(spec.name),
+                merged="/m",
+                address6=spec.address6,
+            )
+        )
+    return state
+
+
+def test_a_dual_stack_lab_mirrors_every_address_in_fd77():
+    assert [(s.name, s.address, s.address6) for s in lab.plan(1, 1, 1, ipv6=True)] == [
+        ("m1", "10.77.0.11", "fd77::11"),
+        ("w1", "10.77.0.21", "fd77::21"),
+        ("lb1", "10.77.0.31", "fd77::31"),
+    ]
+    assert all(s.address6 == "" for s in lab.plan(1, 1, 1))
+    assert constants.address6("10.77.0.110") == "fd77::110"
+
+
+def test_a_dual_stack_lab_writes_ipv6_profiles_that_validate(tmp_path):
+    from wizard.profile_io import load_profile
+    from wizard.validation import validate
+
+    written = profiles.write_profiles(_state(ipv6=True), tmp_path)
+    names = [p.name for p in written]
+    assert names[:4] == [
+        "lab-local-nginx.toml",
+        "lab-haproxy-keepalived.toml",
+        "lab-ipvs.toml",
+        "lab-local-haproxy.toml",
+    ]
+    assert names[4:] == [
+        "lab-local-nginx-ipv6.toml",
+        "lab-haproxy-keepalived-ipv6.toml",
+        "lab-ipvs-ipv6.toml",
+        "lab-local-haproxy-ipv6.toml",
+    ]
+    for path in written:
+        profile = load_profile(path)
+        assert [str(p) for p in validate(profile) if p.is_error] == [], path.name
+    nginx = tomllib.loads(written[4].read_text())
+    assert nginx["name"] == "lab-local-nginx-ipv6"
+    assert nginx["masters"][0]["address"] == "fd77::11"
+    assert nginx["masters"][0]["ssh"] == {"host": "127.0.0.1", "port": 2211}
+    assert nginx["local_nginx"]["listen_address"] == "::1"
+    hk = tomllib.loads(written[5].read_text())["haproxy_keepalived"]
+    assert (hk["vip"], hk["prefix_length"]) == ("fd77::100", 64)
+    assert tomllib.loads(written[6].read_text())["ipvs"]["vip"] == "fd77:97::2"
+    with pytest.raises(LabError, match="no IPv6"):
+        profiles.build_profile(_state(), "local-nginx", ipv6=True)
+
+
+def test_dual_stack_sans_and_lab_profile_recognition(monkeypatch):
+    from wizard.commands.lab_drill import same_address
+
+    sans = pki.apiserver_sans("m1", ["10.77.0.11", "fd77::11"])
+    for entry in ("IP:fd77::11", "IP:fd77::100", "IP:fd77:97::2", "IP:::1", "IP:10.77.0.11"):
+        assert entry in sans
+    assert "IP:::1" not in pki.apiserver_sans("m1", ["10.77.0.11"])
+    node = _state(ipv6=True).nodes[0]
+    assert same_address("fd77::11", node) and same_address("fd77:0::11", node)
+    assert same_address("10.77.0.11", node) and not same_address("fd77::12", node)
+
+
+def test_profiles_have_the_agreed_shape(tmp_path):
+    written = profiles.write_profiles(_state(), tmp_path)
+    assert [p.name for p in written] == [
+        "lab-local-nginx.toml",
+        "lab-haproxy-keepalived.toml",
+        "lab-ipvs.toml",
+        "lab-local-haproxy.toml",
+    ]
+    local_haproxy = tomllib.loads(written[3].read_text())
+    assert local_haproxy["strategy"] == "local-haproxy"
+    assert local_haproxy["local_haproxy"] == {
+        "listen_address": "127.0.0.1",
+        "listen_port": 8443,
+        "apiserver_hostname": "apiserver.cluster.local",
+    }
+    nginx = tomllib.loads(written[0].read_text())
+    assert nginx["schema_version"] == 1 and nginx["strategy"] == "local-nginx"
+    assert nginx["masters"][0] == {
+        "name": "m1",
+        "address": "10.77.0.11",
+        "apiserver_port": 6443,
+        "ssh": {"host": "127.0.0.1", "port": 2211},
+    }
+    assert nginx["workers"][1]["ssh"]["port"] == 2222
+    assert "lb_nodes" not in nginx and "haproxy_keepalived" not in nginx
+    assert nginx["local_nginx"] == {
+        "listen_address": "127.0.0.1",
+        "listen_port": 8443,
+        "apiserver_hostname": "apiserver.cluster.local",
+    }
+    assert nginx["ssh"]["key_file"] == str(constants.SSH_KEY_FILE)
+    assert Path(nginx["ssh"]["known_hosts"]).is_absolute()
+    hk = tomllib.loads(written[1].read_text())["haproxy_keepalived"]
+    assert hk["vip"] == "10.77.0.100" and hk["run_on"] == "masters" and hk["unicast"] is True
+    ipvs = tomllib.loads(written[2].read_text())["ipvs"]
+    assert ipvs == {
+        "vip": "10.103.97.2",
+        "port": 6443,
+        "scheduler": "rr",
+        "apiserver_hostname": "apiserver.cluster.local",
+    }
+    with_lb = profiles.build_profile(_state(lb=2), "haproxy-keepalived")
+    assert with_lb["haproxy_keepalived"]["run_on"] == "lb-nodes"
+    assert [n["name"] for n in with_lb["lb_nodes"]] == ["lb1", "lb2"]
+    for other in ("local-nginx", "local-haproxy", "ipvs"):  # they refuse [[lb_nodes]]
+        assert "lb_nodes" not in profiles.build_profile(_state(lb=2), other)
+
+
+def test_known_hosts_is_readable_by_paramiko(tmp_path, monkeypatch):
+    monkeypatch.setattr(pki, "KNOWN_HOSTS_FILE", tmp_path / "known_hosts")
+    pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x"
+    path = pki.write_known_hosts([("127.0.0.1", 2211, pub)])
+    hosts = paramiko.HostKeys(str(path))
+    assert "[127.0.0.1]:2211" in hosts
+    assert hosts["[127.0.0.1]:2211"]["ssh-ed25519"].get_base64() == pub.split()[1]
+
+
+def test_apiserver_sans_cover_masters_vips_and_names():
+    sans = pki.apiserver_sans("m2", ["10.77.0.11", "10.77.0.12"])
+    for entry in (
+        "IP:10.77.0.11",
+        "IP:10.77.0.12",
+        "IP:10.77.0.100",
+        "IP:10.103.97.2",
+        "IP:127.0.0.1",
+        "DNS:kubernetes",
+        "DNS:kubernetes.default",
+        "DNS:apiserver.cluster.local",
+        "DNS:m2",
+    ):
+        assert entry in sans
+
+
+def test_missing_host_packages_are_installed_with_apt(monkeypatch):
+    from wizard.lab import hostpkgs
+
+    calls = []
+    monkeypatch.setattr(
+        hostpkgs.shutil, "which", lambda prog, path=None: None if prog == "debootstrap" else "/x"
+    )
+    monkeypatch.setattr(hostpkgs, "run", lambda argv, **kw: calls.append((argv, kw["env"])))
+    hostpkgs.ensure_host_packages(log=lambda _: None)
+    assert [argv[:2] for argv, _ in calls] == [["apt-get", "update"], ["apt-get", "install"]]
+    assert calls[1][0][-1] == "debootstrap" and "-y" in calls[1][0]
+    assert all(env["DEBIAN_FRONTEND"] == "noninteractive" for _, env in calls)
+
+
+def test_nothing_installed_when_everything_is_there(monkeypatch):
+    from wizard.lab import hostpkgs
+
+    monkeypatch.setattr(hostpkgs.shutil, "which", lambda prog, path=None: "/x")
+    monkeypatch.setattr(hostpkgs, "run", lambda *a, **k: pytest.fail("apt-get ran"))
+    hostpkgs.ensure_host_packages(log=lambda _: None)
+
+
+def test_cli_prints_the_root_error_without_traceback(monkeypatch, capsys):
+    from wizard.cli import main
+
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    assert main(["lab", "status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kubeha: the lab needs root") and "Traceback" not in err
+
+
+def test_a_stopped_process_counts_until_it_has_left_proc():
+    # sh starts a short sleep, then becomes a long sleep that never reaps it: a zombie.
+    parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 30"])
+    try:
+        deadline = time.monotonic() + POLL_S
+        while len(process_tree(parent.pid, start_time(parent.pid), "t")) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        tree = process_tree(parent.pid, start_time(parent.pid), "the test's sleep")
+        child = tree[1]
+        time.sleep(0.3)  # the short sleep has exited: a zombie, still in /proc
+        assert child.exists() and "zombie" in child.describe()
+        assert wait_gone([child], 0.3) == [child]
+        with pytest.raises(LabError, match=r"still running .* zombie"):
+            require_gone([child], 0.3, "the test")
+    finally:
+        parent.send_signal(signal.SIGKILL)
+    assert wait_gone(tree, 15) == []  # the parent reaped by us, the orphan by init
+
+
+def test_a_lab_record_from_another_kubeha_version_is_still_read(tmp_path, monkeypatch):
+    """A record with a field this kubeha lacks (another branch's lab option) and one without
+    the dual-stack keys (an IPv4 lab saved by this kubeha) both read back."""
+    import json
+
+    from wizard.lab import state as state_module
+
+    path = tmp_path / "state.json"
+    monkeypatch.setattr(state_module, "STATE_FILE", path)
+    state_module.save_state(_state())
+    data = json.loads(path.read_text())
+    assert "ipv6" not in data and "address6" not in data["nodes"][0]
+    data["hardened"] = True
+    data["nodes"][0]["future"] = 1
+    path.write_text(json.dumps(data))
+    read = state_module.read_state()
+    assert read is not None and read.shape == (3, 2, 0) and not read.ipv6
+    state_module.save_state(_state(ipv6=True))
+    read = state_module.read_state()
+    assert read is not None and read.ipv6 and read.nodes[0].address6 == "fd77::11"

@@ -1,0 +1,217 @@
+"""Never every master out: a node whose checks all fail (every apiserver answering 401 to an
+anonymous probe, or 500) keeps forwarding to every master, with the real programs against
+stand-in apiservers in an empty network namespace (tests/support/all_failing_scenario.py); and the
+health_check.auth modes read a hardened apiserver (anonymous 401, a client certificate read).
+
+local-nginx and haproxy-keepalived: the session cutter (its refusals are what would cut nginx's
+workers off); local-haproxy and haproxy-keepalived: the real haproxy with the rendered config;
+ipvs: tests/wizard/strategies/test_ipvs_units.py (no IPVS in this kernel)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.examples import example_profile
+from wizard.profile import Master, Profile
+from wizard.strategies import haproxy_keepalived, local_haproxy
+from wizard.strategies.common import ALL_FAILING_FILE, CUTTER_MARKS_DIR, session_cutter_files
+
+ROOT = Path(__file__).resolve().parents[3]
+MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+needs_netns = pytest.mark.skipif(
+    os.geteuid() != 0
+    or not all(shutil.which(p) for p in ("unshare", "nft", "haproxy", "openssl", "setpriv")),
+    reason="needs root, unshare, nft, haproxy, openssl and setpriv",
+)
+
+
+def loopback_profile(strategy: str, **health) -> Profile:
+    profile = example_profile(strategy)
+    return dataclasses.replace(
+        profile,
+        masters=tuple(Master(f"m{i}", a, 6443) for i, a in enumerate(MASTERS, 1)),
+        health_check=dataclasses.replace(profile.health_check, **health),
+    )
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """A self-signed certificate and key, and both in one PEM (a client certificate as kubelet's
+    kubelet-client-current.pem holds it: the stand-ins trust it)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "tls.crt", folder / "tls.key"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=kube-apiserver", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    both = folder / "client.pem"
+    both.write_text(cert.read_text() + key.read_text())
+    return cert, key, both
+
+
+def scenario(kind: str, file: Path, tls, codes: Path) -> dict:
+    cert, key, _ = tls
+    result = subprocess.run(
+        [
+            *("unshare", "-n", sys.executable, "-m", "tests.support.all_failing_scenario"),
+            *(kind, str(file), str(cert), str(key), str(codes)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    print(seen)
+    return seen
+
+
+def answers(codes: Path, anonymous: int, authenticated: dict[str, int] | None = None) -> None:
+    codes.mkdir(exist_ok=True)
+    for address in MASTERS:
+        (codes / address).write_text(f"{anonymous}\n")
+        if authenticated:
+            (codes / f"{address}.authenticated").write_text(f"{authenticated[address]}\n")
+
+
+def cutter_file(profile: Profile, codes: Path) -> Path:
+    text = session_cutter_files(profile)[0].content
+    text = text.replace(ALL_FAILING_FILE, str(codes / "all-masters-failing"))
+    text = text.replace(CUTTER_MARKS_DIR, str(codes / "marks"))
+    path = codes / "cutter.sh"
+    path.write_text(text)
+    return path
+
+
+@needs_netns
+@pytest.mark.parametrize("status", [401, 500])
+def test_cutter_refuses_no_master_when_every_master_fails(tmp_path, tls, status):
+    """Before: 0 of 3 masters reachable by the proxy's user once every probe failed."""
+    codes = tmp_path / "codes"
+    answers(codes, status)
+    seen = scenario("cutter", cutter_file(loopback_profile("local-nginx"), codes), tls, codes)
+    assert seen["reached_all_failing"] == list(MASTERS), seen
+    assert seen["state_file_all_failing"], seen
+    warnings = [line for line in seen["log"] if "WARNING: every master (3) fails" in line]
+    assert len(warnings) >= 2, seen["log"]  # one per interval
+    # One master reads again: the two still failing are refused as before.
+    assert seen["reached_one_back"] == [MASTERS[0]], seen
+    assert not seen["state_file_one_back"], seen
+
+
+@needs_netns
+@pytest.mark.parametrize(
+    ("codes", "reached"),
+    [((0, 500, 500), MASTERS[1:]), ((0, 0, 0), MASTERS)],
+    ids=["one-silent-others-500", "none-answers"],
+)
+def test_cutter_keeps_a_silent_master_out_while_another_answers(tmp_path, tls, codes, reached):
+    """A host gone while etcd elects a leader (the others' /readyz says 500): the silent master
+    is out anyway and stays refused; when no master answers at all (the check path itself
+    failing, a network blip), nothing is refused."""
+    folder = tmp_path / "codes"
+    answers(folder, 200)
+    for address, status in zip(MASTERS, codes, strict=True):
+        (folder / address).write_text(f"{status}\n")
+    seen = scenario("cutter", cutter_file(loopback_profile("local-nginx"), folder), tls, folder)
+    assert seen["reached_all_failing"] == list(reached), seen
+    assert seen["state_file_all_failing"], seen
+
+
+@needs_netns
+@pytest.mark.parametrize("auth", ["client-cert", "alive-on-401"])
+def test_cutter_reads_a_hardened_apiserver(tmp_path, tls, auth):
+    """Anonymous /readyz answers 401, an authenticated one 200: both modes see every master up
+    (nothing refused, no all-failing state)."""
+    codes = tmp_path / "codes"
+    answers(codes, 401, dict.fromkeys(MASTERS, 200))
+    profile = loopback_profile("local-nginx", auth=auth, client_cert=str(tls[2]))
+    seen = scenario("cutter", cutter_file(profile, codes), tls, codes)
+    assert seen["reached_all_failing"] == list(MASTERS), seen
+    assert not seen["state_file_all_failing"], seen
+    assert not [line for line in seen["log"] if "WARNING" in line], seen["log"]
+
+
+def haproxy_file(strategy: str, profile: Profile, folder: Path) -> Path:
+    if strategy == "local-haproxy":
+        text = (
+            local_haproxy.config(profile)
+            .replace(local_haproxy.ADMIN_SOCKET, str(folder / "admin.sock"))
+            .replace(local_haproxy.STATS_SOCKET, str(folder / "stats.sock"))
+        )
+        text = "\n".join(
+            line
+            for line in text.splitlines()
+            if line.strip() not in ("user haproxy", "group haproxy")
+        )
+    else:
+        plan = haproxy_keepalived.plan(profile)
+        node = plan.nodes[0]
+        text = next(f.content for f in node.files if f.path.endswith("haproxy.cfg"))
+        text = "\n".join(
+            "    bind 127.0.0.1:8443" if line.strip().startswith("bind ") else line
+            for line in text.splitlines()
+        )
+    path = folder / "haproxy.cfg"
+    path.write_text(text + "\n")
+    check = subprocess.run(["haproxy", "-c", "-q", "-f", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + check.stdout
+    return path
+
+
+@needs_netns
+@pytest.mark.parametrize("strategy", ["local-haproxy", "haproxy-keepalived"])
+@pytest.mark.parametrize("status", [401, 500])
+def test_haproxy_keeps_forwarding_when_every_check_fails(tmp_path, tls, strategy, status):
+    """Before: `http-check expect status 200` marked every server down and no request got an
+    answer (0 of 12); now the unchecked backups carry them to every master."""
+    codes = tmp_path / "codes"
+    answers(codes, status)
+    config = haproxy_file(strategy, loopback_profile(strategy), tmp_path)
+    seen = scenario("haproxy", config, tls, codes)
+    assert seen["answered"] == seen["requests"], seen
+    assert seen["masters_reached"] == list(MASTERS), seen
+    if strategy == "local-haproxy":  # what `kubeha verify` reports on that node
+        assert seen["stats_all_failing"].startswith("every master (3) fails"), seen
+
+
+@needs_netns
+@pytest.mark.parametrize("strategy", ["local-haproxy", "haproxy-keepalived"])
+def test_haproxy_client_cert_reads_readiness(tmp_path, tls, strategy):
+    """Anonymous 401 everywhere; with kubelet-style cert+key in one PEM the check reads /readyz:
+    only the master whose authenticated /readyz says 200 gets requests (the others are down,
+    the backups unused)."""
+    codes = tmp_path / "codes"
+    answers(codes, 401, {MASTERS[0]: 200, MASTERS[1]: 500, MASTERS[2]: 500})
+    profile = loopback_profile(strategy, auth="client-cert", client_cert=str(tls[2]))
+    seen = scenario("haproxy", haproxy_file(strategy, profile, tmp_path), tls, codes)
+    assert seen["answered"] == seen["requests"], seen
+    assert seen["masters_reached"] == [MASTERS[0]], seen
+    assert not seen.get("stats_all_failing"), seen
+
+
+@needs_netns
+def test_haproxy_alive_on_401_counts_an_answer_as_up(tmp_path, tls):
+    codes = tmp_path / "codes"
+    answers(codes, 401)
+    (codes / MASTERS[2]).write_text("500\n")  # a 500 is still a failure
+    profile = loopback_profile("local-haproxy", auth="alive-on-401")
+    seen = scenario("haproxy", haproxy_file("local-haproxy", profile, tmp_path), tls, codes)
+    assert seen["answered"] == seen["requests"], seen
+    assert seen["masters_reached"] == list(MASTERS[:2]), seen

@@ -1,0 +1,119 @@
+"""The session cutter's cut on this machine's loopback, with real sockets and the real ss: of
+the connections to a failing master it destroys those that sent nothing for IDLE_MS (a watch
+stream, a request whose answer never came) and spares a request sent just now (a draining
+master still answers it; a dead one leaves it idle for the next round)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.support.examples import example_profile
+from wizard.strategies.common import session_cutter_files
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="ss -K needs CAP_NET_ADMIN")
+
+
+def cut_idle_function() -> str:
+    script = session_cutter_files(example_profile("local-nginx"))[0].content
+    idle = re.search(r"^IDLE_MS=\d+$", script, re.M)
+    body = re.search(r"^cut_idle\(\) \{.*?^\}$", script, re.M | re.S)
+    assert idle and body
+    return f'log() {{ echo "$*" >&2; }}\n{idle.group(0)}\n{body.group(0)}\n'
+
+
+def alive(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.setblocking(True)
+
+
+@needs_root
+def test_cut_idle_destroys_idle_sockets_and_spares_a_request_just_sent():
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    watch = socket.create_connection(("127.0.0.1", port))  # a stream: the client never sends
+    busy = socket.create_connection(("127.0.0.1", port))
+    accepted = [server.accept()[0], server.accept()[0]]
+    try:
+        time.sleep(0.8)  # both idle for longer than IDLE_MS (0.5 s)
+        busy.send(b"GET /version HTTP/1.1\r\n\r\n")  # a request on its way, just now
+        subprocess.run(
+            ["sh", "-c", cut_idle_function() + f'cut_idle m1 127.0.0.1 "{port}"'],
+            check=True,
+            timeout=30,
+        )
+        assert not alive(watch), "the idle stream to the failing master was left open"
+        assert alive(busy), "a request sent just now was cut"
+    finally:
+        for sock in (watch, busy, server, *accepted):
+            sock.close()
+
+
+def next_connect(this: str, previous: str, timeout: str = "1") -> str:
+    script = session_cutter_files(example_profile("local-nginx"))[0].content
+    body = re.search(r"^next_connect\(\) \{.*?^\}$", script, re.M | re.S)
+    assert body
+    shell = f"TIMEOUT={timeout}\n{body.group(0)}\nnext_connect {this} {previous}"
+    return subprocess.run(["sh", "-c", shell], capture_output=True, text=True).stdout
+
+
+def test_connect_timeout_follows_the_slower_of_the_last_two_connects():
+    assert next_connect("0.010", "0") == "0.500"  # a fast network: a vanished master in 0.5 s
+    assert next_connect("0.200", "0.010") == "0.800"
+    assert next_connect("0.010", "0.200") == "0.800"  # one fast connect does not forget a slow
+    assert next_connect("0.600", "0.100") == "1.000"  # never above TIMEOUT
+    assert next_connect("0.010", "0", timeout="0.3") == "0.300"
+
+
+REFUSE_CHECK = r"""
+ip link set lo up
+python3 -c 'import socket,time; s=socket.create_server(("127.0.0.1", 16443)); time.sleep(30)' &
+server=$!
+i=0; until ss -Hltn 'sport = :16443' | grep -q . || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+try() {  # user -> "ok" or "refused"
+    runuser -u "$1" -- python3 -c 'import socket
+try:
+    socket.create_connection(("127.0.0.1", 16443), 2).close(); print("ok")
+except ConnectionRefusedError:
+    print("refused")'
+}
+echo "before $(try nobody)"
+refuse add 127.0.0.1 16443
+echo "blocked $(try nobody) root:$(try root)"
+refuse delete 127.0.0.1 16443
+echo "after $(try nobody)"
+kill $server
+"""
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft (Debian's nftables) not installed")
+def test_a_failing_master_refuses_new_connections_of_the_proxy_not_of_root():
+    """While a master fails, the proxy's (non-root) new connections to it are reset at once and
+    retried elsewhere; the cutter's own probes (root) still reach it; back, nothing is refused.
+    In a network namespace of its own: no rule ever touches this machine's."""
+    script = session_cutter_files(example_profile("local-nginx"))[0].content
+    setup = re.search(r"^NFT=0$.*?^refuse\(\) \{.*?^\}$", script, re.M | re.S)
+    assert setup
+    shell = f'log() {{ echo "$*" >&2; }}\n{setup.group(0)}\n{REFUSE_CHECK}'
+    result = subprocess.run(
+        ["unshare", "-n", "sh", "-c", shell], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.split("\n")[:3] == [
+        "before ok",
+        "blocked refused root:ok",
+        "after ok",
+    ], result.stdout + result.stderr
