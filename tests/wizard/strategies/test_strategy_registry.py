@@ -284,7 +284,7 @@ BUILT_KEY = built_proxy.KEY
 BUILT_TABLE = "built_install"
 BUILT_BINARY = built_proxy.BINARY
 BUILT_UNIT = built_proxy.UNIT_PATH
-PRODUCT = Path(__file__).resolve().parent.parent
+PRODUCT = Path(__file__).resolve().parents[3]
 NODES = ("m1", "m2", "m3", "w1")
 
 
@@ -322,7 +322,7 @@ def lines(events: list[Event]) -> str:
 def test_a_strategy_with_its_own_build_is_its_folder_and_one_registry_line(built):
     assert registry.MODULES[-1] == BUILT_MODULE and registry.names()[-1] == BUILT_KEY
     folder = Path(built_proxy.__file__).parent
-    assert Path(built_build.__file__).parent == folder and folder.parent == PRODUCT / "tests"
+    assert Path(built_build.__file__).parent == folder and folder.parent == PRODUCT / "tests" / "support"
     for top in ("wizard", "screens", "templates"):  # no product file names it
         for path in (PRODUCT / top).rglob("*"):
             if path.is_file() and path.suffix in (".py", ".j2", ".tcss"):
