@@ -171,9 +171,9 @@ class KubehaApp(App):
         template: Path | None = None,
         keep_layout: bool = True,
     ) -> None:
-        from wizard.profile_save import as_saved, write_profile  # tomlkit: only when saving
+        from wizard.profile_save import write_profile  # tomlkit: only when saving
 
-        profile = as_saved(self.state.profile)
+        profile = self.state.profile
         try:
             write_profile(profile, path, keep_layout=keep_layout, template=template)
         except OSError as exc:
@@ -181,7 +181,6 @@ class KubehaApp(App):
                 f"{path}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False
             )
             return
-        self.state.profile = profile  # other strategies' sections were not saved: not kept
         self.state.saved_to = path
         self.state.mark_saved()
         self.notify(f"Saved to {path}", title="Profile saved", markup=False)

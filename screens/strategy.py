@@ -91,11 +91,10 @@ class StrategyScreen(WizardScreen):
         self.choose(event.key)
 
     def choose(self, key: str) -> None:
-        profile = self.state.profile
-        if profile.strategy != key:
-            # Each strategy's tables stay as they are (local-nginx's install too): only the
-            # chosen strategy's are read and saved, so choosing it again brings them back.
-            self.state.profile = dataclasses.replace(profile, strategy=key)
+        if self.state.profile.strategy != key:
+            # What was typed for the strategy left (local-nginx's install too) is kept for the
+            # session and comes back when it is chosen again.
+            self.state.choose_strategy(key)
         for card in self.query(StrategyCard):
             card.show_chosen(card.info.key == key)
         self.revalidate()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +27,29 @@ def _isolated_kubeha_dirs(
     base = tmp_path_factory.mktemp("kubeha-home")
     monkeypatch.setenv("KUBEHA_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("KUBEHA_STATE_DIR", str(base / "state"))
+
+
+def section(profile: Profile, name: str) -> Any:
+    """The strategy table ``name`` of ``profile`` (its defaults when absent), typed by the
+    registry."""
+    return profile.table(name, registry.tables()[name])
+
+
+def with_tables(profile: Profile, **tables: object) -> Profile:
+    """``profile`` with these strategy tables (``ipvs=Ipvs(...)``) set."""
+    return dataclasses.replace(profile, tables={**profile.tables, **tables})
+
+
+def changed(profile: Profile, name: str, **changes: Any) -> Profile:
+    """``profile`` with these fields of its table ``name`` (``health_check``, or a strategy's
+    such as ``install``) changed."""
+    if name in registry.tables():
+        return with_tables(
+            profile, **{name: dataclasses.replace(section(profile, name), **changes)}
+        )
+    return dataclasses.replace(
+        profile, **{name: dataclasses.replace(getattr(profile, name), **changes)}
+    )
 
 
 def example_profile(strategy: str) -> Profile:

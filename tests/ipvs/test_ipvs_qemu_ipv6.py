@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.conftest import section
 from tests.deadlines import on_loaded_host
 from tests.engine.labkit import Recorder
 from tests.ipvs.test_ipvs_qemu import FALL, RISE, Timing, on_q1, probe_round_seconds
@@ -82,7 +83,7 @@ def in_table(q1, rs: str) -> bool:
 
 
 def test_requests_through_the_ipv6_vip_and_the_name_answer(lab, q1, profile):
-    assert profile[0].ipvs.vip == "fd77:97::2"
+    assert section(profile[0], "ipvs").vip == "fd77:97::2"
     route = on_q1(q1, "ip -6 route get fd77:97::2").stdout
     assert "src fd77::41 " in route, route  # not the VIP itself: no master could answer that
     assert codes(q1, f"{VIP_URL}/readyz") == ["200"] * 6

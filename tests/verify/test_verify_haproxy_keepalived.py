@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.conftest import section
 from tests.engine.labkit import uninstall
 from tests.verify.conftest import (
     BACK_WHILE_AWAY_S,
@@ -45,7 +46,7 @@ def settled_holder(profile, deadline_s: float = 60) -> str:
     """The VIP holder once the VRRP election is over: after a cut heals, the old holder and
     the new one both claim the VIP until their adverts meet, and the VIP may move once more.
     One holder, the same over keepalived's master-down interval (3 adverts + 1 s), or fail."""
-    window = 3 * profile.haproxy_keepalived.advert_int + 1
+    window = 3 * section(profile, "haproxy_keepalived").advert_int + 1
     deadline = time.monotonic() + deadline_s
     seen, since = None, time.monotonic()
     while time.monotonic() < deadline:
@@ -106,7 +107,7 @@ def test_drill_cutting_the_vip_holder(lab, profile):
     peer is simply gone. Every node's kubeha-vip-follower sees the VIP change holder and
     closes that node's connections to VIP:port, so every watch is back within 3 s of the move."""
     vip_on = holder(profile)
-    advert = profile.haproxy_keepalived.advert_int
+    advert = section(profile, "haproxy_keepalived").advert_int
     report = run_drill(profile, vip_on, "cut", LOADED_DRILL, fault=LabFault(vip_on, "cut"))
     print(f"\nhaproxy-keepalived drill cut {vip_on} (the VIP holder):\n{show(report)}")
     # keepalived's master-down interval plus its skew, then the follower's close (3 s): the

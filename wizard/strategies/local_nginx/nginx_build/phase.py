@@ -157,7 +157,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
     """Method binary: the operator's file, read and judged by its ELF header. Only a real apply
     runs it here (its -V, announced first, as nobody when root, and only when it is built for
     this machine); a dry run runs nothing. Every node checks it again before it is used."""
-    path = Path(os.path.expanduser(profile.section(TABLE, Install).binary_path or ""))
+    path = Path(os.path.expanduser(profile.table(TABLE, Install).binary_path or ""))
     data = _read_binary(path)
     try:
         header = read_header(data[:64])
@@ -187,7 +187,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
 
 def source_version(profile: Profile) -> str:
     """The version a source build names: the pinned package version, or the tarball's name."""
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     if install.source_package_version:
         return install.source_package_version
     return Path(install.source_tarball or "").name or "(no source named)"
@@ -199,7 +199,7 @@ def _dry_run_build(
     """Method source in a dry run: nothing downloaded, nothing built. A binary already in the
     cache for the cached source is used (so the diffs show it); otherwise "would build". A
     problem a real run would stop on is said, and the dry run goes on to every node's diffs."""
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     host = install.build_host
     would = f"would build kube-nginx {source_version(profile)} from source on {host}"
     node = None
@@ -245,7 +245,7 @@ def build_binary(
     ``open_node`` connects to a build host that is a node (the engine's opener)."""
     began = time.monotonic()
     step = _steps(report, began)
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     if install.method == InstallMethod.BINARY:
         where = shown(install.binary_path or "")
         report("started", f"checking {where}", progress=0.1)
