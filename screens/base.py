@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -60,7 +60,7 @@ class WizardScreen(KeepsStyles):
 
     @property
     def kubeha(self) -> KubehaApp:
-        return self.app  # type: ignore[return-value]
+        return cast("KubehaApp", self.app)  # Textual types a screen's app as App[object]
 
     @property
     def state(self) -> WizardState:

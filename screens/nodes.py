@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -104,7 +105,8 @@ class NodesScreen(WizardScreen):
         text = event.text_area.text
         nodes, problems = parse_nodes(text, group)
         entry_lines, self.node_lines[group] = line_numbers(text, group)
-        self.state.profile = dataclasses.replace(self.state.profile, **{group: nodes})
+        changes: dict[str, Any] = {group: nodes}  # masters, workers or lb_nodes
+        self.state.profile = dataclasses.replace(self.state.profile, **changes)
         self.local_problems = {
             key: p for key, p in self.local_problems.items() if not key.startswith(group)
         }

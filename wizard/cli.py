@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from wizard import __version__
 from wizard.commands import wizard_command
@@ -32,13 +33,13 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors name the problem and exit 2, as argparse does, tidily:
     the usage shown is the one of the (sub)command that was given, not kubeha's."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # argparse quotes a bad value with repr() but joins unrecognized arguments raw: escape
         # the whole message, so no argument can drive the operator's terminal.
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {printable(message)}\n")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:  # argparse would blame the top-level parser; the subcommand's usage helps
             hint = (

@@ -228,7 +228,7 @@ def with_strategy(
     aside = dict(profile.set_aside)
     left = registry.find(profile.strategy)
     for name, kind in (left.owned_tables() if left is not None else {}).items():
-        value = profile.table(name, kind)
+        value: object = profile.table(name, kind)
         if name not in file_aside:
             stash[name] = value
         elif value == table_from_toml(kind, file_aside[name], name):

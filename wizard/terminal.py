@@ -88,7 +88,7 @@ def guarded_output() -> Iterator[tuple[EscapingStream, EscapingStream]]:
     """``sys.stdout`` and ``sys.stderr`` escaped for the block, then put back as they were."""
     saved = sys.stdout, sys.stderr
     out, err = EscapingStream(sys.stdout), EscapingStream(sys.stderr)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         yield out, err
     finally:

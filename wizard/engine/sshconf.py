@@ -25,6 +25,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -150,7 +151,7 @@ def _settings(alias: str, options: dict[str, list[str]], source: str, defaults: 
     hostname = first.get("hostname", alias)
     port = _port(first.get("port"), alias, source)
     user = first.get("user")
-    tokens = {
+    tokens: dict[str, Any] = {
         "host": alias,
         "hostname": hostname,
         "user": user or _local_user(),
