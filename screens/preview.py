@@ -130,7 +130,8 @@ class PreviewScreen(RunsEngine, WizardScreen):
 
     def diff_of(self, ref: FileRef) -> FileDiff | None:
         result = self.state.dry_run.get(ref.node)
-        for diff in getattr(result, "diffs", ()):
+        diffs: tuple[FileDiff, ...] = getattr(result, "diffs", ())
+        for diff in diffs:
             if diff.path == ref.file.path:
                 return diff
         return None

@@ -103,7 +103,8 @@ def with_field(profile: Profile, path: str, value: Any) -> Profile:
     head, _, rest = path.partition(".")
     table = _strategy_table(profile, head)
     if table is None or not rest:
-        return _replaced(profile, path, value)
+        replaced: Profile = _replaced(profile, path, value)
+        return replaced
     return profile.with_table(head, _replaced(table, rest, value))
 
 

@@ -369,7 +369,7 @@ def plain_profile(profile: Profile) -> dict[str, Any]:
     """The profile as TOML values, keyed as a file holds them: every table of its strategy
     spelled out (at its defaults where the profile leaves it out), the set-aside ones as
     written."""
-    out = _plain(profile)
+    out: dict[str, Any] = _plain(profile)
     chosen = registry.find(profile.strategy)
     for name, kind in (chosen.owned_tables() if chosen is not None else {}).items():
         out.setdefault(name, _plain(profile.table(name, kind)))

@@ -116,7 +116,7 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
     """A real cluster: the operator must name the master whose apiserver is stopped (a
     --confirm-master was checked against it before verify connected)."""
     if args.confirm_master is not None:
-        return args.confirm_master == master
+        return bool(args.confirm_master == master)
     print(
         f"The drill stops the kube-apiserver on {master} for about a minute, then starts it again."
     )

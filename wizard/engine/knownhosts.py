@@ -69,10 +69,12 @@ class Reader:
         return chunk
 
     def uint32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
+        (value,) = struct.unpack(">I", self.take(4))
+        return int(value)
 
     def uint64(self) -> int:
-        return struct.unpack(">Q", self.take(8))[0]
+        (value,) = struct.unpack(">Q", self.take(8))
+        return int(value)
 
     def string(self) -> bytes:
         return self.take(self.uint32())

@@ -146,7 +146,9 @@ def _yes(value: object) -> bool:
     return str(value or "no").strip().lower() in ("yes", "true")
 
 
-def _settings(alias: str, options: dict[str, list[str]], source: str, defaults: bool):
+def _settings(
+    alias: str, options: dict[str, list[str]], source: str, defaults: bool
+) -> SshSettings:
     first = {k: v[0] for k, v in options.items() if v}
     hostname = first.get("hostname", alias)
     port = _port(first.get("port"), alias, source)
