@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.theme import Theme
 
 from screens import steps
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
@@ -306,7 +307,7 @@ class KubehaApp(App):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.push_screen(self.screen_for(self.initial_step))
 
-    def _remember_theme(self, theme) -> None:
+    def _remember_theme(self, theme: Theme) -> None:
         """The operator picked a theme (ctrl+p, Theme): the next start uses it too."""
         from wizard.settings import save_setting
 

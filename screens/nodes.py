@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Static, TextArea
 
 from screens.base import WizardScreen
@@ -94,7 +96,7 @@ class NodesScreen(WizardScreen):
     def field_name(self, field: str) -> str:
         return by_line(field, self.node_lines)
 
-    def marked_fields(self):
+    def marked_fields(self) -> Iterator[tuple[tuple[str, ...], Widget, str | None]]:
         for group, title, _hint in GROUPS:
             area = self.query_one(f"#text-{group}", TextArea)
             yield (group, f"{title} line", title), area, title

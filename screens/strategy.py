@@ -6,12 +6,14 @@ goes on."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from screens.base import WizardScreen
@@ -67,7 +69,7 @@ class StrategyScreen(WizardScreen):
         keys = registry.names()
         return self.query_one(f"#card-{key if key in keys else keys[0]}", StrategyCard)
 
-    def marked_fields(self):
+    def marked_fields(self) -> Iterator[tuple[tuple[str, ...], Widget, str | None]]:
         yield ("name",), self.query_one("#name-row"), "Profile name"
         for card in self.query(StrategyCard):
             yield ("strategy",), card, None  # no card chosen: each says "○ … choose"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from wizard import __version__
@@ -39,19 +39,22 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {printable(message)}\n")
 
-    def parse_args(self, args=None, namespace=None):
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:  # argparse would blame the top-level parser; the subcommand's usage helps
-            hint = (
-                " (--only takes one node: repeat it, --only m1 --only m2, or --only m1,m2)"
-                if getattr(parsed, "only", None)
-                else ""
-            )
-            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}{hint}")
-        return parsed
+
+def parse(parser: argparse.ArgumentParser, args: Sequence[str]) -> argparse.Namespace:
+    """``parser.parse_args(args)``, with an unrecognized argument blamed on the subcommand that
+    was given (its usage shown), as argparse would blame the top-level parser."""
+    parsed, extras = parser.parse_known_args(args)
+    if extras:
+        hint = (
+            " (--only takes one node: repeat it, --only m1 --only m2, or --only m1,m2)"
+            if getattr(parsed, "only", None)
+            else ""
+        )
+        innermost(parser, parsed).error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+    return parsed
 
 
-def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace):
+def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The parser of the deepest subcommand named in ``args`` (``kubeha lab up`` -> lab up's)."""
     for _ in range(8):  # subcommands nest two deep; bounded all the same
         action = next(
@@ -96,7 +99,7 @@ def modules_for(argv: Sequence[str]) -> Sequence[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(modules_for(argv))
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     func = getattr(args, "func", None)
     if func is None:
         if not wizard_command.has_terminal():  # the wizard would wait for keys nobody types
@@ -108,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wizard_parser is None:
             parser.print_help()
             return 0
-        args = parser.parse_args(["wizard"])
+        args = parse(parser, ["wizard"])
         func = args.func
     if func is wizard_command.run_wizard:  # Textual owns the terminal: it draws escapes itself
         return _run(func, args)
@@ -116,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(func, args)
 
 
-def _run(func, args: argparse.Namespace) -> int:
+def _run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     try:
         return int(func(args) or 0)
     except KubehaError as exc:

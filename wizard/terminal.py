@@ -22,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
 from wizard.textsafe import printable
 
@@ -59,7 +59,7 @@ class EscapingStream:
             self._closed_pipe()
         return len(text)
 
-    def writelines(self, lines) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
@@ -79,7 +79,7 @@ class EscapingStream:
             os.dup2(devnull, self.stream.fileno())
             os.close(devnull)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
 

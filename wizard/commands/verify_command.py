@@ -12,6 +12,7 @@ from wizard.commands.options import connection_options, profile_argument
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
+from wizard.profile import Profile
 from wizard.terminal import one_line
 
 KINDS = (
@@ -73,7 +74,7 @@ def ca_file_path(text: str) -> str:
     return text
 
 
-def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
+def _check_drill_arguments(profile: Profile, args: argparse.Namespace) -> tuple[str, bool]:
     """Every drill argument checked before any connection: (the master, whether it is the lab)."""
     from wizard.commands.lab_drill import is_lab_profile
     from wizard.engine.drill_run import VIP_HOLDER, choose_master

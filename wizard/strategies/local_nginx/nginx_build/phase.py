@@ -75,7 +75,11 @@ def with_binary(plan: RenderPlan, profile: Profile, data: bytes) -> RenderPlan:
     return dataclasses.replace(plan, nodes=nodes)
 
 
-def _steps(report: Report, began: float) -> Callable[[str, str, tuple[str, ...]], None]:
+# What the build's steps report: (status, message, output lines).
+Step = Callable[[str, str, tuple[str, ...]], None]
+
+
+def _steps(report: Report, began: float) -> Step:
     """build()'s three-argument report, with the progress and the time of each step."""
 
     def step(word: str, message: str, lines: tuple[str, ...]) -> None:
@@ -122,7 +126,7 @@ def _unprivileged() -> dict:
     return {"user": uid, "group": gid, "extra_groups": []}
 
 
-def check_here(path: Path, report) -> None:
+def check_here(path: Path, report: Step) -> None:
     """Run ``path -V`` on this machine (as nobody when root), said before it runs: it must show
     the stream module. A binary that cannot run here is left to each node's own check."""
     drop = _unprivileged()
@@ -153,7 +157,7 @@ def check_here(path: Path, report) -> None:
     report("info", text.splitlines()[0] if text else "nginx -V ok", ())
 
 
-def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
+def operator_binary(profile: Profile, report: Step, dry_run: bool = False) -> Binary:
     """Method binary: the operator's file, read and judged by its ELF header. Only a real apply
     runs it here (its -V, announced first, as nobody when root, and only when it is built for
     this machine); a dry run runs nothing. Every node checks it again before it is used."""
