@@ -38,9 +38,9 @@ class Table(Generic[T]):
     """A table of the profile that a strategy owns beside its section (local-nginx's
     ``install``): written only when the strategy is chosen, shown on the wizard's form after
     the health check under ``heading``, its rows in ``form_order`` (every described field when
-    empty). ``check`` gives its problems (the strategy's own check calls it; the validator calls
-    it too where another strategy is chosen and the table says something, as an old profile's
-    ``[install]`` may)."""
+    empty). ``check`` gives its problems (the strategy's own check calls it; under another
+    strategy the table is set aside as written, never checked: ``wizard.profile_io``).
+    ``of(profile)`` reads it typed."""
 
     name: str
     type: type[T]
