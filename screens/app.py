@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.theme import Theme
 
 from screens import steps
 from screens.catalog import LastRun, SavedProfile, default_last_run, list_profiles
@@ -171,9 +172,9 @@ class KubehaApp(App):
         template: Path | None = None,
         keep_layout: bool = True,
     ) -> None:
-        from wizard.profile_save import as_saved, write_profile  # tomlkit: only when saving
+        from wizard.profile_save import write_profile  # tomlkit: only when saving
 
-        profile = as_saved(self.state.profile)
+        profile = self.state.profile
         try:
             write_profile(profile, path, keep_layout=keep_layout, template=template)
         except OSError as exc:
@@ -181,7 +182,6 @@ class KubehaApp(App):
                 f"{path}: {exc.strerror or exc}", title="Not saved", severity="error", markup=False
             )
             return
-        self.state.profile = profile  # other strategies' sections were not saved: not kept
         self.state.saved_to = path
         self.state.mark_saved()
         self.notify(f"Saved to {path}", title="Profile saved", markup=False)
@@ -307,7 +307,7 @@ class KubehaApp(App):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.push_screen(self.screen_for(self.initial_step))
 
-    def _remember_theme(self, theme) -> None:
+    def _remember_theme(self, theme: Theme) -> None:
         """The operator picked a theme (ctrl+p, Theme): the next start uses it too."""
         from wizard.settings import save_setting
 

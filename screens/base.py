@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -60,7 +60,7 @@ class WizardScreen(KeepsStyles):
 
     @property
     def kubeha(self) -> KubehaApp:
-        return self.app  # type: ignore[return-value]
+        return cast("KubehaApp", self.app)  # Textual types a screen's app as App[object]
 
     @property
     def state(self) -> WizardState:
@@ -101,7 +101,7 @@ class WizardScreen(KeepsStyles):
         """True while Next must stay disabled."""
         return any(p.is_error for p in self.current_problems())
 
-    def apply_edit(self, path: str, value, problem: Problem | None) -> None:
+    def apply_edit(self, path: str, value: Any, problem: Problem | None) -> None:
         """A form field edited: its text's own problem kept (the profile cannot hold it), or
         the value written into the profile; then everything checked again."""
         if problem is not None:

@@ -7,10 +7,12 @@ local kubeconfigs are repointed too (``repoint_local``, off: its help says what 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static, TextArea
 
 from screens.base import WizardScreen
@@ -92,7 +94,7 @@ class ClientsScreen(WizardScreen):
     def field_name(self, field: str) -> str:
         return by_line(field, self.kubeconfig_lines)
 
-    def marked_fields(self):
+    def marked_fields(self) -> Iterator[tuple[tuple[str, ...], Widget, str | None]]:
         yield from super().marked_fields()
         area = self.query_one("#text-kubeconfigs", TextArea)
         yield ("clients.kubeconfigs", TITLE), area, TITLE

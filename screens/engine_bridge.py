@@ -51,8 +51,9 @@ class HostKeyReply:
     done: threading.Event = field(default_factory=threading.Event)
     trusted: bool = False
 
-    def answer(self, trusted: bool) -> None:
-        self.trusted = trusted
+    def answer(self, trusted: bool | None) -> None:
+        """The operator's answer; None (the modal dismissed without one) refuses."""
+        self.trusted = bool(trusted)
         self.done.set()
 
 

@@ -9,7 +9,7 @@ and the buffer is empty.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual import on, work
 from textual.screen import Screen
@@ -17,6 +17,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from screens.engine_bridge import FRAME_S, EngineBridge, HostKeyRequest, RunFailed, RunFinished
+from screens.state import Engine, WizardState
 from screens.widgets.hostkey import HostKeyModal
 from wizard.engine.events import Event
 from wizard.engine.model import ApplyOptions
@@ -25,8 +26,25 @@ if TYPE_CHECKING:
     from wizard.render import RenderPlan
 
 
+class EngineApp(Protocol):
+    """What a run asks of the App (``screens.app.KubehaApp``), named here: the App imports
+    this module."""
+
+    @property
+    def state(self) -> WizardState: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def example_refusal(self, command: str, verifying: bool = False) -> str | None: ...
+
+
 class RunsEngine(Screen):
     """Screen side of one engine run at a time."""
+
+    @property
+    def engine_app(self) -> EngineApp:
+        return cast(EngineApp, self.app)  # Textual types a screen's app as App[object]
 
     bridge: EngineBridge | None = None
     engine_worker: Worker | None = None
@@ -39,7 +57,7 @@ class RunsEngine(Screen):
     def start_engine(self, options: ApplyOptions, plan: RenderPlan) -> EngineBridge:
         """Run the engine on ``plan`` (the one Preview showed) in a thread worker."""
         self.bridge = EngineBridge(self)
-        refusal = self.app.example_refusal("dry run" if options.dry_run else "deploy")  # type: ignore[attr-defined]
+        refusal = self.engine_app.example_refusal("dry run" if options.dry_run else "deploy")
         if refusal is not None:  # the screens refuse first; this net keeps the engine unrun
             self.post_message(RunFailed(refusal))
             return self.bridge
@@ -81,8 +99,7 @@ class RunsEngine(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="engine")
     def _engine_worker(self, bridge: EngineBridge, options: ApplyOptions, plan: RenderPlan) -> None:
-        state = self.app.state  # type: ignore[attr-defined]
-        engine = self.app.engine  # type: ignore[attr-defined]
+        state, engine = self.engine_app.state, self.engine_app.engine
         summary = engine(plan, options, bridge.sink, cancel=bridge.cancel, secrets=state.secrets)
         self.post_message(RunFinished(summary))
 

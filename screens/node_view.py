@@ -22,7 +22,7 @@ def phase_progress(phase: str) -> float | None:
     phases, imported with the first such event (the engine is running by then)."""
     from wizard.engine.node_job import PROGRESS
 
-    return PROGRESS.get(phase)  # type: ignore[call-overload]  # a PhaseName is its str
+    return PROGRESS.get(phase)
 
 
 @dataclass

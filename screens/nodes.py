@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Static, TextArea
 
 from screens.base import WizardScreen
@@ -93,7 +96,7 @@ class NodesScreen(WizardScreen):
     def field_name(self, field: str) -> str:
         return by_line(field, self.node_lines)
 
-    def marked_fields(self):
+    def marked_fields(self) -> Iterator[tuple[tuple[str, ...], Widget, str | None]]:
         for group, title, _hint in GROUPS:
             area = self.query_one(f"#text-{group}", TextArea)
             yield (group, f"{title} line", title), area, title
@@ -104,7 +107,8 @@ class NodesScreen(WizardScreen):
         text = event.text_area.text
         nodes, problems = parse_nodes(text, group)
         entry_lines, self.node_lines[group] = line_numbers(text, group)
-        self.state.profile = dataclasses.replace(self.state.profile, **{group: nodes})
+        changes: dict[str, Any] = {group: nodes}  # masters, workers or lb_nodes
+        self.state.profile = dataclasses.replace(self.state.profile, **changes)
         self.local_problems = {
             key: p for key, p in self.local_problems.items() if not key.startswith(group)
         }

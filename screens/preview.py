@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Static, Tree
+from textual.widgets import Button, Static, Tree
 
 from screens.base import WizardScreen
 from screens.client_view import BRANCH, KubeconfigRef, leaf_label, view_text
@@ -93,7 +93,7 @@ class PreviewScreen(RunsEngine, WizardScreen):
         # the first node that has files: with run_on = "lb-nodes" the masters have none
         tree.move_cursor_to_line(first_file_line(tree))
         if self.state.resume:
-            self.query_one("#next").label = "Resume ›"
+            self.query_one("#next", Button).label = "Resume ›"
 
     def blocked(self) -> bool:
         return self.plan is None
@@ -138,7 +138,8 @@ class PreviewScreen(RunsEngine, WizardScreen):
 
     def diff_of(self, ref: FileRef) -> FileDiff | None:
         result = self.state.dry_run.get(ref.node)
-        for diff in getattr(result, "diffs", ()):
+        diffs: tuple[FileDiff, ...] = getattr(result, "diffs", ())
+        for diff in diffs:
             if diff.path == ref.file.path:
                 return diff
         return None

@@ -31,4 +31,5 @@ def import_all() -> None:
 def screen_class(step: str) -> type[Screen]:
     """The class of ``step``'s screen; its module is imported the first time."""
     module, _, name = steps.get(step).screen.partition(":")
-    return getattr(import_module(module), name)
+    screen: type[Screen] = getattr(import_module(module), name)
+    return screen

@@ -5,6 +5,7 @@ written to the profile, a log or the screen."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,6 +16,7 @@ from screens.base import WizardScreen
 from screens.ssh_override import describe_ssh, overrides
 from screens.state import get_field
 from screens.widgets.form import FieldSpec, Form
+from wizard.profile import Master, Node
 
 SSH_FIELDS = (
     FieldSpec("ssh.user", "User", "the login user on every node (empty: your own)", "optstr"),
@@ -35,7 +37,7 @@ SECRET_FIELDS = (
 )
 
 
-def overrides_text(nodes) -> str:
+def overrides_text(nodes: Sequence[Master | Node]) -> str:
     """The nodes that do not use these settings as they are, and what they use instead."""
     own = overrides(nodes)
     if not own:

@@ -16,6 +16,7 @@ from screens import steps
 from wizard.engine.model import RunSummary, Secrets
 from wizard.problems import Problem
 from wizard.profile import Master, Profile, Role
+from wizard.profile_io import with_strategy
 from wizard.strategies import registry
 from wizard.validation import validate
 
@@ -61,20 +62,50 @@ def first_step_with_errors(profile: Profile) -> str | None:
     return None
 
 
+def _strategy_table(profile: Profile, name: str) -> object | None:
+    """The profile's strategy's table ``name`` (``haproxy_keepalived``, ``install``), typed;
+    None when ``name`` is none of its tables."""
+    strategy = registry.find(profile.strategy)
+    kind = strategy.owned_tables().get(name) if strategy is not None else None
+    return None if kind is None else profile.table(name, kind)
+
+
 def get_field(profile: Profile, path: str) -> Any:
-    """The value at a dotted path such as ``haproxy_keepalived.vip``."""
-    value: Any = profile
-    for part in path.split("."):
+    """The value at a dotted path such as ``haproxy_keepalived.vip`` (a strategy's table is
+    read through its strategy)."""
+    head, _, rest = path.partition(".")
+    table = _strategy_table(profile, head)
+    value: Any = getattr(profile, head) if table is None else table
+    for part in rest.split(".") if rest else ():
         value = getattr(value, part)
     return value
 
 
-def with_field(obj: Any, path: str, value: Any) -> Any:
+def part(profile: Profile, name: str) -> object:
+    """What the profile holds under a step's field ``name`` (a strategy's table: as held, or
+    as set aside), for telling whether a kept screen is stale."""
+    if name in registry.tables():
+        return (profile.tables.get(name), profile.set_aside.get(name))
+    return getattr(profile, name)
+
+
+def _replaced(obj: Any, path: str, value: Any) -> Any:
     """A copy of a frozen dataclass tree with the value at a dotted path replaced."""
     head, _, rest = path.partition(".")
     if not rest:
         return dataclasses.replace(obj, **{head: value})
-    return dataclasses.replace(obj, **{head: with_field(getattr(obj, head), rest, value)})
+    return dataclasses.replace(obj, **{head: _replaced(getattr(obj, head), rest, value)})
+
+
+def with_field(profile: Profile, path: str, value: Any) -> Profile:
+    """A copy of ``profile`` with the value at a dotted path replaced (a strategy's table, such
+    as ``local_nginx.listen_port``, in the profile's tables)."""
+    head, _, rest = path.partition(".")
+    table = _strategy_table(profile, head)
+    if table is None or not rest:
+        replaced: Profile = _replaced(profile, path, value)
+        return replaced
+    return profile.with_table(head, _replaced(table, rest, value))
 
 
 @dataclass
@@ -95,6 +126,9 @@ class WizardState:
     dry_run_objects: tuple[tuple[str, str], ...] = ()
     # The profile as last loaded or saved: quitting asks while ``profile`` differs from it.
     baseline: Profile | None = None
+    # The tables of the strategies left on the Strategy step this session, by name: choosing
+    # one again brings back what was typed (``wizard.profile_io.with_strategy``).
+    stash: dict[str, object] = field(default_factory=dict)
     # The last profile validated and its problems (a profile is immutable: checked by identity).
     _checked: tuple[Profile, list[Problem]] | None = field(default=None, repr=False, compare=False)
 
@@ -106,6 +140,12 @@ class WizardState:
     def dirty(self) -> bool:
         """True when the profile has edits that are not saved."""
         return self.profile != self.baseline
+
+    def choose_strategy(self, key: str) -> None:
+        """Switch the profile to the strategy named ``key``, keeping what was typed for the
+        one it leaves (``stash``) and the tables its file set aside."""
+        file_aside = self.baseline.set_aside if self.baseline is not None else {}
+        self.profile = with_strategy(self.profile, key, self.stash, file_aside)
 
     def mark_saved(self) -> None:
         """The profile as it is now was just loaded or saved."""

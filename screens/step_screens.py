@@ -21,7 +21,7 @@ from textual.screen import Screen
 
 from screens import steps
 from screens.registry import import_all, screen_class
-from screens.state import WizardState
+from screens.state import WizardState, part
 
 PRELOAD_AFTER_S = 0.3  # after the first screen is up
 
@@ -42,7 +42,7 @@ class StepScreens:
         row = steps.get(step)
         if row.shows_profile:
             return (state, profile)
-        parts = tuple(getattr(profile, name) for name in row.fields())
+        parts = tuple(part(profile, name) for name in row.fields())
         secrets = state.secrets if row.shows_secrets else None
         return (state, profile.strategy, secrets, *parts)
 

@@ -6,12 +6,14 @@ goes on."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Input, Label
 
 from screens.base import WizardScreen
@@ -67,7 +69,7 @@ class StrategyScreen(WizardScreen):
         keys = registry.names()
         return self.query_one(f"#card-{key if key in keys else keys[0]}", StrategyCard)
 
-    def marked_fields(self):
+    def marked_fields(self) -> Iterator[tuple[tuple[str, ...], Widget, str | None]]:
         yield ("name",), self.query_one("#name-row"), "Profile name"
         for card in self.query(StrategyCard):
             yield ("strategy",), card, None  # no card chosen: each says "○ … choose"
@@ -91,11 +93,10 @@ class StrategyScreen(WizardScreen):
         self.choose(event.key)
 
     def choose(self, key: str) -> None:
-        profile = self.state.profile
-        if profile.strategy != key:
-            # Each strategy's tables stay as they are (local-nginx's install too): only the
-            # chosen strategy's are read and saved, so choosing it again brings them back.
-            self.state.profile = dataclasses.replace(profile, strategy=key)
+        if self.state.profile.strategy != key:
+            # What was typed for the strategy left (local-nginx's install too) is kept for the
+            # session and comes back when it is chosen again.
+            self.state.choose_strategy(key)
         for card in self.query(StrategyCard):
             card.show_chosen(card.info.key == key)
         self.revalidate()

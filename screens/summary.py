@@ -4,7 +4,7 @@ node reaches through its load balancer, the master that answered, the latency an
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -15,6 +15,10 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import WizardScreen
+from screens.state import Verifier
+
+if TYPE_CHECKING:
+    from wizard.engine.verify import VerifyReport
 
 
 class SummaryScreen(WizardScreen):
@@ -95,7 +99,7 @@ class SummaryScreen(WizardScreen):
         self._verify_worker(verifier)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify")
-    def _verify_worker(self, verifier) -> None:
+    def _verify_worker(self, verifier: Verifier) -> None:
         from wizard.engine.model import ApplyOptions
 
         report = verifier(self.state.profile, ApplyOptions(), self.state.secrets)
@@ -108,7 +112,7 @@ class SummaryScreen(WizardScreen):
             head.update(f"Verify could not run: {event.worker.error}")
             head.set_classes("-failed")
 
-    def _show_verify(self, report) -> None:
+    def _show_verify(self, report: VerifyReport) -> None:
         from wizard.engine.verify import table_rows, verdict
 
         if not self.is_attached:  # the operator moved on while the worker ran

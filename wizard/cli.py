@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from wizard import __version__
 from wizard.commands import wizard_command
@@ -32,25 +33,28 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors name the problem and exit 2, as argparse does, tidily:
     the usage shown is the one of the (sub)command that was given, not kubeha's."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         # argparse quotes a bad value with repr() but joins unrecognized arguments raw: escape
         # the whole message, so no argument can drive the operator's terminal.
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {printable(message)}\n")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        parsed, extras = self.parse_known_args(args, namespace)
-        if extras:  # argparse would blame the top-level parser; the subcommand's usage helps
-            hint = (
-                " (--only takes one node: repeat it, --only m1 --only m2, or --only m1,m2)"
-                if getattr(parsed, "only", None)
-                else ""
-            )
-            innermost(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}{hint}")
-        return parsed
+
+def parse(parser: argparse.ArgumentParser, args: Sequence[str]) -> argparse.Namespace:
+    """``parser.parse_args(args)``, with an unrecognized argument blamed on the subcommand that
+    was given (its usage shown), as argparse would blame the top-level parser."""
+    parsed, extras = parser.parse_known_args(args)
+    if extras:
+        hint = (
+            " (--only takes one node: repeat it, --only m1 --only m2, or --only m1,m2)"
+            if getattr(parsed, "only", None)
+            else ""
+        )
+        innermost(parser, parsed).error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+    return parsed
 
 
-def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace):
+def innermost(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
     """The parser of the deepest subcommand named in ``args`` (``kubeha lab up`` -> lab up's)."""
     for _ in range(8):  # subcommands nest two deep; bounded all the same
         action = next(
@@ -95,7 +99,7 @@ def modules_for(argv: Sequence[str]) -> Sequence[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(modules_for(argv))
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     func = getattr(args, "func", None)
     if func is None:
         if not wizard_command.has_terminal():  # the wizard would wait for keys nobody types
@@ -107,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if wizard_parser is None:
             parser.print_help()
             return 0
-        args = parser.parse_args(["wizard"])
+        args = parse(parser, ["wizard"])
         func = args.func
     if func is wizard_command.run_wizard:  # Textual owns the terminal: it draws escapes itself
         return _run(func, args)
@@ -115,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(func, args)
 
 
-def _run(func, args: argparse.Namespace) -> int:
+def _run(func: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     try:
         return int(func(args) or 0)
     except KubehaError as exc:

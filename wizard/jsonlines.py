@@ -22,8 +22,9 @@ def plain(value: Any) -> Any:
     class has an ``ok`` property (verify and drill results and their nodes)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         data = {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(getattr(type(value), "ok", None), property):
-            data["ok"] = bool(value.ok)
+        ok = getattr(type(value), "ok", None)
+        if isinstance(ok, property) and ok.fget is not None:
+            data["ok"] = bool(ok.fget(value))
         return data
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}

@@ -4,22 +4,20 @@ A profile names the strategy, the masters, workers and optional load-balancer no
 settings of each strategy, the health check and how to reach the nodes over SSH. It never holds a password, passphrase or sudo password. Reading and writing TOML lives in
 ``wizard.profile_io``; checking values lives in ``wizard.validation``.
 
-Each strategy's own settings are tables of :attr:`Profile.sections` (its section, and any other
-table it owns, such as local-nginx's ``install``), declared by the strategy, never here: the
-strategy registry declares every table's type with :func:`declare_tables` when it is imported,
-so this module imports no strategy. ``profile.local_nginx`` reads the table named
-``local_nginx``, ``profile.section("ipvs", Ipvs)`` reads it typed, and ``Profile(...,
-local_nginx=...)`` or ``dataclasses.replace(profile, local_nginx=...)`` set it, for every
-declared table alike.
+A profile holds the chosen strategy's tables only (its section, and any other table it owns,
+such as local-nginx's ``install``) in :attr:`Profile.tables`, typed by the strategy, never here:
+``strategy.settings(profile)`` reads its section as its own type (``Strategy[S]``), and
+``profile.with_table(name, value)`` sets one. This module imports no strategy. Tables a file
+gave for other strategies are :attr:`Profile.set_aside`, as written (``wizard.profile_io``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, is_dataclass, replace
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, TypeVar, overload
+from typing import TypeVar
 
 from wizard import kubeadm_api
 
@@ -182,16 +180,35 @@ class Cluster:
     kubeadm_api: str = kubeadm_api.DEFAULT
 
 
-class Sections(Mapping[str, Any]):
-    """Each strategy's section of a profile by its table name (``local_nginx``), in the
-    registry's order: immutable, compared and hashed by content like the rest of a profile."""
+def _frozen(value: object) -> object:
+    """A hashable stand-in for a TOML value (tables and arrays as sorted tuples)."""
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _says_something(value: object) -> bool:
+    """False for a table at its type's defaults (it says nothing: absent is the same)."""
+    if not is_dataclass(value) or isinstance(value, type):
+        return True
+    try:
+        return bool(value != type(value)())
+    except TypeError:  # a table type with a required field: always kept
+        return True
+
+
+class Tables(Mapping[str, object]):
+    """Tables of a profile by name, immutable, compared and hashed by content like the rest of
+    a profile. A typed table at its defaults is left out: absent and default are one profile."""
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
-        self._items: dict[str, Any] = dict(items or {})
+    def __init__(self, items: Mapping[str, object] | None = None) -> None:
+        self._items = {k: v for k, v in (items or {}).items() if _says_something(v)}
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> object:
         return self._items[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -201,118 +218,59 @@ class Sections(Mapping[str, Any]):
         return len(self._items)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sections):
+        if isinstance(other, Tables):
             return self._items == other._items
         return isinstance(other, Mapping) and self._items == dict(other)
 
     def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
+        return hash(_frozen(self._items))
 
     def __repr__(self) -> str:
-        return f"Sections({self._items!r})"
+        return f"Tables({self._items!r})"
 
 
 T = TypeVar("T")
-# Where the strategies' tables come from: name -> type, in the registry's order. Set by
-# wizard.strategies.registry (declare_tables) when it is imported; read on each new Profile, so
-# a strategy registered later (a test's) is seen too. Nothing here imports a strategy.
-_table_source: Callable[[], Mapping[str, type]] = dict
 
 
-def declare_tables(source: Callable[[], Mapping[str, type]]) -> None:
-    """Where every strategy's tables (name -> frozen dataclass) come from: every profile made
-    after this holds each of them, at its defaults unless given."""
-    global _table_source
-    _table_source = source
-
-
-def declared_tables() -> dict[str, type]:
-    """The declared tables (name -> type), in the registry's order."""
-    return dict(_table_source())
-
-
-def default_sections() -> dict[str, Any]:
-    """Every declared table at its defaults, in the registry's order."""
-    return {name: table() for name, table in _table_source().items()}
-
-
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Profile:
-    """A whole install. Besides the fields below, every declared strategy table is an attribute
-    and a keyword of its own (``profile.ipvs``, ``Profile(..., ipvs=Ipvs(...))``)."""
+    """A whole install. ``tables`` holds the chosen strategy's tables (its section, and any
+    other table it owns), typed by the strategy (``Strategy.settings``) and at their defaults
+    where absent; ``set_aside`` holds, as written (TOML values), the tables a file gave for
+    other strategies: never used, written back as they are (``wizard.profile_io``)."""
 
     name: str
     strategy: str
     masters: tuple[Master, ...]
     workers: tuple[Node, ...] = ()
     lb_nodes: tuple[Node, ...] = ()
-    sections: Sections = field(default_factory=Sections)
+    tables: Mapping[str, object] = field(default_factory=Tables)
     health_check: HealthCheck = field(default_factory=HealthCheck)
     ssh: Ssh = field(default_factory=Ssh)
     clients: Clients = field(default_factory=Clients)
     cluster: Cluster = field(default_factory=Cluster)
     schema_version: int = SCHEMA_VERSION
+    set_aside: Mapping[str, object] = field(default_factory=Tables)
 
-    def __init__(
-        self,
-        name: str,
-        strategy: str,
-        masters: tuple[Master, ...],
-        workers: tuple[Node, ...] = (),
-        lb_nodes: tuple[Node, ...] = (),
-        sections: Mapping[str, Any] | None = None,
-        health_check: HealthCheck | None = None,
-        ssh: Ssh | None = None,
-        schema_version: int = SCHEMA_VERSION,
-        clients: Clients | None = None,
-        cluster: Cluster | None = None,
-        **by_name: Any,
-    ) -> None:
-        merged = default_sections()
-        merged.update(sections or {})
-        for key, value in by_name.items():
-            if key not in merged:
-                raise TypeError(
-                    f"Profile() got an unexpected keyword argument {key!r} (a strategy's table "
-                    "is known once wizard.strategies.registry is imported)"
-                )
-            merged[key] = value
-        values = {
-            "name": name,
-            "strategy": strategy,
-            "masters": masters,
-            "workers": workers,
-            "lb_nodes": lb_nodes,
-            "sections": Sections(merged),
-            "health_check": HealthCheck() if health_check is None else health_check,
-            "ssh": Ssh() if ssh is None else ssh,
-            "clients": Clients() if clients is None else clients,
-            "cluster": Cluster() if cluster is None else cluster,
-            "schema_version": schema_version,
-        }
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
+    def __post_init__(self) -> None:
+        for name in ("tables", "set_aside"):  # any mapping given: held immutable
+            value = getattr(self, name)
+            if not isinstance(value, Tables):
+                object.__setattr__(self, name, Tables(value))
 
-    def __getattr__(self, name: str) -> Any:
-        """A strategy's section by its table name (only asked when no attribute has the name)."""
-        sections = self.__dict__.get("sections") if not name.startswith("_") else None
-        if sections is not None and name in sections:
-            return sections[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    @overload
-    def section(self, name: str) -> Any: ...
-
-    @overload
-    def section(self, name: str, kind: type[T]) -> T: ...
-
-    def section(self, name: str, kind: type[T] | None = None) -> Any:
-        """The table named ``name`` (``haproxy_keepalived``); KeyError when none has it. With
-        ``kind``, typed: a TypeError unless the table is a ``kind``."""
-        value = self.sections[name]
-        if kind is not None and not isinstance(value, kind):
+    def table(self, name: str, kind: type[T]) -> T:
+        """The table named ``name`` as a ``kind`` (its defaults when absent); a TypeError when
+        the profile holds another type under that name."""
+        value = self.tables.get(name)
+        if value is None:
+            return kind()
+        if not isinstance(value, kind):
             raise TypeError(f"[{name}] is a {type(value).__name__}, expected a {kind.__name__}")
         return value
+
+    def with_table(self, name: str, value: object) -> Profile:
+        """A copy holding ``value`` as its table ``name``."""
+        return replace(self, tables={**self.tables, name: value})
 
     def all_nodes(self) -> tuple[Master | Node, ...]:
         """Every node once: masters, then workers, then dedicated load-balancer nodes."""

@@ -18,6 +18,7 @@ import tempfile
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import tomli_w
 from wizard.errors import KubehaError
 from wizard.paths import make_private_dirs
 from wizard.problems import MISSING, Problem, error, problem_lines
-from wizard.profile import SCHEMA_VERSION, Clients, Cluster, Profile, Sections
+from wizard.profile import SCHEMA_VERSION, Clients, Cluster, Profile, Tables
 from wizard.strategies import registry
 from wizard.textsafe import printable
 
@@ -88,7 +89,7 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
         if not isinstance(value, dict):
             problems.append(error(path, value, "expected a table"))
             return MISSING
-        return _build(tp, value, path, problems)
+        return _build(tp, value, path, problems, {})
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append(error(path, value, "expected a number"))
@@ -105,24 +106,37 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
     return value
 
 
-def _profile_fields() -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
-    """The Profile's TOML keys as (type hints, fields): its own fields, with ``sections`` spelled
-    out as every table a registered strategy owns (its section, local-nginx's ``install``)."""
+def _profile_fields(own: dict[str, type]) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """The Profile's TOML keys as (type hints, fields): its own fields, with ``tables`` spelled
+    out as the chosen strategy's tables (``own``: its section, local-nginx's ``install``)."""
     hints = typing.get_type_hints(Profile)
     known: dict[str, dataclasses.Field] = {}
     for f in dataclasses.fields(Profile):
-        if f.name != "sections":
+        if f.name == "set_aside":
+            continue
+        if f.name != "tables":
             known[f.name] = f
             continue
-        for name, table in registry.tables().items():
+        for name, table in own.items():
             known[name] = dataclasses.field(default_factory=table)
             hints[name] = table
     return hints, known
 
 
-def _build(cls: Any, data: dict[str, Any], prefix: str, problems: list[Problem]) -> Any:
+def _unknown_key(where: str, value: Any) -> Problem:
+    """A key no profile has: the message lists every key a profile may hold (every strategy's
+    tables among them)."""
+    keys = [f.name for f in dataclasses.fields(Profile) if f.name != "set_aside"]
+    at = keys.index("tables")
+    keys[at : at + 1] = registry.tables()
+    return error(where, value, f"unknown key; expected one of: {', '.join(keys)}")
+
+
+def _build(
+    cls: Any, data: dict[str, Any], prefix: str, problems: list[Problem], own: dict[str, type]
+) -> Any:
     if cls is Profile:
-        hints, known = _profile_fields()
+        hints, known = _profile_fields(own)
     else:
         hints = typing.get_type_hints(cls)
         known = {f.name: f for f in dataclasses.fields(cls)}
@@ -131,9 +145,12 @@ def _build(cls: Any, data: dict[str, Any], prefix: str, problems: list[Problem])
     for key in data:
         if key not in known:
             where = f"{prefix}.{key}" if prefix else key
-            problems.append(
-                error(where, data[key], f"unknown key; expected one of: {', '.join(known)}")
-            )
+            if cls is Profile:
+                problems.append(_unknown_key(where, data[key]))
+            else:
+                problems.append(
+                    error(where, data[key], f"unknown key; expected one of: {', '.join(known)}")
+                )
             ok = False
     for name, f in known.items():
         where = f"{prefix}.{name}" if prefix else name
@@ -148,11 +165,36 @@ def _build(cls: Any, data: dict[str, Any], prefix: str, problems: list[Problem])
             ok = False
         else:
             kwargs[name] = value
+    if cls is Profile:
+        kwargs["tables"] = {name: kwargs.pop(name) for name in own if name in kwargs}
     return cls(**kwargs) if ok else MISSING
 
 
+def table_from_toml(kind: type, value: Any, name: str) -> Any:
+    """The table ``name`` of type ``kind`` read from its TOML value, or MISSING when the value
+    is not one (wrong types, unknown keys)."""
+    return _convert(kind, value, name, [])
+
+
+def _set_aside(data: dict[str, Any], own: dict[str, type]) -> dict[str, Any]:
+    """The migration of a file's tables of other strategies than the chosen one (kubeha before
+    profiles held only the chosen strategy's tables wrote every strategy's): a table at its
+    defaults says nothing and is dropped; any other is set aside as written (never used,
+    written back as it is: ``Profile.set_aside``)."""
+    aside: dict[str, Any] = {}
+    for name, kind in registry.tables().items():
+        if name in own or name not in data:
+            continue
+        value = data[name]
+        read = table_from_toml(kind, value, name)
+        if read is MISSING or read != kind():
+            aside[name] = value
+    return aside
+
+
 def profile_from_dict(data: dict[str, Any]) -> ParseResult:
-    """Build a Profile from parsed TOML; every type problem and unknown key is reported."""
+    """Build a Profile from parsed TOML; every type problem and unknown key is reported. Tables
+    of strategies other than the chosen one are set aside (``_set_aside``)."""
     problems: list[Problem] = []
     version = data.get("schema_version", MISSING)
     if version is not MISSING and version != SCHEMA_VERSION:
@@ -160,8 +202,49 @@ def profile_from_dict(data: dict[str, Any]) -> ParseResult:
             error("schema_version", version, f"expected {SCHEMA_VERSION} (this kubeha's schema)")
         )
         return ParseResult(None, problems)
-    profile = _build(Profile, data, "", problems)
-    return ParseResult(None if profile is MISSING else profile, problems)
+    key = data.get("strategy")
+    chosen = registry.find(key) if isinstance(key, str) else None
+    own = chosen.owned_tables() if chosen is not None else {}
+    aside = _set_aside(data, own)
+    others = set(registry.tables()) - set(own)
+    core = {k: v for k, v in data.items() if k not in others}
+    profile = _build(Profile, core, "", problems, own)
+    if profile is MISSING:
+        return ParseResult(None, problems)
+    return ParseResult(dataclasses.replace(profile, set_aside=aside), problems)
+
+
+def with_strategy(
+    profile: Profile, key: str, stash: dict[str, object], file_aside: Mapping[str, object]
+) -> Profile:
+    """``profile`` with the strategy named ``key``, as the wizard's strategy step switches back
+    and forth without losing what the operator typed. The tables of the strategy left go to
+    ``stash`` (the session's), except those its file had set aside (``file_aside``), which are
+    set aside again: as the file wrote them when unchanged, else as they are now (when they say
+    something). The new strategy's
+    tables come from the set-aside tables (used again), else from ``stash``, else defaults."""
+    if key == profile.strategy:
+        return profile
+    aside = dict(profile.set_aside)
+    left = registry.find(profile.strategy)
+    for name, kind in (left.owned_tables() if left is not None else {}).items():
+        value: object = profile.table(name, kind)
+        if name not in file_aside:
+            stash[name] = value
+        elif value == table_from_toml(kind, file_aside[name], name):
+            aside[name] = file_aside[name]  # unchanged: as the file wrote it
+        elif value != kind():
+            aside[name] = _plain(value)
+    chosen = registry.find(key)
+    tables: dict[str, object] = {}
+    for name, kind in (chosen.owned_tables() if chosen is not None else {}).items():
+        read = table_from_toml(kind, aside[name], name) if name in aside else MISSING
+        if read is not MISSING:
+            tables[name] = read
+            del aside[name]
+        elif name in stash:
+            tables[name] = stash[name]
+    return dataclasses.replace(profile, strategy=key, tables=tables, set_aside=aside)
 
 
 def parse_profile_text(text: str, source: str = "<profile>") -> ParseResult:
@@ -272,8 +355,8 @@ def _plain(value: Any) -> Any:
             item = getattr(value, f.name)
             if item is None:
                 continue  # TOML has no null: an absent key means None
-            if isinstance(item, Sections):  # a profile's strategy sections: a table each
-                out.update((name, _plain(section)) for name, section in item.items())
+            if isinstance(item, Tables):  # a profile's tables: a table each, by its name
+                out.update((name, _plain(table)) for name, table in item.items())
                 continue
             out[f.name] = _plain(item)
         return out
@@ -282,11 +365,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain_profile(profile: Profile) -> dict[str, Any]:
+    """The profile as TOML values, keyed as a file holds them: every table of its strategy
+    spelled out (at its defaults where the profile leaves it out), the set-aside ones as
+    written."""
+    out: dict[str, Any] = _plain(profile)
+    chosen = registry.find(profile.strategy)
+    for name, kind in (chosen.owned_tables() if chosen is not None else {}).items():
+        out.setdefault(name, _plain(profile.table(name, kind)))
+    return out
+
+
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    """A TOML-ready dict; only the chosen strategy's section is written (for a strategy no
-    strategy has, every section that differs from its defaults), and empty per-node ssh
-    overrides are left out."""
-    data = _plain(profile)
+    """A TOML-ready dict: the chosen strategy's section, the health check, its other tables,
+    the rest, then the tables set aside for other strategies as they were written; empty
+    per-node ssh overrides are left out."""
+    data = plain_profile(profile)
     ordered: dict[str, Any] = {
         "schema_version": data.pop("schema_version"),
         "name": data.pop("name"),
@@ -300,17 +394,13 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         if nodes or group == "masters":
             ordered[group] = nodes
     chosen = registry.find(profile.strategy)
-    own = () if chosen is None else tuple(t.name for t in chosen.tables)
+    aside = {name: data.pop(name) for name in profile.set_aside}
     tables: dict[str, Any] = {}  # the chosen strategy's other tables: after the health check
-    for section, settings in profile.sections.items():
-        value = data.pop(section)
-        if chosen is None:  # no strategy has it: every table that differs from its defaults
-            if value != _plain(type(settings)()):
-                ordered[section] = value
-        elif section == chosen.section:
-            ordered[section] = value
-        elif section in own:
-            tables[section] = value
+    for name in profile.tables if chosen is None else chosen.owned_tables():
+        if chosen is not None and name == chosen.section:
+            ordered[name] = data.pop(name)
+        else:
+            tables[name] = data.pop(name)
     ordered["health_check"] = data.pop("health_check")
     ordered.update(tables)
     if profile.clients == Clients():  # absent: no client repointing, as before [clients]
@@ -318,6 +408,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
     if profile.cluster == Cluster():  # absent: the defaults, as before [cluster]
         data.pop("cluster", None)
     ordered.update(data)
+    ordered.update(aside)
     return ordered
 
 

@@ -3,15 +3,14 @@
 ``update_text`` edits an existing TOML document (parsed with tomlkit) to hold a profile's
 values: only the keys whose values changed are rewritten, a key the file leaves out stays out
 while its value is still the default, nodes are matched by name, only the chosen strategy's
-section is kept (``as_saved``), and every comment, blank line and key order of the file stays
-where it was. ``write_profile`` writes atomically (a temp file
+tables and the tables set aside for other strategies (``Profile.set_aside``, kept as written)
+are kept, and every comment, blank line and key order of the file stays where it was. ``write_profile`` writes atomically (a temp file
 in the same folder, then ``os.replace``) and keeps the file's mode; a new file is written with
 tomli-w (``wizard.profile_io.dump_profile``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 import tempfile
@@ -25,7 +24,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 from wizard.errors import KubehaError
 from wizard.paths import make_private_dirs
 from wizard.profile import Profile
-from wizard.profile_io import _plain, dump_profile, parse_profile_text, read_profile_text
+from wizard.profile_io import dump_profile, parse_profile_text, plain_profile, read_profile_text
 from wizard.strategies import registry
 
 NODE_GROUPS = ("masters", "workers", "lb_nodes")
@@ -87,35 +86,19 @@ def _nodes(current: AoT | Array, new: list[dict[str, Any]], old: list[dict[str, 
     return items
 
 
-def as_saved(profile: Profile) -> Profile:
-    """The profile as a file holds it: its strategy's tables only (its section, local-nginx's
-    install), every other strategy's at its defaults (left out of the file). A strategy no
-    strategy has keeps every table."""
-    chosen = registry.find(profile.strategy)
-    if chosen is None:
-        return profile
-    own = (chosen.section, *(t.name for t in chosen.tables))
-    return dataclasses.replace(profile, sections={name: profile.sections[name] for name in own})
-
-
 def update_text(text: str, profile: Profile) -> str | None:
-    """``text`` (a profile file) changed to hold ``as_saved(profile)``, its layout and comments
-    kept, other strategies' sections dropped; None when the text is not a profile this can
-    edit (then write a new file instead)."""
+    """``text`` (a profile file) changed to hold ``profile``, its layout and comments kept,
+    a table of another strategy that the profile does not set aside dropped; None when the text
+    is not a profile this can edit (then write a new file instead)."""
     old = parse_profile_text(text).profile
     if old is None:
         return None
-    profile = as_saved(profile)
     try:
         document = tomlkit.parse(text)
-        new = _plain(profile)
-        _merge(document, new, _plain(old), in_node=False)
+        new = plain_profile(profile)
+        _merge(document, new, plain_profile(old), in_node=False)
         chosen = registry.find(profile.strategy)
         section = chosen.section if chosen else ""  # a new strategy's section, spelled out
-        if chosen is not None:
-            for other in registry.sections():
-                if other != section and other in document:
-                    del document[other]  # only the chosen strategy's section is saved
         changed = old.strategy != profile.strategy
         if changed and section and section not in document and isinstance(new.get(section), dict):
             document[section] = new[section]
@@ -150,12 +133,11 @@ def write_profile(
     keep_layout: bool = True,
     template: str | Path | None = None,
 ) -> Path:
-    """Write ``as_saved(profile)`` to ``path`` atomically. An existing file keeps its mode and,
+    """Write ``profile`` to ``path`` atomically (the tables it sets aside as they were written). An existing file keeps its mode and,
     with ``keep_layout``, its comments and layout; with a ``template`` (the file a renamed
     profile or a shipped example came from, left as it is) the new text is that file's, edited,
     comments included; otherwise the file is written anew (mode 0644)."""
     path = Path(path)
-    profile = as_saved(profile)
     make_private_dirs(path.parent)  # a new folder: 0700, parents too, whatever the umask
     mode, text = NEW_FILE_MODE, None
     if path.is_file():

@@ -22,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
 from wizard.textsafe import printable
 
@@ -59,7 +59,7 @@ class EscapingStream:
             self._closed_pipe()
         return len(text)
 
-    def writelines(self, lines) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
@@ -79,7 +79,7 @@ class EscapingStream:
             os.dup2(devnull, self.stream.fileno())
             os.close(devnull)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.stream, name)
 
 
@@ -88,7 +88,7 @@ def guarded_output() -> Iterator[tuple[EscapingStream, EscapingStream]]:
     """``sys.stdout`` and ``sys.stderr`` escaped for the block, then put back as they were."""
     saved = sys.stdout, sys.stderr
     out, err = EscapingStream(sys.stdout), EscapingStream(sys.stderr)
-    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = out, err
     try:
         yield out, err
     finally:

@@ -14,8 +14,8 @@ where the strategy cannot use it) are refused; the counts of masters and nodes a
 
 from __future__ import annotations
 
-import dataclasses
 import re
+from typing import Any
 
 from wizard import backups, kubeadm_api
 from wizard.field_checks import (
@@ -406,45 +406,47 @@ def _check_lb_nodes_used(profile: Profile, chosen: Strategy, problems: list[Prob
     )
 
 
-def _check_unused_sections(profile: Profile, chosen: Strategy, problems: list[Problem]) -> None:
-    """A table of another strategy (its section, or another table it owns such as local-nginx's
-    ``[install]``) that says something (differs from its defaults) is not used: the chosen
-    strategy renders its own tables. A warning, not an error: a profile may keep another
-    strategy's settings while it switches, but the operator must know that, e.g.,
-    ``[local_nginx] listen_port`` does not set local-haproxy's port. (A table at its defaults
-    changes nothing, and saving the profile leaves it out.) Such a table that has its own
-    check (local-nginx's ``[install]``, which older kubeha wrote into every profile) is checked
-    still, so a bad value in it stays an error."""
-    own = {chosen.section, *(t.name for t in chosen.tables)}
-    seen: set[str] = set()
-    for other in registry.strategies():
-        if other.key == chosen.key:
-            continue
-        owned = [(other.section, other.section_type, "section", None)]
-        owned += [(t.name, t.type, "table", t.check) for t in other.tables]
-        for name, kind, word, check in owned:
-            if name in own or name in seen:
-                continue
-            seen.add(name)
-            settings, defaults = profile.section(name), kind()
-            differing = [
-                f"{field} = {getattr(settings, field)!r}"
-                for field in (f.name for f in dataclasses.fields(settings))
-                if getattr(settings, field) != getattr(defaults, field)
-            ]
-            if differing and check is not None:  # e.g. an old profile's [install]: still checked
-                problems.extend(check(settings, profile))
-            if differing:
-                problems.append(
-                    warning(
-                        name,
-                        ", ".join(differing),
-                        f"not used: [{name}] is strategy {other.key}'s {word} and the "
-                        f"profile's strategy is {chosen.key}, which reads [{chosen.section}] "
-                        "(its defaults where a key is absent); move these settings there or "
-                        "remove the section",
-                    )
+def _check_tables(profile: Profile, chosen: Strategy[Any] | None, problems: list[Problem]) -> None:
+    """A profile holds its strategy's tables only (a file's others are set aside when read): a
+    profile built otherwise in code is refused, never rendered with a table nobody reads."""
+    own = chosen.owned_tables() if chosen is not None else {}
+    for name, value in profile.tables.items():
+        if name not in own:
+            problems.append(
+                error(
+                    name,
+                    value,
+                    f"not a table of strategy {profile.strategy}: expected one of "
+                    f"{', '.join(own) or '(none)'}",
                 )
+            )
+
+
+def _check_set_aside(
+    profile: Profile, chosen: Strategy[Any] | None, problems: list[Problem]
+) -> None:
+    """A table a file gave for another strategy (its section, or another table it owns such as
+    local-nginx's ``[install]``, which older kubeha wrote into every profile) is set aside when
+    the profile is read (``wizard.profile_io``): not used, not checked, written back as it was.
+    A warning names each, so the operator knows that, e.g., ``[local_nginx] listen_port`` does
+    not set local-haproxy's port."""
+    for name, value in profile.set_aside.items():
+        owner = registry.owner(name)
+        whose = f"strategy {owner.key}'s table" if owner is not None else "a strategy's table"
+        reads = (
+            f"the profile's strategy is {chosen.key}, which reads [{chosen.section}]"
+            if chosen is not None
+            else "no strategy reads it"
+        )
+        problems.append(
+            warning(
+                name,
+                value,
+                f"set aside: [{name}] is {whose} and {reads}; it is not used and is kept as "
+                "written when the profile is saved: choose that strategy, move the settings, "
+                "or remove the table",
+            )
+        )
 
 
 def validate(profile: Profile) -> list[Problem]:
@@ -464,13 +466,14 @@ def validate(profile: Profile) -> list[Problem]:
         )
     _check_nodes(profile, problems)
     strategy = registry.find(profile.strategy)
+    _check_tables(profile, strategy, problems)
+    _check_set_aside(profile, strategy, problems)
     if strategy is None:
         problems.append(
             error("strategy", profile.strategy, f"expected one of {', '.join(registry.names())}")
         )
     else:
         problems.extend(strategy.check(profile))
-        _check_unused_sections(profile, strategy, problems)
         _check_lb_nodes_used(profile, strategy, problems)
     _check_health(profile, problems)
     _check_ssh(profile, problems)

@@ -20,6 +20,7 @@ from textual.content import Content
 from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+from textual.widgets.button import ButtonVariant
 
 from wizard.problems import Problem
 from wizard.profile import Profile
@@ -34,7 +35,7 @@ class Choice:
 
     answer: str
     label: str
-    variant: str = "default"
+    variant: ButtonVariant = "default"
     key: str | None = None
 
 

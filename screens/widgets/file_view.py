@@ -7,7 +7,7 @@ maximizes the view to the whole screen, Escape gives it back.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -44,7 +44,7 @@ class FileView(ScrollableContainer, can_focus=True):
         Binding("m,f11", "toggle_maximize", "Maximize"),
     ]
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.wrap = False
         self._shown: tuple[str, str] | None = None  # text and lexer, to redraw on a wrap toggle

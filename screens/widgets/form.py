@@ -112,7 +112,7 @@ class Form(VerticalScroll):
             self.problem = problem
 
     def __init__(
-        self, sections: Sequence[tuple[str, Sequence[FieldSpec]]], values: dict[str, Any], **kw
+        self, sections: Sequence[tuple[str, Sequence[FieldSpec]]], values: dict[str, Any], **kw: Any
     ) -> None:
         super().__init__(**kw)
         self.sections = sections

@@ -8,6 +8,7 @@ import dataclasses
 from screens.app import make_app
 from screens.deploy import DeployScreen
 from screens.widgets.node_pane import NodePane
+from tests.support.examples import section
 from tests.support.screen_fakes import FakeEngine
 from tests.support.screen_helpers import example
 from wizard.engine.events import Event, Status
@@ -18,9 +19,9 @@ from wizard.strategies.local_nginx import BUILD_PANE
 def source_profile():
     profile = example("local-nginx")
     install = dataclasses.replace(
-        profile.install, method="source", source_package_version="1.22.1-9+deb12u9"
+        section(profile, "install"), method="source", source_package_version="1.22.1-9+deb12u9"
     )
-    return dataclasses.replace(profile, install=install)
+    return dataclasses.replace(profile, tables={**profile.tables, "install": install})
 
 
 @dataclasses.dataclass

@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import Input, Select
 
 from screens.app import make_app
+from tests.support.examples import section
 from tests.support.screen_helpers import example, screen_text
 
 SECTIONS = {"local-nginx": "local-nginx", "local-haproxy": "local-haproxy", "ipvs": "ipvs"}
@@ -33,7 +34,7 @@ async def test_a_bad_host_name_is_shown_as_a_problem_and_a_good_one_is_kept() ->
         assert "local_nginx.apiserver_hostname" in shown and "expected a host name" in shown
         field.value = "k8s-api.internal"
         await pilot.pause()
-        assert app.state.profile.local_nginx.apiserver_hostname == "k8s-api.internal"
+        assert section(app.state.profile, "local_nginx").apiserver_hostname == "k8s-api.internal"
         assert "apiserver_hostname" not in str(app.screen.query_one("#problems").render())
 
 

@@ -19,6 +19,7 @@ from screens.preview import PreviewScreen
 from screens.strategy import StrategyScreen
 from screens.summary import SummaryScreen
 from screens.widgets.confirm import ChoiceModal
+from tests.support.examples import section
 from tests.support.screen_fakes import FakeEngine
 from tests.support.screen_helpers import example, never_ran, screen_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
@@ -184,19 +185,19 @@ async def test_enter_space_number_and_click_choose_and_show_it() -> None:
 
 def _source_profile():
     install = Install(method="source", source_package_version="1.22.1-9", source_sha256="a" * 64)
-    return dataclasses.replace(example("local-nginx"), install=install)
+    return dataclasses.replace(example("local-nginx"), tables={"install": install})
 
 
 async def test_focus_never_resets_the_install_method() -> None:
     app = make_app(profile=_source_profile(), initial_step="strategy")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("tab", "tab", "tab")  # across haproxy and IPVS
-        assert app.state.profile.install.method == "source"
+        assert section(app.state.profile, "install").method == "source"
         await pilot.press("shift+tab", "shift+tab", "shift+tab", "ctrl+n", "ctrl+n")
         assert isinstance(app.screen, BalancerScreen)
         for _ in range(20):
             await pilot.press("tab")
-        assert app.state.profile.install.method == "source"
+        assert section(app.state.profile, "install").method == "source"
         assert app.state.profile == _source_profile()
 
 
@@ -298,7 +299,7 @@ async def test_save_goes_back_to_the_opened_file_and_keeps_its_comments(tmp_path
         assert not isinstance(app.screen, ChoiceModal)
         assert str(opened) in _notes(app)
     saved = opened.read_text()
-    assert load_profile(opened).local_nginx.listen_port == 9443
+    assert section(load_profile(opened), "local_nginx").listen_port == 9443
     assert saved == text.replace("listen_port = 8443", "listen_port = 9443")
     assert os.stat(opened).st_mode & 0o777 == 0o600
     assert not user_profiles_dir().exists() or not any(user_profiles_dir().iterdir())

@@ -10,6 +10,7 @@ from textual.widgets import Checkbox, TextArea
 from screens.app import make_app
 from screens.nodes import NodesScreen
 from screens.widgets.problem_list import ProblemList
+from tests.support.examples import section
 from tests.support.screen_helpers import example, never_ran, screen_text, widget_text
 from wizard.profile import Node, SshTarget
 
@@ -36,8 +37,10 @@ async def test_node_errors_name_the_line_as_the_text_area_shows_it() -> None:
 
 async def test_an_empty_value_reads_empty_not_none() -> None:
     profile = example("haproxy-keepalived")
-    hk = dataclasses.replace(profile.haproxy_keepalived, vip="")
-    app = make_app(profile=dataclasses.replace(profile, haproxy_keepalived=hk))
+    hk = dataclasses.replace(section(profile, "haproxy_keepalived"), vip="")
+    app = make_app(
+        profile=dataclasses.replace(profile, tables={**profile.tables, "haproxy_keepalived": hk})
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         assert app.screen.step == "balancer"
         await pilot.pause()
@@ -74,7 +77,7 @@ async def test_a_checkbox_reads_on_or_off() -> None:
         await pilot.press("space")
         await pilot.pause()
         after = widget_text(app, "#f-haproxy-keepalived-unicast")
-        assert app.state.profile.haproxy_keepalived.unicast is False
+        assert section(app.state.profile, "haproxy_keepalived").unicast is False
         assert "on" in before and "off" in after
 
 

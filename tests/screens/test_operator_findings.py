@@ -15,6 +15,7 @@ from screens.widgets.confirm import ChoiceModal
 from screens.widgets.file_view import FileView
 from screens.widgets.form import FormRow
 from screens.widgets.strategy_card import StrategyCard
+from tests.support.examples import section
 from tests.support.screen_fakes import FakeEngine
 from tests.support.screen_helpers import example, never_ran, screen_text, wait_for, widget_text
 from wizard.paths import EXAMPLE_PROFILES_DIR, user_profiles_dir
@@ -263,7 +264,7 @@ async def test_saving_a_shipped_example_keeps_its_comments() -> None:
         field = app.screen.query_one("#f-local-nginx-listen-port")
         field.focus()
         await pilot.press("ctrl+u", *"9443")
-        assert app.state.profile.local_nginx.listen_port == 9443
+        assert section(app.state.profile, "local_nginx").listen_port == 9443
         await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "s")
         await pilot.pause()
     saved = (user_profiles_dir() / "example-local-nginx.toml").read_text()
@@ -310,7 +311,7 @@ async def test_a_bad_field_and_its_step_are_marked_and_nodes_count_from_one() ->
         assert not row.has_class("-problem-error")
         row.query_one("Input").focus()
         await pilot.press("ctrl+u", *taken)
-        assert app.state.profile.haproxy_keepalived.vip == taken
+        assert section(app.state.profile, "haproxy_keepalived").vip == taken
         shown = " ".join(screen_text(app).split())  # the message wraps
         assert f"'{taken}': expected a free address: it is Masters #2 (master2) address" in shown
         assert "masters[1]" not in shown
@@ -339,3 +340,39 @@ async def test_a_bad_node_line_marks_its_box_and_the_nodes_step_everywhere() -> 
         await pilot.press("escape")  # Strategy: the step bar still says where the problem is
         assert isinstance(app.screen, StrategyScreen)
         assert "Nodes!" in widget_text(app, "#step-bar")
+
+
+async def test_switching_strategy_back_and_forth_keeps_what_was_typed_and_what_the_file_set_aside(
+    tmp_path,
+) -> None:
+    """A table the file gave for another strategy is set aside (said on the Load balancer step),
+    used when that strategy is chosen, set aside again when it is left, and saved as written;
+    what was typed for a strategy comes back when it is chosen again."""
+    path = tmp_path / "mine.toml"
+    example_text = (EXAMPLE_PROFILES_DIR / "local-nginx.toml").read_text()
+    path.write_text(example_text + '\n# my ipvs settings\n[ipvs]\nvip = "192.0.2.97"\n')
+    app = make_app(path, engine=FakeEngine(), initial_step="balancer")
+    async with app.run_test(size=(100, 32)) as pilot:
+        said = [p for p in app.state.problems("balancer") if p.field == "ipvs"]
+        assert said and not said[0].is_error and "set aside" in said[0].expected
+        field = app.screen.query_one("#f-local-nginx-listen-port")
+        field.focus()
+        await pilot.press("ctrl+u", *"9444")
+        app.goto("strategy")
+        await pilot.pause()
+        await pilot.press("3")  # ipvs: the file's [ipvs] is used
+        assert app.state.profile.strategy == "ipvs"
+        assert section(app.state.profile, "ipvs").vip == "192.0.2.97"
+        assert not app.state.profile.set_aside
+        await pilot.press("1")  # local nginx again: what was typed is back
+        assert section(app.state.profile, "local_nginx").listen_port == 9444
+        assert dict(app.state.profile.set_aside) == {"ipvs": {"vip": "192.0.2.97"}}
+        app.goto("summary")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert not app.state.dirty
+    saved = path.read_text()
+    assert saved == example_text.replace("listen_port = 8443", "listen_port = 9444") + (
+        '\n# my ipvs settings\n[ipvs]\nvip = "192.0.2.97"\n'
+    )

@@ -8,6 +8,7 @@ import dataclasses
 from screens.app import make_app
 from screens.preview import PreviewScreen
 from screens.widgets.file_view import FileView
+from tests.support.examples import section
 from tests.support.screen_fakes import FakeEngine
 from tests.support.screen_helpers import example, screen_text, wait_for, widget_text
 from wizard.profile import Node
@@ -54,9 +55,11 @@ async def test_the_viewer_maximizes_and_escape_restores_it() -> None:
 
 async def test_preview_opens_on_the_first_node_that_has_files() -> None:
     profile = example("haproxy-keepalived")
-    hk = dataclasses.replace(profile.haproxy_keepalived, run_on="lb-nodes")
+    hk = dataclasses.replace(section(profile, "haproxy_keepalived"), run_on="lb-nodes")
     lbs = (Node("lb1", "192.0.2.31"), Node("lb2", "192.0.2.32"))
-    profile = dataclasses.replace(profile, haproxy_keepalived=hk, lb_nodes=lbs)
+    profile = dataclasses.replace(
+        profile, tables={**profile.tables, "haproxy_keepalived": hk}, lb_nodes=lbs
+    )
     app = make_app(profile=profile)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+from tests.conftest import changed
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.events import Event
 from wizard.engine.model import ApplyOptions, RunSummary
@@ -35,9 +36,7 @@ def lab_profile(lab: Lab, strategy: str, **changes) -> Profile:
 
 
 def with_section(profile: Profile, section: str, **changes) -> Profile:
-    return dataclasses.replace(
-        profile, **{section: dataclasses.replace(getattr(profile, section), **changes)}
-    )
+    return changed(profile, section, **changes)
 
 
 class Recorder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.support.examples import example_profile
+from tests.support.examples import example_profile, section
 from wizard.profile import Master, Node, Profile
 from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 
@@ -22,58 +22,85 @@ def cases() -> dict[str, Profile]:
         "local-nginx": local,
         "local-nginx-source": dataclasses.replace(
             local,
-            install=dataclasses.replace(
-                local.install, method="source", source_package_version="1.22.1-9+deb12u1"
-            ),
+            tables={
+                **local.tables,
+                "install": dataclasses.replace(
+                    section(local, "install"),
+                    method="source",
+                    source_package_version="1.22.1-9+deb12u1",
+                ),
+            },
         ),
         "local-nginx-ipv6": dataclasses.replace(
             local,
             masters=tuple(Master(f"m{i}", f"fd00::{i}", 6443) for i in (1, 2, 3)),
             workers=(),
-            local_nginx=dataclasses.replace(local.local_nginx, listen_address="::1"),
+            tables={
+                **local.tables,
+                "local_nginx": dataclasses.replace(
+                    section(local, "local_nginx"), listen_address="::1"
+                ),
+            },
         ),
         "haproxy-keepalived": hk,
         "haproxy-keepalived-lb-nodes": dataclasses.replace(
             hk,
             lb_nodes=(Node("lb1", "192.0.2.31"), Node("lb2", "192.0.2.32")),
-            haproxy_keepalived=HaproxyKeepalived(
-                vip="192.0.2.100", run_on="lb-nodes", frontend_port=6443, unicast=False
-            ),
+            tables={
+                **hk.tables,
+                "haproxy_keepalived": HaproxyKeepalived(
+                    vip="192.0.2.100", run_on="lb-nodes", frontend_port=6443, unicast=False
+                ),
+            },
         ),
         "haproxy-keepalived-ipv6": dataclasses.replace(
             hk,
             masters=V6_MASTERS,
             workers=V6_WORKERS,
-            haproxy_keepalived=dataclasses.replace(
-                hk.haproxy_keepalived, vip="2001:db8::100", prefix_length=64
-            ),
+            tables={
+                **hk.tables,
+                "haproxy_keepalived": dataclasses.replace(
+                    section(hk, "haproxy_keepalived"), vip="2001:db8::100", prefix_length=64
+                ),
+            },
         ),
         "haproxy-keepalived-ipv6-lb-nodes": dataclasses.replace(
             hk,
             masters=V6_MASTERS,
             workers=V6_WORKERS,
             lb_nodes=(Node("lb1", "2001:db8::31"), Node("lb2", "2001:db8::32")),
-            haproxy_keepalived=HaproxyKeepalived(
-                vip="2001:db8::100",
-                prefix_length=64,
-                run_on="lb-nodes",
-                frontend_port=6443,
-                unicast=False,
-            ),
+            tables={
+                **hk.tables,
+                "haproxy_keepalived": HaproxyKeepalived(
+                    vip="2001:db8::100",
+                    prefix_length=64,
+                    run_on="lb-nodes",
+                    frontend_port=6443,
+                    unicast=False,
+                ),
+            },
         ),
         "ipvs": ipvs,
         "ipvs-ipv6": dataclasses.replace(
             ipvs,
             masters=V6_MASTERS,
             workers=V6_WORKERS,
-            ipvs=dataclasses.replace(ipvs.ipvs, vip="2001:db8:97::2"),
+            tables={
+                **ipvs.tables,
+                "ipvs": dataclasses.replace(section(ipvs, "ipvs"), vip="2001:db8:97::2"),
+            },
         ),
         "local-haproxy": local_haproxy,
         "local-haproxy-ipv6": dataclasses.replace(
             local_haproxy,
             masters=tuple(Master(f"m{i}", f"fd00::{i}", 6443) for i in (1, 2, 3)),
             workers=(),
-            local_haproxy=dataclasses.replace(local_haproxy.local_haproxy, listen_address="::1"),
+            tables={
+                **local_haproxy.tables,
+                "local_haproxy": dataclasses.replace(
+                    section(local_haproxy, "local_haproxy"), listen_address="::1"
+                ),
+            },
         ),
         # Dual stack: clients dial the proxy on IPv4 loopback, the proxy the masters on IPv6.
         "local-haproxy-dual-stack": dataclasses.replace(

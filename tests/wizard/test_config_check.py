@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import realcheck
+from tests.support.examples import section
 from tests.support.render_cases import cases
 from wizard.render import build_plan
 
@@ -49,7 +50,7 @@ needs_root = pytest.mark.skipif(
 @needs_root
 @pytest.mark.parametrize(("case", "node_plan", "rendered"), files("keepalived.conf"))
 def test_keepalived_accepts(case, node_plan, rendered):
-    interface = PLANS[case].profile.haproxy_keepalived.interface
+    interface = section(PLANS[case].profile, "haproxy_keepalived").interface
     result = realcheck.check_keepalived(rendered, node_plan, interface)
     assert result.returncode == 0, result.stdout + result.stderr
 

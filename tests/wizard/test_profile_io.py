@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from tests.support.examples import EXAMPLES, example_profile
+from tests.support.examples import EXAMPLES, changed, example_profile, section, with_tables
 from wizard.errors import KubehaError
+from wizard.problems import errors_in
 from wizard.profile import Master, Profile
 from wizard.profile_io import (
     MAX_PROFILE_BYTES,
@@ -18,7 +19,11 @@ from wizard.profile_io import (
     load_profile,
     parse_profile_text,
     save_profile,
+    with_strategy,
 )
+from wizard.profile_save import write_profile
+from wizard.strategies.ipvs import Ipvs
+from wizard.validation import validate
 
 MINIMAL = """
 schema_version = 1
@@ -60,13 +65,16 @@ def test_defaults_fill_what_is_absent():
     profile = parse_profile_text(MINIMAL).profile
     assert isinstance(profile, Profile)
     assert profile.masters[0].apiserver_port == 6443
-    assert (profile.local_nginx.listen_address, profile.local_nginx.listen_port) == (
+    assert (
+        section(profile, "local_nginx").listen_address,
+        section(profile, "local_nginx").listen_port,
+    ) == (
         "127.0.0.1",
         8443,
     )
     assert profile.health_check.path == "/readyz"
-    assert profile.ipvs.vip == "10.103.97.2"
-    assert profile.install.method == "package"
+    assert section(profile, "ipvs").vip == "10.103.97.2"
+    assert section(profile, "install").method == "package"
 
 
 def test_unknown_key_is_named():
@@ -232,3 +240,81 @@ def test_a_saved_profile_that_is_not_a_file_is_refused_by_name():
 def test_unusable_names_are_errors(name):
     with pytest.raises(KubehaError):
         load_profile(name)
+
+
+# --- a profile holds its strategy's tables only: the others are set aside --------------------
+
+V1_EVERY_TABLE = (
+    MINIMAL
+    + """
+[local_nginx]
+listen_port = 8443
+
+[haproxy_keepalived]
+vip = ""
+
+[ipvs]
+# mine, from when this cluster ran IPVS
+vip = "10.103.97.2"
+scheduler = "\\u001b[31mwrr"
+
+[local_haproxy]
+
+[install]
+method = "package"
+"""
+)
+
+
+def test_a_v1_profile_with_every_strategys_tables_sets_aside_what_says_something():
+    """kubeha up to this version wrote every strategy's tables into every profile: those at
+    their defaults say nothing and are dropped, the others are set aside as written."""
+    profile = parse_profile_text(V1_EVERY_TABLE).profile
+    assert profile is not None and profile.strategy == "local-nginx"
+    assert set(profile.tables) == set()  # local-nginx's own, at their defaults
+    assert dict(profile.set_aside) == {"ipvs": {"vip": "10.103.97.2", "scheduler": "\x1b[31mwrr"}}
+    [said] = [p for p in validate(profile) if p.field == "ipvs"]
+    assert not said.is_error and "set aside" in said.expected and "ipvs" in said.expected
+    assert "\x1b" not in str(said) and "\\x1b[31mwrr" in str(said)  # the note is escaped
+    assert errors_in(validate(profile)) == []
+
+
+def test_set_aside_tables_are_written_back_as_they_were(tmp_path):
+    profile = parse_profile_text(V1_EVERY_TABLE).profile
+    assert profile is not None
+    again = parse_profile_text(dump_profile(profile)).profile  # a new file: written at the end
+    assert again == profile and dump_profile(profile).rstrip().endswith(
+        'scheduler = "\\u001b[31mwrr"'
+    )
+    path = tmp_path / "old.toml"
+    path.write_text(V1_EVERY_TABLE)
+    write_profile(dataclasses.replace(profile, name="renamed"), path)  # over the file: in place
+    text = path.read_text()
+    assert "# mine, from when this cluster ran IPVS" in text and 'vip = "10.103.97.2"' in text
+    assert "[haproxy_keepalived]" not in text and "[local_haproxy]" not in text  # said nothing
+    assert "[install]" in text  # local-nginx's own
+    assert load_profile(path) == dataclasses.replace(profile, name="renamed")
+
+
+def test_choosing_the_set_aside_strategy_uses_its_table_and_leaving_it_sets_it_aside_again():
+    profile = parse_profile_text(V1_EVERY_TABLE).profile
+    assert profile is not None
+    stash: dict[str, object] = {}
+    ipvs = with_strategy(profile, "ipvs", stash, profile.set_aside)
+    assert section(ipvs, "ipvs").vip == "10.103.97.2" and not ipvs.set_aside
+    back = with_strategy(ipvs, "local-nginx", stash, profile.set_aside)
+    assert back == profile  # as the file wrote it, byte for byte when saved
+    edited = changed(ipvs, "ipvs", vip="10.103.97.3")
+    assert with_strategy(edited, "local-nginx", stash, profile.set_aside).set_aside["ipvs"] == {
+        "apiserver_hostname": "apiserver.cluster.local",
+        "port": 6443,
+        "scheduler": "\x1b[31mwrr",
+        "vip": "10.103.97.3",
+    }
+
+
+def test_a_table_of_another_strategy_held_as_the_chosen_ones_is_refused():
+    """Only code can build it (a file's are set aside): it is an error, never ignored."""
+    profile = with_tables(example_profile("local-nginx"), ipvs=Ipvs(vip="192.0.2.97"))
+    [bad] = [p for p in validate(profile) if p.field == "ipvs"]
+    assert bad.is_error and "not a table of strategy local-nginx" in bad.expected

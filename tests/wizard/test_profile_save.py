@@ -8,10 +8,11 @@ import os
 
 import pytest
 
+from tests.conftest import section
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Master, Node, SshTarget
 from wizard.profile_io import dump_profile, load_profile, parse_profile_text
-from wizard.profile_save import as_saved, update_text, write_profile
+from wizard.profile_save import update_text, write_profile
 from wizard.strategies import registry
 
 EXAMPLE = EXAMPLE_PROFILES_DIR / "local-nginx.toml"
@@ -38,7 +39,11 @@ def test_unchanged_profile_leaves_the_text_byte_for_byte(strategy) -> None:
 def test_a_changed_value_is_the_only_changed_line() -> None:
     profile = _profile()
     edited = dataclasses.replace(
-        profile, local_nginx=dataclasses.replace(profile.local_nginx, listen_port=9443)
+        profile,
+        tables={
+            **profile.tables,
+            "local_nginx": dataclasses.replace(section(profile, "local_nginx"), listen_port=9443),
+        },
     )
     updated = update_text(_text(), edited)
     assert updated is not None
@@ -79,14 +84,18 @@ def test_a_default_the_file_leaves_out_stays_out() -> None:
 def test_strategy_switch_adds_its_section_and_drops_the_old_one() -> None:
     profile = _profile()
     ipvs = load_profile(EXAMPLE_PROFILES_DIR / "ipvs.toml")
-    edited = dataclasses.replace(profile, strategy="ipvs", ipvs=ipvs.ipvs)
+    edited = dataclasses.replace(profile, strategy="ipvs", tables={"ipvs": section(ipvs, "ipvs")})
     updated = update_text(_text(), edited)
     assert updated is not None and "[ipvs]" in updated
     assert "[local_nginx]" not in updated and "listen_port" not in updated
-    assert parse_profile_text(updated).profile == as_saved(edited)
-    assert as_saved(edited).local_nginx == type(profile.local_nginx)()
-    assert as_saved(edited).ipvs == ipvs.ipvs
-    kept = [c for c in _comments(_text()) if c not in _comments(_section(_text(), "local_nginx"))]
+    assert "[install]" not in updated
+    assert parse_profile_text(updated).profile == edited
+    kept = [
+        c
+        for c in _comments(_text())
+        if c not in _comments(_section(_text(), "local_nginx"))
+        and c not in _comments(_section(_text(), "install"))
+    ]
     assert _comments(updated) == kept
 
 
@@ -99,18 +108,15 @@ def _section(text: str, name: str) -> str:
 
 
 @pytest.mark.parametrize("strategy", registry.names())
-def test_a_new_file_holds_only_the_chosen_strategys_section(strategy, tmp_path) -> None:
-    others = {
-        s.section: load_profile(EXAMPLE_PROFILES_DIR / f"{s.key}.toml").sections[s.section]
-        for s in registry.strategies()
-    }
-    profile = dataclasses.replace(_profile(), strategy=strategy, sections=others)
+def test_a_new_file_holds_only_the_chosen_strategys_tables(strategy, tmp_path) -> None:
+    chosen = registry.get(strategy)
+    example = load_profile(EXAMPLE_PROFILES_DIR / f"{strategy}.toml")
+    profile = dataclasses.replace(_profile(), strategy=strategy, tables=example.tables)
     text = dump_profile(profile)
-    chosen = registry.get(strategy).section
-    for section in registry.sections():
-        assert (f"[{section}]" in text) == (section == chosen)
+    for name in registry.tables():
+        assert (f"[{name}]" in text) == (name in chosen.owned_tables())
     path = write_profile(profile, tmp_path / "p.toml")
-    assert load_profile(path) == as_saved(profile)
+    assert load_profile(path) == profile
 
 
 def test_text_that_is_not_a_profile_is_not_edited() -> None:

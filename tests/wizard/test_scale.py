@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.support.examples import example_profile
+from tests.support.examples import example_profile, section
 from wizard.problems import errors_in
 from wizard.profile import MAX_MASTERS, MAX_NODES, Master, Node, Profile
 from wizard.render import build_plan
@@ -31,9 +31,12 @@ def sized(strategy: str, masters: int, workers: int) -> Profile:
     if strategy == "haproxy-keepalived":
         profile = dataclasses.replace(
             profile,
-            haproxy_keepalived=dataclasses.replace(
-                base.haproxy_keepalived, vip="10.255.255.250", prefix_length=8
-            ),
+            tables={
+                **profile.tables,
+                "haproxy_keepalived": dataclasses.replace(
+                    section(base, "haproxy_keepalived"), vip="10.255.255.250", prefix_length=8
+                ),
+            },
         )
     return profile
 

@@ -6,9 +6,11 @@ import dataclasses
 
 import pytest
 
-from tests.support.examples import example_profile
+from tests.support.examples import changed, example_profile, section
+from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.problems import Severity, errors_in
 from wizard.profile import Master, Node, SshTarget
+from wizard.profile_io import parse_profile_text
 from wizard.strategies import registry
 from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 from wizard.validation import validate
@@ -91,7 +93,11 @@ def test_master_counts():
 def test_ports_out_of_range(port):
     base = example_profile("local-nginx")
     profile = dataclasses.replace(
-        base, local_nginx=dataclasses.replace(base.local_nginx, listen_port=port)
+        base,
+        tables={
+            **base.tables,
+            "local_nginx": dataclasses.replace(section(base, "local_nginx"), listen_port=port),
+        },
     )
     [problem] = [p for p in validate(profile) if p.field == "local_nginx.listen_port"]
     assert problem.value == port and "1 to 65535" in problem.expected
@@ -100,12 +106,22 @@ def test_ports_out_of_range(port):
 def test_proxy_port_clashing_with_apiserver_on_masters():
     base = example_profile("local-nginx")
     profile = dataclasses.replace(
-        base, local_nginx=dataclasses.replace(base.local_nginx, listen_port=6443)
+        base,
+        tables={
+            **base.tables,
+            "local_nginx": dataclasses.replace(section(base, "local_nginx"), listen_port=6443),
+        },
     )
     assert "local_nginx.listen_port" in fields_of(validate(profile))
     hk = example_profile("haproxy-keepalived")
     clash = dataclasses.replace(
-        hk, haproxy_keepalived=dataclasses.replace(hk.haproxy_keepalived, frontend_port=6443)
+        hk,
+        tables={
+            **hk.tables,
+            "haproxy_keepalived": dataclasses.replace(
+                section(hk, "haproxy_keepalived"), frontend_port=6443
+            ),
+        },
     )
     assert "haproxy_keepalived.frontend_port" in fields_of(validate(clash))
 
@@ -113,7 +129,13 @@ def test_proxy_port_clashing_with_apiserver_on_masters():
 def hk_with(**changes):
     base = example_profile("haproxy-keepalived")
     return dataclasses.replace(
-        base, haproxy_keepalived=dataclasses.replace(base.haproxy_keepalived, **changes)
+        base,
+        tables={
+            **base.tables,
+            "haproxy_keepalived": dataclasses.replace(
+                section(base, "haproxy_keepalived"), **changes
+            ),
+        },
     )
 
 
@@ -178,9 +200,7 @@ def test_keepalived_needs_ip_addresses_for_peers():
 )
 def test_section_problems(section, changes, field):
     base = example_profile("local-nginx")
-    profile = dataclasses.replace(
-        base, **{section: dataclasses.replace(getattr(base, section), **changes)}
-    )
+    profile = changed(base, section, **changes)
     assert field in fields_of(validate(profile)), validate(profile)
 
 
@@ -188,9 +208,15 @@ def test_ipvs_problems():
     base = example_profile("ipvs")
     profile = dataclasses.replace(
         base,
-        ipvs=dataclasses.replace(
-            base.ipvs, scheduler="fastest", apiserver_hostname="api server", vip="192.0.2.11"
-        ),
+        tables={
+            **base.tables,
+            "ipvs": dataclasses.replace(
+                section(base, "ipvs"),
+                scheduler="fastest",
+                apiserver_hostname="api server",
+                vip="192.0.2.11",
+            ),
+        },
     )
     assert fields_of(validate(profile)) >= {"ipvs.scheduler", "ipvs.apiserver_hostname", "ipvs.vip"}
 
@@ -201,7 +227,12 @@ def test_every_problem_reported_at_once():
         base,
         name="bad name",
         masters=(Master("M1", "10.0.0.300"),),
-        haproxy_keepalived=dataclasses.replace(base.haproxy_keepalived, virtual_router_id=999),
+        tables={
+            **base.tables,
+            "haproxy_keepalived": dataclasses.replace(
+                section(base, "haproxy_keepalived"), virtual_router_id=999
+            ),
+        },
         health_check=dataclasses.replace(base.health_check, rise=0),
     )
     assert fields_of(validate(profile)) >= {
@@ -224,9 +255,12 @@ def test_lb_nodes_profile_is_valid():
     profile = dataclasses.replace(
         base,
         lb_nodes=(Node("lb1", "192.0.2.31"), Node("lb2", "192.0.2.32")),
-        haproxy_keepalived=HaproxyKeepalived(
-            vip="192.0.2.100", run_on="lb-nodes", frontend_port=6443
-        ),
+        tables={
+            **base.tables,
+            "haproxy_keepalived": HaproxyKeepalived(
+                vip="192.0.2.100", run_on="lb-nodes", frontend_port=6443
+            ),
+        },
     )
     assert errors_in(validate(profile)) == []
 
@@ -256,7 +290,11 @@ def test_lb_nodes_profile_is_valid():
         (
             "install.prefix",
             lambda p, s: dataclasses.replace(
-                p, install=dataclasses.replace(p.install, prefix="/opt/x" + s)
+                p,
+                tables={
+                    **p.tables,
+                    "install": dataclasses.replace(section(p, "install"), prefix="/opt/x" + s),
+                },
             ),
         ),
         (
@@ -315,7 +353,9 @@ def test_ipv4_link_local_is_a_warning():
 @pytest.mark.parametrize("vip", ["0.0.0.0", "255.255.255.255", "239.1.1.1", "127.0.0.2", "::"])
 def test_vips_that_can_never_work(vip):
     ipvs = example_profile("ipvs")
-    profile = dataclasses.replace(ipvs, ipvs=dataclasses.replace(ipvs.ipvs, vip=vip))
+    profile = dataclasses.replace(
+        ipvs, tables={**ipvs.tables, "ipvs": dataclasses.replace(section(ipvs, "ipvs"), vip=vip)}
+    )
     assert "ipvs.vip" in fields_of(validate(profile))
     assert "haproxy_keepalived.vip" in fields_of(validate(hk_with(vip=vip, prefix_length=1)))
 
@@ -332,7 +372,13 @@ def test_ssh_host_that_can_never_answer(host):
 def test_multicast_listen_address_is_refused():
     base = example_profile("local-nginx")
     profile = dataclasses.replace(
-        base, local_nginx=dataclasses.replace(base.local_nginx, listen_address="224.0.0.1")
+        base,
+        tables={
+            **base.tables,
+            "local_nginx": dataclasses.replace(
+                section(base, "local_nginx"), listen_address="224.0.0.1"
+            ),
+        },
     )
     assert "local_nginx.listen_address" in fields_of(validate(profile))
 
@@ -340,7 +386,13 @@ def test_multicast_listen_address_is_refused():
 @pytest.mark.parametrize("prefix", ["/", "//", "/.", "/./", "///", "//.", "/./.", "/opt/..", "/.."])
 def test_install_prefix_that_is_the_root_folder(prefix):
     base = example_profile("local-nginx")
-    profile = dataclasses.replace(base, install=dataclasses.replace(base.install, prefix=prefix))
+    profile = dataclasses.replace(
+        base,
+        tables={
+            **base.tables,
+            "install": dataclasses.replace(section(base, "install"), prefix=prefix),
+        },
+    )
     [problem] = [p for p in validate(profile) if p.field == "install.prefix"]
     assert problem.value == prefix and "expected" in problem.expected
 
@@ -348,7 +400,13 @@ def test_install_prefix_that_is_the_root_folder(prefix):
 @pytest.mark.parametrize("prefix", ["/opt/kube-nginx", "/opt/kube-nginx/", "/usr/local/kube.nginx"])
 def test_install_prefix_good(prefix):
     base = example_profile("local-nginx")
-    profile = dataclasses.replace(base, install=dataclasses.replace(base.install, prefix=prefix))
+    profile = dataclasses.replace(
+        base,
+        tables={
+            **base.tables,
+            "install": dataclasses.replace(section(base, "install"), prefix=prefix),
+        },
+    )
     assert "install.prefix" not in fields_of(validate(profile))
 
 
@@ -361,17 +419,21 @@ def test_ipvs_masters_of_the_other_family_are_refused():
     assert "IPv4" in next(p for p in problems if p.field == "masters[0].address").expected
     v6_vip = dataclasses.replace(
         with_masters(base, "fd00::11", "fd00::12", "fd00::13"),
-        ipvs=dataclasses.replace(base.ipvs, vip="fd00:103::2"),
+        tables={"ipvs": dataclasses.replace(section(base, "ipvs"), vip="fd00:103::2")},
     )
     assert errors_in(validate(v6_vip)) == []
-    mixed = dataclasses.replace(v6_vip, ipvs=base.ipvs)
+    mixed = dataclasses.replace(v6_vip, tables={**v6_vip.tables, "ipvs": section(base, "ipvs")})
     assert len([p for p in validate(mixed) if p.field.endswith(".address")]) == 3
 
 
 def test_build_host_is_checked_whatever_the_method():
     base = example_profile("local-nginx")
     profile = dataclasses.replace(
-        base, install=dataclasses.replace(base.install, build_host="local\n")
+        base,
+        tables={
+            **base.tables,
+            "install": dataclasses.replace(section(base, "install"), build_host="local\n"),
+        },
     )
     assert "install.build_host" in fields_of(validate(profile))
 
@@ -383,14 +445,7 @@ def test_build_host_is_checked_whatever_the_method():
 def test_an_upper_case_api_host_name_is_refused_with_its_lower_case_form(strategy):
     base = example_profile(strategy)
     section = registry.get(strategy).section
-    profile = dataclasses.replace(
-        base,
-        **{
-            section: dataclasses.replace(
-                getattr(base, section), apiserver_hostname="API.Cluster.local"
-            )
-        },
-    )
+    profile = changed(base, section, apiserver_hostname="API.Cluster.local")
     bad = [p for p in validate(profile) if p.field == f"{section}.apiserver_hostname"]
     assert bad and bad[0].is_error and bad[0].value == "API.Cluster.local"
     assert "'api.cluster.local'" in bad[0].expected and "certSANs" in bad[0].expected
@@ -412,15 +467,17 @@ def test_an_upper_case_worker_host_name_is_taken():
 
 def test_a_section_of_another_strategy_is_a_warning_naming_both():
     """[local_nginx] listen_port = 9443 under strategy local-haproxy used to be silently ignored
-    (local-haproxy rendered its own 8443)."""
-    base = example_profile("local-haproxy")
-    profile = dataclasses.replace(
-        base, local_nginx=dataclasses.replace(base.local_nginx, listen_port=9443)
-    )
+    (local-haproxy rendered its own 8443): it is set aside when read, and said."""
+    text = (
+        EXAMPLE_PROFILES_DIR / "local-haproxy.toml"
+    ).read_text() + "\n[local_nginx]\nlisten_port = 9443\n"
+    profile = parse_profile_text(text).profile
+    assert profile is not None and dict(profile.set_aside) == {"local_nginx": {"listen_port": 9443}}
     found = [p for p in validate(profile) if p.field == "local_nginx"]
     assert len(found) == 1 and found[0].severity is Severity.WARNING, found
-    assert found[0].value == "listen_port = 9443"
+    assert found[0].value == {"listen_port": 9443}
     assert "local-haproxy" in found[0].expected and "[local_haproxy]" in found[0].expected
+    assert "set aside" in found[0].expected and "local-nginx" in found[0].expected
     assert errors_in(validate(profile)) == []
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from wizard.commands.loading import load_plan
 from wizard.commands.options import connection_options, profile_argument
 from wizard.engine.events import ConsoleSink, Event
-from wizard.engine.model import ApplyOptions
+from wizard.engine.model import ApplyOptions, RunSummary
 from wizard.engine.report import diff_lines, object_lines, plan_lines, summary_lines
 from wizard.errors import EXIT_INTERRUPTED, KubehaError
 from wizard.example_addresses import refuse_example_addresses
@@ -36,7 +38,13 @@ class NodeNames(argparse.Action):
     """``--only m1 --only m2`` or ``--only m1,m2``: one value per flag, so a profile after it
     (``apply --only m1 PROFILE``) is never taken for a node's name."""
 
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
         names = [n.strip() for n in str(values).split(",")]
         if not all(names):
             raise argparse.ArgumentError(self, f"{values!r}: expected node names, e.g. m1,m2")
@@ -96,7 +104,7 @@ def _options(args: argparse.Namespace) -> ApplyOptions:
     )
 
 
-def _sink(args: argparse.Namespace):
+def _sink(args: argparse.Namespace) -> Callable[[Event], None]:
     if args.json:
 
         def emit(event: Event) -> None:
@@ -168,7 +176,7 @@ def run_uninstall_command(args: argparse.Namespace) -> int:
     return _exit_code(summary, cancel)
 
 
-def _exit_code(summary, cancel: threading.Event) -> int:
+def _exit_code(summary: RunSummary, cancel: threading.Event) -> int:
     """0 when every node is fine, 130 when Ctrl-C stopped the run (the engine caught it, let
     each node finish or roll back its step, and set ``cancel``), else 1."""
     if cancel.is_set():

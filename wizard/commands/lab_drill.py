@@ -17,12 +17,14 @@ def is_lab_profile(profile: Profile) -> bool:
     """True when every node of the profile is a node of the lab that is up (same address, SSH
     through the lab's forwarder port): an nspawn node, or a QEMU guest (``--ipvs-nodes``)."""
     from wizard.lab import load_state
-    from wizard.lab.qemu import read_guests
+    from wizard.lab.qemu import GuestState, read_guests
+    from wizard.lab.state import NodeState
 
     state = load_state()
     if state is None or not state.ready:
         return False
-    lab_nodes = {n.name: n for n in [*state.nodes, *read_guests()]}
+    found: list[NodeState | GuestState] = [*state.nodes, *read_guests()]
+    lab_nodes = {n.name: n for n in found}
     for node in profile.all_nodes():
         lab = lab_nodes.get(node.name)
         if lab is None or not same_address(node.address, lab):

@@ -13,6 +13,7 @@ from wizard.commands.options import connection_options, profile_argument
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.jsonlines import json_line, plain
+from wizard.profile import Profile
 from wizard.terminal import one_line
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def ca_file_path(text: str) -> str:
     return text
 
 
-def _check_drill_arguments(profile, args: argparse.Namespace) -> tuple[str, bool]:
+def _check_drill_arguments(profile: Profile, args: argparse.Namespace) -> tuple[str, bool]:
     """Every drill argument checked before any connection: (the master, whether it is the lab)."""
     from wizard.commands.lab_drill import is_lab_profile
     from wizard.engine.drill_run import VIP_HOLDER, choose_master
@@ -122,7 +123,7 @@ def _agreed(master: str, args: argparse.Namespace) -> bool:
     """A real cluster: the operator must name the master whose apiserver is stopped (a
     --confirm-master was checked against it before verify connected)."""
     if args.confirm_master is not None:
-        return args.confirm_master == master
+        return bool(args.confirm_master == master)
     print(
         f"The drill stops the kube-apiserver on {master} for about a minute, then starts it again."
     )

@@ -141,10 +141,10 @@ def _start(plan, options, sink, cancel, secrets, connector, mode, holder, keep, 
     opened.append(log)
     fan_out = MultiSink([log, sink])
 
-    def emit(event: Event) -> None:
+    def stamped(event: Event) -> None:
         fan_out(replace(event, run_id=run_id))
 
-    emit = redactor(secrets, emit)
+    emit = redactor(secrets, stamped)
     ssh = SshConnector(profile, options, secrets, emit) if connector is None else None
     if ssh is not None:
         opened.append(ssh)

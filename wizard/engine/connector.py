@@ -19,6 +19,7 @@ from pathlib import Path
 from fabric import Connection
 
 from wizard.engine.events import Event, Status
+from wizard.engine.knownhosts import KnownHosts
 from wizard.engine.model import ApplyOptions, Secrets
 from wizard.engine.phase import PhaseName
 from wizard.engine.remote import RemoteNode
@@ -170,7 +171,7 @@ class SshConnector:
             "on_warning": self._warning,
         }
 
-    def _gateway(self, spec: str) -> tuple[Connection, list[Path]]:
+    def _gateway(self, spec: str) -> tuple[Connection, KnownHosts]:
         """An unopened, host-key-checked connection to one jump host."""
         user, host, port = split_bastion(spec)
         return checked_connection(

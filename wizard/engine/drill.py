@@ -372,7 +372,7 @@ def drill_rows(report: DrillReport) -> list[tuple[str, ...]]:
         "kept-alive back",
         "masters",
     )
-    rows = [header]
+    rows: list[tuple[str, ...]] = [header]
     for n in report.nodes:
         if n.error:
             rows.append((n.node, "ERROR", *("-",) * 9, n.error[:60]))

@@ -34,6 +34,9 @@ class Job(Protocol):
     @property
     def changes(self) -> Sized: ...  # what it changed so far: a crash with changes is BROKEN
 
+    @property
+    def node(self) -> RemoteNode | None: ...  # its connection while it is open
+
     def run(self) -> NodeResult: ...
 
     def disconnect(self) -> None: ...

@@ -69,10 +69,12 @@ class Reader:
         return chunk
 
     def uint32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
+        (value,) = struct.unpack(">I", self.take(4))
+        return int(value)
 
     def uint64(self) -> int:
-        return struct.unpack(">Q", self.take(8))[0]
+        (value,) = struct.unpack(">Q", self.take(8))
+        return int(value)
 
     def string(self) -> bytes:
         return self.take(self.uint32())
@@ -327,14 +329,17 @@ def signature_ok(cert: Certificate) -> tuple[bool, str]:
         return False, f"the CA signed it with {algorithm}, which OpenSSH no longer accepts"
     try:
         ca = _ca_public_key(cert.ca_blob)
+        digest = CA_SIGNATURES[algorithm]  # None for ssh-ed25519 only
         if isinstance(ca, ed25519.Ed25519PublicKey) and algorithm == "ssh-ed25519":
             ca.verify(sig, cert.signed)
-        elif isinstance(ca, ec.EllipticCurvePublicKey) and algorithm.startswith("ecdsa-"):
+        elif (
+            isinstance(ca, ec.EllipticCurvePublicKey) and digest and algorithm.startswith("ecdsa-")
+        ):
             rs = Reader(sig)
             der = encode_dss_signature(rs.mpint(), rs.mpint())
-            ca.verify(der, cert.signed, ec.ECDSA(CA_SIGNATURES[algorithm]()))
-        elif isinstance(ca, rsa.RSAPublicKey) and algorithm.startswith("rsa-"):
-            ca.verify(sig, cert.signed, padding.PKCS1v15(), CA_SIGNATURES[algorithm]())
+            ca.verify(der, cert.signed, ec.ECDSA(digest()))
+        elif isinstance(ca, rsa.RSAPublicKey) and digest and algorithm.startswith("rsa-"):
+            ca.verify(sig, cert.signed, padding.PKCS1v15(), digest())
         else:
             return False, f"a {algorithm} signature from a {blob_type(cert.ca_blob)} CA"
     except (InvalidSignature, ValueError, TypeError, Malformed, NotImplementedError):

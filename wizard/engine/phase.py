@@ -50,7 +50,9 @@ class RunMode(StrEnum):
 # What a phase's step returns: the status of its closing event, its message, output lines.
 Outcome = tuple[Status, str, tuple[str, ...]]
 
-J = TypeVar("J")  # the job a list of phases works on
+# The job a list of phases works on; contravariant: a phase for any node's job (connect) is a
+# phase of an apply's or an uninstall's.
+J = TypeVar("J", contravariant=True)
 
 
 class StepFailed(Exception):

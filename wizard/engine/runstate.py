@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from wizard.engine.model import OK_STATES, NodeState
 from wizard.errors import UsageError
@@ -125,7 +126,7 @@ class RunState:
         self.path = self.folder / "state.json"
         self.log_path = self.folder / "events.jsonl"
         self._lock = threading.Lock()
-        self._data = {
+        self._data: dict[str, Any] = {
             "run_id": run_id,
             "profile": profile_name,
             "started_at": time.time(),

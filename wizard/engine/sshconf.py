@@ -25,6 +25,7 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -145,12 +146,14 @@ def _yes(value: object) -> bool:
     return str(value or "no").strip().lower() in ("yes", "true")
 
 
-def _settings(alias: str, options: dict[str, list[str]], source: str, defaults: bool):
+def _settings(
+    alias: str, options: dict[str, list[str]], source: str, defaults: bool
+) -> SshSettings:
     first = {k: v[0] for k, v in options.items() if v}
     hostname = first.get("hostname", alias)
     port = _port(first.get("port"), alias, source)
     user = first.get("user")
-    tokens = {
+    tokens: dict[str, Any] = {
         "host": alias,
         "hostname": hostname,
         "user": user or _local_user(),

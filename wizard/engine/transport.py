@@ -172,7 +172,7 @@ class _OrderedTransport(paramiko.Transport):
     first_keys: tuple[str, ...] = ()
 
     @property
-    def preferred_keys(self):  # type: ignore[override]
+    def preferred_keys(self):
         base = tuple(super().preferred_keys)
         first = [k for k in self.first_keys if k in base]
         return tuple(dict.fromkeys(first + list(base)))

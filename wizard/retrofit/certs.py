@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import ssl
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -109,7 +110,19 @@ def problems(master: str, cert: ServingCert, names: tuple[str, ...]) -> list[str
     return found
 
 
-def peer_certificate(stream, server_name: str | None = None, timeout_s: float = 10.0) -> bytes:
+class ByteStream(Protocol):
+    """A socket, or an SSH direct-tcpip channel: what :func:`peer_certificate` talks TLS over."""
+
+    def settimeout(self, timeout: float | None) -> None: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def recv(self, size: int) -> bytes: ...
+
+
+def peer_certificate(
+    stream: ByteStream, server_name: str | None = None, timeout_s: float = 10.0
+) -> bytes:
     """The DER certificate a TLS server presents on ``stream`` (anything with ``sendall`` and
     ``recv``, e.g. a socket or an SSH direct-tcpip channel). Nothing is verified here: the
     caller checks it with :func:`read_cert` and :func:`problems`."""

@@ -341,7 +341,7 @@ def point_back(
             why = f"cluster {name!r} was {old} before, which is not a master's"
         elif old in ours:
             why = f"cluster {name!r} already named the load balancer in the original"
-        if why:
+        if why or name is None or old is None:  # (name and old are set when why is empty)
             stuck.append(why)
             out.append(line)
             continue

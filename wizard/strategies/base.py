@@ -30,22 +30,27 @@ Opener = Callable[[str], Callable[[], Any]]
 
 
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Table:
+class Table(Generic[T]):
     """A table of the profile that a strategy owns beside its section (local-nginx's
     ``install``): written only when the strategy is chosen, shown on the wizard's form after
     the health check under ``heading``, its rows in ``form_order`` (every described field when
-    empty). ``check`` gives its problems (the strategy's own check calls it; the validator calls
-    it too where another strategy is chosen and the table says something, as an old profile's
-    ``[install]`` may)."""
+    empty). ``check`` gives its problems (the strategy's own check calls it; under another
+    strategy the table is set aside as written, never checked: ``wizard.profile_io``).
+    ``of(profile)`` reads it typed."""
 
     name: str
-    type: type
+    type: type[T]
     heading: str
     form_order: tuple[str, ...] = ()
-    check: Callable[[Any, Profile], list[Problem]] | None = None
+    check: Callable[[T, Profile], list[Problem]] | None = None
+
+    def of(self, profile: Profile) -> T:
+        """This table of ``profile``, typed (its defaults when the profile leaves it out)."""
+        return profile.table(self.name, self.type)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Strategy(Generic[S]):
     section: ClassVar[str]  # its table in the profile, e.g. "local_nginx"
     section_type: type[S]  # a frozen dataclass of described() fields
     # Its other tables in the profile (local-nginx's install), each its own; none by default.
-    tables: ClassVar[tuple[Table, ...]] = ()
+    tables: ClassVar[tuple[Table[Any], ...]] = ()
     form_title: ClassVar[str]  # the heading of its section on the wizard's form
     card: ClassVar[Card]
     # Every package its nodes may need (the engine looks for their programs on each node).
@@ -96,8 +101,13 @@ class Strategy(Generic[S]):
         return field_info(self.section_type, name)
 
     def settings(self, profile: Profile) -> S:
-        """Its section of ``profile``, typed (an instance of ``section_type``)."""
-        return profile.section(self.section, self.section_type)
+        """Its section of ``profile``, typed (an instance of ``section_type``; its defaults
+        when the profile leaves it out)."""
+        return profile.table(self.section, self.section_type)
+
+    def owned_tables(self) -> dict[str, type]:
+        """Every table it owns in a profile, by name: its section, then its other tables."""
+        return {self.section: self.section_type, **{t.name: t.type for t in self.tables}}
 
     def check(self, profile: Profile) -> list[Problem]:
         """Its section's problems (the validator checks everything else). The default checks

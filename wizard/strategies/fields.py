@@ -71,9 +71,13 @@ def _kind(hint: Any, choices: tuple[str, ...]) -> str:
     return f"opt{kind}" if optional and kind in ("str", "int") else kind
 
 
-@functools.cache
 def fields_of(section_type: type) -> tuple[FieldInfo, ...]:
-    """The described fields of a section dataclass, in declaration order."""
+    """The described fields of a section dataclass, in declaration order (read once a type)."""
+    return _described(section_type)
+
+
+@functools.cache
+def _described(section_type: Any) -> tuple[FieldInfo, ...]:
     hints = typing.get_type_hints(section_type)
     infos = []
     for f in dataclasses.fields(section_type):

@@ -85,7 +85,7 @@ class HaproxyKeepalived:
 
 def lb_hosts(profile: Profile) -> tuple[Master | Node, ...]:
     """The nodes that run haproxy + keepalived: the LB nodes or the masters."""
-    if profile.section(SECTION, HaproxyKeepalived).run_on == RunOn.LB_NODES:
+    if profile.table(SECTION, HaproxyKeepalived).run_on == RunOn.LB_NODES:
         return profile.lb_nodes
     return profile.masters
 
@@ -93,7 +93,7 @@ def lb_hosts(profile: Profile) -> tuple[Master | Node, ...]:
 def vip_follower_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
     """Every node's kubeha-vip-follower: closes the node's connections to the VIP when the VIP
     changes holder, so a watch on a vanished holder reconnects at once (see the script)."""
-    hk: HaproxyKeepalived = profile.section(SECTION, HaproxyKeepalived)
+    hk: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
     unit = render_template(
         "haproxy-keepalived/kubeha-vip-follower.service.j2",
         profile=profile,
@@ -122,7 +122,7 @@ def vip_follower_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
 
 
 def plan(profile: Profile) -> RenderPlan:
-    hk: HaproxyKeepalived = profile.section(SECTION, HaproxyKeepalived)
+    hk: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
     hc = profile.health_check
     vip = parse_ip(hk.vip)
     assert vip is not None  # validated
@@ -224,7 +224,7 @@ def plan(profile: Profile) -> RenderPlan:
 
 
 def check(profile: Profile) -> list[Problem]:
-    section: HaproxyKeepalived = profile.section(SECTION, HaproxyKeepalived)
+    section: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
     problems: list[Problem] = []
     run_on = field_info(HaproxyKeepalived, "run_on")
     known_run_on = check_choice(problems, "haproxy_keepalived.run_on", section.run_on, run_on)
@@ -402,16 +402,16 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
         )
 
     def uses_lb_nodes(self, profile: Profile) -> bool:
-        return profile.section(SECTION, HaproxyKeepalived).run_on == RunOn.LB_NODES
+        return profile.table(SECTION, HaproxyKeepalived).run_on == RunOn.LB_NODES
 
     def lb_nodes_setting(self, profile: Profile) -> str:
-        return f"haproxy_keepalived.run_on = {profile.section(SECTION, HaproxyKeepalived).run_on!r}"
+        return f"haproxy_keepalived.run_on = {profile.table(SECTION, HaproxyKeepalived).run_on!r}"
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
 
     def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
-        yield "haproxy_keepalived.vip", profile.section(SECTION, HaproxyKeepalived).vip
+        yield "haproxy_keepalived.vip", profile.table(SECTION, HaproxyKeepalived).vip
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return {
@@ -439,7 +439,7 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
         """Exactly one load-balancer node must hold the VIP (the election may take a while)."""
         if not nodes:
             return []
-        vip = profile.section(SECTION, HaproxyKeepalived).vip
+        vip = profile.table(SECTION, HaproxyKeepalived).vip
         deadline = time.monotonic() + VIP_SETTLE_S
         while True:
             holders = [name for name, node in nodes.items() if holds_vip(node, vip)]
@@ -457,12 +457,12 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
         if name not in self.cluster_nodes(profile):
             return VerifyExtras()
         return VerifyExtras(
-            holds_vip=holds_vip(node, profile.section(SECTION, HaproxyKeepalived).vip)
+            holds_vip=holds_vip(node, profile.table(SECTION, HaproxyKeepalived).vip)
         )
 
     def verify_problems(self, profile: Profile, extras: Mapping[str, VerifyExtras]) -> list[str]:
         holders = [name for name, seen in extras.items() if seen.holds_vip]
-        problem = one_holder_problem(profile.section(SECTION, HaproxyKeepalived).vip, holders)
+        problem = one_holder_problem(profile.table(SECTION, HaproxyKeepalived).vip, holders)
         return [] if problem is None else [problem]
 
 

@@ -82,7 +82,7 @@ def settle_check(
 
 
 def plan(profile: Profile) -> RenderPlan:
-    ipvs: Ipvs = profile.section(SECTION, Ipvs)
+    ipvs: Ipvs = profile.table(SECTION, Ipvs)
     hc = profile.health_check
     vip = parse_ip(ipvs.vip)
     assert vip is not None  # validated
@@ -169,7 +169,7 @@ def plan(profile: Profile) -> RenderPlan:
 
 
 def check(profile: Profile) -> list[Problem]:
-    section: Ipvs = profile.section(SECTION, Ipvs)
+    section: Ipvs = profile.table(SECTION, Ipvs)
     problems: list[Problem] = []
     vip = parse_ip(section.vip)
     if vip is None:
@@ -250,7 +250,7 @@ class IpvsStrategy(Strategy[Ipvs]):
         )
 
     def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
-        yield "ipvs.vip", profile.section(SECTION, Ipvs).vip
+        yield "ipvs.vip", profile.table(SECTION, Ipvs).vip
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return {

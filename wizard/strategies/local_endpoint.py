@@ -86,7 +86,7 @@ def endpoint_snippets(profile: Profile, section: NodeLocal) -> tuple[tuple[Rende
 
 def check_hostname(profile: Profile, name: str) -> list[Problem]:
     problems: list[Problem] = []
-    section = profile.section(name, NodeLocal)
+    section = profile.table(name, NodeLocal)
     check_apiserver_hostname(problems, f"{name}.apiserver_hostname", section.apiserver_hostname)
     return problems
 
@@ -95,7 +95,7 @@ def check_listener(profile: Profile, name: str) -> list[Problem]:
     """The listen address and port of a proxy on every node, and the API host name clients
     dial, in section ``name`` (any section with ``listen_address``, ``listen_port`` and
     ``apiserver_hostname``: local-haproxy's too)."""
-    section = profile.section(name, NodeLocal)
+    section = profile.table(name, NodeLocal)
     problems: list[Problem] = []
     if check_ip(
         problems, f"{name}.listen_address", section.listen_address, "the proxy's listen address"

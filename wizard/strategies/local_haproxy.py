@@ -109,7 +109,7 @@ def backup_params(profile: Profile, tuning: Tuning) -> str:
 def config(profile: Profile, tuning: Tuning | None = None) -> str:
     tuning = tuning or TUNING
     hc = profile.health_check
-    lh = profile.section(SECTION, NodeLocal)
+    lh = profile.table(SECTION, NodeLocal)
     return render_template(
         "local-haproxy/haproxy.cfg.j2",
         profile=profile,
@@ -129,7 +129,7 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
 
 def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     tuning = tuning or TUNING
-    lh = profile.section(SECTION, NodeLocal)
+    lh = profile.table(SECTION, NodeLocal)
     unit = render_template(
         "local-haproxy/kube-haproxy.service.j2",
         profile=profile,

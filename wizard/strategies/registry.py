@@ -13,7 +13,6 @@ from importlib import import_module
 from typing import Any
 
 from wizard.errors import UsageError
-from wizard.profile import declare_tables
 from wizard.strategies.base import Strategy
 from wizard.strategies.packages import Package
 
@@ -51,13 +50,14 @@ def tables() -> dict[str, type]:
     in the registry's order; a table two strategies name is one table."""
     found: dict[str, type] = {}
     for strategy in STRATEGIES.values():
-        found.setdefault(strategy.section, strategy.section_type)
-        for table in strategy.tables:
-            found.setdefault(table.name, table.type)
+        for name, kind in strategy.owned_tables().items():
+            found.setdefault(name, kind)
     return found
 
 
-declare_tables(tables)  # the profile learns the tables from here, without importing a strategy
+def owner(table: str) -> Strategy[Any] | None:
+    """The first strategy that owns the table named ``table``, or None."""
+    return next((s for s in STRATEGIES.values() if table in s.owned_tables()), None)
 
 
 def names() -> tuple[str, ...]:

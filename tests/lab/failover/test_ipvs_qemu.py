@@ -19,6 +19,7 @@ import time
 import pytest
 
 from tests.support.deadlines import on_loaded_host
+from tests.support.examples import section
 from tests.support.labkit import Recorder
 from tests.support.loadloop import _script
 from wizard.engine.apply import run_apply, run_uninstall
@@ -390,7 +391,11 @@ def test_reapply_unchanged_restarts_nothing(q1, ipvs_profile):
 
 def test_dry_run_of_a_changed_scheduler_changes_nothing(q1, ipvs_profile):
     changed = dataclasses.replace(
-        ipvs_profile, ipvs=dataclasses.replace(ipvs_profile.ipvs, scheduler="wrr")
+        ipvs_profile,
+        tables={
+            **ipvs_profile.tables,
+            "ipvs": dataclasses.replace(section(ipvs_profile, "ipvs"), scheduler="wrr"),
+        },
     )
     summary = run_apply(build_plan(changed), ApplyOptions(only=("q1",), dry_run=True), Recorder())
     (result,) = summary.nodes

@@ -13,6 +13,7 @@ import pytest
 
 from tests.lab.failover.test_ipvs_qemu import FALL, RISE, Timing, on_q1, probe_round_seconds
 from tests.support.deadlines import on_loaded_host
+from tests.support.examples import section
 from tests.support.lab_fixture import LAB_SHAPE
 from tests.support.labkit import Recorder
 from wizard.engine.apply import run_apply, run_uninstall
@@ -82,7 +83,7 @@ def in_table(q1, rs: str) -> bool:
 
 
 def test_requests_through_the_ipv6_vip_and_the_name_answer(lab, q1, profile):
-    assert profile[0].ipvs.vip == "fd77:97::2"
+    assert section(profile[0], "ipvs").vip == "fd77:97::2"
     route = on_q1(q1, "ip -6 route get fd77:97::2").stdout
     assert "src fd77::41 " in route, route  # not the VIP itself: no master could answer that
     assert codes(q1, f"{VIP_URL}/readyz") == ["200"] * 6

@@ -23,6 +23,7 @@ from tests.lab.failover.conftest import (
     drain_drill,
 )
 from tests.support.deadlines import on_loaded_host
+from tests.support.examples import section
 from tests.support.labkit import QEMU_ONLY, uninstall
 from wizard.cli import main
 from wizard.commands.lab_drill import LabFault, is_lab_profile
@@ -124,7 +125,7 @@ def settled_holder(profile, deadline_s: float = 60) -> str:
     """The VIP holder once the VRRP election is over: after a cut heals, the old holder and
     the new one both claim the VIP until their adverts meet, and the VIP may move once more.
     One holder, the same over keepalived's master-down interval (3 adverts + 1 s), or fail."""
-    window = 3 * profile.haproxy_keepalived.advert_int + 1
+    window = 3 * section(profile, "haproxy_keepalived").advert_int + 1
     deadline = time.monotonic() + deadline_s
     seen, since = None, time.monotonic()
     while time.monotonic() < deadline:
@@ -236,7 +237,7 @@ def test_drill_cutting_the_vip_holder(lab, profile):
     peer is simply gone. Every node's kubeha-vip-follower sees the VIP change holder and
     closes that node's connections to VIP:port, so every watch is back within 3 s of the move."""
     vip_on = holder(profile)
-    advert = profile.haproxy_keepalived.advert_int
+    advert = section(profile, "haproxy_keepalived").advert_int
     report = run_drill(profile, vip_on, "cut", LOADED_DRILL, fault=LabFault(vip_on, "cut"))
     print(f"\n{profile.strategy} drill cut {vip_on} (the VIP holder):\n{show(report)}")
     # keepalived's master-down interval plus its skew, then the follower's close (3 s): the

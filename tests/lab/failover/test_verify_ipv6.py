@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.lab.failover.conftest import BACK_WHILE_AWAY_S, LOADED_DRILL, drain_drill
+from tests.support.examples import section
 from tests.support.lab_fixture import LAB_SHAPE
 from tests.support.labkit import STRATEGIES, apply, uninstall
 from wizard.commands.lab_drill import LabFault, is_lab_profile
@@ -112,7 +113,7 @@ def test_cutting_the_ipv6_vip_holder_moves_the_vip(lab6, profile):
     report = run_drill(profile, holder, "cut", LOADED_DRILL, fault=LabFault(holder, "cut"))
     print(f"\nhaproxy-keepalived on IPv6, drill cut {holder} (the VIP holder):\n{show(report)}")
     # keepalived's master-down interval and the follower's close, while the holder is away
-    assert 3 * profile.haproxy_keepalived.advert_int + 1 + 3.0 < BACK_WHILE_AWAY_S
+    assert 3 * section(profile, "haproxy_keepalived").advert_int + 1 + 3.0 < BACK_WHILE_AWAY_S
     for node in report.nodes:
         assert node.error == "" and node.requests >= 20, node
         assert node.failed <= 1, show(report)

@@ -58,7 +58,7 @@ class BuiltStrategy(Strategy[BuiltProxy]):
     build_pane = "built-proxy"
 
     def install(self, profile: Profile) -> BuiltInstall:
-        return profile.section(TABLE, BuiltInstall)
+        return profile.table(TABLE, BuiltInstall)
 
     def check(self, profile: Profile) -> list[Problem]:
         return [*super().check(profile), *check_built_install(self.install(profile), profile)]

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.support.examples import EXAMPLES, example_profile
+from tests.support.examples import EXAMPLES, example_profile, section
 from tests.support.offline import NEEDS_UNSHARE, kubeha_offline
 from wizard.cli import main
 from wizard.example_addresses import example_address_problems, example_range
@@ -179,7 +179,12 @@ def test_every_field_kubeha_connects_to_or_through_is_checked():
             own[2],
         ),
         workers=(Node("w1", "2001:db8::21"),),
-        haproxy_keepalived=dataclasses.replace(base.haproxy_keepalived, vip="10.0.0.100"),
+        tables={
+            **base.tables,
+            "haproxy_keepalived": dataclasses.replace(
+                section(base, "haproxy_keepalived"), vip="10.0.0.100"
+            ),
+        },
         ssh=dataclasses.replace(base.ssh, bastion="jump@198.51.100.7:2222"),
     )
     assert [line.split(":")[0] for line in example_address_problems(profile)] == [
@@ -191,7 +196,12 @@ def test_every_field_kubeha_connects_to_or_through_is_checked():
         profile,
         masters=tuple(own),
         workers=(),
-        haproxy_keepalived=dataclasses.replace(base.haproxy_keepalived, vip="192.0.2.100"),
+        tables={
+            **profile.tables,
+            "haproxy_keepalived": dataclasses.replace(
+                section(base, "haproxy_keepalived"), vip="192.0.2.100"
+            ),
+        },
         ssh=dataclasses.replace(base.ssh, bastion="jump.example.org"),
     )
     assert [line.split(":")[0] for line in example_address_problems(vip_only)] == [

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from tests.support.examples import example_profile
+from tests.support.examples import example_profile, section
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState, Secrets
@@ -72,7 +72,11 @@ def test_config_change_reloads_and_unit_change_restarts(profile, cluster):
 
     apply(profile, cluster)
     changed = dataclasses.replace(
-        profile, local_nginx=dataclasses.replace(profile.local_nginx, listen_port=9443)
+        profile,
+        tables={
+            **profile.tables,
+            "local_nginx": dataclasses.replace(section(profile, "local_nginx"), listen_port=9443),
+        },
     )
     summary = apply(changed, cluster)
     result = summary.nodes[0]
@@ -101,7 +105,11 @@ def test_failed_verify_rolls_back_files_and_units(profile, cluster):
     import dataclasses
 
     changed = dataclasses.replace(
-        profile, local_nginx=dataclasses.replace(profile.local_nginx, listen_port=9443)
+        profile,
+        tables={
+            **profile.tables,
+            "local_nginx": dataclasses.replace(section(profile, "local_nginx"), listen_port=9443),
+        },
     )
     cluster.nodes["worker2"].serving = False
     summary = apply(changed, cluster)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tests.support.examples import example_profile
+from tests.support.examples import example_profile, section
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, NodeState
@@ -126,7 +126,13 @@ def test_a_dry_run_says_it_would_take_over_and_stops_nothing():
 def test_another_port_or_an_old_manifest_is_refused_before_any_change():
     nginx, haproxy = example_profile("local-nginx"), example_profile("local-haproxy")
     other_port = dataclasses.replace(
-        haproxy, local_haproxy=dataclasses.replace(haproxy.local_haproxy, listen_port=8444)
+        haproxy,
+        tables={
+            **haproxy.tables,
+            "local_haproxy": dataclasses.replace(
+                section(haproxy, "local_haproxy"), listen_port=8444
+            ),
+        },
     )
     cluster = installed(nginx)
     node = cluster.nodes["master1"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deadlines import POLL_S
-from tests.support.examples import example_profile
+from tests.support.examples import example_profile, section
 from wizard.engine.loadnow import load_now, modules_in
 from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter
@@ -363,8 +363,8 @@ def test_plan_ships_the_checker_and_cleans_up_vip_and_virtual_server():
     (checker,) = [f for f in node.files if f.path == CHECKER_PATH]
     assert checker.mode == 0o755 and checker.service == UNIT and checker.restart
     assert checker.check == ("bash", "-n", "{file}")
-    vip = plan.profile.ipvs.vip
-    assert ("ipvsadm", "-D", "-t", f"{vip}:{plan.profile.ipvs.port}") in node.cleanup
+    vip = section(plan.profile, "ipvs").vip
+    assert ("ipvsadm", "-D", "-t", f"{vip}:{section(plan.profile, 'ipvs').port}") in node.cleanup
     assert ("ip", "link", "delete", "kubeha-ipvs0") in node.cleanup
 
 

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from tests.support.examples import example_profile
+from tests.support.examples import changed, example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState
@@ -28,10 +28,7 @@ NODE_HOSTS = "127.0.0.1 localhost\n::1 localhost ip6-localhost\n10.9.9.9 other #
 
 
 def with_section(profile, **changes):
-    section = registry.get(profile.strategy).section
-    return dataclasses.replace(
-        profile, **{section: dataclasses.replace(profile.section(section), **changes)}
-    )
+    return changed(profile, registry.get(profile.strategy).section, **changes)
 
 
 def snippet(plan, name: str) -> str:

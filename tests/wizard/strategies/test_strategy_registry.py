@@ -79,7 +79,7 @@ class DummyStrategy(Strategy):
 
     def check(self, profile: Profile) -> list:
         problems = super().check(profile)  # the choices of its described fields
-        if profile.section(SECTION).port == 6443:
+        if self.settings(profile).port == 6443:
             problems.append(error("dummy_proxy.port", 6443, "expected another port"))
         return problems
 
@@ -106,7 +106,7 @@ class DummyStrategy(Strategy):
         return RenderPlan(profile, nodes)
 
     def addresses(self, profile: Profile) -> Iterable[tuple[str, str]]:
-        yield "dummy_proxy.address", profile.section(SECTION).address
+        yield "dummy_proxy.address", self.settings(profile).address
 
     def lab_section(self, site: LabSite) -> dict[str, Any]:
         return {"address": site.vrrp_vip, "port": 7443, "mode": "careful"}
@@ -192,12 +192,17 @@ def test_the_registry_is_the_one_list():
 
 def test_a_registered_strategy_has_a_profile_section(dummy, profile):
     assert registry.names()[-1] == KEY
-    assert profile.dummy_proxy == DummyProxy(port=7444, mode="careful")
-    assert profile.section(SECTION) is profile.dummy_proxy
-    built = Profile("x", KEY, (Master("m1", "10.0.0.11"),), dummy_proxy=DummyProxy(port=1))
-    assert built.dummy_proxy.port == 1 and built.ipvs == registry.get("ipvs").section_type()
-    edited = dataclasses.replace(profile, dummy_proxy=DummyProxy(port=2))
-    assert edited.dummy_proxy.port == 2 and edited.masters == profile.masters
+    assert dummy.settings(profile) == DummyProxy(port=7444, mode="careful")
+    assert profile.tables[SECTION] is dummy.settings(profile)
+    built = Profile(
+        "x", KEY, (Master("m1", "10.0.0.11"),), tables={"dummy_proxy": DummyProxy(port=1)}
+    )
+    assert dummy.settings(built).port == 1 and set(built.tables) == {SECTION}
+    assert registry.get("ipvs").settings(built) == registry.get("ipvs").section_type()
+    edited = dataclasses.replace(
+        profile, tables={**profile.tables, "dummy_proxy": DummyProxy(port=2)}
+    )
+    assert dummy.settings(edited).port == 2 and edited.masters == profile.masters
     # written back the same, and its keys are checked like any section's
     assert parse_profile_text(dump_profile(profile)).profile == profile
     bad = parse_profile_text(TOML + "bogus = 1\n")
@@ -206,7 +211,9 @@ def test_a_registered_strategy_has_a_profile_section(dummy, profile):
 
 def test_validation_asks_the_strategy(dummy, profile):
     assert [p for p in validate(profile) if p.is_error] == []
-    wrong = dataclasses.replace(profile, dummy_proxy=DummyProxy(port=6443, mode="slow"))
+    wrong = dataclasses.replace(
+        profile, tables={**profile.tables, "dummy_proxy": DummyProxy(port=6443, mode="slow")}
+    )
     errors = {p.field: p for p in validate(wrong) if p.is_error}
     assert errors["dummy_proxy.mode"].expected == "expected one of fast, careful"
     assert "dummy_proxy.port" in errors
@@ -227,7 +234,9 @@ def test_the_wizard_shows_its_card_its_form_and_its_problems(dummy, profile):
         ("dummy_proxy.mode", "Mode", "choice"),
     ]
     assert specs[2].choices == ("fast", "careful")
-    wrong = dataclasses.replace(profile, dummy_proxy=DummyProxy(mode="slow"))
+    wrong = dataclasses.replace(
+        profile, tables={**profile.tables, "dummy_proxy": DummyProxy(mode="slow")}
+    )
     assert [p.field for p in problems_for(validate(wrong), "balancer")] == ["dummy_proxy.mode"]
     # the number keys are bound when the screen's class is made: the built-in strategies
     assert [b.key for b in StrategyScreen.BINDINGS[:3]] == ["1", "2", "3"]
@@ -253,7 +262,9 @@ def test_verify_the_drill_and_the_guards_ask_the_strategy(dummy, profile):
     assert {c.node: c.holds_vip for c in report.nodes}["m1"] is True
     assert report.problems == ("holders: m1",)
     assert choose_master(profile, VIP_HOLDER) == VIP_HOLDER
-    documentation = dataclasses.replace(profile, dummy_proxy=DummyProxy(address="192.0.2.9"))
+    documentation = dataclasses.replace(
+        profile, tables={**profile.tables, "dummy_proxy": DummyProxy(address="192.0.2.9")}
+    )
     assert any(
         line.startswith("dummy_proxy.address: 192.0.2.9")
         for line in example_address_problems(documentation)
@@ -272,7 +283,8 @@ def test_the_lab_writes_a_profile_for_it(dummy, tmp_path):
     assert [p.name for p in written][-1] == "lab-dummy-proxy.toml"
     data = lab_profiles.build_profile(state, KEY)
     assert data[SECTION] == {"address": "10.77.0.100", "port": 7443, "mode": "careful"}
-    assert parse_profile_text(written[-1].read_text()).profile.dummy_proxy.mode == "careful"
+    read = parse_profile_text(written[-1].read_text()).profile
+    assert read is not None and dummy.settings(read).mode == "careful"
 
 
 # --- a fifth strategy with its own build step ------------------------------------------------
@@ -311,8 +323,8 @@ def built_profile(built: Strategy[Any]) -> Profile:
 
 
 def with_install(profile: Profile, **changes: str) -> Profile:
-    install = dataclasses.replace(profile.section(BUILT_TABLE, BuiltInstall), **changes)
-    return dataclasses.replace(profile, built_install=install)
+    install = dataclasses.replace(profile.table(BUILT_TABLE, BuiltInstall), **changes)
+    return profile.with_table(BUILT_TABLE, install)
 
 
 def lines(events: list[Event]) -> str:
@@ -322,7 +334,10 @@ def lines(events: list[Event]) -> str:
 def test_a_strategy_with_its_own_build_is_its_folder_and_one_registry_line(built):
     assert registry.MODULES[-1] == BUILT_MODULE and registry.names()[-1] == BUILT_KEY
     folder = Path(built_proxy.__file__).parent
-    assert Path(built_build.__file__).parent == folder and folder.parent == PRODUCT / "tests" / "support"
+    assert (
+        Path(built_build.__file__).parent == folder
+        and folder.parent == PRODUCT / "tests" / "support"
+    )
     for top in ("wizard", "screens", "templates"):  # no product file names it
         for path in (PRODUCT / top).rglob("*"):
             if path.is_file() and path.suffix in (".py", ".j2", ".tcss"):
@@ -339,10 +354,15 @@ def test_a_strategy_with_its_own_build_is_read_written_and_validated(built, buil
     wrong = with_install(built_profile, method="make", version="x")
     errors = {p.field for p in validate(wrong) if p.is_error}
     assert errors >= {"built_install.method", "built_install.version"}
-    # another strategy chosen: the table is not written, and a bad value in it still counts
-    other = dataclasses.replace(wrong, strategy="local-nginx")
-    assert "[built_install]" not in dump_profile(other)
-    assert "built_install.version" in {p.field for p in validate(other) if p.is_error}
+    # another strategy chosen in the file: the table is set aside as written (not used, said,
+    # written back as it is)
+    text = dump_profile(wrong).replace(f'strategy = "{BUILT_KEY}"', 'strategy = "local-nginx"')
+    other = parse_profile_text(text).profile
+    assert other is not None and set(other.set_aside) == {"built_install", built_proxy.SECTION}
+    assert not other.tables and "[built_install]" in dump_profile(other)
+    said = {p.field for p in validate(other) if not p.is_error}
+    assert {"built_install", built_proxy.SECTION} <= said
+    assert parse_profile_text(dump_profile(other)).profile == other
 
 
 def test_a_strategy_with_its_own_build_is_carded_and_formed(built, built_profile):

@@ -39,7 +39,10 @@ def facts(job: ApplyWork) -> Outcome:
     installed = retiring = None
     if job.strategy:
         installed = node_manifest.read(job.node)
-        if node_manifest.takes_over(installed, job.strategy, job.plan.ports, job.plan.shares_port):
+        taken = node_manifest.takes_over(
+            installed, job.strategy, job.plan.ports, job.plan.shares_port
+        )
+        if taken and installed is not None:
             retiring = installed
             ours = (*ours, *installed.services)  # the port holder it takes over from
         else:

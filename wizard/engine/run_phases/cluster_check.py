@@ -7,6 +7,7 @@ from __future__ import annotations
 from wizard.engine.events import Status
 from wizard.engine.hook_events import reporter
 from wizard.engine.phase import Outcome, Phase, PhaseName
+from wizard.engine.remote import RemoteNode
 from wizard.engine.run import Run
 
 TITLE = "cluster check"
@@ -16,11 +17,11 @@ def cluster_check(run: Run) -> Outcome:
     if run.options.dry_run or run.cancel.is_set():
         return Status.SKIPPED, "", ()
     profile, jobs = run.profile, run.jobs
-    connected = {
-        name: jobs[name].node  # type: ignore[attr-defined]
-        for name in run.strategy.cluster_nodes(profile)
-        if name in jobs and jobs[name].node is not None  # type: ignore[attr-defined]
-    }
+    connected: dict[str, RemoteNode] = {}
+    for name in run.strategy.cluster_nodes(profile):
+        node = jobs[name].node if name in jobs else None
+        if node is not None:
+            connected[name] = node
     report = reporter(run.emit, PhaseName.VERIFY)
     run.cluster_problems.extend(run.strategy.cluster_check(profile, connected, report))
     return Status.OK, "", ()

@@ -118,6 +118,9 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 128
     address_family = socket.AF_INET6
 
+    def handle_error(self, request, client_address):  # quiet: clients vanish all the time
+        pass
+
     def server_bind(self):
         # One socket for both families (IPv4 clients arrive as ::ffff:a.b.c.d): a dual-stack
         # lab's masters answer on their IPv6 address too.
@@ -138,9 +141,6 @@ def make_server():
         return Server(("::", PORT), Handler)
     except OSError:
         return Server4(("0.0.0.0", PORT), Handler)
-
-    def handle_error(self, request, client_address):  # quiet: clients vanish all the time
-        pass
 
 
 def main():

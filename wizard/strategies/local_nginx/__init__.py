@@ -56,7 +56,7 @@ LocalNginx = NodeLocal  # the ``[local_nginx]`` section: the node-local strategi
 
 def install_of(profile: Profile) -> Install:
     """The profile's ``[install]`` table, local-nginx's own."""
-    return profile.section(TABLE, Install)
+    return profile.table(TABLE, Install)
 
 
 def nginx_command(profile: Profile) -> str:
@@ -74,9 +74,11 @@ def check_argv(profile: Profile) -> tuple[str, ...]:
 def plan(profile: Profile) -> RenderPlan:
     where = layout(profile)
     package = install_of(profile).method == InstallMethod.PACKAGE
+    ln = STRATEGY.settings(profile)
     conf = render_template(
         "local-nginx/kube-nginx.conf.j2",
         profile=profile,
+        section=ln,
         load_stream_module=package,
         stream_module=STREAM_MODULE,
         pid_file=PID_FILE,
@@ -106,7 +108,6 @@ def plan(profile: Profile) -> RenderPlan:
         ),
         *session_cutter_files(profile),
     )
-    ln = STRATEGY.settings(profile)
     packages = (NGINX,) if package else ()
     services = (UNIT, CUTTER_UNIT)
     return local_endpoint.node_local_plan(profile, ln, files, services, packages, (UNIT, "SIGQUIT"))

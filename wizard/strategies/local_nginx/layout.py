@@ -18,7 +18,7 @@ BUILD_PANE = "kube-nginx"  # the Deploy screen's pane for the build, before the 
 
 def layout(profile: Profile) -> dict[str, str]:
     """Where the binary and the config live for the profile's install method."""
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     if install.method == InstallMethod.PACKAGE:
         return {"binary": PACKAGE_NGINX, "conf": PACKAGE_CONF, "prefix": ""}
     prefix = install.prefix.rstrip("/")

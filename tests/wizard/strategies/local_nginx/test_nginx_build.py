@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from tests.support.examples import example_profile
+from tests.support.examples import example_profile, section
 from wizard.engine.events import Status
 from wizard.engine.hook_events import reporter
 from wizard.render import build_plan
@@ -56,7 +56,13 @@ def cache_home(tmp_path, monkeypatch):
 def source_profile(path, **install):
     profile = example_profile("local-nginx")
     changes = {"method": "source", "source_tarball": str(path), **install}
-    return dataclasses.replace(profile, install=dataclasses.replace(profile.install, **changes))
+    return dataclasses.replace(
+        profile,
+        tables={
+            **profile.tables,
+            "install": dataclasses.replace(section(profile, "install"), **changes),
+        },
+    )
 
 
 def test_ldd_beyond_the_c_library_is_reported():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
+from typing import Literal
 
 MAGIC = b"\x7fELF"
 HEADER_BYTES = 20  # e_ident (16), e_type (2), e_machine (2)
@@ -62,7 +63,7 @@ def read_header(data: bytes) -> ElfHeader:
         raise NotAnExecutable(
             f"an ELF file of unknown class {data[4]} or byte order {data[5]}; expected 32- or 64-bit"
         )
-    order = "little" if data[5] == 1 else "big"
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
     kind = int.from_bytes(data[16:18], order)
     machine = int.from_bytes(data[18:20], order)
     if kind not in TYPES:

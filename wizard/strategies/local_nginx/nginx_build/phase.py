@@ -75,7 +75,11 @@ def with_binary(plan: RenderPlan, profile: Profile, data: bytes) -> RenderPlan:
     return dataclasses.replace(plan, nodes=nodes)
 
 
-def _steps(report: Report, began: float) -> Callable[[str, str, tuple[str, ...]], None]:
+# What the build's steps report: (status, message, output lines).
+Step = Callable[[str, str, tuple[str, ...]], None]
+
+
+def _steps(report: Report, began: float) -> Step:
     """build()'s three-argument report, with the progress and the time of each step."""
 
     def step(word: str, message: str, lines: tuple[str, ...]) -> None:
@@ -122,7 +126,7 @@ def _unprivileged() -> dict:
     return {"user": uid, "group": gid, "extra_groups": []}
 
 
-def check_here(path: Path, report) -> None:
+def check_here(path: Path, report: Step) -> None:
     """Run ``path -V`` on this machine (as nobody when root), said before it runs: it must show
     the stream module. A binary that cannot run here is left to each node's own check."""
     drop = _unprivileged()
@@ -153,11 +157,11 @@ def check_here(path: Path, report) -> None:
     report("info", text.splitlines()[0] if text else "nginx -V ok", ())
 
 
-def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
+def operator_binary(profile: Profile, report: Step, dry_run: bool = False) -> Binary:
     """Method binary: the operator's file, read and judged by its ELF header. Only a real apply
     runs it here (its -V, announced first, as nobody when root, and only when it is built for
     this machine); a dry run runs nothing. Every node checks it again before it is used."""
-    path = Path(os.path.expanduser(profile.section(TABLE, Install).binary_path or ""))
+    path = Path(os.path.expanduser(profile.table(TABLE, Install).binary_path or ""))
     data = _read_binary(path)
     try:
         header = read_header(data[:64])
@@ -187,7 +191,7 @@ def operator_binary(profile: Profile, report, dry_run: bool = False) -> Binary:
 
 def source_version(profile: Profile) -> str:
     """The version a source build names: the pinned package version, or the tarball's name."""
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     if install.source_package_version:
         return install.source_package_version
     return Path(install.source_tarball or "").name or "(no source named)"
@@ -199,7 +203,7 @@ def _dry_run_build(
     """Method source in a dry run: nothing downloaded, nothing built. A binary already in the
     cache for the cached source is used (so the diffs show it); otherwise "would build". A
     problem a real run would stop on is said, and the dry run goes on to every node's diffs."""
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     host = install.build_host
     would = f"would build kube-nginx {source_version(profile)} from source on {host}"
     node = None
@@ -245,7 +249,7 @@ def build_binary(
     ``open_node`` connects to a build host that is a node (the engine's opener)."""
     began = time.monotonic()
     step = _steps(report, began)
-    install = profile.section(TABLE, Install)
+    install = profile.table(TABLE, Install)
     if install.method == InstallMethod.BINARY:
         where = shown(install.binary_path or "")
         report("started", f"checking {where}", progress=0.1)

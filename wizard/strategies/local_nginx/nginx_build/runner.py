@@ -65,7 +65,8 @@ class NodeRunner:
         self.label = label
 
     def sh(self, script: str, timeout: float = 120) -> CommandResult:
-        return self.node.sh(script, timeout=timeout)
+        result: CommandResult = self.node.sh(script, timeout=timeout)
+        return result
 
     def put(self, data: bytes, path: str) -> None:
         self.node.transport.put(data, path, 0o644)
