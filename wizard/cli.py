@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "wizard.lab.cli",
     "wizard.commands.apply_commands",
     "wizard.commands.verify_command",
+    "wizard.commands.status_command",
     "wizard.commands.wizard_command",
 )
 

@@ -102,3 +102,15 @@ def test_the_scrape_shows_each_master_and_the_generation():
     assert found["kubeha_master_up"]['master="10.77.0.12:6443"'] == 0
     assert found["kubeha_master_check_failures_total"]['master="10.77.0.12:6443"'] == 1
     assert found["kubeha_master_connections"]['master="10.77.0.11:6443"'] == 2
+
+
+def test_a_master_going_down_stamps_the_last_failover():
+    down: set[Member] = set()
+    a = agent(down)
+    a.wall_clock = lambda: 1234.5
+    a.round(1.0)
+    assert a.figures.figures(M2).changed_at == 0.0  # the first check is no change
+    down.add(M2)
+    a.round(2.0)
+    found = parse(a.scrape())
+    assert found["kubeha_master_changed_timestamp_seconds"]['master="10.77.0.12:6443"'] == 1234.5

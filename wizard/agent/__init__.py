@@ -10,3 +10,7 @@ The rules the list follows live in :mod:`wizard.agent.roster`, the time they wai
 in :mod:`wizard.agent.settle`; what the cluster says is read by :mod:`wizard.agent.endpoints`;
 what the node reports is written by :mod:`wizard.agent.metrics`.
 """
+
+# Where a node's agent serves /metrics and /healthz unless the profile says otherwise (kubespray's
+# nginx-proxy serves its healthz on 8081; this one is kubeha's own, free in kubeadm's port list).
+DEFAULT_PORT = 9446

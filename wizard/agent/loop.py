@@ -10,6 +10,7 @@ round.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -47,6 +48,7 @@ class Agent:
     checker: Callable[[Member], CheckResult]
     settle: Settle = field(default_factory=Settle)
     log: Callable[[str], None] = print
+    wall_clock: Callable[[], float] = time.time
     apply_failures: int = 0
     figures: NodeFigures = field(init=False)
 
@@ -62,6 +64,9 @@ class Agent:
         results = {member: self.checker(member) for member, _ in self.roster.members}
         for member, result in results.items():
             figures = self.figures.figures(member)
+            if figures.checked and figures.up != result.up:
+                figures.changed_at = self.wall_clock()
+            figures.checked = True
             figures.up, figures.check_seconds = result.up, result.seconds
             figures.failures_total += 0 if result.up else 1
 

@@ -23,6 +23,8 @@ class MasterFigures:
     connects_total: int = 0
     failures_total: int = 0
     check_seconds: float = 0.0
+    changed_at: float = 0.0  # wall clock (s) of the last change of `up`: the last failover
+    checked: bool = False  # the first check sets `up` without counting as a change
 
 
 @dataclass
@@ -52,6 +54,7 @@ FAMILIES = (
     ("kubeha_master_check_failures_total", "counter", "checks of the master that failed"),
     ("kubeha_master_check_seconds", "gauge", "how long the last check took"),
     ("kubeha_master_draining", "gauge", "1 if the list drains the master (no new connection)"),
+    ("kubeha_master_changed_timestamp_seconds", "gauge", "when its check result last changed"),
 )
 
 
@@ -73,6 +76,7 @@ def render(node: NodeFigures) -> str:
                 "kubeha_master_check_failures_total": figures.failures_total,
                 "kubeha_master_check_seconds": figures.check_seconds,
                 "kubeha_master_draining": int(states.get(member) is State.DRAINING),
+                "kubeha_master_changed_timestamp_seconds": figures.changed_at,
             }[name]
             lines.append(f'{name}{{master="{_label(str(member))}"}} {_number(value)}')
     lines += [
