@@ -98,6 +98,8 @@ def test_every_node_read_in_order_and_each_failure_named(agents):
     assert statuses[3].error == "the answer is not a kubeha agent's /metrics"
     document = json.loads(to_json(statuses, now=5.0))
     assert document["read_at"] == 5.0 and len(document["nodes"]) == 4
+    assert document["kind"] == "status" and document["schema_version"] == 1
+    assert document["ok"] is False
     assert document["nodes"][0]["masters"][0]["master"] == "10.77.0.11:6443"
 
 

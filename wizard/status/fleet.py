@@ -8,7 +8,6 @@ does not answer, or answers what is not a kubeha agent's scrape, is a status wit
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
@@ -17,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from wizard.agent.metrics import parse
+from wizard.jsonlines import json_line
 from wizard.netaddr import host_port
 
 DEFAULT_CONCURRENCY = 64
@@ -141,8 +141,13 @@ def masters_of(statuses: Iterable[NodeStatus]) -> list[str]:
 
 
 def to_json(statuses: Sequence[NodeStatus], now: float | None = None) -> str:
-    """``kubeha status --json``: one object, the time it was read and every node."""
-    return json.dumps(
-        {"read_at": time.time() if now is None else now, "nodes": [asdict(s) for s in statuses]},
-        indent=2,
+    """``kubeha status --json``: one line of kubeha's JSON (docs/JSON.md, ``kind: "status"``):
+    when it was read, whether every node is healthy, and every node."""
+    return json_line(
+        "status",
+        {
+            "read_at": time.time() if now is None else now,
+            "ok": bool(statuses) and all(s.ok for s in statuses),
+            "nodes": [asdict(s) for s in statuses],
+        },
     )
