@@ -10,93 +10,18 @@ import http.client
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.agent.conftest import MASTERS, free_port
 from tests.deadlines import on_loaded_host
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.roster import Member, Roster, drop_silent_drainers, next_roster
-
-MASTERS = [f"127.0.0.{i}" for i in (11, 12, 13, 14)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("pki")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=apiserver",
-            "-keyout",
-            folder / "key.pem",
-            "-out",
-            folder / "cert.pem",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return folder
-
-
-@pytest.fixture(scope="module")
-def masters(pki):
-    """Four TLS servers on 127.0.0.11-14, one port: every answer names the address."""
-    port = free_port()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "cert.pem", pki / "key.pem")
-    servers = []
-    for address in MASTERS:
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            me = address
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                body = self.me.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        server = ThreadingHTTPServer((address, port), Handler)
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-        thread.start()
-        servers.append((server, thread))
-    yield port
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def rendered_config(tmp: Path, apiserver_port: int, listen_port: int) -> str:

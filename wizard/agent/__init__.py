@@ -4,7 +4,9 @@ connection, and tells the operator what this node sees (Prometheus metrics, ``/h
 
 It runs on the nodes with the node's own ``python3`` and nothing else: every module of this
 package imports the standard library and this package only (``tests/agent/test_agent_imports.py``
-holds it to that), so kubeha ships it as one zip application.
+holds it to that), so kubeha ships it as one zip application. It runs on python3 3.9 and later (Debian 11, Ubuntu
+22.04, RHEL 9 ship 3.9 to 3.10): no syntax or library call newer than that (the same test holds
+it to that as far as a test can).
 
 The rules the list follows live in :mod:`wizard.agent.roster`, the time they wait before acting
 in :mod:`wizard.agent.settle`; what the cluster says is read by :mod:`wizard.agent.endpoints`;

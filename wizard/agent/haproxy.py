@@ -96,7 +96,7 @@ class HaproxyRuntime:
         for line in lines:
             if not line[:1].isdigit():
                 continue
-            row = dict(zip(names, line.split(), strict=False))
+            row = dict(zip(names, line.split()))
             if row.get("be_name") != self.backend:
                 continue
             name = row["srv_name"]
@@ -180,7 +180,7 @@ class HaproxyRuntime:
         addresses = {s.name: s.member for s in self.servers()}
         found: dict[Member, int] = {}
         for line in lines[1:]:
-            row = dict(zip(names, line.split(","), strict=False))
+            row = dict(zip(names, line.split(",")))
             member = addresses.get(row.get("svname", ""))
             if row.get("pxname") == self.backend and member is not None:
                 found[member] = found.get(member, 0) + int(row.get("scur") or 0)

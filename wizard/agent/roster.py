@@ -23,17 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 
-class State(StrEnum):
+class State(str, Enum):
     """What the balancer does with a master of the list."""
 
     ACTIVE = "active"  # new connections go to it
     DRAINING = "draining"  # no new connection; the open ones stay while it answers
 
 
-class Source(StrEnum):
+class Source(str, Enum):
     """Where the list's members came from last."""
 
     SEED = "seed"  # the profile's masters
