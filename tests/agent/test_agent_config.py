@@ -53,3 +53,13 @@ def test_not_json_and_not_an_object_are_named():
         parse_config("{")
     with pytest.raises(ConfigError, match="expected a JSON object"):
         parse_config("[]")
+
+
+def test_rebalance_is_off_unless_asked_and_checked_when_asked():
+    assert parse_config(json.dumps(GOOD)).rebalance is None
+    config = parse_config(json.dumps({**GOOD, "rebalance": {"per_round": 3, "idle_s": 2}}))
+    assert config.rebalance is not None and config.rebalance.idle_ms == 2000
+    with pytest.raises(ConfigError, match="rebalance.per_round: 0"):
+        parse_config(json.dumps({**GOOD, "rebalance": {"per_round": 0}}))
+    with pytest.raises(ConfigError, match="rebalance.ratio: 0.5"):
+        parse_config(json.dumps({**GOOD, "rebalance": {"ratio": 0.5}}))

@@ -114,3 +114,17 @@ def test_a_master_going_down_stamps_the_last_failover():
     a.round(2.0)
     found = parse(a.scrape())
     assert found["kubeha_master_changed_timestamp_seconds"]['master="10.77.0.12:6443"'] == 1234.5
+
+
+def test_the_rebalancer_is_given_only_active_masters_that_answer():
+    given = []
+    a = agent(down={M3})
+
+    def rebalancer(up):
+        given.append(up)
+        return 2
+
+    a.rebalancer = rebalancer
+    a.round(1.0)
+    assert given == [(M1, M2)]
+    assert parse(a.scrape())["kubeha_rebalance_closed_total"][""] == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ from wizard.agent.config import AgentConfig, ConfigError, parse_config
 from wizard.agent.endpoints import ENDPOINTS_PATH, ApiClient, BadEndpoints, members_of_endpoints
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.loop import Agent, Balancer
+from wizard.agent.rebalance import close, plan_closes, read_node
 from wizard.agent.roster import Member, Roster
 from wizard.agent.server import Published, make_server
 from wizard.agent.settle import Settle
@@ -88,6 +90,30 @@ def watch_forever(
         stopping.wait(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
 
 
+def rebalancer_of(config: AgentConfig) -> Callable[[tuple[Member, ...]], int] | None:
+    """The round's rebalance step: read this node's connections, close the planned ones."""
+    wanted = config.rebalance
+    if wanted is None:
+        return None
+
+    def step(up: tuple[Member, ...]) -> int:
+        try:
+            conns = read_node(up, wanted.process)
+        except (OSError, subprocess.SubprocessError) as error:
+            log(f"kubeha-agent: ss could not list the connections: {error}")
+            return 0
+        chosen = plan_closes(conns, up, wanted.ratio, wanted.per_round, wanted.idle_ms)
+        closed = sum(1 for conn in chosen if close(conn))
+        if closed:
+            log(
+                f"kubeha-agent: {closed} idle connection(s) to {chosen[0].master} closed to "
+                "spread the load back"
+            )
+        return closed
+
+    return step
+
+
 def run(config: AgentConfig, stopping: threading.Event) -> None:
     settle = Settle(config.add_after_s, config.remove_after_s)
     context = config.check.context()
@@ -97,6 +123,7 @@ def run(config: AgentConfig, stopping: threading.Event) -> None:
         lambda member: check(member, config.check, context),
         settle,
         log=log,
+        rebalancer=rebalancer_of(config),
     )
     lock = threading.Lock()
 

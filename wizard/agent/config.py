@@ -30,6 +30,16 @@ class Discovery:
 
 
 @dataclass(frozen=True)
+class Rebalance:
+    """Spreading connections back after a return (wizard.agent.rebalance)."""
+
+    per_round: int = 2
+    idle_ms: int = 1000
+    ratio: float = 1.25
+    process: str = ""  # the balancer's program name in ss (haproxy, nginx); "": any
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     seed: tuple[Member, ...]
     check: CheckSpec
@@ -44,6 +54,7 @@ class AgentConfig:
     discovery: Discovery | None
     add_after_s: float = 1.0
     remove_after_s: float = 10.0
+    rebalance: Rebalance | None = None
 
 
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
@@ -131,6 +142,27 @@ def parse_config(text: str) -> AgentConfig:
             _get(found, "ca_file", str, "discovery."),
             _get(found, "token_file", str, "discovery."),
         )
+    rebalance = None
+    wanted = data.get("rebalance")
+    if wanted is not None:
+        if not isinstance(wanted, dict):
+            raise ConfigError(f"rebalance: {wanted!r}: expected a table or null")
+        per_round = wanted.get("per_round", 2)
+        if (
+            isinstance(per_round, bool)
+            or not isinstance(per_round, int)
+            or not 0 < per_round <= 100
+        ):
+            raise ConfigError(f"rebalance.per_round: {per_round!r}: expected 1 to 100")
+        ratio = wanted.get("ratio", 1.25)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 <= ratio <= 10:
+            raise ConfigError(f"rebalance.ratio: {ratio!r}: expected a number, 1 to 10")
+        rebalance = Rebalance(
+            per_round,
+            int(_seconds(wanted.get("idle_s", 1.0), "rebalance.idle_s", 0.1, 600) * 1000),
+            float(ratio),
+            str(wanted.get("process", "")),
+        )
     haproxy = data.get("haproxy") or {}
     if balancer == "haproxy" and not isinstance(data.get("haproxy"), dict):
         raise ConfigError("haproxy: missing: expected the admin socket and backend of haproxy")
@@ -148,4 +180,5 @@ def parse_config(text: str) -> AgentConfig:
         discovery=discovery,
         add_after_s=_seconds(data.get("add_after_s", 1.0), "add_after_s", 0, 600),
         remove_after_s=_seconds(data.get("remove_after_s", 10.0), "remove_after_s", 0, 3600),
+        rebalance=rebalance,
     )

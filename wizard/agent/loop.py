@@ -49,6 +49,9 @@ class Agent:
     settle: Settle = field(default_factory=Settle)
     log: Callable[[str], None] = print
     wall_clock: Callable[[], float] = time.time
+    # Spreads connections back after a return: given the active masters that pass their check,
+    # closes a few idle ones on the busiest, returns how many (wizard.agent.rebalance).
+    rebalancer: Callable[[tuple[Member, ...]], int] | None = None
     apply_failures: int = 0
     figures: NodeFigures = field(init=False)
 
@@ -81,6 +84,9 @@ class Agent:
         self.figures.balancer_up = self.balancer.up()
         for member, count in self.balancer.connections().items():
             self.figures.figures(member).connections = count
+        if self.rebalancer is not None and self.figures.balancer_up:
+            up = tuple(m for m in self.roster.active() if self.figures.figures(m).up)
+            self.figures.rebalance_closed_total += self.rebalancer(up)
 
     def _take(self, wanted: Roster) -> None:
         try:

@@ -34,6 +34,7 @@ class NodeFigures:
     roster: Roster
     balancer_up: bool = False
     masters: dict[Member, MasterFigures] = field(default_factory=dict)
+    rebalance_closed_total: int = 0
 
     def figures(self, member: Member) -> MasterFigures:
         return self.masters.setdefault(member, MasterFigures())
@@ -86,6 +87,9 @@ def render(node: NodeFigures) -> str:
         "# HELP kubeha_list_generation the generation of the list of masters",
         "# TYPE kubeha_list_generation gauge",
         f"kubeha_list_generation {node.roster.generation}",
+        "# HELP kubeha_rebalance_closed_total idle connections closed to spread the load back",
+        "# TYPE kubeha_rebalance_closed_total counter",
+        f"kubeha_rebalance_closed_total {node.rebalance_closed_total}",
         "# HELP kubeha_discovery_source where the list came from last",
         "# TYPE kubeha_discovery_source gauge",
         *(
