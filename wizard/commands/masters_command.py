@@ -15,7 +15,7 @@ import threading
 
 from wizard.commands.apply_commands import _confirm, _exit_code, _sink, concurrency
 from wizard.commands.loading import load_valid_profile
-from wizard.commands.options import connection_options, profile_argument
+from wizard.commands.options import connection_options, port_number, profile_argument
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import diff_lines, plan_lines, summary_lines
 from wizard.errors import CheckFailed
@@ -25,16 +25,6 @@ from wizard.problems import problem_lines
 from wizard.profile import Master, Profile
 from wizard.profile_io import find_profile
 from wizard.render import InvalidProfile, build_plan
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a TCP port, 1-65535")
-    return port
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,10 +46,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if action in ("add", "replace"):
             parser.add_argument("--name", required=True, help="the new master's name")
             parser.add_argument("--address", required=True, help="the new master's address")
-            parser.add_argument("--port", type=_port, default=6443, help="its apiserver port")
+            parser.add_argument("--port", type=port_number, default=6443, help="its apiserver port")
         parser.add_argument("--yes", "-y", action="store_true", help="do not ask")
         parser.add_argument("--dry-run", action="store_true", help="show the diffs; change nothing")
-        parser.add_argument("--concurrency", type=concurrency, default=32, metavar="N")
+        parser.add_argument(
+            "--concurrency",
+            type=concurrency,
+            default=32,
+            metavar="N",
+            help="nodes at once (default 32)",
+        )
         parser.add_argument("--json", action="store_true", help="print events as JSON lines")
         connection_options(parser)
         parser.set_defaults(func=run_masters, only=[], resume=False)

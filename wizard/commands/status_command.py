@@ -10,20 +10,10 @@ import sys
 
 from wizard.agent import DEFAULT_PORT
 from wizard.commands.loading import load_plan
-from wizard.commands.options import profile_argument
+from wizard.commands.options import port_number, profile_argument
 from wizard.errors import UsageError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.status.fleet import DEFAULT_CONCURRENCY, Target, read_fleet, to_json
-
-
-def port_number(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 0 < port < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a TCP port, 1-65535")
-    return port
 
 
 def seconds(text: str) -> float:
