@@ -35,7 +35,15 @@ def test_a_good_config_reads():
             {"check": {"path": "/readyz", "timeout_s": True, "auth": "anonymous"}},
             "check.timeout_s: True: expected seconds",
         ),
-        ({"balancer": "nginx"}, "balancer: 'nginx': expected one of haproxy, none"),
+        ({"balancer": "envoy"}, "balancer: 'envoy': expected one of haproxy, nginx, none"),
+        ({"balancer": "nginx"}, "nginx: missing"),
+        (
+            {
+                "balancer": "nginx",
+                "nginx": {"upstream_file": "/x", "config": "/y", "binary": 1, "params": ""},
+            },
+            "nginx.binary: 1: expected a string",
+        ),
         ({"haproxy": None}, "haproxy: missing"),
         ({"listen": {"address": "10.0.0.1", "port": "9446"}}, "listen.port: '9446'"),
         ({"discovery": "yes"}, "discovery: 'yes': expected a table or null"),
@@ -59,7 +67,7 @@ def test_rebalance_is_off_unless_asked_and_checked_when_asked():
     assert parse_config(json.dumps(GOOD)).rebalance is None
     config = parse_config(json.dumps({**GOOD, "rebalance": {"per_round": 3, "idle_s": 2}}))
     assert config.rebalance is not None and config.rebalance.idle_ms == 2000
-    with pytest.raises(ConfigError, match="rebalance.per_round: 0"):
+    with pytest.raises(ConfigError, match=r"rebalance\.per_round: 0"):
         parse_config(json.dumps({**GOOD, "rebalance": {"per_round": 0}}))
-    with pytest.raises(ConfigError, match="rebalance.ratio: 0.5"):
+    with pytest.raises(ConfigError, match=r"rebalance\.ratio: 0\.5"):
         parse_config(json.dumps({**GOOD, "rebalance": {"ratio": 0.5}}))

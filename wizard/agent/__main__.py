@@ -21,6 +21,7 @@ from wizard.agent.config import AgentConfig, ConfigError, parse_config
 from wizard.agent.endpoints import ENDPOINTS_PATH, ApiClient, BadEndpoints, members_of_endpoints
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.loop import Agent, Balancer
+from wizard.agent.nginx import NginxFiles
 from wizard.agent.rebalance import close, plan_closes, read_node
 from wizard.agent.roster import Member, Roster
 from wizard.agent.server import Published, make_server
@@ -51,6 +52,13 @@ def balancer_of(config: AgentConfig) -> Balancer:
     if config.balancer == "haproxy":
         return HaproxyRuntime(
             config.admin_socket, config.backend, config.server_params, config.backup_params
+        )
+    if config.balancer == "nginx":
+        return NginxFiles(
+            config.nginx_upstream_file,
+            config.nginx_config,
+            config.nginx_binary,
+            config.nginx_params,
         )
     return Observer()
 

@@ -12,7 +12,7 @@ from typing import Any
 from wizard.agent.check import AUTHS, CheckSpec
 from wizard.agent.roster import Member
 
-BALANCERS = ("haproxy", "none")
+BALANCERS = ("haproxy", "nginx", "none")
 
 
 class ConfigError(ValueError):
@@ -55,6 +55,10 @@ class AgentConfig:
     add_after_s: float = 1.0
     remove_after_s: float = 10.0
     rebalance: Rebalance | None = None
+    nginx_upstream_file: str = ""
+    nginx_config: str = ""
+    nginx_binary: str = "/usr/sbin/nginx"
+    nginx_params: str = ""
 
 
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
@@ -163,6 +167,12 @@ def parse_config(text: str) -> AgentConfig:
             float(ratio),
             str(wanted.get("process", "")),
         )
+    nginx = data.get("nginx") or {}
+    if balancer == "nginx":
+        if not isinstance(data.get("nginx"), dict):
+            raise ConfigError("nginx: missing: expected the upstream file and config of nginx")
+        for key in ("upstream_file", "config", "binary", "params"):
+            _get(nginx, key, str, "nginx.")
     haproxy = data.get("haproxy") or {}
     if balancer == "haproxy" and not isinstance(data.get("haproxy"), dict):
         raise ConfigError("haproxy: missing: expected the admin socket and backend of haproxy")
@@ -181,4 +191,8 @@ def parse_config(text: str) -> AgentConfig:
         add_after_s=_seconds(data.get("add_after_s", 1.0), "add_after_s", 0, 600),
         remove_after_s=_seconds(data.get("remove_after_s", 10.0), "remove_after_s", 0, 3600),
         rebalance=rebalance,
+        nginx_upstream_file=str(nginx.get("upstream_file", "")),
+        nginx_config=str(nginx.get("config", "")),
+        nginx_binary=str(nginx.get("binary", "/usr/sbin/nginx")),
+        nginx_params=str(nginx.get("params", "")),
     )
