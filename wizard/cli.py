@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "wizard.lab.cli",
     "wizard.commands.apply_commands",
     "wizard.commands.verify_command",
+    "wizard.commands.status_command",
+    "wizard.commands.masters_command",
     "wizard.commands.wizard_command",
 )
 

@@ -24,3 +24,14 @@ def connection_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="prompt for the sudo password (or set KUBEHA_SUDO_PASSWORD)",
     )
+
+
+def port_number(text: str) -> int:
+    """A TCP port option's value, 1-65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a TCP port, 1-65535")
+    return port

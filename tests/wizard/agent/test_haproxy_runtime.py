@@ -1,0 +1,145 @@
+"""The agent's haproxy hands (wizard.agent.haproxy) on a real haproxy running the config kubeha
+renders for local-haproxy (one master, 127.0.0.11: a profile refuses several on loopback; its paths moved to a temporary folder, no user switch), masters being
+TLS servers on loopback addresses: a master added at runtime is checked and carries new
+connections, a drained one keeps its open connection and gets no new one, a removed one is gone;
+haproxy is never reloaded."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.deadlines import on_loaded_host
+from tests.wizard.agent.conftest import MASTERS, free_port
+from wizard.agent.haproxy import HaproxyRuntime
+from wizard.agent.roster import Member, Roster, drop_silent_drainers, next_roster
+
+
+def rendered_config(tmp: Path, apiserver_port: int, listen_port: int) -> str:
+    masters = "\n".join(
+        f'[[masters]]\nname = "m{i}"\naddress = "{a}"\napiserver_port = {apiserver_port}\n'
+        for i, a in enumerate(MASTERS[:1], start=1)
+    )
+    profile = tmp / "p.toml"
+    profile.write_text(
+        'schema_version = 1\nname = "agent-test"\nstrategy = "local-haproxy"\n'
+        f'{masters}\n[local_haproxy]\nlisten_address = "127.0.0.1"\nlisten_port = {listen_port}\n'
+        "\n[health_check]\ninterval = 0.2\ntimeout = 1.0\nfall = 2\nrise = 1\n"
+    )
+    out = tmp / "rendered"
+    subprocess.run(
+        [sys.executable, "-m", "wizard", "render", str(profile), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    text = next(out.rglob("haproxy.cfg")).read_text()
+    text = re.sub(r"^\s*(user|group|log /dev/log).*$", "", text, flags=re.M)
+    return text.replace("/run/kube-haproxy/", f"{tmp}/")
+
+
+@pytest.fixture
+def haproxy(tmp_path, masters):
+    listen = free_port()
+    config = tmp_path / "haproxy.cfg"
+    text = rendered_config(tmp_path, masters, listen)
+    config.write_text(text)
+    check = subprocess.run(["haproxy", "-c", "-f", config], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    process = subprocess.Popen(
+        ["haproxy", "-db", "-f", config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    runtime = HaproxyRuntime(
+        str(tmp_path / "admin.sock"),
+        server_params=re.search(r"server m1 \S+ (.*)", text).group(1).strip(),
+        backup_params=re.search(r"server m1-unchecked \S+ (.*)", text).group(1).strip(),
+    )
+    deadline = time.monotonic() + on_loaded_host(10)
+    while not runtime.up():
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.1)
+    yield runtime, listen, process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def ask(conn: http.client.HTTPSConnection) -> str:
+    conn.request("GET", "/who")
+    return conn.getresponse().read().decode()
+
+
+def connect(port: int) -> http.client.HTTPSConnection:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=on_loaded_host(10), context=context
+    )
+
+
+def reached(port: int, tries: int) -> set[str]:
+    seen = set()
+    for _ in range(tries):
+        conn = connect(port)
+        try:
+            seen.add(ask(conn))
+        finally:
+            conn.close()
+    return seen
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + on_loaded_host(seconds)
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_added_drained_and_removed_at_runtime_without_a_reload(haproxy, masters):
+    runtime, listen, process = haproxy
+    seed = Roster.seeded([Member(MASTERS[0], masters)])
+    runtime.apply(seed)  # the config's own servers: nothing to do
+    assert {s.name for s in runtime.servers()} == {"m1", "m1-unchecked"}
+
+    m1, m4 = Member(MASTERS[0], masters), Member(MASTERS[3], masters)
+    added = next_roster(seed, [Member(a, masters) for a in MASTERS], lambda _: True)
+    runtime.apply(added)
+    names = {s.name for s in runtime.servers()}
+    assert "kubeha-127-0-0-14-" + str(masters) in names, names
+    # haproxy 2.6 takes no tcp-ut on a runtime server: added without it, and said
+    assert "tcp-ut" in runtime.dropped
+    wait_for(lambda: MASTERS[3] in reached(listen, 8), 10, "m4 never carried a connection")
+
+    held = connect(listen)
+    # a kept-alive connection pinned to m1, then m1 drained
+    for _ in range(40):
+        held.close()
+        held = connect(listen)
+        if ask(held) == MASTERS[0]:
+            break
+    assert ask(held) == MASTERS[0]
+    drained = next_roster(added, [Member(a, masters) for a in MASTERS[1:]], lambda _: True)
+    runtime.apply(drained)
+    assert ask(held) == MASTERS[0], "the drained master's open connection was closed"
+    assert MASTERS[0] not in reached(listen, 12)
+    held.close()
+
+    removed = next_roster(drained, [Member(a, masters) for a in MASTERS[1:]], lambda m: m != m1)
+    removed = drop_silent_drainers(removed, lambda m: m != m1)
+    runtime.apply(removed)
+    assert m1 not in {s.member for s in runtime.servers()}
+    assert m4 in {s.member for s in runtime.servers()}
+    assert process.poll() is None
+    runtime.apply(removed)  # the same list again: nothing to do, nothing refused

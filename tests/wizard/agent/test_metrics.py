@@ -1,0 +1,35 @@
+"""What a node's agent exposes (wizard.agent.metrics): Prometheus text that reads back."""
+
+from __future__ import annotations
+
+from wizard.agent.metrics import NodeFigures, parse, render
+from wizard.agent.roster import Member, Roster, next_roster
+
+M1, M2, M3 = Member("10.77.0.11", 6443), Member("fd77::12", 6443), Member("10.77.0.13", 6443)
+
+
+def test_every_master_and_the_node_figures_read_back():
+    roster = next_roster(Roster.seeded([M1, M2, M3]), [M1, M2], lambda _: True)
+    node = NodeFigures(roster, balancer_up=True)
+    node.figures(M1).up = True
+    node.figures(M1).connections = 7
+    node.figures(M2).failures_total = 3
+    node.figures(M1).check_seconds = 0.004
+    found = parse(render(node))
+    assert found["kubeha_master_up"]['master="10.77.0.11:6443"'] == 1
+    assert found["kubeha_master_up"]['master="[fd77::12]:6443"'] == 0
+    assert found["kubeha_master_connections"]['master="10.77.0.11:6443"'] == 7
+    assert found["kubeha_master_check_failures_total"]['master="[fd77::12]:6443"'] == 3
+    assert found["kubeha_master_draining"]['master="10.77.0.13:6443"'] == 1
+    assert found["kubeha_master_check_seconds"]['master="10.77.0.11:6443"'] == 0.004
+    assert found["kubeha_balancer_up"][""] == 1
+    assert found["kubeha_list_generation"][""] == 2
+    assert found["kubeha_discovery_source"]['source="endpoints"'] == 1
+    assert found["kubeha_discovery_source"]['source="seed"'] == 0
+
+
+def test_every_family_has_help_and_type_lines():
+    text = render(NodeFigures(Roster.seeded([M1])))
+    names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[0] != "#"}
+    assert samples <= names

@@ -1,0 +1,110 @@
+"""Spreading connections back after a return (wizard.agent.rebalance): which connections may be
+closed, how many, and the kernel closing them (real sockets on loopback, ss -K)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from tests.wizard.agent.conftest import free_port
+from wizard.agent.rebalance import Connection, close, plan_closes, read_connections, read_node
+from wizard.agent.roster import Member
+
+M1, M2, M3 = Member("10.77.0.11", 6443), Member("10.77.0.12", 6443), Member("fd77::13", 6443)
+
+SS = """\
+0      0      127.0.0.1:41000 10.77.0.11:6443 users:(("haproxy",pid=10,fd=7))
+\t bbr wscale:7,7 rto:204 rtt:0.3/0.1 lastsnd:5000 lastrcv:4000 lastack:4000
+0      0      [fd77::21]:41001 [fd77::13]:6443 users:(("haproxy",pid=10,fd=8))
+\t cubic lastsnd:200 lastrcv:9000 lastack:200
+0      0      127.0.0.1:41002 10.0.0.99:6443 users:(("curl",pid=11,fd=3))
+\t cubic lastsnd:10 lastrcv:10
+"""
+
+
+def conn(master: Member, local: int, snd: int = 5000, rcv: int = 4000, q: int = 0) -> Connection:
+    return Connection(f"127.0.0.1:{local}", master, q, 0, snd, rcv, "haproxy")
+
+
+def test_ss_output_is_read_for_the_masters_only():
+    found = read_connections(SS, [M1, M2, M3])
+    assert [(c.master, c.last_send_ms, c.last_recv_ms, c.process) for c in found] == [
+        (M1, 5000, 4000, "haproxy"),
+        (M3, 200, 9000, "haproxy"),
+    ]
+
+
+def test_idle_means_quiet_both_ways_with_no_answer_pending():
+    assert conn(M1, 1).idle(1000)
+    assert not conn(M1, 1, snd=500).idle(1000)  # a request sent just now
+    assert not conn(M1, 1, snd=5000, rcv=6000).idle(1000)  # asked, no answer yet
+    assert not conn(M1, 1, snd=5000, rcv=5000).idle(1000)  # the same millisecond: cannot tell
+    assert not conn(M1, 1, q=10).idle(1000)
+
+
+def test_after_a_return_the_busiest_master_gives_up_a_few():
+    conns = [conn(M1, i) for i in range(10)] + [conn(M2, 100)]
+    chosen = plan_closes(conns, [M1, M2, M3], per_round=2)
+    assert len(chosen) == 2 and {c.master for c in chosen} == {M1}
+
+
+def test_within_the_ratio_or_one_apart_nothing_is_closed():
+    assert plan_closes([conn(M1, 1), conn(M1, 2), conn(M2, 3)], [M1, M2]) == []
+    five_four = [conn(M1, i) for i in range(5)] + [conn(M2, 10 + i) for i in range(4)]
+    assert plan_closes(five_four, [M1, M2]) == []
+    assert plan_closes([conn(M1, i) for i in range(9)], [M1]) == []  # one master: nowhere to go
+
+
+def test_only_idle_connections_are_chosen():
+    busy = [conn(M1, i, snd=10) for i in range(8)]
+    assert plan_closes(busy, [M1, M2]) == []
+
+
+def test_the_kernel_closes_the_chosen_idle_connections_only():
+    port = free_port()
+    servers = []
+    for address in ("127.0.0.11", "127.0.0.12"):
+        server = socket.socket()
+        server.bind((address, port))
+        server.listen(32)
+        servers.append(server)
+    clients = [socket.create_connection(("127.0.0.11", port), timeout=10) for _ in range(6)]
+    clients.append(socket.create_connection(("127.0.0.12", port), timeout=10))
+    accepted = [servers[0].accept()[0] for _ in range(6)] + [servers[1].accept()[0]]
+    time.sleep(0.05)
+    for client, peer in zip(clients[1:], accepted[1:], strict=True):  # a request, its answer
+        client.sendall(b"GET /readyz HTTP/1.1\r\n\r\n")
+        peer.recv(100)
+        time.sleep(0.01)
+        peer.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        client.recv(100)
+    pending = clients[0]
+    pending.sendall(b"GET /slow HTTP/1.1\r\n\r\n")  # asked, never answered: not idle
+    try:
+        masters = [Member("127.0.0.11", port), Member("127.0.0.12", port)]
+        deadline = time.monotonic() + 30
+        while True:
+            conns = read_node(masters)
+            chosen = plan_closes(conns, masters, per_round=3, idle_ms=300)
+            if len(chosen) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len([c for c in conns if c.master == masters[0]]) == 6
+        # 6 and 1: two closed bring the busiest to the average (4), though 3 were allowed
+        assert len(chosen) == 2, conns
+        pending_local = f"127.0.0.1:{pending.getsockname()[1]}"
+        assert pending_local not in {c.local for c in chosen}
+        assert all(close(c) for c in chosen)
+        closed_ports = {int(c.local.rsplit(":", 1)[1]) for c in chosen}
+        for client in clients[:6]:
+            client.settimeout(0.5)
+            if client.getsockname()[1] in closed_ports:
+                with pytest.raises(OSError):
+                    client.sendall(b"x")
+                    client.recv(1)
+        assert len(read_node(masters)) == 7 - 2
+    finally:
+        for s in clients + accepted + servers:
+            s.close()

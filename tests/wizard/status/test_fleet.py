@@ -1,0 +1,163 @@
+"""Reading every node's agent (wizard.status.fleet) and ``kubeha status --json``: real agent
+endpoints on loopback, a node that does not answer, one that answers something else."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from wizard.agent.metrics import NodeFigures, render
+from wizard.agent.roster import Member, Roster, next_roster
+from wizard.agent.server import Published, make_server
+from wizard.status.fleet import Target, read_fleet, status_of, to_json
+
+M1, M2, M3 = (Member(f"10.77.0.1{i}", 6443) for i in range(1, 4))
+
+
+def scrape(balancer_up: bool = True, m2_up: bool = True) -> str:
+    roster = next_roster(Roster.seeded([M1, M2, M3]), [M1, M2], lambda _: True)
+    node = NodeFigures(roster, balancer_up=balancer_up)
+    for member, up, conns in ((M1, True, 4), (M2, m2_up, 1), (M3, True, 2)):
+        figures = node.figures(member)
+        figures.up, figures.connections, figures.changed_at = up, conns, 0 if up else 99.0
+    return render(node)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def agents():
+    """Two agents on loopback (one sees m2 down), a port nobody listens on, and a server that
+    is not an agent."""
+    started = []
+    ports = []
+    for m2_up in (True, False):
+        published = Published()
+        published.publish(scrape(m2_up=m2_up), healthy=True)
+        server = make_server("127.0.0.1", 0, published)
+        started.append(server)
+        ports.append(server.server_address[1])
+
+    class Other(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    started.append(other)
+    ports.append(other.server_address[1])
+    threads = [
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}) for s in started
+    ]
+    for thread in threads:
+        thread.start()
+    yield [
+        Target("w1", "127.0.0.1", ports[0]),
+        Target("w2", "127.0.0.1", ports[1]),
+        Target("w3", "127.0.0.1", free_port()),
+        Target("w4", "127.0.0.1", ports[2]),
+    ]
+    for server in started:
+        server.shutdown()
+        server.server_close()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def test_a_scrape_folds_into_each_masters_view():
+    status = status_of("w1", scrape(m2_up=False))
+    assert status.generation == 2 and status.source == "endpoints" and status.balancer_up
+    views = {m.master: m for m in status.masters}
+    assert views["10.77.0.11:6443"].up and views["10.77.0.11:6443"].connections == 4
+    assert not views["10.77.0.12:6443"].up and views["10.77.0.12:6443"].changed_at == 99.0
+    assert views["10.77.0.13:6443"].draining
+    assert status.ok
+
+
+def test_every_node_read_in_order_and_each_failure_named(agents):
+    statuses = read_fleet(agents, timeout_s=10)
+    assert [s.node for s in statuses] == ["w1", "w2", "w3", "w4"]
+    assert statuses[0].ok and statuses[1].ok
+    assert not next(m for m in statuses[1].masters if m.master == "10.77.0.12:6443").up
+    assert statuses[2].error and f":{agents[2].port}/metrics" in statuses[2].error
+    assert statuses[3].error == "the answer is not a kubeha agent's /metrics"
+    document = json.loads(to_json(statuses, now=5.0))
+    assert document["read_at"] == 5.0 and len(document["nodes"]) == 4
+    assert document["kind"] == "status" and document["schema_version"] == 1
+    assert document["ok"] is False
+    assert document["nodes"][0]["masters"][0]["master"] == "10.77.0.11:6443"
+
+
+def test_kubeha_status_json_reads_a_one_node_profile(tmp_path, agents):
+    profile = tmp_path / "one.toml"
+    profile.write_text(
+        'schema_version = 1\nname = "one"\nstrategy = "local-haproxy"\n'
+        '[[masters]]\nname = "m1"\naddress = "127.0.0.1"\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wizard",
+            "status",
+            str(profile),
+            "--json",
+            "--port",
+            str(agents[0].port),
+            "--timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert [n["node"] for n in document["nodes"]] == ["m1"]
+    assert document["nodes"][0]["generation"] == 2
+
+    silent = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wizard",
+            "status",
+            str(profile),
+            "--json",
+            "--port",
+            str(agents[2].port),
+            "--timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert silent.returncode == 1 and "Traceback" not in silent.stderr
+    assert json.loads(silent.stdout)["nodes"][0]["error"]
+
+
+@pytest.mark.parametrize("bad", [["--port", "0"], ["--interval", "x"], ["--timeout", "0"]])
+def test_a_bad_option_names_itself(tmp_path, bad):
+    done = subprocess.run(
+        [sys.executable, "-m", "wizard", "status", str(tmp_path / "none.toml"), *bad],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and bad[0] in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,140 @@
+"""Spreading long-lived connections back after a master returns.
+
+A failover moves every connection to the masters that stayed; watches then last for minutes, so
+a master that comes back carries nothing while the survivors carry everything. Each round the
+agent may close a few of its balancer's connections to the most loaded master, only ones that
+are idle both ways (nothing queued, nothing sent or received for ``idle_ms``, and an answer
+received after the last request, so no answer is pending): the client sees its kept-alive
+connection or its quiet watch end, reconnects at once, and the balancer's least-connections
+choice puts it on the master that has fewest. It stops when the most loaded master has at most
+``ratio`` times the least loaded one's connections (or one more).
+
+The connections are read from the kernel (``ss -tnpi``: queues and the last send and receive of
+each socket) and closed by it (``ss -K``), as the session cutter does.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from wizard.agent.roster import Member
+
+_SOCKET = re.compile(r"^(\d+)\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+users:\(\((.*)\)\))?")
+_LAST = re.compile(r"\blast(snd|rcv):(\d+)")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One established TCP connection of this node to a master."""
+
+    local: str  # ADDRESS:PORT, as ss prints it
+    master: Member
+    recv_q: int
+    send_q: int
+    last_send_ms: int  # since the last byte sent (a very large value: never)
+    last_recv_ms: int
+    process: str = ""  # the owning program's name, when ss could tell
+
+    def idle(self, idle_ms: int) -> bool:
+        """Nothing queued, quiet both ways for ``idle_ms``, and no answer pending."""
+        return (
+            self.recv_q == 0
+            and self.send_q == 0
+            and self.last_send_ms >= idle_ms
+            and self.last_recv_ms >= idle_ms
+            # strictly: an answer came after the last request (the same millisecond cannot
+            # tell a fast answer from none, and closing a connection whose answer is pending
+            # fails that request)
+            and self.last_recv_ms < self.last_send_ms
+        )
+
+
+def _split(address: str) -> tuple[str, int] | None:
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return None
+    return host.strip("[]").split("%")[0], int(port)
+
+
+def read_connections(text: str, masters: Iterable[Member]) -> list[Connection]:
+    """``ss -tnHpi state established``'s output, kept to the connections to ``masters``."""
+    wanted = set(masters)
+    found: list[Connection] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = _SOCKET.match(line)
+        if match is None:
+            continue
+        peer = _split(match.group(4))
+        if peer is None or Member(*peer) not in wanted:
+            continue
+        info = lines[i + 1] if i + 1 < len(lines) and lines[i + 1][:1].isspace() else ""
+        last = {kind: int(ms) for kind, ms in _LAST.findall(info)}
+        process = re.search(r'"([^"]+)"', match.group(5) or "")
+        found.append(
+            Connection(
+                match.group(3),
+                Member(*peer),
+                int(match.group(1)),
+                int(match.group(2)),
+                last.get("snd", 1 << 31),
+                last.get("rcv", 1 << 31),
+                process.group(1) if process else "",
+            )
+        )
+    return found
+
+
+def plan_closes(
+    connections: Sequence[Connection],
+    active: Sequence[Member],
+    ratio: float = 1.25,
+    per_round: int = 2,
+    idle_ms: int = 1000,
+) -> list[Connection]:
+    """The connections to close this round (at most ``per_round``, all to the most loaded
+    active master), or none when the load is within ``ratio`` (or one connection) already."""
+    if len(active) < 2 or per_round <= 0:
+        return []
+    counts = {member: 0 for member in active}
+    for conn in connections:
+        if conn.master in counts:
+            counts[conn.master] += 1
+    busiest = max(counts, key=lambda m: (counts[m], str(m)))
+    lightest = min(counts.values())
+    high = counts[busiest]
+    if high <= max(ratio * lightest, lightest + 1):
+        return []
+    # Close no more than brings the busiest down to the average, a few at a time.
+    spare = high - -(-sum(counts.values()) // len(counts))
+    chosen = [c for c in connections if c.master == busiest and c.idle(idle_ms)]
+    chosen.sort(key=lambda c: -min(c.last_send_ms, c.last_recv_ms))
+    return chosen[: max(0, min(per_round, spare))]
+
+
+def read_node(masters: Iterable[Member], process: str = "") -> list[Connection]:
+    """This node's established connections to ``masters`` (owned by ``process`` if named)."""
+    done = subprocess.run(
+        ["ss", "-tnHpi", "state", "established"], capture_output=True, text=True, timeout=10
+    )
+    found = read_connections(done.stdout, masters)
+    return [c for c in found if not process or c.process == process]
+
+
+def close(conn: Connection) -> bool:
+    """Close one connection through the kernel (``ss -K``); True when ss found it."""
+    local = _split(conn.local)
+    if local is None:
+        return False
+    peer = f"[{conn.master.address}]" if ":" in conn.master.address else conn.master.address
+    mine = f"[{local[0]}]" if ":" in local[0] else local[0]
+    done = subprocess.run(
+        ["ss", "-K", "-tnH", "src", f"{mine}:{local[1]}", "dst", f"{peer}:{conn.master.port}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return done.returncode == 0 and bool(done.stdout.strip())
