@@ -67,18 +67,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run_options(parser: argparse.ArgumentParser, apply_only: bool) -> None:
     """The options of a run on the nodes; ``apply_only``: --dry-run and --resume too."""
     profile_argument(parser)
+    run_options(parser, dry_run=apply_only, only=True, resume=apply_only)
+
+
+def run_options(
+    parser: argparse.ArgumentParser, *, dry_run: bool, only: bool, resume: bool
+) -> None:
+    """--yes, --concurrency, --json and the connection options of every command that runs on
+    the nodes; --dry-run, --only and --resume where the command takes them."""
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before changing nodes")
-    if apply_only:
+    if dry_run:
         parser.add_argument(
             "--dry-run", action="store_true", help="show per-node diffs and actions; change nothing"
         )
-    parser.add_argument(
-        "--only",
-        action=NodeNames,
-        metavar="NODE[,NODE...]",
-        default=[],
-        help="run on these nodes only: repeat --only, or give a comma-separated list",
-    )
+    if only:
+        parser.add_argument(
+            "--only",
+            action=NodeNames,
+            metavar="NODE[,NODE...]",
+            default=[],
+            help="run on these nodes only: repeat --only, or give a comma-separated list",
+        )
     parser.add_argument(
         "--concurrency",
         type=concurrency,
@@ -87,7 +96,7 @@ def _run_options(parser: argparse.ArgumentParser, apply_only: bool) -> None:
         help="nodes at once (default 32)",
     )
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
-    if apply_only:
+    if resume:
         parser.add_argument(
             "--resume", action="store_true", help="redo only the nodes the last run did not finish"
         )

@@ -13,9 +13,9 @@ import argparse
 import sys
 import threading
 
-from wizard.commands.apply_commands import _confirm, _exit_code, _sink, concurrency
+from wizard.commands.apply_commands import _confirm, _exit_code, _sink, run_options
 from wizard.commands.loading import load_valid_profile
-from wizard.commands.options import connection_options, port_number, profile_argument
+from wizard.commands.options import port_number, profile_argument
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import diff_lines, plan_lines, summary_lines
 from wizard.errors import CheckFailed
@@ -47,17 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("--name", required=True, help="the new master's name")
             parser.add_argument("--address", required=True, help="the new master's address")
             parser.add_argument("--port", type=port_number, default=6443, help="its apiserver port")
-        parser.add_argument("--yes", "-y", action="store_true", help="do not ask")
-        parser.add_argument("--dry-run", action="store_true", help="show the diffs; change nothing")
-        parser.add_argument(
-            "--concurrency",
-            type=concurrency,
-            default=32,
-            metavar="N",
-            help="nodes at once (default 32)",
-        )
-        parser.add_argument("--json", action="store_true", help="print events as JSON lines")
-        connection_options(parser)
+        run_options(parser, dry_run=True, only=False, resume=False)
         parser.set_defaults(func=run_masters, only=[], resume=False)
 
 

@@ -3,14 +3,19 @@ addresses that answer as apiservers do (every answer names the address that answ
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.support.deadlines import on_loaded_host
 
 MASTERS = [f"127.0.0.{i}" for i in (11, 12, 13, 14)]
 
@@ -21,11 +26,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory) -> Path:
-    """cert.pem / key.pem for 127.0.0.1 and the masters' addresses (its own CA)."""
-    folder = tmp_path_factory.mktemp("pki")
-    names = ",".join(f"IP:{a}" for a in ["127.0.0.1", *MASTERS])
+def self_signed(folder: Path, name: str, subject_alt_names: str = "") -> None:
+    """``folder/<name>.crt`` and ``.key``: an EC certificate signed by itself."""
+    extra = ["-addext", f"subjectAltName={subject_alt_names}"] if subject_alt_names else []
     subprocess.run(
         [
             "openssl",
@@ -39,18 +42,26 @@ def pki(tmp_path_factory) -> Path:
             "-days",
             "1",
             "-subj",
-            "/CN=apiserver",
-            "-addext",
-            f"subjectAltName={names}",
+            f"/CN={name}",
+            *extra,
             "-keyout",
-            folder / "key.pem",
+            folder / f"{name}.key",
             "-out",
-            folder / "cert.pem",
+            folder / f"{name}.crt",
         ],
         check=True,
         capture_output=True,
         timeout=60,
     )
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory) -> Path:
+    """server.crt / server.key for 127.0.0.1 and the masters' addresses, client.crt / client.key
+    for a client that shows a certificate (each its own CA)."""
+    folder = tmp_path_factory.mktemp("pki")
+    self_signed(folder, "server", ",".join(f"IP:{a}" for a in ["127.0.0.1", *MASTERS]))
+    self_signed(folder, "client")
     return folder
 
 
@@ -59,7 +70,7 @@ def masters(pki):
     """Four TLS servers on 127.0.0.11-14, one port (returned): every answer names the address."""
     port = free_port()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "cert.pem", pki / "key.pem")
+    context.load_cert_chain(pki / "server.crt", pki / "server.key")
     servers = []
     for address in MASTERS:
 
@@ -88,3 +99,37 @@ def masters(pki):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+# Clients through a balancer under test: which master answers, asked over TLS.
+
+
+def ask(conn: http.client.HTTPSConnection) -> str:
+    conn.request("GET", "/who")
+    return conn.getresponse().read().decode()
+
+
+def connect(port: int) -> http.client.HTTPSConnection:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    return http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=on_loaded_host(10), context=context
+    )
+
+
+def reached(port: int, tries: int) -> set[str]:
+    seen = set()
+    for _ in range(tries):
+        conn = connect(port)
+        try:
+            seen.add(ask(conn))
+        finally:
+            conn.close()
+    return seen
+
+
+def wait_for(condition: Callable[[], object], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + on_loaded_host(seconds)
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)

@@ -112,7 +112,7 @@ def api(pki, masters):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "cert.pem", pki / "key.pem")
+    context.load_cert_chain(pki / "server.crt", pki / "server.key")
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
@@ -137,7 +137,7 @@ def agent(tmp_path, pki, masters, api):
         "discovery": {
             "host": "127.0.0.1",
             "port": api_port,
-            "ca_file": str(pki / "cert.pem"),
+            "ca_file": str(pki / "server.crt"),
             "token_file": str(tmp_path / "token"),
         },
         "add_after_s": 0.2,

@@ -5,45 +5,13 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from wizard.agent.check import CheckSpec, check
 from wizard.agent.roster import Member
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("pki")
-    for name in ("server", "client"):
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                f"/CN={name}",
-                "-keyout",
-                folder / f"{name}.key",
-                "-out",
-                folder / f"{name}.crt",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-    return folder
 
 
 @pytest.fixture

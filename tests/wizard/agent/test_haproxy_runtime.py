@@ -6,11 +6,9 @@ haproxy is never reloaded."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deadlines import on_loaded_host
-from tests.wizard.agent.conftest import MASTERS, free_port
+from tests.wizard.agent.conftest import MASTERS, ask, connect, free_port, reached, wait_for
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.roster import Member, Roster, drop_silent_drainers, next_roster
 
@@ -74,37 +72,6 @@ def haproxy(tmp_path, masters):
     except subprocess.TimeoutExpired:
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-
-
-def ask(conn: http.client.HTTPSConnection) -> str:
-    conn.request("GET", "/who")
-    return conn.getresponse().read().decode()
-
-
-def connect(port: int) -> http.client.HTTPSConnection:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return http.client.HTTPSConnection(
-        "127.0.0.1", port, timeout=on_loaded_host(10), context=context
-    )
-
-
-def reached(port: int, tries: int) -> set[str]:
-    seen = set()
-    for _ in range(tries):
-        conn = connect(port)
-        try:
-            seen.add(ask(conn))
-        finally:
-            conn.close()
-    return seen
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + on_loaded_host(seconds)
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def test_added_drained_and_removed_at_runtime_without_a_reload(haproxy, masters):

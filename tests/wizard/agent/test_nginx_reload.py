@@ -6,11 +6,9 @@ previous file and the running list."""
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.deadlines import on_loaded_host
-from tests.wizard.agent.conftest import MASTERS, free_port
+from tests.wizard.agent.conftest import MASTERS, ask, connect, free_port, reached, wait_for
 from wizard.agent.loop import BalancerError
 from wizard.agent.nginx import NginxFiles, upstream_lines
 from wizard.agent.roster import Member, Roster, next_roster
@@ -77,37 +75,6 @@ def nginx(tmp_path, masters):
         except OSError:
             break
         time.sleep(0.1)
-
-
-def connect(port: int) -> http.client.HTTPSConnection:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return http.client.HTTPSConnection(
-        "127.0.0.1", port, timeout=on_loaded_host(10), context=context
-    )
-
-
-def ask(conn: http.client.HTTPSConnection) -> str:
-    conn.request("GET", "/who")
-    return conn.getresponse().read().decode()
-
-
-def reached(port: int, tries: int) -> set[str]:
-    seen = set()
-    for _ in range(tries):
-        conn = connect(port)
-        try:
-            seen.add(ask(conn))
-        finally:
-            conn.close()
-    return seen
-
-
-def wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + on_loaded_host(seconds)
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.2)
 
 
 def test_added_then_drained_through_a_reload(nginx, masters):
