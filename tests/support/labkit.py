@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from tests.conftest import changed
+from tests.support.examples import changed
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.events import Event
 from wizard.engine.model import ApplyOptions, RunSummary

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import section
+from tests.support.examples import section
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile import Master, Node, SshTarget
 from wizard.profile_io import dump_profile, load_profile, parse_profile_text
