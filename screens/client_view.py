@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wizard.engine.model import KubeconfigNow
 from wizard.profile import KUBEADM_LOCAL_KUBECONFIGS, ClientKubeconfig
 from wizard.render import RenderPlan
 from wizard.retrofit.client_diff import (
@@ -21,6 +20,7 @@ from wizard.retrofit.client_diff import (
     planned_line,
     summary_line,
 )
+from wizard.retrofit.kubeconfig import KubeconfigNow
 
 BRANCH = "clients: each kubeconfig's server: line"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from wizard.packages import Package
 from wizard.profile import Profile
-from wizard.strategies.packages import Package
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from pathlib import Path, PurePosixPath
 from wizard import __version__
 from wizard.errors import UsageError
 from wizard.render import RenderPlan
+from wizard.textsafe import shown_path
 
 MANIFEST = ".kubeha-render.json"
 MANIFEST_FORMAT = "kubeha-render"
@@ -52,12 +53,6 @@ class OutFile:
     path: str
     data: bytes
     mode: int
-
-
-def shown(path: Path | str) -> str:
-    """A path as the operator typed it, escaped when it holds control characters."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)
 
 
 def out_files(plan: RenderPlan) -> list[OutFile]:
@@ -89,7 +84,7 @@ def _safe_relative(path: str) -> bool:
 
 def read_manifest(out: Path, label: str = "") -> list[str] | None:
     """The files a previous render listed in ``out``'s manifest; None when there is none."""
-    label = label or shown(out)
+    label = label or shown_path(out)
     manifest = out / MANIFEST
     try:
         info = os.lstat(manifest)
@@ -125,7 +120,7 @@ def read_manifest(out: Path, label: str = "") -> list[str] | None:
 def check_out_folder(out: Path, label: str = "") -> list[str]:
     """The files of the previous render in ``out`` ([] for a new or empty folder); raises
     :class:`RenderOutError` for a folder render must not write into."""
-    label = label or shown(out)
+    label = label or shown_path(out)
     if out.is_symlink():
         raise RenderOutError(
             f"--out {label}: is a symbolic link; render never writes through one: "
@@ -175,7 +170,7 @@ def _not_private(info: os.stat_result) -> str:
 
 def _refuse_unsafe(where: Path, why: str, label: str) -> None:
     raise RenderOutError(
-        f"--out {label}: {shown(where)} {why}: another user could swap what render writes there. "
+        f"--out {label}: {shown_path(where)} {why}: another user could swap what render writes there. "
         "render writes only below folders no one else can change (owned by you or root, not "
         "group- or world-writable unless sticky like /tmp): choose a folder of your own, e.g. "
         "--out ~/kubeha-render, or fix that folder's owner or mode"
@@ -248,7 +243,7 @@ def _check_path(out: Path, relative: str, previous: set[str], label: str) -> Non
     """Every folder on the way to the file is a real folder (no symlink); the file itself is
     absent, or a regular file that the previous render wrote."""
     if not _safe_relative(relative):
-        raise RenderOutError(f"render: {shown(relative)}: not a plain path below the folder")
+        raise RenderOutError(f"render: {shown_path(relative)}: not a plain path below the folder")
     current = out
     parts = PurePosixPath(relative).parts
     for index, part in enumerate(parts):
@@ -267,7 +262,7 @@ def _check_path(out: Path, relative: str, previous: set[str], label: str) -> Non
             continue
         kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "in the way"
         raise RenderOutError(
-            f"--out {label}: {shown(current.relative_to(out))} is {kind} and was not written "
+            f"--out {label}: {shown_path(current.relative_to(out))} is {kind} and was not written "
             "by kubeha's last render there: move it away, or choose a new folder"
         )
 
@@ -281,7 +276,7 @@ def _check_folder(out: Path, name: str, label: str) -> None:
     if not stat.S_ISDIR(info.st_mode):
         kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a folder"
         raise RenderOutError(
-            f"--out {label}: {shown(name)} is {kind} and was not written by kubeha's last render "
+            f"--out {label}: {shown_path(name)} is {kind} and was not written by kubeha's last render "
             "there: move it away, or choose a new folder"
         )
     why = _not_private(info)
@@ -379,7 +374,9 @@ def write_plan(plan: RenderPlan, out: Path) -> list[Path]:
     """Write the plan under ``out`` (see the module's docstring) and return the files written."""
     typed = out
     out = Path(os.path.abspath(out))  # no resolve(): a symlinked --out is refused, not followed
-    label = shown(typed) if str(typed) == str(out) else f"{shown(typed)} ({shown(out)})"
+    label = (
+        shown_path(typed) if str(typed) == str(out) else f"{shown_path(typed)} ({shown_path(out)})"
+    )
     check_safe_place(out, label)
     previous = check_out_folder(out, label)
     files = out_files(plan)

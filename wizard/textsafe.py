@@ -52,3 +52,9 @@ def shown(value: object, limit: int = SHOWN_MAX) -> str:
     is cut at three levels, so no value can recurse or flood the terminal."""
     text = repr(value[: limit + 1]) if isinstance(value, str) else printable(_REPR.repr(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown_path(path: object) -> str:
+    """A path as the operator typed it, escaped when it holds control characters."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)

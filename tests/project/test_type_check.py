@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("wizard", "screens")
 IGNORE = re.compile(r"#\s*type:\s*ignore\b(?P<rest>.*)$")
 MAX_IGNORES = 0  # lower it when one goes; never raise it without a reason in the line

@@ -11,7 +11,8 @@ from wizard.commands.loading import read_profile
 from wizard.errors import KubehaError
 from wizard.problems import errors_in, problem_lines
 from wizard.render import build_plan
-from wizard.render_out import shown, write_plan
+from wizard.render_out import write_plan
+from wizard.textsafe import shown_path
 from wizard.validation import validate
 
 
@@ -67,11 +68,11 @@ def run_render(args: argparse.Namespace) -> int:
         written = write_plan(plan, args.out)
     except OSError as exc:
         raise KubehaError(
-            f"--out {shown(args.out)}: cannot write: {exc.strerror or type(exc).__name__}; "
+            f"--out {shown_path(args.out)}: cannot write: {exc.strerror or type(exc).__name__}; "
             "nothing there was changed (any previous render's files were put back)"
         ) from None
     print(
-        f"rendered {len(written)} file(s) for {len(plan.nodes)} node(s) into {shown(args.out)}"
+        f"rendered {len(written)} file(s) for {len(plan.nodes)} node(s) into {shown_path(args.out)}"
         " (listed in its .kubeha-render.json)"
     )
     for node_plan in plan.nodes:

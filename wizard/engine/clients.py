@@ -35,12 +35,12 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import StepFailed
 from wizard.engine.remote import REGULAR, RemoteNode, q
 from wizard.profile import KUBEADM_LOCAL_KUBECONFIGS, ClientKubeconfig, Profile
 from wizard.retrofit import kubeconfig
 from wizard.retrofit.client_diff import old_endpoints
+from wizard.retrofit.kubeconfig import KubeconfigNow
 
 KEPT_LOCAL = "[clients] repoint_local = true repoints it"
 CA_COPY = "/run/kubeha/clients-ca.pem"  # an embedded CA, for curl where there is no kubectl

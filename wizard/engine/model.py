@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from wizard.retrofit.kubeconfig import KubeconfigNow
+
 
 @dataclass(frozen=True)
 class Secrets:
@@ -61,26 +63,6 @@ class FileDiff:
     path: str
     action: FileAction
     diff: str = ""
-
-
-@dataclass(frozen=True)
-class KubeconfigNow:
-    """A listed kubeconfig as the facts phase found it on a node (``[clients] repoint``):
-    there or not, and the ``server:`` URLs it names now."""
-
-    path: str
-    unit: str = ""
-    present: bool = True
-    servers: tuple[str, ...] = ()
-
-    @property
-    def line(self) -> str:
-        """One line for the facts event: ``PATH: server: URL``, or why there is none."""
-        if not self.present:
-            return f"{self.path}: not on this node"
-        if not self.servers:
-            return f"{self.path}: names no server"
-        return f"{self.path}: server: {', '.join(self.servers)}"
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from wizard.engine.model import KubeconfigNow
 from wizard.profile import Profile
-from wizard.retrofit.kubeconfig import endpoint
+from wizard.retrofit.kubeconfig import KubeconfigNow, endpoint
 
 CURRENT = "<current>"  # the server a kubeconfig names now: only a node knows it
 ARROW = "→"

@@ -359,3 +359,23 @@ def point_back(
         tuple(names_back),
         tuple(stuck),
     )
+
+
+@dataclass(frozen=True)
+class KubeconfigNow:
+    """A listed kubeconfig as the facts phase found it on a node (``[clients] repoint``):
+    there or not, and the ``server:`` URLs it names now."""
+
+    path: str
+    unit: str = ""
+    present: bool = True
+    servers: tuple[str, ...] = ()
+
+    @property
+    def line(self) -> str:
+        """One line for the facts event: ``PATH: server: URL``, or why there is none."""
+        if not self.present:
+            return f"{self.path}: not on this node"
+        if not self.servers:
+            return f"{self.path}: names no server"
+        return f"{self.path}: server: {', '.join(self.servers)}"

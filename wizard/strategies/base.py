@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from wizard.packages import Package
 from wizard.problems import Problem
 from wizard.profile import Profile
 from wizard.strategies.fields import FieldInfo, check_choice, field_info, fields_of
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
-from wizard.strategies.packages import Package
 
 if TYPE_CHECKING:
     from wizard.plan import RenderPlan

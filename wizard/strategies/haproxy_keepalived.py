@@ -21,6 +21,7 @@ from wizard.field_checks import (
     node_groups,
 )
 from wizard.netaddr import any_address, host_port, https_url, loopback, network_of, parse_ip
+from wizard.packages import CURL, same_name
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
@@ -34,7 +35,6 @@ from wizard.strategies.common import (
 )
 from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
-from wizard.strategies.packages import CURL, same_name
 from wizard.templating import render_template
 
 SECTION = "haproxy_keepalived"

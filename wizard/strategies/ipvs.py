@@ -10,6 +10,7 @@ from typing import Any
 
 from wizard.field_checks import check_ip, check_port, check_vip, node_groups
 from wizard.netaddr import host_cidr, host_port, https_url, parse_ip
+from wizard.packages import CURL, same_name
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error
@@ -24,7 +25,6 @@ from wizard.strategies.common import (
 )
 from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
-from wizard.strategies.packages import CURL, same_name
 from wizard.templating import render_template
 
 SECTION = "ipvs"

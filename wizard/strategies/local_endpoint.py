@@ -16,6 +16,7 @@ from typing import Any
 
 from wizard.field_checks import check_ip, check_port, master_ports
 from wizard.netaddr import https_url, loopback, never_a_host, parse_ip
+from wizard.packages import Package
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import Profile
@@ -27,7 +28,6 @@ from wizard.strategies.common import (
 )
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite
-from wizard.strategies.packages import Package
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from wizard.packages import same_name
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
@@ -37,7 +38,6 @@ from wizard.strategies.common import (
 )
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
 from wizard.strategies.local_endpoint import NodeLocal, check_listener
-from wizard.strategies.packages import same_name
 from wizard.templating import render_template
 
 SECTION = "local_haproxy"

@@ -13,8 +13,8 @@ from importlib import import_module
 from typing import Any
 
 from wizard.errors import UsageError
+from wizard.packages import Package
 from wizard.strategies.base import Strategy
-from wizard.strategies.packages import Package
 
 MODULES = (
     "local_nginx",

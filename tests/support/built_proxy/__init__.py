@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 from tests.support.built_proxy import build
 from tests.support.built_proxy.install import TABLE, BuiltInstall, check_built_install
+from wizard.packages import CURL
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
 from wizard.strategies.base import Card, Opener, Strategy, Table
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import Report
-from wizard.strategies.packages import CURL
 
 KEY = "built-proxy"
 SECTION = "built_proxy"

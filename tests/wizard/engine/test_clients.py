@@ -23,11 +23,12 @@ from tests.support.fake_node import FakeCluster
 from tests.wizard.retrofit.test_cert_preflight import _ca, _serving
 from wizard.engine import cert_preflight
 from wizard.engine.apply import run_apply, run_uninstall
-from wizard.engine.model import ApplyOptions, KubeconfigNow, NodeState
+from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.remote import ORIG
 from wizard.profile import ClientKubeconfig, Clients
 from wizard.render import build_plan
 from wizard.retrofit import certs
+from wizard.retrofit.kubeconfig import KubeconfigNow
 
 KUBELET = "/etc/kubernetes/kubelet.conf"
 ADMIN = "/etc/kubernetes/admin.conf"

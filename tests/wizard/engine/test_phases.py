@@ -175,11 +175,11 @@ def test_a_cancel_stops_between_phases() -> None:
     ],
 )
 def test_install_asks_the_plans_packages_by_their_program_and_family(family, binaries, missing):
-    """The names per distro family are the strategy's (``wizard.strategies.packages``)."""
+    """The names per distro family are the strategy's (``wizard.packages``)."""
     from wizard.engine.apply_phases import _missing
     from wizard.engine.facts import Facts
+    from wizard.packages import CURL
     from wizard.strategies.local_nginx import NGINX
-    from wizard.strategies.packages import CURL
 
     plan = SimpleNamespace(packages=(NGINX, CURL))
     job = SimpleNamespace(plan=plan, facts=Facts(family, "", "systemd", frozenset(binaries)))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.examples import example_profile
-from wizard.engine.model import KubeconfigNow
 from wizard.retrofit.client_diff import node_line, old_endpoints, planned_line
+from wizard.retrofit.kubeconfig import KubeconfigNow
 
 LB = "https://127.0.0.1:8443"
 PATH = "/etc/kubernetes/kubelet.conf"

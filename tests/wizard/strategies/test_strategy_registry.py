@@ -42,6 +42,7 @@ from wizard.engine.verify import run_verify
 from wizard.example_addresses import example_address_problems
 from wizard.lab import profiles as lab_profiles
 from wizard.lab.state import LabState, NodeState
+from wizard.packages import CURL
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import error
 from wizard.profile import Master, Profile
@@ -51,7 +52,6 @@ from wizard.strategies import registry
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.fields import described
 from wizard.strategies.hooks import LabSite, VerifyExtras
-from wizard.strategies.packages import CURL
 from wizard.validation import validate
 
 KEY = "dummy-proxy"

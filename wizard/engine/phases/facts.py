@@ -13,9 +13,9 @@ from wizard.engine.clients import kubeconfigs_now, not_regular
 from wizard.engine.events import Status
 from wizard.engine.facts import Facts, gather
 from wizard.engine.job import Record
-from wizard.engine.model import KubeconfigNow
 from wizard.engine.phase import Outcome, Phase, PhaseName, StepFailed
 from wizard.engine.work import ApplyWork
+from wizard.retrofit.kubeconfig import KubeconfigNow
 
 
 @dataclass(frozen=True)

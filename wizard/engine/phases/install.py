@@ -1,5 +1,5 @@
 """``install``: the distro packages of every program the plan needs that the node lacks (their
-names on the node's family: ``wizard.strategies.packages``), with apt-get or dnf."""
+names on the node's family: ``wizard.packages``), with apt-get or dnf."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from wizard.engine.job import Record
 from wizard.engine.phase import Outcome, Phase, PhaseName, StepFailed
 from wizard.engine.phases.facts import found
 from wizard.engine.work import ApplyWork
-from wizard.strategies.packages import Package
+from wizard.packages import Package
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wizard.packages import Package
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
@@ -43,7 +44,6 @@ from wizard.strategies.local_nginx.layout import (
     UNIT_PATH,
     layout,
 )
-from wizard.strategies.packages import Package
 from wizard.templating import render_template
 
 SECTION = "local_nginx"

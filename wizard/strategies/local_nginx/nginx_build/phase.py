@@ -22,7 +22,6 @@ from pathlib import Path
 from wizard.errors import KubehaError
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.profile import Profile
-from wizard.render_out import shown
 from wizard.strategies.base import Opener
 from wizard.strategies.hooks import Report
 from wizard.strategies.local_nginx.install import BUILD_HOSTS_LOCAL, TABLE, Install, InstallMethod
@@ -38,6 +37,7 @@ from wizard.strategies.local_nginx.nginx_build.build import (
 from wizard.strategies.local_nginx.nginx_build.elf import NotAnExecutable, read_header, this_machine
 from wizard.strategies.local_nginx.nginx_build.runner import LocalRunner, NodeRunner, Runner
 from wizard.strategies.local_nginx.nginx_build.source import SourceError, fetch_source
+from wizard.textsafe import shown_path
 
 STATUS = ("ok", "info", "changed")  # the words build() reports with
 
@@ -96,7 +96,7 @@ MAX_BINARY_BYTES = 256 * 1024 * 1024  # a static nginx is a few MB
 
 def _read_binary(path: Path) -> bytes:
     """The file's bytes: a regular file of sane size only (never a FIFO or a device)."""
-    where = f"install.binary_path: {shown(path)}"
+    where = f"install.binary_path: {shown_path(path)}"
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -131,7 +131,7 @@ def check_here(path: Path, report: Step) -> None:
     the stream module. A binary that cannot run here is left to each node's own check."""
     drop = _unprivileged()
     who = " as nobody" if drop else ""
-    report("info", f"running {shown(path)} -V{who} to check the stream module", ())
+    report("info", f"running {shown_path(path)} -V{who} to check the stream module", ())
     try:
         done = subprocess.run(
             [str(path), "-V"],
@@ -145,12 +145,14 @@ def check_here(path: Path, report: Step) -> None:
         )
     except (OSError, subprocess.SubprocessError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        report("info", f"{shown(path)} did not run here{who} ({reason}); each node checks it", ())
+        report(
+            "info", f"{shown_path(path)} did not run here{who} ({reason}); each node checks it", ()
+        )
         return
     text = done.stdout + done.stderr
     if done.returncode != 0 or "--with-stream" not in text:
         raise BuildFailed(
-            f"install.binary_path: {shown(path)} is not an nginx with the stream module "
+            f"install.binary_path: {shown_path(path)} is not an nginx with the stream module "
             "(its -V shows no --with-stream)",
             tuple(line for line in text.splitlines() if line.strip())[-10:],
         )
@@ -166,15 +168,15 @@ def operator_binary(profile: Profile, report: Step, dry_run: bool = False) -> Bi
     try:
         header = read_header(data[:64])
     except NotAnExecutable as exc:
-        raise BuildFailed(f"install.binary_path: {shown(path)} is {exc}") from None
+        raise BuildFailed(f"install.binary_path: {shown_path(path)} is {exc}") from None
     digest = hashlib.sha256(data).hexdigest()
     here = this_machine()
     if dry_run:
-        report("info", f"{shown(path)}: {header.describe()}; a dry run does not run it", ())
+        report("info", f"{shown_path(path)}: {header.describe()}; a dry run does not run it", ())
     elif not header.runs_on(here):
         report(
             "info",
-            f"{shown(path)}: {header.describe()}, not for this machine ({here}): not run here; "
+            f"{shown_path(path)}: {header.describe()}, not for this machine ({here}): not run here; "
             "each node checks it (-V) before use",
             (),
         )
@@ -182,7 +184,7 @@ def operator_binary(profile: Profile, report: Step, dry_run: bool = False) -> Bi
         check_here(path, report)
     report(
         "ok",
-        f"operator's binary {shown(path)}: {header.describe()}, {len(data) / 1e6:.1f} MB, "
+        f"operator's binary {shown_path(path)}: {header.describe()}, {len(data) / 1e6:.1f} MB, "
         f"sha256 {digest[:16]}…",
         (),
     )
@@ -251,7 +253,7 @@ def build_binary(
     step = _steps(report, began)
     install = profile.table(TABLE, Install)
     if install.method == InstallMethod.BINARY:
-        where = shown(install.binary_path or "")
+        where = shown_path(install.binary_path or "")
         report("started", f"checking {where}", progress=0.1)
         return operator_binary(profile, step, dry_run)
     host = install.build_host
