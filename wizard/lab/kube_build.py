@@ -252,8 +252,17 @@ NODE_BINARIES = ("kubelet", "kubeadm")
 PAUSE_BINARY = "pause"  # the source's build/pause/linux/pause.c, compiled static with gcc
 # The source's build/pause/Makefile: TAG = 3.4, CFLAGS = -Os -Wall -Werror -static.
 PAUSE_TAG = "3.4"
-NODE_RECIPE_VERSION = "1"  # bump when the kubeadm step's build changes
-NODE_HOST_DEBS = {"gcc": "/usr/bin/gcc", "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a"}
+NODE_RECIPE_VERSION = "2"  # bump when the kubeadm step's build changes
+# The source vendors modern-go/reflect2 1.0.1, which crashes under Go 1.18 and later (a nil
+# dereference in reflect2.Type2 when json-iterator meets a map: `kubeadm init` died in its
+# kubelet-start phase, `kubeadm config print init-defaults` too). Its 1.0.2 fixes that for
+# newer Go; Debian packages it, and this step builds with it in the vendor folder's place.
+REFLECT2_SOURCE = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
+NODE_HOST_DEBS = {
+    "gcc": "/usr/bin/gcc",
+    "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a",
+    "golang-github-modern-go-reflect2-dev": str(REFLECT2_SOURCE / "go_above_118.go"),
+}
 
 
 def node_key(key: str) -> str:
@@ -344,6 +353,9 @@ def _build_node(work: Path, log: Callable[[str], None]) -> dict[str, float]:
     times: dict[str, float] = {}
     started = time.monotonic()
     tree, env = _prepare_source(work, times, log)
+    vendored = tree / "vendor/github.com/modern-go/reflect2"
+    shutil.rmtree(vendored)
+    shutil.copytree(REFLECT2_SOURCE, vendored)
     out_bin = work / "out/bin"
     out_bin.mkdir(parents=True)
     times["build"] = _go_build(
