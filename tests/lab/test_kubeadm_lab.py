@@ -135,7 +135,7 @@ def test_cluster_info_and_kubeadm_config_name_the_first_master(kubeadm_lab: Lab)
 
 
 def test_kubelet_restarts_a_static_pod_when_its_manifest_changes(kubeadm_lab: Lab):
-    node = kubeadm_lab.masters[-1].name
+    node = kubeadm_lab.masters[0].name  # the first up: its scheduler is Ready soonest
     pod = f"kube-scheduler-{node}"
 
     def container_id() -> str:
@@ -143,8 +143,12 @@ def test_kubelet_restarts_a_static_pod_when_its_manifest_changes(kubeadm_lab: La
         states = status.get("containerStatuses") or [{}]
         return states[0].get("containerID", "") if states[0].get("ready") else ""
 
+    deadline = time.monotonic() + RESTART_DEADLINE_S
     before = container_id()
-    assert before
+    while not before and time.monotonic() < deadline:  # a master that just joined: not Ready yet
+        time.sleep(2)
+        before = container_id()
+    assert before, f"{pod} was not Ready within {RESTART_DEADLINE_S} s"
     manifest = "/etc/kubernetes/manifests/kube-scheduler.yaml"
     # A change kubelet must act on: one more flag (a real edit, as an operator or kubeha makes).
     edit = kubeadm_lab.exec_in_node(
