@@ -14,6 +14,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,8 @@ def kubeadm_lab(lab: Lab) -> Iterator[Lab]:
     finally:
         up(*shape, replace=True, log=log)  # the stand-in back, same shape
         lab.refresh()
+        # The kubeadm nodes' own cgroups (and kubelet's pods under them) went with them.
+        assert not list(Path("/sys/fs/cgroup").glob("*/**/kubeha-lab-*"))
 
 
 def kubectl_json(lab: Lab, *args: str) -> dict:
@@ -106,6 +109,27 @@ def test_every_master_runs_kubeadms_static_pods_and_kubeconfigs(kubeadm_lab: Lab
     assert len(etcd.stdout.strip().splitlines()) == len(kubeadm_lab.masters)
 
 
+def test_every_node_is_ready_with_the_cni_bridge(kubeadm_lab: Lab):
+    deadline = time.monotonic() + RESTART_DEADLINE_S
+    while True:
+        nodes = kubectl_json(kubeadm_lab, "get", "nodes")["items"]
+        ready = {
+            n["metadata"]["name"]
+            for n in nodes
+            if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
+            )
+        }
+        if ready == {n.name for n in kubeadm_lab.nodes} or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert ready == {n.name for n in kubeadm_lab.nodes}
+    for n in nodes:  # kubelet's own runtime and the node's address on the lab bridge
+        assert n["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
+        addresses = {a["address"] for a in n["status"]["addresses"]}
+        assert kubeadm_lab.node(n["metadata"]["name"]).address in addresses
+
+
 def test_kube_proxy_is_a_daemonset_from_its_configmap_ready_on_every_node(kubeadm_lab: Lab):
     ds = kubectl_json(kubeadm_lab, "-n", "kube-system", "get", "daemonset", "kube-proxy")
     assert ds["status"]["numberReady"] == len(kubeadm_lab.nodes)
@@ -138,10 +162,10 @@ def test_kubelet_restarts_a_static_pod_when_its_manifest_changes(kubeadm_lab: La
     node = kubeadm_lab.masters[0].name  # the first up: its scheduler is Ready soonest
     pod = f"kube-scheduler-{node}"
 
-    def container_id() -> str:
+    def container_id(ready: bool = True) -> str:
         status = kubectl_json(kubeadm_lab, "-n", "kube-system", "get", "pod", pod)["status"]
         states = status.get("containerStatuses") or [{}]
-        return states[0].get("containerID", "") if states[0].get("ready") else ""
+        return states[0].get("containerID", "") if states[0].get("ready") or not ready else ""
 
     deadline = time.monotonic() + RESTART_DEADLINE_S
     before = container_id()
@@ -149,19 +173,24 @@ def test_kubelet_restarts_a_static_pod_when_its_manifest_changes(kubeadm_lab: La
         time.sleep(2)
         before = container_id()
     assert before, f"{pod} was not Ready within {RESTART_DEADLINE_S} s"
+    print(
+        f"[kubeadm lab] {pod} Ready after {RESTART_DEADLINE_S - deadline + time.monotonic():.0f} s"
+    )
     manifest = "/etc/kubernetes/manifests/kube-scheduler.yaml"
     # A change kubelet must act on: one more flag (a real edit, as an operator or kubeha makes).
     edit = kubeadm_lab.exec_in_node(
         node, ["sed", "-i", "s/- --bind-address=127.0.0.1/&\\n    - --v=1/", manifest]
     )
     assert edit.returncode == 0, edit.stderr
-    deadline = time.monotonic() + RESTART_DEADLINE_S
+    edited = time.monotonic()
+    deadline = edited + RESTART_DEADLINE_S
     after = before
     while time.monotonic() < deadline:
-        after = container_id()
+        after = container_id(ready=False)  # a new container: kubelet replaced the old one
         if after and after != before:
             break
         time.sleep(2)
     assert after and after != before, "kubelet did not restart the scheduler's static pod"
+    print(f"[kubeadm lab] {pod} restarted {time.monotonic() - edited:.0f} s after the edit")
     spec = kubectl_json(kubeadm_lab, "-n", "kube-system", "get", "pod", pod)["spec"]
     assert "--v=1" in spec["containers"][0]["command"]
