@@ -147,6 +147,12 @@ def test_kube_proxy_is_a_daemonset_from_its_configmap_ready_on_every_node(kubead
         if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
     }
     assert ready_on == {n.name for n in kubeadm_lab.nodes}
+    # Its rules work: the kubernetes Service's IP answers on a worker through kube-proxy's DNAT.
+    worker = (kubeadm_lab.workers or kubeadm_lab.masters)[-1].name
+    version = kubeadm_lab.exec_in_node(
+        worker, ["curl", "-sk", "-m", "10", "https://10.254.0.1:443/version"], timeout=30
+    )
+    assert '"gitVersion": "v1.20.2"' in version.stdout, version.stderr
 
 
 def test_cluster_info_and_kubeadm_config_name_the_first_master(kubeadm_lab: Lab):

@@ -345,6 +345,9 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
                 if other.name != spec.name:
                     subnet = kubeadm_lab.pod_subnet(other.address)
                     run(["ip", "-n", netns, "route", "add", subnet, "via", other.address])
+            # No default route in the lab: the Service range gets one of its own on the bridge,
+            # so a node's own connection to a Service IP reaches kube-proxy's DNAT rules.
+            run(["ip", "-n", netns, "route", "add", kubeadm_lab.SERVICE_SUBNET, "dev", "eth0"])
         n = NodeState(
             name=spec.name,
             role=spec.role,
