@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=cp.STAND_IN,
         help="stand-in: a small Python apiserver per master (default); real: etcd, "
         "kube-apiserver, controller-manager, scheduler on the masters, kube-proxy on the "
-        "workers (Kubernetes 1.20 built from Debian's source once: 15-25 min, then cached)",
+        "workers (Kubernetes 1.20 built from Debian's source once: 15-25 min, then cached); "
+        "kubeadm: kubelet, containerd and runc on every node, the control plane made by "
+        "kubeadm init and join (static pods, stacked etcd, kube-proxy DaemonSet)",
     )
     p.add_argument(
         "--hardened",
@@ -138,6 +140,12 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "hardened: anonymous requests refused (401); each node's client certificate: "
                 f"{cp.KUBELET_CLIENT_PEM}"
             )
+    if lab.state.control_plane == cp.KUBEADM:
+        print(
+            "control plane: kubeadm (static pods in /etc/kubernetes/manifests, stacked etcd, "
+            "kube-proxy DaemonSet; controlPlaneEndpoint and cluster-info name m1); on a master: "
+            "kubectl get pods -A"
+        )
     print()
     print("next:")
     print(f"  kubeha validate {written[0]}")

@@ -41,7 +41,8 @@ from wizard.profile import ClientKubeconfig
 
 REAL = "real"
 STAND_IN = "stand-in"
-CONTROL_PLANES = (STAND_IN, REAL)
+KUBEADM = "kubeadm"  # wizard.lab.kubeadm_lab: kubelet, containerd, kubeadm init/join
+CONTROL_PLANES = (STAND_IN, REAL, KUBEADM)
 
 APISERVER_UNIT = "kube-apiserver.service"
 ETCD_UNIT = "etcd.service"

@@ -244,6 +244,148 @@ def ensure_kube(log: Callable[[str], None] = print) -> KubeBinaries:
         return KubeBinaries(path=path, version=version, times=times, built_now=True)
 
 
+# --- the kubeadm lab's additions: kubelet, kubeadm and the pause binary -------------------------
+# A second cache entry beside the first (never a change to it: the five binaries' key and
+# folder stay as they are), built from the same pinned source with the same Go build cache.
+NODE_BINARIES = ("kubelet", "kubeadm")
+PAUSE_BINARY = "pause"  # the source's build/pause/linux/pause.c, compiled static with gcc
+# The source's build/pause/Makefile: TAG = 3.4, CFLAGS = -Os -Wall -Werror -static.
+PAUSE_TAG = "3.4"
+NODE_RECIPE_VERSION = "2"  # bump when the kubeadm step's build changes
+# The source vendors modern-go/reflect2 1.0.1, which crashes under Go 1.18 and later (a nil
+# dereference in reflect2.Type2 when json-iterator meets a map: `kubeadm init` died in its
+# kubelet-start phase, `kubeadm config print init-defaults` too). Its 1.0.2 fixes that for
+# newer Go; Debian packages it, and this step builds with it in the vendor folder's place.
+REFLECT2_SOURCE = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
+NODE_HOST_DEBS = {
+    "gcc": "/usr/bin/gcc",
+    "libc6-dev": "/usr/lib/x86_64-linux-gnu/libc.a",
+    "golang-github-modern-go-reflect2-dev": str(REFLECT2_SOURCE / "go_above_118.go"),
+}
+
+
+def node_key(key: str) -> str:
+    """The kubeadm step's cache key: the main build's key and this step's recipe."""
+    text = f"{key}\nkubeadm {NODE_RECIPE_VERSION} {' '.join(NODE_BINARIES)} pause {PAUSE_TAG}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def node_path(key: str) -> Path:
+    return CACHE_DIR / f"kubeadm-{node_key(key)}"
+
+
+def _node_complete(path: Path, key: str) -> bool:
+    try:
+        if (path / STAMP).read_text().strip() != node_key(key):
+            return False
+    except OSError:
+        return False
+    return all(os.access(path / "bin" / b, os.X_OK) for b in (*NODE_BINARIES, PAUSE_BINARY))
+
+
+def cached_node() -> KubeBinaries | None:
+    """The complete kubeadm-step build for the pinned source and installed Go, or None."""
+    main = cached()
+    if main is None:
+        return None
+    key = main.path.name.removeprefix("kube-")
+    path = node_path(key)
+    return _read_cached(path) if _node_complete(path, key) else None
+
+
+def ensure_node_binaries(log: Callable[[str], None] = print) -> KubeBinaries:
+    """kubelet, kubeadm and pause for the kubeadm lab, built once (after :func:`ensure_kube`,
+    whose Go build cache makes this step a minute or two) into ``kubeadm-<key>/bin``."""
+    main = ensure_kube(log)
+    key = main.path.name.removeprefix("kube-")
+    path = node_path(key)
+    if _node_complete(path, key):
+        return _read_cached(path)
+    missing = [pkg for pkg, probe in NODE_HOST_DEBS.items() if not Path(probe).exists()]
+    if missing:
+        log(f"installing {' '.join(missing)} (apt-get) to compile the pause binary")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _node_complete(path, key):
+            return _read_cached(path)
+        shutil.rmtree(path, ignore_errors=True)
+        for entry in CACHE_DIR.iterdir():  # older kubeadm-step builds nothing mounts
+            old = entry.name.startswith("kubeadm-") and entry.name != path.name
+            half = entry.name.startswith(".kubeadm-") and ".build-" in entry.name
+            if (old or half) and entry.is_dir() and not _mounted(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+        work = CACHE_DIR / f".kubeadm-{node_key(key)}.build-{os.getpid()}"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        log(f"building kubelet, kubeadm and pause into {path} (log: {work / 'build.log'})")
+        try:
+            times = _build_node(work, log)
+            out = work / "out"
+            (out / "VERSION").write_text(main.version + "\n")
+            (out / TIMES_FILE).write_text(json.dumps(times, indent=1) + "\n")
+            (out / STAMP).write_text(node_key(key) + "\n")
+            os.rename(out, path)
+        except BaseException:
+            log(f"the build failed; its log: {work / 'build.log'}")
+            _keep_log(work)
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        shutil.rmtree(work, ignore_errors=True)
+        log(_times_line(times))
+        return KubeBinaries(path=path, version=main.version, times=times, built_now=True)
+
+
+def _mounted(path: Path) -> bool:
+    from wizard.lab.state import read_state
+
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read()
+    state = read_state()
+    if state is not None:
+        mounts += "\n" + getattr(state, "kubeadm_bin", "")
+    return str(path) in mounts
+
+
+def _build_node(work: Path, log: Callable[[str], None]) -> dict[str, float]:
+    times: dict[str, float] = {}
+    started = time.monotonic()
+    tree, env = _prepare_source(work, times, log)
+    vendored = tree / "vendor/github.com/modern-go/reflect2"
+    shutil.rmtree(vendored)
+    shutil.copytree(REFLECT2_SOURCE, vendored)
+    out_bin = work / "out/bin"
+    out_bin.mkdir(parents=True)
+    times["build"] = _go_build(
+        tree, env, _version_ldflags(tree, env), out_bin, NODE_BINARIES, work / "build.log"
+    )
+    log(f"  {', '.join(NODE_BINARIES)} built in {times['build']:.0f} s")
+    pause_started = time.monotonic()
+    _step(
+        [
+            "gcc",
+            "-Os",
+            "-Wall",
+            "-Werror",
+            "-static",
+            f"-DVERSION=v{PAUSE_TAG}-debian-{SOURCE_VERSION}",
+            "-o",
+            str(out_bin / PAUSE_BINARY),
+            str(tree / "build/pause/linux/pause.c"),
+        ],
+        tree,
+        env,
+        work / "build.log",
+    )
+    times["pause"] = time.monotonic() - pause_started
+    kubeadm = run([str(out_bin / "kubeadm"), "version", "-o", "short"], check=False)
+    if kubeadm.returncode != 0 or not kubeadm.stdout.strip().startswith("v1."):
+        raise LabError(f"the built kubeadm reports {kubeadm.stdout.strip()!r}")
+    times["total"] = time.monotonic() - started
+    return times
+
+
 def _keep_log(work: Path) -> None:
     with contextlib.suppress(OSError):
         shutil.copy(work / "build.log", CACHE_DIR / "kube-build-failed.log")
@@ -311,6 +453,47 @@ def _build(work: Path, log: Callable[[str], None]) -> tuple[dict[str, float], st
     times: dict[str, float] = {}
     build_log = work / "build.log"
     started = time.monotonic()
+    tree, env = _prepare_source(work, times, log)
+    ldflags = _version_ldflags(tree, env)
+    out_bin = work / "out/bin"
+    out_bin.mkdir(parents=True)
+    build_started = time.time()
+    times["build"] = _go_build(tree, env, ldflags, out_bin, BINARIES, build_log)
+    log(f"  {', '.join(BINARIES)} built in {times['build']:.0f} s")
+    for binary in BINARIES:  # one go build links each as soon as its packages are compiled
+        times[f"{binary} linked after"] = (out_bin / binary).stat().st_mtime - build_started
+    version = _check_version(out_bin / "kubectl")
+    times["total"] = time.monotonic() - started
+    return times, version
+
+
+def _go_build(
+    tree: Path, env: dict[str, str], ldflags: str, out_bin: Path, binaries, build_log: Path
+) -> float:
+    """One ``go build`` of ``cmd/<binary>`` for each binary into ``out_bin``; seconds taken."""
+    return _step(
+        [
+            str(GO_BIN),
+            "build",
+            "-trimpath",
+            "-ldflags",
+            f"{ldflags} -s -w",
+            "-o",
+            f"{out_bin}/",
+            *(f"k8s.io/kubernetes/cmd/{b}" for b in binaries),
+        ],
+        tree,
+        env,
+        build_log,
+    )
+
+
+def _prepare_source(
+    work: Path, times: dict[str, float], log: Callable[[str], None]
+) -> tuple[Path, dict[str, str]]:
+    """Download and unpack the pinned source under ``work``, generate its OpenAPI code;
+    (the tree in its GOPATH, the build environment)."""
+    build_log = work / "build.log"
     src = work / "src"
     src.mkdir()
     times["download"] = _step(
@@ -331,31 +514,7 @@ def _build(work: Path, log: Callable[[str], None]) -> tuple[dict[str, float], st
     # Only the OpenAPI code is missing from the tarball (the deep-copy and conversion code ships).
     times["generate"] = _step(["make", "gen_openapi"], tree, env, build_log)
     log(f"  OpenAPI code generated in {times['generate']:.0f} s")
-    ldflags = _version_ldflags(tree, env)
-    out_bin = work / "out/bin"
-    out_bin.mkdir(parents=True)
-    build_started = time.time()
-    times["build"] = _step(
-        [
-            str(GO_BIN),
-            "build",
-            "-trimpath",
-            "-ldflags",
-            f"{ldflags} -s -w",
-            "-o",
-            f"{out_bin}/",
-            *(f"k8s.io/kubernetes/cmd/{b}" for b in BINARIES),
-        ],
-        tree,
-        env,
-        build_log,
-    )
-    log(f"  {', '.join(BINARIES)} built in {times['build']:.0f} s")
-    for binary in BINARIES:  # one go build links each as soon as its packages are compiled
-        times[f"{binary} linked after"] = (out_bin / binary).stat().st_mtime - build_started
-    version = _check_version(out_bin / "kubectl")
-    times["total"] = time.monotonic() - started
-    return times, version
+    return tree, env
 
 
 def _version_ldflags(tree: Path, env: dict[str, str]) -> str:
@@ -391,9 +550,15 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m wizard.lab.kube_build``: build (or find) the cached binaries, print times."""
     parser = argparse.ArgumentParser(prog="python -m wizard.lab.kube_build", description=__doc__)
     parser.add_argument("--check", action="store_true", help="only say whether the cache is there")
+    parser.add_argument(
+        "--kubeadm",
+        action="store_true",
+        help="also kubelet, kubeadm and pause for `lab up --control-plane kubeadm` (a second "
+        "cache entry; the five binaries' entry is left as it is)",
+    )
     args = parser.parse_args(argv)
     if args.check:
-        found = cached()
+        found = cached_node() if args.kubeadm else cached()
         print(found.bin_dir if found else "no cached Kubernetes build")
         return 0 if found else 1
     if os.geteuid() != 0:
@@ -401,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     try:
-        kube = ensure_kube(lambda line: print(line, flush=True))
+        say = lambda line: print(line, flush=True)  # noqa: E731
+        kube = ensure_node_binaries(say) if args.kubeadm else ensure_kube(say)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

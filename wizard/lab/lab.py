@@ -230,11 +230,19 @@ def up(
         )
     if hardened and control_plane != cp.REAL:
         raise LabError("--hardened: only the real control plane has anonymous auth to turn off")
-    kube_bin = ""
-    if control_plane == cp.REAL:  # before the lab lock: a fresh machine builds for a while
+    kube_bin = kubeadm_bin = kubeadm_layer = ""
+    if control_plane in (cp.REAL, cp.KUBEADM):  # before the lab lock: a fresh machine builds
         from wizard.lab import kube_build  # imported here: `python -m` runs it as a script
 
         kube_bin = str(kube_build.ensure_kube(log).bin_dir)
+    if control_plane == cp.KUBEADM:
+        from wizard.lab import kube_build, kubeadm_lab
+
+        kubeadm_bin = str(kube_build.ensure_node_binaries(log).bin_dir)
+        ensure_host_packages(log)
+        kubeadm_layer = str(
+            kubeadm_lab.ensure_layer(ensure_rootfs(log), Path(kube_bin), Path(kubeadm_bin), log)
+        )
     with lab_lock():
         existing = read_state()
         if existing is not None:
@@ -278,6 +286,8 @@ def up(
             kube_bin=kube_bin,
             hardened=hardened,
             ipv6=ipv6,
+            kubeadm_bin=kubeadm_bin,
+            kubeadm_layer=kubeadm_layer,
         )
         try:
             _build(state, specs, rootfs, log)
@@ -286,6 +296,8 @@ def up(
             _teardown(state, log)
             raise
         plane = " (real control plane: m1's /readyz answers)" if kube_bin else ""
+        if kubeadm_layer:
+            plane = " (kubeadm: every node joined, kube-proxy Ready on each)"
         log(f"lab up: {len(specs)} nodes ready in {time.monotonic() - started:.1f} s{plane}")
         return Lab(state)
 
@@ -299,6 +311,19 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         a for s in specs if s.role == "master" for a in (s.address, s.address6) if a
     ]
     real = state.control_plane == cp.REAL
+    kubeadm = state.control_plane == cp.KUBEADM
+    if kubeadm:
+        from wizard.lab import kubeadm_lab
+
+        lab_secrets = kubeadm_lab.Secrets()
+        first_master = next(s.address for s in specs if s.role == "master")
+        version = (Path(state.kube_bin).parent / "VERSION").read_text().strip()
+        layer = Path(state.kubeadm_layer)
+        kubeadm_binds = [
+            (state.kube_bin, kubeadm_lab.KUBE_BIN_IN_NODE),
+            (state.kubeadm_bin, kubeadm_lab.NODE_BIN_IN_NODE),
+            (str(layer / "images"), kubeadm_lab.IMAGES_IN_NODE),
+        ]
     if real:
         cluster = cp.issue_cluster_pki()
         masters = [(s.name, s.address) for s in specs if s.role == "master"]
@@ -314,6 +339,15 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
 
     for spec in specs:
         netns = network.create_node_net(spec.name, spec.address, spec.address6)
+        if kubeadm:  # kubeadm's preflight wants forwarding; pods reach other nodes' pods
+            run(["ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            for other in specs:
+                if other.name != spec.name:
+                    subnet = kubeadm_lab.pod_subnet(other.address)
+                    run(["ip", "-n", netns, "route", "add", subnet, "via", other.address])
+            # No default route in the lab: the Service range gets one of its own on the bridge,
+            # so a node's own connection to a Service IP reaches kube-proxy's DNAT rules.
+            run(["ip", "-n", netns, "route", "add", kubeadm_lab.SERVICE_SUBNET, "dev", "eth0"])
         n = NodeState(
             name=spec.name,
             role=spec.role,
@@ -326,8 +360,8 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         )
         state.nodes.append(n)
         save_state(state)
-        merged = node.mount_overlay(spec.name, rootfs)
-        stand_in = spec.role == "master" and not real
+        merged = node.mount_overlay(spec.name, rootfs, [layer / "layer"] if kubeadm else None)
+        stand_in = spec.role == "master" and not real and not kubeadm
         cert = pki.issue_apiserver_cert(spec.name, master_addresses) if stand_in else None
         node.write_node_files(merged, spec, specs, pki.public_key(), host_keys[spec.name][0], cert)
         if real:
@@ -343,9 +377,28 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
             )
             if spec.role == "worker":
                 cp.install_node_debs(merged, debs)
-        n.nspawn_pid, n.nspawn_started = node.start_container(
-            spec.name, merged, netns, binds if real else None, writable_net_sysctls=real
-        )
+        if kubeadm:
+            kubeadm_lab.write_node_files(
+                merged, spec.name, spec.role, spec.address, first_master, lab_secrets, version
+            )
+            containerd = node.node_dir(spec.name) / "containerd"
+            containerd.mkdir(exist_ok=True)
+            n.nspawn_pid, n.nspawn_started = node.start_container(
+                spec.name,
+                merged,
+                netns,
+                kubeadm_binds,
+                writable_net_sysctls=True,
+                extra_args=[
+                    *kubeadm_lab.nspawn_args(),
+                    f"--bind={containerd}:{kubeadm_lab.CONTAINERD_IN_NODE}",
+                ],
+                own_cgroups=True,
+            )
+        else:
+            n.nspawn_pid, n.nspawn_started = node.start_container(
+                spec.name, merged, netns, binds if real else None, writable_net_sysctls=real
+            )
         save_state(state)
     log(f"booting {len(specs)} nodes")
     for n in state.nodes:
@@ -355,8 +408,35 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     _wait_ready(state)
     if real:
         _wait_real_ready(state)
+    if kubeadm:
+        log("kubeadm: images into containerd, init on the first master, joins")
+        kubeadm_lab.bring_up(
+            [(n.name, n.role, n.address) for n in state.nodes],
+            lambda name, argv, timeout=60, background=False: _exec_kubeadm(
+                state, name, argv, timeout, background
+            ),
+            lab_secrets,
+            log,
+        )
     state.ready = True
     save_state(state)
+
+
+def _exec_kubeadm(
+    state: LabState, name: str, argv: list[str], timeout: float, background: bool
+) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+    """Run in a node (the kubeadm bring-up); ``background``: a started Popen, output piped."""
+    if not background:
+        return exec_in_node(name, argv, timeout=timeout, state=state)
+    n = state.node(name)
+    assert n.init_pid is not None
+    return subprocess.Popen(
+        node.exec_argv(n.init_pid, list(argv)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _start_forwarder(state: LabState, specs: list[node.NodeSpec]) -> None:
@@ -410,7 +490,8 @@ def _node_not_ready(state: LabState, n: NodeState) -> str | None:
         return f"systemd is {status or 'not answering'}"
     if not _ssh_banner(n.ssh_host, n.ssh_port):
         return "sshd does not answer"
-    if n.role == "master" and apiserver_state(n.name, state) != "active":
+    kubeadm = state.control_plane == cp.KUBEADM  # its apiservers come with kubeadm init
+    if n.role == "master" and not kubeadm and apiserver_state(n.name, state) != "active":
         return f"{apiserver_unit(state)} is not active"
     return None
 
@@ -500,6 +581,8 @@ def _teardown(state: LabState, log: Log) -> None:
         node.unmount(n.name)
         node.remove_files(n.name)
         network.delete_namespace(n.netns)
+        for left in node.remove_cgroups(n.name):  # a kubeadm node's (the others have none)
+            log(f"cgroup {left} could not be removed")
     network.delete_namespace(state.bridge_netns)
     _require_gone(procs, [state.bridge_netns, *(n.netns for n in state.nodes)])
     clear_state()
@@ -550,7 +633,10 @@ def _require_lab() -> LabState:
 
 
 def apiserver_unit(state: LabState | None) -> str:
-    """The master's apiserver unit: the stand-in's, or kube-apiserver.service when real."""
+    """The master's apiserver unit: the stand-in's, kube-apiserver.service when real, and in
+    the kubeadm lab kubelet.service (its apiserver is a static pod that kubelet runs)."""
+    if state is not None and state.control_plane == cp.KUBEADM:
+        return "kubelet.service"
     real = state is not None and state.control_plane == cp.REAL
     return cp.APISERVER_UNIT if real else APISERVER_SERVICE
 
@@ -566,6 +652,11 @@ def _signal_apiserver(name: str, signal_name: str) -> LabState:
     state = _require_lab()
     if state.node(name).role != "master":
         raise LabError(f"{name} is not a master: it runs no apiserver")
+    if state.control_plane == cp.KUBEADM:
+        raise LabError(
+            "kill-apiserver and drain do not work on the kubeadm lab yet (its apiserver is a "
+            "static pod: kubelet would start it again); cut and restore do"
+        )
     # The main PID, signalled with kill(1): `systemctl kill` fails inside nspawn on some hosts.
     main_pid = exec_in_node(
         name,
@@ -608,7 +699,7 @@ def restore(name: str) -> None:
     n = state.node(name)
     was_cut = bool(network.is_cut(name))
     network.set_cut(name, False)
-    if n.role != "master":
+    if n.role != "master" or state.control_plane == cp.KUBEADM:
         return
     # A drain still under way: stop it and start afresh. A cut master's apiserver was never
     # stopped (its /readyz may fail until its etcd member is back: not a drain).

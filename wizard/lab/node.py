@@ -57,8 +57,9 @@ def lab_mounts() -> list[str]:
         return [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
 
 
-def mount_overlay(name: str, rootfs: Path) -> Path:
-    """A fresh overlay for ``name`` (a previous upper layer is thrown away)."""
+def mount_overlay(name: str, rootfs: Path, layers: list[Path] | None = None) -> Path:
+    """A fresh overlay for ``name`` (a previous upper layer is thrown away); ``layers``: read-only
+    folders over the rootfs, topmost first (the kubeadm lab's node layer)."""
     base = node_dir(name)
     unmount(name)
     if base.exists():
@@ -73,7 +74,8 @@ def mount_overlay(name: str, rootfs: Path) -> Path:
             "overlay",
             f"kubeha-lab-{name}",
             "-o",
-            f"lowerdir={rootfs},upperdir={base / 'upper'},workdir={base / 'work'}",
+            f"lowerdir={':'.join(str(p) for p in [*(layers or []), rootfs])},"
+            f"upperdir={base / 'upper'},workdir={base / 'work'}",
             str(merged),
         ]
     )
@@ -160,10 +162,15 @@ def start_container(
     netns: str,
     binds: list[tuple[str, str]] | None = None,
     writable_net_sysctls: bool = False,
+    extra_args: list[str] | None = None,
+    own_cgroups: bool = False,
 ) -> tuple[int, int]:
     """Start the node's nspawn container detached; returns (pid, start time). ``binds``: host
     paths mounted read-only into the node (source, target). ``writable_net_sysctls``:
-    /proc/sys/net writable inside (the node's own network namespace; kube-proxy sets some)."""
+    /proc/sys/net writable inside (the node's own network namespace; kube-proxy sets some).
+    ``extra_args``: more nspawn flags. ``own_cgroups``: the container gets a cgroup of its own in
+    every hierarchy (nspawn without machined leaves it in the caller's, shared by every node:
+    two kubelets would manage the same /kubepods)."""
     log = open(node_dir(name) / "console.log", "ab")  # noqa: SIM115 - handed to the child
     argv = [
         "systemd-nspawn",
@@ -182,7 +189,15 @@ def start_container(
         "--timezone=off",
         "--link-journal=no",
         *(f"--bind-ro={source}:{target}" for source, target in binds or ()),
+        *(extra_args or ()),
     ]
+    procs_files = make_cgroups(name) if own_cgroups else []
+
+    def join_cgroups() -> None:  # in the child, before exec: nspawn starts in the node's own
+        for procs in procs_files:
+            with open(procs, "w") as f:
+                f.write("0")
+
     try:
         proc = subprocess.Popen(
             argv,
@@ -191,6 +206,7 @@ def start_container(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            preexec_fn=join_cgroups if procs_files else None,
             env={**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
             if writable_net_sysctls
             else None,
@@ -203,6 +219,66 @@ def start_container(
             f"systemd-nspawn for {name} exited at once; see {node_dir(name)}/console.log"
         )
     return proc.pid, started
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _hierarchies() -> list[tuple[Path, str]]:
+    """(mount point, this process's cgroup in it) for each cgroup hierarchy mounted here."""
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                own[c] = path
+    found = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            _, mount, fstype, options = line.split()[:4]
+            if not mount.startswith(str(CGROUP_ROOT)):
+                continue
+            if fstype == "cgroup2":
+                found.append((Path(mount), own.get("", "/")))
+            elif fstype == "cgroup":
+                for option in options.split(","):
+                    if option in own:
+                        found.append((Path(mount), own[option]))
+                        break
+    return found
+
+
+def cgroup_dirs(name: str) -> list[Path]:
+    """The node's own cgroup in each hierarchy (present or not)."""
+    return [mount / path.lstrip("/") / f"kubeha-lab-{name}" for mount, path in _hierarchies()]
+
+
+def make_cgroups(name: str) -> list[Path]:
+    """Create the node's cgroups (a cpuset one gets its parent's CPUs and memory nodes);
+    returns their cgroup.procs files."""
+    procs = []
+    for d in cgroup_dirs(name):
+        d.mkdir(exist_ok=True)
+        for knob in ("cpuset.cpus", "cpuset.mems"):
+            if (d / knob).exists() and not (d / knob).read_text().strip():
+                (d / knob).write_text((d.parent / knob).read_text())
+        procs.append(d / "cgroup.procs")
+    return procs
+
+
+def remove_cgroups(name: str) -> list[str]:
+    """Remove the node's cgroups, deepest first (after its processes are gone); returns the
+    folders that could not be removed."""
+    left = []
+    for d in cgroup_dirs(name):
+        if not d.is_dir():
+            continue
+        for sub, _, _ in sorted(os.walk(d), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(sub)
+            except OSError:
+                left.append(sub)
+    return left
 
 
 def find_init(nspawn_pid: int, nspawn_started: int, timeout: float = 20) -> tuple[int, int]:

@@ -49,6 +49,10 @@ class LabState:
     # node has a kubelet-style client certificate (kubeha lab up --hardened).
     hardened: bool = False
     ipv6: bool = False  # dual stack: every node has an IPv6 address too (constants.SUBNET6)
+    # A kubeadm lab (control_plane "kubeadm"): kubelet and kubeadm's build, the cached node
+    # layer and images folder (wizard.lab.kubeadm_lab).
+    kubeadm_bin: str = ""
+    kubeadm_layer: str = ""
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -68,6 +72,8 @@ def _record(state: LabState) -> dict:
     """The state as JSON data; an IPv4-only lab's without the dual-stack keys, so a kubeha that
     predates ``--ipv6`` still reads the record of the lab it shares."""
     data = asdict(state)
+    if not state.kubeadm_layer:  # as ipv6 below: an older kubeadm-less kubeha reads it too
+        del data["kubeadm_bin"], data["kubeadm_layer"]
     if not state.ipv6:
         del data["ipv6"]
         for node in data["nodes"]:

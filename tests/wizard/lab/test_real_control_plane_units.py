@@ -163,10 +163,10 @@ def test_units_follow_the_seed_and_the_lab_faults():
 
 def test_up_refuses_an_unknown_control_plane(monkeypatch):
     monkeypatch.setattr("os.geteuid", lambda: 0)
-    with pytest.raises(LabError, match="expected one of stand-in, real"):
+    with pytest.raises(LabError, match="expected one of stand-in, real, kubeadm"):
         from wizard.lab import lab
 
-        lab.up(1, 0, 0, control_plane="kubeadm")
+        lab.up(1, 0, 0, control_plane="nonesuch")
 
 
 def test_apiserver_unit_follows_the_labs_control_plane():
