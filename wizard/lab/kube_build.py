@@ -306,8 +306,7 @@ def ensure_node_binaries(log: Callable[[str], None] = print) -> KubeBinaries:
         log(f"installing {' '.join(missing)} (apt-get) to compile the pause binary")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
-    with open(LOCK_FILE, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(LOCK_FILE):  # another build may be running right now
         if _node_complete(path, key):
             return _read_cached(path)
         shutil.rmtree(path, ignore_errors=True)

@@ -538,7 +538,9 @@ def b64(text: str) -> str:
 
 # --- bring-up after boot ------------------------------------------------------------------------
 
-Exec = Callable[..., subprocess.CompletedProcess]
+Exec = Callable[..., subprocess.CompletedProcess[str]]
+# Starts a command in a node and returns at once (its output piped): (node, argv) -> Popen.
+Start = Callable[[str, list[str]], subprocess.Popen[str]]
 
 
 def _checked(exec_in: Exec, name: str, argv: list[str], what: str, timeout: float = 120):
@@ -560,9 +562,20 @@ def _wait(what: str, deadline: float, probe: Callable[[], str | None], pause: fl
         time.sleep(pause)
 
 
+def _ctr_answers(exec_in: Exec, name: str) -> Callable[[], str | None]:
+    """A check for :func:`_wait`: None once containerd answers ``ctr version`` in ``name``."""
+
+    def check() -> str | None:
+        done = exec_in(name, ["ctr", "version"], timeout=15)
+        return None if done.returncode == 0 else "ctr version fails"
+
+    return check
+
+
 def bring_up(
     nodes: list[tuple[str, str, str]],
     exec_in: Exec,
+    start_in: Start,
     lab_secrets: Secrets,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
@@ -576,11 +589,7 @@ def bring_up(
         _wait(
             f"containerd on {name}",
             deadline,
-            lambda name=name: (
-                None
-                if exec_in(name, ["ctr", "version"], timeout=15).returncode == 0
-                else "ctr version fails"
-            ),
+            _ctr_answers(exec_in, name),
             0.5,
         )
     procs = []
@@ -589,12 +598,7 @@ def bring_up(
         procs.append(
             (
                 name,
-                exec_in(
-                    name,
-                    ["ctr", "-n", "k8s.io", "images", "import", tar],
-                    timeout=600,
-                    background=True,
-                ),
+                start_in(name, ["ctr", "-n", "k8s.io", "images", "import", tar]),
             )
         )
     for name, proc in procs:

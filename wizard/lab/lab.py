@@ -412,9 +412,8 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         log("kubeadm: images into containerd, init on the first master, joins")
         kubeadm_lab.bring_up(
             [(n.name, n.role, n.address) for n in state.nodes],
-            lambda name, argv, timeout=60, background=False: _exec_kubeadm(
-                state, name, argv, timeout, background
-            ),
+            lambda name, argv, timeout=60: exec_in_node(name, argv, timeout=timeout, state=state),
+            lambda name, argv: _start_in_node(state, name, argv),
             lab_secrets,
             log,
         )
@@ -422,12 +421,8 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     save_state(state)
 
 
-def _exec_kubeadm(
-    state: LabState, name: str, argv: list[str], timeout: float, background: bool
-) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    """Run in a node (the kubeadm bring-up); ``background``: a started Popen, output piped."""
-    if not background:
-        return exec_in_node(name, argv, timeout=timeout, state=state)
+def _start_in_node(state: LabState, name: str, argv: list[str]) -> subprocess.Popen[str]:
+    """Start a command in a node (the kubeadm bring-up's image imports): its output piped."""
     n = state.node(name)
     assert n.init_pid is not None
     return subprocess.Popen(
