@@ -507,6 +507,11 @@ echo "BEFORE $(ip -6 route get $VIP | head -1)"
 ensure_vip; echo "ROUND1 $(ip -6 route get $VIP | head -1)"
 ensure_vip; echo "ROUND2 $(ip -6 route get $VIP | head -1)"
 ip -6 addr del $VIP/128 dev kubeha-ipvs0; ip -6 addr add $VIP/128 dev kubeha-ipvs0 nodad
+# the kernel puts its own local route back when the address returns, not always at once on a
+# loaded host (the checker's next round would take it): wait for it, at most 10 s
+for _ in $(seq 100); do
+  ip -6 route show table local $VIP | grep -q "metric 0" && break; sleep 0.1
+done
 ensure_vip; echo "ROUND3 $(ip -6 route get $VIP | head -1)"
 """
     path = tmp_path / "t.sh"
