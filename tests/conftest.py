@@ -1,5 +1,6 @@
 """Shared fixtures: isolated kubeha folders for every test, example profiles (tests/support/
-examples.py), and the lab (tests/support/lab_fixture.py)."""
+examples.py), and the lab (tests/support/lab_fixture.py); the modules on the kubeadm lab run
+one after the other (tests/support/kubeadm_fixture.py: one bring-up serves them all)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.examples import EXAMPLES, example_profile
+from tests.support.kubeadm_fixture import group_kubeadm_modules
 
 # The session-wide lab fixture is defined here and only here: a second definition in a deeper
 # conftest would be a second session fixture, waiting forever on the first one's lock.
 from tests.support.lab_fixture import lab  # noqa: F401
 from wizard.profile import Profile
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    group_kubeadm_modules(items)
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,7 @@ from wizard.lab.constants import (
     PREFIX_LENGTH6,
     SSH_KEY_FILE,
 )
+from wizard.lab.control_plane import KUBEADM
 from wizard.lab.state import LabState
 from wizard.profile import Role
 from wizard.strategies import registry
@@ -78,6 +79,11 @@ def build_profile(state: LabState, strategy: str, ipv6: bool = False) -> dict[st
     if lb_nodes:
         profile["lb_nodes"] = lb_nodes
     profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes), ipv6))
+    if state.control_plane == KUBEADM:
+        # A kubeadm cluster made HA: kubeadm's kubeconfigs (none listed: Clients.targets) and
+        # its objects (kube-proxy's ConfigMap, cluster-info, kubeadm-config) repointed to the
+        # load balancer; kubeadm's local kubeconfigs stay local (repoint_local off).
+        profile["clients"] = {"repoint": True}
     if state.hardened:  # anonymous /readyz answers 401: read it as kubelet
         profile["health_check"] = {"auth": "client-cert"}
     profile["ssh"] = {

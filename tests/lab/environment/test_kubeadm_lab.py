@@ -1,24 +1,23 @@
 """The kubeadm lab (``kubeha lab up --control-plane kubeadm``): kubelet, containerd and runc on
 every nspawn node, the control plane made by the source's own ``kubeadm init`` and ``join``.
 
-One bring-up for the module (the session's stand-in lab is given back at the end, same shape)
-proves the layout kubeadm makes: static pods in /etc/kubernetes/manifests, kubeconfigs in
-/etc/kubernetes, stacked etcd, kube-proxy as a DaemonSet from its ConfigMap with a Ready pod on
-every node, kube-public/cluster-info and kube-system/kubeadm-config, and kubelet's own restart
-of a static pod when its manifest changes. It needs the cached build with the kubeadm step
+One bring-up (tests/support/kubeadm_fixture.py: shared with the other modules on the kubeadm
+lab, the session's stand-in lab given back after them, same shape) proves the layout kubeadm
+makes: static pods in /etc/kubernetes/manifests, kubeconfigs in /etc/kubernetes, stacked etcd,
+kube-proxy as a DaemonSet from its ConfigMap with a Ready pod on every node,
+kube-public/cluster-info and kube-system/kubeadm-config, and kubelet's own restart of a static
+pod when its manifest changes. It needs the cached build with the kubeadm step
 (``python -m wizard.lab.kube_build --kubeadm``; scripts/test runs it)."""
 
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from wizard.lab import Lab, kube_build, up
+from tests.support.kubeadm_fixture import kubeadm_lab  # noqa: F401
+from wizard.lab import Lab
 
 pytestmark = pytest.mark.lab
 
@@ -27,37 +26,13 @@ STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedu
 RESTART_DEADLINE_S = 180  # kubelet notices a manifest change within its sync period (~20 s)
 
 
-@pytest.fixture(scope="module")
-def kubeadm_lab(lab: Lab) -> Iterator[Lab]:
-    if kube_build.cached_node() is None:
-        message = "no cached kubelet/kubeadm build: `python -m wizard.lab.kube_build --kubeadm`"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    shape = lab.shape
-
-    def log(line: str) -> None:
-        print(f"[kubeadm lab] {line}")
-
-    started = time.monotonic()
-    made = up(*shape, replace=True, control_plane="kubeadm", log=log)
-    print(f"[kubeadm lab] up in {time.monotonic() - started:.1f} s")
-    try:
-        yield made
-    finally:
-        up(*shape, replace=True, log=log)  # the stand-in back, same shape
-        lab.refresh()
-        # The kubeadm nodes' own cgroups (and kubelet's pods under them) went with them.
-        assert not list(Path("/sys/fs/cgroup").glob("*/**/kubeha-lab-*"))
-
-
 def kubectl_json(lab: Lab, *args: str) -> dict:
     proc = lab.exec_in_node("m1", [*KUBECTL, *args, "-o", "json"], timeout=60)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
-def test_every_master_runs_kubeadms_static_pods_and_kubeconfigs(kubeadm_lab: Lab):
+def test_every_master_runs_kubeadms_static_pods_and_kubeconfigs(kubeadm_lab: Lab):  # noqa: F811
     for master in kubeadm_lab.masters:
         listing = kubeadm_lab.exec_in_node(
             master.name, ["ls", "/etc/kubernetes", "/etc/kubernetes/manifests"]
@@ -109,7 +84,7 @@ def test_every_master_runs_kubeadms_static_pods_and_kubeconfigs(kubeadm_lab: Lab
     assert len(etcd.stdout.strip().splitlines()) == len(kubeadm_lab.masters)
 
 
-def test_every_node_is_ready_with_the_cni_bridge(kubeadm_lab: Lab):
+def test_every_node_is_ready_with_the_cni_bridge(kubeadm_lab: Lab):  # noqa: F811
     deadline = time.monotonic() + RESTART_DEADLINE_S
     while True:
         nodes = kubectl_json(kubeadm_lab, "get", "nodes")["items"]
@@ -130,7 +105,7 @@ def test_every_node_is_ready_with_the_cni_bridge(kubeadm_lab: Lab):
         assert kubeadm_lab.node(n["metadata"]["name"]).address in addresses
 
 
-def test_kube_proxy_is_a_daemonset_from_its_configmap_ready_on_every_node(kubeadm_lab: Lab):
+def test_kube_proxy_is_a_daemonset_from_its_configmap_ready_on_every_node(kubeadm_lab: Lab):  # noqa: F811
     ds = kubectl_json(kubeadm_lab, "-n", "kube-system", "get", "daemonset", "kube-proxy")
     assert ds["status"]["numberReady"] == len(kubeadm_lab.nodes)
     volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
@@ -155,7 +130,7 @@ def test_kube_proxy_is_a_daemonset_from_its_configmap_ready_on_every_node(kubead
     assert '"gitVersion": "v1.20.2"' in version.stdout, version.stderr
 
 
-def test_cluster_info_and_kubeadm_config_name_the_first_master(kubeadm_lab: Lab):
+def test_cluster_info_and_kubeadm_config_name_the_first_master(kubeadm_lab: Lab):  # noqa: F811
     first = kubeadm_lab.masters[0].address
     info = kubectl_json(kubeadm_lab, "-n", "kube-public", "get", "configmap", "cluster-info")
     assert f"server: https://{first}:6443" in info["data"]["kubeconfig"]
@@ -164,12 +139,17 @@ def test_cluster_info_and_kubeadm_config_name_the_first_master(kubeadm_lab: Lab)
     assert f"controlPlaneEndpoint: {first}:6443" in config["data"]["ClusterConfiguration"]
 
 
-def test_kubelet_restarts_a_static_pod_when_its_manifest_changes(kubeadm_lab: Lab):
+def test_kubelet_restarts_a_static_pod_when_its_manifest_changes(kubeadm_lab: Lab):  # noqa: F811
     node = kubeadm_lab.masters[0].name  # the first up: its scheduler is Ready soonest
     pod = f"kube-scheduler-{node}"
 
     def container_id(ready: bool = True) -> str:
-        status = kubectl_json(kubeadm_lab, "-n", "kube-system", "get", "pod", pod)["status"]
+        argv = [*KUBECTL, "-n", "kube-system", "get", "pod", pod, "-o", "json"]
+        proc = kubeadm_lab.exec_in_node("m1", argv, timeout=60)
+        if "NotFound" in proc.stderr:  # kubelet replaces the mirror pod of a changed manifest
+            return ""
+        assert proc.returncode == 0, proc.stderr
+        status = json.loads(proc.stdout)["status"]
         states = status.get("containerStatuses") or [{}]
         return states[0].get("containerID", "") if states[0].get("ready") or not ready else ""
 

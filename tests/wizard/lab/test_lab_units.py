@@ -15,10 +15,13 @@ import pytest
 
 from tests.support.deadlines import POLL_S
 from wizard.lab import constants, lab, pki, profiles, rootfs
+from wizard.lab import control_plane as cp
 from wizard.lab.errors import LabError, NotRootError
 from wizard.lab.node import NodeSpec
 from wizard.lab.state import LabState, NodeState
 from wizard.lab.system import process_tree, require_gone, require_root, start_time, wait_gone
+from wizard.profile import KUBEADM_KUBECONFIGS
+from wizard.profile_io import profile_from_dict
 
 
 def test_non_root_gets_a_clear_error():
@@ -198,6 +201,23 @@ def test_profiles_have_the_agreed_shape(tmp_path):
     assert [n["name"] for n in with_lb["lb_nodes"]] == ["lb1", "lb2"]
     for other in ("local-nginx", "local-haproxy", "ipvs"):  # they refuse [[lb_nodes]]
         assert "lb_nodes" not in profiles.build_profile(_state(lb=2), other)
+
+
+def test_the_kubeadm_labs_profiles_repoint_kubeadms_clients(tmp_path):
+    """A kubeadm lab's profiles repoint its clients ([clients] repoint = true, kubeadm's own
+    kubeconfigs by default: none listed, kubeadm's local ones kept local); the other labs'
+    profiles have no [clients] table."""
+    state = _state()
+    state.control_plane = cp.KUBEADM
+    for path in profiles.write_profiles(state, tmp_path):
+        data = tomllib.loads(path.read_text())
+        assert data["clients"] == {"repoint": True}, path.name
+        loaded = profile_from_dict(data).profile
+        assert loaded is not None and loaded.clients.targets() == KUBEADM_KUBECONFIGS
+        assert not loaded.clients.repoint_local
+    for plane in (cp.STAND_IN, cp.REAL):
+        state.control_plane = plane
+        assert "clients" not in profiles.build_profile(state, "local-haproxy")
 
 
 def test_known_hosts_is_readable_by_paramiko(tmp_path, monkeypatch):
