@@ -21,6 +21,7 @@ from wizard.engine.model import ApplyOptions, RunSummary
 from wizard.engine.report import diff_lines, object_lines, plan_lines, summary_lines
 from wizard.errors import EXIT_INTERRUPTED, KubehaError
 from wizard.example_addresses import refuse_example_addresses
+from wizard.render import RenderPlan
 
 
 def concurrency(text: str) -> int:
@@ -135,8 +136,7 @@ def _confirm(question: str, args: argparse.Namespace) -> bool:
 
 
 def run_apply_command(args: argparse.Namespace) -> int:
-    from wizard.engine.apply import run_apply, select_nodes
-    from wizard.engine.secrets_input import collect
+    from wizard.engine.apply import select_nodes
 
     plan = load_plan(args.profile)
     profile = plan.profile
@@ -150,7 +150,17 @@ def run_apply_command(args: argparse.Namespace) -> int:
         if not _confirm(f"Apply to {len(selected)} node(s)?", args):
             print("nothing changed", file=out)
             return 1
-    secrets = collect(profile, args.ask_sudo_password)
+    return apply_and_report(plan, options, args)
+
+
+def apply_and_report(plan: RenderPlan, options: ApplyOptions, args: argparse.Namespace) -> int:
+    """Run ``plan`` on the nodes (asking for the sudo password if the command was told to),
+    print a dry run's diffs and the summary, and return the run's exit code."""
+    from wizard.engine.apply import run_apply
+    from wizard.engine.secrets_input import collect
+
+    out = sys.stderr if args.json else sys.stdout
+    secrets = collect(plan.profile, args.ask_sudo_password)
     cancel = threading.Event()  # set by the engine when Ctrl-C stops the run
     summary = run_apply(plan, options, _sink(args), cancel=cancel, secrets=secrets)
     if options.dry_run:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 
-from wizard.commands.apply_commands import _confirm, _exit_code, _sink, run_options
+from wizard.commands.apply_commands import _confirm, apply_and_report, run_options
 from wizard.commands.loading import load_valid_profile
 from wizard.commands.options import port_number, profile_argument
 from wizard.engine.model import ApplyOptions
-from wizard.engine.report import diff_lines, plan_lines, summary_lines
+from wizard.engine.report import plan_lines
 from wizard.errors import CheckFailed
 from wizard.example_addresses import refuse_example_addresses
 from wizard.masters import add_master, remove_master, replace_master
@@ -61,12 +60,11 @@ def changed_profile(args: argparse.Namespace, profile: Profile) -> tuple[Profile
 
 
 def run_masters(args: argparse.Namespace) -> int:
-    from wizard.engine.apply import run_apply
-    from wizard.engine.secrets_input import collect
     from wizard.profile_save import write_profile
 
     path = find_profile(args.profile)
-    profile, what = changed_profile(args, load_valid_profile(path))
+    old = load_valid_profile(path)
+    profile, what = changed_profile(args, old)
     try:
         plan = build_plan(profile)
     except InvalidProfile as exc:
@@ -74,7 +72,7 @@ def run_masters(args: argparse.Namespace) -> int:
         raise CheckFailed(f"{path}: after {what}, the profile is not valid:\n{lines}") from None
     refuse_example_addresses(profile, "masters")
     out = sys.stderr if args.json else sys.stdout
-    before = ", ".join(m.name for m in load_valid_profile(path).masters)
+    before = ", ".join(m.name for m in old.masters)
     print(f"{what}: masters {before} -> {', '.join(m.name for m in profile.masters)}", file=out)
     options = ApplyOptions(
         only=(),
@@ -89,16 +87,7 @@ def run_masters(args: argparse.Namespace) -> int:
         if not _confirm(f"{what} on {len(plan.nodes)} node(s), then save {path}?", args):
             print("nothing changed", file=out)
             return 1
-    secrets = collect(profile, args.ask_sudo_password)
-    cancel = threading.Event()
-    summary = run_apply(plan, options, _sink(args), cancel=cancel, secrets=secrets)
-    if args.dry_run:
-        for result in summary.nodes:
-            for line in diff_lines(result):
-                print(line, file=out)
-    for line in summary_lines(summary):
-        print(line, file=out)
-    code = _exit_code(summary, cancel)
+    code = apply_and_report(plan, options, args)
     if code == 0 and not args.dry_run:
         write_profile(profile, path)
         print(f"saved {path}", file=out)

@@ -387,11 +387,11 @@ def write_node_files(
     server = https_url(first_master, APISERVER_PORT)
     ssl = root / SSL_DIR.lstrip("/")
     kube = root / KUBE_DIR.lstrip("/")
-    _write(ssl / "ca.pem", CA_CERT_FILE.read_text())
+    write_file(ssl / "ca.pem", CA_CERT_FILE.read_text())
     admin = kubeconfig(server, "admin", cluster.admin)
-    _write(kube / "admin.kubeconfig", admin, 0o600)
-    _write(root / "root/.kube/config", admin, 0o600)
-    _link(root / "usr/local/bin/kubectl", f"{BIN_IN_NODE}/kubectl")
+    write_file(kube / "admin.kubeconfig", admin, 0o600)
+    write_file(root / "root/.kube/config", admin, 0o600)
+    link_file(root / "usr/local/bin/kubectl", f"{BIN_IN_NODE}/kubectl")
     units: dict[str, str] = {}
     if role == "master":
         etcd_key, etcd_cert = pki.issue_cert(
@@ -399,21 +399,21 @@ def write_node_files(
             [f"IP:{address}", "IP:127.0.0.1", f"DNS:{name}", "DNS:localhost"],
             usage="serverAuth,clientAuth",
         )
-        _write(ssl / "etcd.pem", etcd_cert)
-        _write(ssl / "etcd-key.pem", etcd_key, 0o600)
+        write_file(ssl / "etcd.pem", etcd_cert)
+        write_file(ssl / "etcd-key.pem", etcd_key, 0o600)
         api_key, api_cert = pki.issue_cert(
             f"kube-apiserver-{name}", apiserver_sans(name, address, address6)
         )
-        _write(ssl / "kubernetes.pem", api_cert)
-        _write(ssl / "kubernetes-key.pem", api_key, 0o600)
-        _write(ssl / "sa.key", cluster.sa_key, 0o600)
-        _write(ssl / "sa.pub", cluster.sa_pub)
-        _write(
+        write_file(ssl / "kubernetes.pem", api_cert)
+        write_file(ssl / "kubernetes-key.pem", api_key, 0o600)
+        write_file(ssl / "sa.key", cluster.sa_key, 0o600)
+        write_file(ssl / "sa.pub", cluster.sa_pub)
+        write_file(
             kube / "controller-manager.kubeconfig",
             kubeconfig(server, "system:kube-controller-manager", cluster.controller_manager),
             0o600,
         )
-        _write(
+        write_file(
             kube / "scheduler.kubeconfig",
             kubeconfig(server, "system:kube-scheduler", cluster.scheduler),
             0o600,
@@ -425,7 +425,7 @@ def write_node_files(
         units[CONTROLLER_MANAGER_UNIT] = controller_manager_unit()
         units[SCHEDULER_UNIT] = scheduler_unit()
     elif role == "worker":
-        _write(
+        write_file(
             kube / "kube-proxy.kubeconfig",
             kubeconfig(server, "system:kube-proxy", cluster.proxy),
             0o600,
@@ -435,21 +435,23 @@ def write_node_files(
         key, cert = pki.issue_cert(
             f"system:node:{name}", organization="system:nodes", usage="clientAuth"
         )
-        _write(root / KUBELET_CLIENT_PEM.lstrip("/"), cert + key, 0o600)
+        write_file(root / KUBELET_CLIENT_PEM.lstrip("/"), cert + key, 0o600)
     wants = root / "etc/systemd/system/multi-user.target.wants"
     for unit, text in units.items():
-        _write(root / "etc/systemd/system" / unit, text)
-        _link(wants / unit, f"/etc/systemd/system/{unit}")
+        write_file(root / "etc/systemd/system" / unit, text)
+        link_file(wants / unit, f"/etc/systemd/system/{unit}")
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
+def write_file(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a file into a node's tree (its folders made), never through a link left there."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # never write through a symlink the rootfs left there
     path.write_text(text)
     os.chmod(path, mode)
 
 
-def _link(path: Path, target: str) -> None:
+def link_file(path: Path, target: str) -> None:
+    """Make ``path`` a symlink to ``target`` in a node's tree, replacing what is there."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_symlink() or path.exists():
         path.unlink()

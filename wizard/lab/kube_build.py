@@ -227,20 +227,7 @@ def ensure_kube(log: Callable[[str], None] = print) -> KubeBinaries:
             f"building Kubernetes {SOURCE_VERSION} with {go_version()} into {path} "
             f"(a fresh machine takes 15-25 min; log: {work / 'build.log'})"
         )
-        try:
-            times, version = _build(work, log)
-            out = work / "out"
-            (out / "VERSION").write_text(version + "\n")
-            (out / TIMES_FILE).write_text(json.dumps(times, indent=1) + "\n")
-            (out / STAMP).write_text(key + "\n")
-            os.rename(out, path)
-        except BaseException:
-            log(f"the build failed; its log: {work / 'build.log'}")
-            _keep_log(work)
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        shutil.rmtree(work, ignore_errors=True)
-        log(_times_line(times))
+        times, version = _build_into(work, path, key, _build, log)
         return KubeBinaries(path=path, version=version, times=times, built_now=True)
 
 
@@ -319,20 +306,9 @@ def ensure_node_binaries(log: Callable[[str], None] = print) -> KubeBinaries:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         log(f"building kubelet, kubeadm and pause into {path} (log: {work / 'build.log'})")
-        try:
-            times = _build_node(work, log)
-            out = work / "out"
-            (out / "VERSION").write_text(main.version + "\n")
-            (out / TIMES_FILE).write_text(json.dumps(times, indent=1) + "\n")
-            (out / STAMP).write_text(node_key(key) + "\n")
-            os.rename(out, path)
-        except BaseException:
-            log(f"the build failed; its log: {work / 'build.log'}")
-            _keep_log(work)
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        shutil.rmtree(work, ignore_errors=True)
-        log(_times_line(times))
+        times, _ = _build_into(
+            work, path, node_key(key), lambda w, lg: (_build_node(w, lg), main.version), log
+        )
         return KubeBinaries(path=path, version=main.version, times=times, built_now=True)
 
 
@@ -580,3 +556,29 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _build_into(
+    work: Path,
+    path: Path,
+    stamp: str,
+    build: Callable[[Path, Callable[[str], None]], tuple[dict[str, float], str]],
+    log: Callable[[str], None],
+) -> tuple[dict[str, float], str]:
+    """Run ``build`` in ``work`` and move its ``out`` folder to ``path`` whole, with its version,
+    its times and ``stamp``; a failed build keeps its log, leaves nothing half-made, and raises."""
+    try:
+        times, version = build(work, log)
+        out = work / "out"
+        (out / "VERSION").write_text(version + "\n")
+        (out / TIMES_FILE).write_text(json.dumps(times, indent=1) + "\n")
+        (out / STAMP).write_text(stamp + "\n")
+        os.rename(out, path)
+    except BaseException:
+        log(f"the build failed; its log: {work / 'build.log'}")
+        _keep_log(work)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    log(_times_line(times))
+    return times, version

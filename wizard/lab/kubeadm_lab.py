@@ -47,6 +47,7 @@ from wizard.lab.constants import (
     HAPROXY_VIP,
     IPVS_VIP,
 )
+from wizard.lab.control_plane import link_file, write_file
 from wizard.lab.errors import LabError
 from wizard.lab.system import run
 
@@ -299,7 +300,7 @@ def _build_layer(work: Path, rootfs: Path, kube_bin: Path, node_bin: Path) -> No
         for deb in debs:
             shutil.copy(deb, staged / deb.name)
         policy = merged / "usr/sbin/policy-rc.d"
-        _write(policy, "#!/bin/sh\nexit 101\n", 0o755)  # no daemon starts in the chroot
+        write_file(policy, "#!/bin/sh\nexit 101\n", 0o755)  # no daemon starts in the chroot
         run(
             ["chroot", str(merged), "sh", "-c", "dpkg -i /tmp/kubeha-debs/*.deb"],
             timeout=300,
@@ -307,18 +308,18 @@ def _build_layer(work: Path, rootfs: Path, kube_bin: Path, node_bin: Path) -> No
         )
         policy.unlink()
         shutil.rmtree(staged)
-        _write(merged / "usr/local/lib/kubeha-lab/kubelet-host.sh", HOST_SETUP, 0o755)
+        write_file(merged / "usr/local/lib/kubeha-lab/kubelet-host.sh", HOST_SETUP, 0o755)
         system = merged / "etc/systemd/system"
-        _write(system / "kubeha-kubelet-host.service", HOST_SETUP_UNIT)
-        _write(system / KUBELET_UNIT, KUBELET_SERVICE)
-        _write(system / "kubelet.service.d/10-kubeadm.conf", KUBEADM_DROPIN)
-        _write(merged / "etc/containerd/config.toml", CONTAINERD_CONFIG)
+        write_file(system / "kubeha-kubelet-host.service", HOST_SETUP_UNIT)
+        write_file(system / KUBELET_UNIT, KUBELET_SERVICE)
+        write_file(system / "kubelet.service.d/10-kubeadm.conf", KUBEADM_DROPIN)
+        write_file(merged / "etc/containerd/config.toml", CONTAINERD_CONFIG)
         wants = system / "multi-user.target.wants"
         for unit in ("kubeha-kubelet-host.service", KUBELET_UNIT):
-            _link(wants / unit, f"/etc/systemd/system/{unit}")
-        _link(merged / "usr/bin/kubelet", f"{NODE_BIN_IN_NODE}/kubelet")
-        _link(merged / "usr/bin/kubeadm", f"{NODE_BIN_IN_NODE}/kubeadm")
-        _link(merged / "usr/local/bin/kubectl", f"{KUBE_BIN_IN_NODE}/kubectl")
+            link_file(wants / unit, f"/etc/systemd/system/{unit}")
+        link_file(merged / "usr/bin/kubelet", f"{NODE_BIN_IN_NODE}/kubelet")
+        link_file(merged / "usr/bin/kubeadm", f"{NODE_BIN_IN_NODE}/kubeadm")
+        link_file(merged / "usr/local/bin/kubectl", f"{KUBE_BIN_IN_NODE}/kubectl")
         (work / "images").mkdir()
         _write_images(work / "images", merged, kube_bin, node_bin)
     finally:
@@ -494,16 +495,16 @@ def write_node_files(
     """Before the node boots: kubelet's node IP, the CNI config, and on the first master the
     lab CA (kubeadm signs with an existing CA, so the lab's profiles trust its apiservers) and
     kubeadm's init config."""
-    _write(root / "etc/default/kubelet", f"KUBELET_EXTRA_ARGS=--node-ip={address}\n")
-    _write(root / "etc/cni/net.d/10-kubeha-lab.conflist", cni_config(address) + "\n")
+    write_file(root / "etc/default/kubelet", f"KUBELET_EXTRA_ARGS=--node-ip={address}\n")
+    write_file(root / "etc/cni/net.d/10-kubeha-lab.conflist", cni_config(address) + "\n")
     if role == "master" and address == first_master:
         pki = root / "etc/kubernetes/pki"
-        _write(pki / "ca.crt", CA_CERT_FILE.read_text())
-        _write(pki / "ca.key", CA_KEY_FILE.read_text(), 0o600)
+        write_file(pki / "ca.crt", CA_CERT_FILE.read_text())
+        write_file(pki / "ca.key", CA_KEY_FILE.read_text(), 0o600)
         text = init_config(
             name, address, first_master, lab_secrets.token, lab_secrets.certificate_key
         ).replace("{version}", version)
-        _write(root / INIT_CONFIG.lstrip("/"), text, 0o600)
+        write_file(root / INIT_CONFIG.lstrip("/"), text, 0o600)
 
 
 def ca_cert_hash() -> str:
@@ -516,20 +517,6 @@ def ca_cert_hash() -> str:
         check=True,
     ).stdout
     return "sha256:" + hashlib.sha256(der).hexdigest()
-
-
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    path.write_text(text)
-    os.chmod(path, mode)
-
-
-def _link(path: Path, target: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    path.symlink_to(target)
 
 
 def b64(text: str) -> str:
