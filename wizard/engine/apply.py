@@ -28,10 +28,11 @@ from wizard.engine.events import Event, JsonLinesSink, MultiSink, Status
 from wizard.engine.locks import LockHolder, profile_lock
 from wizard.engine.model import ApplyOptions, NodeResult, NodeState, RunSummary, Secrets
 from wizard.engine.phase import PhaseName, RunMode, RunStopped
-from wizard.engine.run import Connector, Run
+from wizard.engine.run import Run
 from wizard.engine.run_phases.order import RUN_APPLY, RUN_UNINSTALL
 from wizard.engine.runner import walk
 from wizard.engine.runstate import RunState, keep_runs, last_run, new_run_id, prune_runs
+from wizard.engine.shared_connections import Connector, SharedConnections
 from wizard.errors import KubehaError
 from wizard.render import RenderPlan
 
@@ -148,8 +149,11 @@ def _start(plan, options, sink, cancel, secrets, connector, mode, holder, keep, 
     ssh = SshConnector(profile, options, secrets, emit) if connector is None else None
     if ssh is not None:
         opened.append(ssh)
-    open_for = connector or ssh
-    assert open_for is not None
+    direct = connector or ssh
+    assert direct is not None
+    # Closed before the connector's jump hosts; a preflight's connection is its node job's.
+    open_for = SharedConnections(direct, options.concurrency)
+    opened.append(open_for)
     cancel = cancel or threading.Event()
     run = Run(plan, options, mode, cancel, emit, open_for, holder, state, selected, opened=opened)
     what = f"{mode} of {profile.name} ({profile.strategy}) on {len(selected)} node(s), run {run_id}"

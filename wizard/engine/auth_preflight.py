@@ -5,13 +5,21 @@ anonymous requests (``--anonymous-auth=false``: 401) the default ``auth = "anony
 leave kubeha blind there (it then cuts nothing, but sees no dead master either), and
 ``client-cert`` without the certificate on the node likewise. The message says which mode the
 cluster needs. Read-only: it runs in a dry run too.
+
+Whether the apiservers answer anonymous requests is the cluster's: a few nodes ask before any
+node changes (:data:`SAMPLE`, the first the run will change), on the connections their jobs then
+use. Every other node asks the same in its own job before anything changes there
+(:func:`node_check`, in its ``facts`` phase): a node without the client certificate, or that
+sees every master fail, stops with nothing changed, and the others go on. Before, every node
+asked in the preflight on a connection of its own: a second SSH handshake per node, the largest
+cost a node added to the controller (``bench.fanout_cost``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from wizard.engine.remote import RemoteNode, q
@@ -20,6 +28,7 @@ from wizard.profile import Profile
 from wizard.textsafe import printable
 
 MARK = "KUBEHA-AUTH"  # each line of the script's answer
+SAMPLE = 3  # nodes asked before any node changes (at most the run's concurrency)
 
 
 @dataclass(frozen=True)
@@ -117,27 +126,36 @@ def problems(profile: Profile, answers: list[NodeAnswers]) -> tuple[list[str], l
     return found, seen
 
 
+def node_check(profile: Profile) -> Callable[[str, RemoteNode], list[str]]:
+    """What a node's job asks before it changes anything: the problems of that node's view
+    (empty: its checks see a master up)."""
+    text = script(profile)
+
+    def check(name: str, node: RemoteNode) -> list[str]:
+        result = node.sh(text, timeout=15 + 12 * len(profile.masters))
+        found, _ = problems(profile, [parse(name, result.stdout)])
+        return found
+
+    return check
+
+
 def run_preflight(
     profile: Profile,
     names: list[str],
-    open_node: Callable[[str], Callable[[], RemoteNode]],
+    lease: Callable[[str], AbstractContextManager[RemoteNode]],
     workers: int = 8,
 ) -> tuple[list[str], list[str]]:
-    """Every node in ``names`` asks every master (in parallel); each connection is closed."""
+    """Every node in ``names`` asks every master (in parallel), on the connection ``lease``
+    gives (the run's: kept for the node's job, :mod:`wizard.engine.shared_connections`)."""
     text = script(profile)
 
     def one(name: str) -> NodeAnswers:
-        node = None
         try:
-            node = open_node(name)()
-            result = node.sh(text, timeout=15 + 12 * len(profile.masters))
+            with lease(name) as node:
+                result = node.sh(text, timeout=15 + 12 * len(profile.masters))
             return parse(name, result.stdout)
         except Exception as exc:  # an SSH or lock error: the run stops, named
             return NodeAnswers(name, {}, {}, error=str(exc))
-        finally:
-            if node is not None:
-                with contextlib.suppress(Exception):
-                    node.transport.close()
 
     with concurrent.futures.ThreadPoolExecutor(
         max(1, min(workers, len(names) or 1)), thread_name_prefix="kubeha-auth"

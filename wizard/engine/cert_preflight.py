@@ -15,6 +15,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -127,26 +128,23 @@ def check_master(
 def run_preflight(
     profile: Profile,
     server_url: str,
-    open_node: Callable[[str], Callable[[], RemoteNode]],
+    lease: Callable[[str], AbstractContextManager[RemoteNode]],
     former: tuple[str, ...] = (),
 ) -> tuple[list[str], list[str]]:
-    """(problems, what was checked) for every master; each master's connection is closed.
-    ``former``: the servers an older kubeha repointed clients to (the plan's)."""
+    """(problems, what was checked) for every master, on the connection ``lease`` gives (the
+    run's: it stays open for the master's job). ``former``: the servers an older kubeha
+    repointed clients to (the plan's)."""
     names = (dialed_host(server_url),)
     problems: list[str] = []
     checked: list[str] = []
     for master in profile.masters:
         try:
-            node = open_node(master.name)()
-        except Exception as exc:  # an SSH or lock error: the run stops, named
-            problems.append(f"master {master.name}: cannot connect for the preflight: {exc}")
-            continue
-        try:
-            found = check_master(node, profile, master, names, server_url, former)
+            with lease(master.name) as node:
+                found = check_master(node, profile, master, names, server_url, former)
         except RuntimeError as exc:  # a file that cannot be read
             found = [f"master {master.name}: {exc}"]
-        finally:
-            node.transport.close()
+        except Exception as exc:  # an SSH or lock error: the run stops, named
+            found = [f"master {master.name}: cannot connect for the preflight: {exc}"]
         problems.extend(found)
         if not found:
             checked.append(f"master {master.name}: certificate covers {', '.join(names)}")

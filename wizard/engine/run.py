@@ -7,6 +7,7 @@ own events, so the run's :meth:`Run.event` is silent, and one that stops the run
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,14 +17,12 @@ from wizard.engine.job import Job
 from wizard.engine.locks import LockHolder
 from wizard.engine.model import ApplyOptions, NodeResult
 from wizard.engine.phase import RunMode
-from wizard.engine.remote import RemoteNode
 from wizard.engine.runstate import RunState
+from wizard.engine.shared_connections import SharedConnections
 from wizard.profile import Profile
 from wizard.render import RenderPlan
 from wizard.strategies import registry
 from wizard.strategies.base import Strategy
-
-Connector = Callable[[str], Callable[[], RemoteNode]]  # node name -> opens that node
 
 
 @dataclass
@@ -35,7 +34,7 @@ class Run:
     mode: RunMode
     cancel: threading.Event
     emit: Callable[[Event], None]
-    open_for: Connector
+    open_for: SharedConnections  # a preflight's connection is handed to the node's job
     holder: LockHolder
     state: RunState
     selected: list[str]
@@ -44,6 +43,8 @@ class Run:
     clients_first: dict[str, Job] = field(default_factory=dict)
     results: dict[str, NodeResult] = field(default_factory=dict)
     cluster_problems: list[str] = field(default_factory=list)
+    # The nodes the auth preflight asked (every other node that checks asks in its own job).
+    auth_asked: set[str] = field(default_factory=set)
     # kubeadm's objects ([clients] repoint): (object and field, diff or why unchanged).
     objects: list[tuple[str, str]] = field(default_factory=list)
     began: float | None = None  # when the first node started
@@ -60,6 +61,15 @@ class Run:
     @property
     def uninstall(self) -> bool:
         return self.mode is RunMode.UNINSTALL
+
+    @functools.cached_property
+    def waves(self) -> list[list[str]]:
+        """The selected nodes in the waves the run changes them (the strategy's: haproxy-
+        keepalived's load-balancer carriers first; an uninstall runs every node at once),
+        asked of the strategy once."""
+        if self.uninstall:
+            return [list(self.selected)]
+        return self.strategy.waves(self.plan, list(self.selected))
 
     def event(self, phase: str, status: Status, message: str = "", lines=(), duration=None) -> None:
         """Silent: each of the run's phases reports its own events (docs/JSON.md)."""

@@ -9,12 +9,14 @@ and the records of the phases before it, and keeps its own.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wizard.engine import node_manifest
 from wizard.engine.clients import ClientPlan
 from wizard.engine.job import NodeWork, Record
 from wizard.engine.probe import ProbeSettings, ca_used, parse_probe, probe_script, refusal_message
+from wizard.engine.remote import RemoteNode
 
 
 @dataclass
@@ -23,6 +25,9 @@ class ApplyWork(NodeWork):
     clients: ClientPlan | None = None  # kubeconfigs to repoint ([clients] repoint = true)
     # How the verify probe asks (the check's credentials, the CA it checks against).
     probe_settings: ProbeSettings = field(default_factory=ProbeSettings)
+    # The node's own auth check before anything changes (the nodes the run's auth preflight
+    # did not ask): the problems of its view of the masters (wizard.engine.auth_preflight).
+    auth_check: Callable[[str, RemoteNode], list[str]] | None = None
 
     @property
     def profile_name(self) -> str:

@@ -35,6 +35,10 @@ def facts(job: ApplyWork) -> Outcome:
         raise StepFailed(f"needs systemd as init, found {found.init or 'unknown'}")
     if "curl" not in found.binaries:
         raise StepFailed("needs curl on the node to verify the load balancer")
+    if job.auth_check is not None:  # as the run's auth preflight asks its first nodes
+        problems = job.auth_check(job.name, job.node)
+        if problems:
+            raise StepFailed("; ".join(problems) + "; nothing was changed on this node")
     ours = job.plan.services
     installed = retiring = None
     if job.strategy:

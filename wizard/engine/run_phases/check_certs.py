@@ -18,7 +18,7 @@ def check_certs(run: Run) -> Outcome:
     emit = run.emit
     emit(Event(None, PhaseName.PREFLIGHT, Status.STARTED, "serving certificates of the masters"))
     problems, checked = cert_preflight.run_preflight(
-        run.profile, run.plan.server_url, run.open_for, run.plan.former_server_urls
+        run.profile, run.plan.server_url, run.open_for.lease, run.plan.former_server_urls
     )
     if problems:
         message = "; ".join(problems)

@@ -4,6 +4,7 @@ if any (an uninstall that repoints clients has a first wave per node that points
 
 from __future__ import annotations
 
+from wizard.engine import auth_preflight
 from wizard.engine.clients import client_plan
 from wizard.engine.events import Status
 from wizard.engine.job import Job
@@ -11,6 +12,7 @@ from wizard.engine.node_job import NodeJob
 from wizard.engine.phase import Outcome, Phase, RunMode
 from wizard.engine.probe import ProbeSettings
 from wizard.engine.run import Run
+from wizard.engine.run_phases.check_auth import checking_nodes
 from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
 
 TITLE = "jobs"  # no event of its own
@@ -21,6 +23,8 @@ def make_jobs(run: Run) -> Outcome:
     lock = run.holder if run.mode is not RunMode.DRY_RUN else None
     strategy = run.profile.strategy
     clients = client_plan(run.profile, plan.server_url, plan.former_server_urls)
+    checker = auth_preflight.node_check(run.profile)
+    ask_in_job = set() if run.uninstall else set(checking_nodes(run)) - run.auth_asked
     for name in run.selected:
         node_plan, opener = plan.for_node(name), run.open_for(name)
         if run.uninstall:
@@ -42,6 +46,7 @@ def make_jobs(run: Run) -> Outcome:
                 strategy=strategy,
                 clients=clients,
                 probe_settings=ProbeSettings.of(run.profile),
+                auth_check=checker if name in ask_in_job else None,
             )
         run.jobs[name] = job
     run.opened.extend([*run.clients_first.values(), *run.jobs.values()])

@@ -13,21 +13,19 @@ from wizard.engine.model import NodeResult, NodeState
 from wizard.engine.phase import Outcome, Phase, PhaseName
 from wizard.engine.pool import run_pool
 from wizard.engine.run import Run
-from wizard.render import RenderPlan
-from wizard.strategies.base import Strategy
 
 TITLE = "nodes"  # each node reports its own events
 
 
 def nodes(run: Run) -> Outcome:
-    strategy, plan, results, emit = run.strategy, run.plan, run.results, run.emit
+    strategy, results, emit = run.strategy, run.results, run.emit
     run.began = time.monotonic()
     # Connections close as each node finishes, except the ones the strategy's cluster check
     # after the run needs (haproxy-keepalived: who holds the VIP).
     keep_open = set() if run.uninstall else set(strategy.cluster_nodes(run.profile))
     if run.clients_first and not _clients_pointed_back(run):
         return Status.FAILED, "", ()
-    for index, wave in enumerate(waves(strategy, plan, list(run.jobs), run.uninstall)):
+    for index, wave in enumerate(run.waves):
         if index > 0 and results and not any(r.ok for r in results.values()):
             for name in wave:  # nothing carries the load balancer: do not wait on it
                 reason = "not verified: no load-balancer node came up"
@@ -59,14 +57,6 @@ def _clients_pointed_back(run: Run) -> bool:
         run.results[name] = NodeResult(name, NodeState.BROKEN, reason, result.changed_files)
         run.state.set_node(name, NodeState.BROKEN.value)
     return False
-
-
-def waves(
-    strategy: Strategy, plan: RenderPlan, names: list[str], uninstall: bool
-) -> list[list[str]]:
-    """The strategy's waves of nodes (haproxy-keepalived: the load-balancer carriers first);
-    an uninstall runs every node at once."""
-    return [names] if uninstall else strategy.waves(plan, names)
 
 
 PHASE: Phase[Run] = Phase(TITLE, 0.0, run=nodes, dry_run=nodes)
