@@ -1,0 +1,261 @@
+"""Throughput through each balancer as Kubernetes clients use it, as a figure that holds:
+``python -m bench.h2_throughput [--rounds 7] [--seconds 8] [--runs 2]`` (root, the lab; it
+turns the lab real and gives the stand-in back).
+
+Why not bench.real_throughput's one round per path: on this shared 2-core host the direct rate
+moves by a third between runs, so one direct round against one round through a balancer, taken
+minutes apart, cannot tell 0.7 from 1.0. Here, for each strategy in turn (applied once):
+
+* **HTTP/2 multiplexed clients, as client-go**: h2load from the worker w1's network namespace,
+  three processes side by side (one per master direct, each ``-c 4 -m 10``; through the
+  balancer the same three processes to its one address), asking the real apiservers' /readyz
+  for ``--seconds`` after a 1 s warm-up;
+* **new-connection clients, as kubelet's first connect or curl**: bench.throughput's client in
+  w1, 4 threads, a new TCP + TLS connection per request;
+* direct and through the balancer **interleaved in pairs**, the order swapped each pair
+  (AB BA AB ...) so that a drift of the host's load falls on both sides, after one discarded
+  warm-up pair; the ratio is taken **per pair** (balancer / direct), and its median and spread
+  (min-max, and the interquartile range) over the pairs are reported;
+* ``--runs 2`` repeats the whole measurement, so the report shows whether two runs agree (the
+  issue's bar: within ±0.05 on each median ratio).
+
+ipvs is not here: the kernel's path runs only in the QEMU guest, whose emulated CPU makes h2load's
+rates there say nothing (bench.real_throughput's guest rows are the kernel's reference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bench.failover import deploy, run_uninstall_all
+from bench.real_clients import real_lab
+from bench.throughput import run_client
+from wizard.lab import Lab
+from wizard.lab.constants import HAPROXY_VIP
+from wizard.netaddr import url_host
+
+STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
+H2_CONNECTIONS = 4  # per h2load process (three processes: one per master, as client-go's spread)
+H2_STREAMS = 10  # concurrent streams per connection (client-go multiplexes on one connection)
+NEW_CONNECTION_THREADS = 4
+PATH = "/readyz"
+FINISHED_RE = re.compile(r"finished in [0-9.]+m?s, ([0-9.]+) req/s")
+REQUESTS_RE = re.compile(
+    r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored"
+)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Round:
+    """One client kind's one round on one path."""
+
+    rps: float
+    failed: int
+
+
+@dataclass
+class Pairs:
+    """One strategy's rounds for one client kind: direct and through the balancer, paired."""
+
+    strategy: str
+    kind: str
+    direct: list[Round] = field(default_factory=list)
+    balancer: list[Round] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [b.rps / d.rps for d, b in zip(self.direct, self.balancer, strict=True) if d.rps]
+
+    @property
+    def failed(self) -> int:
+        return sum(r.failed for r in (*self.direct, *self.balancer))
+
+
+def parse_h2load(text: str) -> Round:
+    """h2load's summary: its req/s and the requests that did not succeed."""
+    rate = FINISHED_RE.search(text)
+    counts = REQUESTS_RE.search(text)
+    if rate is None or counts is None:
+        raise RuntimeError(f"h2load printed no summary: {text[-400:]!r}")
+    done, succeeded, failed, errored = (int(x) for x in counts.groups())
+    return Round(float(rate.group(1)), max(done - succeeded, failed + errored))
+
+
+def h2load_round(netns: str, targets: Sequence[tuple[str, int]], seconds: float) -> Round:
+    """Three h2load processes side by side in ``netns`` (one per target, repeated to three)."""
+    chosen = [targets[i % len(targets)] for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                "h2load",
+                "-c",
+                str(H2_CONNECTIONS),
+                "-m",
+                str(H2_STREAMS),
+                "-D",
+                f"{seconds:g}",
+                "--warm-up-time",
+                "1",
+                f"https://{url_host(host)}:{port}{PATH}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for host, port in chosen
+    ]
+    rounds = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=seconds + 60)
+        rounds.append(parse_h2load(out))
+    return Round(sum(r.rps for r in rounds), sum(r.failed for r in rounds))
+
+
+def new_connection_round(lab: Lab, client: str, targets, seconds: float) -> Round:
+    r = run_client(lab, client, [list(t) for t in targets], NEW_CONNECTION_THREADS, seconds, True)
+    return Round(float(r["rps"]), int(r["errors"]))
+
+
+def balancer_targets(strategy: str) -> list[tuple[str, int]]:
+    if strategy == "haproxy-keepalived":
+        return [(HAPROXY_VIP, 8443)]
+    return [("127.0.0.1", 8443)]
+
+
+def measure_strategy(
+    lab: Lab, strategy: str, rounds: int, seconds: float, log: Log
+) -> tuple[Pairs, Pairs]:
+    """Apply ``strategy``, then ``rounds`` interleaved pairs per client kind (after a discarded
+    warm-up pair)."""
+    deploy(lab, strategy)
+    client = lab.workers[0]
+    direct = [(m.address, 6443) for m in lab.masters]
+    through = balancer_targets(strategy)
+    kinds: dict[str, Callable[[list[tuple[str, int]]], Round]] = {
+        "HTTP/2 multiplexed": lambda t: h2load_round(client.netns, t, seconds),
+        "new connection": lambda t: new_connection_round(lab, client.name, t, seconds),
+    }
+    found = []
+    for kind, one in kinds.items():
+        pairs = Pairs(strategy, kind)
+        one(direct), one(through)  # warm-up pair: the apiservers' caches, the proxy's workers
+        for index in range(rounds):
+            order = ("direct", "balancer") if index % 2 == 0 else ("balancer", "direct")
+            for side in order:
+                got = one(direct if side == "direct" else through)
+                (pairs.direct if side == "direct" else pairs.balancer).append(got)
+            log(
+                f"h2 throughput: {strategy}, {kind}, pair {index + 1}: direct "
+                f"{pairs.direct[-1].rps:.0f} req/s, balancer {pairs.balancer[-1].rps:.0f} req/s, "
+                f"ratio {pairs.ratios[-1]:.3f}"
+            )
+        found.append(pairs)
+    return found[0], found[1]
+
+
+def quartiles(values: Sequence[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def markdown(runs: Sequence[Sequence[Pairs]]) -> str:
+    lines = [
+        "| client | strategy | run | pairs | direct req/s (median) | balancer req/s (median) "
+        "| ratio median | ratio min-max | ratio IQR | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run_index, found in enumerate(runs, start=1):
+        for p in found:
+            ratios = p.ratios
+            low, high = quartiles(ratios)
+            lines.append(
+                f"| {p.kind} | {p.strategy} | {run_index} | {len(ratios)} "
+                f"| {statistics.median(r.rps for r in p.direct):.0f} "
+                f"| {statistics.median(r.rps for r in p.balancer):.0f} "
+                f"| {statistics.median(ratios):.3f} | {min(ratios):.3f}-{max(ratios):.3f} "
+                f"| {low:.3f}-{high:.3f} | {p.failed} |"
+            )
+    if len(runs) > 1:
+        lines += [
+            "",
+            "| client | strategy | median ratio per run | largest difference |",
+            "|---|---|---|---|",
+        ]
+        for index, first in enumerate(runs[0]):
+            medians = [statistics.median(run[index].ratios) for run in runs]
+            lines.append(
+                f"| {first.kind} | {first.strategy} "
+                f"| {', '.join(f'{m:.3f}' for m in medians)} | {max(medians) - min(medians):.3f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bench.run import lab_lock
+    from wizard.lab.system import require_root
+
+    parser = argparse.ArgumentParser(prog="python -m bench.h2_throughput", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7, help="pairs per strategy and client")
+    parser.add_argument("--seconds", type=float, default=8.0, help="per round")
+    parser.add_argument("--runs", type=int, default=2, help="whole measurements, to compare")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--out", help="also write the table (markdown) and the rounds (JSON)")
+    parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
+    args = parser.parse_args(argv)
+    require_root()
+    if subprocess.run(["h2load", "--version"], capture_output=True).returncode != 0:
+        raise SystemExit("h2load is not installed: apt-get install nghttp2-client")
+    strategies = [s for s in args.strategies.split(",") if s]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    runs: list[list[Pairs]] = []
+    with lab_lock(not args.no_lock), real_lab(run_uninstall_all) as lab:
+        for run_index in range(args.runs):
+            found: list[Pairs] = []
+            for strategy in strategies:
+                print(f"h2 throughput: run {run_index + 1}, {strategy}", flush=True)
+                found.extend(measure_strategy(lab, strategy, args.rounds, args.seconds, print))
+            runs.append(sorted(found, key=lambda p: (p.kind, p.strategy)))
+    table = markdown(runs)
+    head = (
+        f"h2 throughput, {started}, {args.rounds} pairs x {args.seconds:g} s, {args.runs} run(s):"
+    )
+    print(f"{head}\n{table}")
+    if args.out:
+        with open(args.out, "w") as out:
+            out.write(f"{head}\n\n{table}\n")
+        with open(f"{args.out}.json", "w") as out:
+            json.dump(
+                [
+                    [
+                        p.__dict__
+                        | {
+                            "direct": [r.__dict__ for r in p.direct],
+                            "balancer": [r.__dict__ for r in p.balancer],
+                        }
+                        for p in run
+                    ]
+                    for run in runs
+                ],
+                out,
+                indent=1,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

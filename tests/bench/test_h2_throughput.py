@@ -1,0 +1,30 @@
+"""bench.h2_throughput's arithmetic: h2load's summary read, ratios taken per pair, the median
+and spread reported, and two runs compared (no lab: the measurement itself is the bench's)."""
+
+from __future__ import annotations
+
+from bench.h2_throughput import Pairs, Round, markdown, parse_h2load
+
+H2LOAD = """starting benchmark...
+finished in 8.00s, 1234.50 req/s, 1.21MB/s
+requests: 9876 total, 9876 started, 9870 done, 9866 succeeded, 4 failed, 0 errored, 0 timeout
+"""
+
+
+def test_h2loads_summary_gives_the_rate_and_the_requests_that_did_not_succeed() -> None:
+    assert parse_h2load(H2LOAD) == Round(1234.5, 4)
+
+
+def test_ratios_are_per_pair_and_the_report_shows_median_spread_and_agreement() -> None:
+    def pairs(direct: list[float], balancer: list[float]) -> Pairs:
+        found = Pairs("local-nginx", "HTTP/2 multiplexed")
+        found.direct = [Round(x, 0) for x in direct]
+        found.balancer = [Round(x, 0) for x in balancer]
+        return found
+
+    first = pairs([1000, 800, 1200], [950, 780, 1100])  # the host's drift falls on both sides
+    assert [round(r, 3) for r in first.ratios] == [0.95, 0.975, 0.917]
+    second = pairs([900, 1000, 1100], [870, 930, 1050])
+    text = markdown([[first], [second]])
+    assert "| HTTP/2 multiplexed | local-nginx | 1 | 3 | 1000 | 950 | 0.950 | 0.917-0.975 |" in text
+    assert "| HTTP/2 multiplexed | local-nginx | 0.950, 0.955 | 0.005 |" in text
