@@ -25,7 +25,7 @@ def _find(profile: Profile, name: str) -> int:
         if master.name == name:
             return index
     names = ", ".join(m.name for m in profile.masters)
-    raise MasterChangeError(f"--master: {printable(name)!r}: expected one of {names}")
+    raise MasterChangeError(f"--master: '{printable(name)}': expected one of {names}")
 
 
 def _check_new(profile: Profile, new: Master, leaving: str = "") -> None:
@@ -33,10 +33,10 @@ def _check_new(profile: Profile, new: Master, leaving: str = "") -> None:
         if node.name == leaving:
             continue
         if node.name == new.name:
-            raise MasterChangeError(f"--name: {printable(new.name)!r}: a node already has it")
+            raise MasterChangeError(f"--name: '{printable(new.name)}': a node already has it")
         if node.address == new.address:
             raise MasterChangeError(
-                f"--address: {printable(new.address)!r}: node {printable(node.name)!r} has it"
+                f"--address: '{printable(new.address)}': node '{printable(node.name)}' has it"
             )
 
 
@@ -54,7 +54,7 @@ def remove_master(profile: Profile, name: str) -> tuple[Profile, str]:
     index = _find(profile, name)
     if len(profile.masters) == 1:
         raise MasterChangeError(
-            f"--master: {printable(name)!r}: the only master; a balancer needs at least one "
+            f"--master: '{printable(name)}': the only master; a balancer needs at least one "
             "(add its replacement first, or use replace)"
         )
     left = profile.masters[:index] + profile.masters[index + 1 :]

@@ -1,5 +1,6 @@
 """``kubeha masters add|remove|replace PROFILE ...``: change the profile's masters and bring the
-nodes' balancers to the new list in one run, then save the profile.
+nodes' balancers to the new list in one run, then save the profile (``restart``, which changes no
+profile: :mod:`wizard.commands.masters_restart_command`).
 
 The new profile is validated and rendered first; ``--dry-run`` shows every node's diff and
 writes nothing; otherwise, once confirmed, the nodes are applied (staged, checked, rolled back
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from wizard.commands import masters_restart_command
 from wizard.commands.apply_commands import _confirm, apply_and_report, run_options
 from wizard.commands.loading import load_valid_profile
 from wizard.commands.options import port_number, profile_argument
@@ -48,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("--port", type=port_number, default=6443, help="its apiserver port")
         run_options(parser, dry_run=True, only=False, resume=False)
         parser.set_defaults(func=run_masters, only=[], resume=False)
+    restart = actions.add_parser(
+        "restart", help="restart every master's apiserver in turn, each once every node has it back"
+    )
+    profile_argument(restart)
+    masters_restart_command.options(restart)
 
 
 def changed_profile(args: argparse.Namespace, profile: Profile) -> tuple[Profile, str]:
