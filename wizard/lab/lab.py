@@ -56,6 +56,9 @@ from wizard.lab.system import (
 )
 
 Log = Callable[[str], None]
+# kubelet restarts a killed static pod after its crash back-off (10 s doubling to 5 min) and the
+# apiserver then needs its start (seconds to tens of seconds on a loaded 2-core machine).
+KUBEADM_RESTORE_TIMEOUT = 360.0
 
 
 def _quiet(_: str) -> None:
@@ -637,10 +640,20 @@ def apiserver_unit(state: LabState | None) -> str:
 
 
 def apiserver_state(name: str, state: LabState | None = None) -> str:
-    """``active``, ``failed``, ``inactive``... of the node's apiserver (stand-in or real)."""
+    """``active``, ``failed``, ``inactive``... of the node's apiserver (stand-in or real); in
+    the kubeadm lab ``active`` while a kube-apiserver process runs, else ``inactive``."""
     state = state or read_state()
+    if state is not None and state.control_plane == cp.KUBEADM:
+        return "active" if _static_apiserver_pids(name, state) else "inactive"
     proc = exec_in_node(name, ["systemctl", "is-active", apiserver_unit(state)], state=state)
     return proc.stdout.strip() or "unknown"
+
+
+def _static_apiserver_pids(name: str, state: LabState) -> list[str]:
+    """The kubeadm lab's kube-apiserver processes on the master (its static pod's container),
+    as PIDs in the node's own PID namespace."""
+    proc = exec_in_node(name, ["pgrep", "-x", "kube-apiserver"], state=state)
+    return proc.stdout.split()
 
 
 def _signal_apiserver(name: str, signal_name: str) -> LabState:
@@ -649,8 +662,9 @@ def _signal_apiserver(name: str, signal_name: str) -> LabState:
         raise LabError(f"{name} is not a master: it runs no apiserver")
     if state.control_plane == cp.KUBEADM:
         raise LabError(
-            "kill-apiserver and drain do not work on the kubeadm lab yet (its apiserver is a "
-            "static pod: kubelet would start it again); cut and restore do"
+            "drain does not work on the kubeadm lab (its apiserver is a static pod that kubelet "
+            "runs: a graceful stop is kubelet's, through the manifest); kill-apiserver, cut and "
+            "restore do"
         )
     # The main PID, signalled with kill(1): `systemctl kill` fails inside nspawn on some hosts.
     main_pid = exec_in_node(
@@ -672,10 +686,28 @@ def drain(name: str) -> None:
 
 
 def kill_apiserver(name: str) -> None:
-    """SIGKILL the master's apiserver: clients now get connection refused (RST)."""
-    state = _signal_apiserver(name, "KILL")
+    """SIGKILL the master's apiserver: clients now get connection refused (RST). The stand-in's
+    and the real lab's stay dead until :func:`restore`. The kubeadm lab's is a static pod: the
+    kill is a crash, and kubelet starts the container again by itself (at once after a first
+    crash, after its back-off of 10 s, 20 s... after the next ones); returns once the killed
+    process is gone."""
+    state = _require_lab()
+    if state.control_plane != cp.KUBEADM:
+        state = _signal_apiserver(name, "KILL")
+        deadline = time.monotonic() + 10
+        while apiserver_state(name, state) == "active":
+            if time.monotonic() > deadline:
+                raise LabError(f"the apiserver on {name} did not die")
+            time.sleep(0.05)
+        return
+    if state.node(name).role != "master":
+        raise LabError(f"{name} is not a master: it runs no apiserver")
+    pids = _static_apiserver_pids(name, state)
+    if not pids:
+        raise LabError(f"no kube-apiserver runs on {name} (kubelet is restarting it?)")
+    exec_in_node(name, ["kill", "-KILL", *pids], state=state, check=False)
     deadline = time.monotonic() + 10
-    while apiserver_state(name, state) == "active":
+    while set(pids) & set(_static_apiserver_pids(name, state)):  # kubelet's next one is new
         if time.monotonic() > deadline:
             raise LabError(f"the apiserver on {name} did not die")
         time.sleep(0.05)
@@ -694,7 +726,10 @@ def restore(name: str) -> None:
     n = state.node(name)
     was_cut = bool(network.is_cut(name))
     network.set_cut(name, False)
-    if n.role != "master" or state.control_plane == cp.KUBEADM:
+    if n.role != "master":
+        return
+    if state.control_plane == cp.KUBEADM:  # kubelet restarts a killed one: wait until it serves
+        _wait_serving(name, n.address, state, KUBEADM_RESTORE_TIMEOUT)
         return
     # A drain still under way: stop it and start afresh. A cut master's apiserver was never
     # stopped (its /readyz may fail until its etcd member is back: not a drain).
@@ -708,8 +743,13 @@ def restore(name: str) -> None:
         exec_in_node(name, ["systemctl", "reset-failed", unit], state=state, check=False)
         # A real apiserver is Type=notify: start returns once it serves (~10-30 s).
         exec_in_node(name, ["systemctl", "start", unit], state=state, check=True, timeout=240)
-    deadline = time.monotonic() + 15
-    probe = ["python3", "-c", f"import socket; socket.create_connection(('{n.address}', 6443), 1)"]
+    _wait_serving(name, n.address, state, 15)
+
+
+def _wait_serving(name: str, address: str, state: LabState, seconds: float) -> None:
+    """Until the master's apiserver accepts connections on its address."""
+    deadline = time.monotonic() + seconds
+    probe = ["python3", "-c", f"import socket; socket.create_connection(('{address}', 6443), 1)"]
     while exec_in_node(name, probe, state=state).returncode != 0:
         if time.monotonic() > deadline:
             raise LabError(f"the apiserver on {name} did not come back")
