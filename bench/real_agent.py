@@ -44,7 +44,9 @@ def emit(record):
 
 
 def read_kubeconfig(path):
-    """(server, CA pem, client cert pem, client key pem) from a lab kubeconfig."""
+    """(server, CA pem, client cert pem, client key pem) from a lab kubeconfig: each inline
+    (``*-data``) or a file it names (a kubeadm worker's kubelet.conf: kubelet's rotated
+    certificate and key in one file)."""
     with open(path) as handle:
         text = handle.read()
 
@@ -53,13 +55,17 @@ def read_kubeconfig(path):
         return match.group(1) if match else ""
 
     def pem(name):
-        return base64.b64decode(field(name)).decode()
+        data = field(f"{name}-data")
+        if data:
+            return base64.b64decode(data).decode()
+        with open(field(name).strip("\"'")) as handle:
+            return handle.read()
 
     return (
         field("server"),
-        pem("certificate-authority-data"),
-        pem("client-certificate-data"),
-        pem("client-key-data"),
+        pem("certificate-authority"),
+        pem("client-certificate"),
+        pem("client-key"),
     )
 
 

@@ -7,6 +7,16 @@ the leader leases, while a writer patches a Service every 0.5 s (bench/real_agen
 the table (bench/real_figures.py) that docs/BENCHMARKS.md shows. The lab is left with the
 stand-in control plane and no strategy installed.
 
+``--control-plane kubeadm``: the same drills (kill and cut; a drain is kubelet's on that lab) on
+the kubeadm lab (``lab up --control-plane kubeadm``: static pods, each apiserver on its own
+stacked etcd member, kube-proxy a DaemonSet), each strategy applied with the lab profile's
+``[clients] repoint`` (kubeadm's kubeconfigs and its objects, kube-proxy's ConfigMap included;
+controller-manager and scheduler stay on their own apiserver, as kubeadm made them). Each node's
+clients use kubeadm's own kubeconfig (a master's admin.conf, a worker's kubelet.conf); the
+writer, which needs more than a node's rights, runs on a master that is not faulted. A kill
+there is a crash: kubelet starts the apiserver again by itself. Before each cut the bench
+logs which master leads etcd (its metrics' ``etcd_server_is_leader``).
+
 ipvs runs on a QEMU guest (the only lab node with IPVS; it has kubectl and kube-proxy in a real
 lab, see wizard.lab.qemu_kube): its clients are the ones measured, its agent runs over SSH and
 its clock is read against the host's. The masters' leaders cannot sit behind IPVS in this lab
@@ -50,6 +60,9 @@ from wizard.render import build_plan
 NSPAWN_STRATEGIES = ("local-nginx", "local-haproxy", "haproxy-keepalived")
 STRATEGIES = (*NSPAWN_STRATEGIES, "ipvs")  # ipvs: on a QEMU guest
 KINDS = ("kill", "cut", "drain")
+KUBEADM_KINDS = ("kill", "cut")
+KUBEADM = "kubeadm"
+ADMIN_CONF, KUBELET_CONF = "/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf"
 NAMESPACE, SERVICE = "kubeha-bench", "tick"
 AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
 RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
@@ -81,7 +94,9 @@ def deployment(lab: Lab, strategy: str, guests: tuple[GuestState, ...] = ()) -> 
         data = build_profile(lab.state, strategy)
     profile = profile_from_dict(data).profile
     assert profile is not None
-    clients = Clients(repoint=True, kubeconfigs=KUBECONFIGS)
+    # The kubeadm lab's profile repoints kubeadm's kubeconfigs and objects as it is.
+    kubeadm = lab.state.control_plane == KUBEADM
+    clients = profile.clients if kubeadm else Clients(repoint=True, kubeconfigs=KUBECONFIGS)
     only = tuple(g.name for g in guests)
     return Deployment(
         dataclasses.replace(profile, clients=clients),
@@ -284,15 +299,31 @@ def start_agents(lab: Lab, dep: Deployment, victim: str, duration: float) -> lis
     nodes = [(g.name, "worker", g) for g in dep.guests] or [
         (n.name, n.role, None) for n in lab.nodes
     ]
-    writer = next(name for name, role, _g in nodes if role == "worker" and name != victim)
+    kubeadm = lab.state.control_plane == KUBEADM
+    # kubeadm's nodes: a worker has only kubelet's rights (it may watch, not patch, a Service).
+    writer_role = "master" if kubeadm else "worker"
+    writer = next(name for name, role, _g in nodes if role == writer_role and name != victim)
     agents = []
     for name, role, guest in nodes:
         config = dict(base, healthz=role == "worker", writer=name == writer)
+        if kubeadm:
+            config["kubeconfig"] = ADMIN_CONF if role == "master" else KUBELET_CONF
         if guest is not None:  # an emulated CPU: iptables-save every 0.25 s would starve it
             config["poll_interval"] = 0.5
         config["leases"] = name == writer and not dep.guests
         agents.append(Agent(lab, name, config, guest))
     return agents
+
+
+def etcd_leader(lab: Lab) -> str:
+    """The kubeadm lab's master whose etcd member leads (its metrics, on 127.0.0.1:2381)."""
+    script = "curl -s -m 3 http://127.0.0.1:2381/metrics | grep '^etcd_server_is_leader '"
+    leaders = [
+        m.name
+        for m in lab.masters
+        if lab.exec_in_node(m.name, ["sh", "-c", script]).stdout.split()[-1:] == ["1"]
+    ]
+    return ", ".join(leaders) or "none seen"
 
 
 def fault(lab: Lab, kind: str, name: str) -> None:
@@ -345,6 +376,8 @@ def drill(
         wait(warmed, 90, "every watch and kube-proxy delivering, both leases renewed")
         ready = time.time()
         time.sleep(BASELINE_S)  # a bench's fixed span, measured, not a wait for a condition
+        if kind == "cut" and lab.state.control_plane == KUBEADM:
+            log(f"real clients: etcd's leader before the cut: {etcd_leader(lab)}")
         at = time.time()
         fault(lab, kind, victim)
         excluded = {victim} if kind == "cut" else set()
@@ -424,16 +457,19 @@ def measure(
 
 
 @contextlib.contextmanager
-def real_lab(clean_up: Callable[[Lab], None], hardened: bool = False) -> Iterator[Lab]:
+def real_lab(
+    clean_up: Callable[[Lab], None], hardened: bool = False, control_plane: str = "real"
+) -> Iterator[Lab]:
     """The lab with its real control plane (``hardened``: its apiservers refuse anonymous
-    requests, the profiles check with each node's client certificate); at the end
-    ``clean_up`` (no strategy left), then the stand-in back, whatever happened."""
+    requests, the profiles check with each node's client certificate; ``control_plane``
+    ``kubeadm``: the kubeadm lab); at the end ``clean_up`` (no strategy left), then the
+    stand-in back, whatever happened."""
     lab = up(
         3,
         2,
         0,
         replace=True,
-        control_plane="real",
+        control_plane=control_plane,
         hardened=hardened,
         log=lambda s: print(f"[lab] {s}"),
     )
@@ -460,22 +496,38 @@ def main(argv=None) -> int:
         "--seeds", action="store_true", help="also the seed guides' configs (guides 000, 004)"
     )
     parser.add_argument(
+        "--control-plane",
+        choices=("real", KUBEADM),
+        default="real",
+        help="real: the lab's five-binary control plane (default); kubeadm: the kubeadm lab "
+        "(static pods, stacked etcd, kube-proxy DaemonSet; kill and cut, local strategies and "
+        "haproxy-keepalived)",
+    )
+    parser.add_argument(
         "--hardened",
         action="store_true",
         help="on the hardened lab: apiservers with --anonymous-auth=false, checks by client cert",
     )
     args = parser.parse_args(argv)
+    kubeadm = args.control_plane == KUBEADM
+    if kubeadm and (args.hardened or "ipvs" in (args.strategy or ())):
+        parser.error("--control-plane kubeadm: not with --hardened or --strategy ipvs")
+    if kubeadm and "drain" in (args.kind or ()):
+        parser.error("--control-plane kubeadm: --kind kill or cut (a drain is kubelet's there)")
     require_root()
     global RECORDS
     RECORDS = args.records
     if RECORDS is not None:
         RECORDS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with lab_lock(not args.no_lock), real_lab(uninstall_all, args.hardened) as lab:
-        rows = measure(
-            lab, tuple(args.strategy or STRATEGIES), tuple(args.kind or KINDS), seeds=args.seeds
-        )
-    lab_kind = "hardened lab" if args.hardened else "lab"
+    strategies = tuple(args.strategy or (NSPAWN_STRATEGIES if kubeadm else STRATEGIES))
+    kinds = tuple(args.kind or (KUBEADM_KINDS if kubeadm else KINDS))
+    with (
+        lab_lock(not args.no_lock),
+        real_lab(uninstall_all, args.hardened, args.control_plane) as lab,
+    ):
+        rows = measure(lab, strategies, kinds, seeds=args.seeds)
+    lab_kind = "hardened lab" if args.hardened else "kubeadm lab" if kubeadm else "lab"
     print(f"real clients on the {lab_kind}, {started}:\n{markdown(rows)}")
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))

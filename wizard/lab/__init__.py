@@ -11,6 +11,7 @@ The API the tests and the deploy engine use::
 
 from wizard.lab.lab import (
     Lab,
+    add_node,
     apiserver_state,
     current,
     cut,
@@ -20,6 +21,7 @@ from wizard.lab.lab import (
     is_healthy,
     kill_apiserver,
     load_state,
+    remove_node,
     restore,
     status_rows,
     up,
@@ -30,6 +32,7 @@ __all__ = [
     "Lab",
     "LabState",
     "NodeState",
+    "add_node",
     "apiserver_state",
     "current",
     "cut",
@@ -39,6 +42,7 @@ __all__ = [
     "is_healthy",
     "kill_apiserver",
     "load_state",
+    "remove_node",
     "restore",
     "status_rows",
     "up",

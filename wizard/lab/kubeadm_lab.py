@@ -559,6 +559,15 @@ def _ctr_answers(exec_in: Exec, name: str) -> Callable[[], str | None]:
     return check
 
 
+def import_images(name: str, exec_in: Exec, role: str = "worker") -> None:
+    """A node's images (``master.tar`` or ``worker.tar``) into its containerd, once it answers."""
+    _wait(f"containerd on {name}", time.monotonic() + 120, _ctr_answers(exec_in, name), 0.5)
+    tar = f"{IMAGES_IN_NODE}/{'master' if role == 'master' else 'worker'}.tar"
+    _checked(
+        exec_in, name, ["ctr", "-n", "k8s.io", "images", "import", tar], "ctr images import", 600
+    )
+
+
 def bring_up(
     nodes: list[tuple[str, str, str]],
     exec_in: Exec,

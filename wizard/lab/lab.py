@@ -56,6 +56,9 @@ from wizard.lab.system import (
 )
 
 Log = Callable[[str], None]
+# kubelet restarts a killed static pod after its crash back-off (10 s doubling to 5 min) and the
+# apiserver then needs its start (seconds to tens of seconds on a loaded 2-core machine).
+KUBEADM_RESTORE_TIMEOUT = 360.0
 
 
 def _quiet(_: str) -> None:
@@ -319,11 +322,6 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         first_master = next(s.address for s in specs if s.role == "master")
         version = (Path(state.kube_bin).parent / "VERSION").read_text().strip()
         layer = Path(state.kubeadm_layer)
-        kubeadm_binds = [
-            (state.kube_bin, kubeadm_lab.KUBE_BIN_IN_NODE),
-            (state.kubeadm_bin, kubeadm_lab.NODE_BIN_IN_NODE),
-            (str(layer / "images"), kubeadm_lab.IMAGES_IN_NODE),
-        ]
     if real:
         cluster = cp.issue_cluster_pki()
         masters = [(s.name, s.address) for s in specs if s.role == "master"]
@@ -339,15 +337,8 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
 
     for spec in specs:
         netns = network.create_node_net(spec.name, spec.address, spec.address6)
-        if kubeadm:  # kubeadm's preflight wants forwarding; pods reach other nodes' pods
-            run(["ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-            for other in specs:
-                if other.name != spec.name:
-                    subnet = kubeadm_lab.pod_subnet(other.address)
-                    run(["ip", "-n", netns, "route", "add", subnet, "via", other.address])
-            # No default route in the lab: the Service range gets one of its own on the bridge,
-            # so a node's own connection to a Service IP reaches kube-proxy's DNAT rules.
-            run(["ip", "-n", netns, "route", "add", kubeadm_lab.SERVICE_SUBNET, "dev", "eth0"])
+        if kubeadm:
+            _kubeadm_net(netns, spec, specs)
         n = NodeState(
             name=spec.name,
             role=spec.role,
@@ -381,20 +372,7 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
             kubeadm_lab.write_node_files(
                 merged, spec.name, spec.role, spec.address, first_master, lab_secrets, version
             )
-            containerd = node.node_dir(spec.name) / "containerd"
-            containerd.mkdir(exist_ok=True)
-            n.nspawn_pid, n.nspawn_started = node.start_container(
-                spec.name,
-                merged,
-                netns,
-                kubeadm_binds,
-                writable_net_sysctls=True,
-                extra_args=[
-                    *kubeadm_lab.nspawn_args(),
-                    f"--bind={containerd}:{kubeadm_lab.CONTAINERD_IN_NODE}",
-                ],
-                own_cgroups=True,
-            )
+            n.nspawn_pid, n.nspawn_started = _start_kubeadm_node(state, spec.name, merged, netns)
         else:
             n.nspawn_pid, n.nspawn_started = node.start_container(
                 spec.name, merged, netns, binds if real else None, writable_net_sysctls=real
@@ -419,6 +397,153 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         )
     state.ready = True
     save_state(state)
+
+
+def _kubeadm_net(netns: str, spec: node.NodeSpec, specs: list[node.NodeSpec]) -> None:
+    """kubeadm's preflight wants forwarding; pods reach other nodes' pods."""
+    from wizard.lab import kubeadm_lab
+
+    run(["ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    for other in specs:
+        if other.name != spec.name:
+            subnet = kubeadm_lab.pod_subnet(other.address)
+            run(["ip", "-n", netns, "route", "add", subnet, "via", other.address])
+    # No default route in the lab: the Service range gets one of its own on the bridge,
+    # so a node's own connection to a Service IP reaches kube-proxy's DNAT rules.
+    run(["ip", "-n", netns, "route", "add", kubeadm_lab.SERVICE_SUBNET, "dev", "eth0"])
+
+
+def _start_kubeadm_node(state: LabState, name: str, merged: Path, netns: str) -> tuple[int, int]:
+    """A kubeadm node's nspawn: the cached binaries and images, its own containerd folder and
+    cgroups."""
+    from wizard.lab import kubeadm_lab
+
+    containerd = node.node_dir(name) / "containerd"
+    containerd.mkdir(exist_ok=True)
+    binds = [
+        (state.kube_bin, kubeadm_lab.KUBE_BIN_IN_NODE),
+        (state.kubeadm_bin, kubeadm_lab.NODE_BIN_IN_NODE),
+        (str(Path(state.kubeadm_layer) / "images"), kubeadm_lab.IMAGES_IN_NODE),
+    ]
+    return node.start_container(
+        name,
+        merged,
+        netns,
+        binds,
+        writable_net_sysctls=True,
+        extra_args=[
+            *kubeadm_lab.nspawn_args(),
+            f"--bind={containerd}:{kubeadm_lab.CONTAINERD_IN_NODE}",
+        ],
+        own_cgroups=True,
+    )
+
+
+# --- a node added to the kubeadm lab after it is up --------------------------------------------
+
+
+def add_node(log: Log = _quiet) -> NodeState:
+    """A worker added to the kubeadm lab that is up (the next free name: w3 beside w1 and w2),
+    booted with kubelet, containerd and the worker images, joined to nothing: the caller joins
+    it (its own ``kubeadm join``). It is on the bridge and in the lab's record (``down``
+    removes it), but the SSH forwarder, started with the lab, has no port for it: reach it with
+    :func:`exec_in_node`. :func:`remove_node` takes it away again."""
+    require_root()
+    from wizard.lab import kubeadm_lab
+
+    with lab_lock():
+        state = read_state()
+        if state is None or not state.ready:
+            raise LabError("no lab is up: run `kubeha lab up --control-plane kubeadm` first")
+        if state.control_plane != cp.KUBEADM:
+            raise LabError("add-node: only the kubeadm lab (`--control-plane kubeadm`) adds nodes")
+        taken = {n.name for n in state.nodes}
+        free = [i for i in range(1, max_of("worker") + 1) if node_name("worker", i) not in taken]
+        if not free:
+            raise LabError(f"the lab has {max_of('worker')} workers already")
+        address = node_address("worker", free[0])
+        spec = node.NodeSpec(
+            node_name("worker", free[0]), "worker", address, address6(address) if state.ipv6 else ""
+        )
+        specs = [node.NodeSpec(n.name, n.role, n.address, n.address6) for n in state.nodes] + [spec]
+        log(f"adding {spec.name} ({spec.address}) to the kubeadm lab")
+        netns = network.create_node_net(spec.name, spec.address, spec.address6)
+        n = NodeState(
+            name=spec.name,
+            role=spec.role,
+            address=spec.address,
+            address6=spec.address6,
+            ssh_host=SSH_HOST,
+            ssh_port=ssh_port(spec.address),
+            netns=netns,
+            merged=str(node.merged_dir(spec.name)),
+        )
+        state.nodes.append(n)
+        save_state(state)
+        _kubeadm_net(netns, spec, specs)
+        merged = node.mount_overlay(
+            spec.name, Path(state.rootfs), [Path(state.kubeadm_layer) / "layer"]
+        )
+        host_key = pki.ensure_host_key(spec.name)[0]
+        node.write_node_files(merged, spec, specs, pki.public_key(), host_key, None)
+        first_master = next(m.address for m in state.nodes if m.role == "master")
+        version = (Path(state.kube_bin).parent / "VERSION").read_text().strip()
+        kubeadm_lab.write_node_files(
+            merged, spec.name, "worker", spec.address, first_master, kubeadm_lab.Secrets(), version
+        )
+        n.nspawn_pid, n.nspawn_started = _start_kubeadm_node(state, spec.name, merged, netns)
+        save_state(state)
+        n.init_pid, n.init_started = node.find_init(n.nspawn_pid, n.nspawn_started)
+        save_state(state)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while True:
+            proc = exec_in_node(n.name, ["systemctl", "is-system-running"], state=state, timeout=15)
+            if proc.stdout.strip() in ("running", "degraded"):
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"{n.name} did not boot: {node.console_tail(n.name)}")
+            time.sleep(0.2)
+        kubeadm_lab.import_images(
+            n.name,
+            lambda name, argv, timeout=60: exec_in_node(name, argv, timeout=timeout, state=state),
+        )
+        log(f"{n.name} booted, its images in containerd")
+        return n
+
+
+def remove_node(name: str, log: Log = _quiet) -> None:
+    """Take away a node :func:`add_node` added: its container stopped, its namespace, overlay,
+    cgroups and record removed (the cluster's Node object is the caller's)."""
+    require_root()
+    with lab_lock():
+        state = read_state()
+        if state is None:
+            raise LabError("no lab is up")
+        n = state.node(name)
+        index = int(name[1:]) if name[1:].isdigit() else 0
+        if n.role != "worker" or index <= state.workers:
+            raise LabError(f"{name} is one of the lab's own nodes: only an added node is removed")
+        procs = process_tree(n.nspawn_pid, n.nspawn_started, f"systemd-nspawn of {name}")
+        procs += process_tree(n.init_pid, n.init_started, f"the init of {name}")
+        if alive(n.nspawn_pid, n.nspawn_started):
+            assert n.nspawn_pid is not None
+            with suppress(ProcessLookupError):
+                os.kill(n.nspawn_pid, signal.SIGTERM)
+        stop_process(n.nspawn_pid, n.nspawn_started, 0, STOP_TIMEOUT)
+        stop_process(n.init_pid, n.init_started, signal.SIGKILL, 5)
+        for proc in wait_gone(procs, 5):
+            with suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+        left = [p.describe() for p in wait_gone(procs, GONE_TIMEOUT)]
+        node.unmount(name)
+        node.remove_files(name)
+        network.delete_namespace(n.netns)
+        left += node.remove_cgroups(name)
+        state.nodes.remove(n)
+        save_state(state)
+        if left:
+            raise LabError(f"{name} removed, but still present: {'; '.join(left[:8])}")
+        log(f"{name} removed from the lab")
 
 
 def _start_in_node(state: LabState, name: str, argv: list[str]) -> subprocess.Popen[str]:
@@ -637,10 +762,20 @@ def apiserver_unit(state: LabState | None) -> str:
 
 
 def apiserver_state(name: str, state: LabState | None = None) -> str:
-    """``active``, ``failed``, ``inactive``... of the node's apiserver (stand-in or real)."""
+    """``active``, ``failed``, ``inactive``... of the node's apiserver (stand-in or real); in
+    the kubeadm lab ``active`` while a kube-apiserver process runs, else ``inactive``."""
     state = state or read_state()
+    if state is not None and state.control_plane == cp.KUBEADM:
+        return "active" if _static_apiserver_pids(name, state) else "inactive"
     proc = exec_in_node(name, ["systemctl", "is-active", apiserver_unit(state)], state=state)
     return proc.stdout.strip() or "unknown"
+
+
+def _static_apiserver_pids(name: str, state: LabState) -> list[str]:
+    """The kubeadm lab's kube-apiserver processes on the master (its static pod's container),
+    as PIDs in the node's own PID namespace."""
+    proc = exec_in_node(name, ["pgrep", "-x", "kube-apiserver"], state=state)
+    return proc.stdout.split()
 
 
 def _signal_apiserver(name: str, signal_name: str) -> LabState:
@@ -649,8 +784,9 @@ def _signal_apiserver(name: str, signal_name: str) -> LabState:
         raise LabError(f"{name} is not a master: it runs no apiserver")
     if state.control_plane == cp.KUBEADM:
         raise LabError(
-            "kill-apiserver and drain do not work on the kubeadm lab yet (its apiserver is a "
-            "static pod: kubelet would start it again); cut and restore do"
+            "drain does not work on the kubeadm lab (its apiserver is a static pod that kubelet "
+            "runs: a graceful stop is kubelet's, through the manifest); kill-apiserver, cut and "
+            "restore do"
         )
     # The main PID, signalled with kill(1): `systemctl kill` fails inside nspawn on some hosts.
     main_pid = exec_in_node(
@@ -672,10 +808,28 @@ def drain(name: str) -> None:
 
 
 def kill_apiserver(name: str) -> None:
-    """SIGKILL the master's apiserver: clients now get connection refused (RST)."""
-    state = _signal_apiserver(name, "KILL")
+    """SIGKILL the master's apiserver: clients now get connection refused (RST). The stand-in's
+    and the real lab's stay dead until :func:`restore`. The kubeadm lab's is a static pod: the
+    kill is a crash, and kubelet starts the container again by itself (at once after a first
+    crash, after its back-off of 10 s, 20 s... after the next ones); returns once the killed
+    process is gone."""
+    state = _require_lab()
+    if state.control_plane != cp.KUBEADM:
+        state = _signal_apiserver(name, "KILL")
+        deadline = time.monotonic() + 10
+        while apiserver_state(name, state) == "active":
+            if time.monotonic() > deadline:
+                raise LabError(f"the apiserver on {name} did not die")
+            time.sleep(0.05)
+        return
+    if state.node(name).role != "master":
+        raise LabError(f"{name} is not a master: it runs no apiserver")
+    pids = _static_apiserver_pids(name, state)
+    if not pids:
+        raise LabError(f"no kube-apiserver runs on {name} (kubelet is restarting it?)")
+    exec_in_node(name, ["kill", "-KILL", *pids], state=state, check=False)
     deadline = time.monotonic() + 10
-    while apiserver_state(name, state) == "active":
+    while set(pids) & set(_static_apiserver_pids(name, state)):  # kubelet's next one is new
         if time.monotonic() > deadline:
             raise LabError(f"the apiserver on {name} did not die")
         time.sleep(0.05)
@@ -694,7 +848,10 @@ def restore(name: str) -> None:
     n = state.node(name)
     was_cut = bool(network.is_cut(name))
     network.set_cut(name, False)
-    if n.role != "master" or state.control_plane == cp.KUBEADM:
+    if n.role != "master":
+        return
+    if state.control_plane == cp.KUBEADM:  # kubelet restarts a killed one: wait until it serves
+        _wait_serving(name, n.address, state, KUBEADM_RESTORE_TIMEOUT)
         return
     # A drain still under way: stop it and start afresh. A cut master's apiserver was never
     # stopped (its /readyz may fail until its etcd member is back: not a drain).
@@ -708,8 +865,13 @@ def restore(name: str) -> None:
         exec_in_node(name, ["systemctl", "reset-failed", unit], state=state, check=False)
         # A real apiserver is Type=notify: start returns once it serves (~10-30 s).
         exec_in_node(name, ["systemctl", "start", unit], state=state, check=True, timeout=240)
-    deadline = time.monotonic() + 15
-    probe = ["python3", "-c", f"import socket; socket.create_connection(('{n.address}', 6443), 1)"]
+    _wait_serving(name, n.address, state, 15)
+
+
+def _wait_serving(name: str, address: str, state: LabState, seconds: float) -> None:
+    """Until the master's apiserver accepts connections on its address."""
+    deadline = time.monotonic() + seconds
+    probe = ["python3", "-c", f"import socket; socket.create_connection(('{address}', 6443), 1)"]
     while exec_in_node(name, probe, state=state).returncode != 0:
         if time.monotonic() > deadline:
             raise LabError(f"the apiserver on {name} did not come back")

@@ -1,22 +1,28 @@
 """Make a kubeadm cluster HA, on the kubeadm lab (``lab up --control-plane kubeadm``: kubelet,
-containerd and kubeadm's static pods, kube-proxy as a DaemonSet), with the lab's local-haproxy
-profile (systemd install, ``[clients] repoint = true``: kubeadm's kubeconfigs and objects).
+containerd and kubeadm's static pods, kube-proxy as a DaemonSet), with the lab's profiles
+(systemd install, ``[clients] repoint = true``: kubeadm's kubeconfigs and objects).
 
 In order, on one bring-up shared with tests/lab/environment/test_kubeadm_lab.py
-(tests/support/kubeadm_fixture.py):
+(tests/support/kubeadm_fixture.py), local-haproxy in depth:
 
-- apply: every node verifies; a worker's kubelet.conf and every admin.conf name the balancer,
-  kubeadm's local kubeconfigs (controller-manager.conf, scheduler.conf, a master's kubelet.conf
-  on its own apiserver) stay local; kube-proxy's ConfigMap names the balancer and its pods are
-  new and Ready, connected through the worker's own balancer; cluster-info names the balancer
-  with a bootstrap signature that verifies; kubeadm-config's controlPlaneEndpoint changed and
-  nothing else in it.
-- m1 cut off the network: a Service made through m2 is programmed by kube-proxy on every
-  worker; kubectl with m2's admin.conf works.
-- ``repoint_local = true`` applied over it: the local kubeconfigs repointed, and kubelet
-  restarted their static pods when kubeha moved each manifest out and back (new containers),
-  every manifest byte for byte as it was.
-- uninstall: every file and every object back byte for byte, kube-proxy rolled back and Ready.
+- a dry run shows each object's diff and changes nothing (not a resourceVersion); apply: every
+  node verifies; a worker's kubelet.conf and every admin.conf name the balancer, kubeadm's local
+  kubeconfigs (controller-manager.conf, scheduler.conf, a master's kubelet.conf on its own
+  apiserver) stay local; kube-proxy's ConfigMap names the balancer and its pods are new and
+  Ready, connected through the worker's own balancer; cluster-info names the balancer with a
+  bootstrap signature that verifies; kubeadm-config's controlPlaneEndpoint changed and nothing
+  else in it; the record is private; kubeha's patch at a stale resourceVersion is refused.
+- ``repoint_local = true`` applied over it (the objects unchanged): the local kubeconfigs
+  repointed, and kubelet restarted their static pods when kubeha moved each manifest out and
+  back (new containers), every manifest byte for byte as it was.
+- m1's kube-apiserver killed (a crash: kubelet starts it again), then m1 cut off the network:
+  kubectl (on m1 itself while its apiserver is dead, and on every node), the leader leases and
+  kube-proxy (a Service made during each fault is programmed on every worker) carry on.
+- an object changed by hand stops the uninstall before any change, naming it; uninstall: every
+  file and every object back byte for byte, kube-proxy rolled back and Ready.
+
+Then local-nginx and haproxy-keepalived, one compact chain each (apply, kill and cut of m1,
+uninstall byte for byte), with controller-manager and scheduler kept local as kubeadm made them.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from typing import Any
 import pytest
 
 from tests.support.kubeadm_fixture import kubeadm_lab  # noqa: F401
-from tests.support.labkit import Recorder, lab_profile, snapshot, uninstall
+from tests.support.labkit import Recorder, lab_profile, snapshot, states, uninstall
+from wizard.engine import api_objects as engine_objects
+from wizard.engine.api_objects import RECORD
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, RunSummary
-from wizard.lab import Lab
+from wizard.lab import Lab, add_node, exec_in_node, remove_node
 from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.retrofit import api_objects
@@ -140,11 +148,14 @@ def kube_proxy_pods(lab: Lab, via: str = "m2") -> dict[str, tuple[str, bool]]:
 
 
 def wait_for(check, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
     last = None
     while time.monotonic() < deadline:
         last = check()
         if last is True:
+            if time.monotonic() - started >= 5:  # where a test's time goes
+                print(f"[kubeadm retrofit] {what}: {time.monotonic() - started:.0f} s")
             return
         time.sleep(2)
     raise AssertionError(f"{what}: not within {seconds} s: {last}")
@@ -206,10 +217,161 @@ def connected_only_to(lab: Lab, node: str, program: str, peer: str) -> None:
     print(f"[kubeadm retrofit] {node} {program} connected to {connections(lab, node, program)}")
 
 
-def apply(profile: Profile) -> tuple[RunSummary, Recorder]:
+def leases(lab: Lab, via: str = "m2") -> dict[str, tuple[str, str]]:
+    """The controller-manager's and scheduler's leader leases: name -> (holder, renewTime)."""
+    proc = lab.exec_in_node(
+        via,
+        ["kubectl", f"--kubeconfig={KUBE}/admin.conf", "--request-timeout=10s", "get", "lease",
+         "-n", "kube-system", "-o", "json"],
+        timeout=30,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        return {}
+    return {
+        i["metadata"]["name"]: (i["spec"].get("holderIdentity", ""), i["spec"].get("renewTime"))
+        for i in json.loads(proc.stdout)["items"]
+        if i["metadata"]["name"] in ("kube-controller-manager", "kube-scheduler")
+    }
+
+
+def renewed_since(lab: Lab, first: dict[str, tuple[str, str]], via: str = "m2"):
+    def check() -> bool | str:
+        now = leases(lab, via)
+        stale = [
+            k for k in ("kube-controller-manager", "kube-scheduler") if now.get(k) == first.get(k)
+        ]
+        return (len(now) == 2 and not stale) or f"not renewed yet: {stale or now}"
+
+    return check
+
+
+def programmed(lab: Lab, node: str, ip: str = PROBE_IP) -> bool | str:
+    rules = lab.exec_in_node(node, ["iptables-save", "-t", "nat"]).stdout
+    return ip in rules or "no rule yet"
+
+
+def probe_made(lab: Lab, via: str) -> bool | str:
+    """The probe Service made through ``via``'s own balancer (retried: after a cut the
+    surviving apiservers take writes again once etcd has a leader)."""
+    argv = [
+        "kubectl",
+        f"--kubeconfig={KUBE}/admin.conf",
+        "--request-timeout=10s",
+        "apply",
+        "-f",
+        "-",
+    ]
+    script = " ".join(argv) + " <<'EOF'\n" + PROBE + "EOF\n"
+    proc = lab.exec_in_node(via, ["sh", "-c", script], timeout=30)
+    return proc.returncode == 0 or proc.stderr.strip()[-300:]
+
+
+# One kubectl a line on m1 while its apiserver is dead, each between two looks at m1's own
+# apiserver: "<before> <kubectl's rc> <after>" (curl's HTTP code; 000: no answer).
+WHILE_DOWN = f"""for i in $(seq 1 12); do
+  a=$(curl -sk -m 1 -o /dev/null -w '%{{http_code}}' {M1}/readyz)
+  kubectl --kubeconfig={KUBE}/admin.conf --request-timeout=5s get nodes -o name >/dev/null 2>&1
+  k=$?
+  b=$(curl -sk -m 1 -o /dev/null -w '%{{http_code}}' {M1}/readyz)
+  echo "$a $k $b"
+  [ "$b" = 200 ] && break
+done
+"""
+
+
+def m1_killed_then_cut(lab: Lab, label: str) -> dict[str, float]:
+    """m1's kube-apiserver killed (kubelet starts it again: a crash), then m1 cut off the
+    network; each time kubectl, the leader leases and kube-proxy carry on through the balancer.
+    Returns when each came back, in seconds after its fault."""
+    took: dict[str, float] = {}
+    # Kill: kubectl on m1 itself (its admin.conf names the balancer) answers while m1's own
+    # apiserver does not; every node's kubectl, the leases and kube-proxy carry on.
+    first = leases(lab)
+    assert len(first) == 2, first
+    lab.kill_apiserver("m1")
+    killed = time.monotonic()
+    lines = lab.exec_in_node("m1", ["sh", "-c", WHILE_DOWN], timeout=120).stdout.split("\n")
+    rows = [line.split() for line in lines if len(line.split()) == 3]
+    print(
+        f"[kubeadm retrofit] {label}: kubectl on m1 after the kill (m1 before, rc, m1 after): {rows}"
+    )
+    assert rows and all(rc == "0" for _, rc, _ in rows), rows
+    assert any(b != "200" for _, _, b in rows), (
+        f"m1's apiserver was back before kubectl ran: {rows}"
+    )
+    for n in lab.nodes:
+        conf = "admin.conf" if n.role == "master" else "kubelet.conf"
+        argv = [
+            "kubectl",
+            f"--kubeconfig={KUBE}/{conf}",
+            "--request-timeout=10s",
+            "get",
+            "--raw",
+            "/version",
+        ]
+        wait_for(lambda a=argv, name=n.name: lab.exec_in_node(name, a).returncode == 0 or "no answer",
+                 60, f"{n.name}'s kubectl after the kill")  # fmt: skip
+    wait_for(lambda: probe_made(lab, "m1"), 60, "the probe Service made through m1's balancer")
+    for w in lab.workers:
+        wait_for(lambda node=w.name: programmed(lab, node), DEADLINE_S, f"the Service on {w.name}")
+    took["kill: kube-proxy"] = time.monotonic() - killed
+    wait_for(renewed_since(lab, first), 60, "both leases renewed after the kill")
+    took["kill: leases"] = time.monotonic() - killed
+    kubectl(lab, "m2", "delete", "-f", "-", "--ignore-not-found", stdin=PROBE)
+    lab.restore("m1")  # kubelet started it again: until it serves
+
+    # Cut: a Service made through m2 is programmed by kube-proxy on every worker (through each
+    # worker's balancer), kubectl works on every node left, the leases are renewed.
+    first = leases(lab)
+    for w in lab.workers:
+        wait_for(lambda node=w.name: programmed(lab, node) is not True or "old rule", 60, "clean")
+    lab.cut("m1")
+    cut = time.monotonic()
+    try:
+        wait_for(lambda: probe_made(lab, "m2"), 60, "the probe Service made through m2's balancer")
+        for w in lab.workers:
+            wait_for(
+                lambda node=w.name: programmed(lab, node), DEADLINE_S, f"the Service on {w.name}"
+            )
+        took["cut: kube-proxy"] = time.monotonic() - cut
+        for n in lab.nodes:
+            if n.name == "m1":
+                continue
+            conf = "admin.conf" if n.role == "master" else "kubelet.conf"
+            argv = [
+                "kubectl",
+                f"--kubeconfig={KUBE}/{conf}",
+                "--request-timeout=10s",
+                "get",
+                "--raw",
+                "/version",
+            ]
+            wait_for(lambda a=argv, name=n.name: lab.exec_in_node(name, a).returncode == 0 or "no answer",
+                     60, f"{n.name}'s kubectl during the cut")  # fmt: skip
+        assert "node/w1" in kubectl(lab, "m2", "get", "nodes", "-o", "name")
+        # A lease held on the cut m1 moves once it expires (15 s).
+        wait_for(renewed_since(lab, first), 90, "both leases renewed during the cut")
+        took["cut: leases"] = time.monotonic() - cut
+    finally:
+        lab.restore("m1")
+    kubectl(lab, "m2", "delete", "-f", "-", "--ignore-not-found", stdin=PROBE)
+
+    # m1 back: its apiserver serves again (its etcd member caught up) before what follows.
+    def m1_ready() -> bool | str:
+        argv = ["curl", "-sk", "-m", "5", f"{M1}/readyz"]
+        return lab.exec_in_node("m1", argv).stdout.strip() == "ok" or "not ready"
+
+    wait_for(m1_ready, DEADLINE_S, "m1's apiserver after the restore")
+    wait_for(all_ready(lab), DEADLINE_S, "every kube-proxy pod Ready after the restore")
+    print(f"[kubeadm retrofit] {label}: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()))
+    return took
+
+
+def apply(profile: Profile, dry_run: bool = False) -> tuple[RunSummary, Recorder]:
     recorder = Recorder()
     started, clock = time.monotonic(), time.time()
-    summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=VERIFY_S), recorder)
+    options = ApplyOptions(verify_timeout=VERIFY_S, dry_run=dry_run)
+    summary = run_apply(build_plan(profile), options, recorder)
     print(f"[kubeadm retrofit] apply in {time.monotonic() - started:.0f} s")
     for e in recorder.events:  # where the time goes: each long step, and the objects' step
         if (e.duration is not None and e.duration >= 5) or e.phase == "objects":
@@ -240,6 +402,20 @@ def test_apply_repoints_kubeadms_clients_and_objects(kubeadm_lab: Lab, profile: 
     before = BEFORE["files"]
     pods_before = kube_proxy_pods(lab)
     assert all(ready for _, ready in pods_before.values()), pods_before
+    versions = {ref: get(lab, ref)["metadata"]["resourceVersion"] for ref in api_objects.OBJECTS}
+
+    # A dry run: each object's diff shown, nothing changed (not even a resourceVersion).
+    summary, recorder = apply(profile, dry_run=True)
+    assert summary.ok, recorder.text()
+    shown = "\n".join("\n".join(e.lines) for e in recorder.events if e.phase == "objects")
+    endpoint = lb.removeprefix("https://")
+    assert f"-    server: {M1}" in shown and f"+    server: {lb}" in shown, shown
+    assert "-controlPlaneEndpoint: 10.77.0.11:6443" in shown, shown
+    assert f"+controlPlaneEndpoint: {endpoint}" in shown, shown
+    assert "would restart DaemonSet kube-system/kube-proxy" in shown, shown
+    assert objects(lab) == BEFORE["objects"] and files(lab) == before
+    for ref, version in versions.items():
+        assert get(lab, ref)["metadata"]["resourceVersion"] == version
 
     summary, recorder = apply(profile)
     assert summary.ok, recorder.text()
@@ -292,6 +468,19 @@ def test_apply_repoints_kubeadms_clients_and_objects(kubeadm_lab: Lab, profile: 
         k: v for k, v in was[config].items() if k != "ClusterConfiguration"
     }
     assert set(now["template"]["metadata"].get("annotations", {})) == {api_objects.RESTARTED_AT}
+    mode = lab.exec_in_node("m1", ["stat", "-c", "%a", RECORD]).stdout.strip()
+    assert mode == "600"  # the record of the objects, private on the master kubeha ran on
+    # kubeha's patch at a resourceVersion the object has left behind: the apiserver refuses it.
+    ref = api_objects.KUBEADM_CONFIG
+    stale = engine_objects.ObjectChange(
+        ref, now[config]["ClusterConfiguration"], "kind: ClusterConfiguration\n", versions[ref]
+    )
+    ops = json.dumps(engine_objects.change_ops(stale))
+    argv = ["kubectl", f"--kubeconfig={KUBE}/admin.conf", "patch", "configmap", ref.name,
+            "-n", ref.namespace, "--type=json", "-p", ops]  # fmt: skip
+    refused = lab.exec_in_node("m2", argv)
+    assert refused.returncode != 0, refused.stdout
+    assert objects(lab)[config] == now[config]
 
     # kube-proxy: every pod new (the rolling restart) and Ready, each through its own balancer.
     old_uids = {uid for uid, _ in pods_before.values()}
@@ -304,38 +493,6 @@ def test_apply_repoints_kubeadms_clients_and_objects(kubeadm_lab: Lab, profile: 
             connected_only_to(lab, w.name, program, "127.0.0.1:8443")
     APPLIED["files"] = after
     APPLIED["objects"] = now
-
-
-def test_m1_cut_kube_proxy_and_kubectl_carry_on(kubeadm_lab: Lab, profile: Profile):  # noqa: F811
-    lab = kubeadm_lab
-    assert APPLIED, "the apply did not pass"
-    lab.cut("m1")
-    cut = time.monotonic()
-    try:
-        kubectl(lab, "m2", "apply", "-f", "-", stdin=PROBE)  # through m2's own balancer
-        for w in lab.workers:
-
-            def programmed(node: str = w.name) -> bool | str:
-                rules = lab.exec_in_node(node, ["iptables-save", "-t", "nat"]).stdout
-                return PROBE_IP in rules or "no rule yet"
-
-            wait_for(programmed, DEADLINE_S, f"the Service on {w.name}'s kube-proxy")
-            print(
-                f"[kubeadm retrofit] {w.name}: programmed {time.monotonic() - cut:.0f} s into the cut"
-            )
-        nodes = kubectl(lab, "m2", "get", "nodes", "-o", "name")
-        assert "node/w1" in nodes
-    finally:
-        lab.restore("m1")
-    kubectl(lab, "m2", "delete", "-f", "-", "--ignore-not-found", stdin=PROBE)
-
-    # m1 back: its apiserver serves again (its etcd member caught up) before what follows.
-    def m1_ready() -> bool | str:
-        argv = ["curl", "-sk", "-m", "5", "https://10.77.0.11:6443/readyz"]
-        return lab.exec_in_node("m1", argv).stdout.strip() == "ok" or "not ready"
-
-    wait_for(m1_ready, DEADLINE_S, "m1's apiserver after the restore")
-    wait_for(all_ready(lab), DEADLINE_S, "every kube-proxy pod Ready after the restore")
 
 
 def test_repoint_local_restarts_static_pods_through_their_manifests(
@@ -367,6 +524,8 @@ def test_repoint_local_restarts_static_pods_through_their_manifests(
     before = containers()
     summary, recorder = apply(local)
     assert summary.ok, recorder.text()
+    done = [e for e in recorder.events if e.phase == "objects" and e.status.value != "started"]
+    assert done and done[-1].status.value == "unchanged", recorder.text()  # nothing to change
     after = files(lab)
     for m in lab.masters:
         for conf in (*LOCAL, "kubelet.conf"):
@@ -388,12 +547,33 @@ def test_repoint_local_restarts_static_pods_through_their_manifests(
             print(f"[kubeadm retrofit] {event.node}: {event.message} {event.lines}")
 
 
+def test_m1_killed_and_cut_kubectl_leases_and_kube_proxy_carry_on(
+    kubeadm_lab: Lab,  # noqa: F811
+    profile: Profile,
+):
+    assert APPLIED, "the apply did not pass"
+    m1_killed_then_cut(kubeadm_lab, STRATEGY)
+
+
 def test_uninstall_gives_every_file_and_object_back(kubeadm_lab: Lab, profile: Profile):  # noqa: F811
     lab = kubeadm_lab
     local = dataclasses.replace(
         profile, clients=dataclasses.replace(profile.clients, repoint_local=True)
     )
     uids = {uid for uid, _ in kube_proxy_pods(lab).values()}
+    # Someone changed kube-proxy's kubeconfig since: the uninstall stops before any change,
+    # naming it.
+    conf = objects(lab)[api_objects.KUBE_PROXY.title]["kubeconfig.conf"]
+    hand = json.dumps({"data": {"kubeconfig.conf": conf.replace("tokenFile", "tokenFile ")}})
+    kubectl(lab, "m2", "-n", "kube-system", "patch", "configmap", "kube-proxy", "-p", hand)
+    try:
+        summary = uninstall(local)
+        assert not summary.ok
+        assert set(states(summary).values()) == {"untouched"}
+        assert "ConfigMap kube-system/kube-proxy" in summary.nodes[0].reason, summary.nodes[0]
+    finally:
+        back = json.dumps({"data": {"kubeconfig.conf": conf}})
+        kubectl(lab, "m2", "-n", "kube-system", "patch", "configmap", "kube-proxy", "-p", back)
     summary = uninstall(local)
     assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
     assert files(lab) == BEFORE["files"]
@@ -403,3 +583,149 @@ def test_uninstall_gives_every_file_and_object_back(kubeadm_lab: Lab, profile: P
     wait_for(all_ready(lab, frozenset(uids)), DEADLINE_S, "kube-proxy rolled back, every pod Ready")
     for w in lab.workers:
         connected_only_to(lab, w.name, "kube-proxy", M1.removeprefix("https://"))
+
+
+# --- the other strategies: the same claims in one compact chain each --------------------------
+
+
+def lb_peer(url: str) -> str:
+    """The address:port a client connected through the balancer has as its peer (a local
+    balancer's host name is 127.0.0.1 in /etc/hosts)."""
+    host, port = url.removeprefix("https://").rsplit(":", 1)
+    return f"{host if host[0].isdigit() else '127.0.0.1'}:{port}"
+
+
+@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived"])
+def test_strategy_apply_kill_cut_uninstall(kubeadm_lab: Lab, strategy: str):  # noqa: F811
+    """The other strategies, systemd install, ``[clients] repoint`` as the lab profile has it:
+    apply leaves no client on one master (kubeadm's kubeconfigs, the objects, kube-proxy's new
+    pods connected through the balancer; controller-manager and scheduler kept local); m1
+    killed, then cut: kubectl, the leases and kube-proxy carry on; uninstall gives every file
+    and object back byte for byte. The local-haproxy chain above proves the rest in depth (the
+    dry run's diffs, the JWS signature, kubeadm-config's one line, a stale patch refused,
+    ``repoint_local`` and the manifests' restart, a hand-changed object stopping the uninstall)."""
+    lab = kubeadm_lab
+    made = lab_profile(lab, strategy)
+    assert made.clients.repoint and not made.clients.repoint_local
+    lb = build_plan(made).server_url
+    before_files, before_objects, before_snapshot = files(lab), objects(lab), snapshot(lab)
+    old_uids = frozenset(uid for uid, _ in kube_proxy_pods(lab).values())
+    try:
+        summary, recorder = apply(made)
+        assert summary.ok and all(n.ok for n in summary.nodes), recorder.text()
+        after = files(lab)
+        for n in lab.nodes:
+            mine = {f"https://{h}:6443" for h in (n.address, n.name, "127.0.0.1", "localhost")}
+            for path, old in before_files[n.name].items():
+                if path.startswith(f"{KUBE}/manifests/"):  # untouched
+                    assert after[n.name][path] == old, (strategy, n.name, path)
+                if path.removeprefix(f"{KUBE}/") not in KUBECONFIGS:
+                    continue
+                conf = path.removeprefix(f"{KUBE}/")
+                local = conf in LOCAL or (conf == "kubelet.conf" and n.role == "master")
+                kept = local and set(servers(old)) <= mine  # kubeadm's local ones
+                want = old if kept else old.replace(M1, lb)
+                assert after[n.name][path] == want, (strategy, n.name, path)
+                assert kept or servers(after[n.name][path]) == [lb], (strategy, n.name, path)
+        now = objects(lab)
+        for ref, key in (
+            (api_objects.KUBE_PROXY, "kubeconfig.conf"),
+            (api_objects.CLUSTER_INFO, "kubeconfig"),
+        ):
+            assert servers(now[ref.title][key]) == [lb], (ref.title, now[ref.title][key])
+        endpoint = lb.removeprefix("https://")
+        assert (
+            f"controlPlaneEndpoint: {endpoint}"
+            in now[api_objects.KUBEADM_CONFIG.title]["ClusterConfiguration"]
+        )
+        assert signed(lab) is True
+        wait_for(all_ready(lab, old_uids), DEADLINE_S, f"{strategy}: new kube-proxy pods Ready")
+        for w in lab.workers:
+            for program in ("kube-proxy", "kubelet"):
+                connected_only_to(lab, w.name, program, lb_peer(lb))
+        m1_killed_then_cut(lab, strategy)
+        if strategy == "haproxy-keepalived":  # the VIP: a new node needs nothing of kubeha's
+            a_node_joined_afterwards_uses_the_balancer(lab, lb)
+        uids = frozenset(uid for uid, _ in kube_proxy_pods(lab).values())
+    finally:
+        if lab.is_cut("m1"):
+            lab.restore("m1")
+        summary = uninstall(made)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    assert files(lab) == before_files
+    assert snapshot(lab) == before_snapshot
+    assert objects(lab) == before_objects
+    wait_for(lambda: signed(lab), DEADLINE_S, "the given-back cluster-info's signature")
+    wait_for(all_ready(lab, uids), DEADLINE_S, "kube-proxy rolled back, every pod Ready")
+    for w in lab.workers:
+        connected_only_to(lab, w.name, "kube-proxy", M1.removeprefix("https://"))
+
+
+def a_node_joined_afterwards_uses_the_balancer(lab: Lab, lb: str) -> None:
+    """A new worker joined with the source's own ``kubeadm join``, its discovery still on m1's
+    address (a join command written down before kubeha): its kubelet bootstraps through the
+    server cluster-info now names and its kubelet.conf names it; its kube-proxy pod reads the
+    ConfigMap's. The node is removed again (Node object and all)."""
+    token = kubectl(lab, "m2", "-n", "kube-system", "get", "secret", "-o", "json")
+    yes = base64.b64encode(b"true").decode()
+    secrets = [  # the join token (init's --upload-certs token has no usages)
+        i["data"]
+        for i in json.loads(token)["items"]
+        if i.get("type") == "bootstrap.kubernetes.io/token"
+        and i["data"].get("usage-bootstrap-authentication") == yes
+        and i["data"].get("usage-bootstrap-signing") == yes
+    ]
+    assert secrets, "no bootstrap token to join with"
+    tid, tsecret = (base64.b64decode(secrets[0][k]).decode() for k in ("token-id", "token-secret"))
+    ca_hash = lab.exec_in_node(
+        "m1",
+        ["sh", "-c", "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | "
+         "openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1"],
+    ).stdout.strip()  # fmt: skip
+    added = add_node(log=lambda line: print(f"[kubeadm retrofit] {line}"))
+    name = added.name
+    started = time.monotonic()
+    try:
+        join = exec_in_node(
+            name,
+            ["kubeadm", "join", M1.removeprefix("https://"), f"--token={tid}.{tsecret}",
+             f"--discovery-token-ca-cert-hash=sha256:{ca_hash}",
+             "--ignore-preflight-errors=FileExisting-crictl"],
+            timeout=300,
+        )  # fmt: skip
+        assert join.returncode == 0, (join.stdout + join.stderr)[-1500:]
+        print(f"[kubeadm retrofit] {name} joined in {time.monotonic() - started:.0f} s")
+        conf = exec_in_node(name, ["cat", f"{KUBE}/kubelet.conf"]).stdout
+        assert servers(conf) == [lb], conf
+        boot = exec_in_node(name, ["cat", f"{KUBE}/bootstrap-kubelet.conf"])
+        if boot.returncode == 0:  # kubeadm may have removed it after the bootstrap
+            assert servers(boot.stdout) == [lb], boot.stdout
+
+        def proxy_ready() -> bool | dict[str, tuple[str, bool]]:
+            pods = kube_proxy_pods(lab)
+            return (name in pods and pods[name][1]) or pods
+
+        wait_for(proxy_ready, DEADLINE_S, f"{name}'s kube-proxy Ready")
+
+        def only_through(program: str):
+            def check() -> bool | str:
+                proc = exec_in_node(name, ["ss", "-tnpH", "state", "established"])
+                peers = [
+                    line.split()[3]
+                    for line in proc.stdout.splitlines()
+                    if f'(("{program}",' in line and len(line.split()) > 3
+                ]
+                return (bool(peers) and set(peers) == {lb_peer(lb)}) or f"{peers}"
+
+            return check
+
+        for program in ("kubelet", "kube-proxy"):
+            wait_for(only_through(program), 60, f"{name}'s {program} connected through {lb}")
+    finally:
+        lab.exec_in_node(
+            "m2",
+            ["kubectl", f"--kubeconfig={KUBE}/admin.conf", "delete", "node", name,
+             "--ignore-not-found", "--wait=false"],
+        )  # fmt: skip
+        remove_node(name, log=lambda line: print(f"[kubeadm retrofit] {line}"))
+    wait_for(all_ready(lab), DEADLINE_S, "kube-proxy on the usual nodes only")
