@@ -722,10 +722,16 @@ def a_node_joined_afterwards_uses_the_balancer(lab: Lab, lb: str) -> None:
         for program in ("kubelet", "kube-proxy"):
             wait_for(only_through(program), 60, f"{name}'s {program} connected through {lb}")
     finally:
+        admin = ["kubectl", f"--kubeconfig={KUBE}/admin.conf"]
+        lab.exec_in_node(
+            "m2", [*admin, "delete", "node", name, "--ignore-not-found", "--wait=false"]
+        )
+        remove_node(name, log=lambda line: print(f"[kubeadm retrofit] {line}"))
+        # Its kube-proxy pod at once (the pod garbage collector takes about a minute to remove
+        # the pods of a deleted node).
         lab.exec_in_node(
             "m2",
-            ["kubectl", f"--kubeconfig={KUBE}/admin.conf", "delete", "node", name,
-             "--ignore-not-found", "--wait=false"],
+            [*admin, "-n", "kube-system", "delete", "pod", "-l", "k8s-app=kube-proxy",
+             f"--field-selector=spec.nodeName={name}", "--force", "--grace-period=0"],
         )  # fmt: skip
-        remove_node(name, log=lambda line: print(f"[kubeadm retrofit] {line}"))
     wait_for(all_ready(lab), DEADLINE_S, "kube-proxy on the usual nodes only")
