@@ -1,0 +1,125 @@
+"""The balancer as a static pod through the engine's phases (in-memory nodes; the kubeadm lab
+runs it with kubelet: tests/lab/install/test_static_pod_kubeadm.py): kubelet must run on the
+node, a manifest kubeha did not write is never replaced, a failed verify gives the node back,
+uninstall removes the manifest, and a switch between a unit and a pod in place is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tests.support.examples import example_profile
+from tests.support.fake_node import FakeCluster
+from wizard.backups import ABSENT, beside
+from wizard.engine.apply import run_apply, run_uninstall
+from wizard.engine.model import ApplyOptions, NodeState
+from wizard.render import build_plan
+from wizard.strategies.static_pod import Balancer
+
+IMAGE = "registry.example/kube/haproxy:2.6"
+MANIFEST = "/etc/kubernetes/manifests/kubeha-haproxy.yaml"
+CONF = "/etc/kube-haproxy/haproxy.cfg"
+
+
+def pod_profile(run_as: str = "static-pod"):
+    profile = example_profile("local-haproxy")
+    balancer = Balancer(run_as=run_as, image=IMAGE)
+    return dataclasses.replace(profile, tables={**profile.tables, "balancer": balancer})
+
+
+def cluster_for(profile, kubelet: bool = True) -> FakeCluster:
+    cluster = FakeCluster([n.name for n in profile.all_nodes()])
+    for node in cluster.nodes.values():
+        node.originals = True
+        if kubelet:
+            node.units["kubelet.service"] = (True, True)
+    return cluster
+
+
+def apply(profile, cluster, uninstall: bool = False, **options):
+    events: list = []
+    go = run_uninstall if uninstall else run_apply
+    summary = go(
+        build_plan(profile),
+        ApplyOptions(verify_timeout=0.5, **options),
+        events.append,
+        connector=cluster,
+    )
+    return summary, events
+
+
+def test_apply_writes_the_manifest_and_no_unit_then_uninstall_gives_the_node_back():
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    before = {name: dict(node.files) for name, node in cluster.nodes.items()}
+    summary, _ = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    node = cluster.nodes["worker1"]
+    assert MANIFEST in node.files and CONF in node.files
+    assert beside(MANIFEST, ABSENT) in node.files  # kubeha's own: a re-apply may replace it
+    assert not any(p.startswith("/etc/systemd/system/") for p in node.files)
+    assert not any(line.startswith("systemctl start") for line in node.log)
+    result = next(n for n in summary.nodes if n.node == "worker1")
+    assert f"kubelet runs {MANIFEST}" in result.actions
+    again, _ = apply(profile, cluster)  # a re-apply: the port is the pod's own
+    assert again.ok, [(n.node, n.reason) for n in again.nodes]
+    summary, _ = apply(profile, cluster, uninstall=True)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    for name, node in cluster.nodes.items():
+        left = {p: t for p, t in node.files.items() if not p.startswith("/var/lib/kubeha/")}
+        assert left == before[name]
+
+
+def test_dry_run_shows_the_manifest_and_changes_nothing():
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    summary, _ = apply(profile, cluster, dry_run=True)
+    assert summary.ok
+    result = next(n for n in summary.nodes if n.node == "master1")
+    assert MANIFEST in {d.path for d in result.diffs}
+    assert any("kubelet would (re)start the static pod" in a for a in result.actions)
+    assert all(MANIFEST not in node.files for node in cluster.nodes.values())
+
+
+def test_no_kubelet_is_refused_naming_the_node():
+    profile = pod_profile()
+    cluster = cluster_for(profile, kubelet=False)
+    summary, _ = apply(profile, cluster)
+    assert not summary.ok
+    result = next(n for n in summary.nodes if n.node == "worker2")
+    assert "node worker2" in result.reason and "needs kubelet running" in result.reason
+    assert all(MANIFEST not in node.files for node in cluster.nodes.values())
+
+
+def test_a_manifest_kubeha_did_not_write_is_never_replaced():
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    theirs = "apiVersion: v1\nkind: Pod\n# the operator's\n"
+    cluster.nodes["master2"].files[MANIFEST] = theirs
+    summary, _ = apply(profile, cluster)
+    result = next(n for n in summary.nodes if n.node == "master2")
+    assert result.state is NodeState.UNTOUCHED
+    assert MANIFEST in result.reason and "kubeha did not write it" in result.reason
+    assert cluster.nodes["master2"].files[MANIFEST] == theirs
+    assert CONF not in cluster.nodes["master2"].files
+
+
+def test_a_balancer_that_never_answers_is_rolled_back():
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    cluster.nodes["worker1"].serving = False
+    summary, _ = apply(profile, cluster)
+    result = next(n for n in summary.nodes if n.node == "worker1")
+    assert result.state is NodeState.ROLLED_BACK, result.reason
+    assert MANIFEST not in cluster.nodes["worker1"].files  # kubelet stops the pod
+    assert CONF not in cluster.nodes["worker1"].files
+
+
+def test_switching_unit_and_pod_in_place_is_refused():
+    unit_profile = pod_profile("systemd")
+    cluster = cluster_for(unit_profile)
+    summary, _ = apply(unit_profile, cluster)
+    assert summary.ok
+    summary, _ = apply(pod_profile(), cluster)
+    result = next(n for n in summary.nodes if n.node == "master1")
+    assert not result.ok and "switching [balancer] run_as to a static pod" in result.reason
+    assert MANIFEST not in cluster.nodes["master1"].files
