@@ -116,6 +116,17 @@ def cases() -> dict[str, Profile]:
                 "balancer": Balancer(run_as="static-pod", image="docker.io/library/haproxy:2.8"),
             },
         ),
+        "haproxy-keepalived-static-pod": dataclasses.replace(
+            hk,
+            tables={
+                **hk.tables,
+                "balancer": Balancer(
+                    run_as="static-pod",
+                    image="docker.io/library/haproxy:2.8",
+                    keepalived_image="registry.example/kube/keepalived:2.2.7",
+                ),
+            },
+        ),
         "local-nginx-static-pod": dataclasses.replace(
             local,
             tables={

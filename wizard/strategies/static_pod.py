@@ -53,6 +53,7 @@ class RunAs(StrEnum):
 RUN_AS = tuple(RunAs)
 FORM_ORDER = ("run_as", "image", "manifests_dir")
 NGINX_FORM_ORDER = ("run_as", "image", "stream_module", "manifests_dir")
+KEEPALIVED_FORM_ORDER = ("run_as", "image", "keepalived_image", "manifests_dir")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,13 @@ class Balancer:
         placeholder="/usr/lib/nginx/modules/ngx_stream_module.so",
     )
 
+    keepalived_image: str = described(
+        "",
+        "keepalived image",
+        "static-pod, haproxy-keepalived: keepalived's image (with sh and curl for its check)",
+        placeholder="registry.example/keepalived:2.2",
+    )
+
     @property
     def static_pod(self) -> bool:
         return self.run_as == RunAs.STATIC_POD
@@ -106,9 +114,11 @@ def check_image(problems: list[Problem], field: str, value: str) -> None:
         )
 
 
-def check_balancer(table: Balancer, *, stream_module: bool = False) -> list[Problem]:
-    """Every problem of the ``[balancer]`` table; ``stream_module``: the field is the
-    strategy's (local-nginx)."""
+def check_balancer(
+    table: Balancer, *, stream_module: bool = False, keepalived: bool = False
+) -> list[Problem]:
+    """Every problem of the ``[balancer]`` table; ``stream_module`` and ``keepalived``: those
+    fields are the strategy's (local-nginx, haproxy-keepalived)."""
     problems: list[Problem] = []
     if table.run_as not in RUN_AS:
         problems.append(
@@ -135,6 +145,8 @@ def check_balancer(table: Balancer, *, stream_module: bool = False) -> list[Prob
     if not table.static_pod:
         return problems
     check_image(problems, f"{TABLE}.image", table.image)
+    if keepalived:
+        check_image(problems, f"{TABLE}.keepalived_image", table.keepalived_image)
     module = table.stream_module
     if (
         stream_module

@@ -70,6 +70,49 @@ def test_manifest_is_a_static_pod_kubelet_runs(strategy, image, container, confi
         assert config in {f.path for f in node.files}
 
 
+KEEPALIVED_IMAGE = "registry.example/kube/keepalived:2.2.7"
+
+
+def test_haproxy_keepalived_runs_two_static_pods_on_each_carrier():
+    """The kubeadm HA guide's shape: haproxy and keepalived, each its own static pod; keepalived
+    with the capabilities VRRP and the VIP need; the follower stays a unit on every node."""
+    profile = with_balancer(
+        "haproxy-keepalived",
+        run_as="static-pod",
+        image=HAPROXY_IMAGE,
+        keepalived_image=KEEPALIVED_IMAGE,
+    )
+    assert validate(profile) == []
+    plan = build_plan(profile)
+    for node in plan.nodes:
+        if node.role != "master":
+            assert node.static_pods == () and node.services == ("kubeha-vip-follower.service",)
+            continue
+        assert node.services == (CUTTER_UNIT, "kubeha-vip-follower.service")
+        pods = {
+            f.path.rsplit("/", 1)[1]: yaml.safe_load(f.content)
+            for f in node.files
+            if f.path in node.static_pods
+        }
+        assert set(pods) == {"kubeha-haproxy.yaml", "kubeha-keepalived.yaml"}
+        for pod in pods.values():
+            assert pod["spec"]["hostNetwork"] is True
+            assert pod["spec"]["priorityClassName"] == "system-node-critical"
+            assert pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+        (haproxy,) = pods["kubeha-haproxy.yaml"]["spec"]["containers"]
+        (keepalived,) = pods["kubeha-keepalived.yaml"]["spec"]["containers"]
+        assert haproxy["image"] == HAPROXY_IMAGE and keepalived["image"] == KEEPALIVED_IMAGE
+        assert haproxy["livenessProbe"]["tcpSocket"]["port"] == 8443
+        caps = keepalived["securityContext"]["capabilities"]["add"]
+        assert sorted(caps) == ["NET_ADMIN", "NET_BROADCAST", "NET_RAW"]
+        mounted = {m["mountPath"] for m in keepalived["volumeMounts"]}
+        assert mounted == {"/etc/keepalived/keepalived.conf", "/etc/keepalived/check_apiserver.sh"}
+    problems = validate(
+        with_balancer("haproxy-keepalived", run_as="static-pod", image=HAPROXY_IMAGE)
+    )
+    assert [p.field for p in problems if p.is_error] == ["balancer.keepalived_image"]
+
+
 def test_a_config_change_is_a_manifest_change():
     """kubelet restarts a static pod only when its manifest changes: the config's sha256 is in it."""
     profile = with_balancer("local-haproxy", run_as="static-pod", image=HAPROXY_IMAGE)
