@@ -114,11 +114,9 @@ def check_image(problems: list[Problem], field: str, value: str) -> None:
         )
 
 
-def check_balancer(
-    table: Balancer, *, stream_module: bool = False, keepalived: bool = False
-) -> list[Problem]:
-    """Every problem of the ``[balancer]`` table; ``stream_module`` and ``keepalived``: those
-    fields are the strategy's (local-nginx, haproxy-keepalived)."""
+def check_balancer(table: Balancer, *, keepalived: bool = False) -> list[Problem]:
+    """Every problem of the ``[balancer]`` table; ``keepalived``: a static pod needs
+    ``keepalived_image`` too (haproxy-keepalived)."""
     problems: list[Problem] = []
     if table.run_as not in RUN_AS:
         problems.append(
@@ -142,17 +140,17 @@ def check_balancer(
                 f"is the root folder '/': expected kubelet's manifests folder, e.g. {MANIFESTS_DIR}",
             )
         )
-    if not table.static_pod:
-        return problems
-    check_image(problems, f"{TABLE}.image", table.image)
-    if keepalived:
-        check_image(problems, f"{TABLE}.keepalived_image", table.keepalived_image)
+    # Each field is checked for its shape whenever it is set (whatever run_as says), and
+    # required where the static pod needs it.
+    images = [
+        ("image", table.image, True),
+        ("keepalived_image", table.keepalived_image, keepalived),
+    ]
+    for name, value, needed in images:
+        if value or (needed and table.static_pod):
+            check_image(problems, f"{TABLE}.{name}", value)
     module = table.stream_module
-    if (
-        stream_module
-        and module
-        and (not ABS_PATH_RE.fullmatch(module) or not module.endswith(".so"))
-    ):
+    if module and (not ABS_PATH_RE.fullmatch(module) or not module.endswith(".so")):
         problems.append(
             error(
                 f"{TABLE}.stream_module",

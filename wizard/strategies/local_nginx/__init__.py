@@ -162,7 +162,7 @@ def plan(profile: Profile) -> RenderPlan:
 
 def check_run_as(balancer: Balancer, profile: Profile) -> list[Problem]:
     """The ``[balancer]`` table; a static pod runs the image's nginx, so no kube-nginx build."""
-    problems = check_balancer(balancer, stream_module=True)
+    problems = check_balancer(balancer)
     method = install_of(profile).method
     if balancer.static_pod and method != InstallMethod.PACKAGE:
         problems.append(
