@@ -76,6 +76,7 @@ DEBS_DIR = CACHE_DIR / "kubeadm-node-debs"
 KUBE_BIN_IN_NODE = "/opt/kubeha-lab/kube/bin"  # kubectl and the five binaries (read-only)
 NODE_BIN_IN_NODE = "/opt/kubeha-lab/kubeadm/bin"  # kubelet, kubeadm (read-only)
 IMAGES_IN_NODE = "/opt/kubeha-lab/images"
+BALANCER_IMAGES_TAR = "/opt/kubeha-lab/balancer-images/balancers.tar"  # wizard.lab.balancer_images
 CONTAINERD_IN_NODE = (
     "/var/lib/containerd"  # a host folder: overlayfs cannot be an upper on overlayfs
 )
@@ -582,12 +583,11 @@ def bring_up(
     procs = []
     for name, role, _ in nodes:  # the imports run in parallel, one per node
         tar = f"{IMAGES_IN_NODE}/{'master' if role == 'master' else 'worker'}.tar"
-        procs.append(
-            (
-                name,
-                start_in(name, ["ctr", "-n", "k8s.io", "images", "import", tar]),
-            )
+        # then the balancers' images (wizard.lab.balancer_images) for the static-pod profiles
+        imports = " && ".join(
+            f"ctr -n k8s.io images import {t}" for t in (tar, BALANCER_IMAGES_TAR)
         )
+        procs.append((name, start_in(name, ["sh", "-c", imports])))
     for name, proc in procs:
         out, err = proc.communicate(timeout=600)
         if proc.returncode != 0:

@@ -236,13 +236,14 @@ def up(
 
         kube_bin = str(kube_build.ensure_kube(log).bin_dir)
     if control_plane == cp.KUBEADM:
-        from wizard.lab import kube_build, kubeadm_lab
+        from wizard.lab import balancer_images, kube_build, kubeadm_lab
 
         kubeadm_bin = str(kube_build.ensure_node_binaries(log).bin_dir)
         ensure_host_packages(log)
         kubeadm_layer = str(
             kubeadm_lab.ensure_layer(ensure_rootfs(log), Path(kube_bin), Path(kubeadm_bin), log)
         )
+        balancer_images.ensure(ensure_rootfs(log), log)  # static-pod balancers (no registry)
     with lab_lock():
         existing = read_state()
         if existing is not None:
@@ -313,7 +314,7 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
     real = state.control_plane == cp.REAL
     kubeadm = state.control_plane == cp.KUBEADM
     if kubeadm:
-        from wizard.lab import kubeadm_lab
+        from wizard.lab import balancer_images, kubeadm_lab
 
         lab_secrets = kubeadm_lab.Secrets()
         first_master = next(s.address for s in specs if s.role == "master")
@@ -323,6 +324,10 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
             (state.kube_bin, kubeadm_lab.KUBE_BIN_IN_NODE),
             (state.kubeadm_bin, kubeadm_lab.NODE_BIN_IN_NODE),
             (str(layer / "images"), kubeadm_lab.IMAGES_IN_NODE),
+            (
+                str(balancer_images.path_for(Path(state.rootfs))),
+                balancer_images.IMAGES_IN_NODE,
+            ),
         ]
     if real:
         cluster = cp.issue_cluster_pki()

@@ -14,7 +14,7 @@ import paramiko
 import pytest
 
 from tests.support.deadlines import POLL_S
-from wizard.lab import constants, lab, pki, profiles, rootfs
+from wizard.lab import balancer_images, constants, lab, pki, profiles, rootfs
 from wizard.lab import control_plane as cp
 from wizard.lab.errors import LabError, NotRootError
 from wizard.lab.node import NodeSpec
@@ -22,6 +22,7 @@ from wizard.lab.state import LabState, NodeState
 from wizard.lab.system import process_tree, require_gone, require_root, start_time, wait_gone
 from wizard.profile import KUBEADM_KUBECONFIGS
 from wizard.profile_io import profile_from_dict
+from wizard.validation import validate
 
 
 def test_non_root_gets_a_clear_error():
@@ -316,3 +317,55 @@ def test_a_lab_record_from_another_kubeha_version_is_still_read(tmp_path, monkey
     state_module.save_state(_state(ipv6=True))
     read = state_module.read_state()
     assert read is not None and read.ipv6 and read.nodes[0].address6 == "fd77::11"
+
+
+def test_the_kubeadm_lab_has_static_pod_profiles_naming_the_labs_images(tmp_path):
+    """A kubeadm lab also writes lab-<strategy>-static-pod.toml for the three strategies whose
+    balancer may run as a static pod, each naming the images the lab builds and imports
+    (wizard.lab.balancer_images); each validates. The other labs (no kubelet) write none."""
+    state = _state()
+    state.control_plane = cp.KUBEADM
+    written = {p.name: p for p in profiles.write_profiles(state, tmp_path)}
+    images = {
+        balancer_images.HAPROXY_IMAGE,
+        balancer_images.NGINX_IMAGE,
+        balancer_images.KEEPALIVED_IMAGE,
+    }
+    named = set()
+    for strategy in ("local-haproxy", "local-nginx", "haproxy-keepalived"):
+        data = tomllib.loads(written[f"lab-{strategy}-static-pod.toml"].read_text())
+        assert data["name"] == f"lab-{strategy}-static-pod"
+        assert data["balancer"]["run_as"] == "static-pod"
+        loaded = profile_from_dict(data).profile
+        assert loaded is not None and validate(loaded) == [], strategy
+        named |= {v for k, v in data["balancer"].items() if k.endswith("image")}
+    assert named == images
+    state.control_plane = cp.STAND_IN
+    assert not [p for p in profiles.write_profiles(state, tmp_path / "x") if "static" in p.name]
+
+
+def test_the_lab_balancer_images_hold_their_programs_and_libraries(tmp_path):
+    """Each image has its program, the libraries ldd lists for it (the rootfs's own), and the
+    accounts it drops to; built from this host's / when the lab's rootfs is not cached."""
+    root = Path("/")
+    for program in ("/usr/sbin/haproxy", "/usr/sbin/nginx", "/usr/sbin/keepalived"):
+        if not Path(program).exists():
+            pytest.skip(f"no {program} on this machine")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    by_name = {image.name: image for image in balancer_images.images(root, empty)}
+    assert set(by_name) == {
+        balancer_images.HAPROXY_IMAGE,
+        balancer_images.NGINX_IMAGE,
+        balancer_images.KEEPALIVED_IMAGE,
+    }
+    for name, program in (
+        (balancer_images.HAPROXY_IMAGE, "/usr/sbin/haproxy"),
+        (balancer_images.NGINX_IMAGE, "/usr/sbin/nginx"),
+        (balancer_images.KEEPALIVED_IMAGE, "/usr/sbin/keepalived"),
+    ):
+        files = by_name[name].files
+        assert program in files and "/etc/passwd" in files, name
+        assert any("/libc.so." in path for path in files), name
+    assert balancer_images.NGINX_STREAM_MODULE in by_name[balancer_images.NGINX_IMAGE].files
+    assert {"/bin/sh", "/usr/bin/curl"} <= set(by_name[balancer_images.KEEPALIVED_IMAGE].files)
