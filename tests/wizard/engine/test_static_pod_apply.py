@@ -30,6 +30,7 @@ def cluster_for(profile, kubelet: bool = True) -> FakeCluster:
     cluster = FakeCluster([n.name for n in profile.all_nodes()])
     for node in cluster.nodes.values():
         node.originals = True
+        node.kinds["/etc/kubernetes/manifests"] = "a folder"
         if kubelet:
             node.units["kubelet.service"] = (True, True)
     return cluster
@@ -123,3 +124,18 @@ def test_switching_unit_and_pod_in_place_is_refused():
     result = next(n for n in summary.nodes if n.node == "master1")
     assert not result.ok and "switching [balancer] run_as to a static pod" in result.reason
     assert MANIFEST not in cluster.nodes["master1"].files
+
+
+def test_a_folder_kubelet_does_not_read_is_refused():
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    config = "kind: KubeletConfiguration\nstaticPodPath: /etc/kubelet.d\n"
+    cluster.nodes["worker1"].files["/var/lib/kubelet/config.yaml"] = config
+    del cluster.nodes["master3"].kinds["/etc/kubernetes/manifests"]
+    summary, _ = apply(profile, cluster)
+    reasons = {n.node: n.reason for n in summary.nodes}
+    assert "kubelet runs the static pods of /etc/kubelet.d" in reasons["worker1"]
+    assert "set [balancer] manifests_dir to /etc/kubelet.d" in reasons["worker1"]
+    assert "/etc/kubernetes/manifests is not a folder here" in reasons["master3"]
+    for name in ("worker1", "master3"):  # refused before anything changed there
+        assert MANIFEST not in cluster.nodes[name].files and CONF not in cluster.nodes[name].files

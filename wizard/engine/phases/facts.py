@@ -86,6 +86,16 @@ def facts(job: ApplyWork) -> Outcome:
 
 
 KUBELET = "kubelet.service"
+KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"  # kubeadm's KubeletConfiguration
+
+
+def kubelet_static_pod_path(config: str) -> str:
+    """``staticPodPath`` of a KubeletConfiguration (a top-level key), or ""."""
+    for line in config.splitlines():
+        key, _, value = line.partition(":")
+        if key == "staticPodPath":
+            return value.strip().strip("'\"")
+    return ""
 
 
 def static_pod_preflight(job: ApplyWork, installed: node_manifest.Manifest | None) -> None:
@@ -100,6 +110,19 @@ def static_pod_preflight(job: ApplyWork, installed: node_manifest.Manifest | Non
             "static pod: start kubelet, or choose run_as 'systemd' for this profile; nothing "
             "was changed on this node"
         )
+    read_from = kubelet_static_pod_path(job.node.read_text(KUBELET_CONFIG) or "")
+    for folder in sorted({path.rsplit("/", 1)[0] for path in job.plan.static_pods}):
+        if read_from and read_from.rstrip("/") != folder:
+            raise StepFailed(
+                f"node {job.name}: kubelet runs the static pods of {read_from} (staticPodPath "
+                f"in {KUBELET_CONFIG}), not of {folder}: set [balancer] manifests_dir to "
+                f"{read_from}; nothing was changed on this node"
+            )
+        if job.node.file_kind(folder) != "a folder":
+            raise StepFailed(
+                f"node {job.name}: {folder} is not a folder here: expected kubelet's manifests "
+                "folder ([balancer] manifests_dir); nothing was changed on this node"
+            )
     for path in job.plan.static_pods:
         if (
             job.node.file_kind(path) is not None
