@@ -85,7 +85,7 @@ class Balancer:
     keepalived_image: str = described(
         "",
         "keepalived image",
-        "static-pod, haproxy-keepalived: keepalived's image (with sh and curl for its check)",
+        "static-pod: keepalived's image (with sh and curl for its check)",
         placeholder="registry.example/keepalived:2.2",
     )
 
