@@ -21,7 +21,7 @@ from wizard.field_checks import (
     node_groups,
 )
 from wizard.netaddr import any_address, host_port, https_url, loopback, network_of, parse_ip
-from wizard.packages import CURL, same_name
+from wizard.packages import CURL, Package, same_name
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
@@ -272,7 +272,7 @@ def plan(profile: Profile) -> RenderPlan:
             ),
         )
         units: tuple[str, ...] = (HAPROXY_UNIT, KEEPALIVED_UNIT)
-        packages = (HAPROXY, KEEPALIVED, CURL)
+        packages: tuple[Package, ...] = (HAPROXY, KEEPALIVED, CURL)
         pods: tuple[str, ...] = ()
         if as_pods:  # kubelet runs them; the cutter and the follower stay units
             balancer_files = pod_files(profile, balancer_files, loopback(vip.version))

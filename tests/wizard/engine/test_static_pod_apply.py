@@ -6,10 +6,15 @@ uninstall removes the manifest, and a switch between a unit and a pod in place i
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+
+import pytest
 
 from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
 from wizard.backups import ABSENT, beside
+from wizard.command_result import CommandResult
+from wizard.engine import static_pod_folder
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.render import build_plan
@@ -41,7 +46,7 @@ def apply(profile, cluster, uninstall: bool = False, **options):
     go = run_uninstall if uninstall else run_apply
     summary = go(
         build_plan(profile),
-        ApplyOptions(verify_timeout=0.5, **options),
+        ApplyOptions(verify_timeout=0.5, static_pod_verify_timeout=0.5, **options),
         events.append,
         connector=cluster,
     )
@@ -136,6 +141,52 @@ def test_a_folder_kubelet_does_not_read_is_refused():
     reasons = {n.node: n.reason for n in summary.nodes}
     assert "kubelet runs the static pods of /etc/kubelet.d" in reasons["worker1"]
     assert "set [balancer] manifests_dir to /etc/kubelet.d" in reasons["worker1"]
-    assert "/etc/kubernetes/manifests is not a folder here" in reasons["master3"]
+    assert "/etc/kubernetes/manifests is not there" in reasons["master3"]
     for name in ("worker1", "master3"):  # refused before anything changed there
         assert MANIFEST not in cluster.nodes[name].files and CONF not in cluster.nodes[name].files
+
+
+class LocalShell:
+    """The node's shell here, for static_pod_folder's scripts (a real sh, real folders)."""
+
+    def sh(self, script: str, timeout: float = 120) -> CommandResult:
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+        return CommandResult(("sh",), done.returncode, done.stdout, done.stderr)
+
+
+def test_the_folder_kubeha_makes_goes_again_and_one_it_found_stays(tmp_path):
+    node = LocalShell()
+    made = tmp_path / "manifests"
+    manifest = f"{made}/kubeha-haproxy.yaml"
+    static_pod_folder.ensure(node, [manifest])  # kubeadm's join left none: made and marked
+    assert sorted(p.name for p in made.iterdir()) == [static_pod_folder.MARK]
+    (made / "kubeha-haproxy.yaml").write_text("kind: Pod\n")
+    static_pod_folder.drop(node, [manifest])  # a manifest still there: kept
+    assert made.is_dir()
+    (made / "kubeha-haproxy.yaml").unlink()
+    static_pod_folder.drop(node, [manifest])  # only the mark left: removed
+    assert not made.exists()
+    found = tmp_path / "theirs"
+    found.mkdir()
+    static_pod_folder.ensure(node, [f"{found}/kubeha-haproxy.yaml"])  # there: left alone
+    static_pod_folder.drop(node, [f"{found}/kubeha-haproxy.yaml"])
+    assert found.is_dir() and list(found.iterdir()) == []
+    with pytest.raises(RuntimeError, match="cannot create"):  # its parent must exist
+        static_pod_folder.ensure(node, [f"{tmp_path}/no/such/kubeha-haproxy.yaml"])
+
+
+def test_a_folder_kubelet_names_but_kubeadm_did_not_make_is_made_then_removed():
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    worker = cluster.nodes["worker1"]
+    del worker.kinds["/etc/kubernetes/manifests"]
+    config = "staticPodPath: /etc/kubernetes/manifests\n"
+    worker.files["/var/lib/kubelet/config.yaml"] = config
+    summary, _ = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    made = "sh [ -d /etc/kubernetes/manifests ] ||"  # the fake node logs 60 characters
+    assert any(line.startswith(made) for line in worker.log)
+    summary, _ = apply(profile, cluster, uninstall=True)
+    assert summary.ok
+    dropped = f"sh if [ -e /etc/kubernetes/manifests/{static_pod_folder.MARK} ]"
+    assert any(line.startswith(dropped) for line in worker.log[-40:])

@@ -145,7 +145,7 @@ def reactivate(job: ApplyWork, problems: list[str]) -> tuple[Status, str]:
         return Status.FAILED, "rollback incomplete: " + "; ".join(problems)
     if files.served_before and files.previous_url:
         # a static pod given back is restarted by kubelet, not here: it may take longer
-        wait = max(10.0, job.options.verify_timeout) if job.plan.static_pods else 10.0
+        wait = max(10.0, job.options.static_pod_verify_timeout) if job.plan.static_pods else 10.0
         ok, detail = job.probe_until(wait, files.previous_url)
         if ok:
             return Status.OK, f"previous config restored and serving again ({detail})"

@@ -118,10 +118,16 @@ def static_pod_preflight(job: ApplyWork, installed: node_manifest.Manifest | Non
                 f"in {KUBELET_CONFIG}), not of {folder}: set [balancer] manifests_dir to "
                 f"{read_from}; nothing was changed on this node"
             )
-        if job.node.file_kind(folder) != "a folder":
+        kind = job.node.file_kind(folder)
+        # kubelet does not make its folder (kubeadm's join leaves a worker without one): the
+        # upload makes it when kubelet's config names it, and the uninstall removes it again.
+        if kind is None and read_from.rstrip("/") == folder:
+            continue
+        if kind != "a folder":
             raise StepFailed(
-                f"node {job.name}: {folder} is not a folder here: expected kubelet's manifests "
-                "folder ([balancer] manifests_dir); nothing was changed on this node"
+                f"node {job.name}: {folder} is {kind or 'not there'}: expected kubelet's "
+                f"manifests folder ([balancer] manifests_dir, staticPodPath in {KUBELET_CONFIG}); "
+                "nothing was changed on this node"
             )
     for path in job.plan.static_pods:
         if (
