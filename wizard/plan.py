@@ -61,6 +61,9 @@ class NodePlan:
     # haproxy's master: USR1); used when another balancer takes the port over. Its units' own
     # stop stays the quick one: a restart must not wait for long-lived watches to end.
     drain_signals: tuple[tuple[str, str], ...] = ()
+    # The static pod manifests among ``files`` (``run_as = "static-pod"``): kubelet runs them,
+    # so kubelet must run on the node, and no manifest kubeha did not write is replaced.
+    static_pods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from wizard.backups import beside
 from wizard.engine.remote import (
     ABSENT,
     NEW,
@@ -114,8 +115,8 @@ class FakeNode:
         return REGULAR if path in self.files else None
 
     def stage(self, path, content, mode, owner="root", group="root"):
-        self.files[path + NEW] = content.decode()
-        return path + NEW
+        self.files[beside(path, NEW)] = content.decode()
+        return beside(path, NEW)
 
     def discard(self, temp):
         self.files.pop(temp, None)
@@ -124,21 +125,21 @@ class FakeNode:
         """As :meth:`RemoteNode.commit`: this run's backup and, with ``originals``, the
         original (or a note that there was none) the first time kubeha replaces the file."""
         if path in self.files:
-            self.files[path + PREV] = self.files[path]
+            self.files[beside(path, PREV)] = self.files[path]
         else:
-            self.files.pop(path + PREV, None)
-        first = path + ORIG not in self.files and path + ABSENT not in self.files
+            self.files.pop(beside(path, PREV), None)
+        first = beside(path, ORIG) not in self.files and beside(path, ABSENT) not in self.files
         if self.originals and first:
             if path in self.files:
-                self.files[path + ORIG] = self.files[path]
+                self.files[beside(path, ORIG)] = self.files[path]
             else:
-                self.files[path + ABSENT] = ""
+                self.files[beside(path, ABSENT)] = ""
         self.files[path] = self.files.pop(temp)
         self.log.append(f"commit {path}")
 
     def restore_previous(self, path):
-        if path + PREV in self.files:
-            self.files[path] = self.files.pop(path + PREV)
+        if beside(path, PREV) in self.files:
+            self.files[path] = self.files.pop(beside(path, PREV))
         else:
             self.files.pop(path, None)
         self.log.append(f"restore {path}")
@@ -185,17 +186,17 @@ class FakeNode:
         before kubeha; without, nothing is kept to give back."""
         if not self.originals:
             return "kept"
-        if path + ORIG in self.files:
-            self.files[path] = self.files.pop(path + ORIG)
+        if beside(path, ORIG) in self.files:
+            self.files[path] = self.files.pop(beside(path, ORIG))
             outcome = "restored"
-        elif path + ABSENT in self.files:
+        elif beside(path, ABSENT) in self.files:
             self.files.pop(path, None)
-            self.files.pop(path + ABSENT)
+            self.files.pop(beside(path, ABSENT))
             outcome = "removed"
         else:
             outcome = "kept"
-        self.files.pop(path + PREV, None)
-        self.files.pop(path + NEW, None)
+        self.files.pop(beside(path, PREV), None)
+        self.files.pop(beside(path, NEW), None)
         self.log.append(f"restore original {path}: {outcome}")
         return outcome
 

@@ -7,6 +7,7 @@ import dataclasses
 from tests.support.examples import example_profile, section
 from wizard.profile import Master, Node, Profile
 from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
+from wizard.strategies.static_pod import Balancer
 
 # IPv6 documentation addresses (RFC 3849): the masters, a worker and the VIPs.
 V6_MASTERS = tuple(Master(f"master{i}", f"2001:db8::1{i}", 6443) for i in (1, 2, 3))
@@ -105,6 +106,37 @@ def cases() -> dict[str, Profile]:
         # Dual stack: clients dial the proxy on IPv4 loopback, the proxy the masters on IPv6.
         "local-haproxy-dual-stack": dataclasses.replace(
             local_haproxy, masters=V6_MASTERS, workers=V6_WORKERS
+        ),
+        # The balancer as a static pod (kubeadm clusters); the nginx image is Debian's nginx-light
+        # with its stream module, as the host's nginx that checks the config here.
+        "local-haproxy-static-pod": dataclasses.replace(
+            local_haproxy,
+            tables={
+                **local_haproxy.tables,
+                "balancer": Balancer(run_as="static-pod", image="docker.io/library/haproxy:2.8"),
+            },
+        ),
+        "haproxy-keepalived-static-pod": dataclasses.replace(
+            hk,
+            tables={
+                **hk.tables,
+                "balancer": Balancer(
+                    run_as="static-pod",
+                    image="docker.io/library/haproxy:2.8",
+                    keepalived_image="registry.example/kube/keepalived:2.2.7",
+                ),
+            },
+        ),
+        "local-nginx-static-pod": dataclasses.replace(
+            local,
+            tables={
+                **local.tables,
+                "balancer": Balancer(
+                    run_as="static-pod",
+                    image="registry.example:5000/kube/nginx:1.22@sha256:" + "0" * 64,
+                    stream_module="/usr/lib/nginx/modules/ngx_stream_module.so",
+                ),
+            },
         ),
         "local-nginx-dual-stack": dataclasses.replace(
             local,

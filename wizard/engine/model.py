@@ -34,6 +34,9 @@ class ApplyOptions:
     confirm_host_key: Callable[[str, str], bool] | None = None
     connect_timeout: float = 10.0
     verify_timeout: float = 20.0
+    # A static pod's node waits at least this long: kubelet starts the pod (and reads a folder
+    # made for it only at its next retry, within 20 s).
+    static_pod_verify_timeout: float = 60.0
 
 
 class NodeState(StrEnum):

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wizard.backups import ABSENT, NEW, ORIG, PREV
+from wizard.backups import ABSENT, NEW, ORIG, PREV, beside
 from wizard.engine.transport import CommandResult, Transport
 
 HOSTS_MARKER = "# managed by kubeha"
@@ -120,7 +120,7 @@ class RemoteNode:
         mkdir = self.run(["mkdir", "-p", folder])
         if not mkdir.ok:
             raise RuntimeError(f"cannot create {folder}: {mkdir.stderr.strip()}")
-        temp = path + NEW
+        temp = beside(path, NEW)
         self.transport.put(content, temp, mode)
         chown = self.run(["chown", f"{owner}:{group}", temp])
         if not chown.ok:
@@ -152,9 +152,9 @@ class RemoteNode:
         p = q(path)
         script = (
             f"set -e; "
-            f"if [ -e {p} ]; then cp -p {p} {q(path + PREV)}; else rm -f {q(path + PREV)}; fi; "
-            f"if [ ! -e {q(path + ORIG)} ] && [ ! -e {q(path + ABSENT)} ]; then "
-            f"  if [ -e {p} ]; then cp -p {p} {q(path + ORIG)}; else : > {q(path + ABSENT)}; fi; "
+            f"if [ -e {p} ]; then cp -p {p} {q(beside(path, PREV))}; else rm -f {q(beside(path, PREV))}; fi; "
+            f"if [ ! -e {q(beside(path, ORIG))} ] && [ ! -e {q(beside(path, ABSENT))} ]; then "
+            f"  if [ -e {p} ]; then cp -p {p} {q(beside(path, ORIG))}; else : > {q(beside(path, ABSENT))}; fi; "
             f"fi; "
             f"mv -f {q(temp)} {p}"
         )
@@ -164,18 +164,18 @@ class RemoteNode:
 
     def restore_previous(self, path: str) -> None:
         """Undo this run's commit of ``path``: the previous version back, or no file at all."""
-        p, prev = q(path), q(path + PREV)
+        p, prev = q(path), q(beside(path, PREV))
         result = self.sh(f"if [ -e {prev} ]; then mv -f {prev} {p}; else rm -f {p}; fi")
         if not result.ok:
             raise RuntimeError(f"cannot restore {path}: {result.stderr.strip()}")
 
     def restore_original(self, path: str) -> str:
         """Uninstall: the file as it was before kubeha first replaced it."""
-        p, orig, absent = q(path), q(path + ORIG), q(path + ABSENT)
+        p, orig, absent = q(path), q(beside(path, ORIG)), q(beside(path, ABSENT))
         result = self.sh(
             f"if [ -e {orig} ]; then mv -f {orig} {p}; echo restored; "
             f"elif [ -e {absent} ]; then rm -f {p} {absent}; echo removed; "
-            f"else echo kept; fi; rm -f {q(path + PREV)} {q(path + NEW)}"
+            f"else echo kept; fi; rm -f {q(beside(path, PREV))} {q(beside(path, NEW))}"
         )
         if not result.ok:
             raise RuntimeError(f"cannot restore {path}: {result.stderr.strip()}")

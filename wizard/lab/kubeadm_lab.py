@@ -76,6 +76,7 @@ DEBS_DIR = CACHE_DIR / "kubeadm-node-debs"
 KUBE_BIN_IN_NODE = "/opt/kubeha-lab/kube/bin"  # kubectl and the five binaries (read-only)
 NODE_BIN_IN_NODE = "/opt/kubeha-lab/kubeadm/bin"  # kubelet, kubeadm (read-only)
 IMAGES_IN_NODE = "/opt/kubeha-lab/images"
+BALANCER_IMAGES_TAR = "/opt/kubeha-lab/balancer-images/balancers.tar"  # wizard.lab.balancer_images
 CONTAINERD_IN_NODE = (
     "/var/lib/containerd"  # a host folder: overlayfs cannot be an upper on overlayfs
 )
@@ -597,12 +598,15 @@ def bring_up(
                 start_in(name, ["ctr", "-n", "k8s.io", "images", "import", tar]),
             )
         )
-    for name, proc in procs:
-        out, err = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise LabError(f"ctr images import on {name} failed: {(out + err).strip()[-800:]}")
+    _finish_imports(procs)
     times["images"] = time.monotonic() - started
     log(f"  images imported into containerd on {len(nodes)} nodes in {times['images']:.0f} s")
+    # The balancers' images (wizard.lab.balancer_images: the static-pod profiles) are imported
+    # while kubeadm runs, and waited for at the end: the bring-up takes no longer for them.
+    balancers = [
+        (name, start_in(name, ["ctr", "-n", "k8s.io", "images", "import", BALANCER_IMAGES_TAR]))
+        for name, _role, _ in nodes
+    ]
     masters = [n for n in nodes if n[1] == "master"]
     first, _, first_address = masters[0]
     ignore = f"--ignore-preflight-errors={','.join(IGNORED_PREFLIGHT)}"
@@ -686,5 +690,17 @@ def bring_up(
 
     _wait("kube-proxy on every node", deadline, proxies_ready, 2)
     times["kube-proxy ready"] = time.monotonic() - step
+    step = time.monotonic()
+    _finish_imports(balancers)
+    times["balancer images"] = time.monotonic() - step
+    log(f"  balancer images imported ({times['balancer images']:.0f} s more)")
     times["total"] = time.monotonic() - started
     return times
+
+
+def _finish_imports(procs: list[tuple[str, subprocess.Popen[str]]]) -> None:
+    """Waits for each node's ``ctr images import``; the first that failed raises."""
+    for name, proc in procs:
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise LabError(f"ctr images import on {name} failed: {(out + err).strip()[-800:]}")

@@ -239,13 +239,14 @@ def up(
 
         kube_bin = str(kube_build.ensure_kube(log).bin_dir)
     if control_plane == cp.KUBEADM:
-        from wizard.lab import kube_build, kubeadm_lab
+        from wizard.lab import balancer_images, kube_build, kubeadm_lab
 
         kubeadm_bin = str(kube_build.ensure_node_binaries(log).bin_dir)
         ensure_host_packages(log)
         kubeadm_layer = str(
             kubeadm_lab.ensure_layer(ensure_rootfs(log), Path(kube_bin), Path(kubeadm_bin), log)
         )
+        balancer_images.ensure(ensure_rootfs(log), log)  # static-pod balancers (no registry)
     with lab_lock():
         existing = read_state()
         if existing is not None:
@@ -416,7 +417,7 @@ def _kubeadm_net(netns: str, spec: node.NodeSpec, specs: list[node.NodeSpec]) ->
 def _start_kubeadm_node(state: LabState, name: str, merged: Path, netns: str) -> tuple[int, int]:
     """A kubeadm node's nspawn: the cached binaries and images, its own containerd folder and
     cgroups."""
-    from wizard.lab import kubeadm_lab
+    from wizard.lab import balancer_images, kubeadm_lab
 
     containerd = node.node_dir(name) / "containerd"
     containerd.mkdir(exist_ok=True)
@@ -424,6 +425,8 @@ def _start_kubeadm_node(state: LabState, name: str, merged: Path, netns: str) ->
         (state.kube_bin, kubeadm_lab.KUBE_BIN_IN_NODE),
         (state.kubeadm_bin, kubeadm_lab.NODE_BIN_IN_NODE),
         (str(Path(state.kubeadm_layer) / "images"), kubeadm_lab.IMAGES_IN_NODE),
+        # the static-pod balancers' images (haproxy, nginx, keepalived; no registry)
+        (str(balancer_images.path_for(Path(state.rootfs))), balancer_images.IMAGES_IN_NODE),
     ]
     return node.start_container(
         name,

@@ -9,6 +9,12 @@ from typing import Any
 import tomli_w
 
 from wizard import paths
+from wizard.lab.balancer_images import (
+    HAPROXY_IMAGE,
+    KEEPALIVED_IMAGE,
+    NGINX_IMAGE,
+    NGINX_STREAM_MODULE,
+)
 from wizard.lab.constants import (
     APISERVER_HOSTNAME,
     APISERVER_PORT,
@@ -28,9 +34,19 @@ from wizard.profile import Role
 from wizard.strategies import registry
 from wizard.strategies.hooks import LabSite
 
+# The strategies whose balancer may run as a static pod, and the lab image of each
+# (wizard.lab.balancer_images: the rootfs's Debian binaries, imported at kubeadm lab-up).
+STATIC_POD = "static-pod"
+STATIC_POD_BALANCERS: dict[str, dict[str, str]] = {
+    "local-haproxy": {"image": HAPROXY_IMAGE},
+    "local-nginx": {"image": NGINX_IMAGE, "stream_module": NGINX_STREAM_MODULE},
+    "haproxy-keepalived": {"image": HAPROXY_IMAGE, "keepalived_image": KEEPALIVED_IMAGE},
+}
 
-def profile_name(strategy: str, ipv6: bool = False) -> str:
-    return f"lab-{strategy}-ipv6" if ipv6 else f"lab-{strategy}"
+
+def profile_name(strategy: str, ipv6: bool = False, static_pod: bool = False) -> str:
+    name = f"lab-{strategy}-ipv6" if ipv6 else f"lab-{strategy}"
+    return f"{name}-{STATIC_POD}" if static_pod else name
 
 
 def site(lb_nodes: bool, ipv6: bool = False) -> LabSite:
@@ -47,9 +63,12 @@ def site(lb_nodes: bool, ipv6: bool = False) -> LabSite:
     )
 
 
-def build_profile(state: LabState, strategy: str, ipv6: bool = False) -> dict[str, Any]:
+def build_profile(
+    state: LabState, strategy: str, ipv6: bool = False, static_pod: bool = False
+) -> dict[str, Any]:
     """The profile (as a TOML-ready dict) for ``strategy`` on the lab's nodes; with ``ipv6``
-    (a dual-stack lab) every node, VIP and proxy is addressed by IPv6."""
+    (a dual-stack lab) every node, VIP and proxy is addressed by IPv6; with ``static_pod`` (a
+    kubeadm lab) its balancer runs as a static pod of the lab's image."""
     if ipv6 and not state.ipv6:
         from wizard.lab.errors import LabError
 
@@ -69,7 +88,7 @@ def build_profile(state: LabState, strategy: str, ipv6: bool = False) -> dict[st
 
     profile: dict[str, Any] = {
         "schema_version": 1,
-        "name": profile_name(strategy, ipv6),
+        "name": profile_name(strategy, ipv6, static_pod),
         "strategy": strategy,
         "masters": nodes(Role.MASTER, with_port=True),
         "workers": nodes(Role.WORKER),
@@ -79,6 +98,8 @@ def build_profile(state: LabState, strategy: str, ipv6: bool = False) -> dict[st
     if lb_nodes:
         profile["lb_nodes"] = lb_nodes
     profile[chosen.section] = chosen.lab_section(site(bool(lb_nodes), ipv6))
+    if static_pod:
+        profile["balancer"] = {"run_as": STATIC_POD, **STATIC_POD_BALANCERS[strategy]}
     if state.control_plane == KUBEADM:
         # A kubeadm cluster made HA: kubeadm's kubeconfigs (none listed: Clients.targets) and
         # its objects (kube-proxy's ConfigMap, cluster-info, kubeadm-config) repointed to the
@@ -107,6 +128,14 @@ def write_profiles(state: LabState, folder: Path | None = None) -> list[Path]:
             path = folder / f"{profile_name(strategy, ipv6)}.toml"
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_bytes(tomli_w.dumps(build_profile(state, strategy, ipv6)).encode())
+            os.replace(tmp, path)
+            written.append(path)
+    if state.control_plane == KUBEADM:  # the balancer as a static pod too
+        for strategy in STATIC_POD_BALANCERS:
+            path = folder / f"{profile_name(strategy, static_pod=True)}.toml"
+            tmp = path.with_name(f".{path.name}.tmp")
+            data = build_profile(state, strategy, static_pod=True)
+            tmp.write_bytes(tomli_w.dumps(data).encode())
             os.replace(tmp, path)
             written.append(path)
     return written

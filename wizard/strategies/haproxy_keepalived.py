@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -21,12 +21,13 @@ from wizard.field_checks import (
     node_groups,
 )
 from wizard.netaddr import any_address, host_port, https_url, loopback, network_of, parse_ip
-from wizard.packages import CURL, same_name
+from wizard.packages import CURL, Package, same_name
 from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
-from wizard.strategies.base import Card, Strategy
+from wizard.strategies import static_pod
+from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
     SESSION_CUTTER_PATHS,
@@ -35,6 +36,7 @@ from wizard.strategies.common import (
 )
 from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
+from wizard.strategies.static_pod import Balancer, check_balancer
 from wizard.templating import render_template
 
 SECTION = "haproxy_keepalived"
@@ -121,8 +123,72 @@ def vip_follower_files(profile: Profile) -> tuple[RenderedFile, RenderedFile]:
     )
 
 
+def balancer_of(profile: Profile) -> Balancer:
+    """The profile's ``[balancer]`` table: systemd units or static pods."""
+    return profile.table(static_pod.TABLE, Balancer)
+
+
+def cert_mounts(profile: Profile) -> tuple[str, ...]:
+    """The host files haproxy's config names beside itself (a client certificate)."""
+    hc = profile.health_check
+    return (hc.client_cert,) if hc.auth == "client-cert" and hc.client_cert else ()
+
+
+def pod_files(
+    profile: Profile, files: tuple[RenderedFile, ...], probe_host: str
+) -> tuple[RenderedFile, ...]:
+    """haproxy.cfg, the check script and keepalived.conf of a carrier as two static pods
+    (the kubeadm HA guide's): each config checked by its image's program, no unit's."""
+    balancer = balancer_of(profile)
+    hk: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
+    haproxy_cfg, script, keepalived_conf = files
+    haproxy_cfg = replace(
+        haproxy_cfg,
+        service=None,
+        check=static_pod.image_check(
+            balancer.image,
+            HAPROXY_CFG,
+            ("haproxy", "-c", "-q", "-f", "{config}"),
+            cert_mounts(profile),
+        ),
+    )
+    script = replace(script, service=None)
+    keepalived_conf = replace(
+        keepalived_conf,
+        service=None,
+        check=static_pod.image_check(
+            balancer.keepalived_image,
+            KEEPALIVED_CONF,
+            ("keepalived", "--config-test", "--use-file={config}"),
+            (CHECK_SCRIPT,),
+        ),
+    )
+    haproxy_pod = static_pod.manifest_file(
+        balancer,
+        "haproxy",
+        "haproxy-keepalived/haproxy.pod.yaml.j2",
+        (haproxy_cfg,),
+        profile=profile,
+        config_path=HAPROXY_CFG,
+        probe_host=probe_host,
+        port=hk.frontend_port,
+        extra_mounts=cert_mounts(profile),
+    )
+    keepalived_pod = static_pod.manifest_file(
+        replace(balancer, image=balancer.keepalived_image),
+        "keepalived",
+        "haproxy-keepalived/keepalived.pod.yaml.j2",
+        (script, keepalived_conf),
+        profile=profile,
+        config_path=KEEPALIVED_CONF,
+        check_script=CHECK_SCRIPT,
+    )
+    return (haproxy_cfg, script, keepalived_conf, haproxy_pod, keepalived_pod)
+
+
 def plan(profile: Profile) -> RenderPlan:
     hk: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
+    as_pods = balancer_of(profile).static_pod
     hc = profile.health_check
     vip = parse_ip(hk.vip)
     assert vip is not None  # validated
@@ -180,7 +246,7 @@ def plan(profile: Profile) -> RenderPlan:
             script_interval=max(1, math.ceil(hc.interval)),
             script_timeout=max(1, math.ceil(hc.timeout)) + 1,
         )
-        files = (
+        balancer_files: tuple[RenderedFile, ...] = (
             RenderedFile(
                 HAPROXY_CFG,
                 haproxy_cfg,
@@ -204,19 +270,25 @@ def plan(profile: Profile) -> RenderPlan:
                 check=("keepalived", "--config-test", "--use-file={file}"),
                 service=KEEPALIVED_UNIT,
             ),
-            *session_cutter_files(profile),
-            *follower,
         )
+        units: tuple[str, ...] = (HAPROXY_UNIT, KEEPALIVED_UNIT)
+        packages: tuple[Package, ...] = (HAPROXY, KEEPALIVED, CURL)
+        pods: tuple[str, ...] = ()
+        if as_pods:  # kubelet runs them; the cutter and the follower stay units
+            balancer_files = pod_files(profile, balancer_files, loopback(vip.version))
+            units, packages = (), (CURL,)
+            pods = tuple(f.path for f in balancer_files[3:])
         nodes.append(
             NodePlan(
                 node=node.name,
                 role=profile.role_of(node.name),
                 address=node.address,
-                files=files,
-                services=(HAPROXY_UNIT, KEEPALIVED_UNIT, CUTTER_UNIT, FOLLOWER_UNIT),
-                packages=(HAPROXY, KEEPALIVED, CURL),
+                files=(*balancer_files, *session_cutter_files(profile), *follower),
+                services=(*units, CUTTER_UNIT, FOLLOWER_UNIT),
+                packages=packages,
                 verify_url=verify_url,
                 ports=(("*", hk.frontend_port),),
+                static_pods=pods,
             )
         )
     extra, server_url = snippets(profile, hk.vip, hk.frontend_port, (hk.vip,))
@@ -284,6 +356,7 @@ def check(profile: Profile) -> list[Problem]:
             )
         )
     _check_vip(profile, section, carriers, problems)
+    problems.extend(check_balancer(balancer_of(profile), keepalived=True))
     return problems
 
 
@@ -374,6 +447,15 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
     key = "haproxy-keepalived"
     section = SECTION
     section_type = HaproxyKeepalived
+    tables = (
+        Table(
+            static_pod.TABLE,
+            Balancer,
+            "Balancer",
+            static_pod.KEEPALIVED_FORM_ORDER,
+            lambda table, profile: check_balancer(table, keepalived=True),
+        ),
+    )
     form_title = "haproxy + keepalived"
     card = Card(
         "haproxy + keepalived",
@@ -399,6 +481,7 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
             FOLLOWER_PATH,
             f"/etc/systemd/system/{FOLLOWER_UNIT}",
             *SESSION_CUTTER_PATHS,
+            *static_pod.manifest_paths(balancer_of(profile), ("haproxy", "keepalived")),
         )
 
     def uses_lb_nodes(self, profile: Profile) -> bool:

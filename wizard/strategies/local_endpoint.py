@@ -149,11 +149,16 @@ def node_local_plan(
     files: tuple[RenderedFile, ...],
     services: tuple[str, ...],
     packages: tuple[Package, ...],
-    drain: tuple[str, str],
+    drain: tuple[str, str] | None,
+    *,
+    static_pods: tuple[str, ...] = (),
+    cleanup: tuple[tuple[str, ...], ...] = (),
 ) -> RenderPlan:
     """The plan of a balancer on every node (local-nginx, local-haproxy): ``files`` and the
     API host name's /etc/hosts line on each, its port shared with the other node-local
-    balancer (a take-over in place), ``drain``: (unit, the signal that stops it gently)."""
+    balancer (a take-over in place), ``drain``: (unit, the signal that stops it gently).
+    A static pod (``static_pods``: its manifests) takes no port over and is taken over by
+    none: kubelet, not a signal of kubeha's, stops it."""
     files = (*files, hosts_file(profile, section))
     url = verify_url(profile, section)
     nodes = tuple(
@@ -166,8 +171,10 @@ def node_local_plan(
             packages=packages,
             verify_url=url,
             ports=((section.listen_address, section.listen_port),),
-            shares_port=True,
-            drain_signals=(drain,),
+            shares_port=not static_pods,
+            drain_signals=(drain,) if drain else (),
+            static_pods=static_pods,
+            cleanup=cleanup,
         )
         for node in profile.all_nodes()
     )

@@ -28,8 +28,8 @@ from wizard.packages import same_name
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
-from wizard.strategies import local_endpoint
-from wizard.strategies.base import Card, Strategy
+from wizard.strategies import local_endpoint, static_pod
+from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
     HOSTS_FILE,
@@ -37,7 +37,8 @@ from wizard.strategies.common import (
     session_cutter_files,
 )
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
-from wizard.strategies.local_endpoint import NodeLocal, check_listener
+from wizard.strategies.local_endpoint import NodeLocal, check_listener, dial_address
+from wizard.strategies.static_pod import Balancer, check_balancer
 from wizard.templating import render_template
 
 SECTION = "local_haproxy"
@@ -53,6 +54,8 @@ ADMIN_SOCKET = f"/run/{RUNTIME_DIR}/admin.sock"
 # whether every master fails its check (haproxy then runs on the unchecked backups).
 STATS_SOCKET = f"/run/{RUNTIME_DIR}/stats.sock"
 HAPROXY = same_name("haproxy")
+POD = "haproxy"  # its static pod: kubeha-haproxy, <manifests_dir>/kubeha-haproxy.yaml
+POD_TEMPLATE = "local-haproxy/kube-haproxy.pod.yaml.j2"
 
 
 LocalHaproxy = NodeLocal  # the ``[local_haproxy]`` section: the node-local strategies' one type
@@ -127,9 +130,71 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
     )
 
 
+def balancer_of(profile: Profile) -> Balancer:
+    """The profile's ``[balancer]`` table: a systemd unit or a static pod."""
+    return profile.table(static_pod.TABLE, Balancer)
+
+
+def config_file(profile: Profile, tuning: Tuning, balancer: Balancer) -> RenderedFile:
+    """haproxy.cfg, checked by the node's haproxy (a unit's) or the image's (a static pod's)."""
+    check: tuple[str, ...] = (BINARY, "-c", "-q", "-f", "{file}")
+    if balancer.static_pod:
+        check = static_pod.image_check(
+            balancer.image, CONF, ("haproxy", "-c", "-q", "-f", "{config}"), cert_mounts(profile)
+        )
+    return RenderedFile(
+        CONF,
+        config(profile, tuning),
+        "local-haproxy/haproxy.cfg.j2",
+        check=check,
+        service=None if balancer.static_pod else UNIT,
+    )
+
+
+def cert_mounts(profile: Profile) -> tuple[str, ...]:
+    """The host files the config names beside itself (a client certificate for the checks)."""
+    hc = profile.health_check
+    return (hc.client_cert,) if hc.auth == "client-cert" and hc.client_cert else ()
+
+
+def pod_file(profile: Profile, balancer: Balancer, conf: RenderedFile) -> RenderedFile:
+    lh = profile.table(SECTION, NodeLocal)
+    return static_pod.manifest_file(
+        balancer,
+        POD,
+        POD_TEMPLATE,
+        (conf,),
+        profile=profile,
+        config_path=CONF,
+        runtime_dir=f"/run/{RUNTIME_DIR}",
+        probe_host=dial_address(lh.listen_address),
+        port=lh.listen_port,
+        extra_mounts=cert_mounts(profile),
+    )
+
+
 def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     tuning = tuning or TUNING
     lh = profile.table(SECTION, NodeLocal)
+    balancer = balancer_of(profile)
+    conf = config_file(profile, tuning, balancer)
+    if balancer.static_pod:  # kubelet runs it: no unit, no package, no drain by signal
+        pod = pod_file(profile, balancer, conf)
+        pod_files: tuple[RenderedFile, ...] = (conf, pod)
+        pod_services: tuple[str, ...] = ()
+        if tuning.session_cutter:
+            pod_files = (*pod_files, *session_cutter_files(profile))
+            pod_services = (CUTTER_UNIT,)
+        return local_endpoint.node_local_plan(
+            profile,
+            lh,
+            pod_files,
+            pod_services,
+            (),
+            None,
+            static_pods=(pod.path,),
+            cleanup=(("rm", "-rf", f"/run/{RUNTIME_DIR}"),),
+        )
     unit = render_template(
         "local-haproxy/kube-haproxy.service.j2",
         profile=profile,
@@ -140,13 +205,7 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
         master_socket=MASTER_SOCKET,
     )
     files: tuple[RenderedFile, ...] = (
-        RenderedFile(
-            CONF,
-            config(profile, tuning),
-            "local-haproxy/haproxy.cfg.j2",
-            check=(BINARY, "-c", "-q", "-f", "{file}"),
-            service=UNIT,
-        ),
+        conf,
         RenderedFile(
             UNIT_PATH,
             unit,
@@ -164,6 +223,10 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     )
 
 
+def check(profile: Profile) -> list[Problem]:
+    return [*check_listener(profile, SECTION), *check_balancer(balancer_of(profile))]
+
+
 class LocalHaproxyStrategy(Strategy[NodeLocal]):
     key = "local-haproxy"
     section = SECTION
@@ -178,11 +241,20 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
         "elsewhere after 0.5 s; sessions to a vanished master close within about 2 s.",
         "As local nginx, when you want active health checks and no extra helper beside the proxy.",
     )
+    tables = (
+        Table(
+            static_pod.TABLE,
+            Balancer,
+            "Balancer",
+            static_pod.FORM_ORDER,
+            lambda table, profile: check_balancer(table),
+        ),
+    )
     packages = (HAPROXY,)
     loopback_single_node = True
 
     def check(self, profile: Profile) -> list[Problem]:
-        return check_listener(profile, SECTION)
+        return check(profile)
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
@@ -191,7 +263,8 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
         return local_endpoint.lab_section(NodeLocal, site)
 
     def node_files(self, profile: Profile) -> tuple[str, ...]:
-        return (CONF, UNIT_PATH, *SESSION_CUTTER_PATHS, HOSTS_FILE)
+        pod = static_pod.manifest_path(balancer_of(profile), POD)
+        return (CONF, UNIT_PATH, pod, *SESSION_CUTTER_PATHS, HOSTS_FILE)
 
     def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
         """Whether every master fails haproxy's check on this node (it runs on the backups)."""

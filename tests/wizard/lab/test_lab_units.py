@@ -3,9 +3,12 @@ waiting until stopped processes have left /proc."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import socket
 import subprocess
+import tarfile
 import time
 import tomllib
 from pathlib import Path
@@ -14,7 +17,7 @@ import paramiko
 import pytest
 
 from tests.support.deadlines import POLL_S
-from wizard.lab import constants, lab, pki, profiles, rootfs
+from wizard.lab import balancer_images, constants, lab, oci, pki, profiles, rootfs
 from wizard.lab import control_plane as cp
 from wizard.lab.errors import LabError, NotRootError
 from wizard.lab.node import NodeSpec
@@ -22,6 +25,7 @@ from wizard.lab.state import LabState, NodeState
 from wizard.lab.system import process_tree, require_gone, require_root, start_time, wait_gone
 from wizard.profile import KUBEADM_KUBECONFIGS
 from wizard.profile_io import profile_from_dict
+from wizard.validation import validate
 
 
 def test_non_root_gets_a_clear_error():
@@ -316,3 +320,113 @@ def test_a_lab_record_from_another_kubeha_version_is_still_read(tmp_path, monkey
     state_module.save_state(_state(ipv6=True))
     read = state_module.read_state()
     assert read is not None and read.ipv6 and read.nodes[0].address6 == "fd77::11"
+
+
+def test_the_kubeadm_lab_has_static_pod_profiles_naming_the_labs_images(tmp_path):
+    """A kubeadm lab also writes lab-<strategy>-static-pod.toml for the three strategies whose
+    balancer may run as a static pod, each naming the images the lab builds and imports
+    (wizard.lab.balancer_images); each validates. The other labs (no kubelet) write none."""
+    state = _state()
+    state.control_plane = cp.KUBEADM
+    written = {p.name: p for p in profiles.write_profiles(state, tmp_path)}
+    images = {
+        balancer_images.HAPROXY_IMAGE,
+        balancer_images.NGINX_IMAGE,
+        balancer_images.KEEPALIVED_IMAGE,
+    }
+    named = set()
+    for strategy in ("local-haproxy", "local-nginx", "haproxy-keepalived"):
+        data = tomllib.loads(written[f"lab-{strategy}-static-pod.toml"].read_text())
+        assert data["name"] == f"lab-{strategy}-static-pod"
+        assert data["balancer"]["run_as"] == "static-pod"
+        loaded = profile_from_dict(data).profile
+        assert loaded is not None and validate(loaded) == [], strategy
+        named |= {v for k, v in data["balancer"].items() if k.endswith("image")}
+    assert named == images
+    state.control_plane = cp.STAND_IN
+    assert not [p for p in profiles.write_profiles(state, tmp_path / "x") if "static" in p.name]
+
+
+def test_the_lab_balancer_images_hold_their_programs_and_libraries(tmp_path):
+    """Each image has its program, the libraries ldd lists for it (the rootfs's own), and the
+    accounts it drops to; built from this host's / when the lab's rootfs is not cached."""
+    root = Path("/")
+    for program in ("/usr/sbin/haproxy", "/usr/sbin/nginx", "/usr/sbin/keepalived"):
+        if not Path(program).exists():
+            pytest.skip(f"no {program} on this machine")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    by_name = {image.name: image for image in balancer_images.images(root, empty)}
+    assert set(by_name) == {
+        balancer_images.HAPROXY_IMAGE,
+        balancer_images.NGINX_IMAGE,
+        balancer_images.KEEPALIVED_IMAGE,
+    }
+    for name, program in (
+        (balancer_images.HAPROXY_IMAGE, "/usr/sbin/haproxy"),
+        (balancer_images.NGINX_IMAGE, "/usr/sbin/nginx"),
+        (balancer_images.KEEPALIVED_IMAGE, "/usr/sbin/keepalived"),
+    ):
+        files = by_name[name].files
+        assert program in files and "/etc/passwd" in files, name
+        assert any("/libc.so." in path for path in files), name
+    assert balancer_images.NGINX_STREAM_MODULE in by_name[balancer_images.NGINX_IMAGE].files
+    assert {"/bin/sh", "/usr/bin/curl"} <= set(by_name[balancer_images.KEEPALIVED_IMAGE].files)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root")
+def test_the_lab_balancer_images_run_their_program_on_kubehas_configs(tmp_path):
+    """Each image's one layer, unpacked as containerd would and entered with chroot, runs its
+    program's own check on the config kubeha renders for the static pod (nginx loading the
+    image's stream module), and keepalived's image runs its check script's sh and curl."""
+    for program in ("/usr/sbin/haproxy", "/usr/sbin/nginx", "/usr/sbin/keepalived"):
+        if not Path(program).exists():
+            pytest.skip(f"no {program} on this machine")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    archive = tmp_path / "balancers.tar"
+    oci.write_archive(balancer_images.images(Path("/"), empty), archive)
+    roots = {}
+    with tarfile.open(archive) as out:
+        index = json.load(out.extractfile("index.json"))
+        for entry in index["manifests"]:
+            blob = entry["digest"].split(":")[1]
+            manifest = json.load(out.extractfile(f"blobs/sha256/{blob}"))
+            layer = manifest["layers"][0]["digest"].split(":")[1]
+            root = tmp_path / blob[:12]
+            with tarfile.open(fileobj=out.extractfile(f"blobs/sha256/{layer}")) as files:
+                files.extractall(root, filter="tar")
+            roots[entry["annotations"]["io.containerd.image.name"]] = root
+    golden = Path(__file__).parents[2] / "golden"
+    cases = [
+        (
+            balancer_images.HAPROXY_IMAGE,
+            "local-haproxy-static-pod/master1/etc/kube-haproxy/haproxy.cfg",
+            ["/usr/sbin/haproxy", "-c", "-q", "-f", "/etc/kube-haproxy/haproxy.cfg"],
+        ),
+        (
+            balancer_images.NGINX_IMAGE,
+            "local-nginx-static-pod/master1/etc/kube-nginx/kube-nginx.conf",
+            ["/usr/sbin/nginx", "-t", "-q", "-c", "/etc/kube-nginx/kube-nginx.conf"],
+        ),
+        (
+            balancer_images.KEEPALIVED_IMAGE,
+            "haproxy-keepalived-static-pod/master1/etc/keepalived/keepalived.conf",
+            ["/usr/sbin/keepalived", "--config-test", "--use-file=/etc/keepalived/keepalived.conf"],
+        ),
+    ]
+    script = golden / "haproxy-keepalived-static-pod/master1/etc/keepalived/check_apiserver.sh"
+    for image, config, argv in cases:
+        root = roots[image]
+        target = root / config.split("/", 2)[2]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text((golden / config).read_text())
+        if image == balancer_images.KEEPALIVED_IMAGE:
+            (target.parent / script.name).write_text(script.read_text())
+            (target.parent / script.name).chmod(0o700)
+        done = subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True)
+        assert done.returncode == 0, (image, done.stdout + done.stderr)
+    keepalived = roots[balancer_images.KEEPALIVED_IMAGE]
+    for argv in (["/bin/sh", "-c", "true"], ["/usr/bin/curl", "--version"]):
+        done = subprocess.run(["chroot", str(keepalived), *argv], capture_output=True, text=True)
+        assert done.returncode == 0, (argv, done.stderr)

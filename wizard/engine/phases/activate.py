@@ -71,6 +71,8 @@ def activate(job: ApplyWork) -> Outcome:
     for rendered in touched:  # files no service reads: sysctl.d, modules-load.d
         for argv in load_now(rendered):
             _run_or_fail(job, argv, lines)
+        if rendered.path in job.plan.static_pods:  # kubelet (re)starts it; verify waits for it
+            _did(job, f"kubelet runs {rendered.path}", lines, f"kubelet runs {rendered.path}")
     if any(f.path.startswith("/etc/systemd/system/") for f in touched):
         _systemctl(job, ["daemon-reload"], lines)
     for unit in job.plan.services:
@@ -107,8 +109,12 @@ def would_activate(job: ApplyWork) -> Outcome:
             lines.append(f"would enable {unit}")
         if not active:
             lines.append(f"would start {unit}")
-    if any(d.action != FileAction.UNCHANGED for d in uploaded(job).diffs):
+    changed = [d for d in uploaded(job).diffs if d.action != FileAction.UNCHANGED]
+    if changed:
         lines.append(f"would reload or restart {', '.join(job.plan.services) or 'nothing'}")
+    for diff in changed:
+        if diff.path in job.plan.static_pods:
+            lines.append(f"kubelet would (re)start the static pod {diff.path}")
     job.keep(Activated(actions=tuple(lines)))
     return Status.INFO, "dry run", tuple(lines)
 
@@ -138,7 +144,9 @@ def reactivate(job: ApplyWork, problems: list[str]) -> tuple[Status, str]:
     if problems:
         return Status.FAILED, "rollback incomplete: " + "; ".join(problems)
     if files.served_before and files.previous_url:
-        ok, detail = job.probe_until(10, files.previous_url)
+        # a static pod given back is restarted by kubelet, not here: it may take longer
+        wait = max(10.0, job.options.static_pod_verify_timeout) if job.plan.static_pods else 10.0
+        ok, detail = job.probe_until(wait, files.previous_url)
         if ok:
             return Status.OK, f"previous config restored and serving again ({detail})"
         return Status.FAILED, f"previous config restored but NOT serving: {detail}"

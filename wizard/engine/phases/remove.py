@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wizard.engine import static_pod_folder
 from wizard.engine.events import Status
 from wizard.engine.node_journal import JOURNAL
 from wizard.engine.node_manifest import MANIFEST
@@ -52,6 +53,8 @@ def remove(job: UninstallWork) -> Outcome:
             lines.append(f"{outcome} {rendered.path}")
             changed.append(rendered.path)
             keep()
+    if job.plan.static_pods:  # the manifests folder, when kubeha made it
+        static_pod_folder.drop(node, job.plan.static_pods)
     if any(p.startswith("/etc/systemd/system/") for p in job.folded("changed_files")):
         node.systemctl("daemon-reload")
     for unit in job.plan.services:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from wizard.engine import fault_hooks, node_journal
+from wizard.engine import fault_hooks, node_journal, static_pod_folder
 from wizard.engine.events import Status
 from wizard.engine.file_changes import Change, compare, read_journal, record_in_journal
 from wizard.engine.job import Record
@@ -86,6 +86,11 @@ def upload(job: ApplyWork) -> Outcome:
     job.keep(_previous(job) if job.plan.files else Uploaded())
     lines = _journal(job, dry_run=False)
     run_id = job.lock.run_id if job.lock is not None else "unknown"
+    if job.plan.static_pods:  # kubelet's folder, when kubeadm left none (a worker)
+        try:
+            static_pod_folder.ensure(job.node, job.plan.static_pods)
+        except RuntimeError as exc:
+            raise StepFailed(str(exc)) from exc
     for rendered in job.plan.files:
         if job.cancel.is_set():
             raise Cancelled()
@@ -146,6 +151,8 @@ def put_back(job: ApplyWork) -> list[str]:
             job.node.restore_previous(rendered.path)
         except RuntimeError as exc:
             problems.append(str(exc))
+    if job.plan.static_pods:
+        static_pod_folder.drop(job.node, job.plan.static_pods)
     return problems
 
 

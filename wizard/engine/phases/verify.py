@@ -39,11 +39,14 @@ def _wait_settled(job: ApplyWork, seconds: float) -> tuple[bool, str]:
 def verify(job: ApplyWork) -> Outcome:
     assert job.node is not None
     began = time.monotonic()
-    ok, message = job.probe_until(job.options.verify_timeout)
+    wait = job.options.verify_timeout
+    if job.plan.static_pods:  # kubelet starts it
+        wait = max(wait, job.options.static_pod_verify_timeout)
+    ok, message = job.probe_until(wait)
     if not ok:
         raise StepFailed(f"no ready apiserver through the load balancer: {message}")
     if job.plan.settle_check:
-        left = max(job.options.verify_timeout - (time.monotonic() - began), 1.0)
+        left = max(wait - (time.monotonic() - began), 1.0)
         settled, detail = _wait_settled(job, left)
         if not settled:
             raise StepFailed(f"the load balancer did not settle within the verify time: {detail}")

@@ -15,9 +15,9 @@ from typing import Any
 
 from wizard.packages import Package
 from wizard.plan import RenderedFile, RenderPlan
-from wizard.problems import Problem
+from wizard.problems import Problem, error
 from wizard.profile import Profile
-from wizard.strategies import local_endpoint
+from wizard.strategies import local_endpoint, static_pod
 from wizard.strategies.base import Card, Opener, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
@@ -26,7 +26,7 @@ from wizard.strategies.common import (
     session_cutter_files,
 )
 from wizard.strategies.hooks import LabSite, Report
-from wizard.strategies.local_endpoint import NodeLocal, check_listener
+from wizard.strategies.local_endpoint import NodeLocal, check_listener, dial_address
 from wizard.strategies.local_nginx.install import (
     FORM_ORDER,
     TABLE,
@@ -44,11 +44,14 @@ from wizard.strategies.local_nginx.layout import (
     UNIT_PATH,
     layout,
 )
+from wizard.strategies.static_pod import Balancer, RunAs, check_balancer
 from wizard.templating import render_template
 
 SECTION = "local_nginx"
 FAIL_TIMEOUT_S = 10
 NGINX = Package("nginx", ("nginx-light", "libnginx-mod-stream"), ("nginx", "nginx-mod-stream"))
+POD = "nginx"  # its static pod: kubeha-nginx, <manifests_dir>/kubeha-nginx.yaml
+POD_TEMPLATE = "local-nginx/kube-nginx.pod.yaml.j2"
 
 
 LocalNginx = NodeLocal  # the ``[local_nginx]`` section: the node-local strategies' one type
@@ -57,6 +60,11 @@ LocalNginx = NodeLocal  # the ``[local_nginx]`` section: the node-local strategi
 def install_of(profile: Profile) -> Install:
     """The profile's ``[install]`` table, local-nginx's own."""
     return profile.table(TABLE, Install)
+
+
+def balancer_of(profile: Profile) -> Balancer:
+    """The profile's ``[balancer]`` table: a systemd unit or a static pod."""
+    return profile.table(static_pod.TABLE, Balancer)
 
 
 def nginx_command(profile: Profile) -> str:
@@ -71,20 +79,59 @@ def check_argv(profile: Profile) -> tuple[str, ...]:
     return (*argv, "-p", f"{where['prefix']}/") if where["prefix"] else argv
 
 
-def plan(profile: Profile) -> RenderPlan:
-    where = layout(profile)
-    package = install_of(profile).method == InstallMethod.PACKAGE
-    ln = STRATEGY.settings(profile)
-    conf = render_template(
+def config(profile: Profile) -> str:
+    """kube-nginx.conf; a static pod's loads the image's stream module when it names one."""
+    balancer = balancer_of(profile)
+    if balancer.static_pod:
+        load, module = bool(balancer.stream_module), balancer.stream_module
+    else:
+        load, module = install_of(profile).method == InstallMethod.PACKAGE, STREAM_MODULE
+    return render_template(
         "local-nginx/kube-nginx.conf.j2",
         profile=profile,
-        section=ln,
-        load_stream_module=package,
-        stream_module=STREAM_MODULE,
+        section=STRATEGY.settings(profile),
+        load_stream_module=load,
+        stream_module=module,
         pid_file=PID_FILE,
         max_fails=profile.health_check.fall,
         fail_timeout=FAIL_TIMEOUT_S,
     )
+
+
+def pod_plan(profile: Profile, balancer: Balancer) -> RenderPlan:
+    """kube-nginx as a static pod on the package layout's config, the cutter's unit beside it."""
+    ln = STRATEGY.settings(profile)
+    conf = RenderedFile(
+        PACKAGE_CONF,
+        config(profile),
+        "local-nginx/kube-nginx.conf.j2",
+        check=static_pod.image_check(
+            balancer.image, PACKAGE_CONF, ("nginx", "-t", "-q", "-c", "{config}")
+        ),
+    )
+    pod = static_pod.manifest_file(
+        balancer,
+        POD,
+        POD_TEMPLATE,
+        (conf,),
+        profile=profile,
+        config_path=PACKAGE_CONF,
+        probe_host=dial_address(ln.listen_address),
+        port=ln.listen_port,
+    )
+    files = (conf, pod, *session_cutter_files(profile))
+    return local_endpoint.node_local_plan(
+        profile, ln, files, (CUTTER_UNIT,), (), None, static_pods=(pod.path,)
+    )
+
+
+def plan(profile: Profile) -> RenderPlan:
+    balancer = balancer_of(profile)
+    if balancer.static_pod:
+        return pod_plan(profile, balancer)
+    where = layout(profile)
+    package = install_of(profile).method == InstallMethod.PACKAGE
+    ln = STRATEGY.settings(profile)
     unit = render_template(
         "local-nginx/kube-nginx.service.j2",
         profile=profile,
@@ -94,7 +141,7 @@ def plan(profile: Profile) -> RenderPlan:
     files = (
         RenderedFile(
             where["conf"],
-            conf,
+            config(profile),
             "local-nginx/kube-nginx.conf.j2",
             check=check_argv(profile),
             service=UNIT,
@@ -113,10 +160,29 @@ def plan(profile: Profile) -> RenderPlan:
     return local_endpoint.node_local_plan(profile, ln, files, services, packages, (UNIT, "SIGQUIT"))
 
 
+def check_run_as(balancer: Balancer, profile: Profile) -> list[Problem]:
+    """The ``[balancer]`` table; a static pod runs the image's nginx, so no kube-nginx build."""
+    problems = check_balancer(balancer)
+    method = install_of(profile).method
+    if balancer.static_pod and method != InstallMethod.PACKAGE:
+        problems.append(
+            error(
+                f"{static_pod.TABLE}.run_as",
+                balancer.run_as,
+                f"install.method '{method}' builds a kube-nginx for a systemd unit; a static pod "
+                f"runs the image's nginx: expected install.method 'package' (the default) or "
+                f"run_as '{RunAs.SYSTEMD}'",
+            )
+        )
+    return problems
+
+
 def check(profile: Profile) -> list[Problem]:
-    """Its section's listener and API host name, then its ``[install]`` table."""
+    """Its section's listener and API host name, then its ``[install]`` and ``[balancer]``
+    tables."""
     problems = check_listener(profile, SECTION)
     problems.extend(check_install(install_of(profile), profile))
+    problems.extend(check_run_as(balancer_of(profile), profile))
     return problems
 
 
@@ -124,7 +190,10 @@ class LocalNginxStrategy(Strategy[NodeLocal]):
     key = "local-nginx"
     section = SECTION
     section_type = NodeLocal
-    tables = (Table(TABLE, Install, "Install", FORM_ORDER, check_install),)
+    tables = (
+        Table(TABLE, Install, "Install", FORM_ORDER, check_install),
+        Table(static_pod.TABLE, Balancer, "Balancer", static_pod.NGINX_FORM_ORDER, check_run_as),
+    )
     form_title = "Local nginx (on every node)"
     card = Card(
         "local nginx",
@@ -156,12 +225,15 @@ class LocalNginxStrategy(Strategy[NodeLocal]):
             f"{prefix}/conf/kube-nginx.conf",
             f"{prefix}/sbin/kube-nginx",
             UNIT_PATH,
+            static_pod.manifest_path(balancer_of(profile), POD),
             *SESSION_CUTTER_PATHS,
             HOSTS_FILE,
         )
 
     def needs_prepare(self, profile: Profile) -> bool:
         """Install methods source and binary: kube-nginx is built (or read) once, first."""
+        if balancer_of(profile).static_pod:  # the image's nginx runs: nothing to build
+            return False
         return install_of(profile).method in (InstallMethod.SOURCE, InstallMethod.BINARY)
 
     def build_source(self, profile: Profile) -> tuple[str, str]:
