@@ -9,13 +9,9 @@ import argparse
 import sys
 
 from wizard.agent import DEFAULT_PORT
-from wizard.commands.apply_commands import _confirm
 from wizard.commands.loading import load_plan
 from wizard.commands.options import connection_options, port_number
 from wizard.commands.status_command import seconds
-from wizard.engine.model import ApplyOptions
-from wizard.engine.rolling_restart import restart_apiserver, rolling_restart
-from wizard.engine.sessions import NodeSessions
 from wizard.errors import KubehaError
 from wizard.example_addresses import refuse_example_addresses
 from wizard.netaddr import host_port
@@ -67,7 +63,12 @@ def chosen(profile: Profile, names: list[str]) -> list[tuple[str, str]]:
 
 
 def run_restart(args: argparse.Namespace) -> int:
+    # The engine (and fabric) only when the command runs: `kubeha --help` loads neither.
+    from wizard.commands.apply_commands import _confirm
+    from wizard.engine.model import ApplyOptions
+    from wizard.engine.rolling_restart import restart_apiserver, rolling_restart
     from wizard.engine.secrets_input import collect
+    from wizard.engine.sessions import NodeSessions
 
     plan = load_plan(args.profile)
     profile = plan.profile
