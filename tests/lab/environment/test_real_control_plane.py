@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.lab_shapes import REAL, next_needs
 from wizard.lab import Lab, kube_build, up
 from wizard.lab.constants import APISERVER_HOSTNAME, HAPROXY_VIP, IPVS_VIP
 
@@ -31,7 +32,7 @@ ETCDCTL = [
 
 
 @pytest.fixture(scope="module")
-def real_lab(lab: Lab) -> Iterator[Lab]:
+def real_lab(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     if kube_build.cached() is None:
         message = "no cached Kubernetes build: `kubeha lab build-kube` (scripts/test does)"
         if os.environ.get("CI"):
@@ -48,7 +49,10 @@ def real_lab(lab: Lab) -> Iterator[Lab]:
     try:
         yield real
     finally:
-        up(*shape, replace=True, log=log)  # the stand-in back, same shape, for what runs next
+        # The stand-in back, same shape, for what runs next; the modules that use this fixture
+        # run one after the other (tests/support/lab_shapes.py) and share one bring-up.
+        if not next_needs(request, REAL):
+            up(*shape, replace=True, log=log)
         lab.refresh()
 
 
