@@ -45,7 +45,17 @@ def real_lab(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
 
     started = time.monotonic()
     real = up(*shape, replace=True, control_plane="real", log=log)
-    print(f"[real lab] up with m1's /readyz ok in {time.monotonic() - started:.1f} s")
+    # Handed on by the module before (its last test may have cut or killed a master and
+    # restored it): every master ready again before this module starts, as on a fresh bring-up.
+    wait_for(
+        lambda: (
+            all(readyz_code(real, "w1", m.address) == "200" for m in real.masters)
+            or "a master's /readyz is not 200 yet"
+        ),
+        180,
+        "every master ready",
+    )
+    print(f"[real lab] up with every master's /readyz ok in {time.monotonic() - started:.1f} s")
     try:
         yield real
     finally:
