@@ -1,6 +1,7 @@
 """Shared fixtures: isolated kubeha folders for every test, example profiles (tests/support/
 examples.py), and the lab (tests/support/lab_fixture.py); the modules on the kubeadm lab run
-one after the other (tests/support/kubeadm_fixture.py: one bring-up serves them all)."""
+one after the other (tests/support/kubeadm_fixture.py: one bring-up serves them all), and so
+do the real control plane's and the dual-stack lab's (tests/support/lab_shapes.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from tests.support.kubeadm_fixture import group_kubeadm_modules
 # The session-wide lab fixture is defined here and only here: a second definition in a deeper
 # conftest would be a second session fixture, waiting forever on the first one's lock.
 from tests.support.lab_fixture import lab  # noqa: F401
+from tests.support.lab_shapes import group_lab_kinds
 from wizard.profile import Profile
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     group_kubeadm_modules(items)
+    group_lab_kinds(items)  # the real control plane's modules together, the dual-stack lab's too
 
 
 @pytest.fixture(autouse=True)

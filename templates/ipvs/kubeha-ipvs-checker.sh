@@ -199,18 +199,23 @@ probe_all() {
 # and never learns, so it would wait for the master to come back. Its socket is on this node
 # (the VIP is local): destroy it and the client reconnects to a live master at once. The
 # connection list is read before the master is removed (removing it drops its entries).
+# One ss destroys them all (an entry in TIME_WAIT or CLOSE has no socket left to destroy): a
+# process per connection cost a slow node (an emulated CPU) a second or more each, so the last
+# stream closed, and the journal said so, seconds after the master was out.
 # An established connection whose socket is already gone (closed by its client, or reset by
 # the kernel once IPVS forgot the connection) is counted apart: the journal says who closed it.
 cut_sessions() { # rs connection-list
-  local _pro _expire state src vs dst cut=0 gone=0
+  local _pro _expire state src vs dst filter=() established=0 out cut gone
   while read -r _pro _expire state src vs dst; do
     [ "$vs" = "$VS" ] && [ "$dst" = "$1" ] || continue
-    if ss -K -H -n src "$src" dst "$vs" 2>/dev/null | grep -q .; then
-      cut=$((cut + 1))
-    elif [ "$state" = ESTABLISHED ]; then
-      gone=$((gone + 1))
-    fi
+    case "$state" in TIME_WAIT | CLOSE) continue ;; esac
+    [ "$state" = ESTABLISHED ] && established=$((established + 1))
+    filter+=(${filter[0]+or} src "$src")
   done <<<"$2"
+  [ ${#filter[@]} -gt 0 ] || return 0
+  out=$(ss -K -t -H -n dst "$VS" '(' "${filter[@]}" ')' 2>/dev/null)
+  cut=$(grep -c . <<<"$out")
+  gone=$((established - $(grep -c '^ESTAB' <<<"$out")))
   [ "$cut" -gt 0 ] && log "closed $cut local connection(s) to $1"
   [ "$gone" -gt 0 ] && log "$gone local connection(s) to $1 had no socket left to close"
   return 0

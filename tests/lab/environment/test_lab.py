@@ -85,7 +85,8 @@ def test_watch_streams_events_and_ends_when_the_apiserver_dies(lab: Lab):
         started = time.monotonic()
         watch.stdout.read()  # EOF, not a stall
         assert watch.wait(timeout=10) != 28  # not curl's own timeout
-        assert time.monotonic() - started < 5
+        # A stall would last until curl's own 30 s limit: well before it, on a loaded host too.
+        assert time.monotonic() - started < 20
     finally:
         if watch.poll() is None:
             watch.kill()
@@ -142,10 +143,10 @@ def test_kill_apiserver_refuses_then_restore_answers(lab: Lab):
     url = f"https://{m1.address}:6443/readyz"
     lab.kill_apiserver("m1")
     try:
-        started = time.monotonic()
         proc = curl_from(lab, "w1", url)
-        assert proc.returncode == 7, proc.stderr  # connection refused
-        assert time.monotonic() - started < 2
+        # Connection refused: curl's 7 at once, where a silent drop would end in its 28 after
+        # the 3 s limit (the exit code proves it; no timing, which a loaded host stretches).
+        assert proc.returncode == 7, proc.stderr
     finally:
         lab.restore("m1")
     assert curl_from(lab, "w1", url).returncode == 0

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.lab_shapes import REAL, next_needs
 from wizard.lab import Lab, kube_build, up
 from wizard.lab.constants import APISERVER_HOSTNAME, HAPROXY_VIP, IPVS_VIP
 
@@ -31,7 +32,7 @@ ETCDCTL = [
 
 
 @pytest.fixture(scope="module")
-def real_lab(lab: Lab) -> Iterator[Lab]:
+def real_lab(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
     if kube_build.cached() is None:
         message = "no cached Kubernetes build: `kubeha lab build-kube` (scripts/test does)"
         if os.environ.get("CI"):
@@ -44,11 +45,24 @@ def real_lab(lab: Lab) -> Iterator[Lab]:
 
     started = time.monotonic()
     real = up(*shape, replace=True, control_plane="real", log=log)
-    print(f"[real lab] up with m1's /readyz ok in {time.monotonic() - started:.1f} s")
+    # Handed on by the module before (its last test may have cut or killed a master and
+    # restored it): every master ready again before this module starts, as on a fresh bring-up.
+    wait_for(
+        lambda: (
+            all(readyz_code(real, "w1", m.address) == "200" for m in real.masters)
+            or "a master's /readyz is not 200 yet"
+        ),
+        180,
+        "every master ready",
+    )
+    print(f"[real lab] up with every master's /readyz ok in {time.monotonic() - started:.1f} s")
     try:
         yield real
     finally:
-        up(*shape, replace=True, log=log)  # the stand-in back, same shape, for what runs next
+        # The stand-in back, same shape, for what runs next; the modules that use this fixture
+        # run one after the other (tests/support/lab_shapes.py) and share one bring-up.
+        if not next_needs(request, REAL):
+            up(*shape, replace=True, log=log)
         lab.refresh()
 
 

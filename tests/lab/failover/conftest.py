@@ -22,11 +22,16 @@ def deployed(lab, strategy: str):
 
 SHUTDOWN_DELAY = 6.0  # the lab apiserver's drain: /readyz fails this long before it stops
 
-# A kill or cut drill in a test holds the fault for 15 s: a client back while the master is
-# still away (2-5 s on a quiet host, docs/BENCHMARKS.md) is told apart from one that came back
-# only because the master returned, with room for a host twice as slow and loaded. The tight
-# figures are the bench's (python -m bench.real_clients), not these tests'.
-LOADED_DRILL = DrillTiming(lead=2.0, hold=15.0, duration=20.0)
+# A kill or cut drill in a test holds the fault for 12 s and wants every client back within
+# 11 s (BACK_WHILE_AWAY_S), while the master is still away: told apart from a client that came
+# back only because the master returned. The failover's own time on a quiet host is at most
+# 5.0 s (docs/BENCHMARKS.md: the slowest rows, haproxy-keepalived's IPv6 cut, recovered 5.0 s,
+# kept-alive back 4.9 s; every watch back within 3.5 s), so 11 s leaves a host 2.2 times as
+# slow and loaded room; the VIP holder's cut needs 3 x advert_int + 1 s + the follower's 3 s
+# (7 s, asserted where it is drilled). 3 s after the restore end the loops. (It held 15 s
+# before: 3 s x 17 drills of CI time for no claim.) The tight figures are the bench's
+# (python -m bench.real_clients), not these tests'.
+LOADED_DRILL = DrillTiming(lead=2.0, hold=12.0, duration=17.0)
 BACK_WHILE_AWAY_S = LOADED_DRILL.hold - 1.0
 
 

@@ -15,6 +15,7 @@ from tests.lab.failover.test_ipvs_qemu import FALL, RISE, Timing, on_q1, probe_r
 from tests.support.deadlines import on_loaded_host
 from tests.support.examples import section
 from tests.support.lab_fixture import LAB_SHAPE
+from tests.support.lab_shapes import DUAL_STACK, found_dual_stack, last_dual_stack
 from tests.support.labkit import Recorder
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions
@@ -31,10 +32,14 @@ def _log(line: str) -> None:
     print(f"[lab] {line}")
 
 
+LAB_KIND = DUAL_STACK  # tests/support/lab_shapes.py: the dual-stack modules share one lab
+
+
 @pytest.fixture(scope="module")
-def q1(lab):
-    """q1 in the session's lab made dual-stack (given back IPv4-only afterwards)."""
-    was_ipv6 = lab.state.ipv6
+def q1(lab, request):
+    """q1 in the session's lab made dual-stack (given back IPv4-only after the last
+    dual-stack module)."""
+    was_ipv6 = found_dual_stack(request, lab.state.ipv6)
     up(*LAB_SHAPE, replace=True, ipv6=True, log=_log)
     lab.refresh()
     guests = qemu.ensure_guests(1, log=_log)
@@ -45,7 +50,7 @@ def q1(lab):
             with contextlib.suppress(Exception):
                 lab.restore(master.name)
         qemu.remove_guests(log=_log)
-        if not was_ipv6:
+        if last_dual_stack(request) and not was_ipv6:
             down(log=_log)
             up(*LAB_SHAPE, log=_log)
             lab.refresh()

@@ -11,6 +11,7 @@ import pytest
 from tests.lab.failover.conftest import BACK_WHILE_AWAY_S, LOADED_DRILL, drain_drill
 from tests.support.examples import section
 from tests.support.lab_fixture import LAB_SHAPE
+from tests.support.lab_shapes import DUAL_STACK, found_dual_stack, last_dual_stack
 from tests.support.labkit import STRATEGIES, apply, uninstall
 from wizard.commands.lab_drill import LabFault, is_lab_profile
 from wizard.engine.drill import drill_rows
@@ -37,15 +38,23 @@ def _log(line: str) -> None:
     print(f"[lab] {line}")
 
 
+LAB_KIND = DUAL_STACK  # tests/support/lab_shapes.py: the dual-stack modules share one lab
+
+
 @pytest.fixture(scope="module")
-def lab6(lab):
+def lab6(lab, request):
     """The session's lab, dual-stack: an IPv4-only lab of the same shape is replaced, and
-    given back IPv4-only afterwards (a kubeha that predates --ipv6 may share this machine's
-    lab). The session's ``lab`` follows (refresh)."""
-    was_ipv6 = lab.state.ipv6
+    given back IPv4-only after the last dual-stack module (a kubeha that predates --ipv6 may
+    share this machine's lab). The session's ``lab`` follows (refresh). Whatever strategy the
+    lab carries is removed once; each strategy's profile then removes its own."""
+    was_ipv6 = found_dual_stack(request, lab.state.ipv6)
     up(*LAB_SHAPE, replace=True, ipv6=True, log=_log)
-    yield lab.refresh()
-    if not was_ipv6:
+    lab.refresh()
+    for other in STRATEGIES:
+        for ipv6 in (False, True):
+            uninstall(profile_of(lab, other, ipv6))
+    yield lab
+    if last_dual_stack(request) and not was_ipv6:
         down(log=_log)
         up(*LAB_SHAPE, log=_log)
         lab.refresh()
@@ -53,9 +62,6 @@ def lab6(lab):
 
 @pytest.fixture(scope="module", params=STRATEGIES)
 def profile(request, lab6):
-    for other in STRATEGIES:
-        for ipv6 in (False, True):
-            uninstall(profile_of(lab6, other, ipv6))
     profile = profile_of(lab6, request.param, True)
     summary, recorder = apply(profile)
     assert summary.ok, recorder.text()
