@@ -28,7 +28,7 @@ from wizard.packages import same_name
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
-from wizard.strategies import local_endpoint
+from wizard.strategies import local_endpoint, node_agent
 from wizard.strategies.base import Card, Strategy
 from wizard.strategies.common import (
     CUTTER_UNIT,
@@ -159,6 +159,22 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     if tuning.session_cutter:
         files = (*files, *session_cutter_files(profile))
         services = (UNIT, CUTTER_UNIT)
+    hands = node_agent.Hands(
+        "haproxy",
+        {
+            "admin_socket": ADMIN_SOCKET,
+            "backend": "kube-apiserver",
+            "server_params": server_params(profile, tuning),
+            "backup_params": backup_params(profile, tuning),
+        },
+        balancer_unit=UNIT,
+    )
+    # the agent's pyz first: its check is the node's python preflight
+    files = (
+        *node_agent.agent_files(profile, hands, lh.apiserver_hostname, lh.listen_port),
+        *files,
+    )
+    services = (*services, *node_agent.services(profile))
     return local_endpoint.node_local_plan(
         profile, lh, files, services, (HAPROXY,), (UNIT, "SIGUSR1")
     )
@@ -168,6 +184,7 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
     key = "local-haproxy"
     section = SECTION
     section_type = NodeLocal
+    tables = (node_agent.AGENT_TABLE,)
     form_title = "Local haproxy (on every node)"
     card = Card(
         "local haproxy",
@@ -182,7 +199,10 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
     loopback_single_node = True
 
     def check(self, profile: Profile) -> list[Problem]:
-        return check_listener(profile, SECTION)
+        problems = check_listener(profile, SECTION)
+        port = self.settings(profile).listen_port
+        problems.extend(node_agent.check_agent(node_agent.agent_of(profile), profile, port))
+        return problems
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
@@ -191,7 +211,13 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
         return local_endpoint.lab_section(NodeLocal, site)
 
     def node_files(self, profile: Profile) -> tuple[str, ...]:
-        return (CONF, UNIT_PATH, *SESSION_CUTTER_PATHS, HOSTS_FILE)
+        return (
+            CONF,
+            UNIT_PATH,
+            *SESSION_CUTTER_PATHS,
+            HOSTS_FILE,
+            *node_agent.node_paths(profile),
+        )
 
     def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
         """Whether every master fails haproxy's check on this node (it runs on the backups)."""
