@@ -106,6 +106,12 @@ def backup_params(profile: Profile, tuning: Tuning) -> str:
     return " ".join(params)
 
 
+def spares(profile: Profile) -> int:
+    """Spare server slots for the node agent (0 without it): one per master, so that every
+    master can be replaced at once."""
+    return len(profile.masters) if node_agent.agent_of(profile).enabled else 0
+
+
 def config(profile: Profile, tuning: Tuning | None = None) -> str:
     tuning = tuning or TUNING
     hc = profile.health_check
@@ -124,6 +130,7 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
         server_params=server_params(profile, tuning),
         backup_params=backup_params(profile, tuning),
+        spares=spares(profile),
     )
 
 
@@ -245,6 +252,8 @@ def all_failing_from_stats(csv: str) -> str:
             continue
         if cells[sv] in ("FRONTEND", "BACKEND") or cells[bck] != "0":
             continue
+        if cells[sv].startswith("kubeha-spare") and cells[status].startswith("MAINT"):
+            continue  # a free spare slot of the node agent: no master
         checked.append(cells[status])
     if checked and all(s.startswith("DOWN") for s in checked):
         return (

@@ -14,7 +14,7 @@ import pytest
 import tomli_w
 
 from tests.support.examples import changed, example_profile
-from tests.support.realcheck import check_nginx, check_unit, have
+from tests.support.realcheck import check_haproxy, check_nginx, check_unit, have
 from wizard.agent.config import parse_config
 from wizard.profile_io import parse_profile_text, profile_to_dict
 from wizard.strategies import node_agent, registry
@@ -143,10 +143,22 @@ def test_nginx_reads_its_upstream_from_the_include_the_agent_owns(tmp_path):
 
 
 @pytest.mark.skipif(not have("haproxy"), reason="haproxy")
-def test_haproxy_config_is_unchanged_by_the_agent():
+def test_haproxy_gets_a_spare_slot_per_master_that_haproxy_reads(tmp_path):
+    profile = with_agent("local-haproxy", discovery=True)
     off = files_of(example_profile("local-haproxy"))["/etc/kube-haproxy/haproxy.cfg"]
-    on = files_of(with_agent("local-haproxy", discovery=True))["/etc/kube-haproxy/haproxy.cfg"]
-    assert on.content == off.content  # the agent changes it through its runtime API
+    on = files_of(profile)["/etc/kube-haproxy/haproxy.cfg"]
+    assert "kubeha-spare" not in off.content
+    spares = [line.split()[1] for line in on.content.splitlines() if "kubeha-spare" in line]
+    assert len(spares) == 2 * len(profile.masters)
+    checked = next(line for line in on.content.splitlines() if "server kubeha-spare1 " in line)
+    assert " disabled " in checked and "tcp-ut" in checked and "check-ssl" in checked
+    local = on.content.replace("/run/kube-haproxy/", f"{tmp_path}/")
+    local = "\n".join(
+        line for line in local.splitlines() if line.split()[:1] not in (["user"], ["group"])
+    )
+    (tmp_path / "haproxy.cfg").write_text(local + "\n")
+    result = check_haproxy(tmp_path / "haproxy.cfg")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
@@ -211,3 +223,16 @@ def test_the_agent_reads_only_the_kubernetes_endpoints_and_nothing_else():
 def test_a_secret_file_is_root_only_and_never_shown():
     token = node_agent.secret_file(node_agent.TOKEN_PATH, b"eyJsecret")
     assert token.mode == 0o600 and token.secret and "eyJ" not in token.content
+
+
+def test_a_free_spare_slot_does_not_hide_that_every_master_fails():
+    from wizard.strategies.local_haproxy import all_failing_from_stats
+
+    header = "# pxname,svname,status,bck\n"
+    rows = [
+        "kube-apiserver,m1,DOWN,0",
+        "kube-apiserver,m2,DOWN,0",
+        "kube-apiserver,kubeha-spare1,MAINT,0",
+        "kube-apiserver,kubeha-spare1-unchecked,MAINT,1",
+    ]
+    assert "every master (2)" in all_failing_from_stats(header + "\n".join(rows))
