@@ -227,7 +227,7 @@ class HaproxyRuntime:
         if not lines or not lines[0].startswith("# "):
             return {}
         names = lines[0][2:].split(",")
-        addresses = {s.name: s.member for s in self.servers()}
+        addresses = {s.name: s.member for s in self.servers() if not s.free}
         found: dict[Member, int] = {}
         for line in lines[1:]:
             row = dict(zip(names, line.split(",")))

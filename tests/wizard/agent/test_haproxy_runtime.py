@@ -123,6 +123,7 @@ def test_with_the_agent_a_new_master_takes_a_spare_slot_with_every_option(haprox
     runtime.apply(seed)
     spares = {s.name for s in runtime.servers() if s.free}
     assert spares == {"kubeha-spare1", "kubeha-spare1-unchecked"}, spares
+    assert set(runtime.connections()) == {Member(MASTERS[0], masters)}  # no 0.0.0.0 "master"
 
     m4 = Member(MASTERS[3], masters)
     added = next_roster(seed, [Member(MASTERS[0], masters), m4], lambda _: True)
