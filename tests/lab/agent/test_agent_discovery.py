@@ -63,6 +63,14 @@ def lists(document: dict) -> dict[str, tuple[int, frozenset[str]]]:
     }
 
 
+def ups(document: dict) -> dict[str, tuple[int, frozenset[str]]]:
+    """Per node: its list's generation and the masters that pass its check."""
+    return {
+        n["node"]: (n["generation"], frozenset(m["master"] for m in n["masters"] if m["up"]))
+        for n in document["nodes"]
+    }
+
+
 def test_apply_installs_the_agent_and_status_shows_every_node_x_master(agent_lab, tmp_path, capsys):
     lab, profile = agent_lab
     summary, recorder = apply(profile)
@@ -87,9 +95,9 @@ def test_apply_installs_the_agent_and_status_shows_every_node_x_master(agent_lab
 
 
 @pytest.mark.skip(
-    reason="red on the lab (2026-12-06): m3 stayed in every node's list (generation 2) 120 s "
-    "after its apiserver was killed; its cause (the Endpoints watch, or haproxy refusing "
-    "`del server` of a config server) is not found yet: the agent's journal will say"
+    reason="rewritten after its lab run of 2026-12-06 (w1's agent dropped m3 from its list, generation 2, within the "
+    "drill, but the scrape keeps a master that left the list, which the old check read as "
+    "still listed); not yet run in this form"
 )
 def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab, tmp_path, capsys):
     lab, profile = agent_lab
@@ -101,9 +109,13 @@ def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab,
     try:
         # the lease (15 s) runs out, a live apiserver's reconciler drops m3 from the Endpoints,
         # every agent drops it after its remove_after (10 s)
+        # the scrape keeps a master that left the list (its counters): the list's new
+        # generation and m3 down say it left
         def dropped():
-            found = lists(status(profile, tmp_path, capsys))
-            return all(seen == masters - {m3} for _, seen in found.values()) or found
+            found = ups(status(profile, tmp_path, capsys))
+            return (
+                all(gen > before[n][0] and m3 not in up for n, (gen, up) in found.items()) or found
+            )
 
         try:
             wait_for(dropped, 120, "m3 dropped from every node's list", interval=2)
@@ -114,14 +126,13 @@ def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab,
             raise AssertionError(f"{error}\nw1's agent:\n{journal}") from None
         print(f"[agent] m3 left every list {time.monotonic() - started:.1f} s after its kill")
         after = lists(status(profile, tmp_path, capsys))
-        assert all(after[n][0] > before[n][0] for n in after), (before, after)
     finally:
         lab.restore("m3")
     back = time.monotonic()
 
     def returned():
-        found = lists(status(profile, tmp_path, capsys))
-        return all(seen == masters for _, seen in found.values()) or found
+        found = ups(status(profile, tmp_path, capsys))
+        return all(gen > after[n][0] and up == masters for n, (gen, up) in found.items()) or found
 
     wait_for(returned, 120, "m3 back in every node's list", interval=2)
     print(f"[agent] m3 back in every list {time.monotonic() - back:.1f} s after its restore")
@@ -135,7 +146,7 @@ def test_uninstall_leaves_no_trace_of_the_agent(agent_lab):
         "for f in " + " ".join(node_agent.node_paths(profile)) + "; do "
         '[ -e $f ] && echo "left $f"; done; '
         f"systemctl cat {node_agent.UNIT} >/dev/null 2>&1 && echo 'left unit'; "
-        "pgrep -f kubeha-agent.pyz && echo 'left process'; true"
+        "pgrep -f '[k]ubeha-agent.pyz' && echo 'left process'; true"
     )
     for n in lab.nodes:
         assert lab.exec_in_node(n.name, ["sh", "-c", script]).stdout == "", n.name
