@@ -30,6 +30,7 @@ class RenderedFile:
     restart: bool = False
     kind: str = "file"  # "file", or "line" for one managed line in a shared file (/etc/hosts)
     data: bytes | None = None  # a binary file's bytes (``content`` then only describes it)
+    secret: bool = False  # a credential (with ``data``): diffs and dry runs say "redacted"
 
     @property
     def sha256(self) -> str:

@@ -9,6 +9,13 @@ list is set to ``maint``, its sessions shut, its servers deleted. Servers are fo
 and port, not by name: the config names the profile's masters (``m1``), the agent names the
 ones it adds (``kubeha-10-77-0-14-6443``).
 
+A master the list adds takes a spare slot first when the config has them (``kubeha-spare<N>``
+and its ``-unchecked`` backup, written ``disabled`` at 0.0.0.0 by kubeha with every option of a
+real server line): its address is set, its check enabled, its state made ready. haproxy 2.6
+refuses some options on a server added at runtime (``tcp-ut``), and a spare has them all. A
+spare that leaves the list is put back in maintenance at 0.0.0.0, free again. Only when every
+spare is taken is a server added at runtime (without the refused options, counted).
+
 Every round reconciles the whole backend with the list (``show servers state``), so what a
 restart of haproxy forgets (runtime servers are not written to its config) is put back at the
 next round.
@@ -24,6 +31,8 @@ from wizard.agent.loop import BalancerError
 from wizard.agent.roster import Member, Roster, State
 
 UNCHECKED = "-unchecked"
+SPARE = "kubeha-spare"  # the spare slots' names: kubeha-spare1, kubeha-spare1-unchecked, ...
+FREE_ADDRESS = "0.0.0.0"  # a spare that carries no master
 READ_LIMIT = 1 << 22
 # haproxy 2.6 refuses some server keywords on a server added at runtime ("'tcp-ut' option is
 # not accepted for dynamic server"): the agent adds the server without them, says so, and counts
@@ -50,6 +59,15 @@ class Server:
     @property
     def draining(self) -> bool:
         return bool(self.admin_state & 0x08)
+
+    @property
+    def spare(self) -> bool:
+        return self.name.startswith(SPARE)
+
+    @property
+    def free(self) -> bool:
+        """A spare slot that carries no master."""
+        return self.spare and self.member.address == FREE_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -114,14 +132,24 @@ class HaproxyRuntime:
     def apply(self, roster: Roster) -> None:
         running = self.servers()
         by_member: dict[Member, list[Server]] = {}
+        free = sorted(s.name for s in running if s.free and not s.backup)
+        free_backups = {s.name for s in running if s.free and s.backup}
         for server in running:
-            by_member.setdefault(server.member, []).append(server)
+            if not server.free:
+                by_member.setdefault(server.member, []).append(server)
         wanted = dict(roster.members)
         for member, state in roster.members:
             have = by_member.get(member, [])
             checked = [s for s in have if not s.backup]
             backups = [s for s in have if s.backup]
             name = checked[0].name if checked else _name_for(member)
+            if not checked and not backups and free and free[0] + UNCHECKED in free_backups:
+                name = free.pop(0)
+                free_backups.discard(name + UNCHECKED)
+                self._claim(name, member, checked=True)
+                self._claim(name + UNCHECKED, member, checked=False)
+                checked = [Server(name, member, 0, False)]
+                backups = [Server(name + UNCHECKED, member, 0, True)]
             if not checked:
                 self._add(name, member, self.server_params, checked=True)
             if not backups:
@@ -137,7 +165,10 @@ class HaproxyRuntime:
             if member in wanted:
                 continue
             for server in servers:
-                self._remove(server.name)
+                if server.spare:
+                    self._release(server.name)
+                else:
+                    self._remove(server.name)
 
     def _add(self, name: str, member: Member, params: str, checked: bool) -> None:
         words = params.split()
@@ -158,6 +189,25 @@ class HaproxyRuntime:
             self._expect_empty(f"enable health {self.backend}/{name}")
         self._expect_empty(f"set server {self.backend}/{name} state ready")
 
+    def _set_address(self, name: str, member: Member) -> None:
+        line = f"set server {self.backend}/{name} addr {member.address} port {member.port}"
+        answer = self.command(line).strip()
+        if "changed" not in answer and "no need to change" not in answer:
+            raise BalancerError(f"{line}: {answer[:200]!r}")
+
+    def _claim(self, name: str, member: Member, checked: bool) -> None:
+        """A free spare slot made ``member``'s server: its address, its check, ready."""
+        self._set_address(name, member)
+        if checked and "check" in self.server_params.split():
+            self._expect_empty(f"enable health {self.backend}/{name}")
+        self._expect_empty(f"set server {self.backend}/{name} state ready")
+
+    def _release(self, name: str) -> None:
+        """A spare slot freed: no traffic, its sessions shut, back at 0.0.0.0."""
+        self._expect_empty(f"set server {self.backend}/{name} state maint")
+        self._expect_empty(f"shutdown sessions server {self.backend}/{name}")
+        self._set_address(name, Member(FREE_ADDRESS, 1))
+
     def _remove(self, name: str) -> None:
         self._expect_empty(f"set server {self.backend}/{name} state maint")
         self._expect_empty(f"shutdown sessions server {self.backend}/{name}")
@@ -177,7 +227,7 @@ class HaproxyRuntime:
         if not lines or not lines[0].startswith("# "):
             return {}
         names = lines[0][2:].split(",")
-        addresses = {s.name: s.member for s in self.servers()}
+        addresses = {s.name: s.member for s in self.servers() if not s.free}
         found: dict[Member, int] = {}
         for line in lines[1:]:
             row = dict(zip(names, line.split(",")))

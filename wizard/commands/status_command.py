@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from wizard.agent import DEFAULT_PORT
 from wizard.commands.loading import load_plan
 from wizard.commands.options import port_number, profile_argument
 from wizard.errors import UsageError
 from wizard.example_addresses import refuse_example_addresses
-from wizard.status.fleet import DEFAULT_CONCURRENCY, NodeStatus, Target, read_fleet, to_json
+from wizard.netaddr import parse_ip
+from wizard.profile import Profile
+from wizard.status.fleet import (
+    DEFAULT_CONCURRENCY,
+    NodeStatus,
+    Target,
+    http_fetch,
+    read_fleet,
+    to_json,
+)
+from wizard.strategies import node_agent
 
 
 def seconds(text: str) -> float:
@@ -35,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument(
         "--port",
         type=port_number,
-        default=DEFAULT_PORT,
-        help=f"the agents' metrics port (default {DEFAULT_PORT})",
+        default=None,
+        help=f"the agents' metrics port (default: the profile's [agent], else {DEFAULT_PORT})",
     )
     status.add_argument(
         "--interval", type=seconds, default=2.0, help="seconds between two reads (default 2)"
@@ -47,25 +58,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=run_status)
 
 
-def targets_of(args: argparse.Namespace) -> tuple[str, list[Target]]:
+def targets_of(args: argparse.Namespace) -> tuple[Profile, list[Target], bool]:
+    """The profile, where each node's agent answers, and whether it is read over SSH (the
+    profile's agent listens on loopback: only the node itself reaches it)."""
     plan = load_plan(args.profile)
     profile = plan.profile
     refuse_example_addresses(profile, "kubeha status")
-    return profile.name, [Target(n.node, n.address, args.port) for n in plan.nodes]
+    agent = node_agent.agent_of(profile)
+    port = args.port or (agent.listen_port if agent.enabled else DEFAULT_PORT)
+    ip = parse_ip(agent.listen_address)
+    over_ssh = agent.enabled and ip is not None and ip.is_loopback
+    targets = [
+        Target(n.node, agent.listen_address if over_ssh else n.address, port) for n in plan.nodes
+    ]
+    return profile, targets, over_ssh
+
+
+# Run on the node by ``kubeha status`` over SSH: one bounded scrape of its own agent.
+SCRAPE = (
+    "import sys, urllib.request; "
+    "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2]))"
+    ".read(1 << 20).decode('utf-8', 'replace'))"
+)
+
+
+def ssh_fetcher(
+    profile: Profile,
+) -> tuple[Callable[[Target, float], str], Callable[[], None]]:
+    """A scrape of each node's agent through the node (its connection opened once and kept
+    for the live view), and what closes them."""
+    from wizard.engine.model import ApplyOptions
+    from wizard.engine.secrets_input import collect
+    from wizard.engine.sessions import NodeSessions
+
+    sessions = NodeSessions.over_ssh(profile, ApplyOptions(), collect(profile, False))
+
+    def fetch(target: Target, timeout_s: float) -> str:
+        try:
+            node = sessions.node(target.node)
+            result = node.run(
+                ["python3", "-c", SCRAPE, target.url, str(timeout_s)], timeout=timeout_s + 10
+            )
+        except Exception as error:  # an SSH failure: this node's status says it
+            raise OSError(f"over SSH: {error}") from None
+        if not result.ok:
+            lines = result.stderr.strip().splitlines()
+            raise OSError(f"over SSH: {lines[-1] if lines else f'exit {result.returncode}'}")
+        return result.stdout
+
+    return fetch, sessions.close
 
 
 def run_status(args: argparse.Namespace) -> int:
-    name, targets = targets_of(args)
+    profile, targets, over_ssh = targets_of(args)
+    name = profile.name
+    if not args.json and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("kubeha status needs a terminal for its live view: add --json")
+    fetch, close = ssh_fetcher(profile) if over_ssh else (http_fetch, lambda: None)
 
     def reader() -> list[NodeStatus]:
-        return read_fleet(targets, concurrency=DEFAULT_CONCURRENCY, timeout_s=args.timeout)
+        return read_fleet(targets, fetch, concurrency=DEFAULT_CONCURRENCY, timeout_s=args.timeout)
 
+    try:
+        return _show(args, name, reader)
+    finally:
+        close()
+
+
+def _show(args: argparse.Namespace, name: str, reader: Callable[[], list[NodeStatus]]) -> int:
     if args.json:
         statuses = reader()
         sys.stdout.write(to_json(statuses) + "\n")
         return 0 if statuses and all(s.ok for s in statuses) else 1
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("kubeha status needs a terminal for its live view: add --json")
     from screens.status import StatusApp
 
     StatusApp(reader, name, args.interval).run()

@@ -38,6 +38,13 @@ def compare(
     its sha256 alone."""
     if rendered.data is not None:
         old, new = node.sha256(rendered.path), content_sha256(rendered.data)
+        if rendered.secret:  # a credential: not even its hash is shown
+            said = "new" if old is None else "changed"
+            return (
+                rendered.data,
+                old,
+                None if old == new else f"secret {rendered.path}: {said} (redacted)\n",
+            )
         diff = (
             None if old == new else f"binary {rendered.path}: sha256 {old or 'absent'} -> {new}\n"
         )

@@ -28,7 +28,7 @@ from wizard.packages import same_name
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem
 from wizard.profile import Profile
-from wizard.strategies import local_endpoint, static_pod
+from wizard.strategies import local_endpoint, node_agent, static_pod
 from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
@@ -109,6 +109,12 @@ def backup_params(profile: Profile, tuning: Tuning) -> str:
     return " ".join(params)
 
 
+def spares(profile: Profile) -> int:
+    """Spare server slots for the node agent (0 without it): one per master, so that every
+    master can be replaced at once."""
+    return len(profile.masters) if node_agent.agent_of(profile).enabled else 0
+
+
 def config(profile: Profile, tuning: Tuning | None = None) -> str:
     tuning = tuning or TUNING
     hc = profile.health_check
@@ -127,6 +133,7 @@ def config(profile: Profile, tuning: Tuning | None = None) -> str:
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
         server_params=server_params(profile, tuning),
         backup_params=backup_params(profile, tuning),
+        spares=spares(profile),
     )
 
 
@@ -218,6 +225,22 @@ def plan(profile: Profile, tuning: Tuning | None = None) -> RenderPlan:
     if tuning.session_cutter:
         files = (*files, *session_cutter_files(profile))
         services = (UNIT, CUTTER_UNIT)
+    hands = node_agent.Hands(
+        "haproxy",
+        {
+            "admin_socket": ADMIN_SOCKET,
+            "backend": "kube-apiserver",
+            "server_params": server_params(profile, tuning),
+            "backup_params": backup_params(profile, tuning),
+        },
+        balancer_unit=UNIT,
+    )
+    # the agent's pyz first: its check is the node's python preflight
+    files = (
+        *node_agent.agent_files(profile, hands, lh.apiserver_hostname, lh.listen_port),
+        *files,
+    )
+    services = (*services, *node_agent.services(profile))
     return local_endpoint.node_local_plan(
         profile, lh, files, services, (HAPROXY,), (UNIT, "SIGUSR1")
     )
@@ -249,12 +272,19 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
             static_pod.FORM_ORDER,
             lambda table, profile: check_balancer(table),
         ),
+        node_agent.AGENT_TABLE,
     )
     packages = (HAPROXY,)
     loopback_single_node = True
 
     def check(self, profile: Profile) -> list[Problem]:
-        return check(profile)
+        port = self.settings(profile).listen_port
+        agent = node_agent.agent_of(profile)
+        return [
+            *check(profile),
+            *node_agent.check_agent(agent, profile, port),
+            *node_agent.check_with_static_pod(agent, balancer_of(profile).static_pod),
+        ]
 
     def plan(self, profile: Profile) -> RenderPlan:
         return plan(profile)
@@ -264,7 +294,14 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
 
     def node_files(self, profile: Profile) -> tuple[str, ...]:
         pod = static_pod.manifest_path(balancer_of(profile), POD)
-        return (CONF, UNIT_PATH, pod, *SESSION_CUTTER_PATHS, HOSTS_FILE)
+        return (
+            CONF,
+            UNIT_PATH,
+            pod,
+            *SESSION_CUTTER_PATHS,
+            HOSTS_FILE,
+            *node_agent.node_paths(profile),
+        )
 
     def verify_node(self, profile: Profile, name: str, node: Runs) -> VerifyExtras:
         """Whether every master fails haproxy's check on this node (it runs on the backups)."""
@@ -292,6 +329,8 @@ def all_failing_from_stats(csv: str) -> str:
             continue
         if cells[sv] in ("FRONTEND", "BACKEND") or cells[bck] != "0":
             continue
+        if cells[sv].startswith("kubeha-spare") and cells[status].startswith("MAINT"):
+            continue  # a free spare slot of the node agent: no master
         checked.append(cells[status])
     if checked and all(s.startswith("DOWN") for s in checked):
         return (

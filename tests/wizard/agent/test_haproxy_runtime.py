@@ -22,7 +22,7 @@ from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.roster import Member, Roster, drop_silent_drainers, next_roster
 
 
-def rendered_config(tmp: Path, apiserver_port: int, listen_port: int) -> str:
+def rendered_config(tmp: Path, apiserver_port: int, listen_port: int, agent: bool = False) -> str:
     masters = "\n".join(
         f'[[masters]]\nname = "m{i}"\naddress = "{a}"\napiserver_port = {apiserver_port}\n'
         for i, a in enumerate(MASTERS[:1], start=1)
@@ -32,6 +32,7 @@ def rendered_config(tmp: Path, apiserver_port: int, listen_port: int) -> str:
         'schema_version = 1\nname = "agent-test"\nstrategy = "local-haproxy"\n'
         f'{masters}\n[local_haproxy]\nlisten_address = "127.0.0.1"\nlisten_port = {listen_port}\n'
         "\n[health_check]\ninterval = 0.2\ntimeout = 1.0\nfall = 2\nrise = 1\n"
+        + ("\n[agent]\nenabled = true\n" if agent else "")
     )
     out = tmp / "rendered"
     subprocess.run(
@@ -45,11 +46,11 @@ def rendered_config(tmp: Path, apiserver_port: int, listen_port: int) -> str:
     return text.replace("/run/kube-haproxy/", f"{tmp}/")
 
 
-@pytest.fixture
-def haproxy(tmp_path, masters):
+@pytest.fixture(params=[False], ids=["no-spares"])
+def haproxy(request, tmp_path, masters):
     listen = free_port()
     config = tmp_path / "haproxy.cfg"
-    text = rendered_config(tmp_path, masters, listen)
+    text = rendered_config(tmp_path, masters, listen, agent=request.param)
     config.write_text(text)
     check = subprocess.run(["haproxy", "-c", "-f", config], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -110,3 +111,32 @@ def test_added_drained_and_removed_at_runtime_without_a_reload(haproxy, masters)
     assert m4 in {s.member for s in runtime.servers()}
     assert process.poll() is None
     runtime.apply(removed)  # the same list again: nothing to do, nothing refused
+
+
+@pytest.mark.parametrize("haproxy", [True], ids=["spares"], indirect=True)
+def test_with_the_agent_a_new_master_takes_a_spare_slot_with_every_option(haproxy, masters):
+    """The config kubeha renders with ``[agent] enabled`` has a spare slot per master: a master
+    the list adds takes one (its address set at runtime, tcp-ut and all kept: nothing dropped,
+    nothing added), carries connections, and frees the slot again when it leaves."""
+    runtime, listen, process = haproxy
+    seed = Roster.seeded([Member(MASTERS[0], masters)])
+    runtime.apply(seed)
+    spares = {s.name for s in runtime.servers() if s.free}
+    assert spares == {"kubeha-spare1", "kubeha-spare1-unchecked"}, spares
+    assert set(runtime.connections()) == {Member(MASTERS[0], masters)}  # no 0.0.0.0 "master"
+
+    m4 = Member(MASTERS[3], masters)
+    added = next_roster(seed, [Member(MASTERS[0], masters), m4], lambda _: True)
+    runtime.apply(added)
+    by_name = {s.name: s for s in runtime.servers()}
+    assert by_name["kubeha-spare1"].member == m4
+    assert by_name["kubeha-spare1-unchecked"].member == m4
+    assert not runtime.dropped and not any(n.startswith("kubeha-127") for n in by_name)
+    wait_for(lambda: MASTERS[3] in reached(listen, 8), 10, "m4 never carried a connection")
+
+    gone = next_roster(added, [Member(MASTERS[0], masters)], lambda m: m != m4)
+    gone = drop_silent_drainers(gone, lambda m: m != m4)
+    runtime.apply(gone)
+    assert {s.name for s in runtime.servers() if s.free} == spares
+    assert MASTERS[3] not in reached(listen, 8)
+    assert process.poll() is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 from wizard.engine.phase import Phase
 from wizard.engine.run import Run
 from wizard.engine.run_phases import (
+    agent_access,
     build,
     check_auth,
     check_certs,
@@ -21,6 +22,7 @@ RUN_APPLY: tuple[Phase[Run], ...] = (
     build.PHASE,  # the strategy's prepare step (its build, e.g. local-nginx's kube-nginx)
     check_auth.PHASE,  # the nodes that run checks ask every master the checks' way
     check_certs.PHASE,  # only with [clients] repoint = true
+    agent_access.PHASE,  # only with [agent] discovery = true: its token, before any node
     node_jobs.PHASE,
     nodes.PHASE,
     objects.PHASE,  # only with [clients] repoint = true: kubeadm's objects through the API
@@ -30,8 +32,10 @@ RUN_APPLY: tuple[Phase[Run], ...] = (
 
 RUN_UNINSTALL: tuple[Phase[Run], ...] = (
     build.PHASE,
+    agent_access.PHASE,  # the agent's token files listed, so that the nodes remove them
     node_jobs.PHASE,
     objects.PHASE,  # kubeadm's objects given back before any node's clients
     nodes.PHASE,
+    agent_access.GIVE_BACK,  # the agent's credentials, once no node's agent uses them
     disconnect.PHASE,
 )

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from wizard.agent.nginx import upstream_lines
+from wizard.agent.roster import Member, Roster
 from wizard.packages import Package
 from wizard.plan import RenderedFile, RenderPlan
 from wizard.problems import Problem, error
 from wizard.profile import Profile
-from wizard.strategies import local_endpoint, static_pod
+from wizard.strategies import local_endpoint, node_agent, static_pod
 from wizard.strategies.base import Card, Opener, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
@@ -48,6 +50,7 @@ from wizard.strategies.static_pod import Balancer, RunAs, check_balancer
 from wizard.templating import render_template
 
 SECTION = "local_nginx"
+AGENT_DIR = "kubeha-agent"  # beside the config: the upstream include's folder
 FAIL_TIMEOUT_S = 10
 NGINX = Package("nginx", ("nginx-light", "libnginx-mod-stream"), ("nginx", "nginx-mod-stream"))
 POD = "nginx"  # its static pod: kubeha-nginx, <manifests_dir>/kubeha-nginx.yaml
@@ -79,8 +82,42 @@ def check_argv(profile: Profile) -> tuple[str, ...]:
     return (*argv, "-p", f"{where['prefix']}/") if where["prefix"] else argv
 
 
-def config(profile: Profile) -> str:
-    """kube-nginx.conf; a static pod's loads the image's stream module when it names one."""
+def upstream_include(profile: Profile) -> str:
+    """The file of the upstream's servers that kubeha-agent rewrites, in a folder of its own
+    beside the config (the only place the agent's unit may write)."""
+    return f"{layout(profile)['conf'].rsplit('/', 1)[0]}/{AGENT_DIR}/upstream.conf"
+
+
+def agent_parts(profile: Profile, ln: NodeLocal) -> tuple[RenderedFile, ...]:
+    """With ``[agent] enabled``: the agent's files, then the upstream include it owns, seeded
+    with the profile's masters exactly as the agent writes them (its first round changes
+    nothing). The include comes before the config, whose check reads it."""
+    if not node_agent.agent_of(profile).enabled:
+        return ()
+    where = layout(profile)
+    params = f"max_fails={profile.health_check.fall} fail_timeout={FAIL_TIMEOUT_S}s"
+    include = upstream_include(profile)
+    hands = node_agent.Hands(
+        "nginx",
+        {
+            "upstream_file": include,
+            "config": where["conf"],
+            "binary": where["binary"],
+            "params": params,
+        },
+        writes=(include.rsplit("/", 1)[0],),
+        balancer_unit=UNIT,
+    )
+    seed = Roster.seeded(Member(m.address, m.apiserver_port) for m in profile.masters)
+    return (
+        *node_agent.agent_files(profile, hands, ln.apiserver_hostname, ln.listen_port),
+        RenderedFile(include, upstream_lines(seed, params), "wizard/agent/nginx.py", service=UNIT),
+    )
+
+
+def config(profile: Profile, with_agent: bool = False) -> str:
+    """kube-nginx.conf; a static pod's loads the image's stream module when it names one; with
+    the agent, the upstream's servers come from the include it owns."""
     balancer = balancer_of(profile)
     if balancer.static_pod:
         load, module = bool(balancer.stream_module), balancer.stream_module
@@ -95,6 +132,7 @@ def config(profile: Profile) -> str:
         pid_file=PID_FILE,
         max_fails=profile.health_check.fall,
         fail_timeout=FAIL_TIMEOUT_S,
+        upstream_include=upstream_include(profile) if with_agent else "",
     )
 
 
@@ -132,6 +170,7 @@ def plan(profile: Profile) -> RenderPlan:
     where = layout(profile)
     package = install_of(profile).method == InstallMethod.PACKAGE
     ln = STRATEGY.settings(profile)
+    agent = agent_parts(profile, ln)
     unit = render_template(
         "local-nginx/kube-nginx.service.j2",
         profile=profile,
@@ -139,9 +178,10 @@ def plan(profile: Profile) -> RenderPlan:
         nginx_command=nginx_command(profile),
     )
     files = (
+        *agent,
         RenderedFile(
             where["conf"],
-            config(profile),
+            config(profile, with_agent=bool(agent)),
             "local-nginx/kube-nginx.conf.j2",
             check=check_argv(profile),
             service=UNIT,
@@ -156,7 +196,7 @@ def plan(profile: Profile) -> RenderPlan:
         *session_cutter_files(profile),
     )
     packages = (NGINX,) if package else ()
-    services = (UNIT, CUTTER_UNIT)
+    services = (UNIT, CUTTER_UNIT, *node_agent.services(profile))
     return local_endpoint.node_local_plan(profile, ln, files, services, packages, (UNIT, "SIGQUIT"))
 
 
@@ -183,6 +223,13 @@ def check(profile: Profile) -> list[Problem]:
     problems = check_listener(profile, SECTION)
     problems.extend(check_install(install_of(profile), profile))
     problems.extend(check_run_as(balancer_of(profile), profile))
+    port = STRATEGY.settings(profile).listen_port
+    problems.extend(node_agent.check_agent(node_agent.agent_of(profile), profile, port))
+    problems.extend(
+        node_agent.check_with_static_pod(
+            node_agent.agent_of(profile), balancer_of(profile).static_pod
+        )
+    )
     return problems
 
 
@@ -193,6 +240,7 @@ class LocalNginxStrategy(Strategy[NodeLocal]):
     tables = (
         Table(TABLE, Install, "Install", FORM_ORDER, check_install),
         Table(static_pod.TABLE, Balancer, "Balancer", static_pod.NGINX_FORM_ORDER, check_run_as),
+        node_agent.AGENT_TABLE,
     )
     form_title = "Local nginx (on every node)"
     card = Card(
@@ -228,6 +276,8 @@ class LocalNginxStrategy(Strategy[NodeLocal]):
             static_pod.manifest_path(balancer_of(profile), POD),
             *SESSION_CUTTER_PATHS,
             HOSTS_FILE,
+            *node_agent.node_paths(profile),
+            upstream_include(profile),
         )
 
     def needs_prepare(self, profile: Profile) -> bool:
