@@ -9,14 +9,12 @@ import argparse
 import sys
 
 from wizard.agent import DEFAULT_PORT
-from wizard.commands.loading import load_plan
 from wizard.commands.options import connection_options, port_number
-from wizard.commands.status_command import seconds
+from wizard.commands.status_command import fetch_through, seconds, targets_of
 from wizard.errors import KubehaError
-from wizard.example_addresses import refuse_example_addresses
 from wizard.netaddr import host_port
 from wizard.profile import Profile
-from wizard.status.fleet import DEFAULT_CONCURRENCY, Target, read_fleet
+from wizard.status.fleet import DEFAULT_CONCURRENCY, http_fetch, read_fleet
 from wizard.textsafe import printable
 
 
@@ -37,8 +35,8 @@ def options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
         type=port_number,
-        default=DEFAULT_PORT,
-        help=f"the agents' metrics port (default {DEFAULT_PORT})",
+        default=None,
+        help=f"the agents' metrics port (default: the profile's [agent], else {DEFAULT_PORT})",
     )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before restarting")
     parser.add_argument(
@@ -70,15 +68,15 @@ def run_restart(args: argparse.Namespace) -> int:
     from wizard.engine.secrets_input import collect
     from wizard.engine.sessions import NodeSessions
 
-    plan = load_plan(args.profile)
-    profile = plan.profile
+    profile, targets, over_ssh = targets_of(args)  # as `kubeha status` reads the agents
     masters = chosen(profile, args.master)
-    refuse_example_addresses(profile, "masters restart")  # before any connection
     order = " -> ".join(name for name, _ in masters)
     print(f"rolling restart of {order}: each master's kube-apiserver restarted as it runs")
+    where = "through each node over SSH" if over_ssh else "over HTTP"
     print(
-        f"  before each: every node's agent (port {args.port}) must show every master up; "
-        f"after each: every node must have it back within {args.timeout:g} s"
+        f"  before each: every node's agent (port {targets[0].port if targets else '-'}, read "
+        f"{where}) must show every master up; after each: every node must have it back "
+        f"within {args.timeout:g} s"
     )
     if args.dry_run:
         print("dry run: nothing connected, nothing restarted")
@@ -86,13 +84,13 @@ def run_restart(args: argparse.Namespace) -> int:
     if not _confirm(f"Restart {len(masters)} master(s) one by one?", args):
         print("nothing restarted")
         return 1
-    targets = [Target(n.node, n.address, args.port) for n in plan.nodes]
     ssh = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
     with NodeSessions.over_ssh(profile, ssh, collect(profile, args.ask_sudo_password)) as nodes:
+        fetch = fetch_through(nodes) if over_ssh else http_fetch
         done = rolling_restart(
             masters,
             lambda name: restart_apiserver(nodes.node(name)),
-            lambda: read_fleet(targets, concurrency=DEFAULT_CONCURRENCY),
+            lambda: read_fleet(targets, fetch, concurrency=DEFAULT_CONCURRENCY),
             args.timeout,
             lambda line: print(line, flush=True),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from wizard.agent import DEFAULT_PORT
 from wizard.commands.loading import load_plan
@@ -25,6 +26,9 @@ from wizard.status.fleet import (
     to_json,
 )
 from wizard.strategies import node_agent
+
+if TYPE_CHECKING:
+    from wizard.engine.sessions import NodeSessions
 
 
 def seconds(text: str) -> float:
@@ -92,6 +96,11 @@ def ssh_fetcher(
     from wizard.engine.sessions import NodeSessions
 
     sessions = NodeSessions.over_ssh(profile, ApplyOptions(), collect(profile, False))
+    return fetch_through(sessions), sessions.close
+
+
+def fetch_through(sessions: NodeSessions) -> Callable[[Target, float], str]:
+    """A scrape of a node's agent run on the node itself, on the command's connection to it."""
 
     def fetch(target: Target, timeout_s: float) -> str:
         try:
@@ -106,7 +115,7 @@ def ssh_fetcher(
             raise OSError(f"over SSH: {lines[-1] if lines else f'exit {result.returncode}'}")
         return result.stdout
 
-    return fetch, sessions.close
+    return fetch
 
 
 def run_status(args: argparse.Namespace) -> int:
