@@ -340,16 +340,7 @@ def _build(state: LabState, specs: list[node.NodeSpec], rootfs: Path, log: Log) 
         netns = network.create_node_net(spec.name, spec.address, spec.address6)
         if kubeadm:
             _kubeadm_net(netns, spec, specs)
-        n = NodeState(
-            name=spec.name,
-            role=spec.role,
-            address=spec.address,
-            address6=spec.address6,
-            ssh_host=SSH_HOST,
-            ssh_port=ssh_port(spec.address),
-            netns=netns,
-            merged=str(node.merged_dir(spec.name)),
-        )
+        n = _node_state(spec, netns)
         state.nodes.append(n)
         save_state(state)
         merged = node.mount_overlay(spec.name, rootfs, [layer / "layer"] if kubeadm else None)
@@ -414,6 +405,20 @@ def _kubeadm_net(netns: str, spec: node.NodeSpec, specs: list[node.NodeSpec]) ->
     run(["ip", "-n", netns, "route", "add", kubeadm_lab.SERVICE_SUBNET, "dev", "eth0"])
 
 
+def _node_state(spec: node.NodeSpec, netns: str) -> NodeState:
+    """A new node's record: its addresses, its SSH port on the host, its namespace, its root."""
+    return NodeState(
+        name=spec.name,
+        role=spec.role,
+        address=spec.address,
+        address6=spec.address6,
+        ssh_host=SSH_HOST,
+        ssh_port=ssh_port(spec.address),
+        netns=netns,
+        merged=str(node.merged_dir(spec.name)),
+    )
+
+
 def _start_kubeadm_node(state: LabState, name: str, merged: Path, netns: str) -> tuple[int, int]:
     """A kubeadm node's nspawn: the cached binaries and images, its own containerd folder and
     cgroups."""
@@ -471,16 +476,7 @@ def add_node(log: Log = _quiet) -> NodeState:
         specs = [node.NodeSpec(n.name, n.role, n.address, n.address6) for n in state.nodes] + [spec]
         log(f"adding {spec.name} ({spec.address}) to the kubeadm lab")
         netns = network.create_node_net(spec.name, spec.address, spec.address6)
-        n = NodeState(
-            name=spec.name,
-            role=spec.role,
-            address=spec.address,
-            address6=spec.address6,
-            ssh_host=SSH_HOST,
-            ssh_port=ssh_port(spec.address),
-            netns=netns,
-            merged=str(node.merged_dir(spec.name)),
-        )
+        n = _node_state(spec, netns)
         state.nodes.append(n)
         save_state(state)
         _kubeadm_net(netns, spec, specs)
