@@ -49,6 +49,10 @@ def test_apply_through_the_bastion_with_a_sudo_password_on_every_node(access):
     lab = access.lab
     names = [n.name for n in lab.nodes]
     access.set_sudo(dict.fromkeys(names, "password"))
+    listing = ["sh", "-c", "ls -d /tmp/.kubeha-* 2>/dev/null"]
+    # Upload folders an earlier module's run left (a connection dropped by a cut: issue 28's
+    # notes) are not this apply's: it must add none.
+    earlier = {name: set(lab.exec_in_node(name, listing).stdout.split()) for name in names}
     try:
         logins = accepted_logins(bastion.NAME)
         with ProcessWatch(names) as watch:
@@ -65,8 +69,8 @@ def test_apply_through_the_bastion_with_a_sudo_password_on_every_node(access):
         for name in names:
             owner = lab.exec_in_node(name, ["stat", "-c", "%U %a", CONF]).stdout.split()
             assert owner[0] == "root", name
-            left = lab.exec_in_node(name, ["sh", "-c", "ls -d /tmp/.kubeha-* 2>/dev/null"]).stdout
-            assert left == "", f"{name}: upload folders left behind: {left}"
+            left = set(lab.exec_in_node(name, listing).stdout.split()) - earlier[name]
+            assert not left, f"{name}: upload folders left behind: {sorted(left)}"
     finally:
         access.mixed_sudo()
 
