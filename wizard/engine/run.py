@@ -43,8 +43,8 @@ class Run:
     clients_first: dict[str, Job] = field(default_factory=dict)
     results: dict[str, NodeResult] = field(default_factory=dict)
     cluster_problems: list[str] = field(default_factory=list)
-    # The nodes the auth preflight asked (every other node that checks asks in its own job).
-    auth_asked: set[str] = field(default_factory=set)
+    # The nodes that run checks and ask in their own job (the auth preflight asked the others).
+    ask_in_job: set[str] = field(default_factory=set)
     # kubeadm's objects ([clients] repoint): (object and field, diff or why unchanged).
     objects: list[tuple[str, str]] = field(default_factory=list)
     began: float | None = None  # when the first node started

@@ -19,7 +19,7 @@ def check_auth(run: Run) -> Outcome:
     if not checkers:
         return Status.UNCHANGED, "", ()
     sample = checkers[: max(1, min(auth_preflight.SAMPLE, run.options.concurrency))]
-    run.auth_asked.update(sample)
+    run.ask_in_job.update(checkers[len(sample) :])
     emit = run.emit
     emit(Event(None, PhaseName.PREFLIGHT, Status.STARTED, "how the checks read /readyz"))
     problems, seen = auth_preflight.run_preflight(

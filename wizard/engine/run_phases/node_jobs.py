@@ -12,7 +12,6 @@ from wizard.engine.node_job import NodeJob
 from wizard.engine.phase import Outcome, Phase, RunMode
 from wizard.engine.probe import ProbeSettings
 from wizard.engine.run import Run
-from wizard.engine.run_phases.check_auth import checking_nodes
 from wizard.engine.uninstall_job import ClientsFirstJob, UninstallJob
 
 TITLE = "jobs"  # no event of its own
@@ -24,7 +23,6 @@ def make_jobs(run: Run) -> Outcome:
     strategy = run.profile.strategy
     clients = client_plan(run.profile, plan.server_url, plan.former_server_urls)
     checker = auth_preflight.node_check(run.profile)
-    ask_in_job = set() if run.uninstall else set(checking_nodes(run)) - run.auth_asked
     for name in run.selected:
         node_plan, opener = plan.for_node(name), run.open_for(name)
         if run.uninstall:
@@ -46,7 +44,7 @@ def make_jobs(run: Run) -> Outcome:
                 strategy=strategy,
                 clients=clients,
                 probe_settings=ProbeSettings.of(run.profile),
-                auth_check=checker if name in ask_in_job else None,
+                auth_check=checker if name in run.ask_in_job else None,
             )
         run.jobs[name] = job
     run.opened.extend([*run.clients_first.values(), *run.jobs.values()])
