@@ -15,7 +15,9 @@ controller-manager and scheduler stay on their own apiserver, as kubeadm made th
 clients use kubeadm's own kubeconfig (a master's admin.conf, a worker's kubelet.conf); the
 writer, which needs more than a node's rights, runs on a master that is not faulted. A kill
 there is a crash: kubelet starts the apiserver again by itself. Before each cut the bench
-logs which master leads etcd (its metrics' ``etcd_server_is_leader``).
+logs which master leads etcd (its metrics' ``etcd_server_is_leader``). With ``--static-pod``
+each balancer runs as a static pod (the lab's ``lab-<strategy>-static-pod`` profiles), its rows
+named "<strategy> (static pod)".
 
 ipvs runs on a QEMU guest (the only lab node with IPVS; it has kubectl and kube-proxy in a real
 lab, see wizard.lab.qemu_kube): its clients are the ones measured, its agent runs over SSH and
@@ -51,7 +53,7 @@ from wizard.engine.verify import run_verify
 from wizard.lab import Lab, node, qemu, up
 from wizard.lab.control_plane import CLIENT_KUBECONFIGS as KUBECONFIGS
 from wizard.lab.errors import LabError
-from wizard.lab.profiles import build_profile
+from wizard.lab.profiles import STATIC_POD_BALANCERS, build_profile
 from wizard.lab.qemu import GuestState
 from wizard.profile import Clients, Profile
 from wizard.profile_io import profile_from_dict
@@ -66,6 +68,7 @@ ADMIN_CONF, KUBELET_CONF = "/etc/kubernetes/admin.conf", "/etc/kubernetes/kubele
 NAMESPACE, SERVICE = "kubeha-bench", "tick"
 AGENT = (Path(__file__).with_name("real_agent.py")).read_text()
 RECORDS: Path | None = None  # --records: every drill's raw records and masters' journal here
+STATIC_POD = False  # --static-pod: the kubeadm lab's balancers as static pods
 SEEDS = {"local-nginx": "guide 000 nginx", "haproxy-keepalived": "guide 004 haproxy"}
 MIN_HOLD_S = 12.0  # a drain closes the listener 6 s in: every fault is held past that
 BASELINE_S = 8.0  # clients watched without a fault first: the "(before)" figures
@@ -91,7 +94,8 @@ def deployment(lab: Lab, strategy: str, guests: tuple[GuestState, ...] = ()) -> 
         data = qemu.ipvs_profile(lab.state, list(guests))
         data["health_check"] = {**data.get("health_check", {}), **IPVS_HEALTH}
     else:
-        data = build_profile(lab.state, strategy)
+        static_pod = STATIC_POD and strategy in STATIC_POD_BALANCERS
+        data = build_profile(lab.state, strategy, static_pod=static_pod)
     profile = profile_from_dict(data).profile
     assert profile is not None
     # The kubeadm lab's profile repoints kubeadm's kubeconfigs and objects as it is.
@@ -340,13 +344,19 @@ def journal(lab: Lab, since: float) -> dict[str, list[str]]:
             for m in lab.masters}  # fmt: skip
 
 
+def row_name(profile: Profile) -> str:
+    """The strategy, and how its balancer runs when kubelet runs it (a static pod)."""
+    static = any(n.static_pods for n in build_plan(profile).nodes)
+    return f"{profile.strategy} (static pod)" if static else profile.strategy
+
+
 def drill(
     lab: Lab, dep: Deployment, kind: str, victim: str, label: str, log, config: str = ""
 ) -> DrillRow:
     """One fault under the real clients; ``config``: the row's name when the nodes run a seed
     guide's config instead of kubeha's (``profile.strategy``'s)."""
     profile = dep.profile
-    config = config or profile.strategy
+    config = config or row_name(profile)
     log(f"real clients: {config}, {label} {victim}")
     reset_service(lab)
     agents = start_agents(lab, dep, victim, duration=MAX_HOLD_S + 180)  # a bound: stopped earlier
@@ -504,6 +514,12 @@ def main(argv=None) -> int:
         "haproxy-keepalived)",
     )
     parser.add_argument(
+        "--static-pod",
+        action="store_true",
+        help="with --control-plane kubeadm: each balancer as a static pod "
+        '(the lab\'s lab-<strategy>-static-pod profiles, [balancer] run_as = "static-pod")',
+    )
+    parser.add_argument(
         "--hardened",
         action="store_true",
         help="on the hardened lab: apiservers with --anonymous-auth=false, checks by client cert",
@@ -514,9 +530,12 @@ def main(argv=None) -> int:
         parser.error("--control-plane kubeadm: not with --hardened or --strategy ipvs")
     if kubeadm and "drain" in (args.kind or ()):
         parser.error("--control-plane kubeadm: --kind kill or cut (a drain is kubelet's there)")
+    if args.static_pod and not kubeadm:
+        parser.error("--static-pod: only with --control-plane kubeadm (kubelet runs the pods)")
     require_root()
-    global RECORDS
+    global RECORDS, STATIC_POD
     RECORDS = args.records
+    STATIC_POD = args.static_pod
     if RECORDS is not None:
         RECORDS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -528,6 +547,7 @@ def main(argv=None) -> int:
     ):
         rows = measure(lab, strategies, kinds, seeds=args.seeds)
     lab_kind = "hardened lab" if args.hardened else "kubeadm lab" if kubeadm else "lab"
+    lab_kind += ", balancers as static pods" if STATIC_POD else ""
     print(f"real clients on the {lab_kind}, {started}:\n{markdown(rows)}")
     if args.json:
         args.json.write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
