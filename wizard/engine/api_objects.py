@@ -153,6 +153,29 @@ class Kubectl:
         except (binascii.Error, UnicodeDecodeError):
             return None
 
+    def pods(self, namespace: str, selector: str) -> list[dict[str, object]]:
+        """The pods of ``namespace`` that match the label ``selector``."""
+        argv = self._argv("get", "pods", "-n", namespace, "-l", selector, "-o", "json")
+        result = self.node.run(argv, timeout=40)
+        if not result.ok:
+            raise ApiError(f"kubectl get pods -n {namespace} failed: {result.stderr.strip()[:300]}")
+        try:
+            items = json.loads(result.stdout).get("items")
+        except (ValueError, AttributeError) as exc:
+            raise ApiError(f"kubectl get pods -n {namespace}: not a pod list") from exc
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+    def remove_pod(self, namespace: str, name: str) -> None:
+        """A pod already being deleted, whose containers have all exited, removed from the API
+        at once (what kubelet does at its next status sync)."""
+        argv = self._argv(
+            "delete", "pod", name, "-n", namespace, "--grace-period=0", "--force",
+            "--ignore-not-found", "--wait=false",
+        )  # fmt: skip
+        result = self.node.run(argv, timeout=40)
+        if not result.ok:
+            raise ApiError(f"kubectl delete pod {namespace}/{name} failed")
+
     def _argv(self, *args: str) -> list[str]:
         return ["kubectl", f"--kubeconfig={self.kubeconfig}", "--request-timeout=20s", *args]
 
@@ -286,6 +309,54 @@ def rollout_pending(daemonset: dict[str, object]) -> str | None:
     if number(status, "numberUnavailable") > 0:
         return f"{number(status, 'numberUnavailable')} pod(s) unavailable"
     return None
+
+
+def selector_of(daemonset: dict[str, object]) -> str | None:
+    """The DaemonSet's ``spec.selector.matchLabels`` as a label selector (None: it has none, or
+    it selects by expressions too)."""
+    spec = daemonset.get("spec")
+    selector = spec.get("selector") if isinstance(spec, dict) else None
+    if not isinstance(selector, dict) or selector.get("matchExpressions"):
+        return None
+    labels = selector.get("matchLabels")
+    if not isinstance(labels, dict) or not labels:
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        return None
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def exited_pods(pods: list[dict[str, object]], owner_uid: str) -> list[str]:
+    """The names of the pods ``owner_uid`` controls that are being deleted and whose every
+    container has exited. kubelet (1.20) removes such a pod from the API only at its next
+    status sync, up to 10 s after its containers stopped, and the DaemonSet controller starts a
+    node's new pod only once its old one is gone: the rollout waits that long per node."""
+    names = []
+    for pod in pods:
+        meta = pod.get("metadata")
+        status = pod.get("status")
+        if not isinstance(meta, dict) or not isinstance(status, dict):
+            continue
+        owners = meta.get("ownerReferences")
+        ours = isinstance(owners, list) and any(
+            isinstance(o, dict) and o.get("uid") == owner_uid and o.get("controller") is True
+            for o in owners
+        )
+        containers = status.get("containerStatuses")
+        exited = (
+            isinstance(containers, list)
+            and bool(containers)
+            and all(
+                isinstance(c, dict)
+                and isinstance(c.get("state"), dict)
+                and set(c["state"]) == {"terminated"}
+                for c in containers
+            )
+        )
+        name = meta.get("name")
+        if ours and exited and meta.get("deletionTimestamp") and isinstance(name, str):
+            names.append(name)
+    return names
 
 
 def wait_rollout(
@@ -455,11 +526,45 @@ class ObjectsRun:
         self.wait_kube_proxy()
 
     def wait_kube_proxy(self) -> None:
+        """Until every pod is rolled and Ready. The DaemonSet's own update policy paces the
+        rollout (which pods, how many at a time); a pod it deleted whose containers have all
+        exited is removed from the API at once instead of at kubelet's next status sync (up
+        to 10 s per node)."""
         ref = api_objects.KUBE_PROXY_DAEMONSET
-        ok, what = wait_rollout(lambda: self.kubectl.get(ref), self.rollout_seconds, self.cancel)
+        removed: set[str] = set()
+
+        def read() -> dict[str, object] | None:
+            daemonset = self.kubectl.get(ref)
+            if daemonset is not None:
+                removed.update(self.remove_exited(daemonset))
+            return daemonset
+
+        ok, what = wait_rollout(read, self.rollout_seconds, self.cancel)
+        if removed:
+            self.lines.append(
+                f"{ref.title}: {len(removed)} replaced pod(s) whose containers had exited "
+                "removed at once (not at kubelet's next status sync)"
+            )
         self.lines.append(what)
         if not ok:
             raise ApiError(what)
+
+    def remove_exited(self, daemonset: dict[str, object]) -> list[str]:
+        """The DaemonSet's pods being deleted whose containers have exited, removed; on any
+        failure none (kubelet removes them itself)."""
+        meta = daemonset.get("metadata")
+        uid = meta.get("uid") if isinstance(meta, dict) else None
+        selector = selector_of(daemonset)
+        if not isinstance(uid, str) or not uid or selector is None:
+            return []
+        namespace = api_objects.KUBE_PROXY_DAEMONSET.namespace
+        try:
+            names = exited_pods(self.kubectl.pods(namespace, selector), uid)
+            for name in names:
+                self.kubectl.remove_pod(namespace, name)
+        except (ApiError, RuntimeError):
+            return []
+        return names
 
     def give_back(self, changes: list[ObjectChange], strict: bool = False) -> list[str]:
         """Each change given back (ConfigMaps first, in reverse, then the DaemonSet's template,

@@ -39,6 +39,9 @@ class FakeApi:
         self.version = 100
         self.meddle: a.ObjectRef | None = None  # changed by someone right after kubeha reads it
         self.patches: list[str] = []
+        self.pod_list: list[dict] = []  # kube-proxy's pods, as kubectl get pods lists them
+        self.selectors: list[str] = []
+        self.removed: list[str] = []
         cm = {"kind": "ConfigMap"}
         self.objects: dict[tuple[str, str], dict] = {
             ("kube-system", "kube-proxy"): {
@@ -110,6 +113,13 @@ class FakeApi:
 
     def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         return TOKEN[1] if name == f"bootstrap-token-{TOKEN[0]}" else None
+
+    def pods(self, namespace: str, selector: str) -> list[dict]:
+        self.selectors.append(f"{namespace} {selector}")
+        return copy.deepcopy(self.pod_list)
+
+    def remove_pod(self, namespace: str, name: str) -> None:
+        self.removed.append(f"{namespace}/{name}")
 
     def data(self) -> dict:
         return {k: copy.deepcopy(v.get("data") or v["spec"]) for k, v in self.objects.items()}
@@ -250,6 +260,48 @@ def test_the_rollout_wait_gives_up_at_its_deadline_saying_what_it_saw():
     ok, what = e.wait_rollout(lambda: stuck, 30, threading.Event(), clock.sleep, clock)
     assert not ok and what == "kube-proxy not rolled out within 30 s: 1/3 pod(s) Ready"
     assert clock.now == 30.0
+
+
+def pod(name: str, owner: str = "ds-uid", deleting: bool = True, *states: str) -> dict:
+    meta: dict = {"name": name, "ownerReferences": [{"uid": owner, "controller": True}]}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-06T11:40:22Z"
+    return {
+        "metadata": meta,
+        "status": {"containerStatuses": [{"state": {state: {}}} for state in states]},
+    }
+
+
+def test_the_rollout_removes_a_pod_the_daemonset_deleted_once_its_containers_exited():
+    """kubelet 1.20 removes a deleted pod from the API only at its next status sync (up to
+    10 s), and the DaemonSet controller starts the node's new pod only after: kubeha removes
+    a pod the controller deleted whose every container has exited, and no other."""
+    api = FakeApi()
+    daemonset = api.objects[("kube-system", "ds/kube-proxy")]
+    daemonset["metadata"]["uid"] = "ds-uid"
+    daemonset["spec"]["selector"] = {"matchLabels": {"k8s-app": "kube-proxy"}}
+    api.pod_list = [
+        pod("kube-proxy-exited", "ds-uid", True, "terminated"),
+        pod("kube-proxy-stopping", "ds-uid", True, "running"),
+        pod("kube-proxy-one-left", "ds-uid", True, "terminated", "running"),
+        pod("kube-proxy-new", "ds-uid", False, "waiting"),
+        pod("kube-proxy-running", "ds-uid", False, "terminated"),  # a restart: not deleted
+        pod("someone-elses", "other-uid", True, "terminated"),
+        pod("kube-proxy-no-status", "ds-uid", True),
+    ]
+    run = objects_run(api)
+    run.apply()
+    assert api.selectors and set(api.selectors) == {"kube-system k8s-app=kube-proxy"}
+    assert api.removed == ["kube-system/kube-proxy-exited"]
+    assert any("1 replaced pod(s) whose containers had exited" in line for line in run.lines)
+    assert e.exited_pods(api.pod_list, "ds-uid") == ["kube-proxy-exited"]
+
+
+def test_a_daemonset_selecting_by_expressions_has_no_pod_removed():
+    selector = {"matchLabels": {"k8s-app": "kube-proxy"}, "matchExpressions": [{"key": "x"}]}
+    assert e.selector_of({"spec": {"selector": selector}}) is None
+    assert e.selector_of({"spec": {"selector": {"matchLabels": {"b": "2", "a": "1"}}}}) == "a=1,b=2"
+    assert e.selector_of({"spec": {}}) is None
 
 
 def test_the_dry_run_prints_each_objects_diff_escaped():
