@@ -1,36 +1,35 @@
 """The balancer as a static pod on the kubeadm lab (kubelet and containerd in every node, the lab's
 haproxy, nginx and keepalived images built from the rootfs's Debian binaries:
 wizard.lab.balancer_images), with the lab's ``lab-<strategy>-static-pod`` profiles
-(``[balancer] run_as = "static-pod"``), for local-haproxy, local-nginx and haproxy-keepalived.
-
-For each, in order, on the bring-up shared with the other kubeadm modules
-(tests/support/kubeadm_fixture.py):
+(``[balancer] run_as = "static-pod"``, ``[clients] repoint`` as the kubeadm lab has it), for
+local-haproxy, local-nginx and haproxy-keepalived, one chain each on the bring-up shared with the
+other kubeadm modules (tests/support/kubeadm_fixture.py):
 
 - apply: no balancer unit is written; kubelet runs kubeha's manifests (each mirror pod Running
-  in the API, the listener's process in kubelet's pod cgroup), and verify passes;
-- m1 cut off the network: every other node's balancer still answers /readyz;
+  in the API, the listener's process in kubelet's pod cgroup); verify passes; no client of any
+  kind is left on one master (kubeadm's kubeconfigs, kube-proxy's ConfigMap and its new pods
+  connected through the balancer, cluster-info, kubeadm-config);
+- m1's kube-apiserver killed (SIGKILL: kubelet starts it again), then m1 cut off the network:
+  kubectl (on m1 itself while its apiserver is dead, and on every node), the leader leases and
+  kube-proxy (a new Service programmed on every worker) carry on through the static pods;
 - uninstall: the manifests go, kubelet stops the pods, and every node is byte for byte as
   before: the manifests folder (hidden files too, and the folder itself on the workers, where
-  kubeadm's join made none), the config folders, /etc/hosts, the units, kubeha's leftovers.
+  kubeadm's join made none), the config folders, /etc/hosts, the units, kubeha's leftovers,
+  kubeadm's kubeconfigs and objects, kube-proxy rolled back.
 
-``[clients] repoint`` is off here (tests/lab/retrofit/test_kubeadm_retrofit.py proves it): this
-module proves the static pods only, so it holds the lab about a minute per strategy.
+The chain is tests/support/kubeadm_checks.py's, which tests/lab/retrofit/test_kubeadm_retrofit.py
+runs for the systemd install; this module adds what is the static pods' own.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.support.kubeadm_checks import DEADLINE_S, apply_kill_cut_uninstall, wait_for
 from tests.support.kubeadm_fixture import kubeadm_lab  # noqa: F401
-from tests.support.labkit import Recorder, snapshot, uninstall
-from wizard.engine.apply import run_apply
-from wizard.engine.model import ApplyOptions
 from wizard.engine.verify import run_verify
 from wizard.lab import Lab
 from wizard.lab.profiles import build_profile
@@ -41,8 +40,6 @@ from wizard.render import build_plan
 pytestmark = pytest.mark.lab
 
 STRATEGIES = ("local-haproxy", "local-nginx", "haproxy-keepalived")
-DEADLINE_S = 120  # kubelet starting or stopping a pod on a loaded 2-core machine
-VERIFY_S = 90.0
 PORT = 8443  # every lab profile's balancer port
 # Every file kubeha may touch or leave, hidden ones included, with its hash; the units.
 FOLDERS = (
@@ -67,22 +64,10 @@ echo "hosts $(sha256sum < /etc/hosts | cut -c1-16)"
 ls /etc/systemd/system | grep -e haproxy -e nginx -e keepalived -e kubeha || true
 """
 BEFORE: dict[str, Any] = {}
-APPLIED: set[str] = set()
 
 
 def watched(lab: Lab) -> dict[str, str]:
     return {n.name: lab.exec_in_node(n.name, ["sh", "-c", WATCH]).stdout for n in lab.nodes}
-
-
-def wait_for(check, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    last: object = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last is True:
-            return
-        time.sleep(2)
-    raise AssertionError(f"{what}: not within {seconds} s: {last}")
 
 
 def listener_pid(lab: Lab, node: str) -> str:
@@ -119,28 +104,10 @@ def mirror_pods(lab: Lab) -> dict[tuple[str, str], str]:
     }
 
 
-@pytest.fixture(scope="module", params=STRATEGIES)
-def profile(kubeadm_lab: Lab, request: pytest.FixtureRequest) -> Iterator[Profile]:  # noqa: F811
-    data = build_profile(kubeadm_lab.state, request.param, static_pod=True)
-    made = profile_from_dict(data).profile
-    assert made is not None
-    made = dataclasses.replace(made, clients=dataclasses.replace(made.clients, repoint=False))
-    BEFORE["files"] = watched(kubeadm_lab)
-    BEFORE["snapshot"] = snapshot(kubeadm_lab)
-    yield made
-    if kubeadm_lab.is_cut("m1"):
-        kubeadm_lab.restore("m1")
-    uninstall(made)
-
-
-def test_apply_kubelet_runs_the_pods(kubeadm_lab: Lab, profile: Profile):  # noqa: F811
-    lab = kubeadm_lab
+def kubelet_runs_the_pods(lab: Lab, profile: Profile) -> None:
+    """No balancer unit written; kubelet runs kubeha's manifests (mirror pods Running, the
+    listener in kubelet's pod cgroup); verify passes."""
     plan = build_plan(profile)
-    recorder = Recorder()
-    started = time.monotonic()
-    summary = run_apply(plan, ApplyOptions(verify_timeout=VERIFY_S), recorder)
-    print(f"[static pod] {profile.strategy}: apply in {time.monotonic() - started:.0f} s")
-    assert summary.ok, recorder.text()
     expected = set()
     for n in lab.nodes:
         pods = plan.for_node(n.name).static_pods
@@ -165,41 +132,12 @@ def test_apply_kubelet_runs_the_pods(kubeadm_lab: Lab, profile: Profile):  # noq
     wait_for(running, DEADLINE_S, "kubeha's pods Running")
     report = run_verify(profile)
     assert report.ok, report
-    APPLIED.add(profile.strategy)
 
 
-def test_m1_cut_every_balancer_still_answers(kubeadm_lab: Lab, profile: Profile):  # noqa: F811
-    lab = kubeadm_lab
-    assert profile.strategy in APPLIED, "the apply did not pass"
+def pods_stopped_every_folder_back(lab: Lab, profile: Profile) -> None:
+    """The manifests gone: kubelet stops the pods; every watched folder as before."""
     plan = build_plan(profile)
-    lab.cut("m1")
-    cut = time.monotonic()
-    try:
-        for n in lab.nodes:
-            if n.name == "m1":
-                continue
-            url = plan.for_node(n.name).verify_url
-            argv = ["curl", "-sk", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", url]
-
-            def answers(node: str = n.name, argv: list[str] = argv) -> bool | str:
-                return lab.exec_in_node(node, argv).stdout == "200" or "no answer"
-
-            wait_for(answers, 30, f"{n.name}'s balancer during the cut")
-            codes = [lab.exec_in_node(n.name, argv).stdout for _ in range(5)]
-            assert codes == ["200"] * 5, (n.name, codes)
-        took = time.monotonic() - cut
-        print(f"[static pod] {profile.strategy}: every balancer answered {took:.1f} s into the cut")
-    finally:
-        lab.restore("m1")
-
-
-def test_uninstall_gives_every_node_back_byte_for_byte(kubeadm_lab: Lab, profile: Profile):  # noqa: F811
-    lab = kubeadm_lab
-    assert profile.strategy in APPLIED, "the apply did not pass"
-    plan = build_plan(profile)
-    summary = uninstall(profile)
-    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
-    for n in lab.nodes:  # the manifests gone: kubelet stops the pods
+    for n in lab.nodes:
         if plan.for_node(n.name).static_pods:
             wait_for(
                 lambda node=n.name: listener_pid(lab, node) == "" or "the balancer still listens",
@@ -209,4 +147,17 @@ def test_uninstall_gives_every_node_back_byte_for_byte(kubeadm_lab: Lab, profile
     after = watched(lab)
     for n in lab.nodes:  # line by line, for a readable failure
         assert after[n.name].splitlines() == BEFORE["files"][n.name].splitlines(), n.name
-    assert snapshot(lab) == BEFORE["snapshot"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_static_pod_apply_kill_cut_uninstall(kubeadm_lab: Lab, strategy: str):  # noqa: F811
+    made = profile_from_dict(build_profile(kubeadm_lab.state, strategy, static_pod=True)).profile
+    assert made is not None and made.clients.repoint  # the kubeadm lab profile's
+    assert any(n.static_pods for n in build_plan(made).nodes)  # kubelet runs the balancer
+    BEFORE["files"] = watched(kubeadm_lab)
+    apply_kill_cut_uninstall(
+        kubeadm_lab,
+        made,
+        applied=lambda lab: kubelet_runs_the_pods(lab, made),
+        given_back=lambda lab: pods_stopped_every_folder_back(lab, made),
+    )
