@@ -255,8 +255,9 @@ def kubectl_on_every_node(lab: Lab, when: str, but: str = "") -> None:
 
 
 # One kubectl a line on m1 while its apiserver is dead, each between two looks at m1's own
-# apiserver: "<before> <kubectl's rc> <after>" (curl's HTTP code; 000: no answer).
-WHILE_DOWN = f"""for i in $(seq 1 12); do
+# apiserver: "<before> <kubectl's rc> <after>" (curl's HTTP code; 000: no answer); three
+# kubectl calls with m1 down prove it (kubelet takes 4-23 s to serve again, waited on after).
+WHILE_DOWN = f"""for i in $(seq 1 3); do
   a=$(curl -sk -m 1 -o /dev/null -w '%{{http_code}}' {M1}/readyz)
   kubectl --kubeconfig={KUBE}/admin.conf --request-timeout=5s get nodes -o name >/dev/null 2>&1
   k=$?
