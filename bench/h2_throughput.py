@@ -26,7 +26,9 @@ rates there say nothing (bench.real_throughput's guest rows are the kernel's ref
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -56,10 +58,13 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Round:
-    """One client kind's one round on one path."""
+    """One client kind's one round on one path; ``cpu``: CPU seconds per group of the lab's
+    processes over the round (``wall`` seconds), see :func:`lab_cpu`."""
 
     rps: float
     failed: int
+    cpu: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
 
 
 @dataclass
@@ -88,6 +93,52 @@ def parse_h2load(text: str) -> Round:
         raise RuntimeError(f"h2load printed no summary: {text[-400:]!r}")
     done, succeeded, failed, errored = (int(x) for x in counts.groups())
     return Round(float(rate.group(1)), max(done - succeeded, failed + errored))
+
+
+# Which of the lab's processes a round's CPU is charged to (by the process's name).
+CPU_GROUPS = {
+    "haproxy": "proxy",
+    "nginx": "proxy",
+    "kube-nginx": "proxy",
+    "kube-apiserver": "apiserver",
+    "etcd": "etcd",
+    "h2load": "client",
+    "python3": "client",
+}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def lab_cpu(lab: Lab) -> dict[str, float]:
+    """CPU seconds (user + system) so far of every process in the lab's nodes' network
+    namespaces (the host's /proc sees them), summed per CPU_GROUPS group."""
+    inodes = set()
+    for node in lab.nodes:
+        with contextlib.suppress(OSError):
+            inodes.add(os.stat(f"/run/netns/{node.netns}").st_ino)
+    total: dict[str, float] = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino not in inodes:
+                continue
+            with open(f"/proc/{pid}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        group = CPU_GROUPS.get(name, "other")
+        total[group] = total.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def with_cpu(lab: Lab, one: Callable[[], Round]) -> Round:
+    before, start = lab_cpu(lab), time.monotonic()
+    got = one()
+    after, wall = lab_cpu(lab), time.monotonic() - start
+    cpu = {g: round(after[g] - before.get(g, 0.0), 3) for g in after if g in before}
+    return Round(got.rps, got.failed, cpu, round(wall, 3))
 
 
 def h2load_round(netns: str, targets: Sequence[tuple[str, int]], seconds: float) -> Round:
@@ -145,8 +196,12 @@ def measure_strategy(
     direct = [(m.address, 6443) for m in lab.masters]
     through = balancer_targets(strategy)
     kinds: dict[str, Callable[[list[tuple[str, int]]], Round]] = {
-        "HTTP/2 multiplexed": lambda t: h2load_round(client.netns, t, seconds),
-        "new connection": lambda t: new_connection_round(lab, client.name, t, seconds),
+        "HTTP/2 multiplexed": lambda t: with_cpu(
+            lab, lambda: h2load_round(client.netns, t, seconds)
+        ),
+        "new connection": lambda t: with_cpu(
+            lab, lambda: new_connection_round(lab, client.name, t, seconds)
+        ),
     }
     found = []
     for kind, one in kinds.items():
@@ -171,6 +226,49 @@ def quartiles(values: Sequence[float]) -> tuple[float, float]:
         return values[0], values[0]
     q = statistics.quantiles(values, n=4, method="inclusive")
     return q[0], q[2]
+
+
+def per_request_us(rounds: Sequence[Round], group: str) -> float | None:
+    """The median over ``rounds`` of ``group``'s CPU per request served, in microseconds."""
+    values = [
+        r.cpu[group] / (r.rps * r.wall) * 1e6 for r in rounds if group in r.cpu and r.rps and r.wall
+    ]
+    return statistics.median(values) if values else None
+
+
+def cores(rounds: Sequence[Round]) -> float | None:
+    """The median over ``rounds`` of the lab's CPU used (every group), in cores."""
+    values = [sum(r.cpu.values()) / r.wall for r in rounds if r.cpu and r.wall]
+    return statistics.median(values) if values else None
+
+
+def cpu_markdown(runs: Sequence[Sequence[Pairs]]) -> str:
+    """Where the CPU went: per request, the proxy's and the apiservers' (direct and through
+    the balancer), and the lab's whole use in cores, medians over every run's rounds."""
+    lines = [
+        "| client | strategy | proxy µs/request | apiservers µs/request direct "
+        "| apiservers µs/request through | etcd µs/request direct | etcd µs/request through "
+        "| client µs/request direct | client µs/request through | lab cores direct "
+        "| lab cores through |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def show(value: float | None, digits: int = 0) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    for index, first in enumerate(runs[0]):
+        direct = [r for run in runs for r in run[index].direct]
+        through = [r for run in runs for r in run[index].balancer]
+        lines.append(
+            f"| {first.kind} | {first.strategy} | {show(per_request_us(through, 'proxy'))} "
+            f"| {show(per_request_us(direct, 'apiserver'))} "
+            f"| {show(per_request_us(through, 'apiserver'))} "
+            f"| {show(per_request_us(direct, 'etcd'))} | {show(per_request_us(through, 'etcd'))} "
+            f"| {show(per_request_us(direct, 'client'))} "
+            f"| {show(per_request_us(through, 'client'))} "
+            f"| {show(cores(direct), 2)} | {show(cores(through), 2)} |"
+        )
+    return "\n".join(lines)
 
 
 def markdown(runs: Sequence[Sequence[Pairs]]) -> str:
@@ -230,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"h2 throughput: run {run_index + 1}, {strategy}", flush=True)
                 found.extend(measure_strategy(lab, strategy, args.rounds, args.seconds, print))
             runs.append(sorted(found, key=lambda p: (p.kind, p.strategy)))
-    table = markdown(runs)
+    table = markdown(runs) + "\n\n" + cpu_markdown(runs)
     head = (
         f"h2 throughput, {started}, {args.rounds} pairs x {args.seconds:g} s, {args.runs} run(s):"
     )

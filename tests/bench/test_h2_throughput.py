@@ -3,7 +3,15 @@ and spread reported, and two runs compared (no lab: the measurement itself is th
 
 from __future__ import annotations
 
-from bench.h2_throughput import Pairs, Round, markdown, parse_h2load
+from bench.h2_throughput import (
+    Pairs,
+    Round,
+    cores,
+    cpu_markdown,
+    markdown,
+    parse_h2load,
+    per_request_us,
+)
 
 H2LOAD = """starting benchmark...
 finished in 8.00s, 1234.50 req/s, 1.21MB/s
@@ -28,3 +36,17 @@ def test_ratios_are_per_pair_and_the_report_shows_median_spread_and_agreement() 
     text = markdown([[first], [second]])
     assert "| HTTP/2 multiplexed | local-nginx | 1 | 3 | 1000 | 950 | 0.950 | 0.917-0.975 |" in text
     assert "| HTTP/2 multiplexed | local-nginx | 0.950, 0.955 | 0.005 |" in text
+
+
+def test_cpu_is_charged_per_request_and_in_cores() -> None:
+    """A round's CPU per group over its requests (rps x wall), medians over the rounds."""
+    found = Pairs("local-haproxy", "HTTP/2 multiplexed")
+    found.direct = [Round(1000, 0, {"apiserver": 5.0, "etcd": 1.0}, 10.0)]
+    found.balancer = [Round(800, 0, {"apiserver": 4.0, "proxy": 2.0, "etcd": 0.8}, 10.0)]
+    assert per_request_us(found.balancer, "proxy") == 250.0  # 2 s over 8000 requests
+    assert per_request_us(found.direct, "apiserver") == 500.0
+    assert per_request_us(found.direct, "proxy") is None
+    assert round(cores(found.balancer) or 0, 6) == 0.68
+    row = cpu_markdown([[found]]).splitlines()[-1]
+    assert row.startswith("| HTTP/2 multiplexed | local-haproxy | 250 | 500 | 500 | 100 | 100 |")
+    assert row.endswith("| 0.60 | 0.68 |")

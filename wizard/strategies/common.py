@@ -106,6 +106,15 @@ def snippets(
     return files, server_url
 
 
+def user_timeout_ms(profile: Profile) -> int:
+    """The TCP user timeout on haproxy's sessions to the masters (``tcp-ut``): one check
+    interval. A master's kernel acknowledges a request or a keepalive probe within
+    milliseconds however busy its apiserver is; none for a whole interval means its host is
+    gone, and the kernel closes the session then (with fall x interval, 2 s by default, a
+    kept-alive client's request in flight to a cut master waited 2.4 s)."""
+    return round(profile.health_check.interval * 1000)
+
+
 CUTTER_UNIT = "kubeha-session-cutter.service"
 CUTTER_UNIT_PATH = f"/etc/systemd/system/{CUTTER_UNIT}"
 CUTTER_PATH = "/usr/local/lib/kubeha/kubeha-session-cutter"

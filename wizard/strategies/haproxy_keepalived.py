@@ -33,6 +33,7 @@ from wizard.strategies.common import (
     SESSION_CUTTER_PATHS,
     session_cutter_files,
     snippets,
+    user_timeout_ms,
 )
 from wizard.strategies.fields import check_choice, described, field_info
 from wizard.strategies.hooks import LabSite, Report, Runs, VerifyExtras
@@ -83,6 +84,11 @@ class HaproxyKeepalived:
         choices=tuple(RunOn),
     )
     advert_int: int = described(1, "Advert interval", "seconds between VRRP adverts")
+
+
+# haproxy's connect limit, also its checks': a vanished master is given up on in half a second
+# and the connection retried on another one (as local-haproxy's).
+CONNECT_TIMEOUT_MS = 500
 
 
 def lb_hosts(profile: Profile) -> tuple[Master | Node, ...]:
@@ -203,6 +209,9 @@ def plan(profile: Profile) -> RenderPlan:
         bind_v4v6=v6,
         interval_ms=round(hc.interval * 1000),
         check_timeout_ms=round(hc.timeout * 1000),
+        connect_timeout_ms=CONNECT_TIMEOUT_MS,
+        keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
+        user_timeout_ms=user_timeout_ms(profile),
     )
     verify_url = https_url(hk.vip, hk.frontend_port, hc.path)
     nodes: list[NodePlan] = []

@@ -35,6 +35,7 @@ from wizard.strategies.common import (
     HOSTS_FILE,
     SESSION_CUTTER_PATHS,
     session_cutter_files,
+    user_timeout_ms,
 )
 from wizard.strategies.hooks import LabSite, Runs, VerifyExtras
 from wizard.strategies.local_endpoint import NodeLocal, check_listener, dial_address
@@ -91,7 +92,7 @@ def server_params(profile: Profile, tuning: Tuning) -> str:
         f"downinter {tuning.downinter_ms}ms fall {hc.fall} rise {hc.rise}",
     ]
     if tuning.tcp_keepalive:
-        params.append(f"tcp-ut {round(hc.fall * hc.interval * 1000)}ms")
+        params.append(f"tcp-ut {user_timeout_ms(profile)}ms")
     if tuning.observe:
         params.append(f"observe {tuning.observe}")
     if tuning.shutdown_sessions:
@@ -103,9 +104,7 @@ def backup_params(profile: Profile, tuning: Tuning) -> str:
     """The unchecked backup servers' options: the user timeout of the checked ones, no check."""
     params = ["backup"]
     if tuning.tcp_keepalive:
-        params.append(
-            f"tcp-ut {round(profile.health_check.fall * profile.health_check.interval * 1000)}ms"
-        )
+        params.append(f"tcp-ut {user_timeout_ms(profile)}ms")
     return " ".join(params)
 
 

@@ -215,3 +215,36 @@ def test_haproxy_alive_on_401_counts_an_answer_as_up(tmp_path, tls):
     seen = scenario("haproxy", haproxy_file("local-haproxy", profile, tmp_path), tls, codes)
     assert seen["answered"] == seen["requests"], seen
     assert seen["masters_reached"] == list(MASTERS[:2]), seen
+
+
+@needs_netns
+def test_cutter_cuts_every_session_to_a_silent_master_and_spares_a_request_to_an_answering_one(
+    tmp_path, tls
+):
+    """A master whose host vanished (no TCP handshake) can answer nothing: every socket to it
+    is cut, a request in flight included (before: spared while it sent within 0.5 s, so a
+    kept-alive client waited for the cutter's next round). A master that fails its check but
+    completes the handshake (draining) keeps a request it is answering; its idle watch is cut.
+    A check interval of 4 s: a socket left for the next round is cut 4 s or more after the rest."""
+    codes = tmp_path / "codes"
+    answers(codes, 200)
+    cert, key, _ = tls
+    profile = loopback_profile("local-nginx", interval=4.0)
+    result = subprocess.run(
+        [
+            *("unshare", "-n", sys.executable, "-m", "tests.support.cutter_cut_scenario"),
+            *(str(cutter_file(profile, codes)), str(cert), str(key)),
+            str(codes),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["open"] == ["answering_busy"], seen
+    closed = seen["closed_s"]
+    assert closed["silent_busy"] - closed["silent_watch"] < 2.0, seen  # the same round
+    assert any("no TCP handshake: cutting every session" in line for line in seen["log"]), seen

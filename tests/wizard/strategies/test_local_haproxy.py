@@ -77,10 +77,10 @@ def test_every_server_line_carries_all_its_options():
     for line in lines[: len(names)]:
         assert line.endswith(
             "check check-ssl verify none inter 1000ms fastinter 250ms downinter 1000ms "
-            "fall 2 rise 2 tcp-ut 2000ms"
+            "fall 2 rise 2 tcp-ut 1000ms"  # one check interval
         )
     for line in lines[len(names) :]:  # never every master out: the same masters, unchecked
-        assert line.endswith("backup tcp-ut 2000ms")
+        assert line.endswith("backup tcp-ut 1000ms")
     assert not [line for line in settings(config) if "shutdown-sessions" in line]
     assert not [line for line in settings(config) if "observe" in line]
 
@@ -99,7 +99,7 @@ def test_health_check_settings_follow_the_profile():
     assert "srvtcpka-idle 3s" in config and "srvtcpka-intvl 3s" in config
     assert "srvtcpka-cnt 3" in config
     for line in servers(config):
-        assert "tcp-ut 7500ms" in line  # fall x interval
+        assert "tcp-ut 2500ms" in line  # one check interval
         if "backup" not in line:
             assert "inter 2500ms" in line and "fall 3 rise 1" in line
 
@@ -162,7 +162,7 @@ def test_a_vanished_master_loses_no_request_and_its_watch_is_closed(tmp_path):
     # fall (2) checks at inter 1 s / fastinter 0.25 s, each given up on after 0.5 s (2.5 s on a
     # quiet host): marked down at all within the scenario's 6 s.
     assert seen["marked_down_s"] is not None, seen
-    # Keepalive probes after 1 s idle and the 2 s user timeout close the stalled watch (3 s on
+    # Keepalive probes after 1 s idle and the 1 s user timeout close the stalled watch (2 s on
     # a quiet host); without them it stalls until the stand-in's own 15 s limit.
     ended = seen["victim_watch_ended_s"]
     assert ended is not None and ended < min(on_loaded_host(3.0), WATCH_LIMIT_S - 3), seen

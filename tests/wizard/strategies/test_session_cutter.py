@@ -71,11 +71,11 @@ def next_connect(this: str, previous: str, timeout: str = "1") -> str:
 
 
 def test_connect_timeout_follows_the_slower_of_the_last_two_connects():
-    assert next_connect("0.010", "0") == "0.500"  # a fast network: a vanished master in 0.5 s
+    assert next_connect("0.010", "0") == "0.250"  # a fast network: a vanished master in 0.25 s
     assert next_connect("0.200", "0.010") == "0.800"
     assert next_connect("0.010", "0.200") == "0.800"  # one fast connect does not forget a slow
     assert next_connect("0.600", "0.100") == "1.000"  # never above TIMEOUT
-    assert next_connect("0.010", "0", timeout="0.3") == "0.300"
+    assert next_connect("0.010", "0", timeout="0.2") == "0.200"
 
 
 REFUSE_CHECK = r"""
