@@ -88,7 +88,8 @@ def states(summary: RunSummary) -> dict[str, str]:
 
 
 def snapshot(lab: Lab) -> dict[str, str]:
-    """Hashes of the watched files, unit states and any kubeha leftovers, per node."""
+    """Hashes of the watched files, unit states, any kubeha leftovers and the folders where
+    kubeha makes its own (an uninstall removes the empty ones it made), per node."""
     script = (
         "for f in " + " ".join(WATCHED) + "; do "
         'if [ -e $f ]; then echo "$f $(sha256sum < $f | cut -c1-16)"; else echo "$f absent"; fi; done; '
@@ -96,7 +97,9 @@ def snapshot(lab: Lab) -> dict[str, str]:
         + " ".join(UNITS)
         + '; do echo "$u $(systemctl is-enabled $u 2>/dev/null) $(systemctl is-active $u 2>/dev/null)"; done; '
         "find /etc /var/lib/kubeha -name '*.kubeha-*' 2>/dev/null | sort; "
-        "ls /var/lib/kubeha/units 2>/dev/null"
+        "ls /var/lib/kubeha/units 2>/dev/null; "
+        # the folders: kubeha's config, unit, agent and state folders are among them
+        "echo folders:; find /etc /usr/local /var/lib/kubeha -maxdepth 2 -type d 2>/dev/null | sort"
     )
     return {n.name: lab.exec_in_node(n.name, ["sh", "-c", script]).stdout for n in lab.nodes}
 

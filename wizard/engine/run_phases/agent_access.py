@@ -255,6 +255,7 @@ def give_back(run: Run) -> Outcome:
             kubectl.node.write_private_file(RECORD, json.dumps(left))
         if not left:
             kubectl.node.run(["rm", "-f", RECORD])
+            kubectl.node.remove_made_folders()  # its node's removal found the record there
     finally:
         kubectl.node.transport.close()
     status = Status.FAILED if problems else Status.CHANGED
