@@ -38,7 +38,7 @@ def cached_build(
     done: Callable[[Path], bool],
     build: Callable[[Path], None],
     log: Callable[[str], None] = print,
-    on_failure: Callable[[Path], None] | None = None,
+    on_failure: Callable[[Path], object] | None = None,
 ) -> bool:
     """``path`` as ``build`` makes it (into a fresh work folder that it may create, ``done``
     true of it at the end), unless ``done`` already holds of ``path``. Every entry of
