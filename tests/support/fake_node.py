@@ -181,6 +181,12 @@ class FakeNode:
     def forget_unit_state(self, unit):
         pass
 
+    def made_folders(self):  # folders are not modelled: the real ones in test_made_folders.py
+        return []
+
+    def remove_made_folders(self):
+        return []
+
     def restore_original(self, path):
         """As :meth:`RemoteNode.restore_original` with ``originals``: the file as it was
         before kubeha; without, nothing is kept to give back."""

@@ -73,12 +73,13 @@ QEMU_ONLY = {
 STRATEGIES = tuple(key for key in registry.names() if key not in QEMU_ONLY)
 
 
-def clean_base(lab: Lab, strategy: str, before: dict[str, dict[str, str]]):
+def clean_base(lab: Lab, strategy: str, before: dict[str, dict[str, str]], folders: bool = False):
     """A module fixture's body: the lab without any kubeha strategy (its snapshot kept in
-    ``before["nodes"]``), then ``strategy``'s profile; uninstalled again at the end."""
+    ``before["nodes"]``, with the folder list when ``folders``), then ``strategy``'s profile;
+    uninstalled again at the end."""
     for each in STRATEGIES:
         uninstall(lab_profile(lab, each))
-    before["nodes"] = snapshot(lab)
+    before["nodes"] = snapshot(lab, folders=folders)
     yield lab_profile(lab, strategy)
     uninstall(lab_profile(lab, strategy))
 
@@ -87,8 +88,10 @@ def states(summary: RunSummary) -> dict[str, str]:
     return {n.node: n.state.value for n in summary.nodes}
 
 
-def snapshot(lab: Lab) -> dict[str, str]:
-    """Hashes of the watched files, unit states and any kubeha leftovers, per node."""
+def snapshot(lab: Lab, folders: bool = False) -> dict[str, str]:
+    """Hashes of the watched files, unit states and any kubeha leftovers, per node; with
+    ``folders``, also the folders where kubeha makes its own (uninstall removes the ones it
+    made)."""
     script = (
         "for f in " + " ".join(WATCHED) + "; do "
         'if [ -e $f ]; then echo "$f $(sha256sum < $f | cut -c1-16)"; else echo "$f absent"; fi; done; '
@@ -98,6 +101,8 @@ def snapshot(lab: Lab) -> dict[str, str]:
         "find /etc /var/lib/kubeha -name '*.kubeha-*' 2>/dev/null | sort; "
         "ls /var/lib/kubeha/units 2>/dev/null"
     )
+    if folders:  # kubeha's config, unit, agent and state folders are among them
+        script += "; find /etc /usr/local /var/lib/kubeha -maxdepth 2 -type d 2>/dev/null | sort"
     return {n.name: lab.exec_in_node(n.name, ["sh", "-c", script]).stdout for n in lab.nodes}
 
 

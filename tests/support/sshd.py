@@ -125,10 +125,14 @@ def running_sshd(
     authorized: list[str] | None = None,
     client_authorized: bool = True,
     max_auth_tries: int = 6,
+    private_tmp: bool = False,
 ) -> Iterator[Sshd]:
     """sshd on 127.0.0.1:<free port> with ``host_key`` (made if None) and its certificate,
     accepting root with a key made here (unless not ``client_authorized``) and any
-    ``authorized`` public lines; stopped at the end, by its PID."""
+    ``authorized`` public lines; stopped at the end, by its PID. ``private_tmp``: its sessions
+    see an empty tmpfs as /tmp (``folder`` must then be outside /tmp)."""
+    if private_tmp and folder.resolve().is_relative_to("/tmp"):
+        raise ValueError(f"{folder}: with a private /tmp, the sshd's folder must be outside /tmp")
     binary = sshd_binary()
     folder.mkdir(parents=True, exist_ok=True)
     if host_key is None:
@@ -165,7 +169,8 @@ def running_sshd(
     log = folder / "sshd.log"
     script = (
         f"mount --bind {passwd} /etc/passwd && mount -t tmpfs tmpfs /run && "
-        f"mkdir -m 755 /run/sshd && exec {binary} -D -e -f {folder / 'sshd_config'}"
+        + ("mount -t tmpfs -o mode=1777 tmpfs /tmp && " if private_tmp else "")
+        + f"mkdir -m 755 /run/sshd && exec {binary} -D -e -f {folder / 'sshd_config'}"
     )
     with open(log, "w") as out:
         proc = subprocess.Popen(

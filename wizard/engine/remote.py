@@ -6,6 +6,11 @@ system). The version it replaces is kept as ``PATH.kubeha-prev`` for this run's 
 first version kubeha ever replaced as ``PATH.kubeha-orig`` (or a ``PATH.kubeha-absent`` marker) for
 uninstall.
 
+Every folder kubeha makes on a node is recorded first, in ``MADE_FOLDERS``, when it was not
+there (:func:`mkdirs`): the uninstall removes those again once they are empty
+(:meth:`RemoteNode.remove_made_folders`), and never a folder that was there before kubeha or that
+holds anything.
+
 A run holds the node's lock (``NODE_LOCK``: a file naming the holding run) from connect to
 disconnect. Taking, replacing and releasing it happen under ``flock`` on a guard file beside it,
 so two runs never both see the lock free; it lives in /run, so a reboot frees it.
@@ -26,6 +31,8 @@ UNIT_STATE_DIR = "/var/lib/kubeha/units"
 VERIFIED_URL_FILE = "/var/lib/kubeha/verified-url"
 NODE_LOCK = "/run/kubeha/apply.lock"
 REGULAR = "a regular file"  # RemoteNode.file_kind of a regular file
+STATE_DIR = "/var/lib/kubeha"  # kubeha's own records on a node
+MADE_FOLDERS = f"{STATE_DIR}/made-folders"  # one folder a line: the ones kubeha created
 GUARD_WAIT_S = 20  # seconds to wait for another run's take or release of the lock (a moment)
 
 # $1: the path of the lock, $2: our holder's record, $3: a stale record we may replace ("": none).
@@ -57,6 +64,46 @@ if [ "$(cat "$lock")" = "$2" ]; then rm -f "$lock"; fi
 
 def q(value: str) -> str:
     return shlex.quote(value)
+
+
+# $@: folders to make. Each missing one, and each missing folder above it, is added to the record
+# (its own folder first) before ``mkdir -p`` makes it; a path that is a link (even a dangling
+# one) or already a folder is never recorded.
+_MKDIRS = f"""new=""
+for f in "$@" {STATE_DIR}; do
+  p=$f
+  while [ -n "$p" ] && [ ! -d "$p" ] && [ ! -L "$p" ]; do new="$new$p
+"; p=${{p%/*}}; done
+done
+if [ -n "$new" ]; then
+  mkdir -p {STATE_DIR} && (umask 077 && printf '%s' "$new" >> {MADE_FOLDERS}) || exit 1
+fi
+mkdir -p -- "$@"
+"""
+
+# $@: the made folders, deepest first, the record's own folder last. Each is removed by rmdir
+# (only ever an empty folder, never through a link); the ones still there are recorded again
+# (the record's folder is then kept for the record).
+_RMDIRS = f"""rm -f {MADE_FOLDERS}
+left=""
+for f in "$@"; do
+  if [ "$f" = {STATE_DIR} ] && [ -n "$left" ]; then left="$left$f
+"
+  elif [ -d "$f" ] && [ ! -L "$f" ] && rmdir -- "$f" 2>/dev/null; then echo "$f"
+  elif [ -d "$f" ]; then left="$left$f
+"; fi
+done
+if [ -n "$left" ] && [ -d {STATE_DIR} ]; then
+  (umask 077 && printf '%s' "$left" >> {MADE_FOLDERS}) || exit 1
+fi
+exit 0
+"""
+
+
+def mkdirs(*folders: str) -> str:
+    """Shell text (a subshell, to chain with ``&&``) that makes ``folders`` as ``mkdir -p``
+    does, recording in ``MADE_FOLDERS`` first the ones that were not there."""
+    return f"(set -- {' '.join(q(f) for f in folders)}; {_MKDIRS})"
 
 
 @dataclass(frozen=True)
@@ -117,7 +164,7 @@ class RemoteNode:
         self, path: str, content: bytes, mode: int, owner: str = "root", group: str = "root"
     ) -> str:
         folder = path.rsplit("/", 1)[0] or "/"
-        mkdir = self.run(["mkdir", "-p", folder])
+        mkdir = self.sh(mkdirs(folder))
         if not mkdir.ok:
             raise RuntimeError(f"cannot create {folder}: {mkdir.stderr.strip()}")
         temp = beside(path, NEW)
@@ -130,7 +177,7 @@ class RemoteNode:
     def write_small_file(self, path: str, text: str) -> None:
         """kubeha's own bookkeeping (not a config file): written in place, no backups."""
         folder = path.rsplit("/", 1)[0]
-        self.sh(f"mkdir -p {q(folder)} && printf %s {q(text)} > {q(path)}")
+        self.sh(f"{mkdirs(folder)} && printf %s {q(text)} > {q(path)}")
 
     def write_private_file(self, path: str, text: str) -> None:
         """kubeha's own record on the node (journal, manifest): root-only, replaced atomically
@@ -138,7 +185,7 @@ class RemoteNode:
         temp = path + ".new"
         folder = path.rsplit("/", 1)[0]
         result = self.sh(
-            f"umask 077 && mkdir -p {q(folder)} && printf %s {q(text)} > {q(temp)} "
+            f"umask 077 && {mkdirs(folder)} && printf %s {q(text)} > {q(temp)} "
             f"&& mv -f {q(temp)} {q(path)}"
         )
         if not result.ok:
@@ -190,6 +237,23 @@ class RemoteNode:
         ]
         return "\n".join([*kept, f"{line.strip()}  {HOSTS_MARKER}"]) + "\n"
 
+    def made_folders(self) -> list[str]:
+        """The folders kubeha made on this node (``MADE_FOLDERS``), deepest first."""
+        text = self.read_text(MADE_FOLDERS) or ""
+        found = {line for line in text.splitlines() if line.startswith("/")}
+        return sorted(found, key=lambda f: (f == STATE_DIR, -f.count("/"), f))
+
+    def remove_made_folders(self) -> list[str]:
+        """Uninstall: the folders kubeha made removed where empty, deepest first; returns the
+        removed ones. One that holds anything stays, and stays recorded."""
+        made = self.made_folders()
+        if not made:
+            return []
+        result = self.run(["sh", "-c", _RMDIRS, "kubeha-rmdirs", *made])
+        if not result.ok:
+            raise RuntimeError(f"cannot remove the folders kubeha made: {result.stderr.strip()}")
+        return result.stdout.splitlines()
+
     # --- the node's lock ----------------------------------------------------------------------
 
     def try_lock(self, record: str, stale: str = "", path: str = NODE_LOCK) -> str | None:
@@ -234,7 +298,7 @@ class RemoteNode:
         """Record, once, how a unit was before kubeha first changed it (for uninstall)."""
         path = q(f"{UNIT_STATE_DIR}/{unit}")
         flags = f"{int(enabled)} {int(active)}"
-        self.sh(f"mkdir -p {q(UNIT_STATE_DIR)} && [ -e {path} ] || echo {q(flags)} > {path}")
+        self.sh(f"{mkdirs(UNIT_STATE_DIR)} && [ -e {path} ] || echo {q(flags)} > {path}")
 
     def recall_unit_state(self, unit: str) -> tuple[bool, bool] | None:
         text = self.read_text(f"{UNIT_STATE_DIR}/{unit}")

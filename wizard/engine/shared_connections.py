@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from wizard.engine.remote import RemoteNode
+
+T = TypeVar("T")
 
 Connector = Callable[[str], Callable[[], RemoteNode]]  # node name -> opens that node
 
@@ -53,6 +56,30 @@ class SharedConnections:
                         self._kept[name] = node
                 if not keep:
                     _close(node)
+
+    @contextlib.contextmanager
+    def first_master(
+        self, names: Iterable[str], pick: Callable[[str, RemoteNode], tuple[T | None, str]]
+    ) -> Iterator[tuple[T | None, list[str]]]:
+        """The first of the masters ``names`` that ``pick`` accepts (it returns (what it found,
+        "") or (None, why not: "" to say nothing)), on its leased connection until the block
+        ends; (None, the problems) when none does. Each connection is leased (:meth:`lease`),
+        never closed here: one a master's job will use is not opened twice."""
+        problems: list[str] = []
+        for name in names:
+            with contextlib.ExitStack() as held:
+                try:
+                    node = held.enter_context(self.lease(name))
+                except Exception as exc:  # an SSH error: the next master may answer
+                    problems.append(f"master {name}: cannot connect: {exc}")
+                    continue
+                found, why = pick(name, node)
+                if found is not None:
+                    yield found, problems
+                    return
+                if why:
+                    problems.append(f"master {name}: {why}")
+        yield None, problems
 
     def __call__(self, name: str) -> Callable[[], RemoteNode]:
         """The opener of node ``name``'s job: the connection a preflight kept (the job owns it

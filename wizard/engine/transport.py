@@ -66,6 +66,34 @@ _SUDO_NOT_ALLOWED = ("is not in the sudoers file", "is not allowed to", "may not
 _SUDO_NEEDS_TTY = ("you must have a tty",)
 
 # Run once on connect: who we are, and whether sudo works without a password. Fixed text.
+# The login user's private upload folder for one connection, and the sweep of the ones that
+# connections which dropped before their close could remove them left behind (a master cut
+# mid-apply). A folder is kubeha's only when all of this holds: its name is mktemp's
+# /tmp/.kubeha-XXXXXXXXXX, it is a real folder (no link) owned by the login user, mode 0700,
+# and it holds the mark ``STAGING_MARK`` (a regular file) naming the sshd session that made it
+# (its PID and start time, from /proc: the shell's parent is the connection's sshd). It is stale
+# when that session no longer runs (no such process, or another one under a reused PID); a
+# session that still runs keeps its folder, whatever its age. Anything else in /tmp is never
+# looked into. Runs as the login user (never sudo): it can remove nothing the user could not;
+# ``exec`` keeps sh the sshd's own child, so $PPID is the session.
+STAGING_MARK = ".kubeha-staging"
+_SESSION = "$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f20)"  # start time, field 22
+_STAGING = f"""umask 077 || exit 1
+me=$(id -u) || exit 1
+d=$(mktemp -d /tmp/.kubeha-XXXXXXXXXX) || exit 1
+printf '%s %s\\n' "$PPID" "{_SESSION}" > "$d/{STAGING_MARK}" || exit 1
+for o in /tmp/.kubeha-??????????; do
+  m="$o/{STAGING_MARK}"
+  [ "$o" != "$d" ] && [ -d "$o" ] && [ ! -L "$o" ] && [ -f "$m" ] && [ ! -L "$m" ] || continue
+  [ "$(stat -c '%u %a' "$o" 2>/dev/null)" = "$me 700" ] || continue
+  read -r p t < "$m" 2>/dev/null || continue
+  case "$p:$t" in *[!0-9:]*|:*|*:) continue;; esac
+  [ "$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | cut -d' ' -f20)" = "$t" ] && continue
+  rm -rf -- "$o" && echo "swept $o" >&2
+done
+echo "$d"
+"""
+
 _WHOAMI = 'echo "uid=$(id -u)"; if [ "$(id -u)" != 0 ]; then sudo -n true 2>&1; echo "sudo=$?"; fi'
 
 
@@ -607,7 +635,7 @@ class SshTransport:
 
     def _staging_dir(self) -> str:
         if self._staging is None:
-            made = self._raw("umask 077 && mktemp -d /tmp/.kubeha-XXXXXXXXXX", timeout=30)
+            made = self._raw(f"exec sh -c {shlex.quote(_STAGING)}", timeout=30)
             folder = made.stdout.strip()
             if not made.ok or not folder.startswith("/tmp/.kubeha-"):
                 raise TransportError(

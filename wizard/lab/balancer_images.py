@@ -11,14 +11,12 @@ layer's key, and every cached layer, as it was.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from wizard.lab import oci
+from wizard.lab.cached_build import cached_build
 from wizard.lab.constants import CACHE_DIR
 from wizard.lab.kubeadm_lab import BALANCER_IMAGES_TAR
 from wizard.lab.kubeadm_lab import _elf_closure as elf_closure
@@ -73,28 +71,21 @@ def images(rootfs: Path, empty: Path) -> list[oci.Image]:
 def ensure(rootfs: Path, log: Callable[[str], None] = print) -> Path:
     """The cached folder with ``balancers.tar``, written once (seconds), locked, atomic."""
     path = path_for(rootfs)
-    if (path / ARCHIVE).is_file():
-        return path
-    with open(CACHE_DIR / "lab-balancer-images.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (path / ARCHIVE).is_file():
-            return path
-        with open("/proc/self/mountinfo") as f:
-            mounts = f.read()
-        for entry in CACHE_DIR.glob("lab-balancer-images-*"):  # older ones nothing mounts
-            if entry.is_dir() and entry != path and str(entry) not in mounts:
-                shutil.rmtree(entry, ignore_errors=True)
-        work = CACHE_DIR / f".lab-balancer-images.build-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
+
+    def build(work: Path) -> None:
         work.mkdir(parents=True)
-        try:
-            empty = work / "empty"
-            empty.write_bytes(b"")
-            oci.write_archive(images(rootfs, empty), work / ARCHIVE)
-            empty.unlink()
-            os.rename(work, path)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
+        empty = work / "empty"
+        empty.write_bytes(b"")
+        oci.write_archive(images(rootfs, empty), work / ARCHIVE)
+        empty.unlink()
+
+    if cached_build(
+        path,
+        prefix="lab-balancer-images-",
+        lock=CACHE_DIR / "lab-balancer-images.lock",
+        done=lambda folder: (folder / ARCHIVE).is_file(),
+        build=build,
+        log=log,
+    ):
         log(f"balancer images (haproxy, nginx, keepalived) written to {path / ARCHIVE}")
-        return path
+    return path

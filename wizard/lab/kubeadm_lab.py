@@ -26,7 +26,6 @@ settings that kubelet writes at start: the node gets its own files for those, ne
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import os
@@ -38,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wizard.lab import oci
+from wizard.lab.cached_build import cached_build
 from wizard.lab.constants import (
     APISERVER_HOSTNAME,
     APISERVER_PORT,
@@ -227,32 +227,24 @@ def ensure_layer(
     (``master.tar``, ``worker.tar``); built once (about a minute), locked, atomic."""
     key = layer_key(rootfs, kube_bin, node_bin)
     path = layer_path(key)
-    if (path / STAMP).is_file():
-        return path
-    with open(CACHE_DIR / "lab-kubeadm.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (path / STAMP).is_file():
-            return path
-        with open("/proc/self/mountinfo") as f:
-            mounts = f.read()
-        for entry in CACHE_DIR.iterdir():  # older layers and half-built ones nothing mounts
-            ours = entry.name.startswith(("lab-kubeadm-", ".lab-kubeadm-")) and entry.is_dir()
-            if ours and entry != path and str(entry) not in mounts:
-                shutil.rmtree(entry, ignore_errors=True)
-        work = CACHE_DIR / f".lab-kubeadm-{key}.build-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        started = time.monotonic()
+    started = time.monotonic()
+
+    def build(work: Path) -> None:
         log(f"building the kubeadm node layer and images into {path}")
-        try:
-            _build_layer(work, rootfs, kube_bin, node_bin)
-            (work / STAMP).write_text(key + "\n")
-            os.rename(work, path)
-        except BaseException:
-            run(["umount", "-l", str(work / "merged")], check=False)
-            shutil.rmtree(work, ignore_errors=True)
-            raise
+        _build_layer(work, rootfs, kube_bin, node_bin)
+        (work / STAMP).write_text(key + "\n")
+
+    if cached_build(
+        path,
+        prefix="lab-kubeadm-",
+        lock=CACHE_DIR / "lab-kubeadm.lock",
+        done=lambda folder: (folder / STAMP).is_file(),
+        build=build,
+        log=log,
+        on_failure=lambda work: run(["umount", "-l", str(work / "merged")], check=False),
+    ):
         log(f"kubeadm node layer and images built in {time.monotonic() - started:.0f} s")
-        return path
+    return path
 
 
 def _debs() -> list[Path]:

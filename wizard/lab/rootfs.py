@@ -9,15 +9,13 @@ keeps two concurrent ``lab up`` from building at once.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from wizard.lab.cached_build import cached_build
 from wizard.lab.constants import CACHE_DIR
 from wizard.lab.errors import LabError
-from wizard.lab.lock import file_lock
 from wizard.lab.system import run
 
 SUITE = "bookworm"
@@ -106,44 +104,28 @@ def ensure_rootfs(log: Callable[[str], None] = print) -> Path:
     """Return a complete rootfs for the current recipe, building it if needed (locked)."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path = rootfs_path()
-    if is_complete(path):
-        return path
-    with file_lock(CACHE_DIR / "rootfs.lock"):  # another `lab up` may be building it now
-        if is_complete(path):
-            return path
-        if path.exists():
-            log(f"cached rootfs {path} is broken or stale: rebuilding")
-            shutil.rmtree(path)
-        _remove_stale_builds()
-        tmp = CACHE_DIR / f".rootfs-{recipe_hash()}.build-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    started = time.monotonic()
+
+    def build(tmp: Path) -> None:
         log(f"building the lab rootfs (debootstrap {SUITE}, takes a minute or two) into {path}")
-        started = time.monotonic()
-        try:
-            _debootstrap(tmp)
-            _customise(tmp)
-            (tmp / STAMP).write_text(recipe_hash() + "\n")
-            if not is_complete(tmp):
-                missing = [f for f in KEY_FILES if not (tmp / f).exists()]
-                raise LabError(f"the rootfs build is missing {', '.join(missing)}")
-            os.rename(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        _debootstrap(tmp)
+        _customise(tmp)
+        (tmp / STAMP).write_text(recipe_hash() + "\n")
+        missing = [f for f in KEY_FILES if not (tmp / f).exists()]
+        if missing:
+            raise LabError(f"the rootfs build is missing {', '.join(missing)}")
+
+    built = cached_build(
+        path,
+        prefix="rootfs-",
+        lock=CACHE_DIR / "rootfs.lock",
+        done=is_complete,
+        build=build,
+        log=log,
+    )
+    if built:
         log(f"rootfs built in {time.monotonic() - started:.0f} s")
     return path
-
-
-def _remove_stale_builds() -> None:
-    """Delete half-built trees and trees of old recipes that no overlay uses."""
-    with open("/proc/self/mountinfo") as f:
-        mounts = f.read()
-    for entry in CACHE_DIR.iterdir():
-        half_built = entry.name.startswith(".rootfs-") and ".build-" in entry.name
-        old_recipe = entry.name.startswith("rootfs-") and entry != rootfs_path()
-        if (half_built or old_recipe) and entry.is_dir() and str(entry) not in mounts:
-            shutil.rmtree(entry, ignore_errors=True)
 
 
 def host_mirror() -> str | None:

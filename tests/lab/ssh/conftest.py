@@ -1,6 +1,7 @@
 """SSH tests: a private HOME for every test (so the real ~/.ssh never takes part), and the lab
-extras the lab tests need, added for a module and removed at its end: the ``ops`` user on every
-node (sudo with a password on the masters, without one on the workers) and the bastion."""
+extras the lab tests need: the ``ops`` user on every node (sudo with a password on the masters,
+without one on the workers) and the bastion, added once for the package's modules and removed
+after its last test."""
 
 from __future__ import annotations
 
@@ -31,15 +32,16 @@ def clean_lab(lab):
     return lab
 
 
-@pytest.fixture(scope="module")
-def access(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
-    """The bastion up and ``ops`` on every node and on the bastion, for this module."""
-    from tests.support.labkit import lab_profile, uninstall
+@pytest.fixture(scope="package")
+def _bastion_and_ops(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
+    """The bastion up and ``ops`` on every node and on the bastion: set up once for every
+    module here that uses it (about 40 s each time), taken down after the package's last test.
+    The modules leave them as they found them (keys and sudo modes are put back in their
+    ``finally``)."""
     from wizard.lab import bastion, operator, pki
 
     names = [n.name for n in lab.nodes]
     password = "kh-sudo-" + secrets.token_urlsafe(12)
-    clean_slate(lab)
     jump = bastion.start(log=lambda line: print(f"[lab] {line}"))
     try:
         operator.add(
@@ -55,4 +57,17 @@ def access(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Access]:
     finally:
         operator.remove([*names, bastion.NAME])
         bastion.stop()
+
+
+@pytest.fixture(scope="module")
+def access(lab, _bastion_and_ops: Access) -> Iterator[Access]:
+    """The bastion and ``ops`` (shared by the package's modules), on a lab with nothing of
+    kubeha's at the module's start; what the module applied is uninstalled at its end."""
+    from tests.support.labkit import lab_profile, uninstall
+
+    clean_slate(lab)
+    _bastion_and_ops.mixed_sudo()  # as the bastion's set-up left it, whatever ran before
+    try:
+        yield _bastion_and_ops
+    finally:
         uninstall(lab_profile(lab, "local-nginx"))

@@ -17,6 +17,7 @@ from tests.support.examples import changed, example_profile
 from wizard.engine.file_changes import compare
 from wizard.engine.phase import RunMode, RunStopped
 from wizard.engine.run_phases import agent_access
+from wizard.engine.shared_connections import SharedConnections
 from wizard.engine.transport import CommandResult
 from wizard.strategies import node_agent, registry
 
@@ -42,6 +43,10 @@ class Master:
 
     def write_private_file(self, path, text):
         self.files[path] = text
+
+    def remove_made_folders(self):  # folders are not modelled here (test_made_folders.py)
+        self.log.append("remove made folders")
+        return []
 
     def sh(self, script, timeout=120):
         return self.run(["sh", "-c", script], timeout=timeout)
@@ -93,10 +98,34 @@ def a_run(master: Master, *, dry_run=False, mode=RunMode.APPLY, discovery=True):
         uninstall=mode is RunMode.UNINSTALL,
         cancel=threading.Event(),
         emit=events.append,
-        open_for=lambda name: lambda: master,
+        open_for=SharedConnections(lambda name: lambda: master, 3),
         objects=[],
         events=events,
     )
+
+
+class ClosedCounted(Master):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = 0
+
+    @property
+    def transport(self):
+        return SimpleNamespace(close=lambda: setattr(self, "closed", self.closed + 1))
+
+
+def test_the_agents_credentials_are_made_on_the_connection_the_preflight_kept_for_the_job():
+    """No extra handshake: the master's connection kept by the auth preflight serves the API
+    phase and is then still handed to the master's job (it was popped and closed before)."""
+    master, opened = ClosedCounted(), []
+    run = a_run(master)
+    run.open_for = SharedConnections(lambda name: lambda: opened.append(name) or master, 3)
+    first = run.profile.masters[0].name
+    with run.open_for.lease(first):  # the auth preflight
+        pass
+    agent_access.access(run)
+    assert run.open_for(first)() is master  # the master's job: the same connection
+    assert opened == [first] and master.closed == 0 and run.open_for.reused == 1
 
 
 def shown(run) -> str:

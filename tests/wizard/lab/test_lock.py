@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.lab import bastion, qemu, qemu_image, rootfs
+from wizard.lab import bastion, cached_build, qemu, qemu_image
 from wizard.lab.lock import file_lock, lab_lock
 
 
@@ -42,4 +42,4 @@ def test_the_lab_and_its_builders_take_the_public_lock(tmp_path, monkeypatch):
         assert taken(tmp_path / "lab.lock")
     # bastion takes it from here, not from wizard.lab.lab's private parts
     assert bastion.lab_lock is lab_lock
-    assert qemu.file_lock is qemu_image.file_lock is rootfs.file_lock is file_lock
+    assert qemu.file_lock is qemu_image.file_lock is cached_build.file_lock is file_lock

@@ -1,7 +1,8 @@
 """The uninstall's removal (:class:`Removed`): kubeha's services stopped, the plan's clean-up
 run (ipvs: the virtual server and the VIP), every file kubeha replaced put back (the ones it
-created removed), each unit back to the state it had before kubeha first touched it, and the
-node's verified URL, journal and manifest removed.
+created removed), each unit back to the state it had before kubeha first touched it, the
+node's verified URL, journal and manifest removed, and last the folders kubeha made
+(``wizard.engine.remote.MADE_FOLDERS``) where they are empty.
 
 It has no undo: a problem on one file or unit is reported and the rest is still removed; the
 node is then ``broken`` and says why. Its events carry the phase name ``activate``, as they
@@ -73,6 +74,10 @@ def remove(job: UninstallWork) -> Outcome:
         node.forget_unit_state(unit)
     # A change an interrupted run left in the journal is undone with everything else.
     node.run(["rm", "-f", VERIFIED_URL_FILE, JOURNAL, MANIFEST])
+    try:  # last: the folders kubeha made, where nothing is left in them
+        lines.extend(f"removed folder {folder}" for folder in node.remove_made_folders())
+    except RuntimeError as exc:
+        problems.append(str(exc))
     keep()
     everything = job.folded("lines")  # the clients pointed back before it, and this
     status = Status.FAILED if job.problems else Status.CHANGED if everything else Status.UNCHANGED

@@ -15,8 +15,10 @@ kubectl on a master over SSH, as kubeadm's objects are (:mod:`wizard.engine.api_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 from wizard.engine.api_objects import ADMIN_KUBECONFIG, Kubectl
 from wizard.engine.events import Event, Status
@@ -58,25 +60,22 @@ def with_secrets(plan: RenderPlan, token: bytes, ca: bytes) -> RenderPlan:
     return replace(plan, nodes=tuple(nodes))
 
 
-def _kubectl(run: Run, recorded: bool) -> tuple[Kubectl | None, list[str]]:
+@contextlib.contextmanager
+def _kubectl(run: Run, recorded: bool) -> Iterator[tuple[Kubectl | None, list[str]]]:
     """kubectl on the first master that has it and a kubeconfig (``recorded``: and the
-    record of the agent's objects)."""
-    problems: list[str] = []
-    for master in run.profile.masters:
-        try:
-            node: RemoteNode = run.open_for(master.name)()
-        except Exception as exc:  # an SSH error: the next master may answer
-            problems.append(f"master {master.name}: cannot connect: {exc}")
-            continue
+    record of the agent's objects), on the run's leased connection to it."""
+
+    def pick(name: str, node: RemoteNode) -> tuple[Kubectl | None, str]:
         for kubeconfig in KUBECONFIGS:
-            kubectl = Kubectl(node, master.name, kubeconfig)
+            kubectl = Kubectl(node, name, kubeconfig)
             if kubectl.usable() is None:
                 if not recorded or node.read_text(RECORD) is not None:
-                    return kubectl, problems
-                break
-        node.transport.close()
-        problems.append(f"master {master.name}: no kubectl with {' or '.join(KUBECONFIGS)}")
-    return None, problems
+                    return kubectl, ""
+                return None, f"no record of the agent's objects ({RECORD})"
+        return None, f"no kubectl with {' or '.join(KUBECONFIGS)}"
+
+    with run.open_for.first_master((m.name for m in run.profile.masters), pick) as found:
+        yield found
 
 
 def _kind(obj: dict[str, object]) -> tuple[str, str, str]:
@@ -195,18 +194,16 @@ def access(run: Run) -> Outcome:
             )
         return Status.OK, "", ()
     _emit(run, Status.STARTED, "the node agent's credentials through the API")
-    kubectl, problems = _kubectl(run, recorded=False)
-    if kubectl is None:
-        message = "no master to make the node agent's credentials with: " + "; ".join(problems)
-        _emit(run, Status.FAILED, message)
-        raise RunStopped(message, tuple(problems), step=STEP)
-    try:
-        lines, token, ca = _make(run, kubectl)
-    except RunStopped as stopped:
-        _emit(run, Status.FAILED, str(stopped))
-        raise
-    finally:
-        kubectl.node.transport.close()
+    with _kubectl(run, recorded=False) as (kubectl, problems):
+        if kubectl is None:
+            message = "no master to make the node agent's credentials with: " + "; ".join(problems)
+            _emit(run, Status.FAILED, message)
+            raise RunStopped(message, tuple(problems), step=STEP)
+        try:
+            lines, token, ca = _make(run, kubectl)
+        except RunStopped as stopped:
+            _emit(run, Status.FAILED, str(stopped))
+            raise
     run.plan = with_secrets(run.plan, token, ca)
     _emit(
         run, Status.OK, f"the node agent's credentials, through {kubectl.node_name}", tuple(lines)
@@ -219,11 +216,10 @@ def give_back(run: Run) -> Outcome:
     the one kubeha made)."""
     if not run.uninstall or run.options.dry_run:
         return Status.UNCHANGED, "", ()
-    kubectl, problems = _kubectl(run, recorded=True)
-    if kubectl is None:
-        return Status.UNCHANGED, "", ()
-    lines: list[str] = []
-    try:
+    with _kubectl(run, recorded=True) as (kubectl, problems):
+        if kubectl is None:
+            return Status.UNCHANGED, "", ()
+        lines: list[str] = []
         record = _read_record(kubectl.node)
         left = list(record)
         for entry in reversed(record):
@@ -255,8 +251,7 @@ def give_back(run: Run) -> Outcome:
             kubectl.node.write_private_file(RECORD, json.dumps(left))
         if not left:
             kubectl.node.run(["rm", "-f", RECORD])
-    finally:
-        kubectl.node.transport.close()
+            kubectl.node.remove_made_folders()  # its node's removal found the record there
     status = Status.FAILED if problems else Status.CHANGED
     _emit(run, status, "the node agent's credentials given back", (*lines, *problems))
     return status, "", ()

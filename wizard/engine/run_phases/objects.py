@@ -8,6 +8,9 @@ object named. A cluster whose masters have no kubeadm admin kubeconfig has none 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from wizard.engine import api_objects
 from wizard.engine.events import Event, Status
 from wizard.engine.phase import Outcome, Phase, PhaseName, RunStopped
@@ -19,35 +22,27 @@ from wizard.retrofit.client_diff import old_endpoints
 STEP = "giving back kubeadm's objects"
 
 
-def _open(run: Run, recorded: bool = False) -> tuple[api_objects.Kubectl | None, list[str]]:
-    """kubectl on the first master that has kubeadm's admin kubeconfig (None: none has), and
-    the problems met on the way (a master that cannot be reached, one without kubectl).
-    ``recorded`` (an uninstall): the first that holds kubeha's record of the objects."""
-    kubectl, problems, _ = _open_counting(run, recorded)
-    return kubectl, problems
+@contextlib.contextmanager
+def _open(
+    run: Run, recorded: bool = False, counted: list[int] | None = None
+) -> Iterator[tuple[api_objects.Kubectl | None, list[str]]]:
+    """kubectl on the first master that has kubeadm's admin kubeconfig (None: none has), on the
+    run's leased connection to it, and the problems met on the way (a master that cannot be
+    reached, one without kubectl). ``recorded`` (an uninstall): the first that holds kubeha's
+    record of the objects. ``counted`` gets one entry per reachable master with kubeadm's
+    admin kubeconfig."""
 
-
-def _open_counting(
-    run: Run, recorded: bool = False
-) -> tuple[api_objects.Kubectl | None, list[str], int]:
-    """:func:`_open`, and how many reachable masters have kubeadm's admin kubeconfig."""
-    problems: list[str] = []
-    kubeadm_masters = 0
-    for master in run.profile.masters:
-        try:
-            node: RemoteNode = run.open_for(master.name)()
-        except Exception as exc:  # an SSH error: the next master may answer
-            problems.append(f"master {master.name}: cannot connect: {exc}")
-            continue
-        kubectl = api_objects.Kubectl(node, master.name)
+    def pick(name: str, node: RemoteNode) -> tuple[api_objects.Kubectl | None, str]:
+        kubectl = api_objects.Kubectl(node, name)
         why = kubectl.usable()
-        kubeadm_masters += why != "absent"
+        if why != "absent" and counted is not None:
+            counted.append(1)
         if why is None and (not recorded or node.read_text(api_objects.RECORD) is not None):
-            return kubectl, problems, kubeadm_masters
-        node.transport.close()
-        if why is not None and why != "absent":
-            problems.append(f"master {master.name}: {why}")
-    return None, problems, kubeadm_masters
+            return kubectl, ""
+        return None, "" if why in (None, "absent") else why
+
+    with run.open_for.first_master((m.name for m in run.profile.masters), pick) as found:
+        yield found
 
 
 def _partial(run: Run) -> str:
@@ -92,10 +87,9 @@ def objects(run: Run) -> Outcome:
         _emit(run, Status.SKIPPED, f"kubeadm's objects left as they are: {why}", ())
         return Status.SKIPPED, "", ()
     _emit(run, Status.STARTED, "kubeadm's objects through the API", ())
-    kubectl, problems = _open(run)
-    if kubectl is None:
-        return _none_found(run, problems)
-    try:
+    with _open(run) as (kubectl, problems):
+        if kubectl is None:
+            return _none_found(run, problems)
         work = _objects_run(run, kubectl)
         work.record, bad = api_objects.read_record(kubectl.node)
         if bad:
@@ -111,8 +105,6 @@ def objects(run: Run) -> Outcome:
         status = Status.CHANGED if changed else Status.UNCHANGED
         _emit(run, status, message, work.lines)
         return status, "", ()
-    finally:
-        kubectl.node.transport.close()
 
 
 def _none_found(run: Run, problems: list[str]) -> Outcome:
@@ -131,12 +123,11 @@ def _failed(run: Run, message: str, lines: list[str]) -> Outcome:
 
 def _preview(run: Run) -> Outcome:
     """A dry run: each object's diff; nothing changes."""
-    kubectl, problems = _open(run)
-    if kubectl is None:
-        what = "; ".join(problems) or f"no master has {api_objects.ADMIN_KUBECONFIG}"
-        _emit(run, Status.INFO, f"kubeadm's objects not read: {what}", ())
-        return Status.INFO, "", ()
-    try:
+    with _open(run) as (kubectl, problems):
+        if kubectl is None:
+            what = "; ".join(problems) or f"no master has {api_objects.ADMIN_KUBECONFIG}"
+            _emit(run, Status.INFO, f"kubeadm's objects not read: {what}", ())
+            return Status.INFO, "", ()
         work = _objects_run(run, kubectl)
         try:
             edits = work.edits()
@@ -155,31 +146,29 @@ def _preview(run: Run) -> Outcome:
         would = sum(1 for made, _ in edits if made.changed)
         _emit(run, Status.INFO, f"would change {would} kubeadm object(s)", lines)
         return Status.INFO, "", ()
-    finally:
-        kubectl.node.transport.close()
 
 
 def _give_back(run: Run) -> Outcome:
-    kubectl, problems, kubeadm_masters = _open_counting(run, recorded=True)
-    if kubectl is None:
-        unreachable = all(": cannot connect: " in p for p in problems)
-        if (
-            problems
-            and unreachable
-            and kubeadm_masters == 0
-            and len(problems) < len(run.profile.masters)
-        ):
-            # Not a kubeadm cluster (no master that answers has kubeadm's admin kubeconfig):
-            # a master that is down (the reason for many an uninstall) holds no record either.
-            message = f"no kubeadm objects ({'; '.join(problems)})"
-            _emit(run, Status.INFO, message, ())
+    counted: list[int] = []
+    with _open(run, recorded=True, counted=counted) as (kubectl, problems):
+        if kubectl is None:
+            unreachable = all(": cannot connect: " in p for p in problems)
+            if (
+                problems
+                and unreachable
+                and not counted
+                and len(problems) < len(run.profile.masters)
+            ):
+                # Not a kubeadm cluster (no master that answers has kubeadm's admin kubeconfig):
+                # a master that is down (the reason for many an uninstall) holds no record either.
+                message = f"no kubeadm objects ({'; '.join(problems)})"
+                _emit(run, Status.INFO, message, ())
+                return Status.UNCHANGED, "", ()
+            if problems:
+                message = "cannot read kubeadm's objects: " + "; ".join(problems)
+                _emit(run, Status.FAILED, message, ())
+                raise RunStopped(message, tuple(problems), step=STEP)
             return Status.UNCHANGED, "", ()
-        if problems:
-            message = "cannot read kubeadm's objects: " + "; ".join(problems)
-            _emit(run, Status.FAILED, message, ())
-            raise RunStopped(message, tuple(problems), step=STEP)
-        return Status.UNCHANGED, "", ()
-    try:
         changes, bad = api_objects.read_record(kubectl.node)
         if bad:
             _emit(run, Status.FAILED, bad, ())
@@ -204,8 +193,6 @@ def _give_back(run: Run) -> Outcome:
             raise RunStopped(message, tuple(stuck), step=STEP)
         _emit(run, Status.CHANGED, f"{len(changes)} object change(s) given back", work.lines)
         return Status.CHANGED, "", ()
-    finally:
-        kubectl.node.transport.close()
 
 
 PHASE: Phase[Run] = Phase(PhaseName.OBJECTS, 0.0, run=objects, dry_run=objects)
