@@ -34,7 +34,7 @@ from wizard.example_addresses import refuse_example_addresses
 from wizard.masters import add_master, remove_master, replace_master
 from wizard.netaddr import host_port
 from wizard.problems import problem_lines
-from wizard.profile import Master, Profile
+from wizard.profile import Master, Profile, SshTarget
 from wizard.profile_io import find_profile
 from wizard.render import InvalidProfile, build_plan
 from wizard.strategies.node_agent import discovery_on
@@ -60,6 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("--name", required=True, help="the new master's name")
             parser.add_argument("--address", required=True, help="the new master's address")
             parser.add_argument("--port", type=port_number, default=6443, help="its apiserver port")
+            parser.add_argument(
+                "--ssh-host",
+                metavar="HOST",
+                help="how SSH reaches the new master when not at --address (its [ssh] host)",
+            )
+            parser.add_argument(
+                "--ssh-port", type=port_number, metavar="PORT", help="its SSH port, if not [ssh]'s"
+            )
         parser.add_argument(
             "--timeout",
             type=seconds,
@@ -79,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def changed_profile(args: argparse.Namespace, profile: Profile) -> tuple[Profile, str]:
     if args.masters_action == "remove":
         return remove_master(profile, args.master)
-    new = Master(args.name, args.address, args.port)
+    new = Master(args.name, args.address, args.port, SshTarget(args.ssh_host, args.ssh_port))
     if args.masters_action == "add":
         return add_master(profile, new)
     return replace_master(profile, args.master, new)

@@ -92,7 +92,7 @@ def test_replace_with_discovery_connects_to_no_worker(monkeypatch, tmp_path, cap
     calls, path, cluster = counted_cluster(monkeypatch, tmp_path, True, EVERY)
     code = main(
         ["masters", "replace", str(path), "--master", "master1", "--name", "master4",
-         "--address", "10.0.0.14", "--yes"]
+         "--address", "10.0.0.14", "--ssh-host", "127.0.0.1", "--ssh-port", "2214", "--yes"]
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
@@ -104,6 +104,9 @@ def test_replace_with_discovery_connects_to_no_worker(monkeypatch, tmp_path, cap
         ("master4", "10.0.0.14"), ("master2", "10.0.0.12"), ("master3", "10.0.0.13")
     ]  # fmt: skip
     assert not any(cluster.nodes[w].log for w in ("worker1", "worker2"))
+    saved = parse_profile_text(path.read_text()).profile
+    assert saved is not None
+    assert (saved.masters[0].ssh.host, saved.masters[0].ssh.port) == ("127.0.0.1", 2214)
 
 
 def test_add_waits_for_the_endpoints_and_saves_nothing_without_them(
