@@ -3,8 +3,9 @@ bench.master_replace`` (root, the lab; run it under ``flock /run/kubeha-lab-user
 
 ``--mode discovery`` (one lab hold): the real control plane, local-haproxy applied with the node
 agent, discovery and ``[clients] repoint`` (every kubeconfig through the node's balancer), the
-drill's clients on every node (bench/real_agent.py: a kept-alive GET every 0.1 s, a ``kubectl
-get --watch``, a writer through the balancer on w1). Then:
+drill's clients on every node (bench/real_agent.py: a kept-alive GET every 0.1 s, sent once more
+on a new connection when its reused one was closed before any answer, as Go's transport does and
+counted apart; a ``kubectl get --watch``; a writer through the balancer on w1). Then:
 
 1. ``kubeha masters restart`` (every master's apiserver restarted in turn, each once every node
    has the last one back);
@@ -199,6 +200,7 @@ def start_clients(lab: Lab, names: list[str], duration: float) -> dict[str, Agen
         "direct": ["https://127.0.0.1:8443"],  # the writer too goes through its balancer
         "ka_interval": 0.1,
         "ka_timeout": 5,
+        "retry_reused": True,  # as Go's transport: a GET on a reused, closed connection once more
         "poll_interval": 0.5,
         "write_interval": 0.5,
         "max_writes": int(duration / 0.5) + 1,
@@ -219,9 +221,16 @@ def tally(agents: list[Agent], since: float = 0.0, until: float = float("inf")) 
         times = sorted(t for t, _n in g.records.events if since <= t < until)
         if len(times) > 1:
             gaps[g.records.node] = round(max(b - a for a, b in itertools.pairwise(times)), 2)
+    retried = sum(
+        1
+        for g in agents
+        for r in g.records.raw
+        if r.get("k") == "ka" and r.get("retried") and since <= r.get("t0", 0) < until
+    )
     return {
         "requests": len(ka),
         "failed": sum(c != 200 for _a, c in ka),
+        "retried_on_a_closed_connection": retried,
         "writes": len(writes),
         "writes_failed": sum(c != 200 for _a, c in writes),
         "watch_restarts": sum(
