@@ -50,8 +50,9 @@ def members(data: object) -> set[str]:
 
 
 def kubectl_on(open_node: Callable[[str], RemoteNode], names: Sequence[str]) -> Kubectl:
-    """kubectl on the first of ``names`` (masters, in order) that connects and has kubectl and
-    a kubeconfig; none: a :class:`CheckFailed` naming what each answered."""
+    """kubectl on the first of ``names`` (masters, in order) that connects, has kubectl and a
+    kubeconfig, and reads the Endpoints; none: a :class:`CheckFailed` naming what each
+    answered."""
     problems: list[str] = []
     for name in names:
         try:
@@ -62,8 +63,14 @@ def kubectl_on(open_node: Callable[[str], RemoteNode], names: Sequence[str]) -> 
         for kubeconfig in KUBECONFIGS:
             kubectl = Kubectl(node, name, kubeconfig)
             if kubectl.usable() is None:
+                try:  # its kubeconfig may name a master that is gone: the next one may answer
+                    read_members(kubectl)
+                except CheckFailed as error:
+                    problems.append(str(error))
+                    break
                 return kubectl
-        problems.append(f"master {name}: no kubectl with {' or '.join(KUBECONFIGS)}")
+        else:
+            problems.append(f"master {name}: no kubectl with {' or '.join(KUBECONFIGS)}")
     raise CheckFailed(
         "cannot read the cluster's default/kubernetes Endpoints: " + "; ".join(problems)
     )

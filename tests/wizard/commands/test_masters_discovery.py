@@ -193,3 +193,20 @@ def test_wait_until_named_returns_when_it_appears_and_names_what_was_there() -> 
         master_endpoints.wait_until_named(
             lambda: {"a:1"}, "b:1", 3, lambda _: None, clock=lambda: now[0], sleep=sleep
         )
+
+
+def test_a_master_whose_kubectl_fails_gives_way_to_the_next(monkeypatch, tmp_path, capsys) -> None:
+    calls, path, cluster = counted_cluster(monkeypatch, tmp_path, True, EVERY)
+    broken = cluster.nodes["master2"]
+    assert isinstance(broken, FakeMaster)
+
+    def refused(argv, timeout=120, stdin=None) -> CommandResult:
+        return CommandResult(tuple(argv), 1, "", "The connection to the server was refused")
+
+    monkeypatch.setattr(broken, "run", refused)
+    code = main(
+        ["masters", "replace", str(path), "--master", "master1", "--name", "master4",
+         "--address", "10.0.0.14", "--yes"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    assert calls == Counter({"master2": 1, "master3": 1}), calls
