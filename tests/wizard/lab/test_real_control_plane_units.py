@@ -248,7 +248,9 @@ def test_a_lab_whose_masters_changed_is_not_reused(monkeypatch, tmp_path):
     monkeypatch.setattr(lab, "rootfs_path", lambda: Path("/r"))
     monkeypatch.setattr(lab, "_teardown", teardown)
     monkeypatch.setattr(lab, "lab_lock", lambda: __import__("contextlib").nullcontext())
-    monkeypatch.setattr("wizard.lab.kube_build.ensure_kube", lambda log: type("K", (), {"bin_dir": "/k"}))
+    monkeypatch.setattr(
+        "wizard.lab.kube_build.ensure_kube", lambda log: type("K", (), {"bin_dir": "/k"})
+    )
     with pytest.raises(Stop):
         lab.up(3, 0, 0, control_plane="real", replace=True, log=said.append)
     assert "the lab that is up had masters added or removed: replacing it" in said
