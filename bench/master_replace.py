@@ -120,20 +120,33 @@ class EndpointWatch:
 
 
 def wait_used(lab: Lab, nodes: list[str], member: str, timeout: float) -> dict[str, float]:
-    """Per node: the wall clock its agent marked ``member`` up."""
+    """Per node: the wall clock this bench first saw its agent report ``member`` up (polled,
+    about 1 s apart over the nodes)."""
     deadline = time.monotonic() + timeout
     seen: dict[str, float] = {}
     while time.monotonic() < deadline:
         for name in nodes:
-            if name in seen:
-                continue
-            up, when = views(lab, name).get(member, (False, 0.0))
-            if up:
-                seen[name] = when
+            if name not in seen and views(lab, name).get(member, (False, 0.0))[0]:
+                seen[name] = time.time()
         if len(seen) == len(nodes):
             return seen
-        time.sleep(0.5)
+        time.sleep(0.2)
     raise RuntimeError(f"{member} not up on {sorted(set(nodes) - set(seen))} in {timeout} s")
+
+
+def applied_at(lab: Lab, name: str, member: str, since: float) -> float | None:
+    """When the node's agent gave its balancer a list with ``member`` active (its journal's
+    ``list generation N from endpoints: {...} -> {...}`` line, to the microsecond)."""
+    argv = ["journalctl", "-u", "kubeha-agent.service", "-o", "short-unix", "--no-pager"]
+    text = lab.exec_in_node(name, [*argv, f"--since=@{int(since) - 1}"], timeout=30).stdout
+    for line in text.splitlines():
+        stamp, _, said = line.partition(" ")
+        if "list generation" in said and f"'{member}': 'active'" in said.rsplit(" -> ", 1)[-1]:
+            try:
+                return float(stamp)
+            except ValueError:
+                continue
+    return None
 
 
 def counting() -> tuple[Counter[str], Callable[[], None]]:
@@ -174,16 +187,25 @@ def replace_step(
         raise RuntimeError(f"kubeha masters replace {old} -> {new}: exit {code}")
     used = wait_used(lab, nodes, member, USE_TIMEOUT_S)
     appeared = watch.first.get(member) if watch else None
+    began = appeared or t0
+    applied = {n: applied_at(lab, n, member, began - 60) for n in nodes}
     workers = sum(v for k, v in opened.items() if k.startswith("w"))
     step = {
         "step": f"{old} -> {new}",
         "ssh_sessions": dict(opened),
         "ssh_to_workers": workers,
         "command_s": round(command_s, 1),
-        "use_after_endpoint_s": (
+        "endpoint_at": appeared,
+        "command_at": t0,
+        # the agent's own journal: its balancer took the list with the new master active
+        "balancer_after_endpoint_s": {
+            n: round(t - appeared, 2) if (t and appeared) else None for n, t in applied.items()
+        },
+        # polled: this bench saw the agent report it up (its check passed)
+        "seen_up_after_endpoint_s": (
             {n: round(t - appeared, 2) for n, t in used.items()} if appeared else None
         ),
-        "use_after_command_start_s": {n: round(t - t0, 2) for n, t in used.items()},
+        "seen_up_after_command_start_s": {n: round(t - t0, 2) for n, t in used.items()},
     }
     log(json.dumps(step))
     return step
@@ -254,9 +276,9 @@ def run(mode: str) -> dict[str, Any]:
     lab = up(3, 2, 0, control_plane="real", replace=True, log=log)
     uninstall_all(lab)
     profile = profile_for(lab, discovery=mode == "discovery")
-    summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=60), lambda _e: None)
-    if not summary.ok:
-        raise RuntimeError(f"apply: {[(n.node, n.reason) for n in summary.nodes if not n.ok]}")
+    applied = run_apply(build_plan(profile), ApplyOptions(verify_timeout=60), lambda _e: None)
+    if not applied.ok:
+        raise RuntimeError(f"apply: {[(n.node, n.reason) for n in applied.nodes if not n.ok]}")
     path = save_profile(profile, Path("/tmp/kubeha-bench-masters.toml"))
     nodes = [n.name for n in lab.nodes]
     for m in lab.masters:
@@ -269,6 +291,7 @@ def run(mode: str) -> dict[str, Any]:
             result["steps"] = [replace_step(lab, path, "m1", "m4", nodes, watch)]
         finally:
             watch.stop()
+        result.update(summary(result["steps"]))
         return result
     agents = start_clients(lab, nodes, 900)
     every = list(agents.values())
@@ -297,17 +320,32 @@ def run(mode: str) -> dict[str, Any]:
         for agent in agents.values():
             agent.stop()
     result["whole_run"] = tally(every)
-    delays = [d for s in result["steps"] for d in (s["use_after_endpoint_s"] or {}).values()]
-    result["use_after_endpoint"] = spread(delays)
+    result.update(summary(result["steps"]))
     return result
+
+
+def summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians and spreads over every step and node."""
+
+    def over(key: str) -> dict[str, float]:
+        return spread([d for s in steps for d in (s.get(key) or {}).values() if d is not None])
+
+    return {
+        "balancer_after_endpoint": over("balancer_after_endpoint_s"),
+        "seen_up_after_endpoint": over("seen_up_after_endpoint_s"),
+        "seen_up_after_command_start": over("seen_up_after_command_start_s"),
+        "ssh_to_workers": sum(s["ssh_to_workers"] for s in steps),
+        "command": spread([s["command_s"] for s in steps]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.master_replace", description=__doc__)
-    parser.add_argument("--mode", choices=("discovery", "ssh"), default="discovery")
+    parser.add_argument("--mode", choices=("discovery", "ssh", "both"), default="discovery")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = run(args.mode)
+    modes = ("discovery", "ssh") if args.mode == "both" else (args.mode,)
+    result = {mode: run(mode) for mode in modes}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -103,13 +103,15 @@ def _wait(what: str, seconds: float, check: Callable[[], str | None]) -> None:
 
 
 def add_master(log: Log = lab._quiet) -> NodeState:
-    """Add the next master (m4, m5, ...) to the running real lab; its record once its
-    apiserver answers /readyz ok."""
+    """Add the next master (m4, m5, ...: after the highest there) to the running real lab;
+    its record once its apiserver answers /readyz ok."""
     require_root()
     with lab_lock():
         state = _real_lab()
-        taken = {n.name for n in state.nodes}
-        free = [i for i in range(1, max_of("master") + 1) if node_name("master", i) not in taken]
+        # the next index after every master's (m5 after m2, m3, m4: a removed master's name
+        # and SSH port are not given to a new one)
+        used = [int(n.name[1:]) for n in state.nodes if n.role == "master" and n.name[1:].isdigit()]
+        free = [i for i in range(max(used, default=0) + 1, max_of("master") + 1)]
         if not free:
             raise LabError(f"the lab has {max_of('master')} masters already")
         running = _masters(state)
