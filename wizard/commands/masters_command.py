@@ -17,7 +17,6 @@ node's agent takes at its next apply) (:mod:`wizard.engine.master_endpoints`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -31,6 +30,7 @@ from wizard.engine.model import ApplyOptions
 from wizard.engine.report import plan_lines
 from wizard.errors import CheckFailed
 from wizard.example_addresses import refuse_example_addresses
+from wizard.jsonlines import json_line
 from wizard.masters import add_master, remove_master, replace_master
 from wizard.netaddr import host_port
 from wizard.problems import problem_lines
@@ -202,18 +202,15 @@ def by_discovery(
     write_profile(profile, path)
     print(f"saved {path}", file=out)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "change": args.masters_action,
-                    "discovery": True,
-                    "masters": [m.name for m in profile.masters],
-                    "endpoint": wanted,
-                    "endpoint_s": round(took, 1),
-                    "saved": str(path),
-                }
-            )
-        )
+        data = {
+            "ok": True,
+            "change": args.masters_action,
+            "masters": [m.name for m in profile.masters],
+            "endpoint": wanted,
+            "endpoint_s": round(took, 1),
+            "saved": str(path),
+        }
+        print(json_line("masters", data), flush=True)
     return 0
 
 

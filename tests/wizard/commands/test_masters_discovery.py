@@ -210,3 +210,17 @@ def test_a_master_whose_kubectl_fails_gives_way_to_the_next(monkeypatch, tmp_pat
     )  # fmt: skip
     assert code == 0, capsys.readouterr()
     assert calls == Counter({"master2": 1, "master3": 1}), calls
+
+
+def test_json_with_discovery_is_one_masters_line(monkeypatch, tmp_path, capsys) -> None:
+    _, path, _ = counted_cluster(monkeypatch, tmp_path, True, EVERY)
+    code = main(
+        ["masters", "add", str(path), "--name", "master4", "--address", "10.0.0.14",
+         "--yes", "--json"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    (line,) = captured.out.splitlines()
+    data = json.loads(line)
+    assert data["kind"] == "masters" and data["schema_version"] == 1 and data["ok"]
+    assert data["endpoint"] == "10.0.0.14:6443" and data["masters"][-1] == "master4"
