@@ -339,6 +339,55 @@ def summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def markdown(result: dict[str, Any]) -> str:
+    """docs/BENCHMARKS.md's rows from one ``--mode both`` (or one mode's) result."""
+
+    def fig(d: dict[str, float]) -> str:
+        return f"{d['median']:.1f} s ({d['min']:.1f}-{d['max']:.1f})" if d else "-"
+
+    rows = ["| | discovery on | re-apply over SSH (discovery off) |", "|---|---|---|"]
+    on, off = result.get("discovery", {}), result.get("ssh", {})
+
+    def both(label: str, get: Callable[[dict[str, Any]], str]) -> None:
+        rows.append(f"| {label} | {get(on) if on else '-'} | {get(off) if off else '-'} |")
+
+    both("steps", lambda r: ", ".join(s["step"] for s in r["steps"]))
+    both("SSH sessions to workers", lambda r: str(r["ssh_to_workers"]))
+    both(
+        "SSH sessions in all",
+        lambda r: str(sum(sum(s["ssh_sessions"].values()) for s in r["steps"])),
+    )
+    both("`kubeha masters replace` wall time", lambda r: fig(r["command"]))
+    both(
+        "endpoint -> node's balancer takes it (agent's journal)",
+        lambda r: fig(r["balancer_after_endpoint"]),
+    )
+    both(
+        "endpoint -> node's agent reports it up (polled)",
+        lambda r: fig(r["seen_up_after_endpoint"]),
+    )
+    both(
+        "command start -> node's agent reports it up",
+        lambda r: fig(r["seen_up_after_command_start"]),
+    )
+    if on.get("replacement"):
+        rep = on["replacement"]
+        rows.append(
+            f"| requests during the replacements | {rep['requests']:,}, {rep['failed']} failed "
+            f"({rep['retried_on_a_closed_connection']} sent again on a new connection) | - |"
+        )
+        rows.append(
+            f"| writes during the replacements | {rep['writes']}, {rep['writes_failed']} failed"
+            " | - |"
+        )
+        gap = max(rep["longest_watch_gap_s"].values(), default=0.0)
+        rows.append(
+            f"| watches during the replacements | {rep['watch_restarts']} re-runs, longest gap "
+            f"{gap:.1f} s | - |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.master_replace", description=__doc__)
     parser.add_argument("--mode", choices=("discovery", "ssh", "both"), default="discovery")
@@ -348,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {mode: run(mode) for mode in modes}
     text = json.dumps(result, indent=2)
     print(text)
+    print(markdown(result))
     if args.out:
         args.out.write_text(text + "\n")
     return 0

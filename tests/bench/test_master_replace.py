@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bench.master_replace import spread, tally
+from bench.master_replace import markdown, spread, tally
 from bench.real_figures import NodeRecords
 
 
@@ -37,3 +37,29 @@ def test_tally_counts_a_window_and_the_longest_watch_gap() -> None:
 def test_spread_is_median_min_max() -> None:
     assert spread([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0}
     assert spread([]) == {}
+
+
+def test_markdown_puts_both_modes_side_by_side() -> None:
+    step = {"step": "m1 -> m4", "ssh_sessions": {"m2": 1}, "ssh_to_workers": 0}
+    figs = {"median": 1.0, "min": 0.5, "max": 2.0}
+    on = {
+        "steps": [step],
+        "ssh_to_workers": 0,
+        "command": figs,
+        "balancer_after_endpoint": figs,
+        "seen_up_after_endpoint": figs,
+        "seen_up_after_command_start": figs,
+        "replacement": {
+            "requests": 12000,
+            "failed": 0,
+            "retried_on_a_closed_connection": 3,
+            "writes": 100,
+            "writes_failed": 0,
+            "watch_restarts": 2,
+            "longest_watch_gap_s": {"w1": 1.5},
+        },
+    }
+    text = markdown({"discovery": on})
+    assert "| SSH sessions to workers | 0 | - |" in text
+    assert "| requests during the replacements | 12,000, 0 failed (3 sent again" in text
+    assert "1.0 s (0.5-2.0)" in text
