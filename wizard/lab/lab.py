@@ -746,7 +746,12 @@ def _require_gone(procs: list[Proc], namespaces: list[str]) -> None:
 
 
 def _clean_orphans(log: Log) -> None:
-    """Mounts and namespaces named like the lab's that no record accounts for."""
+    """Mounts, namespaces and added nodes' forwarders named like the lab's that no record
+    accounts for."""
+    from wizard.lab.masters import stop_stale_forwarders
+
+    for pid in stop_stale_forwarders(None):
+        log(f"stopped a leftover node forwarder (PID {pid})")
     bastion.remove(log)
     for mount in node.lab_mounts():
         log(f"unmounting leftover {mount}")

@@ -21,9 +21,12 @@ plan): the next module gets a fresh one.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import signal
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from wizard.lab import control_plane as cp
@@ -158,6 +161,7 @@ def add_master(log: Log = lab._quiet) -> NodeState:
             spec.address6,
             etcd_state="existing",
         )
+        stop_stale_forwarders(state)
         n.forwarder_pid, n.forwarder_started = spawn_forwarder(
             SSH_HOST,
             [f"{ssh_port(address)}={address}:22"],
@@ -188,6 +192,27 @@ def add_master(log: Log = lab._quiet) -> NodeState:
         _wait(f"{spec.name}'s apiserver /readyz", READY_TIMEOUT, ready)
         log(f"{spec.name} is up: etcd member, kube-apiserver /readyz ok")
         return n
+
+
+def stop_stale_forwarders(state: LabState | None) -> list[int]:
+    """Stop an added node's SSH forwarder that no lab record names (a lab taken down by a
+    kubeha that did not know node forwarders leaves it holding its port); their PIDs."""
+    recorded = {n.forwarder_pid for n in state.nodes} if state else set()
+    marker = f"--ready-file={LAB_DIR}/forwarder-"
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in recorded:
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if "wizard.lab.forwarder" in words and any(w.startswith(marker) for w in words):
+            with suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGTERM)
+                stopped.append(int(entry.name))
+    return stopped
 
 
 def _known_host(port: int, pub: str) -> None:
