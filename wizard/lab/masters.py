@@ -194,11 +194,12 @@ def add_master(log: Log = lab._quiet) -> NodeState:
         return n
 
 
-def stop_stale_forwarders(state: LabState | None) -> list[int]:
+def stop_stale_forwarders(state: LabState | None, folder: Path = LAB_DIR) -> list[int]:
     """Stop an added node's SSH forwarder that no lab record names (a lab taken down by a
-    kubeha that did not know node forwarders leaves it holding its port); their PIDs."""
+    kubeha that did not know node forwarders leaves it holding its port): one whose ready file
+    is ``folder/forwarder-NODE.ready``; their PIDs."""
     recorded = {n.forwarder_pid for n in state.nodes} if state else set()
-    marker = f"--ready-file={LAB_DIR}/forwarder-"
+    marker = f"--ready-file={folder}/forwarder-"
     stopped = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) in recorded:

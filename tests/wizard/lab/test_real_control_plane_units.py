@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -254,3 +255,28 @@ def test_a_lab_whose_masters_changed_is_not_reused(monkeypatch, tmp_path):
     with pytest.raises(Stop):
         lab.up(3, 0, 0, control_plane="real", replace=True, log=said.append)
     assert "the lab that is up had masters added or removed: replacing it" in said
+
+
+def test_a_node_forwarder_no_record_names_is_stopped(tmp_path):
+    """An added master's forwarder left by a lab taken down without it (it holds its port)."""
+    import sys
+
+    from wizard.lab import masters
+
+    ready = f"--ready-file={tmp_path}/forwarder-m9.ready"  # never a running lab's
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "wizard.lab.forwarder", ready]
+    stray = subprocess.Popen(argv)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "x"])
+    try:
+        recorded = LabState(1, 0, 0, "/r", "ns")
+        deadline = time.monotonic() + 10
+        while stray.pid not in masters.stop_stale_forwarders(recorded, tmp_path):
+            assert time.monotonic() < deadline, "the stray forwarder was not found"
+            time.sleep(0.1)
+        assert stray.wait(10) != 0
+        assert other.poll() is None  # nothing else is touched
+    finally:
+        for proc in (stray, other):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
