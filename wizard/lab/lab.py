@@ -40,7 +40,7 @@ from wizard.lab.constants import (
     ssh_port,
 )
 from wizard.lab.errors import LabError
-from wizard.lab.forwarder_spawn import spawn_forwarder
+from wizard.lab.forwarder_spawn import spawn_forwarder, stop_stale_forwarders
 from wizard.lab.hostpkgs import ensure_host_packages
 from wizard.lab.lock import lab_lock
 from wizard.lab.rootfs import ensure_rootfs, rootfs_path
@@ -748,8 +748,6 @@ def _require_gone(procs: list[Proc], namespaces: list[str]) -> None:
 def _clean_orphans(log: Log) -> None:
     """Mounts, namespaces and added nodes' forwarders named like the lab's that no record
     accounts for."""
-    from wizard.lab.masters import stop_stale_forwarders
-
     for pid in stop_stale_forwarders(None):
         log(f"stopped a leftover node forwarder (PID {pid})")
     bastion.remove(log)

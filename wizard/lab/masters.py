@@ -21,12 +21,9 @@ plan): the next module gets a fresh one.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import signal
 import time
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
 
 from wizard.lab import control_plane as cp
@@ -43,7 +40,7 @@ from wizard.lab.constants import (
     ssh_port,
 )
 from wizard.lab.errors import LabError
-from wizard.lab.forwarder_spawn import spawn_forwarder
+from wizard.lab.forwarder_spawn import spawn_forwarder, stop_stale_forwarders
 from wizard.lab.lock import lab_lock
 from wizard.lab.state import LabState, NodeState, read_state, save_state
 from wizard.lab.system import alive, require_root
@@ -161,7 +158,7 @@ def add_master(log: Log = lab._quiet) -> NodeState:
             spec.address6,
             etcd_state="existing",
         )
-        stop_stale_forwarders(state)
+        stop_stale_forwarders(state)  # one left holding its port
         n.forwarder_pid, n.forwarder_started = spawn_forwarder(
             SSH_HOST,
             [f"{ssh_port(address)}={address}:22"],
@@ -192,28 +189,6 @@ def add_master(log: Log = lab._quiet) -> NodeState:
         _wait(f"{spec.name}'s apiserver /readyz", READY_TIMEOUT, ready)
         log(f"{spec.name} is up: etcd member, kube-apiserver /readyz ok")
         return n
-
-
-def stop_stale_forwarders(state: LabState | None, folder: Path = LAB_DIR) -> list[int]:
-    """Stop an added node's SSH forwarder that no lab record names (a lab taken down by a
-    kubeha that did not know node forwarders leaves it holding its port): one whose ready file
-    is ``folder/forwarder-NODE.ready``; their PIDs."""
-    recorded = {n.forwarder_pid for n in state.nodes} if state else set()
-    marker = f"--ready-file={folder}/forwarder-"
-    stopped = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in recorded:
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        words = [a.decode(errors="replace") for a in argv]
-        if "wizard.lab.forwarder" in words and any(w.startswith(marker) for w in words):
-            with suppress(ProcessLookupError):
-                os.kill(int(entry.name), signal.SIGTERM)
-                stopped.append(int(entry.name))
-    return stopped
 
 
 def _known_host(port: int, pub: str) -> None:

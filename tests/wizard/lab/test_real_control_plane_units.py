@@ -261,7 +261,7 @@ def test_a_node_forwarder_no_record_names_is_stopped(tmp_path):
     """An added master's forwarder left by a lab taken down without it (it holds its port)."""
     import sys
 
-    from wizard.lab import masters
+    from wizard.lab import forwarder_spawn
 
     ready = f"--ready-file={tmp_path}/forwarder-m9.ready"  # never a running lab's
     argv = [sys.executable, "-c", "import time; time.sleep(60)", "wizard.lab.forwarder", ready]
@@ -270,7 +270,7 @@ def test_a_node_forwarder_no_record_names_is_stopped(tmp_path):
     try:
         recorded = LabState(1, 0, 0, "/r", "ns")
         deadline = time.monotonic() + 10
-        while stray.pid not in masters.stop_stale_forwarders(recorded, tmp_path):
+        while stray.pid not in forwarder_spawn.stop_stale_forwarders(recorded, tmp_path):
             assert time.monotonic() < deadline, "the stray forwarder was not found"
             time.sleep(0.1)
         assert stray.wait(10) != 0
