@@ -288,7 +288,9 @@ def run(mode: str) -> dict[str, Any]:
     if mode == "ssh":
         watch = EndpointWatch(lab, "w1")
         try:
-            result["steps"] = [replace_step(lab, path, "m1", "m4", nodes, watch)]
+            # m1 leaves the profile: the re-apply does not reach it (its list stays the old one)
+            staying = [n for n in nodes if n != "m1"]
+            result["steps"] = [replace_step(lab, path, "m1", "m4", staying, watch)]
         finally:
             watch.stop()
         result.update(summary(result["steps"]))
@@ -394,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     modes = ("discovery", "ssh") if args.mode == "both" else (args.mode,)
-    result = {mode: run(mode) for mode in modes}
+    result: dict[str, Any] = {}
+    for mode in modes:  # each mode's figures printed as soon as it has them
+        result[mode] = run(mode)
+        print(json.dumps({mode: result[mode]}), flush=True)
     text = json.dumps(result, indent=2)
     print(text)
     print(markdown(result))
