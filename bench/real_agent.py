@@ -149,17 +149,36 @@ def watch(cfg):
         STOP.wait(0.1)
 
 
+# What a server's close of an idle kept-alive connection looks like to the next request on it.
+CLOSED_IDLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
 def keepalive(cfg, ctx, server):
+    """With ``retry_reused`` a GET that meets its reused connection closed before any answer is
+    sent once more on a new one, as Go's transport does for an idempotent request (recorded:
+    ``"retried": 1``); without it every such GET counts as failed."""
     client = Client([server], ctx, cfg["ka_timeout"])
     path = f"/api/v1/namespaces/{cfg['namespace']}/services/{cfg['service']}"
+    retry = bool(cfg.get("retry_reused"))
 
     def once(_i):
         t0 = time.time()
+        retried = 0
         try:
-            status, _ = client.request("GET", path)
+            reused = client.conn is not None
+            try:
+                status, _ = client.request("GET", path)
+            except CLOSED_IDLE:
+                if not (retry and reused):
+                    raise
+                retried = 1
+                status, _ = client.request("GET", path)
         except Exception as exc:
             status, _ = 0, str(exc)
-        emit({"k": "ka", "t0": t0, "t1": time.time(), "code": status})
+        record = {"k": "ka", "t0": t0, "t1": time.time(), "code": status}
+        if retried:
+            record["retried"] = 1
+        emit(record)
 
     every(cfg["ka_interval"], once)
 

@@ -141,6 +141,8 @@ REAL_THROUGHPUT = "## Real control plane: throughput"
 # Written by the IPv6 lab test's run and ``python -m bench.fanout_cost``: kept as well.
 IPV6 = "## Failover on IPv6 (a dual-stack lab)"
 FANOUT = "## Fleet fan-out: what a node costs the controller"
+# Written by ``python -m bench.master_replace``: kept as well.
+MASTERS = "## Master operations with discovery (the node agent)"
 
 
 def kept_section(out_md: Path, heading: str) -> list[str]:
@@ -363,6 +365,7 @@ def write(results: Results, out_md: Path, charts: Path) -> list[Path]:
     lines += kept_section(out_md, REAL_THROUGHPUT)
     lines += kept_section(out_md, IPV6)
     lines += kept_section(out_md, FANOUT)
+    lines += kept_section(out_md, MASTERS)
     lines += [
         "## How to run",
         "",

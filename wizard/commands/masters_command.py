@@ -6,26 +6,38 @@ The new profile is validated and rendered first; ``--dry-run`` shows every node'
 writes nothing; otherwise, once confirmed, the nodes are applied (staged, checked, rolled back
 on failure, as ``kubeha apply``) and the profile file is written only when every node took the
 new list, so the file never names masters the nodes do not use.
+
+With discovery on (``[agent] discovery = true``) every node's agent follows the cluster's
+``default/kubernetes`` Endpoints by itself: no node is re-applied and no worker is connected to.
+The command reads the Endpoints with kubectl on one staying master over SSH, waits (``--timeout``)
+until a new master is in them, and only then saves the profile (the seed and fallback list each
+node's agent takes at its next apply) (:mod:`wizard.engine.master_endpoints`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TextIO
 
 from wizard.commands import masters_restart_command
 from wizard.commands.apply_commands import _confirm, apply_and_report, run_options
 from wizard.commands.loading import load_valid_profile
 from wizard.commands.options import port_number, profile_argument
+from wizard.commands.status_command import seconds
 from wizard.engine.model import ApplyOptions
 from wizard.engine.report import plan_lines
 from wizard.errors import CheckFailed
 from wizard.example_addresses import refuse_example_addresses
+from wizard.jsonlines import json_line
 from wizard.masters import add_master, remove_master, replace_master
+from wizard.netaddr import host_port
 from wizard.problems import problem_lines
-from wizard.profile import Master, Profile
+from wizard.profile import Master, Profile, SshTarget
 from wizard.profile_io import find_profile
 from wizard.render import InvalidProfile, build_plan
+from wizard.strategies.node_agent import discovery_on
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +60,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             parser.add_argument("--name", required=True, help="the new master's name")
             parser.add_argument("--address", required=True, help="the new master's address")
             parser.add_argument("--port", type=port_number, default=6443, help="its apiserver port")
+            parser.add_argument(
+                "--ssh-host",
+                metavar="HOST",
+                help="how SSH reaches the new master when not at --address (its [ssh] host)",
+            )
+            parser.add_argument(
+                "--ssh-port", type=port_number, metavar="PORT", help="its SSH port, if not [ssh]'s"
+            )
+        parser.add_argument(
+            "--timeout",
+            type=seconds,
+            default=300.0,
+            help="with discovery on: seconds for the new master to be in the cluster's "
+            "Endpoints (default 300)",
+        )
         run_options(parser, dry_run=True, only=False, resume=False)
         parser.set_defaults(func=run_masters, only=[], resume=False)
     restart = actions.add_parser(
@@ -60,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def changed_profile(args: argparse.Namespace, profile: Profile) -> tuple[Profile, str]:
     if args.masters_action == "remove":
         return remove_master(profile, args.master)
-    new = Master(args.name, args.address, args.port)
+    new = Master(args.name, args.address, args.port, SshTarget(args.ssh_host, args.ssh_port))
     if args.masters_action == "add":
         return add_master(profile, new)
     return replace_master(profile, args.master, new)
@@ -81,6 +108,8 @@ def run_masters(args: argparse.Namespace) -> int:
     out = sys.stderr if args.json else sys.stdout
     before = ", ".join(m.name for m in old.masters)
     print(f"{what}: masters {before} -> {', '.join(m.name for m in profile.masters)}", file=out)
+    if discovery_on(old) and discovery_on(profile):
+        return by_discovery(args, path, old, profile, out)
     options = ApplyOptions(
         only=(),
         concurrency=args.concurrency,
@@ -101,3 +130,90 @@ def run_masters(args: argparse.Namespace) -> int:
     elif not args.dry_run:
         print(f"{path} was not changed: the nodes did not all take the new list", file=out)
     return code
+
+
+def by_discovery(
+    args: argparse.Namespace, path: Path, old: Profile, profile: Profile, out: TextIO
+) -> int:
+    """The change with discovery on: no node re-applied, no worker connected to; kubectl on
+    one staying master reads the Endpoints; the profile saved once the new master is there."""
+    from wizard.profile_save import write_profile
+
+    new = None if args.masters_action == "remove" else profile.node(args.name)
+    leaving = "" if args.masters_action == "add" else args.master
+    staying = [m.name for m in old.masters if m.name != leaving]
+    through = [*staying, *([leaving] if leaving else [])]  # the leaving one only as the last
+    wanted = host_port(new.address, new.apiserver_port) if isinstance(new, Master) else ""
+    print(
+        "discovery is on: every node's agent follows the cluster's default/kubernetes "
+        "Endpoints; no node is re-applied, no worker is connected to",
+        file=out,
+    )
+    if wanted:
+        print(
+            f"  then: kubectl on {through[0]} (over SSH) until {wanted} is in the Endpoints "
+            f"(up to {args.timeout:g} s), then save {path}",
+            file=out,
+        )
+    else:
+        print(
+            f"  then: save {path}; {leaving} leaves every node's list once its apiserver "
+            "leaves the Endpoints (stopped, or its lease run out)",
+            file=out,
+        )
+    print(
+        "  each node's seed and fallback list (its agent.json) takes the new masters at its "
+        "next `kubeha apply`",
+        file=out,
+    )
+    if args.dry_run:
+        print("dry run: nothing connected, nothing saved", file=out)
+        return 0
+    if not _confirm(f"{profile_change(old, profile)}, then save {path}?", args):
+        print("nothing changed", file=out)
+        return 1
+    from wizard.engine.master_endpoints import kubectl_on, read_members, wait_until_named
+    from wizard.engine.secrets_input import collect
+    from wizard.engine.sessions import NodeSessions
+
+    options = ApplyOptions(trust_new_host_keys=args.trust_new_host_keys)
+    took = 0.0
+    with NodeSessions.over_ssh(old, options, collect(old, args.ask_sudo_password)) as nodes:
+        kubectl = kubectl_on(nodes.node, through)
+        if wanted:
+            took = wait_until_named(
+                lambda: read_members(kubectl),
+                wanted,
+                args.timeout,
+                lambda line: print(line, file=out, flush=True),
+            )
+            print(
+                f"{wanted} is in the Endpoints ({took:.1f} s): every node's agent adds it", file=out
+            )
+        else:
+            gone = leaving and old.node(leaving)
+            label = host_port(gone.address, gone.apiserver_port) if isinstance(gone, Master) else ""
+            if label in read_members(kubectl):
+                print(
+                    f"{label} is still in the Endpoints: every node's agent keeps it until its "
+                    "apiserver leaves them",
+                    file=out,
+                )
+    write_profile(profile, path)
+    print(f"saved {path}", file=out)
+    if args.json:
+        data = {
+            "ok": True,
+            "change": args.masters_action,
+            "masters": [m.name for m in profile.masters],
+            "endpoint": wanted,
+            "endpoint_s": round(took, 1),
+            "saved": str(path),
+        }
+        print(json_line("masters", data), flush=True)
+    return 0
+
+
+def profile_change(old: Profile, new: Profile) -> str:
+    before = ", ".join(m.name for m in old.masters)
+    return f"masters {before} -> {', '.join(m.name for m in new.masters)}"

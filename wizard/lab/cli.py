@@ -75,6 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("down", help="remove the lab and everything it made")
     p.set_defaults(func=cmd_down)
 
+    p = sub.add_parser(
+        "add-master",
+        help="add a master to the running real control plane (m4, ...: etcd member and all)",
+    )
+    p.set_defaults(func=cmd_add_master)
+    p = sub.add_parser(
+        "remove-master",
+        help="remove a master from the running real control plane (its etcd member first)",
+    )
+    p.add_argument("node", metavar="NODE", help="the master, e.g. m1")
+    p.set_defaults(func=cmd_remove_master)
+
     for name, func, text in (
         ("kill-apiserver", cmd_kill, "SIGKILL a master's apiserver (clients get refused)"),
         ("cut", cmd_cut, "cut a node off the network (packets dropped silently)"),
@@ -177,6 +189,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     lab_ops.down()
+    return 0
+
+
+def cmd_add_master(args: argparse.Namespace) -> int:
+    from wizard.lab import masters
+
+    added = masters.add_master(log=print)
+    print(
+        f"{added.name}: {added.address}, SSH {added.ssh_host}:{added.ssh_port}; "
+        f"`kubeha masters add|replace PROFILE ... --name {added.name} --address {added.address} "
+        f"--ssh-host {added.ssh_host} --ssh-port {added.ssh_port}`"
+    )
+    return 0
+
+
+def cmd_remove_master(args: argparse.Namespace) -> int:
+    from wizard.lab import masters
+
+    masters.remove_master(args.node, log=print)
     return 0
 
 

@@ -224,7 +224,11 @@ def _unit(description: str, exec_start: list[str], extra: str = "", after: str =
     )
 
 
-def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
+def etcd_unit(
+    name: str, address: str, members: list[tuple[str, str]], cluster_state: str = "new"
+) -> str:
+    """``cluster_state``: ``new`` at lab-up, ``existing`` for a member added later (its
+    ``etcdctl member add`` done first: wizard.lab.masters)."""
     cluster = ",".join(f"{n}={https_url(a, 2380)}" for n, a in members)
     ssl = SSL_DIR
     return _unit(
@@ -238,7 +242,7 @@ def etcd_unit(name: str, address: str, members: list[tuple[str, str]]) -> str:
             f"--listen-peer-urls={https_url(address, 2380)}",
             f"--initial-advertise-peer-urls={https_url(address, 2380)}",
             f"--initial-cluster={cluster}",
-            "--initial-cluster-state=new",
+            f"--initial-cluster-state={cluster_state}",
             f"--initial-cluster-token={ETCD_TOKEN}",
             f"--cert-file={ssl}/etcd.pem",
             f"--key-file={ssl}/etcd-key.pem",
@@ -378,11 +382,13 @@ def write_node_files(
     cluster: ClusterPki,
     hardened: bool = False,
     address6: str = "",
+    etcd_state: str = "new",
 ) -> None:
     """Certificates, kubeconfigs and units for one node of a real lab (before it boots); a
     hardened lab's apiservers refuse anonymous requests and every node gets a kubelet client
     certificate at :data:`KUBELET_CLIENT_PEM`; ``address6``: the node's IPv6 address in a
-    dual-stack lab (etcd and the clients' first master stay on IPv4)."""
+    dual-stack lab (etcd and the clients' first master stay on IPv4); ``etcd_state``:
+    ``existing`` for a master added to a running lab (its clients' server is ``masters[0]``)."""
     first_master = masters[0][1]
     server = https_url(first_master, APISERVER_PORT)
     ssl = root / SSL_DIR.lstrip("/")
@@ -418,7 +424,7 @@ def write_node_files(
             kubeconfig(server, "system:kube-scheduler", cluster.scheduler),
             0o600,
         )
-        units[ETCD_UNIT] = etcd_unit(name, address, masters)
+        units[ETCD_UNIT] = etcd_unit(name, address, masters, etcd_state)
         units[APISERVER_UNIT] = apiserver_unit(
             address, [a for _, a in masters], dual_stack=bool(address6), hardened=hardened
         )

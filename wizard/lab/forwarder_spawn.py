@@ -5,15 +5,18 @@ guests launch theirs."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 import wizard
-from wizard.lab.constants import BRIDGE_NETNS
+from wizard.lab.constants import BRIDGE_NETNS, LAB_DIR
 from wizard.lab.errors import LabError
+from wizard.lab.state import LabState
 from wizard.lab.system import start_time
 
 READY_TIMEOUT = 10.0
@@ -56,3 +59,25 @@ def spawn_forwarder(
         time.sleep(0.05)
     ready.unlink(missing_ok=True)
     return proc.pid, started
+
+
+def stop_stale_forwarders(state: LabState | None, folder: Path = LAB_DIR) -> list[int]:
+    """Stop an added node's SSH forwarder that no lab record names (a lab taken down by a
+    kubeha that did not know node forwarders leaves it holding its port): one whose ready file
+    is ``folder/forwarder-NODE.ready``; their PIDs."""
+    recorded = {n.forwarder_pid for n in state.nodes} if state else set()
+    marker = f"--ready-file={folder}/forwarder-"
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in recorded:
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if "wizard.lab.forwarder" in words and any(w.startswith(marker) for w in words):
+            with suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGTERM)
+                stopped.append(int(entry.name))
+    return stopped

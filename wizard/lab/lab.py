@@ -40,7 +40,7 @@ from wizard.lab.constants import (
     ssh_port,
 )
 from wizard.lab.errors import LabError
-from wizard.lab.forwarder_spawn import spawn_forwarder
+from wizard.lab.forwarder_spawn import spawn_forwarder, stop_stale_forwarders
 from wizard.lab.hostpkgs import ensure_host_packages
 from wizard.lab.lock import lab_lock
 from wizard.lab.rootfs import ensure_rootfs, rootfs_path
@@ -257,11 +257,15 @@ def up(
                 )
                 # A dual-stack lab serves an IPv4-only request too (its IPv4 side is the same).
                 same_plane = same_plane and (existing.ipv6 or not ipv6)
-                if existing.shape == shape and current_tree and same_plane:
+                # a lab whose masters were added or removed (wizard.lab.masters) is not reused
+                same_nodes = sorted(n.name for n in existing.nodes) == sorted(s.name for s in specs)
+                if existing.shape == shape and current_tree and same_plane and same_nodes:
                     log("the lab is already up with this shape; reusing it")
                     return Lab(existing)
                 if not current_tree:
                     log("the lab that is up runs on an older rootfs recipe: replacing it")
+                elif existing.shape == shape and same_plane and not same_nodes:
+                    log("the lab that is up had masters added or removed: replacing it")
                 elif not replace:
                     m, w, lb = existing.shape
                     stack = "dual-stack" if existing.ipv6 else "IPv4"
@@ -522,27 +526,36 @@ def remove_node(name: str, log: Log = _quiet) -> None:
         index = int(name[1:]) if name[1:].isdigit() else 0
         if n.role != "worker" or index <= state.workers:
             raise LabError(f"{name} is one of the lab's own nodes: only an added node is removed")
-        procs = process_tree(n.nspawn_pid, n.nspawn_started, f"systemd-nspawn of {name}")
-        procs += process_tree(n.init_pid, n.init_started, f"the init of {name}")
-        if alive(n.nspawn_pid, n.nspawn_started):
-            assert n.nspawn_pid is not None
-            with suppress(ProcessLookupError):
-                os.kill(n.nspawn_pid, signal.SIGTERM)
-        stop_process(n.nspawn_pid, n.nspawn_started, 0, STOP_TIMEOUT)
-        stop_process(n.init_pid, n.init_started, signal.SIGKILL, 5)
-        for proc in wait_gone(procs, 5):
-            with suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGKILL)
-        left = [p.describe() for p in wait_gone(procs, GONE_TIMEOUT)]
-        node.unmount(name)
-        node.remove_files(name)
-        network.delete_namespace(n.netns)
-        left += node.remove_cgroups(name)
-        state.nodes.remove(n)
-        save_state(state)
-        if left:
-            raise LabError(f"{name} removed, but still present: {'; '.join(left[:8])}")
+        take_away(state, n)
         log(f"{name} removed from the lab")
+
+
+def take_away(state: LabState, n: NodeState) -> None:
+    """Stop one node (its container, its own forwarder), remove its namespace, overlay,
+    cgroups and record; raise naming what is still there."""
+    name = n.name
+    procs = process_tree(n.nspawn_pid, n.nspawn_started, f"systemd-nspawn of {name}")
+    procs += process_tree(n.init_pid, n.init_started, f"the init of {name}")
+    procs += process_tree(n.forwarder_pid, n.forwarder_started, f"the forwarder of {name}")
+    if alive(n.nspawn_pid, n.nspawn_started):
+        assert n.nspawn_pid is not None
+        with suppress(ProcessLookupError):
+            os.kill(n.nspawn_pid, signal.SIGTERM)
+    stop_process(n.nspawn_pid, n.nspawn_started, 0, STOP_TIMEOUT)
+    stop_process(n.init_pid, n.init_started, signal.SIGKILL, 5)
+    stop_process(n.forwarder_pid, n.forwarder_started, signal.SIGTERM, 5)
+    for proc in wait_gone(procs, 5):
+        with suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+    left = [p.describe() for p in wait_gone(procs, GONE_TIMEOUT)]
+    node.unmount(name)
+    node.remove_files(name)
+    network.delete_namespace(n.netns)
+    left += node.remove_cgroups(name)
+    state.nodes.remove(n)
+    save_state(state)
+    if left:
+        raise LabError(f"{name} removed, but still present: {'; '.join(left[:8])}")
 
 
 def _start_in_node(state: LabState, name: str, argv: list[str]) -> subprocess.Popen[str]:
@@ -693,6 +706,8 @@ def _teardown(state: LabState, log: Log) -> None:
     for n in state.nodes:  # the container's init, should nspawn have died without it
         stop_process(n.init_pid, n.init_started, signal.SIGKILL, 5)
     stop_process(state.forwarder_pid, state.forwarder_started, signal.SIGTERM, 5)
+    for n in state.nodes:  # an added node's own forwarder (wizard.lab.masters)
+        stop_process(n.forwarder_pid, n.forwarder_started, signal.SIGTERM, 5)
     for proc in wait_gone(procs, 5):  # anything of a container that outlived its init
         with suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
@@ -711,6 +726,7 @@ def lab_processes(state: LabState) -> list[Proc]:
     """Every process the lab runs now: the forwarder, each nspawn and everything below it."""
     procs = process_tree(state.forwarder_pid, state.forwarder_started, "the lab's SSH forwarder")
     for n in state.nodes:
+        procs += process_tree(n.forwarder_pid, n.forwarder_started, f"the forwarder of {n.name}")
         procs += process_tree(n.nspawn_pid, n.nspawn_started, f"systemd-nspawn of {n.name}")
         procs += process_tree(n.init_pid, n.init_started, f"the init of {n.name}")
     return procs
@@ -730,7 +746,10 @@ def _require_gone(procs: list[Proc], namespaces: list[str]) -> None:
 
 
 def _clean_orphans(log: Log) -> None:
-    """Mounts and namespaces named like the lab's that no record accounts for."""
+    """Mounts, namespaces and added nodes' forwarders named like the lab's that no record
+    accounts for."""
+    for pid in stop_stale_forwarders(None):
+        log(f"stopped a leftover node forwarder (PID {pid})")
     bastion.remove(log)
     for mount in node.lab_mounts():
         log(f"unmounting leftover {mount}")

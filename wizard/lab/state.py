@@ -28,6 +28,9 @@ class NodeState:
     nspawn_started: int | None = None
     init_pid: int | None = None
     init_started: int | None = None
+    # A node added to a running lab (wizard.lab.masters) has its own SSH forwarder.
+    forwarder_pid: int | None = None
+    forwarder_started: int | None = None
 
 
 @dataclass

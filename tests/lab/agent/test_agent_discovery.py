@@ -6,22 +6,30 @@
   --json`` (over SSH: the agent listens on loopback) shows every node x every master;
 - one master's apiserver killed: its lease runs out, the ``default/kubernetes`` Endpoints drop
   it, and every node's list drops it (a new generation); back when it returns;
+- a master replaced with discovery on (m3 -> m4: the lab adds m4, etcd member and all,
+  ``kubeha masters replace`` runs, the lab removes m3): the command opens no SSH session to a
+  worker, every node's balancer takes m4 and lets m3 go by the Endpoints alone;
 - uninstall leaves no file, unit or object of the agent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from collections import Counter
 
 import pytest
 
 from tests.lab.environment.test_real_control_plane import kubectl, real_lab, wait_for  # noqa: F401
 from tests.support.labkit import apply, lab_profile, states, uninstall, with_section
+from wizard.agent.metrics import parse
 from wizard.cli import main
+from wizard.engine.connector import SshConnector
 from wizard.engine.run_phases.agent_access import RECORD
 from wizard.lab import Lab
-from wizard.profile_io import save_profile
+from wizard.lab import masters as lab_masters
+from wizard.profile_io import parse_profile_text, save_profile
 from wizard.strategies import node_agent
 
 pytestmark = pytest.mark.lab
@@ -35,13 +43,15 @@ SCRAPE = (
 
 @pytest.fixture(scope="module")
 def agent_lab(real_lab: Lab):  # noqa: F811
-    """The real lab and its local-haproxy profile with the agent and discovery on."""
+    """The real lab and its local-haproxy profile with the agent and discovery on (a list:
+    the replacement test puts the lab's and the profile's new masters in it)."""
     wanted = with_section(
         lab_profile(real_lab, "local-haproxy"), "agent", enabled=True, discovery=True
     )
     uninstall(wanted)
-    yield real_lab, wanted
-    uninstall(wanted)
+    held = [real_lab, wanted]
+    yield held
+    uninstall(held[1])
 
 
 def scrape(lab: Lab, node: str, path: str) -> str:
@@ -131,6 +141,68 @@ def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab,
 
     wait_for(returned, 120, "m3 back in every node's list", interval=2)
     print(f"[agent] m3 back in every list {time.monotonic() - back:.1f} s after its restore")
+
+
+def master_views(lab: Lab, node: str) -> dict[str, tuple[bool, bool]]:
+    """What a node's agent says of each master it counts: (up, draining)."""
+    found = parse(scrape(lab, node, "/metrics"))
+
+    def master(label: str) -> str:
+        return label.split('"')[1]
+
+    up = {master(k): v == 1 for k, v in found.get("kubeha_master_up", {}).items()}
+    draining = {master(k): v == 1 for k, v in found.get("kubeha_master_draining", {}).items()}
+    return {m: (up[m], draining.get(m, False)) for m in up}
+
+
+def test_a_master_replaced_with_discovery_opens_no_ssh_to_a_worker(
+    agent_lab, tmp_path, monkeypatch, capsys
+):
+    lab, profile = agent_lab
+    m4 = lab_masters.add_master(log=print)
+    lab.refresh()
+    new = f"{m4.address}:6443"
+    old = f"{lab.node('m3').address}:6443"
+    opened: Counter[str] = Counter()
+    connect = SshConnector.__call__
+
+    def counting(self: SshConnector, name: str):
+        opened[name] += 1
+        return connect(self, name)
+
+    monkeypatch.setattr(SshConnector, "__call__", counting)
+    path = save_profile(profile, tmp_path / "lab.toml")
+    code = main(
+        ["masters", "replace", str(path), "--master", "m3", "--name", "m4",
+         "--address", m4.address, "--ssh-host", m4.ssh_host, "--ssh-port", str(m4.ssh_port),
+         "--timeout", "240", "--yes"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert not [n for n in opened if n.startswith("w")], opened
+    assert sum(opened.values()) == 1, opened  # one master's kubectl read the Endpoints
+    assert f"{new} is in the Endpoints" in out
+    saved = parse_profile_text(path.read_text()).profile
+    assert saved is not None and [m.name for m in saved.masters] == ["m1", "m2", "m4"]
+    monkeypatch.setattr(SshConnector, "__call__", connect)
+    nodes = [n.name for n in lab.nodes if n.name != "m4"]  # m4 runs no balancer: not applied
+
+    def every_node_uses_m4():
+        views = {n: master_views(lab, n) for n in nodes}
+        return all(v.get(new) == (True, False) for v in views.values()) or views
+
+    wait_for(every_node_uses_m4, 120, "m4 up on every node's balancer", interval=1)
+    lab_masters.remove_master("m3", log=print)
+    lab.refresh()
+    left = [n for n in nodes if n != "m3"]
+
+    def m3_gone():
+        views = {n: master_views(lab, n) for n in left}
+        return all(not v.get(old, (False, False))[0] for v in views.values()) or views
+
+    wait_for(m3_gone, 120, "m3 out of every node's balancer", interval=2)
+    # uninstall (the next test) runs on the nodes the profile now names that have the agent
+    agent_lab[1] = dataclasses.replace(profile, masters=profile.masters[:2])
 
 
 def test_uninstall_leaves_no_trace_of_the_agent(agent_lab):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,71 @@ def test_hardened_needs_the_real_control_plane(monkeypatch):
 
     with pytest.raises(LabError, match="--hardened"):
         lab.up(1, 0, 0, hardened=True)
+
+
+def test_a_master_added_later_joins_the_existing_etcd_cluster():
+    members = [("m4", "10.77.0.14"), ("m1", "10.77.0.11"), ("m2", "10.77.0.12")]
+    etcd = control_plane.etcd_unit("m4", "10.77.0.14", members, "existing")
+    assert "--initial-cluster-state=existing" in etcd
+    assert "m4=https://10.77.0.14:2380,m1=https://10.77.0.11:2380" in etcd
+    assert "--initial-cluster-state=new" in control_plane.etcd_unit("m1", "10.77.0.11", members)
+    from wizard.lab import masters
+
+    assert masters.urlhost("https://10.77.0.11:2380") == "10.77.0.11"
+    assert masters.urlhost("https://[fd77::11]:2380") == "fd77::11"
+
+
+def test_a_lab_whose_masters_changed_is_not_reused(monkeypatch, tmp_path):
+    """`lab up` of the same shape replaces a lab whose masters were added or removed."""
+    from wizard.lab import lab
+
+    state = LabState(3, 0, 0, "/r", "ns", control_plane="real", ready=True)
+    for name in ("m1", "m2", "m4"):
+        state.nodes.append(
+            lab.NodeState(name, "master", "10.77.0.1", "127.0.0.1", 1, "ns-" + name, "/m")
+        )
+    said: list[str] = []
+
+    class Stop(Exception):
+        pass
+
+    def teardown(*_):
+        raise Stop
+
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    monkeypatch.setattr(lab, "read_state", lambda: state)
+    monkeypatch.setattr(lab, "is_healthy", lambda _: True)
+    monkeypatch.setattr(lab, "rootfs_path", lambda: Path("/r"))
+    monkeypatch.setattr(lab, "_teardown", teardown)
+    monkeypatch.setattr(lab, "lab_lock", lambda: __import__("contextlib").nullcontext())
+    monkeypatch.setattr(
+        "wizard.lab.kube_build.ensure_kube", lambda log: type("K", (), {"bin_dir": "/k"})
+    )
+    with pytest.raises(Stop):
+        lab.up(3, 0, 0, control_plane="real", replace=True, log=said.append)
+    assert "the lab that is up had masters added or removed: replacing it" in said
+
+
+def test_a_node_forwarder_no_record_names_is_stopped(tmp_path):
+    """An added master's forwarder left by a lab taken down without it (it holds its port)."""
+    import sys
+
+    from wizard.lab import forwarder_spawn
+
+    ready = f"--ready-file={tmp_path}/forwarder-m9.ready"  # never a running lab's
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "wizard.lab.forwarder", ready]
+    stray = subprocess.Popen(argv)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "x"])
+    try:
+        recorded = LabState(1, 0, 0, "/r", "ns")
+        deadline = time.monotonic() + 10
+        while stray.pid not in forwarder_spawn.stop_stale_forwarders(recorded, tmp_path):
+            assert time.monotonic() < deadline, "the stray forwarder was not found"
+            time.sleep(0.1)
+        assert stray.wait(10) != 0
+        assert other.poll() is None  # nothing else is touched
+    finally:
+        for proc in (stray, other):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
