@@ -80,7 +80,10 @@ def test_ipv6_vip_renders_bracketed_bind_and_vrrp_version_3():
     plan = build_plan(cases()["haproxy-keepalived-ipv6"])
     files = {f.path: f.content for f in plan.nodes[0].files}
     assert "    bind [::]:8443 v4v6\n" in files["/etc/haproxy/haproxy.cfg"]
-    assert "    server master1 [2001:db8::11]:6443 tcp-ut 1000ms\n" in files["/etc/haproxy/haproxy.cfg"]
+    assert (
+        "    server master1 [2001:db8::11]:6443 tcp-ut 1000ms\n"
+        in files["/etc/haproxy/haproxy.cfg"]
+    )
     keepalived = files["/etc/keepalived/keepalived.conf"]
     assert "    version 3\n" in keepalived
     assert "        2001:db8::100/64 dev eth0\n" in keepalived
