@@ -122,14 +122,19 @@ def main() -> None:
                 ).stdout
                 seen["stats_all_failing"] = all_failing_from_stats(csv)
     finally:
-        for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(started)
     print(json.dumps(seen))
     os._exit(0)
+
+
+def stop(started: list[subprocess.Popen]) -> None:
+    """Every process the scenario started, last first: terminated, killed after 10 s."""
+    for process in reversed(started):
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support.all_failing_scenario import MASTERS, wait_port
+from tests.support.all_failing_scenario import MASTERS, stop, wait_port
 
 SETTLE_S = 3.0
 LIMIT_S = 25.0  # generous: the cutter needs FALL probes (one interval and two connect limits)
@@ -93,12 +93,7 @@ def main() -> None:
         log.close()
         seen["log"] = (Path(codes) / "cutter.log").read_text().splitlines()
     finally:
-        for process in reversed(started):
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(started)
     print(json.dumps(seen))
     os._exit(0)
 

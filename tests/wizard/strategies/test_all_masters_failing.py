@@ -63,13 +63,11 @@ def tls(tmp_path_factory) -> tuple[Path, Path, Path]:
     return cert, key, both
 
 
-def scenario(kind: str, file: Path, tls, codes: Path) -> dict:
-    cert, key, _ = tls
+def in_empty_netns(module: str, *args: str) -> dict:
+    """What ``tests.support.<module>`` printed last (JSON), run under ``unshare -n``: an empty
+    network namespace of its own, only loopback."""
     result = subprocess.run(
-        [
-            *("unshare", "-n", sys.executable, "-m", "tests.support.all_failing_scenario"),
-            *(kind, str(file), str(cert), str(key), str(codes)),
-        ],
+        [*("unshare", "-n", sys.executable, "-m", f"tests.support.{module}"), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -80,6 +78,11 @@ def scenario(kind: str, file: Path, tls, codes: Path) -> dict:
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     print(seen)
     return seen
+
+
+def scenario(kind: str, file: Path, tls, codes: Path) -> dict:
+    cert, key, _ = tls
+    return in_empty_netns("all_failing_scenario", kind, str(file), str(cert), str(key), str(codes))
 
 
 def answers(codes: Path, anonymous: int, authenticated: dict[str, int] | None = None) -> None:
@@ -230,20 +233,9 @@ def test_cutter_cuts_every_session_to_a_silent_master_and_spares_a_request_to_an
     answers(codes, 200)
     cert, key, _ = tls
     profile = loopback_profile("local-nginx", interval=4.0)
-    result = subprocess.run(
-        [
-            *("unshare", "-n", sys.executable, "-m", "tests.support.cutter_cut_scenario"),
-            *(str(cutter_file(profile, codes)), str(cert), str(key)),
-            str(codes),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    seen = in_empty_netns(
+        "cutter_cut_scenario", str(cutter_file(profile, codes)), str(cert), str(key), str(codes)
     )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert seen["open"] == ["answering_busy"], seen
     closed = seen["closed_s"]
     assert closed["silent_busy"] - closed["silent_watch"] < 2.0, seen  # the same round
