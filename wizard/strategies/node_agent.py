@@ -36,6 +36,12 @@ CONFIG_PATH = f"{CONFIG_DIR}/agent.json"
 TOKEN_PATH = f"{CONFIG_DIR}/agent-token"
 CA_PATH = f"{CONFIG_DIR}/agent-ca.crt"
 DEFAULT_PORT = 9446
+# Rebalancing's defaults and bounds, the agent's own (wizard.agent.config.Rebalance): two idle
+# connections a round (one interval), idle both ways for a second.
+REBALANCE_RATIO = 1.25
+REBALANCE_RATIO_RANGE = (1.0, 10.0)
+REBALANCE_PER_ROUND = 2
+REBALANCE_IDLE_S = 1.0
 MIN_PYTHON = (3, 9)
 # The pyz's check on the node: python3 3.9 or later, else a line saying what the node has.
 PYTHON_CHECK = (
@@ -64,9 +70,27 @@ class AgentTable:
         "127.0.0.1", "Metrics address", "where /metrics and /healthz answer on each node"
     )
     listen_port: int = described(DEFAULT_PORT, "Metrics port", "kubeha status reads it")
+    rebalance: bool = described(
+        False,
+        "Rebalance",
+        "after a master returns, close a few idle connections on the busiest (not yet proven "
+        "on the lab)",
+    )
+    rebalance_ratio: float = described(
+        REBALANCE_RATIO,
+        "Rebalance ratio",
+        "stop once the busiest master has at most this times the least busy's connections",
+    )
 
 
-FORM_ORDER = ("enabled", "discovery", "listen_address", "listen_port")
+FORM_ORDER = (
+    "enabled",
+    "discovery",
+    "listen_address",
+    "listen_port",
+    "rebalance",
+    "rebalance_ratio",
+)
 
 
 def agent_of(profile: Profile) -> AgentTable:
@@ -118,6 +142,25 @@ def check_agent(wanted: AgentTable, profile: Profile, proxy_port: int = 0) -> li
                 )
             )
     check_port(problems, f"{TABLE}.listen_port", wanted.listen_port)
+    if wanted.rebalance and not wanted.enabled:
+        problems.append(
+            error(
+                f"{TABLE}.rebalance",
+                wanted.rebalance,
+                "rebalancing runs in the node agent: set agent.enabled = true, or rebalance = false",
+            )
+        )
+    low, high = REBALANCE_RATIO_RANGE
+    ratio = wanted.rebalance_ratio
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not low <= ratio <= high:
+        problems.append(
+            error(
+                f"{TABLE}.rebalance_ratio",
+                ratio,
+                f"a number from {low:g} to {high:g} (the busiest master's connections over the "
+                f"least busy's), e.g. {REBALANCE_RATIO}",
+            )
+        )
     taken = master_ports(profile) | ({proxy_port} if proxy_port else set())
     if wanted.listen_port in taken:
         problems.append(
@@ -166,6 +209,16 @@ def config_text(
         "discovery": (
             {"host": api_host, "port": api_port, "ca_file": CA_PATH, "token_file": TOKEN_PATH}
             if discovery
+            else None
+        ),
+        "rebalance": (
+            {
+                "ratio": float(wanted.rebalance_ratio),
+                "per_round": REBALANCE_PER_ROUND,
+                "idle_s": REBALANCE_IDLE_S,
+                "process": hands.balancer,
+            }
+            if wanted.rebalance
             else None
         ),
     }

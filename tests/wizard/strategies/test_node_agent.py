@@ -15,7 +15,7 @@ import tomli_w
 
 from tests.support.examples import changed, example_profile
 from tests.support.realcheck import check_haproxy, check_nginx, check_unit, have
-from wizard.agent.config import parse_config
+from wizard.agent.config import Rebalance, parse_config
 from wizard.profile_io import parse_profile_text, profile_to_dict
 from wizard.strategies import node_agent, registry
 from wizard.strategies.node_agent import AgentTable
@@ -65,6 +65,18 @@ def test_every_node_gets_the_pyz_first_its_config_and_its_unit(strategy):
     assert config.balancer == {"local-nginx": "nginx", "local-haproxy": "haproxy"}[strategy]
     # every path the plan writes is one the validator knows as kubeha's
     assert set(files) <= set(registry.get(strategy).node_files(profile))
+
+
+@pytest.mark.parametrize("strategy", NODE_LOCAL)
+def test_rebalance_is_off_unless_asked_and_then_the_agent_reads_it(strategy):
+    off = files_of(with_agent(strategy))[node_agent.CONFIG_PATH].content
+    assert json.loads(off)["rebalance"] is None
+    assert parse_config(off).rebalance is None
+    on = with_agent(strategy, rebalance=True, rebalance_ratio=1.5)
+    config = parse_config(files_of(on)[node_agent.CONFIG_PATH].content)  # the agent's reader
+    balancer = {"local-nginx": "nginx", "local-haproxy": "haproxy"}[strategy]
+    # the agent's own defaults per round and idle time; only its balancer's connections
+    assert config.rebalance == Rebalance(per_round=2, idle_ms=1000, ratio=1.5, process=balancer)
 
 
 def test_discovery_off_writes_no_discovery_and_needs_no_token():
@@ -169,6 +181,9 @@ def test_haproxy_gets_a_spare_slot_per_master_that_haproxy_reads(tmp_path):
         ({"listen_port": 6443}, "agent.listen_port", "expected another port"),
         ({"listen_port": 0}, "agent.listen_port", "expected a port from 1 to 65535"),
         ({"listen_address": "nowhere"}, "agent.listen_address", "expected an IPv4 or IPv6"),
+        ({"enabled": False, "rebalance": True}, "agent.rebalance", "set agent.enabled = true"),
+        ({"rebalance_ratio": 0.5}, "agent.rebalance_ratio", "a number from 1 to 10"),
+        ({"rebalance_ratio": 11.0}, "agent.rebalance_ratio", "a number from 1 to 10"),
     ],
 )
 @pytest.mark.parametrize("strategy", NODE_LOCAL)
@@ -187,12 +202,14 @@ def test_a_metrics_address_off_loopback_is_a_warning():
 
 
 def test_the_table_reads_and_writes_back_in_a_profile():
-    profile = with_agent("local-haproxy", discovery=True, listen_port=9555)
+    profile = with_agent(
+        "local-haproxy", discovery=True, listen_port=9555, rebalance=True, rebalance_ratio=1.5
+    )
     text = tomli_w.dumps(profile_to_dict(profile))
     assert "[agent]" in text
     again = parse_profile_text(text).profile
     assert again is not None and node_agent.agent_of(again) == AgentTable(
-        True, True, "127.0.0.1", 9555
+        True, True, "127.0.0.1", 9555, True, 1.5
     )
 
 
