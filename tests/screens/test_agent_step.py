@@ -32,9 +32,7 @@ async def test_the_agent_is_a_choice_on_the_strategy_step(strategy) -> None:
 
 
 async def test_rebalance_is_shown_off_and_its_ratio_reaches_the_agents_config() -> None:
-    app = make_app(
-        profile=example("local-haproxy"), engine=FakeEngine(), initial_step="balancer"
-    )
+    app = make_app(profile=example("local-haproxy"), engine=FakeEngine(), initial_step="balancer")
     async with app.run_test(size=(120, 60)) as pilot:
         rebalance = app.screen.query_one("#f-agent-rebalance", Checkbox)
         ratio = app.screen.query_one("#f-agent-rebalance-ratio", Input)
