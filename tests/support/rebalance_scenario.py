@@ -4,8 +4,11 @@ agent's own rebalance step (``wizard.agent.__main__.rebalancer_of`` of the agent
 renders: ``ss -tnpi`` to read, ``ss -K`` to close) against this kernel, inside an empty network
 namespace (``unshare -n``: loopback only, nothing can leave).
 
-Run as ``unshare -n python -m tests.support.rebalance_scenario HAPROXY_CFG AGENT_JSON CERT KEY
-ADMIN_SOCK``. The first master's listener is closed (haproxy marks it down); CLIENTS clients
+Run as ``unshare -n python -m tests.support.rebalance_scenario BALANCER CONFIG AGENT_JSON CERT KEY
+ADMIN_SOCK``: BALANCER haproxy (CONFIG its haproxy.cfg, ADMIN_SOCK its admin socket, read for
+when it marks a master down and up) or nginx (CONFIG its kube-nginx.conf; no active checks: a
+refused connect is retried on another master, and a master that refused waits out its
+fail_timeout). The first master's listener is closed (the balancer marks it down); the clients
 connect through haproxy, so every one lands on the other two: watches (a GET answered with a
 chunked stream that stays open) and kept-alive connections (a GET answered, then quiet), and
 SLOW clients whose request stays unanswered (in flight) until the end. The first master comes
@@ -43,6 +46,7 @@ RETURNING = MASTERS[0]
 WATCHES, KEPT_ALIVE, SLOW = 6, 6, 2
 LIMIT_S = 90.0  # generous: two closes a second bring 14 connections within 1.25x in a few
 STATE_LIMIT_S = 30.0
+NGINX_FAIL_TIMEOUT_S = 10  # local-nginx's fail_timeout
 stopping = threading.Event()
 answer_slow = threading.Event()
 
@@ -218,9 +222,10 @@ def spread(clients: list[Client]) -> dict[str, int]:
     return counts
 
 
-def kernel_spread(members: tuple[Member, ...]) -> dict[str, int]:
+def kernel_spread(members: tuple[Member, ...], process: str) -> dict[str, int]:
+    """The balancer's connections per master, as the agent reads them from the kernel."""
     counts = dict.fromkeys(MASTERS, 0)
-    for conn in read_node(members, "haproxy"):
+    for conn in read_node(members, process):
         counts[conn.master.address] += 1
     return counts
 
@@ -231,7 +236,7 @@ def balanced(counts: dict[str, int], ratio: float) -> bool:
 
 
 def main() -> None:
-    haproxy_cfg, agent_json, cert, key, admin = sys.argv[1:6]
+    balancer, balancer_cfg, agent_json, cert, key, admin = sys.argv[1:7]
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     config = parse_config(Path(agent_json).read_text())  # the agent's own reader
     wanted = config.rebalance or Rebalance()  # without it the agent closes nothing
@@ -243,13 +248,20 @@ def main() -> None:
     try:
         for address in MASTERS:
             wait_port(address, 6443)
-        started.append(subprocess.Popen(["haproxy", "-db", "-f", haproxy_cfg]))
+        if balancer == "haproxy":
+            started.append(subprocess.Popen(["haproxy", "-db", "-f", balancer_cfg]))
+        else:
+            folder = str(Path(balancer_cfg).parent) + "/"
+            command = ["nginx", "-c", balancer_cfg, "-p", folder, "-g", "daemon off;"]
+            started.append(subprocess.Popen(command))
         wait_port(*PROXY)
-        for address in MASTERS:
-            wait_state(admin, address, "UP")
+        if balancer == "haproxy":
+            for address in MASTERS:
+                wait_state(admin, address, "UP")
         servers[RETURNING].shutdown()  # its listener closed: the master is down
         servers[RETURNING].server_close()
-        wait_state(admin, RETURNING, "DOWN")
+        if balancer == "haproxy":
+            wait_state(admin, RETURNING, "DOWN")
         clients = [
             Client(kind)
             for kind, count in (("watch", WATCHES), ("kept-alive", KEPT_ALIVE), ("slow", SLOW))
@@ -265,9 +277,12 @@ def main() -> None:
             time.sleep(0.2)
         seen["before"] = spread(clients)
         servers[RETURNING] = serve(RETURNING, cert, key)  # back
-        seen["returned_after_s"] = round(wait_state(admin, RETURNING, "UP"), 1)
+        if balancer == "haproxy":
+            seen["returned_after_s"] = round(wait_state(admin, RETURNING, "UP"), 1)
+        else:
+            time.sleep(NGINX_FAIL_TIMEOUT_S + 1)  # nginx tries a master that refused again
         time.sleep(1.5)  # every connection idle for the agent's idle time
-        seen["kernel_before"] = kernel_spread(members)
+        seen["kernel_before"] = kernel_spread(members, wanted.process)
         closed, rounds, start = 0, 0, time.monotonic()
         ratio = wanted.ratio
         for _ in range(int(LIMIT_S)):  # one step a round, as the agent's loop
@@ -278,26 +293,29 @@ def main() -> None:
             if (
                 all(c.master for c in clients)
                 and balanced(now, ratio)
-                and balanced(kernel_spread(members), ratio)
+                and balanced(kernel_spread(members, wanted.process), ratio)
             ):
                 break
         seen["balanced_after_s"] = round(time.monotonic() - start, 1)
         seen["rounds"] = rounds
         seen["closed"] = closed
         seen["after"] = spread(clients)
-        seen["kernel_after"] = kernel_spread(members)
+        seen["kernel_after"] = kernel_spread(members, wanted.process)
         seen["all_connected"] = all(c.master for c in clients)
         seen["slow_on"] = [c.master for c in clients if c.kind == "slow"]
         # The hardest case for the requests in flight: every connection the agent's reading of
         # the kernel calls idle, on every master, closed at once; the in-flight ones must stay.
         time.sleep(1.5)
-        conns = read_node(members, "haproxy")
+        conns = read_node(members, wanted.process)
         idle = [c for c in conns if c.idle(wanted.idle_ms)]
         seen["swept"] = sum(1 for c in idle if close(c))
         seen["not_idle"] = len(conns) - len(idle)
         for _ in range(int(STATE_LIMIT_S / 0.2)):
             time.sleep(0.2)
-            if all(c.master for c in clients) and sum(kernel_spread(members).values()) >= 14:
+            if (
+                all(c.master for c in clients)
+                and sum(kernel_spread(members, wanted.process).values()) >= 14
+            ):
                 break
         seen["all_connected_after_sweep"] = all(c.master for c in clients)
         answer_slow.set()  # the in-flight requests are answered now, on the connection they had

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,47 +20,78 @@ import pytest
 
 from tests.support.all_failing_scenario import MASTERS
 from tests.support.examples import changed, example_profile
-from wizard.profile import Master
-from wizard.strategies import local_haproxy, node_agent, registry
+from tests.support.realcheck import STREAM_MODULE
+from wizard.profile import Master, Profile
+from wizard.strategies import local_haproxy, local_nginx, node_agent, registry
 
 ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "haproxy", "openssl", "ss")),
-    reason="needs root, unshare, haproxy, openssl and ss",
+    os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "openssl", "ss")),
+    reason="needs root, unshare, openssl and ss",
 )
 
 
-def rendered(folder: Path) -> tuple[Path, Path, Path]:
-    """haproxy.cfg (its sockets moved into ``folder``, no user switch) and agent.json of a
-    local-haproxy profile with the agent and its rebalancing on, masters on 127.0.0.2-4."""
-    profile = example_profile("local-haproxy")
+def loopback_profile(strategy: str) -> Profile:
+    """The example profile of ``strategy``, masters on 127.0.0.2-4, the agent and its
+    rebalancing on."""
+    profile = example_profile(strategy)
     profile = dataclasses.replace(
         profile, masters=tuple(Master(f"m{i}", a, 6443) for i, a in enumerate(MASTERS, 1))
     )
-    profile = changed(profile, "agent", enabled=True, rebalance=True)
-    admin = folder / "admin.sock"
-    text = (
-        local_haproxy.config(profile)
-        .replace(local_haproxy.ADMIN_SOCKET, str(admin))
-        .replace(local_haproxy.STATS_SOCKET, str(folder / "stats.sock"))
-    )
-    text = "\n".join(
-        line for line in text.splitlines() if line.strip() not in ("user haproxy", "group haproxy")
-    )
-    assert "balance leastconn" in text
-    cfg = folder / "haproxy.cfg"
-    cfg.write_text(text + "\n")
-    plan = registry.get("local-haproxy").plan(profile)
+    return changed(profile, "agent", enabled=True, rebalance=True)
+
+
+def rendered(strategy: str, folder: Path) -> tuple[Path, Path, Path]:
+    """The balancer's config as rendered (its sockets, pid file and include moved into
+    ``folder``, no user switch), the node's agent.json, and haproxy's admin socket."""
+    profile = loopback_profile(strategy)
+    files = {f.path: f for f in registry.get(strategy).plan(profile).nodes[0].files}
     agent_json = folder / "agent.json"
-    agent_json.write_text(
-        next(f.content for f in plan.nodes[0].files if f.path == node_agent.CONFIG_PATH)
-    )
+    agent_json.write_text(files[node_agent.CONFIG_PATH].content)
+    admin = folder / "admin.sock"
+    if strategy == "local-haproxy":
+        text = (
+            local_haproxy.config(profile)
+            .replace(local_haproxy.ADMIN_SOCKET, str(admin))
+            .replace(local_haproxy.STATS_SOCKET, str(folder / "stats.sock"))
+        )
+        text = "\n".join(
+            line
+            for line in text.splitlines()
+            if line.strip() not in ("user haproxy", "group haproxy")
+        )
+        assert "balance leastconn" in text
+        cfg = folder / "haproxy.cfg"
+    else:
+        include = local_nginx.upstream_include(profile)
+        (folder / "upstream.conf").write_text(files[include].content)
+        text = files[local_nginx.layout(profile)["conf"]].content.replace(
+            include, str(folder / "upstream.conf")
+        )
+        text = re.sub(r"(?m)^pid .*;$", f"pid {folder}/nginx.pid;", text)
+        if "load_module" not in text and not built_in_stream():
+            text = STREAM_MODULE + "\n" + text
+        assert "least_conn;" in text
+        cfg = folder / "kube-nginx.conf"
+    cfg.write_text(text + "\n")
     return cfg, agent_json, admin
 
 
-def test_connections_spread_back_within_the_ratio_and_no_request_fails(tmp_path):
-    cfg, agent_json, admin = rendered(tmp_path)
+def built_in_stream() -> bool:
+    version = subprocess.run(["nginx", "-V"], capture_output=True, text=True, timeout=10)
+    return "--with-stream " in version.stderr + " "
+
+
+@pytest.mark.parametrize(
+    ("strategy", "balancer"), [("local-haproxy", "haproxy"), ("local-nginx", "nginx")]
+)
+def test_connections_spread_back_within_the_ratio_and_no_request_fails(
+    tmp_path, strategy, balancer
+):
+    if not shutil.which(balancer):
+        pytest.skip(f"needs {balancer}")
+    cfg, agent_json, admin = rendered(strategy, tmp_path)
     assert json.loads(agent_json.read_text())["rebalance"]["ratio"] == 1.25
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     subprocess.run(
@@ -74,7 +106,7 @@ def test_connections_spread_back_within_the_ratio_and_no_request_fails(tmp_path)
     result = subprocess.run(
         [
             *("unshare", "-n", sys.executable, "-m", "tests.support.rebalance_scenario"),
-            *(str(cfg), str(agent_json), str(cert), str(key), str(admin)),
+            *(balancer, str(cfg), str(agent_json), str(cert), str(key), str(admin)),
         ],
         capture_output=True,
         text=True,
