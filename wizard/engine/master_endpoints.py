@@ -11,42 +11,26 @@ one: it may not answer SSH yet, and it is not in the profile the command connect
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 
-from wizard.engine.api_objects import Kubectl
+from wizard.agent.endpoints import BadEndpoints, members_of_endpoints
+from wizard.engine.api_objects import ApiError, Kubectl
 from wizard.engine.remote import RemoteNode
 from wizard.engine.run_phases.agent_access import KUBECONFIGS
 from wizard.errors import CheckFailed
-from wizard.netaddr import host_port
+from wizard.retrofit.api_objects import ObjectRef
 from wizard.textsafe import printable
 
-ENDPOINTS = ("get", "endpoints", "kubernetes", "-n", "default", "-o", "json")
+# Only read: the path (the field kubeha would change) is empty.
+ENDPOINTS = ObjectRef("Endpoints", "default", "kubernetes", ())
 
 
 def members(data: object) -> set[str]:
-    """``ADDRESS:PORT`` of every ready apiserver the Endpoints object names (its ``https``
-    port, or its only port); an object of another shape names none."""
-    found: set[str] = set()
-    if not isinstance(data, dict):
-        return found
-    subsets = data.get("subsets")
-    for subset in subsets if isinstance(subsets, list) else ():
-        if not isinstance(subset, dict):
-            continue
-        ports = [p for p in subset.get("ports") or () if isinstance(p, dict)]
-        chosen = [p for p in ports if p.get("name") == "https"] or ports[:1]
-        addresses = [a for a in subset.get("addresses") or () if isinstance(a, dict)]
-        for port in chosen:
-            number = port.get("port")
-            if not isinstance(number, int):
-                continue
-            for address in addresses:
-                ip = address.get("ip")
-                if isinstance(ip, str) and ip:
-                    found.add(host_port(ip, number))
-    return found
+    """``ADDRESS:PORT`` of every ready apiserver the Endpoints object names (its ``https`` port,
+    or its only port), read as every node's agent reads it; another shape: :class:`BadEndpoints`
+    naming the field."""
+    return {str(member) for member in members_of_endpoints(data)}
 
 
 def kubectl_on(open_node: Callable[[str], RemoteNode], names: Sequence[str]) -> Kubectl:
@@ -78,18 +62,14 @@ def kubectl_on(open_node: Callable[[str], RemoteNode], names: Sequence[str]) -> 
 
 def read_members(kubectl: Kubectl) -> set[str]:
     """The apiservers the ``default/kubernetes`` Endpoints name now (``ADDRESS:PORT``)."""
-    result = kubectl.node.run(kubectl._argv(*ENDPOINTS), timeout=40)
-    if not result.ok:
-        raise CheckFailed(
-            f"kubectl get endpoints default/kubernetes on {kubectl.node_name} failed: "
-            + printable(result.stderr.strip()[:300])
-        )
+    where = f"kubectl get endpoints default/kubernetes on {kubectl.node_name}"
     try:
-        return members(json.loads(result.stdout))
-    except ValueError:
-        raise CheckFailed(
-            f"kubectl on {kubectl.node_name} answered something that is not JSON"
-        ) from None
+        data = kubectl.get(ENDPOINTS)
+        return members(data) if data is not None else set()
+    except ApiError as error:
+        raise CheckFailed(f"{where}: {printable(str(error))}") from None
+    except BadEndpoints as error:
+        raise CheckFailed(f"{where}: {printable(str(error))}") from None
 
 
 def wait_until_named(

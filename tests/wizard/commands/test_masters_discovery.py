@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.fake_node import FakeCluster, FakeNode
+from wizard.agent.endpoints import BadEndpoints
 from wizard.cli import main
 from wizard.engine import master_endpoints
 from wizard.engine.connector import SshConnector
@@ -168,14 +169,16 @@ def test_members_reads_the_https_port_of_every_subset() -> None:
             {"addresses": [{"ip": "10.0.0.11"}, {"ip": "fd00::12"}],
              "ports": [{"name": "metrics", "port": 1}, {"name": "https", "port": 6443}]},
             {"addresses": [{"ip": "10.0.0.13"}], "ports": [{"port": 7443}]},
-            "junk",
         ]
     }  # fmt: skip
     assert master_endpoints.members(body) == {
         "10.0.0.11:6443", "[fd00::12]:6443", "10.0.0.13:7443"
     }  # fmt: skip
     assert master_endpoints.members({"subsets": None}) == set()
-    assert master_endpoints.members("not a map") == set()
+    with pytest.raises(BadEndpoints, match="subsets\\[0\\]: 'junk': expected an object"):
+        master_endpoints.members({"subsets": ["junk"]})
+    with pytest.raises(BadEndpoints, match="expected 'Endpoints'"):
+        master_endpoints.members("not a map")
 
 
 def test_wait_until_named_returns_when_it_appears_and_names_what_was_there() -> None:
