@@ -65,7 +65,6 @@ _SUDO_WRONG_PASSWORD = ("incorrect password", "sorry, try again", "no password w
 _SUDO_NOT_ALLOWED = ("is not in the sudoers file", "is not allowed to", "may not run sudo")
 _SUDO_NEEDS_TTY = ("you must have a tty",)
 
-# Run once on connect: who we are, and whether sudo works without a password. Fixed text.
 # The login user's private upload folder for one connection, and the sweep of the ones that
 # connections which dropped before their close could remove them left behind (a master cut
 # mid-apply). A folder is kubeha's only when all of this holds: its name is mktemp's
@@ -94,6 +93,7 @@ done
 echo "$d"
 """
 
+# Run once on connect: who we are, and whether sudo works without a password. Fixed text.
 _WHOAMI = 'echo "uid=$(id -u)"; if [ "$(id -u)" != 0 ]; then sudo -n true 2>&1; echo "sudo=$?"; fi'
 
 
