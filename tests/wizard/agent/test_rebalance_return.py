@@ -13,18 +13,16 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.all_failing_scenario import MASTERS
 from tests.support.examples import changed, example_profile
+from tests.support.netns_scenario import in_empty_netns, self_signed
 from tests.support.realcheck import STREAM_MODULE
 from wizard.profile import Master, Profile
 from wizard.strategies import local_haproxy, local_nginx, node_agent, registry
-
-ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "openssl", "ss")),
@@ -93,31 +91,17 @@ def test_connections_spread_back_within_the_ratio_and_no_request_fails(
         pytest.skip(f"needs {balancer}")
     cfg, agent_json, admin = rendered(strategy, tmp_path)
     assert json.loads(agent_json.read_text())["rebalance"]["ratio"] == 1.25
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=kube-apiserver", "-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    result = subprocess.run(
-        [
-            *("unshare", "-n", sys.executable, "-m", "tests.support.rebalance_scenario"),
-            *(balancer, str(cfg), str(agent_json), str(cert), str(key), str(admin)),
-        ],
-        capture_output=True,
-        text=True,
+    cert, key = self_signed(tmp_path)
+    seen = in_empty_netns(
+        "rebalance_scenario",
+        balancer,
+        str(cfg),
+        str(agent_json),
+        str(cert),
+        str(key),
+        str(admin),
         timeout=300,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    print(result.stderr[-2000:])
-    print(seen)
     returning = MASTERS[0]
     assert seen["before"][returning] == 0, seen  # every client landed on the other two
     assert sum(seen["before"].values()) == 14, seen

@@ -10,21 +10,19 @@ ipvs: tests/wizard/strategies/test_ipvs_units.py (no IPVS in this kernel)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support.examples import example_profile
+from tests.support.netns_scenario import in_empty_netns
 from wizard.profile import Master, Profile
 from wizard.strategies import haproxy_keepalived, local_haproxy
 from wizard.strategies.common import ALL_FAILING_FILE, CUTTER_MARKS_DIR, session_cutter_files
 
-ROOT = Path(__file__).resolve().parents[3]
 MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 needs_netns = pytest.mark.skipif(
@@ -61,23 +59,6 @@ def tls(tmp_path_factory) -> tuple[Path, Path, Path]:
     both = folder / "client.pem"
     both.write_text(cert.read_text() + key.read_text())
     return cert, key, both
-
-
-def in_empty_netns(module: str, *args: str) -> dict:
-    """What ``tests.support.<module>`` printed last (JSON), run under ``unshare -n``: an empty
-    network namespace of its own, only loopback."""
-    result = subprocess.run(
-        [*("unshare", "-n", sys.executable, "-m", f"tests.support.{module}"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    print(seen)
-    return seen
 
 
 def scenario(kind: str, file: Path, tls, codes: Path) -> dict:

@@ -6,11 +6,9 @@ the health check's patience, the master is marked down."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,10 +16,9 @@ import pytest
 from tests.support.deadlines import on_loaded_host
 from tests.support.examples import example_profile
 from tests.support.haproxy_cut_scenario import CLIENT_TIMEOUT_S, WATCH_LIMIT_S
+from tests.support.netns_scenario import in_empty_netns, self_signed
 from wizard.profile import Master
 from wizard.strategies import local_haproxy
-
-ROOT = Path(__file__).resolve().parents[3]
 
 needs_netns = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(p) for p in ("unshare", "nft", "haproxy", "openssl")),
@@ -130,29 +127,10 @@ def scenario_config(tmp_path: Path) -> tuple[Path, Path]:
 def test_a_vanished_master_loses_no_request_and_its_watch_is_closed(tmp_path):
     config, socket_path = scenario_config(tmp_path)
     assert subprocess.run(["haproxy", "-c", "-q", "-f", str(config)]).returncode == 0
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-subj", "/CN=kube-apiserver", "-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
+    cert, key = self_signed(tmp_path)
+    seen = in_empty_netns(
+        "haproxy_cut_scenario", str(config), str(cert), str(key), str(socket_path), timeout=90
     )
-    result = subprocess.run(
-        [
-            *("unshare", "-n", sys.executable, "-m", "tests.support.haproxy_cut_scenario"),
-            *(str(config), str(cert), str(key), str(socket_path)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
     print(seen)
     assert seen["requests_after_cut"] >= 30, seen
     assert seen["failed_after_cut"] == 0, seen
