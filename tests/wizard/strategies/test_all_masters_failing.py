@@ -74,8 +74,13 @@ def answers(codes: Path, anonymous: int, authenticated: dict[str, int] | None = 
             (codes / f"{address}.authenticated").write_text(f"{authenticated[address]}\n")
 
 
-def cutter_file(profile: Profile, codes: Path) -> Path:
+def cutter_file(profile: Profile, codes: Path, idle_ms: int | None = None) -> Path:
+    """The rendered cutter with its /run paths in ``codes``; ``idle_ms``: how long a socket
+    must have sent nothing to count as idle (the same rule at any value)."""
     text = session_cutter_files(profile)[0].content
+    if idle_ms is not None:
+        assert "\nIDLE_MS=500\n" in text
+        text = text.replace("\nIDLE_MS=500\n", f"\nIDLE_MS={idle_ms}\n")
     text = text.replace(ALL_FAILING_FILE, str(codes / "all-masters-failing"))
     text = text.replace(CUTTER_MARKS_DIR, str(codes / "marks"))
     path = codes / "cutter.sh"
@@ -215,7 +220,11 @@ def test_cutter_cuts_every_session_to_a_silent_master_and_spares_a_request_to_an
     cert, key, _ = tls
     profile = loopback_profile("local-nginx", interval=4.0)
     seen = in_empty_netns(
-        "cutter_cut_scenario", str(cutter_file(profile, codes)), str(cert), str(key), str(codes)
+        "cutter_cut_scenario",
+        # 3 s, not 0.5 s: a loaded host may stall the scenario's sender (a byte every 0.1 s)
+        # past half a second, and the request in flight would look idle.
+        str(cutter_file(profile, codes, idle_ms=3000)),
+        *(str(cert), str(key), str(codes)),
     )
     assert seen["open"] == ["answering_busy"], seen
     closed = seen["closed_s"]
