@@ -106,8 +106,7 @@ def run_masters(args: argparse.Namespace) -> int:
         raise CheckFailed(f"{path}: after {what}, the profile is not valid:\n{lines}") from None
     refuse_example_addresses(profile, "masters")
     out = sys.stderr if args.json else sys.stdout
-    before = ", ".join(m.name for m in old.masters)
-    print(f"{what}: masters {before} -> {', '.join(m.name for m in profile.masters)}", file=out)
+    print(f"{what}: {profile_change(old, profile)}", file=out)
     if discovery_on(old) and discovery_on(profile):
         return by_discovery(args, path, old, profile, out)
     options = ApplyOptions(
