@@ -16,12 +16,21 @@ from tests.support.kubeadm_fixture import group_kubeadm_modules
 # conftest would be a second session fixture, waiting forever on the first one's lock.
 from tests.support.lab_fixture import lab  # noqa: F401
 from tests.support.lab_shapes import group_lab_kinds
+from tests.support.module_times import record, summary
 from wizard.profile import Profile
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     group_kubeadm_modules(items)
     group_lab_kinds(items)  # the real control plane's modules together, the dual-stack lab's too
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    record(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    summary(terminalreporter)
 
 
 @pytest.fixture(autouse=True)
