@@ -1,7 +1,8 @@
-"""``kubeha status PROFILE [--json]``: every node x every master, as each node's balancer sees
-it, read from the nodes' agents in parallel (``wizard.status``). Live in a terminal (Textual,
-imported only here), once with ``--json``. Reads only: nothing on a node changes. Exit 1 when a
-node is not healthy (``--json``)."""
+"""``kubeha status PROFILE [--json [--follow [--for S]]]``: every node x every master, as each
+node's balancer sees it, read from the nodes' agents in parallel (``wizard.status``). Live in a
+terminal (Textual, imported only here), once with ``--json`` (exit 1 when a node is not healthy),
+or with ``--json --follow`` every change as it happens, one line each (``wizard.status.follow``).
+Reads only: nothing on a node changes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from wizard.status.fleet import (
     read_fleet,
     to_json,
 )
+from wizard.status.follow import follow
 from wizard.strategies import node_agent
 
 if TYPE_CHECKING:
@@ -58,6 +60,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     status.add_argument(
         "--timeout", type=seconds, default=3.0, help="seconds a node has to answer (default 3)"
+    )
+    status.add_argument(
+        "--follow",
+        action="store_true",
+        help="with --json: the first read, then one line per change as it happens",
+    )
+    status.add_argument(
+        "--for",
+        dest="for_s",
+        type=seconds,
+        default=None,
+        help="with --follow: stop after these seconds (default: until Ctrl-C)",
     )
     status.set_defaults(func=run_status)
 
@@ -119,6 +133,10 @@ def fetch_through(sessions: NodeSessions) -> Callable[[Target, float], str]:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    if args.follow and not args.json:
+        raise UsageError("kubeha status --follow prints JSON lines: add --json")
+    if args.for_s is not None and not args.follow:
+        raise UsageError("kubeha status --for goes with --follow")
     profile, targets, over_ssh = targets_of(args)
     name = profile.name
     if not args.json and not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -134,7 +152,15 @@ def run_status(args: argparse.Namespace) -> int:
         close()
 
 
+def _write_now(line: str) -> None:
+    """A line out at once: a follower reads each change as it happens, through a pipe too."""
+    sys.stdout.write(line)
+    sys.stdout.flush()
+
+
 def _show(args: argparse.Namespace, name: str, reader: Callable[[], list[NodeStatus]]) -> int:
+    if args.json and args.follow:
+        return follow(reader, args.interval, args.for_s, _write_now)
     if args.json:
         statuses = reader()
         sys.stdout.write(to_json(statuses) + "\n")
