@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.real_clients import Agent, deployment, kubectl, prepare, uninstall_all
+from bench.status_follow import StatusFollower, step_changes
 from wizard.agent.metrics import parse
 from wizard.cli import main as kubeha
 from wizard.engine.apply import run_apply
@@ -167,8 +168,15 @@ def counting() -> tuple[Counter[str], Callable[[], None]]:
 
 
 def replace_step(
-    lab: Lab, path: Path, old: str, new: str, nodes: list[str], watch: EndpointWatch | None
+    lab: Lab,
+    path: Path,
+    old: str,
+    new: str,
+    nodes: list[str],
+    watch: EndpointWatch | None,
+    follower: StatusFollower | None = None,
 ) -> dict[str, Any]:
+    old_member = f"{lab.node(old).address}:6443"
     added = lab_masters.add_master(log=log)
     lab.refresh()
     member = f"{added.address}:6443"
@@ -207,6 +215,11 @@ def replace_step(
         ),
         "seen_up_after_command_start_s": {n: round(t - t0, 2) for n, t in used.items()},
     }
+    if follower is not None:  # what `kubeha status --follow` showed of this step, per node
+        time.sleep(3)  # its next reads (every 0.5 s, over SSH) catch up
+        step["status_follow_after_endpoint_s"] = step_changes(
+            follower.changes, t0 - 5, member, old_member, began
+        )
     log(json.dumps(step))
     return step
 
@@ -306,16 +319,20 @@ def run(mode: str) -> dict[str, Any]:
         result["restart"].update(tally(every, began, ended))
         log(json.dumps(result["restart"]))
         watch = EndpointWatch(lab, "w1")
+        # An operator's view beside it: kubeha status --follow (its own SSH connection to each
+        # node, an observer: not counted as the command's sessions).
+        follower = StatusFollower(path, 0.5, 1800)
         steps = []
         try:
             for old, new in STEPS:
                 living = [n for n in nodes if n in agents]
-                steps.append(replace_step(lab, path, old, new, living, watch))
+                steps.append(replace_step(lab, path, old, new, living, watch, follower))
                 agents.pop(old).stop()  # its clients end before its node goes
                 lab_masters.remove_master(old, log=log)
                 lab.refresh()
         finally:
             watch.stop()
+            follower.stop()
         result["steps"] = steps
         result["replacement"] = tally(every, ended, time.time())
     finally:
@@ -338,7 +355,22 @@ def summary(steps: list[dict[str, Any]]) -> dict[str, Any]:
         "seen_up_after_command_start": over("seen_up_after_command_start_s"),
         "ssh_to_workers": sum(s["ssh_to_workers"] for s in steps),
         "command": spread([s["command_s"] for s in steps]),
+        "status_new_up": followed(steps, "new up"),
+        "status_old_removed": followed(steps, "old removed"),
     }
+
+
+def followed(steps: list[dict[str, Any]], label: str) -> dict[str, float]:
+    """The spread of one change as ``kubeha status --follow`` showed it, over steps and nodes."""
+    return spread(
+        [
+            seconds
+            for s in steps
+            for per_node in (s.get("status_follow_after_endpoint_s") or {}).values()
+            for name, seconds in per_node.items()
+            if name == label
+        ]
+    )
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -371,6 +403,14 @@ def markdown(result: dict[str, Any]) -> str:
     both(
         "command start -> node's agent reports it up",
         lambda r: fig(r["seen_up_after_command_start"]),
+    )
+    both(
+        "endpoint -> `kubeha status --follow` shows it up (reads every 0.5 s)",
+        lambda r: fig(r.get("status_new_up") or {}),
+    )
+    both(
+        "endpoint -> `kubeha status --follow` shows the old one removed",
+        lambda r: fig(r.get("status_old_removed") or {}),
     )
     if on.get("replacement"):
         rep = on["replacement"]

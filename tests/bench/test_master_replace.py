@@ -63,3 +63,23 @@ def test_markdown_puts_both_modes_side_by_side() -> None:
     assert "| SSH sessions to workers | 0 | - |" in text
     assert "| requests during the replacements | 12,000, 0 failed (3 sent again" in text
     assert "1.0 s (0.5-2.0)" in text
+
+
+def test_each_steps_changes_as_status_follow_showed_them() -> None:
+    from bench.master_replace import followed
+    from bench.status_follow import step_changes
+
+    new, old = "10.77.0.14:6443", "10.77.0.11:6443"
+    changes = [
+        {"node": "w1", "what": "up", "master": new, "at": 90.0},  # before the step: not its
+        {"node": "w1", "what": "added", "master": new, "at": 101.0},
+        {"node": "w1", "what": "up", "master": new, "at": 101.5},
+        {"node": "w1", "what": "up", "master": new, "at": 109.0},  # the first counts
+        {"node": "w2", "what": "removed", "master": old, "at": 104.0},
+        {"node": "w2", "what": "connections", "master": old, "at": 104.0},
+    ]
+    got = step_changes(changes, 95.0, new, old, 100.0)
+    assert got == {"w1": {"new added": 1.0, "new up": 1.5}, "w2": {"old removed": 4.0}}
+    steps = [{"status_follow_after_endpoint_s": got}, {}]
+    assert followed(steps, "new up") == {"median": 1.5, "min": 1.5, "max": 1.5}
+    assert followed(steps, "old draining") == {}
