@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 from wizard.agent.metrics import parse
@@ -20,6 +20,7 @@ from wizard.jsonlines import json_line
 from wizard.netaddr import host_port
 
 DEFAULT_CONCURRENCY = 64
+ROUND_GRACE_S = 5.0  # a read's deadline: twice the per-node timeout and this (SSH's own hop)
 MAX_SCRAPE = 1 << 20
 
 
@@ -132,8 +133,22 @@ def read_fleet(
 
     if not targets:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets)))) as pool:
-        return list(pool.map(one, targets))
+    # A fetch bounds itself (HTTP: ``timeout_s``; over SSH: the command's timeout), but an SSH
+    # connection to a node that vanished may wait far longer (a forwarder that accepts and never
+    # gives the banner): the read ends at its own deadline, and such a node is an error in it.
+    deadline_s = 2 * timeout_s + ROUND_GRACE_S
+    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets))))
+    try:
+        futures = [pool.submit(one, target) for target in targets]
+        wait(futures, timeout=deadline_s)
+        return [
+            f.result()
+            if f.done()
+            else NodeStatus(t.node, error=f"{t.url}: no answer within {deadline_s:g} s")
+            for f, t in zip(futures, targets, strict=True)
+        ]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def masters_of(statuses: Iterable[NodeStatus]) -> list[str]:

@@ -161,3 +161,28 @@ def test_a_bad_option_names_itself(tmp_path, bad):
         timeout=120,
     )
     assert done.returncode == 2 and bad[0] in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_node_that_hangs_past_every_timeout_does_not_hold_the_others(agents):
+    """A fetch that never ends (an SSH connection to a vanished node whose forwarder accepts
+    and never answers): the read ends at its deadline, that node an error, the others read."""
+    import time
+
+    from wizard.status import fleet
+
+    release = threading.Event()
+
+    def fetch(target: Target, timeout_s: float) -> str:
+        if target.node == "w2":
+            release.wait(60)  # far past the read's deadline
+        return fleet.http_fetch(target, timeout_s)
+
+    started = time.monotonic()
+    try:
+        found = read_fleet(agents[:2], fetch, timeout_s=0.5)
+    finally:
+        release.set()
+    took = time.monotonic() - started
+    assert took < 30, took  # the deadline is 2 x 0.5 + 5 s; 60 s if it waited on w2
+    assert found[0].ok and not found[0].error
+    assert found[1].node == "w2" and "no answer within 6 s" in found[1].error
