@@ -102,16 +102,22 @@ def _wait(what: str, seconds: float, check: Callable[[], str | None]) -> None:
         time.sleep(0.5)
 
 
+def free_master_indexes(used: list[int], first: int, most: int) -> list[int]:
+    """The indexes a new master may take: after every master's and after the lab's ``first``
+    masters (m5 after m2, m3, m4; m4 after m1, m2 once m3 went). A removed master's name and
+    SSH port are not given to a new one: the lab's own forwarder keeps the first masters'
+    ports, and a known_hosts line or a client may still name an old one."""
+    return list(range(max([*used, first]) + 1, most + 1))
+
+
 def add_master(log: Log = lab._quiet) -> NodeState:
     """Add the next master (m4, m5, ...: after the highest there) to the running real lab;
     its record once its apiserver answers /readyz ok."""
     require_root()
     with lab_lock():
         state = _real_lab()
-        # the next index after every master's (m5 after m2, m3, m4: a removed master's name
-        # and SSH port are not given to a new one)
         used = [int(n.name[1:]) for n in state.nodes if n.role == "master" and n.name[1:].isdigit()]
-        free = [i for i in range(max(used, default=0) + 1, max_of("master") + 1)]
+        free = free_master_indexes(used, state.masters, max_of("master"))
         if not free:
             raise LabError(f"the lab has {max_of('master')} masters already")
         running = _masters(state)
@@ -215,8 +221,11 @@ def urlhost(url: str) -> str:
 
 
 def remove_master(name: str, log: Log = lab._quiet) -> None:
-    """Take master ``name`` out of the running real lab: its etcd member removed first (on
-    another master), its apiserver stopped gracefully, then its node taken away."""
+    """Take master ``name`` out of the running real lab as an operator retires one: its
+    apiserver stopped gracefully first (/readyz fails, its lease is given back, the Endpoints
+    drop it, the balancers drain it while it still answers), then its etcd member removed (on
+    another master), then its node taken away (with the etcd member first, its apiserver lost
+    its store while requests still came to it)."""
     require_root()
     with lab_lock():
         state = _real_lab()
@@ -226,16 +235,16 @@ def remove_master(name: str, log: Log = lab._quiet) -> None:
         others = [m for m in _masters(state) if m.name != name]
         if not others:
             raise LabError(f"{name} is the lab's last master: add one first")
-        ids = _member_ids(state, others[0].name)
-        if name in ids:
-            log(f"removing {name}'s etcd member ({ids[name]}) on {others[0].name}")
-            _etcdctl(state, others[0].name, "member", "remove", ids[name])
-        # the graceful stop: /readyz fails, its lease is given back, the Endpoints drop it
+        log(f"stopping {name}'s apiserver gracefully")
         lab.exec_in_node(
             name,
             ["systemctl", "stop", cp.APISERVER_UNIT],
             state=state,
             timeout=cp.SHUTDOWN_DELAY_S + 90,
         )
+        ids = _member_ids(state, others[0].name)
+        if name in ids:
+            log(f"removing {name}'s etcd member ({ids[name]}) on {others[0].name}")
+            _etcdctl(state, others[0].name, "member", "remove", ids[name])
         lab.take_away(state, n)
         log(f"master {name} removed from the lab")

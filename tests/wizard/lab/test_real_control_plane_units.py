@@ -280,3 +280,12 @@ def test_a_node_forwarder_no_record_names_is_stopped(tmp_path):
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+
+
+def test_a_new_master_never_takes_a_removed_ones_name_or_port():
+    from wizard.lab.masters import free_master_indexes
+
+    assert free_master_indexes([1, 2, 3], 3, 9)[0] == 4
+    assert free_master_indexes([2, 3, 4], 3, 9)[0] == 5  # m1 gone: m5, not m1
+    assert free_master_indexes([1, 2], 3, 9)[0] == 4  # m3 gone: its port is the lab's forwarder's
+    assert free_master_indexes([1, 2, 9], 3, 9) == []  # none left: add_master says so
