@@ -59,6 +59,7 @@ SCRAPE = (
 STEPS = (("m1", "m4"), ("m2", "m5"), ("m3", "m6"))
 POLL_S = 0.2
 USE_TIMEOUT_S = 120.0
+HOLD_S = 45.0  # after each replacement, the clients still running: >= 10,000 requests in all
 
 
 def log(line: str) -> None:
@@ -285,7 +286,7 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def run(mode: str) -> dict[str, Any]:
+def run(mode: str, hold_s: float = HOLD_S) -> dict[str, Any]:
     lab = up(3, 2, 0, control_plane="real", replace=True, log=log)
     uninstall_all(lab)
     profile = profile_for(lab, discovery=mode == "discovery")
@@ -330,6 +331,7 @@ def run(mode: str) -> dict[str, Any]:
                 agents.pop(old).stop()  # its clients end before its node goes
                 lab_masters.remove_master(old, log=log)
                 lab.refresh()
+                time.sleep(hold_s)  # the cluster as an operator leaves it between two steps
         finally:
             watch.stop()
             follower.stop()
@@ -434,11 +436,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.master_replace", description=__doc__)
     parser.add_argument("--mode", choices=("discovery", "ssh", "both"), default="discovery")
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--hold", type=float, default=HOLD_S, help="seconds after each replacement (default 45)"
+    )
     args = parser.parse_args(argv)
     modes = ("discovery", "ssh") if args.mode == "both" else (args.mode,)
     result: dict[str, Any] = {}
     for mode in modes:  # each mode's figures printed as soon as it has them
-        result[mode] = run(mode)
+        result[mode] = run(mode, args.hold)
         print(json.dumps({mode: result[mode]}), flush=True)
     text = json.dumps(result, indent=2)
     print(text)
