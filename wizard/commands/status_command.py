@@ -27,6 +27,7 @@ from wizard.status.fleet import (
     to_json,
 )
 from wizard.status.follow import follow
+from wizard.status.live import LiveFleet
 from wizard.strategies import node_agent
 
 if TYPE_CHECKING:
@@ -143,12 +144,14 @@ def run_status(args: argparse.Namespace) -> int:
         raise UsageError("kubeha status needs a terminal for its live view: add --json")
     fetch, close = ssh_fetcher(profile) if over_ssh else (http_fetch, lambda: None)
 
-    def reader() -> list[NodeStatus]:
+    def reader() -> list[NodeStatus]:  # once: every node asked, the read bounded in time
         return read_fleet(targets, fetch, concurrency=DEFAULT_CONCURRENCY, timeout_s=args.timeout)
 
+    live = LiveFleet(targets, fetch, concurrency=DEFAULT_CONCURRENCY, timeout_s=args.timeout)
     try:
-        return _show(args, name, reader)
+        return _show(args, name, reader if args.json and not args.follow else live.read)
     finally:
+        live.close()
         close()
 
 

@@ -116,6 +116,15 @@ def http_fetch(target: Target, timeout_s: float) -> str:
         return data.decode("utf-8", "replace")
 
 
+def ask(target: Target, fetch: Callable[[Target, float], str], timeout_s: float) -> NodeStatus:
+    """One node's status; what went wrong (no answer, not an agent) is its error."""
+    try:
+        return status_of(target.node, fetch(target, timeout_s))
+    except (OSError, urllib.error.URLError, ValueError) as error:
+        reason = getattr(error, "reason", None) or error
+        return NodeStatus(target.node, error=f"{target.url}: {reason}")
+
+
 def read_fleet(
     targets: Sequence[Target],
     fetch: Callable[[Target, float], str] = http_fetch,
@@ -125,11 +134,7 @@ def read_fleet(
     """Every node's status, in the targets' order, asked ``concurrency`` at a time."""
 
     def one(target: Target) -> NodeStatus:
-        try:
-            return status_of(target.node, fetch(target, timeout_s))
-        except (OSError, urllib.error.URLError, ValueError) as error:
-            reason = getattr(error, "reason", None) or error
-            return NodeStatus(target.node, error=f"{target.url}: {reason}")
+        return ask(target, fetch, timeout_s)
 
     if not targets:
         return []

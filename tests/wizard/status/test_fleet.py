@@ -186,3 +186,46 @@ def test_a_node_that_hangs_past_every_timeout_does_not_hold_the_others(agents):
     assert took < 30, took  # the deadline is 2 x 0.5 + 5 s; 60 s if it waited on w2
     assert found[0].ok and not found[0].error
     assert found[1].node == "w2" and "no answer within 6 s" in found[1].error
+
+
+def test_the_live_view_reads_the_others_at_their_pace_while_one_node_hangs(agents):
+    """The live view and --follow (LiveFleet): a node whose ask hangs is not asked again and
+    does not hold the next reads; its status says so, past the deadline as an error with the
+    seconds; once its ask ends, it is read again."""
+    import time
+
+    from wizard.status import fleet
+    from wizard.status.live import LiveFleet
+
+    release = threading.Event()
+    asked: list[str] = []
+
+    def fetch(target: Target, timeout_s: float) -> str:
+        asked.append(target.node)
+        if target.node == "w2" and not release.is_set():
+            release.wait(60)
+        return fleet.http_fetch(target, timeout_s)
+
+    now = [0.0]
+    live = LiveFleet(agents[:2], fetch, timeout_s=0.5, clock=lambda: now[0])
+    try:
+        first = live.read()  # waits at most 0.5 + 1 s for w2
+        assert first[0].ok and "no answer yet" in first[1].error
+        started = time.monotonic()
+        for _ in range(5):
+            second = live.read()
+        assert (
+            time.monotonic() - started < 5
+        )  # five reads without waiting on w2 (1.5 s each if it did)
+        assert second[0].ok and asked.count("w2") == 1 and asked.count("w1") == 6
+        now[0] = 7.0  # past the deadline (2 x 0.5 + 5 s)
+        assert "no answer for 7 s" in live.read()[1].error
+        release.set()
+        for _ in range(50):
+            if live.read()[1].error == "":
+                break
+            time.sleep(0.1)
+        assert live.read()[1].generation == 2  # read again once its ask ended
+    finally:
+        release.set()
+        live.close()
