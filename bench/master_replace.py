@@ -263,9 +263,17 @@ def tally(agents: list[Agent], since: float = 0.0, until: float = float("inf")) 
         for r in g.records.raw
         if r.get("k") == "ka" and r.get("retried") and since <= r.get("t0", 0) < until
     )
+    failures = sorted(
+        (round(a, 2), g.records.node, c)
+        for g in agents
+        for a, _b, c in g.records.ka
+        if since <= a < until and c != 200
+    )
     return {
         "requests": len(ka),
         "failed": sum(c != 200 for _a, c in ka),
+        # which node, when (wall clock) and what: where a failure came from, for the first 20
+        "failures": [{"t": t, "node": n, "code": c} for t, n, c in failures[:20]],
         "retried_on_a_closed_connection": retried,
         "writes": len(writes),
         "writes_failed": sum(c != 200 for _a, c in writes),

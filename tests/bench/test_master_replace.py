@@ -25,6 +25,7 @@ def test_tally_counts_a_window_and_the_longest_watch_gap() -> None:
     assert got == {
         "requests": 3,
         "failed": 1,
+        "failures": [{"t": 2.0, "node": "w1", "code": 0}],
         "retried_on_a_closed_connection": 0,
         "writes": 2,
         "writes_failed": 1,
