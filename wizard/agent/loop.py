@@ -74,8 +74,11 @@ class Agent:
             figures.failures_total += 0 if result.up else 1
 
         def answers(member: Member) -> bool:
-            found = results.get(member)
-            return found.up if found is not None else self.checker(member).up
+            # Any HTTP answer: a master the cluster dropped because its apiserver is stopping
+            # answers /readyz 500 while it still serves its shutdown delay; drained, not cut
+            # (taking it out of the list shuts its sessions, requests in flight among them).
+            found = results.get(member) or self.checker(member)
+            return found.status != 0
 
         wanted = drop_silent_drainers(self.roster, answers)
         wanted = next_roster(wanted, self.settle.settled(now), answers)

@@ -11,8 +11,9 @@ only by the cluster's word. What the cluster says (the ``default/kubernetes`` En
   a reason to take every master out;
 * a master the cluster names that the list lacks is added, active;
 * a master the list has and the cluster no longer names is *drained*, not cut, while it still
-  answers its check: the balancer opens no new connection to it and the ones open stay until
-  they end or it stops answering; then it leaves the list;
+  answers its check with any HTTP status (an apiserver shutting down answers /readyz 500 while
+  it serves its shutdown delay): the balancer opens no new connection to it and the ones open
+  stay until they end or it stops answering at all; then it leaves the list;
 * a drained master the cluster names again is active again;
 * a change that would leave no active master is not made.
 

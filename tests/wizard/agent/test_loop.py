@@ -67,6 +67,34 @@ def test_a_master_leaving_the_endpoints_is_drained_then_dropped_when_silent():
     assert a.roster.active() == (M1, M2)
 
 
+def test_a_master_shutting_down_is_drained_while_it_answers_500_not_cut():
+    """An apiserver stopping gracefully leaves the Endpoints and answers /readyz 500 while it
+    serves its shutdown delay: drained (its open connections stay, requests in flight among
+    them), out of the list only once it answers nothing (its listener closed)."""
+    status = {M3: 200}
+
+    def checker(member: Member) -> CheckResult:
+        code = status.get(member, 200)
+        return CheckResult(code == 200, code, 0.01)
+
+    a = Agent(
+        Roster.seeded([M1, M2, M3]),
+        Recorder(),
+        checker,
+        Settle(add_after_s=1.0, remove_after_s=1.0),
+        log=lambda _: None,
+    )
+    status[M3] = 500  # SIGTERM: not ready, still serving
+    a.observe([M1, M2], now=0.0)
+    a.round(1.0)
+    assert a.roster.state_of(M3) is State.DRAINING
+    a.round(2.0)
+    assert a.roster.state_of(M3) is State.DRAINING
+    status[M3] = 0  # the listener closed
+    a.round(3.0)
+    assert a.roster.state_of(M3) is None
+
+
 def test_a_refused_list_keeps_the_last_good_one_and_is_tried_again():
     balancer = Recorder(refuse=True)
     a = agent(balancer=balancer)
