@@ -330,7 +330,7 @@ def run(mode: str, hold_s: float = HOLD_S) -> dict[str, Any]:
         watch = EndpointWatch(lab, "w1")
         # An operator's view beside it: kubeha status --follow (its own SSH connection to each
         # node, an observer: not counted as the command's sessions).
-        follower = StatusFollower(path, 0.5, 1800)
+        follower = StatusFollower(path, 0.5, 1800, Path("/tmp/kubeha-bench-status-follow.err"))
         steps = []
         try:
             for old, new in STEPS:
@@ -344,6 +344,9 @@ def run(mode: str, hold_s: float = HOLD_S) -> dict[str, Any]:
             watch.stop()
             follower.stop()
         result["steps"] = steps
+        # everything the follower printed, for a step it showed nothing of (its stderr is in
+        # /tmp/kubeha-bench-status-follow.err)
+        result["status_follow"] = {"changes": follower.changes, "exit": follower.exit_code}
         result["replacement"] = tally(every, ended, time.time())
     finally:
         for agent in agents.values():

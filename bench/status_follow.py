@@ -5,6 +5,7 @@ changes per node (a master added, up, draining, removed) read back from them."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,13 +17,18 @@ from typing import Any
 class StatusFollower:
     """The follower process and the ``status-change`` records it printed so far."""
 
-    def __init__(self, profile: Path, interval_s: float, for_s: float) -> None:
+    def __init__(
+        self, profile: Path, interval_s: float, for_s: float, stderr: Path | None = None
+    ) -> None:
         argv = [sys.executable, "-m", "wizard", "status", str(profile), "--json", "--follow",
                 "--interval", str(interval_s), "--for", str(for_s)]  # fmt: skip
         self.changes: list[dict[str, Any]] = []
         self.first: dict[str, Any] | None = None
+        # its stderr kept (a file beside the bench's output): a follower that stops talking
+        # says why there
+        self._stderr = open(stderr or os.devnull, "w")  # noqa: SIM115
         self._process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            argv, stdout=subprocess.PIPE, stderr=self._stderr, text=True
         )
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -48,6 +54,11 @@ class StatusFollower:
             self._process.kill()
             self._process.wait(timeout=30)
         self._thread.join(timeout=30)
+        self._stderr.close()
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._process.returncode
 
 
 def step_changes(
