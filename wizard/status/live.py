@@ -1,6 +1,7 @@
 """Reading the fleet again and again, for the live view and ``--follow``: each read asks every
-node whose last ask has ended, waits at most the per-node timeout (and a second) for those, and
-gives every node's latest status. A node whose ask still runs (an SSH connection to a vanished
+node whose last ask has ended, waits at most the per-node timeout (and a second) for those that
+answered last time, and gives every node's latest status (a node in error is asked again but
+not waited on: a node that is gone costs each read nothing). A node whose ask still runs (an SSH connection to a vanished
 node can hang far past any timeout) is not asked again: its last status stands until its ask is
 older than the read deadline, then it is an error; the other nodes are read as usual, so one
 node's silence never slows the view of the others."""
@@ -38,7 +39,9 @@ class LiveFleet:
             if target.node not in self._asking:
                 future = self._pool.submit(ask, target, self.fetch, self.timeout_s)
                 self._asking[target.node] = (future, self.clock())
-                fresh.append(future)
+                last = self._last.get(target.node)
+                if last is None or not last.error:  # a node in error is not waited on
+                    fresh.append(future)
         wait(fresh, timeout=self.timeout_s + 1)
         found = []
         for target in self.targets:

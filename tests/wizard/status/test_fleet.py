@@ -229,3 +229,34 @@ def test_the_live_view_reads_the_others_at_their_pace_while_one_node_hangs(agent
     finally:
         release.set()
         live.close()
+
+
+def test_the_live_view_asks_a_node_in_error_again_without_waiting_on_it(agents, monkeypatch):
+    """A node that is gone (its ask fails at once, or after seconds over SSH) is asked again
+    each read but not waited on: only the nodes that answered last time are."""
+    from wizard.status import fleet
+    from wizard.status import live as live_module
+    from wizard.status.live import LiveFleet
+
+    def fetch(target: Target, timeout_s: float) -> str:
+        if target.node == "w2":
+            raise OSError("connection lost")
+        return fleet.http_fetch(target, timeout_s)
+
+    waited_on: list[int] = []
+    real_wait = live_module.wait
+
+    def counting_wait(futures, timeout=None):
+        waited_on.append(len(futures))
+        return real_wait(futures, timeout=timeout)
+
+    monkeypatch.setattr(live_module, "wait", counting_wait)
+    live = LiveFleet(agents[:2], fetch, timeout_s=2.0)
+    try:
+        first = live.read()
+        assert first[0].ok and "connection lost" in first[1].error
+        live.read()
+        live.read()
+    finally:
+        live.close()
+    assert waited_on == [2, 1, 1]  # then w1 only: w2 asked, not waited on
