@@ -1,10 +1,10 @@
 """Reading the fleet again and again, for the live view and ``--follow``: each read asks every
 node whose last ask has ended, waits at most the per-node timeout (and a second) for those that
-answered last time, and gives every node's latest status (a node in error is asked again but
-not waited on: a node that is gone costs each read nothing). A node whose ask still runs (an SSH connection to a vanished
-node can hang far past any timeout) is not asked again: its last status stands until its ask is
-older than the read deadline, then it is an error; the other nodes are read as usual, so one
-node's silence never slows the view of the others."""
+answered last time, and gives every node's latest status. A node in error is asked again but
+not waited on (a node that is gone costs each read nothing). A node whose ask still runs (an
+SSH connection to a vanished node can hang far past any timeout) is not asked again: its last
+status stands until its ask is older than the read deadline, then it is an error; the other
+nodes are read as usual, so one node's silence never slows the view of the others."""
 
 from __future__ import annotations
 
