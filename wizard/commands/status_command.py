@@ -144,14 +144,20 @@ def run_status(args: argparse.Namespace) -> int:
         raise UsageError("kubeha status needs a terminal for its live view: add --json")
     fetch, close = ssh_fetcher(profile) if over_ssh else (http_fetch, lambda: None)
 
-    def reader() -> list[NodeStatus]:  # once: every node asked, the read bounded in time
-        return read_fleet(targets, fetch, concurrency=DEFAULT_CONCURRENCY, timeout_s=args.timeout)
+    live = None
+    if args.json and not args.follow:  # once: every node asked, the read bounded in time
 
-    live = LiveFleet(targets, fetch, concurrency=DEFAULT_CONCURRENCY, timeout_s=args.timeout)
+        def reader() -> list[NodeStatus]:
+            return read_fleet(targets, fetch, DEFAULT_CONCURRENCY, args.timeout)
+
+    else:  # again and again: a node whose ask hangs does not hold the others
+        live = LiveFleet(targets, fetch, DEFAULT_CONCURRENCY, args.timeout)
+        reader = live.read
     try:
-        return _show(args, name, reader if args.json and not args.follow else live.read)
+        return _show(args, name, reader)
     finally:
-        live.close()
+        if live is not None:
+            live.close()
         close()
 
 

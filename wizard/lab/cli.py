@@ -82,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_add_master)
     p = sub.add_parser(
         "remove-master",
-        help="remove a master from the running real control plane (its apiserver stopped gracefully, then its etcd member)",
+        help="remove a master from the running real control plane (its apiserver stopped "
+        "gracefully, then its etcd member)",
     )
     p.add_argument("node", metavar="NODE", help="the master, e.g. m1")
     p.set_defaults(func=cmd_remove_master)

@@ -17,9 +17,8 @@ class Change:
     """One change on one node (``master`` empty for the node itself)."""
 
     node: str
-    what: (
-        str  # read, unread, balancer-up, balancer-down, added, removed, up, down, draining, serving
-    )
+    # read, unread, balancer-up, balancer-down, added, removed, up, down, draining, serving
+    what: str
     master: str = ""
     detail: str = ""  # the node's error for ``unread``; the list's generation for added/removed
 

@@ -132,10 +132,6 @@ def read_fleet(
     timeout_s: float = 3.0,
 ) -> list[NodeStatus]:
     """Every node's status, in the targets' order, asked ``concurrency`` at a time."""
-
-    def one(target: Target) -> NodeStatus:
-        return ask(target, fetch, timeout_s)
-
     if not targets:
         return []
     # A fetch bounds itself (HTTP: ``timeout_s``; over SSH: the command's timeout), but an SSH
@@ -144,7 +140,7 @@ def read_fleet(
     deadline_s = 2 * timeout_s + ROUND_GRACE_S
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets))))
     try:
-        futures = [pool.submit(one, target) for target in targets]
+        futures = [pool.submit(ask, target, fetch, timeout_s) for target in targets]
         wait(futures, timeout=deadline_s)
         return [
             f.result()
