@@ -65,14 +65,18 @@ BEFORE: dict[str, Any] = {}
 APPLIED: dict[str, Any] = {}
 
 
-def kubectl(lab: Lab, via: str, *args: str, stdin: str = "") -> str:
-    """kubectl with kubeadm's admin.conf on ``via``; its output (asserted to succeed)."""
+def run_kubectl(lab: Lab, via: str, *args: str, stdin: str = ""):
+    """kubectl with kubeadm's admin.conf on ``via`` (``stdin`` fed to it); the finished process."""
     argv = ["kubectl", f"--kubeconfig={KUBE}/admin.conf", "--request-timeout=20s", *args]
     if stdin:
         script = " ".join(f"'{a}'" for a in argv) + " <<'EOF'\n" + stdin + "EOF\n"
-        proc = lab.exec_in_node(via, ["sh", "-c", script], timeout=60)
-    else:
-        proc = lab.exec_in_node(via, argv, timeout=60)
+        return lab.exec_in_node(via, ["sh", "-c", script], timeout=60)
+    return lab.exec_in_node(via, argv, timeout=60)
+
+
+def kubectl(lab: Lab, via: str, *args: str, stdin: str = "") -> str:
+    """kubectl with kubeadm's admin.conf on ``via``; its output (asserted to succeed)."""
+    proc = run_kubectl(lab, via, *args, stdin=stdin)
     assert proc.returncode == 0, (via, args, proc.stderr)
     return proc.stdout
 
@@ -278,29 +282,18 @@ def probe_deleted(lab: Lab) -> None:
     the higher priority wins back the VIP, nopreempt or not; every node's follower then closes
     its connections to the VIP, a request in flight among them)."""
     argv = ["delete", "-f", "-", "--ignore-not-found"]
-    wait_for(lambda: kubectl_ok(lab, "m2", *argv, stdin=PROBE), 60, "the probe deleted")
 
+    def deleted() -> bool | str:
+        proc = run_kubectl(lab, "m2", *argv, stdin=PROBE)
+        return proc.returncode == 0 or proc.stderr.strip()[-300:]
 
-def kubectl_ok(lab: Lab, via: str, *args: str, stdin: str = "") -> bool | str:
-    argv = ["kubectl", f"--kubeconfig={KUBE}/admin.conf", "--request-timeout=20s", *args]
-    script = " ".join(f"'{a}'" for a in argv) + " <<'EOF'\n" + stdin + "EOF\n"
-    proc = lab.exec_in_node(via, ["sh", "-c", script], timeout=60)
-    return proc.returncode == 0 or proc.stderr.strip()[-300:]
+    wait_for(deleted, 60, "the probe deleted")
 
 
 def probe_made(lab: Lab, via: str) -> bool | str:
     """The probe Service made through ``via``'s own balancer (retried: after a cut the
     surviving apiservers take writes again once etcd has a leader)."""
-    argv = [
-        "kubectl",
-        f"--kubeconfig={KUBE}/admin.conf",
-        "--request-timeout=10s",
-        "apply",
-        "-f",
-        "-",
-    ]
-    script = " ".join(argv) + " <<'EOF'\n" + PROBE + "EOF\n"
-    proc = lab.exec_in_node(via, ["sh", "-c", script], timeout=30)
+    proc = run_kubectl(lab, via, "apply", "-f", "-", stdin=PROBE)
     return proc.returncode == 0 or proc.stderr.strip()[-300:]
 
 
