@@ -34,7 +34,7 @@ class Connection:
     master: Member
     recv_q: int
     send_q: int
-    last_send_ms: int  # since the last byte sent (a very large value: never)
+    last_send_ms: int  # since the last byte sent
     last_recv_ms: int
     process: str = ""  # the owning program's name, when ss could tell
 
@@ -72,6 +72,7 @@ def read_connections(text: str, masters: Iterable[Member]) -> list[Connection]:
         if peer is None or Member(*peer) not in wanted:
             continue
         info = lines[i + 1] if i + 1 < len(lines) and lines[i + 1][:1].isspace() else ""
+        # ss leaves lastsnd/lastrcv out when it is 0: sent or received in this very clock tick
         last = {kind: int(ms) for kind, ms in _LAST.findall(info)}
         process = re.search(r'"([^"]+)"', match.group(5) or "")
         found.append(
@@ -80,8 +81,8 @@ def read_connections(text: str, masters: Iterable[Member]) -> list[Connection]:
                 Member(*peer),
                 int(match.group(1)),
                 int(match.group(2)),
-                last.get("snd", 1 << 31),
-                last.get("rcv", 1 << 31),
+                last.get("snd", 0),
+                last.get("rcv", 0),
                 process.group(1) if process else "",
             )
         )

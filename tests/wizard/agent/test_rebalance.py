@@ -21,6 +21,8 @@ SS = """\
 \t cubic lastsnd:200 lastrcv:9000 lastack:200
 0      0      127.0.0.1:41002 10.0.0.99:6443 users:(("curl",pid=11,fd=3))
 \t cubic lastsnd:10 lastrcv:10
+0      0      127.0.0.1:41003 10.77.0.11:6443 users:(("haproxy",pid=10,fd=9))
+\t cubic lastrcv:4000 lastack:4000
 """
 
 
@@ -33,7 +35,9 @@ def test_ss_output_is_read_for_the_masters_only():
     assert [(c.master, c.last_send_ms, c.last_recv_ms, c.process) for c in found] == [
         (M1, 5000, 4000, "haproxy"),
         (M3, 200, 9000, "haproxy"),
+        (M1, 0, 4000, "haproxy"),  # no lastsnd: sent in this very clock tick
     ]
+    assert not found[2].idle(1000), "a request sent just now was taken for an idle connection"
 
 
 def test_idle_means_quiet_both_ways_with_no_answer_pending():
