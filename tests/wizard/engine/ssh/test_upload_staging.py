@@ -7,6 +7,7 @@ session that no longer runs) go; a live connection's folder and anything else st
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -98,3 +99,14 @@ def test_a_dropped_connections_staging_folder_is_swept_by_the_next_upload_and_no
 
     with contextlib.closing(opened(sshd)) as last:  # a clean close still removes its own
         assert listing(last) == others
+
+
+def test_a_commands_stdin_arrives_whole(sshd):
+    """What kubeha writes to a command's stdin (a kubectl patch, the agent's objects, the sudo
+    password) reaches it whole, then EOF. invoke alone fed a stream one byte per 10 ms: 20 kB
+    would take 200 s, past this command's limit (a 1.2 kB patch took 12 s on the lab)."""
+    data = "".join(f"{i:08d}\n" for i in range(2000))  # 18 kB
+    with contextlib.closing(opened(sshd)) as transport:
+        result = transport.run(["sh", "-c", "sha256sum"], stdin=data, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == hashlib.sha256(data.encode()).hexdigest()
