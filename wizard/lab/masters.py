@@ -21,6 +21,7 @@ plan): the next module gets a fresh one.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import time
 from collections.abc import Callable
@@ -87,6 +88,26 @@ def _member_ids(state: LabState, on: str) -> dict[str, str]:
         if len(cells) >= 3:
             found[cells[2]] = cells[0]
     return found
+
+
+def leads(status_json: str) -> bool:
+    """Whether the member whose own endpoint answered ``etcdctl endpoint status -w json`` is
+    the cluster's leader (its status names itself as the leader)."""
+    try:
+        status = json.loads(status_json)[0]["Status"]
+        return bool(status["leader"]) and status["leader"] == status["header"]["member_id"]
+    except (ValueError, LookupError, TypeError) as exc:
+        raise LabError(f"etcdctl endpoint status: not the status expected ({exc})") from None
+
+
+def _hand_over_leadership(state: LabState, name: str, to: str, ids: dict[str, str]) -> bool:
+    """When ``name``'s member leads etcd, its leadership moved to ``to``'s member first (as an
+    operator does before removing a leader: removing it makes the others elect one, and every
+    apiserver's requests fail while they do). Whether it was moved."""
+    if not leads(_etcdctl(state, name, "endpoint", "status", "-w", "json")):
+        return False
+    _etcdctl(state, name, "move-leader", ids[to])
+    return True
 
 
 def _wait(what: str, seconds: float, check: Callable[[], str | None]) -> None:
@@ -244,6 +265,8 @@ def remove_master(name: str, log: Log = lab._quiet) -> None:
         )
         ids = _member_ids(state, others[0].name)
         if name in ids:
+            if _hand_over_leadership(state, name, others[0].name, ids):
+                log(f"{name}'s etcd member led: leadership moved to {others[0].name}'s")
             log(f"removing {name}'s etcd member ({ids[name]}) on {others[0].name}")
             _etcdctl(state, others[0].name, "member", "remove", ids[name])
         lab.take_away(state, n)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.lab import constants, control_plane, kube_build, pki
+from wizard.lab import constants, control_plane, kube_build, masters, pki
 from wizard.lab.errors import LabError
 from wizard.lab.state import LabState
 
@@ -289,3 +289,42 @@ def test_a_new_master_never_takes_a_removed_ones_name_or_port():
     assert free_master_indexes([2, 3, 4], 3, 9)[0] == 5  # m1 gone: m5, not m1
     assert free_master_indexes([1, 2], 3, 9)[0] == 4  # m3 gone: its port is the lab's forwarder's
     assert free_master_indexes([1, 2, 9], 3, 9) == []  # none left: add_master says so
+
+
+# etcdctl 3.4.23 (Debian's, as the lab mounts it), `endpoint status -w json` on a member that leads.
+STATUS = (
+    '[{"Endpoint":"https://127.0.0.1:2379","Status":{"header":{"cluster_id":324952591200643719,'
+    '"member_id":3319814642761637952,"revision":1,"raft_term":2},"version":"3.4.23",'
+    '"dbSize":20480,"leader":3319814642761637952,"raftIndex":4,"raftTerm":2,'
+    '"raftAppliedIndex":4,"dbSizeInUse":16384}}]'
+)
+
+
+def test_a_member_leads_when_its_own_status_names_it_leader():
+    assert masters.leads(STATUS)
+    assert not masters.leads(STATUS.replace('"leader":3319814642761637952', '"leader":77'))
+    with pytest.raises(LabError, match="endpoint status"):
+        masters.leads("Error: context deadline exceeded")
+
+
+def test_a_leading_member_hands_over_leadership_before_its_removal(monkeypatch):
+    """Removing the member that leads makes the others elect a leader, and every apiserver's
+    requests fail while they do (the HTTP 500s of bench.master_replace's first step): the lab
+    moves leadership to a member that stays first, on the leader itself, then removes it."""
+    calls: list[tuple[str, tuple[str, ...]]] = []
+
+    def etcdctl(state, on, *args, timeout=60):
+        calls.append((on, args))
+        return STATUS if args[:2] == ("endpoint", "status") else ""
+
+    monkeypatch.setattr(masters, "_etcdctl", etcdctl)
+    ids = {"m1": "2e1259d415f2a040", "m2": "8e9e05c52164694d"}
+    assert masters._hand_over_leadership(None, "m1", "m2", ids)
+    assert calls == [
+        ("m1", ("endpoint", "status", "-w", "json")),
+        ("m1", ("move-leader", "8e9e05c52164694d")),
+    ]
+    calls.clear()
+    monkeypatch.setattr(masters, "leads", lambda text: False)
+    assert not masters._hand_over_leadership(None, "m1", "m2", ids)
+    assert [args[0] for _, args in calls] == ["endpoint"]  # a follower: nothing moved
