@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from wizard.engine.transport import SshDestination, SshTransport, _WholeStdin
+from wizard.engine.transport import SshTransport, _WholeStdin
 
 WAYS = ("byte by byte (invoke)", "whole (kubeha)")
 
@@ -49,17 +49,7 @@ def measure(rounds: int, commands: int, sizes: Sequence[int]) -> dict[int, dict[
     figures: dict[int, dict[str, list[float]]] = {s: {w: [] for w in WAYS} for s in sizes}
     try:
         with running_sshd(folder) as sshd:
-            destination = SshDestination(
-                "n1",
-                "127.0.0.1",
-                sshd.port,
-                "root",
-                str(sshd.client_key),
-                str(sshd.folder / "known_hosts"),
-                False,
-            )
-            transport = SshTransport(destination, trust_new_host_keys=True, connect_timeout=20)
-            transport.open()
+            transport = sshd.transport()
             try:
                 for size in sizes:
                     text = ("x" * (size - 1)) + "\n"

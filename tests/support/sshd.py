@@ -21,8 +21,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from wizard.engine.transport import SshTransport
 
 CACHE = Path("/var/cache/kubeha/openssh-server")
 PACKAGES = ("openssh-server", "openssh-sftp-server")
@@ -114,6 +118,24 @@ class Sshd:
         kind, blob = self.host_public()
         head = f"{marker} " if marker else ""
         return f"{head}{patterns or self.name} {kind} {blob}"
+
+    def transport(self) -> SshTransport:
+        """kubeha's SSH transport to this sshd as root, opened (its host key trusted on first
+        use, into the sshd's folder)."""
+        from wizard.engine.transport import SshDestination, SshTransport
+
+        target = SshDestination(
+            "n1",
+            "127.0.0.1",
+            self.port,
+            "root",
+            str(self.client_key),
+            str(self.folder / "known_hosts"),
+            False,
+        )
+        transport = SshTransport(target, trust_new_host_keys=True, connect_timeout=20)
+        transport.open()
+        return transport
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.sshd import Sshd, running_sshd
-from wizard.engine.transport import STAGING_MARK, SshDestination, SshTransport
+from wizard.engine.transport import STAGING_MARK, SshTransport
 
 
 @pytest.fixture
@@ -30,18 +30,7 @@ def sshd(_private_home) -> Iterator[Sshd]:
 
 
 def opened(sshd: Sshd) -> SshTransport:
-    target = SshDestination(
-        "n1",
-        "127.0.0.1",
-        sshd.port,
-        "root",
-        str(sshd.client_key),
-        str(sshd.folder / "known_hosts"),
-        False,
-    )
-    transport = SshTransport(target, trust_new_host_keys=True, connect_timeout=20)
-    transport.open()
-    return transport
+    return sshd.transport()
 
 
 def staging_of(transport: SshTransport) -> str:
