@@ -22,6 +22,7 @@ import http.client
 import json
 import os
 import re
+import select
 import shutil
 import ssl
 import subprocess
@@ -80,14 +81,43 @@ def tls_context(folder, ca, cert, key):
     return ctx
 
 
+def closed_while_idle(sock, timeout):
+    """Whether the server closed this kept-alive connection while it sat idle (its close_notify
+    or FIN, or any bytes no request asked for, are waiting to be read). Go's transport learns it
+    from the read loop it keeps on every idle connection and sends the next request, of any
+    method, on a new one; http.client would send it into the closed one."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    if not readable:
+        return False
+    sock.setblocking(False)
+    try:
+        sock.recv(1)  # b"" at the close; TLS records alone (a session ticket) raise WantRead
+        return True
+    except ssl.SSLWantReadError:
+        return False
+    except OSError:  # ssl.SSLError included
+        return True
+    finally:
+        sock.settimeout(timeout)
+
+
 class Client:
-    """One kept-alive HTTPS connection at a time, to the first of ``urls`` that answers."""
+    """One kept-alive HTTPS connection at a time, to the first of ``urls`` that answers; one
+    the server closed while idle is not used again (:func:`closed_while_idle`)."""
 
     def __init__(self, urls, ctx, timeout):
         self.urls, self.ctx, self.timeout = list(urls), ctx, timeout
         self.conn, self.index = None, 0
 
     def request(self, method, path, body=None, headers=None):
+        if self.conn is not None and (
+            self.conn.sock is None or closed_while_idle(self.conn.sock, self.timeout)
+        ):
+            self.conn.close()
+            self.conn = None
         if self.conn is None:
             parts = urlsplit(self.urls[self.index % len(self.urls)])
             self.conn = http.client.HTTPSConnection(
