@@ -419,6 +419,19 @@ def lb_peer(url: str) -> str:
 Check = Callable[[Lab], None]
 
 
+def laps(label: str) -> Callable[[str], None]:
+    """Prints each stage's seconds as it ends (``-s``, or a failure's captured output): where a
+    chain's time goes."""
+    last = [time.monotonic()]
+
+    def lap(stage: str) -> None:
+        now = time.monotonic()
+        print(f"{label}: {stage} {now - last[0]:.1f} s", flush=True)
+        last[0] = now
+
+    return lap
+
+
 def apply_kill_cut_uninstall(
     lab: Lab,
     made: Profile,
@@ -437,8 +450,10 @@ def apply_kill_cut_uninstall(
     lb = build_plan(made).server_url
     before_files, before_objects, before_snapshot = files(lab), objects(lab), snapshot(lab)
     old_uids = frozenset(uid for uid, _ in kube_proxy_pods(lab).values())
+    lap = laps(f"[kubeadm chain] {strategy}")
     try:
         summary, recorder = apply(made)
+        lap("apply")
         assert summary.ok and all(n.ok for n in summary.nodes), recorder.text()
         after = files(lab)
         for n in lab.nodes:
@@ -472,14 +487,18 @@ def apply_kill_cut_uninstall(
                 connected_only_to(lab, w.name, program, lb_peer(lb))
         if applied is not None:
             applied(lab)
+        lap("checks after the apply")
         m1_killed_then_cut(lab, strategy)
+        lap("m1 killed, then cut")
         if meanwhile is not None:
             meanwhile(lab)
+            lap("meanwhile")
         uids = frozenset(uid for uid, _ in kube_proxy_pods(lab).values())
     finally:
         if lab.is_cut("m1"):
             lab.restore("m1")
         summary = uninstall(made)
+        lap("uninstall")
     assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
     if given_back is not None:
         given_back(lab)
@@ -490,3 +509,4 @@ def apply_kill_cut_uninstall(
     wait_for(all_ready(lab, uids), DEADLINE_S, "kube-proxy rolled back, every pod Ready")
     for w in lab.workers:
         connected_only_to(lab, w.name, "kube-proxy", M1.removeprefix("https://"))
+    lap("checks after the uninstall")
