@@ -11,7 +11,8 @@ counted apart; a ``kubectl get --watch``; a writer through the balancer on w1). 
    has the last one back);
 2. m1 -> m4, m2 -> m5, m3 -> m6 one after another: the lab adds the new master (etcd member and
    all, wizard.lab.masters), ``kubeha masters replace`` runs (in this process: its SSH
-   connections counted by node), the lab removes the old one (its etcd member first).
+   connections counted by node), the lab removes the old one (`lab remove-master`:
+   its apiserver stopped gracefully, etcd's leadership moved away if it led, its member removed).
 
 Per step and node: the seconds from the new master's address first in the ``default/kubernetes``
 Endpoints (polled on w1 every 0.2 s) to the node's agent marking it up (its
