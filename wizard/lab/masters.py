@@ -244,9 +244,10 @@ def urlhost(url: str) -> str:
 def remove_master(name: str, log: Log = lab._quiet) -> None:
     """Take master ``name`` out of the running real lab as an operator retires one: its
     apiserver stopped gracefully first (/readyz fails, its lease is given back, the Endpoints
-    drop it, the balancers drain it while it still answers), then its etcd member removed (on
-    another master), then its node taken away (with the etcd member first, its apiserver lost
-    its store while requests still came to it)."""
+    drop it, the balancers drain it while it still answers), then its etcd member: its
+    leadership moved to the newest master's member if it led, stopped gracefully, removed (on
+    another master); then its node taken away. (With the etcd member removed first, its
+    apiserver lost its store while requests still came to it.)"""
     require_root()
     with lab_lock():
         state = _real_lab()
@@ -265,8 +266,17 @@ def remove_master(name: str, log: Log = lab._quiet) -> None:
         )
         ids = _member_ids(state, others[0].name)
         if name in ids:
-            if _hand_over_leadership(state, name, others[0].name, ids):
-                log(f"{name}'s etcd member led: leadership moved to {others[0].name}'s")
+            heir = others[-1].name  # the newest master: the one that stays longest
+            if _hand_over_leadership(state, name, heir, ids):
+                log(f"{name}'s etcd member led: leadership moved to {heir}'s")
+            # Every apiserver sends its etcd requests round robin over the members it names:
+            # a member that stops by itself at its removal fails the requests it was serving
+            # (HTTP 500 from apiservers on every node); stopped gracefully, it finishes them
+            # and the clients' other members take the next ones.
+            log(f"stopping {name}'s etcd member gracefully")
+            lab.exec_in_node(
+                name, ["systemctl", "stop", cp.ETCD_UNIT], state=state, timeout=90, check=True
+            )
             log(f"removing {name}'s etcd member ({ids[name]}) on {others[0].name}")
             _etcdctl(state, others[0].name, "member", "remove", ids[name])
         lab.take_away(state, n)
