@@ -55,6 +55,7 @@ FAMILIES = (
     ("kubeha_master_check_failures_total", "counter", "checks of the master that failed"),
     ("kubeha_master_check_seconds", "gauge", "how long the last check took"),
     ("kubeha_master_draining", "gauge", "1 if the list drains the master (no new connection)"),
+    ("kubeha_master_listed", "gauge", "1 if the master is in the list; 0 once it left it"),
     ("kubeha_master_changed_timestamp_seconds", "gauge", "when its check result last changed"),
 )
 
@@ -77,6 +78,7 @@ def render(node: NodeFigures) -> str:
                 "kubeha_master_check_failures_total": figures.failures_total,
                 "kubeha_master_check_seconds": figures.check_seconds,
                 "kubeha_master_draining": int(states.get(member) is State.DRAINING),
+                "kubeha_master_listed": int(member in states),
                 "kubeha_master_changed_timestamp_seconds": figures.changed_at,
             }[name]
             lines.append(f'{name}{{master="{_label(str(member))}"}} {_number(value)}')

@@ -87,6 +87,9 @@ def status_of(node: str, text: str) -> NodeStatus:
     failures = per_master("kubeha_master_check_failures_total")
     seconds = per_master("kubeha_master_check_seconds")
     changed = per_master("kubeha_master_changed_timestamp_seconds")
+    # A master that left the list is still counted by the agent (its counters go on): it is
+    # not one of the node's masters. An agent without the series lists every master it counts.
+    listed = per_master("kubeha_master_listed") if "kubeha_master_listed" in found else None
     sources = [_label(k) for k, v in found.get("kubeha_discovery_source", {}).items() if v == 1]
     masters = tuple(
         MasterView(
@@ -99,6 +102,7 @@ def status_of(node: str, text: str) -> NodeStatus:
             changed.get(master, 0.0),
         )
         for master in up
+        if listed is None or listed.get(master, 0) == 1
     )
     return NodeStatus(
         node,

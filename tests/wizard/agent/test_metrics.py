@@ -22,6 +22,7 @@ def test_every_master_and_the_node_figures_read_back():
     assert found["kubeha_master_check_failures_total"]['master="[fd77::12]:6443"'] == 3
     assert found["kubeha_master_draining"]['master="10.77.0.13:6443"'] == 1
     assert found["kubeha_master_check_seconds"]['master="10.77.0.11:6443"'] == 0.004
+    assert set(found["kubeha_master_listed"].values()) == {1}
     assert found["kubeha_balancer_up"][""] == 1
     assert found["kubeha_list_generation"][""] == 2
     assert found["kubeha_discovery_source"]['source="endpoints"'] == 1
@@ -33,3 +34,17 @@ def test_every_family_has_help_and_type_lines():
     names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
     samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[0] != "#"}
     assert samples <= names
+
+
+def test_a_master_that_left_the_list_is_still_counted_but_not_listed():
+    """Its counters go on (a scrape never sees a counter vanish), and ``listed`` says it is no
+    longer one of the node's masters (``kubeha status`` shows it removed)."""
+    node = NodeFigures(Roster.seeded([M1, M2]), balancer_up=True)
+    node.figures(M3).failures_total = 4  # counted while it was in the list
+    found = parse(render(node))
+    assert found["kubeha_master_listed"] == {
+        'master="10.77.0.11:6443"': 1,
+        'master="[fd77::12]:6443"': 1,
+        'master="10.77.0.13:6443"': 0,
+    }
+    assert found["kubeha_master_check_failures_total"]['master="10.77.0.13:6443"'] == 4

@@ -89,6 +89,26 @@ def test_a_scrape_folds_into_each_masters_view():
     assert status.ok
 
 
+def test_a_master_the_agent_still_counts_but_no_longer_lists_is_not_the_nodes():
+    """After a replacement the agent keeps counting the old master (its counters go on) but
+    has dropped it from the list: status shows it removed (a ``removed`` change), not down
+    for ever. An agent that exports no ``listed`` series: every master it counts, as before."""
+    from wizard.status.changes import changes
+
+    node = NodeFigures(Roster.seeded([M1, M2]), balancer_up=True)
+    node.figures(M3).failures_total = 4  # the old master, out of the list
+    text = render(node)
+    assert [m.master for m in status_of("w1", text).masters] == [
+        "10.77.0.11:6443",
+        "10.77.0.12:6443",
+    ]
+    old = status_of("w1", scrape())
+    kinds = [(c.what, c.master) for c in changes([old], [status_of("w1", text)])]
+    assert ("removed", "10.77.0.13:6443") in kinds
+    without = "\n".join(line for line in text.splitlines() if "kubeha_master_listed" not in line)
+    assert len(status_of("w1", without).masters) == 3
+
+
 def test_every_node_read_in_order_and_each_failure_named(agents):
     statuses = read_fleet(agents, timeout_s=10)
     assert [s.node for s in statuses] == ["w1", "w2", "w3", "w4"]
