@@ -114,12 +114,13 @@ def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab,
     try:
         # the lease (15 s) runs out, a live apiserver's reconciler drops m3 from the Endpoints,
         # every agent drops it after its remove_after (10 s)
-        # the scrape keeps a master that left the list (its counters): the list's new
-        # generation and m3 down say it left
+        # the scrape keeps counting a master that left the list (listed 0): status no longer
+        # names it among the node's masters
         def dropped():
-            found = ups(status(profile, tmp_path, capsys))
+            found = lists(status(profile, tmp_path, capsys))
             return (
-                all(gen > before[n][0] and m3 not in up for n, (gen, up) in found.items()) or found
+                all(gen > before[n][0] and m3 not in seen for n, (gen, seen) in found.items())
+                or found
             )
 
         try:
