@@ -101,9 +101,9 @@ def leads(status_json: str) -> bool:
 
 
 def _hand_over_leadership(state: LabState, name: str, to: str, ids: dict[str, str]) -> bool:
-    """When ``name``'s member leads etcd, its leadership moved to ``to``'s member first (as an
-    operator does before removing a leader: removing it makes the others elect one, and every
-    apiserver's requests fail while they do). Whether it was moved."""
+    """When ``name``'s member leads etcd, its leadership moved to ``to``'s member first, as an
+    operator does before retiring a leader: the cluster hands over at once instead of electing
+    one after it is gone. Whether it was moved."""
     if not leads(_etcdctl(state, name, "endpoint", "status", "-w", "json")):
         return False
     _etcdctl(state, name, "move-leader", ids[to])
