@@ -207,6 +207,8 @@ def replace_step(
         "command_s": round(command_s, 1),
         "endpoint_at": appeared,
         "command_at": t0,
+        "new_member": member,
+        "old_member": old_member,
         # the agent's own journal: its balancer took the list with the new master active
         "balancer_after_endpoint_s": {
             n: round(t - appeared, 2) if (t and appeared) else None for n, t in applied.items()
@@ -224,6 +226,18 @@ def replace_step(
         )
     log(json.dumps(step))
     return step
+
+
+def followed_again(step: dict[str, Any], follower: StatusFollower) -> None:
+    """What `kubeha status --follow` showed of ``step`` read again once the old master was
+    removed (the step's own reading came before its removal)."""
+    step["status_follow_after_endpoint_s"] = step_changes(
+        follower.changes,
+        step["command_at"] - 5,
+        step["new_member"],
+        step["old_member"],
+        step["endpoint_at"] or step["command_at"],
+    )
 
 
 def start_clients(lab: Lab, names: list[str], duration: float) -> dict[str, Agent]:
@@ -341,6 +355,7 @@ def run(mode: str, hold_s: float = HOLD_S) -> dict[str, Any]:
                 lab_masters.remove_master(old, log=log)
                 lab.refresh()
                 time.sleep(hold_s)  # the cluster as an operator leaves it between two steps
+                followed_again(steps[-1], follower)  # the old master's removal came since
         finally:
             watch.stop()
             follower.stop()
