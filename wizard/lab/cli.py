@@ -83,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "remove-master",
         help="remove a master from the running real control plane (its apiserver stopped "
-        "gracefully, then its etcd member)",
+        "gracefully, then its etcd member: leadership handed over, stopped, removed)",
     )
     p.add_argument("node", metavar="NODE", help="the master, e.g. m1")
     p.set_defaults(func=cmd_remove_master)
