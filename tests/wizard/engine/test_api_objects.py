@@ -262,20 +262,22 @@ def test_the_rollout_wait_gives_up_at_its_deadline_saying_what_it_saw():
     assert clock.now == 30.0
 
 
-def pod(name: str, owner: str = "ds-uid", deleting: bool = True, *states: str) -> dict:
+def pod(
+    name: str, owner: str = "ds-uid", deleting: bool = True, *states: str, phase: str = "Running"
+) -> dict:
     meta: dict = {"name": name, "ownerReferences": [{"uid": owner, "controller": True}]}
     if deleting:
         meta["deletionTimestamp"] = "2026-12-06T11:40:22Z"
-    return {
-        "metadata": meta,
-        "status": {"containerStatuses": [{"state": {state: {}}} for state in states]},
-    }
+    statuses = [{"state": {state: {}}} for state in states]
+    return {"metadata": meta, "status": {"phase": phase, "containerStatuses": statuses}}
 
 
 def test_the_rollout_removes_a_pod_the_daemonset_deleted_once_its_containers_exited():
-    """kubelet 1.20 removes a deleted pod from the API only at its next status sync (up to
-    10 s), and the DaemonSet controller starts the node's new pod only after: kubeha removes
-    a pod the controller deleted whose every container has exited, and no other."""
+    """kubelet 1.20 removes a deleted pod from the API only after its GC has taken the pod's
+    containers and sandbox, and the DaemonSet controller starts the node's new pod only after:
+    kubeha removes a pod the controller deleted whose every container has stopped, and no
+    other. Stopped includes a container kubelet removed at once (it died after the deletion)
+    and reports as waiting, in a pod that had run; a pod that never ran is left alone."""
     api = FakeApi()
     daemonset = api.objects[("kube-system", "ds/kube-proxy")]
     daemonset["metadata"]["uid"] = "ds-uid"
@@ -288,13 +290,17 @@ def test_the_rollout_removes_a_pod_the_daemonset_deleted_once_its_containers_exi
         pod("kube-proxy-running", "ds-uid", False, "terminated"),  # a restart: not deleted
         pod("someone-elses", "other-uid", True, "terminated"),
         pod("kube-proxy-no-status", "ds-uid", True),
+        # kubelet removed the dead container at once: the kubeadm lab's status, as it was
+        pod("kube-proxy-removed", "ds-uid", True, "waiting"),
+        pod("kube-proxy-never-ran", "ds-uid", True, "waiting", phase="Pending"),
+        pod("kube-proxy-one-removed", "ds-uid", True, "waiting", "running"),
     ]
     run = objects_run(api)
     run.apply()
     assert api.selectors and set(api.selectors) == {"kube-system k8s-app=kube-proxy"}
-    assert api.removed == ["kube-system/kube-proxy-exited"]
-    assert any("1 replaced pod(s) whose containers had exited" in line for line in run.lines)
-    assert e.exited_pods(api.pod_list, "ds-uid") == ["kube-proxy-exited"]
+    assert api.removed == ["kube-system/kube-proxy-exited", "kube-system/kube-proxy-removed"]
+    assert any("2 replaced pod(s) whose containers had stopped" in line for line in run.lines)
+    assert e.exited_pods(api.pod_list, "ds-uid") == ["kube-proxy-exited", "kube-proxy-removed"]
 
 
 def test_a_daemonset_selecting_by_expressions_has_no_pod_removed():
