@@ -34,6 +34,9 @@ class FakeNode:
     serving: bool = True  # does the probe through the load balancer answer 200?
     readyz_code: str = "200"  # each master's /readyz from this node (the auth preflight)
     listening: tuple[str, ...] = ()
+    # ``ss -Htln`` lists ``listening`` this many more times, then nothing (kubelet stopping a
+    # static pod a moment after its manifest left); None: always.
+    listed_times: int | None = None
     fail_start: set[str] = field(default_factory=set)
     output: str = ""  # extra text every command prints (e.g. to test redaction)
     log: list[str] = field(default_factory=list)
@@ -73,6 +76,13 @@ class FakeNode:
             for path in argv[2:]:
                 self.files.pop(path, None)
             return CommandResult(tuple(argv), 0, "", "")
+        if argv[:2] == ["ss", "-Htln"]:
+            out = "".join(f"LISTEN 0 511 {x} 0.0.0.0:*\n" for x in self.listening)
+            if self.listed_times is not None:
+                self.listed_times -= 1
+                if self.listed_times < 0:
+                    out = ""
+            return CommandResult(tuple(argv), 0, out, "")
         if argv[0] == "journalctl":
             return CommandResult(tuple(argv), 0, f"journal of {argv[2]} {self.output}", "")
         return CommandResult(tuple(argv), 0, self.output, "")

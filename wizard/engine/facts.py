@@ -3,6 +3,7 @@ which binaries are present and whether the ports the strategy needs are free."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from wizard.engine.remote import RemoteNode
@@ -44,14 +45,20 @@ class Facts:
 
     def port_in_use(self, address: str, port: int) -> str | None:
         """The listening socket that holds ``address:port`` (or the port on every address)."""
-        for local in self.listening:
-            host, _, held = local.rpartition(":")
-            if held != str(port):
-                continue
-            host = host.strip("[]")
-            if address in ("*", "0.0.0.0", "::") or host in ("*", "0.0.0.0", "::", address):
-                return local
-        return None
+        return port_holder(self.listening, address, port)
+
+
+def port_holder(listening: Iterable[str], address: str, port: int) -> str | None:
+    """Of ``listening`` (local addresses as ``ss -Htln`` prints them), the one that holds
+    ``address:port`` (or the port on every address)."""
+    for local in listening:
+        host, _, held = local.rpartition(":")
+        if held != str(port):
+            continue
+        host = host.strip("[]")
+        if address in ("*", "0.0.0.0", "::") or host in ("*", "0.0.0.0", "::", address):
+            return local
+    return None
 
 
 def gather(node: RemoteNode) -> Facts:

@@ -46,7 +46,7 @@ def apply(profile, cluster, uninstall: bool = False, **options):
     go = run_uninstall if uninstall else run_apply
     summary = go(
         build_plan(profile),
-        ApplyOptions(verify_timeout=0.5, static_pod_verify_timeout=0.5, **options),
+        ApplyOptions(**{"verify_timeout": 0.5, "static_pod_verify_timeout": 0.5, **options}),
         events.append,
         connector=cluster,
     )
@@ -73,6 +73,37 @@ def test_apply_writes_the_manifest_and_no_unit_then_uninstall_gives_the_node_bac
     for name, node in cluster.nodes.items():
         left = {p: t for p, t in node.files.items() if not p.startswith("/var/lib/kubeha/")}
         assert left == before[name]
+
+
+def test_uninstall_waits_until_kubelet_has_stopped_the_pod_or_says_it_has_not():
+    """``systemctl stop`` waits for a unit; a static pod's manifest leaving does not stop it at
+    once (kubelet stops it at its next sync): the uninstall waits until its port is free, so
+    the next apply does not find the port held, and names a pod kubelet never stopped."""
+    profile = pod_profile()
+    cluster = cluster_for(profile)
+    summary, _ = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    port = build_plan(profile).for_node("worker1").ports[0]
+    for node in cluster.nodes.values():
+        node.listening = (f"{port[0]}:{port[1]}",)
+        node.listed_times = 2  # kubelet stops it at the third look
+    summary, _ = apply(profile, cluster, uninstall=True, static_pod_verify_timeout=30)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    node = cluster.nodes["worker1"]
+    assert sum(line == "ss -Htln" for line in node.log) == 3
+    result = next(n for n in summary.nodes if n.node == "worker1")
+    assert "kubelet stopped kubeha's static pod(s): their ports are free" in result.actions
+
+    for each in cluster.nodes.values():
+        each.listening = ()  # the port free again: the next apply takes it
+    summary, _ = apply(profile, cluster)
+    assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
+    node.listening, node.listed_times = (f"{port[0]}:{port[1]}",), None  # kubelet never stops it
+    summary, _ = apply(profile, cluster, uninstall=True)
+    result = next(n for n in summary.nodes if n.node == "worker1")
+    assert result.state == NodeState.BROKEN, result
+    assert "kubelet has not stopped kubeha's static pod(s) within 0.5 s" in result.reason
+    assert f"{port[0]}:{port[1]} still listened on (is kubelet running?)" in result.reason
 
 
 def test_dry_run_shows_the_manifest_and_changes_nothing():

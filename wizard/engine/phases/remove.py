@@ -2,7 +2,9 @@
 run (ipvs: the virtual server and the VIP), every file kubeha replaced put back (the ones it
 created removed), each unit back to the state it had before kubeha first touched it, the
 node's verified URL, journal and manifest removed, and last the folders kubeha made
-(``wizard.engine.remote.MADE_FOLDERS``) where they are empty.
+(``wizard.engine.remote.MADE_FOLDERS``) where they are empty. A balancer kubelet ran from a
+static pod is waited on until kubelet has stopped it (its ports free), as ``systemctl stop``
+waits for a unit: the next apply would otherwise find the port held.
 
 It has no undo: a problem on one file or unit is reported and the rest is still removed; the
 node is then ``broken`` and says why. Its events carry the phase name ``activate``, as they
@@ -11,10 +13,12 @@ always have (docs/JSON.md is a contract).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from wizard.engine import static_pod_folder
 from wizard.engine.events import Status
+from wizard.engine.facts import port_holder
 from wizard.engine.node_journal import JOURNAL
 from wizard.engine.node_manifest import MANIFEST
 from wizard.engine.phase import Outcome, Phase, PhaseName
@@ -56,6 +60,16 @@ def remove(job: UninstallWork) -> Outcome:
             keep()
     if job.plan.static_pods:  # the manifests folder, when kubeha made it
         static_pod_folder.drop(node, job.plan.static_pods)
+        if set(changed) & set(job.plan.static_pods):
+            held = wait_ports_free(job, job.options.static_pod_verify_timeout)
+            if held:
+                problems.append(
+                    f"kubelet has not stopped kubeha's static pod(s) within "
+                    f"{job.options.static_pod_verify_timeout:g} s of their manifests leaving: "
+                    f"{', '.join(held)} still listened on (is kubelet running?)"
+                )
+            else:
+                lines.append("kubelet stopped kubeha's static pod(s): their ports are free")
     if any(p.startswith("/etc/systemd/system/") for p in job.folded("changed_files")):
         node.systemctl("daemon-reload")
     for unit in job.plan.services:
@@ -82,6 +96,22 @@ def remove(job: UninstallWork) -> Outcome:
     everything = job.folded("lines")  # the clients pointed back before it, and this
     status = Status.FAILED if job.problems else Status.CHANGED if everything else Status.UNCHANGED
     return status, job.message, everything
+
+
+def wait_ports_free(job: UninstallWork, seconds: float) -> list[str]:
+    """Until none of the plan's ports is listened on, at most ``seconds``: the ports still held
+    (``address:port``) when it gave up."""
+    assert job.node is not None
+    deadline = time.monotonic() + seconds
+    while True:
+        listing = job.node.run(["ss", "-Htln"], timeout=20)
+        listening = [
+            line.split()[3] for line in listing.stdout.splitlines() if len(line.split()) > 3
+        ]
+        held = [f"{a}:{p}" for a, p in job.plan.ports if port_holder(listening, a, p)]
+        if not held or not listing.ok or time.monotonic() >= deadline or job.cancel.is_set():
+            return held if listing.ok else []
+        time.sleep(0.5)
 
 
 PHASE: Phase[UninstallWork] = Phase(PhaseName.ACTIVATE, 0.2, run=remove)
