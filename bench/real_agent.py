@@ -2,7 +2,8 @@
 (standard library only), it drives that node's real clients and prints what they saw, one JSON
 line per observation, until its stdin closes or its time bound passes.
 
-* ``watch``: ``kubectl get service --watch`` with the node's kubeconfig (through the node's load
+* ``watch`` (``watches`` of them, 1 unless the config says): ``kubectl get service --watch``
+  with the node's kubeconfig (through the node's load
   balancer once repointed), each line stamped; re-run when it ends, as a person or a controller
   would (``{"k": "ev", "t", "n"}``, ``{"k": "restart", "t", "rc", "err"}``);
 * ``keepalive``: GETs of the Service every ``ka_interval`` over one kept-alive HTTPS connection
@@ -328,7 +329,8 @@ def main():
     try:
         server, ca, cert, key = read_kubeconfig(cfg["kubeconfig"])
         ctx = tls_context(folder, ca, cert, key)
-        jobs = [(watch, (cfg,)), (keepalive, (cfg, ctx, server))]
+        jobs = [(watch, (cfg,))] * max(1, int(cfg.get("watches", 1)))
+        jobs.append((keepalive, (cfg, ctx, server)))
         if cfg.get("healthz"):
             jobs += [(healthz, (cfg,)), (rules, (cfg,))]
         if cfg.get("writer"):
