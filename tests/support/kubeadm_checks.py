@@ -3,7 +3,7 @@ tests/lab/install/test_static_pod_kubeadm.py): kubectl on a node, kubeadm's file
 kubeha may change them, kube-proxy's pods and connections, the leader leases, m1 killed then cut
 with kubectl, the leases and kube-proxy carrying on, and one compact chain (apply with
 ``[clients] repoint``, the kill and the cut, uninstall byte for byte) that each strategy and
-install method runs."""
+install method runs, and a worker joined with kubeadm afterwards."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 from tests.support.labkit import Recorder, snapshot, uninstall
 from wizard.engine.apply import run_apply
 from wizard.engine.model import ApplyOptions, RunSummary
-from wizard.lab import Lab
+from wizard.lab import Lab, add_node, exec_in_node, remove_node
 from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.retrofit import api_objects
@@ -510,3 +510,79 @@ def apply_kill_cut_uninstall(
     for w in lab.workers:
         connected_only_to(lab, w.name, "kube-proxy", M1.removeprefix("https://"))
     lap("checks after the uninstall")
+
+
+def a_node_joined_afterwards_uses_the_balancer(lab: Lab, lb: str) -> None:
+    """A new worker joined with the source's own ``kubeadm join``, its discovery still on m1's
+    address (a join command written down before kubeha): its kubelet bootstraps through the
+    server cluster-info now names and its kubelet.conf names it; its kube-proxy pod reads the
+    ConfigMap's. The node is removed again (Node object and all)."""
+    token = kubectl(lab, "m2", "-n", "kube-system", "get", "secret", "-o", "json")
+    yes = base64.b64encode(b"true").decode()
+    secrets = [  # the join token (init's --upload-certs token has no usages)
+        i["data"]
+        for i in json.loads(token)["items"]
+        if i.get("type") == "bootstrap.kubernetes.io/token"
+        and i["data"].get("usage-bootstrap-authentication") == yes
+        and i["data"].get("usage-bootstrap-signing") == yes
+    ]
+    assert secrets, "no bootstrap token to join with"
+    tid, tsecret = (base64.b64decode(secrets[0][k]).decode() for k in ("token-id", "token-secret"))
+    ca_hash = lab.exec_in_node(
+        "m1",
+        ["sh", "-c", "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | "
+         "openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1"],
+    ).stdout.strip()  # fmt: skip
+    added = add_node(log=lambda line: print(f"[kubeadm chain] {line}"))
+    name = added.name
+    started = time.monotonic()
+    try:
+        join = exec_in_node(
+            name,
+            ["kubeadm", "join", M1.removeprefix("https://"), f"--token={tid}.{tsecret}",
+             f"--discovery-token-ca-cert-hash=sha256:{ca_hash}",
+             "--ignore-preflight-errors=FileExisting-crictl"],
+            timeout=300,
+        )  # fmt: skip
+        assert join.returncode == 0, (join.stdout + join.stderr)[-1500:]
+        print(f"[kubeadm chain] {name} joined in {time.monotonic() - started:.0f} s")
+        conf = exec_in_node(name, ["cat", f"{KUBE}/kubelet.conf"]).stdout
+        assert servers(conf) == [lb], conf
+        boot = exec_in_node(name, ["cat", f"{KUBE}/bootstrap-kubelet.conf"])
+        if boot.returncode == 0:  # kubeadm may have removed it after the bootstrap
+            assert servers(boot.stdout) == [lb], boot.stdout
+
+        def proxy_ready() -> bool | dict[str, tuple[str, bool]]:
+            pods = kube_proxy_pods(lab)
+            return (name in pods and pods[name][1]) or pods
+
+        wait_for(proxy_ready, DEADLINE_S, f"{name}'s kube-proxy Ready")
+
+        def only_through(program: str):
+            def check() -> bool | str:
+                proc = exec_in_node(name, ["ss", "-tnpH", "state", "established"])
+                peers = [
+                    line.split()[3]
+                    for line in proc.stdout.splitlines()
+                    if f'(("{program}",' in line and len(line.split()) > 3
+                ]
+                return (bool(peers) and set(peers) == {lb_peer(lb)}) or f"{peers}"
+
+            return check
+
+        for program in ("kubelet", "kube-proxy"):
+            wait_for(only_through(program), 60, f"{name}'s {program} connected through {lb}")
+    finally:
+        admin = ["kubectl", f"--kubeconfig={KUBE}/admin.conf"]
+        lab.exec_in_node(
+            "m2", [*admin, "delete", "node", name, "--ignore-not-found", "--wait=false"]
+        )
+        remove_node(name, log=lambda line: print(f"[kubeadm chain] {line}"))
+        # Its kube-proxy pod at once (the pod garbage collector takes about a minute to remove
+        # the pods of a deleted node).
+        lab.exec_in_node(
+            "m2",
+            [*admin, "-n", "kube-system", "delete", "pod", "-l", "k8s-app=kube-proxy",
+             f"--field-selector=spec.nodeName={name}", "--force", "--grace-period=0"],
+        )  # fmt: skip
+    wait_for(all_ready(lab), DEADLINE_S, "kube-proxy on the usual nodes only")

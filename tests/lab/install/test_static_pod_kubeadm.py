@@ -12,13 +12,15 @@ other kubeadm modules (tests/support/kubeadm_fixture.py):
 - m1's kube-apiserver killed (SIGKILL: kubelet starts it again), then m1 cut off the network:
   kubectl (on m1 itself while its apiserver is dead, and on every node), the leader leases and
   kube-proxy (a new Service programmed on every worker) carry on through the static pods;
+- haproxy-keepalived's chain joins a worker afterwards with kubeadm's own ``join`` on m1's
+  address (a join command written down before kubeha): its kubelet and kube-proxy use the VIP;
 - uninstall: the manifests go, kubelet stops the pods, and every node is byte for byte as
   before: the manifests folder (hidden files too, and the folder itself on the workers, where
   kubeadm's join made none), the config folders, /etc/hosts, the units, kubeha's leftovers,
   kubeadm's kubeconfigs and objects, kube-proxy rolled back.
 
-The chain is tests/support/kubeadm_checks.py's, which tests/lab/retrofit/test_kubeadm_retrofit.py
-runs for the systemd install; this module adds what is the static pods' own.
+The chain is tests/support/kubeadm_checks.py's; tests/lab/retrofit/test_kubeadm_retrofit.py proves
+the systemd install (local-haproxy) in depth. This module adds what is the static pods' own.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.kubeadm_checks import DEADLINE_S, apply_kill_cut_uninstall, wait_for
+from tests.support.kubeadm_checks import (
+    DEADLINE_S,
+    a_node_joined_afterwards_uses_the_balancer,
+    apply_kill_cut_uninstall,
+    wait_for,
+)
 from tests.support.kubeadm_fixture import kubeadm_lab  # noqa: F401
 from wizard.engine.verify import run_verify
 from wizard.lab import Lab
@@ -155,9 +162,15 @@ def test_static_pod_apply_kill_cut_uninstall(kubeadm_lab: Lab, strategy: str):  
     assert made is not None and made.clients.repoint  # the kubeadm lab profile's
     assert any(n.static_pods for n in build_plan(made).nodes)  # kubelet runs the balancer
     BEFORE["files"] = watched(kubeadm_lab)
+    lb = build_plan(made).server_url
+
+    def joined(lab: Lab) -> None:  # the VIP: a new node needs nothing of kubeha's
+        a_node_joined_afterwards_uses_the_balancer(lab, lb)
+
     apply_kill_cut_uninstall(
         kubeadm_lab,
         made,
         applied=lambda lab: kubelet_runs_the_pods(lab, made),
+        meanwhile=joined if strategy == "haproxy-keepalived" else None,
         given_back=lambda lab: pods_stopped_every_folder_back(lab, made),
     )

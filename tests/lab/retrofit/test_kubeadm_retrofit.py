@@ -21,19 +21,18 @@ In order, on one bring-up shared with tests/lab/environment/test_kubeadm_lab.py
 - an object changed by hand stops the uninstall before any change, naming it; uninstall: every
   file and every object back byte for byte, kube-proxy rolled back and Ready.
 
-Then local-nginx and haproxy-keepalived, one compact chain each (apply, kill and cut of m1,
-uninstall byte for byte: tests/support/kubeadm_checks.py), with controller-manager and scheduler
-kept local as kubeadm made them; haproxy-keepalived's also joins a worker afterwards. The same
-chain proves the three strategies with their balancer as a static pod:
-tests/lab/install/test_static_pod_kubeadm.py.
+The other strategies, and local-haproxy again, pass one compact chain each (apply, kill and cut
+of m1, uninstall byte for byte: tests/support/kubeadm_checks.py) with their balancer as a static
+pod, haproxy-keepalived's joining a worker afterwards: tests/lab/install/test_static_pod_kubeadm.py.
+What kubeha does to kubeadm's clients and objects is the same whatever runs the balancer, and the
+systemd units of each strategy are proven on the real control plane
+(tests/lab/retrofit/test_clients_repoint.py).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
-import time
 from typing import Any
 
 import pytest
@@ -47,13 +46,11 @@ from tests.support.kubeadm_checks import (
     PODS,
     all_ready,
     apply,
-    apply_kill_cut_uninstall,
     connected_only_to,
     files,
     get,
     kube_proxy_pods,
     kubectl,
-    lb_peer,
     m1_killed_then_cut,
     objects,
     servers,
@@ -64,7 +61,7 @@ from tests.support.kubeadm_fixture import kubeadm_lab  # noqa: F401
 from tests.support.labkit import lab_profile, snapshot, states, uninstall
 from wizard.engine import api_objects as engine_objects
 from wizard.engine.api_objects import RECORD
-from wizard.lab import Lab, add_node, exec_in_node, remove_node
+from wizard.lab import Lab
 from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.retrofit import api_objects
@@ -280,100 +277,3 @@ def test_uninstall_gives_every_file_and_object_back(kubeadm_lab: Lab, profile: P
     wait_for(all_ready(lab, frozenset(uids)), DEADLINE_S, "kube-proxy rolled back, every pod Ready")
     for w in lab.workers:
         connected_only_to(lab, w.name, "kube-proxy", M1.removeprefix("https://"))
-
-
-# --- the other strategies: the same claims in one compact chain each --------------------------
-
-
-@pytest.mark.parametrize("strategy", ["local-nginx", "haproxy-keepalived"])
-def test_strategy_apply_kill_cut_uninstall(kubeadm_lab: Lab, strategy: str):  # noqa: F811
-    """The other strategies, systemd install, ``[clients] repoint`` as the lab profile has it:
-    apply leaves no client on one master, m1 killed then cut with kubectl, the leases and
-    kube-proxy carrying on, uninstall byte for byte (tests/support/kubeadm_checks.py's chain,
-    which tests/lab/install/test_static_pod_kubeadm.py runs for the balancer as a static pod).
-    The local-haproxy chain above proves the rest in depth (the dry run's diffs, the JWS
-    signature, kubeadm-config's one line, a stale patch refused, ``repoint_local`` and the
-    manifests' restart, a hand-changed object stopping the uninstall)."""
-    lb = build_plan(lab_profile(kubeadm_lab, strategy)).server_url
-
-    def joined(lab: Lab) -> None:  # the VIP: a new node needs nothing of kubeha's
-        a_node_joined_afterwards_uses_the_balancer(lab, lb)
-
-    meanwhile = joined if strategy == "haproxy-keepalived" else None
-    apply_kill_cut_uninstall(kubeadm_lab, lab_profile(kubeadm_lab, strategy), meanwhile=meanwhile)
-
-
-def a_node_joined_afterwards_uses_the_balancer(lab: Lab, lb: str) -> None:
-    """A new worker joined with the source's own ``kubeadm join``, its discovery still on m1's
-    address (a join command written down before kubeha): its kubelet bootstraps through the
-    server cluster-info now names and its kubelet.conf names it; its kube-proxy pod reads the
-    ConfigMap's. The node is removed again (Node object and all)."""
-    token = kubectl(lab, "m2", "-n", "kube-system", "get", "secret", "-o", "json")
-    yes = base64.b64encode(b"true").decode()
-    secrets = [  # the join token (init's --upload-certs token has no usages)
-        i["data"]
-        for i in json.loads(token)["items"]
-        if i.get("type") == "bootstrap.kubernetes.io/token"
-        and i["data"].get("usage-bootstrap-authentication") == yes
-        and i["data"].get("usage-bootstrap-signing") == yes
-    ]
-    assert secrets, "no bootstrap token to join with"
-    tid, tsecret = (base64.b64decode(secrets[0][k]).decode() for k in ("token-id", "token-secret"))
-    ca_hash = lab.exec_in_node(
-        "m1",
-        ["sh", "-c", "openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt | "
-         "openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1"],
-    ).stdout.strip()  # fmt: skip
-    added = add_node(log=lambda line: print(f"[kubeadm retrofit] {line}"))
-    name = added.name
-    started = time.monotonic()
-    try:
-        join = exec_in_node(
-            name,
-            ["kubeadm", "join", M1.removeprefix("https://"), f"--token={tid}.{tsecret}",
-             f"--discovery-token-ca-cert-hash=sha256:{ca_hash}",
-             "--ignore-preflight-errors=FileExisting-crictl"],
-            timeout=300,
-        )  # fmt: skip
-        assert join.returncode == 0, (join.stdout + join.stderr)[-1500:]
-        print(f"[kubeadm retrofit] {name} joined in {time.monotonic() - started:.0f} s")
-        conf = exec_in_node(name, ["cat", f"{KUBE}/kubelet.conf"]).stdout
-        assert servers(conf) == [lb], conf
-        boot = exec_in_node(name, ["cat", f"{KUBE}/bootstrap-kubelet.conf"])
-        if boot.returncode == 0:  # kubeadm may have removed it after the bootstrap
-            assert servers(boot.stdout) == [lb], boot.stdout
-
-        def proxy_ready() -> bool | dict[str, tuple[str, bool]]:
-            pods = kube_proxy_pods(lab)
-            return (name in pods and pods[name][1]) or pods
-
-        wait_for(proxy_ready, DEADLINE_S, f"{name}'s kube-proxy Ready")
-
-        def only_through(program: str):
-            def check() -> bool | str:
-                proc = exec_in_node(name, ["ss", "-tnpH", "state", "established"])
-                peers = [
-                    line.split()[3]
-                    for line in proc.stdout.splitlines()
-                    if f'(("{program}",' in line and len(line.split()) > 3
-                ]
-                return (bool(peers) and set(peers) == {lb_peer(lb)}) or f"{peers}"
-
-            return check
-
-        for program in ("kubelet", "kube-proxy"):
-            wait_for(only_through(program), 60, f"{name}'s {program} connected through {lb}")
-    finally:
-        admin = ["kubectl", f"--kubeconfig={KUBE}/admin.conf"]
-        lab.exec_in_node(
-            "m2", [*admin, "delete", "node", name, "--ignore-not-found", "--wait=false"]
-        )
-        remove_node(name, log=lambda line: print(f"[kubeadm retrofit] {line}"))
-        # Its kube-proxy pod at once (the pod garbage collector takes about a minute to remove
-        # the pods of a deleted node).
-        lab.exec_in_node(
-            "m2",
-            [*admin, "-n", "kube-system", "delete", "pod", "-l", "k8s-app=kube-proxy",
-             f"--field-selector=spec.nodeName={name}", "--force", "--grace-period=0"],
-        )  # fmt: skip
-    wait_for(all_ready(lab), DEADLINE_S, "kube-proxy on the usual nodes only")
