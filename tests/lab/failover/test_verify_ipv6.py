@@ -1,7 +1,11 @@
 """IPv6 on the lab: a dual-stack lab (``kubeha lab up --ipv6``) and its ``lab-<strategy>-ipv6``
 profiles, where every master, node and VIP is an IPv6 address (fd77::/64) and the node-local
 proxies listen on ::1. Each strategy that runs in nspawn nodes applies, verifies and passes the
-kill, cut and drain drills there; haproxy-keepalived's VIP (VRRPv3) moves when its holder is cut.
+cut and drain drills there; haproxy-keepalived's VIP (VRRPv3) moves when its holder is cut. The
+kill drill is IPv4's alone (tests/lab/failover/test_verify_and_drills.py): a killed apiserver
+refuses the proxy's connect and the proxy tries the next master, with nothing that reads an
+address; a cut and a drain go through what does (the session cutter's ``ss`` filters and nft
+rules, keepalived's IPv6 adverts, the checks' bracketed URLs).
 (ipvs needs a kernel with IPVS: the QEMU guest, which the lab does not give IPv6 yet.)"""
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def test_every_address_is_ipv6_and_every_node_verifies(lab6, profile):
     assert all(c.status == "200" for c in report.nodes), report
 
 
-@pytest.mark.parametrize("kind", ["kill", "cut", "drain"])
+@pytest.mark.parametrize("kind", ["cut", "drain"])
 def test_drills_on_ipv6_lose_no_request(lab6, profile, kind):
     holder = vip_holder(profile) if registry.get(profile.strategy).has_vip_holder else None
     master = next(m.name for m in profile.masters if m.name not in ("m1", holder))
