@@ -106,7 +106,7 @@ def rebalancer_of(config: AgentConfig) -> Callable[[tuple[Member, ...]], int] | 
 
     def step(up: tuple[Member, ...]) -> int:
         try:
-            conns = read_node(up, wanted.process)
+            conns = read_node(up, wanted.process, wanted.unit)
         except (OSError, subprocess.SubprocessError) as error:
             log(f"kubeha-agent: ss could not list the connections: {error}")
             return 0

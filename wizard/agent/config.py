@@ -37,6 +37,9 @@ class Rebalance:
     idle_ms: int = 1000
     ratio: float = 1.25
     process: str = ""  # the balancer's program name in ss (haproxy, nginx); "": any
+    # The balancer's systemd unit: its sockets carry the unit's cgroup (ss -e), which the agent
+    # reads without seeing the balancer's processes ("": by program name or owner only).
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def parse_config(text: str) -> AgentConfig:
             int(_seconds(wanted.get("idle_s", 1.0), "rebalance.idle_s", 0.1, 600) * 1000),
             float(ratio),
             str(wanted.get("process", "")),
+            str(wanted.get("unit", "")),
         )
     nginx = data.get("nginx") or {}
     if balancer == "nginx":

@@ -9,21 +9,29 @@ connection or its quiet watch end, reconnects at once, and the balancer's least-
 choice puts it on the master that has fewest. It stops when the most loaded master has at most
 ``ratio`` times the least loaded one's connections (or one more).
 
-The connections are read from the kernel (``ss -tnpi``: queues and the last send and receive of
-each socket) and closed by it (``ss -K``), as the session cutter does.
+The connections are read from the kernel (``ss -tnHepi``: queues and the last send and receive
+of each socket) and closed by it (``ss -K``), as the session cutter does. Which of them are the
+balancer's is read from the socket itself: the cgroup of the unit that made it (``ss -e``), else
+the owning program (``ss -p``), else the user the balancer's workers run as. The agent's unit
+keeps only CAP_NET_ADMIN and CAP_KILL, so ``ss -p`` cannot see the processes of a balancer whose
+workers run as another user (haproxy's ``user haproxy``): found on the lab, where every
+connection was then taken for someone else's and nothing was ever spread back.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from wizard.agent.roster import Member
 
-_SOCKET = re.compile(r"^(\d+)\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+users:\(\((.*)\)\))?")
+_SOCKET = re.compile(r"^(\d+)\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+users:\(\((.*?)\)\))?")
 _LAST = re.compile(r"\blast(snd|rcv):(\d+)")
+_UID = re.compile(r"\suid:(\d+)\b")
+_CGROUP = re.compile(r"\scgroup:(\S+)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,8 @@ class Connection:
     last_send_ms: int  # since the last byte sent
     last_recv_ms: int
     process: str = ""  # the owning program's name, when ss could tell
+    uid: int | None = None  # the socket's owner (ss -e)
+    cgroup: str = ""  # the cgroup of the process that made it (ss -e), e.g. a unit's
 
     def idle(self, idle_ms: int) -> bool:
         """Nothing queued, quiet both ways for ``idle_ms``, and no answer pending."""
@@ -75,6 +85,8 @@ def read_connections(text: str, masters: Iterable[Member]) -> list[Connection]:
         # ss leaves lastsnd/lastrcv out when it is 0: sent or received in this very clock tick
         last = {kind: int(ms) for kind, ms in _LAST.findall(info)}
         process = re.search(r'"([^"]+)"', match.group(5) or "")
+        uid = _UID.search(line)
+        cgroup = _CGROUP.search(line)
         found.append(
             Connection(
                 match.group(3),
@@ -84,9 +96,59 @@ def read_connections(text: str, masters: Iterable[Member]) -> list[Connection]:
                 last.get("snd", 0),
                 last.get("rcv", 0),
                 process.group(1) if process else "",
+                int(uid.group(1)) if uid else None,
+                cgroup.group(1) if cgroup else "",
             )
         )
     return found
+
+
+def balancer_uids(process: str, proc: str = "/proc") -> set[int]:
+    """The users the processes named ``process`` run as, root left out when another is there
+    (a master process runs as root, its workers, which open the connections, as the
+    configured user): from /proc/PID/comm and /proc/PID/status, which anyone may read."""
+    uids: set[int] = set()
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()]
+    except OSError:
+        return uids
+    for pid in pids:
+        try:
+            with open(f"{proc}/{pid}/comm") as comm:
+                if comm.read().strip() != process:
+                    continue
+            with open(f"{proc}/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("Uid:"):
+                        uids.add(int(line.split()[1]))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return uids - {0} if uids - {0} else uids
+
+
+def the_balancers(
+    conns: Iterable[Connection], process: str, unit: str, uids: Callable[[], set[int]]
+) -> list[Connection]:
+    """Of ``conns``, the balancer's: by the unit's cgroup where ss gives one, else by program
+    name where ss could see the process, else by owner (``uids``, asked only when needed)."""
+    if not process and not unit:
+        return list(conns)
+    kept: list[Connection] = []
+    owners: set[int] | None = None
+    for conn in conns:
+        if unit and conn.cgroup:
+            mine = conn.cgroup.rstrip("/").rsplit("/", 1)[-1] == unit
+        elif conn.process:
+            mine = not process or conn.process == process
+        elif conn.uid is not None and process:
+            owners = uids() if owners is None else owners
+            mine = conn.uid in owners
+        else:
+            mine = False
+        if mine:
+            kept.append(conn)
+    return kept
 
 
 def plan_closes(
@@ -116,13 +178,14 @@ def plan_closes(
     return chosen[: max(0, min(per_round, spare))]
 
 
-def read_node(masters: Iterable[Member], process: str = "") -> list[Connection]:
-    """This node's established connections to ``masters`` (owned by ``process`` if named)."""
+def read_node(masters: Iterable[Member], process: str = "", unit: str = "") -> list[Connection]:
+    """This node's established connections to ``masters``, the balancer's only when its
+    program or unit is named (:func:`the_balancers`)."""
     done = subprocess.run(
-        ["ss", "-tnHpi", "state", "established"], capture_output=True, text=True, timeout=10
+        ["ss", "-tnHepi", "state", "established"], capture_output=True, text=True, timeout=10
     )
     found = read_connections(done.stdout, masters)
-    return [c for c in found if not process or c.process == process]
+    return the_balancers(found, process, unit, lambda: balancer_uids(process))
 
 
 def close(conn: Connection) -> bool:

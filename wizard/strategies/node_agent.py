@@ -217,6 +217,7 @@ def config_text(
                 "per_round": REBALANCE_PER_ROUND,
                 "idle_s": REBALANCE_IDLE_S,
                 "process": hands.balancer,
+                "unit": hands.balancer_unit,
             }
             if wanted.rebalance
             else None

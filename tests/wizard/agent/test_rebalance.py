@@ -9,7 +9,15 @@ import time
 import pytest
 
 from tests.wizard.agent.conftest import free_port
-from wizard.agent.rebalance import Connection, close, plan_closes, read_connections, read_node
+from wizard.agent.rebalance import (
+    Connection,
+    balancer_uids,
+    close,
+    plan_closes,
+    read_connections,
+    read_node,
+    the_balancers,
+)
 from wizard.agent.roster import Member
 
 M1, M2, M3 = Member("10.77.0.11", 6443), Member("10.77.0.12", 6443), Member("fd77::13", 6443)
@@ -38,6 +46,60 @@ def test_ss_output_is_read_for_the_masters_only():
         (M1, 0, 4000, "haproxy"),  # no lastsnd: sent in this very clock tick
     ]
     assert not found[2].idle(1000), "a request sent just now was taken for an idle connection"
+
+
+# What the agent's unit reads on the lab (ss -tnHepi, CAP_NET_ADMIN and CAP_KILL only): no
+# users:(( )) for haproxy's workers, which run as the user haproxy; the owner and the cgroup of
+# the unit that made each socket are there.
+SS_AS_THE_AGENT = """\
+0      0      10.77.0.21:44572 10.77.0.11:6443 timer:(keepalive,756ms,0) uid:101 ino:31961139 \
+sk:e37b cgroup:/system.slice/kube-haproxy.service <->
+\t ts sack bbr wscale:10,10 rto:204 lastsnd:10480 lastrcv:10480 lastack:244
+0      0      10.77.0.21:44580 10.77.0.11:6443 uid:0 ino:31961140 sk:e37c \
+cgroup:/system.slice/kubelet.service <->
+\t ts sack bbr lastsnd:3000 lastrcv:2000
+0      0      10.77.0.21:44590 10.77.0.12:6443 uid:101 ino:31961141 sk:e37d <->
+\t ts sack bbr lastsnd:3000 lastrcv:2000
+""".replace("\\\n", "")
+
+
+def test_the_balancers_connections_are_told_by_cgroup_then_program_then_owner():
+    """Found on the lab: the agent's unit cannot see haproxy's workers (another user), so ss -p
+    names no program and every connection was taken for someone else's: nothing was ever
+    spread back. The socket's own cgroup (its unit) and owner need no sight of the process."""
+    found = read_connections(SS_AS_THE_AGENT, [M1, M2])
+    assert [(c.uid, c.cgroup, c.process) for c in found] == [
+        (101, "/system.slice/kube-haproxy.service", ""),
+        (0, "/system.slice/kubelet.service", ""),
+        (101, "", ""),
+    ]
+    asked = []
+
+    def uids() -> set[int]:
+        asked.append(1)
+        return {101}
+
+    mine = the_balancers(found, "haproxy", "kube-haproxy.service", uids)
+    assert [c.local for c in mine] == ["10.77.0.21:44572", "10.77.0.21:44590"]
+    assert asked == [1]  # once, for the socket with no cgroup
+    # Without the unit's name: by program where ss saw it, else by owner.
+    seen = [Connection("127.0.0.1:1", M1, 0, 0, 5000, 4000, "haproxy"),
+            Connection("127.0.0.1:2", M1, 0, 0, 5000, 4000, "kubelet")]  # fmt: skip
+    assert [c.local for c in the_balancers(seen, "haproxy", "", uids)] == ["127.0.0.1:1"]
+    assert the_balancers(found, "", "", uids) == found  # nothing named: every connection
+
+
+def test_the_balancers_users_are_its_workers_not_root(tmp_path):
+    for pid, comm, uid in ((10, "haproxy", 0), (11, "haproxy", 101), (12, "kubelet", 0)):
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(f"{comm}\n")
+        (tmp_path / str(pid) / "status").write_text(
+            f"Name:\t{comm}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"
+        )
+    (tmp_path / "self").mkdir()
+    assert balancer_uids("haproxy", str(tmp_path)) == {101}
+    assert balancer_uids("kubelet", str(tmp_path)) == {0}  # only root: root
+    assert balancer_uids("nginx", str(tmp_path)) == set()
 
 
 def test_idle_means_quiet_both_ways_with_no_answer_pending():

@@ -46,7 +46,13 @@ def rendered(strategy: str, folder: Path) -> tuple[Path, Path, Path]:
     profile = loopback_profile(strategy)
     files = {f.path: f for f in registry.get(strategy).plan(profile).nodes[0].files}
     agent_json = folder / "agent.json"
-    agent_json.write_text(files[node_agent.CONFIG_PATH].content)
+    data = json.loads(files[node_agent.CONFIG_PATH].content)
+    assert data["rebalance"]["unit"] == registry.get(strategy).plan(profile).nodes[0].services[0]
+    # The balancer runs here as this test's child, in the test's own cgroup, not in its unit's:
+    # the agent tells its connections by that cgroup, as on a node by the unit's.
+    here = Path("/proc/self/cgroup").read_text().strip().splitlines()[-1].rpartition("/")[2]
+    data["rebalance"]["unit"] = here
+    agent_json.write_text(json.dumps(data))
     admin = folder / "admin.sock"
     if strategy == "local-haproxy":
         text = (
