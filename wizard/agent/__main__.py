@@ -22,7 +22,7 @@ from wizard.agent.endpoints import ENDPOINTS_PATH, ApiClient, BadEndpoints, memb
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.loop import Agent, Balancer
 from wizard.agent.nginx import NginxFiles
-from wizard.agent.rebalance import close, plan_closes, read_node
+from wizard.agent.rebalance import Evener, close, node_offset, plan_closes, read_node
 from wizard.agent.roster import Member, Roster
 from wizard.agent.server import Published, make_server
 from wizard.agent.settle import Settle
@@ -104,6 +104,8 @@ def rebalancer_of(config: AgentConfig) -> Callable[[tuple[Member, ...]], int] | 
     if wanted is None:
         return None
 
+    evener = Evener(node_offset(config.seed), wanted.idle_ms)
+
     def step(up: tuple[Member, ...]) -> int:
         try:
             conns = read_node(up, wanted.process, wanted.unit)
@@ -111,6 +113,8 @@ def rebalancer_of(config: AgentConfig) -> Callable[[tuple[Member, ...]], int] | 
             log(f"kubeha-agent: ss could not list the connections: {error}")
             return 0
         chosen = plan_closes(conns, up, wanted.ratio, wanted.per_round, wanted.idle_ms)
+        if not chosen:  # within the ratio: towards this node's own share
+            chosen = evener.plan(conns, up)
         closed = sum(1 for conn in chosen if close(conn))
         if closed:
             log(

@@ -9,6 +9,14 @@ connection or its quiet watch end, reconnects at once, and the balancer's least-
 choice puts it on the master that has fewest. It stops when the most loaded master has at most
 ``ratio`` times the least loaded one's connections (or one more).
 
+"Or one more" alone would leave the master that returned one short on every node (8
+connections over 3 masters: 2/3/3), which a fleet adds up (the lab: 10/15/15 for minutes after
+a return, 1.5 times). So, within the ratio, each node also moves towards its own share
+(:class:`Evener`): an equal part each, and the remainder to the masters in an order rotated by
+the node's address, so that the nodes' remainders fall on different masters; one connection a
+round, and it holds off for a while when a close did not bring the node nearer its share (the
+client reconnected to the same master).
+
 The connections are read from the kernel (``ss -tnHepi``: queues and the last send and receive
 of each socket) and closed by it (``ss -K``), as the session cutter does. Which of them are the
 balancer's is read from the socket itself: the cgroup of the unit that made it (``ss -e``), else
@@ -20,8 +28,10 @@ connection was then taken for someone else's and nothing was ever spread back.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -176,6 +186,88 @@ def plan_closes(
     chosen = [c for c in connections if c.master == busiest and c.idle(idle_ms)]
     chosen.sort(key=lambda c: -min(c.last_send_ms, c.last_recv_ms))
     return chosen[: max(0, min(per_round, spare))]
+
+
+def counts_of(connections: Iterable[Connection], active: Sequence[Member]) -> dict[Member, int]:
+    counts = {member: 0 for member in active}
+    for conn in connections:
+        if conn.master in counts:
+            counts[conn.master] += 1
+    return counts
+
+
+def shares(active: Sequence[Member], total: int, offset: int) -> dict[Member, int]:
+    """Each master's share of this node's ``total`` connections: an equal part, and the
+    remainder one each to the masters in address order rotated by ``offset`` (the node's own)."""
+    ordered = sorted(active, key=str)
+    k = offset % len(ordered)
+    ordered = ordered[k:] + ordered[:k]
+    base, extra = divmod(total, len(ordered))
+    return {m: base + (1 if i < extra else 0) for i, m in enumerate(ordered)}
+
+
+def off_share(counts: dict[Member, int], share: dict[Member, int]) -> int:
+    return sum(abs(counts[m] - share[m]) for m in counts)
+
+
+def plan_evening(
+    connections: Sequence[Connection], active: Sequence[Member], offset: int, idle_ms: int
+) -> list[Connection]:
+    """One idle connection to the master furthest above its share, when another is below
+    its own (none otherwise)."""
+    if len(active) < 2:
+        return []
+    counts = counts_of(connections, active)
+    share = shares(active, sum(counts.values()), offset)
+    over = max(active, key=lambda m: (counts[m] - share[m], str(m)))
+    if counts[over] <= share[over] or not any(counts[m] < share[m] for m in active):
+        return []
+    chosen = [c for c in connections if c.master == over and c.idle(idle_ms)]
+    chosen.sort(key=lambda c: -min(c.last_send_ms, c.last_recv_ms))
+    return chosen[:1]
+
+
+HOLD_ROUNDS = 30  # rounds without evening after a close that brought the node no nearer
+
+
+@dataclass
+class Evener:
+    """The node's state between rounds: whether its last evening close brought it nearer its
+    share; when not (the client came back to the same master), it holds off HOLD_ROUNDS."""
+
+    offset: int
+    idle_ms: int
+    hold: int = 0
+    last_off: int | None = None  # off-share before the last evening close
+
+    def plan(self, connections: Sequence[Connection], active: Sequence[Member]) -> list[Connection]:
+        counts = counts_of(connections, active)
+        off = off_share(counts, shares(active, sum(counts.values()), self.offset)) if active else 0
+        if self.last_off is not None and off >= self.last_off:
+            self.hold = HOLD_ROUNDS
+        self.last_off = None
+        if self.hold > 0:
+            self.hold -= 1
+            return []
+        chosen = plan_evening(connections, active, self.offset, self.idle_ms)
+        if chosen:
+            self.last_off = off
+        return chosen
+
+
+def node_offset(masters: Sequence[Member]) -> int:
+    """A number of this node's own, from the address it reaches the first master from (a
+    datagram socket's connect sends nothing): nodes numbered in a row get offsets in a row."""
+    if not masters:
+        return 0
+    first = sorted(masters, key=str)[0]
+    family = socket.AF_INET6 if ":" in first.address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect((first.address, first.port))
+            return int(ipaddress.ip_address(probe.getsockname()[0].split("%")[0]))
+    except (OSError, ValueError):
+        return 0
 
 
 def read_node(masters: Iterable[Member], process: str = "", unit: str = "") -> list[Connection]:
