@@ -73,8 +73,8 @@ class AgentTable:
     rebalance: bool = described(
         False,
         "Rebalance",
-        "after a master returns, close a few idle connections on the busiest (not yet proven "
-        "on the lab)",
+        "after a master returns, close a few idle connections on the busiest until the "
+        "masters are even again",
     )
     rebalance_ratio: float = described(
         REBALANCE_RATIO,
