@@ -147,7 +147,7 @@ def the_balancers(
     kept: list[Connection] = []
     owners: set[int] | None = None
     for conn in conns:
-        if unit and conn.cgroup:
+        if unit and conn.cgroup.strip("/"):  # "/": cgroup v1 hosts name the root for all
             mine = conn.cgroup.rstrip("/").rsplit("/", 1)[-1] == unit
         elif conn.process:
             mine = not process or conn.process == process

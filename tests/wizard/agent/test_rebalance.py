@@ -3,6 +3,7 @@ closed, how many, and the kernel closing them (real sockets on loopback, ss -K).
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 
@@ -91,6 +92,12 @@ def test_the_balancers_connections_are_told_by_cgroup_then_program_then_owner():
             Connection("127.0.0.1:2", M1, 0, 0, 5000, 4000, "kubelet")]  # fmt: skip
     assert [c.local for c in the_balancers(seen, "haproxy", "", uids)] == ["127.0.0.1:1"]
     assert the_balancers(found, "", "", uids) == found  # nothing named: every connection
+    # A host on cgroup v1 names the root for every socket: told by program or owner then.
+    rooted = [dataclasses.replace(c, cgroup="/") for c in found]
+    assert [c.local for c in the_balancers(rooted, "haproxy", "kube-haproxy.service", uids)] == [
+        "10.77.0.21:44572",
+        "10.77.0.21:44590",
+    ]
 
 
 def test_the_balancers_users_are_its_workers_not_root(tmp_path):
