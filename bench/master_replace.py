@@ -240,23 +240,32 @@ def followed_again(step: dict[str, Any], follower: StatusFollower) -> None:
     )
 
 
-def start_clients(lab: Lab, names: list[str], duration: float) -> dict[str, Agent]:
-    """The drill's clients on ``names``: a kept-alive GET every 0.1 s and a watch each, through
-    the node's balancer (the lab's kubeconfigs are repointed); the writer on w1."""
+def start_clients(
+    lab: Lab,
+    names: list[str],
+    duration: float,
+    ka_interval: float = 0.1,
+    write_interval: float = 0.5,
+    watches: int = 1,
+) -> dict[str, Agent]:
+    """The drill's clients on ``names``: a kept-alive GET every ``ka_interval`` and ``watches``
+    watches each, through the node's balancer (the lab's kubeconfigs are repointed); the
+    writer on w1, a PATCH every ``write_interval``."""
     base = {
         "kubeconfig": "/root/.kube/config",
         "namespace": "kubeha-bench",
         "service": "tick",
         "duration": duration,
         "direct": ["https://127.0.0.1:8443"],  # the writer too goes through its balancer
-        "ka_interval": 0.1,
+        "ka_interval": ka_interval,
         "ka_timeout": 5,
         "retry_reused": True,  # as Go's transport: a GET on a reused, closed connection once more
         "poll_interval": 0.5,
-        "write_interval": 0.5,
-        "max_writes": int(duration / 0.5) + 1,
+        "write_interval": write_interval,
+        "max_writes": int(duration / write_interval) + 1,
         "healthz": False,
         "leases": False,
+        "watches": watches,
     }
     return {n: Agent(lab, n, dict(base, writer=n == "w1"), None) for n in names}
 

@@ -30,7 +30,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.master_replace import SCRAPE, USE_TIMEOUT_S, profile_for, tally, wait_used
+from bench.master_replace import (
+    SCRAPE,
+    USE_TIMEOUT_S,
+    profile_for,
+    start_clients,
+    tally,
+    wait_used,
+)
 from bench.real_clients import Agent, prepare, uninstall_all
 from wizard.agent.metrics import parse
 from wizard.engine.apply import run_apply
@@ -92,26 +99,6 @@ def closed_total(lab: Lab) -> int:
     return total
 
 
-def start_clients(lab: Lab, watches: int, duration: float) -> dict[str, Agent]:
-    base = {
-        "kubeconfig": "/root/.kube/config",
-        "namespace": "kubeha-bench",
-        "service": "tick",
-        "duration": duration,
-        "direct": ["https://127.0.0.1:8443"],  # the writer too goes through its balancer
-        "ka_interval": 0.2,
-        "ka_timeout": 5,
-        "retry_reused": True,
-        "poll_interval": 0.5,
-        "write_interval": 2.0,
-        "max_writes": int(duration / 2.0) + 1,
-        "healthz": False,
-        "leases": False,
-        "watches": watches,
-    }
-    return {n.name: Agent(lab, n.name, dict(base, writer=n.name == "w1"), None) for n in lab.nodes}
-
-
 def one_run(
     lab: Lab, agents: list[Agent], names: list[str], masters: dict[str, str], args: Any
 ) -> dict[str, Any]:
@@ -171,7 +158,7 @@ def run(args: Any) -> dict[str, Any]:
         for m in lab.masters:
             wait_used(lab, nodes, f"{m.address}:6443", USE_TIMEOUT_S)
         duration = runs * (args.hold + args.after + 60) + 60
-        agents = start_clients(lab, args.watches, duration)
+        agents = start_clients(lab, nodes, duration, 0.2, 2.0, args.watches)
         try:
             time.sleep(10)  # every client connected, spread by least connections
             result[label] = [
