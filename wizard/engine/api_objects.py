@@ -349,14 +349,8 @@ def exited_pods(pods: list[dict[str, object]], owner_uid: str) -> list[str]:
             isinstance(o, dict) and o.get("uid") == owner_uid and o.get("controller") is True
             for o in owners
         )
-        stopped = (
-            {"terminated"}
-            if status.get("phase") in (None, "Pending")
-            else {
-                "terminated",
-                "waiting",
-            }
-        )
+        ran = status.get("phase") not in (None, "Pending")
+        stopped = {"terminated", "waiting"} if ran else {"terminated"}
         containers = status.get("containerStatuses")
         exited = (
             isinstance(containers, list)
