@@ -75,8 +75,10 @@ def test_rebalance_is_off_unless_asked_and_then_the_agent_reads_it(strategy):
     on = with_agent(strategy, rebalance=True, rebalance_ratio=1.5)
     config = parse_config(files_of(on)[node_agent.CONFIG_PATH].content)  # the agent's reader
     balancer = {"local-nginx": "nginx", "local-haproxy": "haproxy"}[strategy]
-    # the agent's own defaults per round and idle time; only its balancer's connections
-    assert config.rebalance == Rebalance(per_round=2, idle_ms=1000, ratio=1.5, process=balancer)
+    # the agent's own defaults per round and idle time; only its balancer's connections,
+    # told by the unit's cgroup (the agent's unit cannot see haproxy's workers)
+    unit = f"kube-{balancer}.service"
+    assert config.rebalance == Rebalance(2, 1000, 1.5, process=balancer, unit=unit)
 
 
 def test_discovery_off_writes_no_discovery_and_needs_no_token():
