@@ -3,9 +3,9 @@
 line per observation, until its stdin closes or its time bound passes.
 
 * ``watch`` (``watches`` of them, 1 unless the config says): ``kubectl get service --watch``
-  with the node's kubeconfig (through the node's load
-  balancer once repointed), each line stamped; re-run when it ends, as a person or a controller
-  would (``{"k": "ev", "t", "n"}``, ``{"k": "restart", "t", "rc", "err"}``);
+  with the node's kubeconfig (through the node's load balancer once repointed), each line
+  stamped; re-run when it ends, as a person or a controller would (``{"k": "ev", "t", "n"}``,
+  ``{"k": "restart", "t", "rc", "err"}``);
 * ``keepalive``: GETs of the Service every ``ka_interval`` over one kept-alive HTTPS connection
   to the kubeconfig's server, re-opened after an error, as client-go does (``{"k": "ka"}``);
 * ``healthz`` (workers): kube-proxy's ``/healthz`` (``{"k": "hz"}``, its lastUpdated raw) and
