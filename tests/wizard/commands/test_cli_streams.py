@@ -40,6 +40,17 @@ def slow_cluster(monkeypatch, profile):
     for node in fake.nodes.values():
         node.delay = 0.05
     fake.on_open = lambda name: None
+    fake.cancels = []  # each run's cancel flag, for a test that must see its Ctrl-C land
+
+    import wizard.engine.run_phases.nodes as run_nodes
+
+    real_run_pool = run_nodes.run_pool
+
+    def run_pool(jobs, options, cancel, *rest, **kw):
+        fake.cancels.append(cancel)
+        return real_run_pool(jobs, options, cancel, *rest, **kw)
+
+    monkeypatch.setattr(run_nodes, "run_pool", run_pool)
 
     def connector(name):
         def open_node():
