@@ -21,6 +21,7 @@ from wizard.engine.remote import (
     REGULAR,
     ProbeResult,
     RemoteNode,
+    content_sha256,
 )
 from wizard.engine.transport import CommandResult, TransportError
 
@@ -124,8 +125,12 @@ class FakeNode:
             return self.kinds[path]
         return REGULAR if path in self.files else None
 
+    def sha256(self, path):  # a binary file (the agent's pyz) is compared by its hash
+        text = self.files.get(path)
+        return None if text is None else content_sha256(text.encode("utf-8", "surrogateescape"))
+
     def stage(self, path, content, mode, owner="root", group="root"):
-        self.files[beside(path, NEW)] = content.decode()
+        self.files[beside(path, NEW)] = content.decode("utf-8", "surrogateescape")
         return beside(path, NEW)
 
     def discard(self, temp):

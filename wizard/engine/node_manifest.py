@@ -93,6 +93,19 @@ def takes_over(
     )
 
 
+def drops(
+    manifest: Manifest | None, strategy: str, files: tuple[str, ...], services: tuple[str, ...]
+) -> bool:
+    """True when the node runs this strategy with parts the plan no longer has (the profile's
+    ``[agent]`` turned off, the session cutter dropped, a path changed): the apply removes
+    them once the plan verified, as a take-over removes the old strategy's."""
+    return (
+        manifest is not None
+        and manifest.strategy == strategy
+        and bool(set(manifest.files) - set(files) or set(manifest.services) - set(services))
+    )
+
+
 def strategy_conflict(
     node: RemoteNode,
     manifest: Manifest | None,

@@ -521,6 +521,32 @@ def _times_line(times: dict[str, float]) -> str:
     return f"Kubernetes built in {times.get('total', 0):.0f} s ({', '.join(parts)})"
 
 
+def _build_into(
+    work: Path,
+    path: Path,
+    stamp: str,
+    build: Callable[[Path, Callable[[str], None]], tuple[dict[str, float], str]],
+    log: Callable[[str], None],
+) -> tuple[dict[str, float], str]:
+    """Run ``build`` in ``work`` and move its ``out`` folder to ``path`` whole, with its version,
+    its times and ``stamp``; a failed build keeps its log, leaves nothing half-made, and raises."""
+    try:
+        times, version = build(work, log)
+        out = work / "out"
+        (out / "VERSION").write_text(version + "\n")
+        (out / TIMES_FILE).write_text(json.dumps(times, indent=1) + "\n")
+        (out / STAMP).write_text(stamp + "\n")
+        os.rename(out, path)
+    except BaseException:
+        log(f"the build failed; its log: {work / 'build.log'}")
+        _keep_log(work)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    log(_times_line(times))
+    return times, version
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m wizard.lab.kube_build``: build (or find) the cached binaries, print times."""
     parser = argparse.ArgumentParser(prog="python -m wizard.lab.kube_build", description=__doc__)
@@ -556,29 +582,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _build_into(
-    work: Path,
-    path: Path,
-    stamp: str,
-    build: Callable[[Path, Callable[[str], None]], tuple[dict[str, float], str]],
-    log: Callable[[str], None],
-) -> tuple[dict[str, float], str]:
-    """Run ``build`` in ``work`` and move its ``out`` folder to ``path`` whole, with its version,
-    its times and ``stamp``; a failed build keeps its log, leaves nothing half-made, and raises."""
-    try:
-        times, version = build(work, log)
-        out = work / "out"
-        (out / "VERSION").write_text(version + "\n")
-        (out / TIMES_FILE).write_text(json.dumps(times, indent=1) + "\n")
-        (out / STAMP).write_text(stamp + "\n")
-        os.rename(out, path)
-    except BaseException:
-        log(f"the build failed; its log: {work / 'build.log'}")
-        _keep_log(work)
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(work, ignore_errors=True)
-    log(_times_line(times))
-    return times, version

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.examples import changed, example_profile
 from wizard.engine.file_changes import compare
+from wizard.engine.model import NodeResult, NodeState
 from wizard.engine.phase import RunMode, RunStopped
 from wizard.engine.run_phases import agent_access
 from wizard.engine.shared_connections import SharedConnections
@@ -210,3 +211,42 @@ def test_uninstall_lists_the_token_files_and_gives_back_only_kubehas_objects():
     assert list(master.objects) == [("rolebinding", "default", "kubeha-agent")]
     assert agent_access.RECORD not in master.files
     assert "not the one kubeha made, left alone" in shown(run)
+
+
+def turned_off(master: Master, *results: NodeResult, selected: list[str] | None = None):
+    """An apply after discovery was turned off: the nodes' results as ``results`` say."""
+    run = a_run(master, discovery=False)
+    everyone = [node.node for node in run.plan.nodes]
+    run.selected = everyone if selected is None else selected
+    run.results = {r.node: r for r in results}
+    return run
+
+
+def test_an_apply_with_discovery_off_gives_the_credentials_back_once_every_node_dropped_them():
+    master = Master()
+    agent_access.access(a_run(master))
+    assert master.objects
+    plan_nodes = [node.node for node in a_run(master).plan.nodes]
+    # a re-apply that dropped nothing (discovery was already off): no master is asked
+    master.log.clear()
+    run = turned_off(master, *(NodeResult(n, NodeState.UNCHANGED, "") for n in plan_nodes))
+    agent_access.give_back(run)
+    assert master.log == [] and master.objects
+    # one node rolled back: it may still run its agent with the token
+    dropped = (node_agent.TOKEN_PATH, node_agent.CA_PATH)
+    results = [NodeResult(n, NodeState.VERIFIED, "", changed_files=dropped) for n in plan_nodes]
+    results[1] = NodeResult(plan_nodes[1], NodeState.ROLLED_BACK, "probe failed")
+    run = turned_off(master, *results)
+    agent_access.give_back(run)
+    assert master.objects and "credentials stay in the cluster" in shown(run)
+    assert plan_nodes[1] in shown(run)
+    # --only: the nodes this run left alone may still use it
+    run = turned_off(master, results[0], selected=[plan_nodes[0]])
+    agent_access.give_back(run)
+    assert master.objects and "left" in shown(run)
+    # every node dropped its token: every object kubeha made goes, and the record
+    results[1] = NodeResult(plan_nodes[1], NodeState.VERIFIED, "", changed_files=dropped)
+    run = turned_off(master, *results)
+    agent_access.give_back(run)
+    assert master.objects == {} and agent_access.RECORD not in master.files
+    assert "given back" in shown(run)

@@ -1,6 +1,7 @@
 """``facts``: what the node is before anything changes (:class:`FactsFound`): systemd, curl,
 the distro, the strategy kubeha installed there (refused when another one holds the port,
-taken over in place when this plan can: :func:`~wizard.engine.node_manifest.takes_over`), free
+taken over in place when this plan can: :func:`~wizard.engine.node_manifest.takes_over`; the
+same one with parts the plan no longer has: :func:`~wizard.engine.node_manifest.drops`), free
 ports, and with ``[clients] repoint`` each listed kubeconfig present or not and its ``server:``.
 """
 
@@ -23,7 +24,9 @@ from wizard.retrofit.kubeconfig import KubeconfigNow
 class FactsFound(Record):
     facts: Facts | None = None
     installed: node_manifest.Manifest | None = None  # what the node said kubeha installed
-    # Another strategy's install this plan takes over in place (wizard.engine.phases.retire).
+    # An install whose parts this plan drops once it verified (wizard.engine.phases.retire):
+    # another strategy's, taken over in place, or this strategy's with parts the profile no
+    # longer has (an agent turned off).
     retiring: node_manifest.Manifest | None = None
     kubeconfigs: tuple[KubeconfigNow, ...] = ()  # the listed kubeconfigs as found
 
@@ -56,6 +59,9 @@ def facts(job: ApplyWork) -> Outcome:
             )
             if conflict:
                 raise StepFailed(conflict)
+            paths = tuple(f.path for f in job.plan.files)
+            if node_manifest.drops(installed, job.strategy, paths, job.plan.services):
+                retiring = installed  # its parts this plan no longer has go once it verified
     job.keep(FactsFound(facts=found, installed=installed, retiring=retiring))
     ours_running = False
     if job.plan.static_pods:

@@ -1,6 +1,6 @@
 """The uninstall's removal (:class:`Removed`): kubeha's services stopped, the plan's clean-up
 run (ipvs: the virtual server and the VIP), every file kubeha replaced put back (the ones it
-created removed), each unit back to the state it had before kubeha first touched it, the
+created removed; the plan's and those the node's manifest records: :func:`installed_parts`), each unit back to the state it had before kubeha first touched it, the
 node's verified URL, journal and manifest removed, and last the folders kubeha made
 (``wizard.engine.remote.MADE_FOLDERS``) where they are empty. A balancer kubelet ran from a
 static pod is waited on until kubelet has stopped it (its ports free), as ``systemctl stop``
@@ -13,10 +13,11 @@ always have (docs/JSON.md is a contract).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
-from wizard.engine import static_pod_folder
+from wizard.engine import node_manifest, static_pod_folder
 from wizard.engine.events import Status
 from wizard.engine.facts import port_holder
 from wizard.engine.node_journal import JOURNAL
@@ -24,6 +25,8 @@ from wizard.engine.node_manifest import MANIFEST
 from wizard.engine.phase import Outcome, Phase, PhaseName
 from wizard.engine.remote import VERIFIED_URL_FILE
 from wizard.engine.work import Undone, UninstallWork
+
+UNIT_NAME = re.compile(r"[A-Za-z0-9@._:-]+\.(service|socket|timer)")
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,21 @@ def remove(job: UninstallWork) -> Outcome:
             Removed(changed_files=tuple(changed), lines=tuple(lines), problems=tuple(problems))
         )
 
-    for unit in job.plan.services:
+    services, files = installed_parts(job)
+    for unit in services:
         node.systemctl("stop", unit)
     for argv in job.plan.cleanup:  # e.g. ipvs: the virtual server and the VIP
         if node.run(list(argv), timeout=30).ok:
             lines.append(f"ran {' '.join(argv)}")
-    for rendered in reversed(job.plan.files):
+    for path in reversed(files):
         try:
-            outcome = node.restore_original(rendered.path)
+            outcome = node.restore_original(path)
         except RuntimeError as exc:
             problems.append(str(exc))
             continue
         if outcome != "kept":
-            lines.append(f"{outcome} {rendered.path}")
-            changed.append(rendered.path)
+            lines.append(f"{outcome} {path}")
+            changed.append(path)
             keep()
     if job.plan.static_pods:  # the manifests folder, when kubeha made it
         static_pod_folder.drop(node, job.plan.static_pods)
@@ -72,7 +76,7 @@ def remove(job: UninstallWork) -> Outcome:
                 lines.append("kubelet stopped kubeha's static pod(s): their ports are free")
     if any(p.startswith("/etc/systemd/system/") for p in job.folded("changed_files")):
         node.systemctl("daemon-reload")
-    for unit in job.plan.services:
+    for unit in services:
         node.systemctl("reset-failed", unit)  # no "failed" left behind by a unit now gone
         before = node.recall_unit_state(unit)
         if before is None:
@@ -96,6 +100,21 @@ def remove(job: UninstallWork) -> Outcome:
     everything = job.folded("lines")  # the clients pointed back before it, and this
     status = Status.FAILED if job.problems else Status.CHANGED if everything else Status.UNCHANGED
     return status, job.message, everything
+
+
+def installed_parts(job: UninstallWork) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The units and files to give back: the plan's, and those the node's manifest records
+    that the plan does not have (a profile edited since its apply: an agent turned off, a
+    strategy changed). A recorded path is only ever put back as before kubeha (its backup or
+    its "absent" mark), never removed on the manifest's word alone."""
+    assert job.node is not None
+    services = list(job.plan.services)
+    files = [rendered.path for rendered in job.plan.files]
+    manifest = node_manifest.read(job.node)
+    if manifest is not None:
+        services += [u for u in manifest.services if u not in services and UNIT_NAME.fullmatch(u)]
+        files = [p for p in manifest.files if p not in files and p.startswith("/")] + files
+    return tuple(services), tuple(files)
 
 
 def wait_ports_free(job: UninstallWork, seconds: float) -> list[str]:

@@ -1,6 +1,9 @@
 """``retire``, a strategy change in place (:func:`~wizard.engine.node_manifest.takes_over`): the
 node's old balancer retired once the new one verified beside it (:class:`Retired`). It applies
-only when the facts found another strategy this plan takes over.
+only when the facts found another strategy this plan takes over, or this strategy with parts
+the plan no longer has (:func:`~wizard.engine.node_manifest.drops`: the profile's agent turned
+off, its session cutter dropped): those go the same way, so that no unit of kubeha's runs on
+unrecorded and uninstall still finds everything kubeha wrote.
 
 Both balancers bind the same ports with SO_REUSEPORT, so from the new one's start until the old
 one stops, each new connection goes to one of two working balancers, and the node's clients keep
@@ -74,7 +77,22 @@ def _old_files(job: ApplyWork) -> list[str]:
     return [path for path in _old(job).files if path not in ours]
 
 
+def _same_strategy(job: ApplyWork) -> bool:
+    """The plan keeps the strategy and drops some of its parts (not a take-over)."""
+    return _old(job).strategy == job.strategy
+
+
+def _dropped(job: ApplyWork) -> str:
+    """What the plan no longer has, in a few words."""
+    services, files = _old_services(job), _old_files(job)
+    return ", ".join(
+        [*services, f"{len(files)} file(s)"] if services else [f"{len(files)} file(s)"]
+    )
+
+
 def retire(job: ApplyWork) -> Outcome:
+    if _same_strategy(job):
+        return drop_parts(job)
     assert job.node is not None
     node, old = job.node, _old(job)
     lines: list[str] = []
@@ -110,6 +128,43 @@ def retire(job: ApplyWork) -> Outcome:
     )
 
 
+def drop_parts(job: ApplyWork) -> Outcome:
+    """The same strategy's parts the plan no longer has: stopped, their files put back as before
+    kubeha, then the manifest names only what the plan has (a file that could not be put back
+    stays in it, so that the next apply or uninstall tries again)."""
+    assert job.node is not None
+    node, lines = job.node, []
+    job.keep(Retired())
+    for unit in _old_services(job):
+        if node.systemctl("is-active", unit).ok:
+            record = job.found(Retired) or Retired()
+            job.keep(replace(record, stopped_old=(*record.stopped_old, unit)))
+        result = node.systemctl("stop", unit)
+        if not result.ok and node.systemctl("is-active", unit).ok:
+            raise StepFailed(
+                f"cannot stop {unit}, which the profile no longer has", result.output_lines()
+            )
+        lines.append(f"stopped {unit}")
+    if _old_services(job):
+        ok, message = job.probe_until(job.options.verify_timeout)
+        if not ok:
+            raise StepFailed(
+                f"{', '.join(job.plan.services)} does not serve once {_dropped(job)} "
+                f"stopped: {message}"
+            )
+    dropped = _dropped(job)
+    job.keep(Retired())  # from here on nothing is undone
+    unremoved: list[str] = []
+    problems = _remove_old(job, lines, unremoved)
+    manifest = job.new_manifest()
+    node_manifest.write(node, replace(manifest, files=(*manifest.files, *unremoved)))
+    action = f"removed what the profile no longer has: {dropped}"
+    given_back = tuple(p for p in _old_files(job) if p not in unremoved)
+    job.keep(Retired(actions=(action,), changed_files=given_back))
+    lines.extend(f"left: {p}" for p in problems)
+    return Status.CHANGED, "; ".join([action, *problems]), tuple(lines)
+
+
 def _stop(node: RemoteNode, unit: str, signal: str | None):
     """``systemctl stop unit``; with ``signal``, the unit's stop made gentle for this once (a
     runtime drop-in: the unit's own stop stays quick for its restarts)."""
@@ -127,8 +182,9 @@ def _stop(node: RemoteNode, unit: str, signal: str | None):
         node.sh(f"rm -f {q(drop_in)}; rmdir {q(folder)} 2>/dev/null; systemctl daemon-reload")
 
 
-def _remove_old(job: ApplyWork, lines: list[str]) -> list[str]:
-    """The old strategy's files as they were before kubeha, its units as they were."""
+def _remove_old(job: ApplyWork, lines: list[str], unremoved: list[str] | None = None) -> list[str]:
+    """The old strategy's files as they were before kubeha, its units as they were; the paths
+    it could not put back are added to ``unremoved``."""
     assert job.node is not None
     node, problems = job.node, []
     removed: list[str] = []
@@ -137,6 +193,8 @@ def _remove_old(job: ApplyWork, lines: list[str]) -> list[str]:
             outcome = node.restore_original(path)
         except RuntimeError as exc:
             problems.append(str(exc))
+            if unremoved is not None:
+                unremoved.append(path)
             continue
         if outcome != "kept":
             lines.append(f"{outcome} {path}")
@@ -157,6 +215,17 @@ def _remove_old(job: ApplyWork, lines: list[str]) -> list[str]:
 
 def would_retire(job: ApplyWork) -> Outcome:
     old = _old(job)
+    if _same_strategy(job):
+        lines = [
+            *(f"would stop {unit}, which the profile no longer has" for unit in _old_services(job)),
+            *(f"would put back {path} as before kubeha" for path in _old_files(job)),
+        ]
+        job.keep(Retired(actions=tuple(lines)))
+        return (
+            Status.INFO,
+            f"would remove what the profile no longer has: {_dropped(job)}",
+            tuple(lines),
+        )
     lines = [
         f"would stop {', '.join(_old_services(job))} once {', '.join(job.plan.services)} "
         f"verifies beside it on the same port",

@@ -10,7 +10,11 @@ kubectl on a master over SSH, as kubeadm's objects are (:mod:`wizard.engine.api_
   never printed (a dry run and a diff say "redacted"). An uninstall lists the same files in
   every node's plan, so they are removed with the rest.
 - after the nodes of an uninstall (:data:`GIVE_BACK`): every recorded object deleted, when it
-  is still the one kubeha made (same uid), and the record removed.
+  is still the one kubeha made (same uid), and the record removed. The same after the nodes of
+  an apply whose profile turned discovery off, once every node of the profile gave its token
+  back in that run (:mod:`wizard.engine.phases.retire` drops the files the plan no longer has);
+  a node left alone (``--only``) or not finished may still use it, so it stays, and the run
+  says so.
 """
 
 from __future__ import annotations
@@ -213,9 +217,20 @@ def access(run: Run) -> Outcome:
 
 def give_back(run: Run) -> Outcome:
     """An uninstall, after the nodes: the recorded objects deleted (each only when it is still
-    the one kubeha made)."""
-    if not run.uninstall or run.options.dry_run:
+    the one kubeha made). An apply whose profile turned discovery off: the same once no node
+    can still use them (:func:`no_node_uses_them`)."""
+    if run.options.dry_run:
         return Status.UNCHANGED, "", ()
+    if not run.uninstall:
+        if node_agent.discovery_on(run.profile) or not any(
+            node_agent.TOKEN_PATH in result.changed_files for result in run.results.values()
+        ):
+            return Status.UNCHANGED, "", ()  # no node gave its token back in this run
+        why_not = no_node_uses_them(run)
+        if why_not:
+            message = f"the node agent's credentials stay in the cluster: {why_not}"
+            _emit(run, Status.INFO, message)
+            return Status.UNCHANGED, "", ()
     with _kubectl(run, recorded=True) as (kubectl, problems):
         if kubectl is None:
             return Status.UNCHANGED, "", ()
@@ -255,6 +270,19 @@ def give_back(run: Run) -> Outcome:
     status = Status.FAILED if problems else Status.CHANGED
     _emit(run, status, "the node agent's credentials given back", (*lines, *problems))
     return status, "", ()
+
+
+def no_node_uses_them(run: Run) -> str:
+    """Why an apply with discovery off must leave the credentials (a node may still run its
+    agent with the token), or "" once every node of the profile ran and is done with them."""
+    everyone = {node.node for node in run.plan.nodes}
+    skipped = sorted(everyone - set(run.selected))
+    if skipped:
+        return f"this run left {', '.join(skipped)} alone (the next full apply or uninstall gives them back)"
+    failed = sorted(name for name, result in run.results.items() if not result.ok)
+    if failed:
+        return f"{', '.join(failed)} did not finish (the next apply or uninstall gives them back)"
+    return ""
 
 
 PHASE: Phase[Run] = Phase(PhaseName.OBJECTS, 0.0, run=access, dry_run=access)

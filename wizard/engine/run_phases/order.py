@@ -26,6 +26,7 @@ RUN_APPLY: tuple[Phase[Run], ...] = (
     node_jobs.PHASE,
     nodes.PHASE,
     objects.PHASE,  # only with [clients] repoint = true: kubeadm's objects through the API
+    agent_access.GIVE_BACK,  # only when discovery was turned off and every node gave its token
     cluster_check.PHASE,
     disconnect.PHASE,
 )
