@@ -9,7 +9,8 @@
 - a master replaced with discovery on (m3 -> m4: the lab adds m4, etcd member and all,
   ``kubeha masters replace`` runs, the lab removes m3): the command opens no SSH session to a
   worker, every node's balancer takes m4 and lets m3 go by the Endpoints alone;
-- uninstall leaves no file, unit or object of the agent.
+- an apply with the agent turned off removes it from every node, and its credentials; an
+  uninstall with a profile edited so since its apply leaves no file, unit or object of it.
 """
 
 from __future__ import annotations
@@ -206,10 +207,8 @@ def test_a_master_replaced_with_discovery_opens_no_ssh_to_a_worker(
     agent_lab[1] = dataclasses.replace(profile, masters=profile.masters[:2])
 
 
-def test_uninstall_leaves_no_trace_of_the_agent(agent_lab):
-    lab, profile = agent_lab
-    summary = uninstall(profile)
-    assert summary.ok, [n.message for n in summary.nodes]
+def no_trace_of_the_agent(lab: Lab, profile) -> None:
+    """No file, unit, process or credential of the agent on any node or in the cluster."""
     script = (
         "for f in " + " ".join(node_agent.node_paths(profile)) + "; do "
         '[ -e $f ] && echo "left $f"; done; '
@@ -232,3 +231,22 @@ def test_uninstall_leaves_no_trace_of_the_agent(agent_lab):
         assert got.returncode != 0 and "NotFound" in got.stderr, (kind, got.stdout)
     for m in lab.masters:
         assert lab.exec_in_node(m.name, ["test", "-e", RECORD]).returncode != 0
+
+
+def test_an_apply_with_the_agent_turned_off_removes_it_and_its_credentials(agent_lab):
+    lab, profile = agent_lab
+    summary, recorder = apply(with_section(profile, "agent", enabled=False, discovery=False))
+    assert summary.ok, recorder.text()
+    assert "removed what the profile no longer has" in recorder.text()
+    assert "the node agent's credentials given back" in recorder.text()
+    no_trace_of_the_agent(lab, profile)
+    summary, recorder = apply(profile)  # on again, for the uninstall below
+    assert summary.ok, recorder.text()
+
+
+def test_uninstall_with_the_agent_turned_off_since_leaves_no_trace_of_it(agent_lab):
+    """The profile edited after its apply: uninstall gives back what each node's record names."""
+    lab, profile = agent_lab
+    summary = uninstall(with_section(profile, "agent", enabled=False, discovery=False))
+    assert summary.ok, [n.message for n in summary.nodes]
+    no_trace_of_the_agent(lab, profile)
