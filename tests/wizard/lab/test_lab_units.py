@@ -86,6 +86,17 @@ def test_rootfs_without_stamp_or_key_files_is_not_trusted(tmp_path):
     assert not rootfs.is_complete(tmp_path)  # broken
 
 
+@pytest.fixture
+def lab_keys(tmp_path, monkeypatch):
+    """The lab's SSH key and known_hosts as files that exist (a profile that names missing ones
+    does not validate; on a machine that never ran a lab they are missing)."""
+    for name, file in (("SSH_KEY_FILE", "id_ed25519"), ("KNOWN_HOSTS_FILE", "known_hosts")):
+        path = tmp_path / "lab-ssh" / file
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("")
+        monkeypatch.setattr(profiles, name, path)
+
+
 def _state(lb: int = 0, ipv6: bool = False) -> LabState:
     state = LabState(3, 2, lb, rootfs="/r", bridge_netns="kubeha-lab", ipv6=ipv6)
     for spec in lab.plan(3, 2, lb, ipv6):
@@ -114,7 +125,7 @@ def test_a_dual_stack_lab_mirrors_every_address_in_fd77():
     assert constants.address6("10.77.0.110") == "fd77::110"
 
 
-def test_a_dual_stack_lab_writes_ipv6_profiles_that_validate(tmp_path):
+def test_a_dual_stack_lab_writes_ipv6_profiles_that_validate(tmp_path, lab_keys):
     from wizard.profile_io import load_profile
     from wizard.validation import validate
 
@@ -322,7 +333,7 @@ def test_a_lab_record_from_another_kubeha_version_is_still_read(tmp_path, monkey
     assert read is not None and read.ipv6 and read.nodes[0].address6 == "fd77::11"
 
 
-def test_the_kubeadm_lab_has_static_pod_profiles_naming_the_labs_images(tmp_path):
+def test_the_kubeadm_lab_has_static_pod_profiles_naming_the_labs_images(tmp_path, lab_keys):
     """A kubeadm lab also writes lab-<strategy>-static-pod.toml for the three strategies whose
     balancer may run as a static pod, each naming the images the lab builds and imports
     (wizard.lab.balancer_images); each validates. The other labs (no kubelet) write none."""
