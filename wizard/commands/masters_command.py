@@ -8,7 +8,9 @@ on failure, as ``kubeha apply``) and the profile file is written only when every
 new list, so the file never names masters the nodes do not use.
 
 With discovery on (``[agent] discovery = true``) every node's agent follows the cluster's
-``default/kubernetes`` Endpoints by itself: no node is re-applied and no worker is connected to.
+``default/kubernetes`` Endpoints by itself: no node is re-applied and no worker is connected to
+(unless the masters carry the load balancer, haproxy-keepalived's ``run_on = "masters"``: then
+the masters are applied, as without discovery, and still no worker: its files name only the VIP).
 The command reads the Endpoints with kubectl on one staying master over SSH, waits (``--timeout``)
 until a new master is in them, and only then saves the profile (the seed and fallback list each
 node's agent takes at its next apply) (:mod:`wizard.engine.master_endpoints`).
@@ -37,6 +39,7 @@ from wizard.problems import problem_lines
 from wizard.profile import Master, Profile, SshTarget
 from wizard.profile_io import find_profile
 from wizard.render import InvalidProfile, build_plan
+from wizard.strategies import registry
 from wizard.strategies.node_agent import discovery_on
 
 
@@ -107,19 +110,33 @@ def run_masters(args: argparse.Namespace) -> int:
     refuse_example_addresses(profile, "masters")
     out = sys.stderr if args.json else sys.stdout
     print(f"{what}: {profile_change(old, profile)}", file=out)
+    only: tuple[str, ...] = ()
     if discovery_on(old) and discovery_on(profile):
-        return by_discovery(args, path, old, profile, out)
+        strategy = registry.get(profile.strategy)
+        carriers = strategy.cluster_nodes(profile)
+        if set(strategy.cluster_nodes(old)) == set(carriers):
+            return by_discovery(args, path, old, profile, out)
+        # haproxy-keepalived on the masters: they carry haproxy, keepalived and the VIP, which
+        # no agent installs; they are applied, and no worker (its files name only the VIP)
+        only = carriers
+        print(
+            "discovery is on, but the masters carry the load balancer and its VIP "
+            f"({strategy.lb_nodes_setting(profile)}): the change is applied to them "
+            f"({', '.join(carriers)}); no worker is connected to",
+            file=out,
+        )
     options = ApplyOptions(
-        only=(),
+        only=only,
         concurrency=args.concurrency,
         dry_run=args.dry_run,
         resume=False,
         trust_new_host_keys=args.trust_new_host_keys,
     )
     if not args.dry_run:
-        for line in plan_lines(plan, [n.node for n in plan.nodes]):
+        names = list(only) or [n.node for n in plan.nodes]
+        for line in plan_lines(plan, names):
             print(line, file=out)
-        if not _confirm(f"{what} on {len(plan.nodes)} node(s), then save {path}?", args):
+        if not _confirm(f"{what} on {len(names)} node(s), then save {path}?", args):
             print("nothing changed", file=out)
             return 1
     code = apply_and_report(plan, options, args)

@@ -88,7 +88,10 @@ def targets_of(args: argparse.Namespace) -> tuple[Profile, list[Target], bool]:
     ip = parse_ip(agent.listen_address)
     over_ssh = agent.enabled and ip is not None and ip.is_loopback
     targets = [
-        Target(n.node, agent.listen_address if over_ssh else n.address, port) for n in plan.nodes
+        Target(n.node, agent.listen_address if over_ssh else n.address, port)
+        for n in plan.nodes
+        # the nodes that run an agent (haproxy-keepalived: its load-balancer nodes only)
+        if not agent.enabled or any(f.path == node_agent.PYZ_PATH for f in n.files)
     ]
     return profile, targets, over_ssh
 

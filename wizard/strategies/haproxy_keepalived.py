@@ -26,7 +26,7 @@ from wizard.paths import TEMPLATES_DIR
 from wizard.plan import NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
-from wizard.strategies import static_pod
+from wizard.strategies import node_agent, static_pod
 from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
@@ -54,6 +54,9 @@ HAPROXY = same_name("haproxy")
 KEEPALIVED = same_name("keepalived")
 MAX_LB_NODES = 100
 VIP_SETTLE_S = 12  # after an apply, how long the VRRP election may take to leave one holder
+# haproxy's runtime API, for kubeha-agent only (root's, in /run: the distro's /run/haproxy is
+# not on every distro)
+ADMIN_SOCKET = "/run/kubeha-haproxy-admin.sock"
 
 
 class RunOn(StrEnum):
@@ -192,6 +195,38 @@ def pod_files(
     return (haproxy_cfg, script, keepalived_conf, haproxy_pod, keepalived_pod)
 
 
+def server_params(profile: Profile) -> str:
+    """Every option of a checked server line, as the agent gives a master it adds (haproxy
+    applies no ``default-server`` line to a server added at runtime)."""
+    hc = profile.health_check
+    crt = f" crt {hc.client_cert}" if hc.auth == "client-cert" else ""
+    return (
+        f"check check-ssl verify none{crt} inter {round(hc.interval * 1000)}ms "
+        f"fall {hc.fall} rise {hc.rise} tcp-ut {user_timeout_ms(profile)}ms"
+    )
+
+
+def backup_params(profile: Profile) -> str:
+    return f"backup no-check tcp-ut {user_timeout_ms(profile)}ms"
+
+
+def agent_files(profile: Profile) -> tuple[RenderedFile, ...]:
+    """A carrier's agent (none when ``[agent]`` is off): it reaches the cluster through the
+    VIP, which the apiservers' certificates name for every client already."""
+    hk: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
+    hands = node_agent.Hands(
+        "haproxy",
+        {
+            "admin_socket": ADMIN_SOCKET,
+            "backend": "kube-apiserver",
+            "server_params": server_params(profile),
+            "backup_params": backup_params(profile),
+        },
+        balancer_unit=HAPROXY_UNIT,
+    )
+    return node_agent.agent_files(profile, hands, hk.vip, hk.frontend_port)
+
+
 def plan(profile: Profile) -> RenderPlan:
     hk: HaproxyKeepalived = profile.table(SECTION, HaproxyKeepalived)
     as_pods = balancer_of(profile).static_pod
@@ -200,6 +235,7 @@ def plan(profile: Profile) -> RenderPlan:
     assert vip is not None  # validated
     v6 = vip.version == 6
     carriers = lb_hosts(profile)
+    agent = agent_files(profile)
     haproxy_cfg = render_template(
         "haproxy-keepalived/haproxy.cfg.j2",
         profile=profile,
@@ -212,6 +248,11 @@ def plan(profile: Profile) -> RenderPlan:
         connect_timeout_ms=CONNECT_TIMEOUT_MS,
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
         user_timeout_ms=user_timeout_ms(profile),
+        # the agent's runtime API and one spare slot per master (local-haproxy's), with it only
+        admin_socket=ADMIN_SOCKET if agent else "",
+        spares=len(profile.masters) if agent else 0,
+        server_params=server_params(profile),
+        backup_params=backup_params(profile),
     )
     verify_url = https_url(hk.vip, hk.frontend_port, hc.path)
     nodes: list[NodePlan] = []
@@ -292,8 +333,9 @@ def plan(profile: Profile) -> RenderPlan:
                 node=node.name,
                 role=profile.role_of(node.name),
                 address=node.address,
-                files=(*balancer_files, *session_cutter_files(profile), *follower),
-                services=(*units, CUTTER_UNIT, FOLLOWER_UNIT),
+                # the agent's pyz first: its check is the node's python preflight
+                files=(*agent, *balancer_files, *session_cutter_files(profile), *follower),
+                services=(*units, CUTTER_UNIT, FOLLOWER_UNIT, *node_agent.services(profile)),
                 packages=packages,
                 verify_url=verify_url,
                 ports=(("*", hk.frontend_port),),
@@ -366,6 +408,9 @@ def check(profile: Profile) -> list[Problem]:
         )
     _check_vip(profile, section, carriers, problems)
     problems.extend(check_balancer(balancer_of(profile), keepalived=True))
+    agent = node_agent.agent_of(profile)
+    problems.extend(node_agent.check_agent(agent, profile, section.frontend_port))
+    problems.extend(node_agent.check_with_static_pod(agent, balancer_of(profile).static_pod))
     return problems
 
 
@@ -464,6 +509,7 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
             static_pod.KEEPALIVED_FORM_ORDER,
             lambda table, profile: check_balancer(table, keepalived=True),
         ),
+        node_agent.AGENT_TABLE,  # on the load-balancer nodes, beside haproxy
     )
     form_title = "haproxy + keepalived"
     card = Card(
@@ -491,6 +537,7 @@ class HaproxyKeepalivedStrategy(Strategy[HaproxyKeepalived]):
             f"/etc/systemd/system/{FOLLOWER_UNIT}",
             *SESSION_CUTTER_PATHS,
             *static_pod.manifest_paths(balancer_of(profile), ("haproxy", "keepalived")),
+            *node_agent.node_paths(profile),
         )
 
     def uses_lb_nodes(self, profile: Profile) -> bool:

@@ -1,6 +1,7 @@
-"""The node agent as a profile choice (``[agent]``, local-nginx and local-haproxy) and the files
-it puts on every node: the agent itself (one zip application, :mod:`wizard.agent_bundle`), its
-JSON config, a hardened systemd unit, and for nginx the upstream include the agent rewrites.
+"""The node agent as a profile choice (``[agent]``: local-nginx and local-haproxy on every node,
+haproxy-keepalived on its load-balancer nodes) and the files it puts on each of them: the agent
+itself (one zip application, :mod:`wizard.agent_bundle`), its JSON config, a hardened systemd
+unit, and for nginx the upstream include the agent rewrites.
 
 The agent's discovery credentials (a ServiceAccount token and the cluster CA) are not here: the
 engine makes them through the API when the run starts and adds them to each node's plan
@@ -300,7 +301,7 @@ def _check_table(wanted: AgentTable, profile: Profile) -> list[Problem]:
     return check_agent(wanted, profile)
 
 
-# The table as local-nginx and local-haproxy declare it (one table, both strategies).
+# The table as the strategies declare it (one table, the same in each).
 AGENT_TABLE: Table[AgentTable] = Table(TABLE, AgentTable, "Node agent", FORM_ORDER, _check_table)
 
 

@@ -1,11 +1,15 @@
 """The agent's haproxy hands (wizard.agent.haproxy) on a real haproxy running the config kubeha
-renders for local-haproxy (one master, 127.0.0.11: a profile refuses several on loopback; its paths moved to a temporary folder, no user switch), masters being
+renders for local-haproxy (one master, 127.0.0.11: a profile refuses several on loopback; its
+paths moved to a temporary folder, no user switch) and for haproxy-keepalived's load-balancer
+nodes with the agent, masters being
 TLS servers on loopback addresses: a master added at runtime is checked and carries new
 connections, a drained one keeps its open connection and gets no new one, a removed one is gone;
 haproxy is never reloaded."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import signal
@@ -17,9 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.deadlines import on_loaded_host
+from tests.support.examples import changed, example_profile
 from tests.wizard.agent.conftest import MASTERS, ask, connect, free_port, reached, wait_for
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.roster import Member, Roster, drop_silent_drainers, next_roster
+from wizard.strategies import haproxy_keepalived, node_agent
 
 
 def rendered_config(tmp: Path, apiserver_port: int, listen_port: int, agent: bool = False) -> str:
@@ -46,11 +52,40 @@ def rendered_config(tmp: Path, apiserver_port: int, listen_port: int, agent: boo
     return text.replace("/run/kube-haproxy/", f"{tmp}/")
 
 
-@pytest.fixture(params=[False], ids=["no-spares"])
+def rendered_keepalived_config(tmp: Path, apiserver_port: int, listen_port: int) -> tuple:
+    """haproxy-keepalived's haproxy.cfg with the agent (its carriers' config; one master on
+    loopback, which validation refuses, so the strategy's plan is asked directly), bound to
+    loopback, and the server options its agent.json gives the agent."""
+    profile = changed(example_profile("haproxy-keepalived"), "agent", enabled=True, discovery=False)
+    profile = dataclasses.replace(
+        profile,
+        masters=(
+            dataclasses.replace(
+                profile.masters[0], address=MASTERS[0], apiserver_port=apiserver_port
+            ),
+        ),
+        health_check=dataclasses.replace(profile.health_check, interval=0.2, rise=1),
+    )
+    profile = changed(profile, "haproxy_keepalived", frontend_port=listen_port)
+    files = {f.path: f for f in haproxy_keepalived.plan(profile).nodes[0].files}
+    text = files[haproxy_keepalived.HAPROXY_CFG].content
+    text = re.sub(r"^\s*log /dev/log.*$", "", text, flags=re.M)
+    text = text.replace(f"bind *:{listen_port}", f"bind 127.0.0.1:{listen_port}")
+    text = text.replace(haproxy_keepalived.ADMIN_SOCKET, f"{tmp}/admin.sock")
+    hands = json.loads(files[node_agent.CONFIG_PATH].content)["haproxy"]
+    return text, hands["server_params"], hands["backup_params"]
+
+
+@pytest.fixture(params=["no-spares"])
 def haproxy(request, tmp_path, masters):
     listen = free_port()
     config = tmp_path / "haproxy.cfg"
-    text = rendered_config(tmp_path, masters, listen, agent=request.param)
+    if request.param == "haproxy-keepalived":
+        text, server_params, backup_params = rendered_keepalived_config(tmp_path, masters, listen)
+    else:
+        text = rendered_config(tmp_path, masters, listen, agent=request.param == "spares")
+        server_params = re.search(r"server m1 \S+ (.*)", text).group(1).strip()
+        backup_params = re.search(r"server m1-unchecked \S+ (.*)", text).group(1).strip()
     config.write_text(text)
     check = subprocess.run(["haproxy", "-c", "-f", config], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -58,9 +93,7 @@ def haproxy(request, tmp_path, masters):
         ["haproxy", "-db", "-f", config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     runtime = HaproxyRuntime(
-        str(tmp_path / "admin.sock"),
-        server_params=re.search(r"server m1 \S+ (.*)", text).group(1).strip(),
-        backup_params=re.search(r"server m1-unchecked \S+ (.*)", text).group(1).strip(),
+        str(tmp_path / "admin.sock"), server_params=server_params, backup_params=backup_params
     )
     deadline = time.monotonic() + on_loaded_host(10)
     while not runtime.up():
@@ -113,11 +146,12 @@ def test_added_drained_and_removed_at_runtime_without_a_reload(haproxy, masters)
     runtime.apply(removed)  # the same list again: nothing to do, nothing refused
 
 
-@pytest.mark.parametrize("haproxy", [True], ids=["spares"], indirect=True)
+@pytest.mark.parametrize("haproxy", ["spares", "haproxy-keepalived"], indirect=True)
 def test_with_the_agent_a_new_master_takes_a_spare_slot_with_every_option(haproxy, masters):
     """The config kubeha renders with ``[agent] enabled`` has a spare slot per master: a master
     the list adds takes one (its address set at runtime, tcp-ut and all kept: nothing dropped,
-    nothing added), carries connections, and frees the slot again when it leaves."""
+    nothing added), carries connections, and frees the slot again when it leaves. The same
+    with haproxy-keepalived's config on its load-balancer nodes (a ``default-server`` line)."""
     runtime, listen, process = haproxy
     seed = Roster.seeded([Member(MASTERS[0], masters)])
     runtime.apply(seed)

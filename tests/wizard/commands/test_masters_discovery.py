@@ -20,10 +20,12 @@ from wizard.cli import main
 from wizard.engine import master_endpoints
 from wizard.engine.connector import SshConnector
 from wizard.engine.model import Secrets
+from wizard.engine.run_phases import agent_access
 from wizard.engine.transport import CommandResult
 from wizard.errors import CheckFailed
 from wizard.paths import EXAMPLE_PROFILES_DIR
 from wizard.profile_io import parse_profile_text
+from wizard.strategies import haproxy_keepalived
 
 NODES = ("master1", "master2", "master3", "worker1", "worker2")
 AGENT = "\n[agent]\nenabled = {discovery}\ndiscovery = {discovery}\n"
@@ -54,10 +56,14 @@ class FakeMaster(FakeNode):
 
 
 def counted_cluster(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, discovery: bool, endpoints: list[str]
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    discovery: bool,
+    endpoints: list[str],
+    example: str = "local-haproxy",
 ) -> tuple[Counter[str], Path, FakeCluster]:
     path = tmp_path / "mine.toml"
-    text = (EXAMPLE_PROFILES_DIR / "local-haproxy.toml").read_text().replace("192.0.2.", "10.0.0.")
+    text = (EXAMPLE_PROFILES_DIR / f"{example}.toml").read_text().replace("192.0.2.", "10.0.0.")
     path.write_text(text + AGENT.format(discovery=str(discovery).lower()))
     cluster = FakeCluster((*NODES, "master4"))
     for name in ("master1", "master2", "master3"):
@@ -161,6 +167,44 @@ def test_without_discovery_every_node_is_applied_once(monkeypatch, tmp_path, cap
     # one wave: every node of the new profile, one connection each
     assert calls == Counter({n: 1 for n in ("master4", *NODES[1:])}), calls
     assert masters_of(path)[0] == ("master4", "10.0.0.14")
+
+
+def test_haproxy_keepalived_on_the_masters_applies_the_masters_and_no_worker(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    """The masters carry haproxy, keepalived and the VIP, which no agent installs: the new
+    master must get them, so the masters are applied; a worker's files name only the VIP."""
+    calls, path, _ = counted_cluster(monkeypatch, tmp_path, True, EVERY, "haproxy-keepalived")
+    monkeypatch.setattr(agent_access, "_make", lambda run, kubectl: ([], b"token", b"ca"))
+    monkeypatch.setattr(
+        haproxy_keepalived, "holds_vip", lambda node, vip: getattr(node, "name", "") == "master2"
+    )
+    code = main(
+        ["masters", "replace", str(path), "--master", "master1", "--name", "master4",
+         "--address", "10.0.0.14", "--yes"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "the masters carry the load balancer" in out and "no worker is connected to" in out
+    assert set(calls) == {"master2", "master3", "master4"}, calls
+    assert masters_of(path)[0] == ("master4", "10.0.0.14")
+
+
+def test_haproxy_keepalived_on_lb_nodes_follows_the_endpoints_alone(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    calls, path, _ = counted_cluster(monkeypatch, tmp_path, True, EVERY, "haproxy-keepalived")
+    text = path.read_text().replace('run_on = "masters"', 'run_on = "lb-nodes"')
+    lb = '\n[[lb_nodes]]\nname = "lb1"\naddress = "10.0.0.31"\n'
+    lb += '\n[[lb_nodes]]\nname = "lb2"\naddress = "10.0.0.32"\n'
+    path.write_text(lb.join(text.split("\n[[workers]]", 1)).replace(lb, lb + "\n[[workers]]", 1))
+    code = main(
+        ["masters", "replace", str(path), "--master", "master1", "--name", "master4",
+         "--address", "10.0.0.14", "--yes"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert calls == Counter({"master2": 1}), calls
 
 
 def test_members_reads_the_https_port_of_every_subset() -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from wizard.commands import status_command
+from wizard.paths import EXAMPLE_PROFILES_DIR
 
 PROFILE = """schema_version = 1
 name = "one"
@@ -45,3 +46,11 @@ def test_the_scrape_run_on_the_node_reads_one_agent_answer(tmp_path):
         timeout=60,
     )
     assert done.returncode != 0 and "Connection refused" in done.stderr
+
+
+def test_haproxy_keepalived_is_read_on_its_load_balancer_nodes_only(tmp_path):
+    path = tmp_path / "hk.toml"
+    example = (EXAMPLE_PROFILES_DIR / "haproxy-keepalived.toml").read_text()
+    path.write_text(example.replace("192.0.2.", "10.0.0.") + "\n[agent]\nenabled = true\n")
+    _, found, over_ssh = status_command.targets_of(argparse.Namespace(profile=str(path), port=None))
+    assert over_ssh and [t.node for t in found] == ["master1", "master2", "master3"]

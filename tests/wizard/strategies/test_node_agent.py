@@ -264,3 +264,36 @@ def test_the_agent_beside_a_static_pod_balancer_is_refused_naming_the_field(stra
     )
     found = [p for p in registry.get(strategy).check(profile) if p.field == "agent.enabled"]
     assert found and 'run_as = "systemd"' in found[0].expected
+
+
+def test_haproxy_keepalived_runs_the_agent_on_its_load_balancer_nodes_only():
+    """Its haproxy is on the carriers (the masters here); a worker runs only the VIP follower.
+    The agent reaches the cluster through the VIP (every client's certificate name) and changes
+    haproxy through a runtime API the config opens with the agent only."""
+    profile = with_agent("haproxy-keepalived", discovery=True, rebalance=True)
+    strategy = registry.get("haproxy-keepalived")
+    plan = strategy.plan(profile)
+    hk = profile.table("haproxy_keepalived", type(strategy.settings(profile)))
+    for node in plan.nodes:
+        paths = [f.path for f in node.files]
+        if node.role == "master":
+            assert paths[0] == node_agent.PYZ_PATH and node_agent.UNIT in node.services
+            assert set(paths) <= set(strategy.node_files(profile))
+        else:
+            assert node_agent.PYZ_PATH not in paths and node_agent.UNIT not in node.services
+    files = files_of(profile, "master1")
+    config = parse_config(files[node_agent.CONFIG_PATH].content)
+    assert config.discovery is not None
+    assert (config.discovery.host, config.discovery.port) == (hk.vip, hk.frontend_port)
+    assert config.balancer == "haproxy"
+    assert "tcp-ut" in config.server_params and "check-ssl" in config.server_params
+    assert config.rebalance is not None and config.rebalance.unit == "haproxy.service"
+    cfg = files["/etc/haproxy/haproxy.cfg"].content
+    assert f"stats socket {config.admin_socket} mode 600 level admin" in cfg
+    assert cfg.count("server kubeha-spare") == 2 * len(profile.masters)
+    plain = files_of(example_profile("haproxy-keepalived"), "master1")["/etc/haproxy/haproxy.cfg"]
+    assert "stats socket" not in plain.content and "kubeha-spare" not in plain.content
+    port = [p for p in strategy.check(changed(profile, "agent", listen_port=hk.frontend_port))]
+    assert any(p.field == "agent.listen_port" for p in port)
+    pods = changed(profile, "balancer", run_as="static-pod", image="registry.example/lb:1")
+    assert any(p.field == "agent.enabled" for p in strategy.check(pods))
