@@ -10,7 +10,9 @@
   ``kubeha masters replace`` runs, the lab removes m3): the command opens no SSH session to a
   worker, every node's balancer takes m4 and lets m3 go by the Endpoints alone;
 - an apply with the agent turned off removes it from every node, and its credentials; an
-  uninstall with a profile edited so since its apply leaves no file, unit or object of it.
+  uninstall with a profile edited so since its apply leaves no file, unit or object of it;
+- haproxy-keepalived with the agent: on its masters only, each following the Endpoints
+  through the VIP, read by ``kubeha status``; its uninstall leaves no trace either.
 """
 
 from __future__ import annotations
@@ -248,5 +250,42 @@ def test_uninstall_with_the_agent_turned_off_since_leaves_no_trace_of_it(agent_l
     """The profile edited after its apply: uninstall gives back what each node's record names."""
     lab, profile = agent_lab
     summary = uninstall(with_section(profile, "agent", enabled=False, discovery=False))
+    assert summary.ok, [n.message for n in summary.nodes]
+    no_trace_of_the_agent(lab, profile)
+
+
+def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoints(
+    agent_lab, tmp_path, capsys
+):
+    """haproxy-keepalived with the agent: on the masters (its load-balancer nodes) only, each
+    agent reading the Endpoints through the VIP and keeping haproxy's servers through its runtime
+    API; a worker runs none; uninstall leaves no trace."""
+    lab, _ = agent_lab
+    lab.refresh()
+    profile = with_section(
+        lab_profile(lab, "haproxy-keepalived"), "agent", enabled=True, discovery=True
+    )
+    carriers = {m.name for m in profile.masters}
+    try:
+        summary, recorder = apply(profile)
+        assert summary.ok, recorder.text()
+        masters = {f"{m.address}:6443" for m in lab.masters}
+
+        def every_carrier_follows_the_endpoints():
+            document = status(profile, tmp_path, capsys)
+            found = lists(document)
+            sources = {n["node"]: n["source"] for n in document["nodes"]}
+            return (
+                set(found) == carriers
+                and all(seen == masters for _, seen in found.values())
+                and set(sources.values()) == {"endpoints"}
+            ) or (found, sources)
+
+        wait_for(every_carrier_follows_the_endpoints, 90, "every carrier on the Endpoints")
+        for worker in (n.name for n in lab.nodes if n.name not in carriers):
+            found = lab.exec_in_node(worker, ["test", "-e", node_agent.PYZ_PATH])
+            assert found.returncode != 0, worker
+    finally:
+        summary = uninstall(profile)
     assert summary.ok, [n.message for n in summary.nodes]
     no_trace_of_the_agent(lab, profile)
