@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from tests.support.examples import changed, example_profile
 from tests.support.fake_node import FakeCluster
-from wizard.engine.apply import run_apply, run_uninstall
+from tests.support.fake_runs import apply_on as apply
+from wizard.engine.apply import run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.node_manifest import MANIFEST, Manifest
 from wizard.engine.phase import PhaseName
@@ -22,17 +23,6 @@ def profiles():
     with_agent = changed(base, "agent", enabled=True, discovery=False)
     without = changed(base, "agent", enabled=False, discovery=False)
     return with_agent, without
-
-
-def apply(profile, cluster, **options):
-    events = []
-    summary = run_apply(
-        build_plan(profile),
-        ApplyOptions(verify_timeout=0.5, **options),
-        events.append,
-        connector=cluster,
-    )
-    return summary, events
 
 
 def with_agent_installed(profile) -> FakeCluster:

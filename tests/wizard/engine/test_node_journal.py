@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
-from wizard.engine.apply import run_apply
-from wizard.engine.model import ApplyOptions, NodeState
+from tests.support.fake_runs import apply_on as apply
+from wizard.engine.model import NodeState
 from wizard.engine.node_journal import JOURNAL, Journal, JournalEntry
 from wizard.engine.node_manifest import MANIFEST, Manifest
-from wizard.render import build_plan
 
 CONF = "/etc/kube-nginx/kube-nginx.conf"
 UNIT = "kube-nginx.service"
@@ -22,17 +21,6 @@ def test_journal_round_trip_and_garbage():
     assert journal.with_entry(JournalEntry(CONF, UNIT, True)).entries[-1].restart
     for garbage in ("", "{}", "[", '{"run_id": 1}', "[" * 100000, "x" * 300000):
         assert Journal.parse(garbage) is None
-
-
-def apply(profile, cluster, **options):
-    events = []
-    summary = run_apply(
-        build_plan(profile),
-        ApplyOptions(verify_timeout=0.5, **options),
-        events.append,
-        connector=cluster,
-    )
-    return summary, events
 
 
 def test_unchanged_files_of_an_interrupted_run_are_activated_and_the_journal_cleared():

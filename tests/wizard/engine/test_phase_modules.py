@@ -23,6 +23,7 @@ from tests.support import engine_dummy_phase as dummy
 from tests.support import engine_dummy_run_phase as dummy_run
 from tests.support.examples import example_profile
 from tests.support.fake_node import FakeCluster
+from tests.support.fake_runs import apply_on
 from wizard.engine.apply import run_apply
 from wizard.engine.job import Record
 from wizard.engine.model import ApplyOptions, NodeState
@@ -132,14 +133,7 @@ def test_the_records_are_replaced_whole_never_changed() -> None:
 
 def _run_with(profile, cluster, monkeypatch, phases, **options):
     monkeypatch.setattr(wizard.engine.apply, "RUN_APPLY", phases)  # the test-only list
-    events: list = []
-    summary = run_apply(
-        build_plan(profile),
-        ApplyOptions(verify_timeout=0.5, **options),
-        events.append,
-        connector=cluster,
-    )
-    return summary, events
+    return apply_on(profile, cluster, **options)
 
 
 def test_a_new_run_phase_is_one_module_and_one_line(profile, cluster, monkeypatch) -> None:

@@ -9,24 +9,13 @@ import dataclasses
 
 from tests.support.examples import example_profile, section
 from tests.support.fake_node import FakeCluster
-from wizard.engine.apply import run_apply
-from wizard.engine.model import ApplyOptions, NodeState
+from tests.support.fake_runs import apply_on as apply
+from wizard.engine.model import NodeState
 from wizard.engine.node_manifest import MANIFEST, Manifest
 from wizard.engine.phase import PhaseName
 from wizard.render import build_plan
 
 NGINX, HAPROXY = "kube-nginx.service", "kube-haproxy.service"
-
-
-def apply(profile, cluster, **options):
-    events = []
-    summary = run_apply(
-        build_plan(profile),
-        ApplyOptions(verify_timeout=0.5, **options),
-        events.append,
-        connector=cluster,
-    )
-    return summary, events
 
 
 def installed(profile) -> FakeCluster:
