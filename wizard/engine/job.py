@@ -77,6 +77,10 @@ class NodeWork:
     locked: bool = False
     records: dict[type[Record], Record] = field(default_factory=dict)  # in the order kept
 
+    @property
+    def profile_name(self) -> str:
+        return self.lock.profile if self.lock is not None else ""
+
     def found(self, kind: type[R]) -> R | None:
         """The record of the phase that keeps ``kind`` (None: it has not run)."""
         record = self.records.get(kind)

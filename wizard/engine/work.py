@@ -29,10 +29,6 @@ class ApplyWork(NodeWork):
     # did not ask): the problems of its view of the masters (wizard.engine.auth_preflight).
     auth_check: Callable[[str, RemoteNode], list[str]] | None = None
 
-    @property
-    def profile_name(self) -> str:
-        return self.lock.profile if self.lock is not None else ""
-
     def new_manifest(self) -> node_manifest.Manifest:
         """What this plan installs on the node (written once it verified)."""
         return node_manifest.Manifest(

@@ -5,6 +5,8 @@ everything the node's manifest records."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from tests.support.examples import changed, example_profile
 from tests.support.fake_node import FakeCluster
 from tests.support.fake_runs import apply_on as apply
@@ -117,3 +119,28 @@ def test_a_manifest_entry_that_is_not_a_unit_or_a_path_is_not_acted_on():
     )
     assert summary.ok
     assert not any("-H evil" in line or "relative/path" in line for line in node.log)
+
+
+def test_uninstall_of_another_profile_leaves_a_different_install_running():
+    """A node that runs local-nginx for profile A: an uninstall of a local-haproxy profile B
+    (shares no unit with it) must not take A's balancer from A's clients."""
+    nginx = example_profile("local-nginx")
+    cluster = FakeCluster([n.name for n in nginx.all_nodes()])
+    for node in cluster.nodes.values():
+        node.originals = True
+    summary, _ = apply(nginx, cluster)
+    assert summary.ok
+    other = dataclasses.replace(example_profile("local-haproxy"), name="another")
+    events = []
+    summary = run_uninstall(
+        build_plan(other), ApplyOptions(verify_timeout=0.5), events.append, connector=cluster
+    )
+    node = cluster.nodes["worker1"]
+    assert node.units["kube-nginx.service"][1] is True
+    assert "/etc/kube-nginx/kube-nginx.conf" in node.files
+    assert "systemctl stop kube-nginx.service" not in node.log
+    assert node.files["/etc/hosts"].endswith("# managed by kubeha\n")  # A's line stays
+    assert MANIFEST in node.files
+    shown = [e.message for e in events if e.node == "worker1"]
+    assert any("runs profile 'example-local-nginx'" in m and "left" in m for m in shown), shown
+    assert summary.ok

@@ -1,6 +1,7 @@
 """The uninstall's removal (:class:`Removed`): kubeha's services stopped, the plan's clean-up
 run (ipvs: the virtual server and the VIP), every file kubeha replaced put back (the ones it
-created removed; the plan's and those the node's manifest records: :func:`installed_parts`), each unit back to the state it had before kubeha first touched it, the
+created removed; the plan's and those the node's manifest records: :func:`installed_parts`;
+a node whose manifest names another profile's install, sharing nothing, is left alone), each unit back to the state it had before kubeha first touched it, the
 node's verified URL, journal and manifest removed, and last the folders kubeha made
 (``wizard.engine.remote.MADE_FOLDERS``) where they are empty. A balancer kubelet ran from a
 static pod is waited on until kubelet has stopped it (its ports free), as ``systemctl stop``
@@ -46,7 +47,18 @@ def remove(job: UninstallWork) -> Outcome:
             Removed(changed_files=tuple(changed), lines=tuple(lines), problems=tuple(problems))
         )
 
-    services, files = installed_parts(job)
+    manifest = node_manifest.read(node)
+    if foreign(job, manifest):
+        assert manifest is not None
+        keep()
+        return (
+            Status.UNCHANGED,
+            f"this node runs profile {manifest.profile!r}'s {manifest.strategy} "
+            f"({', '.join(manifest.services)}), which shares nothing with this profile: left "
+            f"running (its clients use it); `kubeha uninstall {manifest.profile}` removes it",
+            (),
+        )
+    services, files = installed_parts(job, manifest)
     for unit in services:
         node.systemctl("stop", unit)
     for argv in job.plan.cleanup:  # e.g. ipvs: the virtual server and the VIP
@@ -102,15 +114,26 @@ def remove(job: UninstallWork) -> Outcome:
     return status, job.message, everything
 
 
-def installed_parts(job: UninstallWork) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def foreign(job: UninstallWork, manifest: node_manifest.Manifest | None) -> bool:
+    """The node's manifest names another profile's install that shares no unit with this plan:
+    not this uninstall's to touch (not even the files both would name, /etc/hosts' line)."""
+    return (
+        manifest is not None
+        and manifest.profile != job.profile_name
+        and not set(manifest.services) & set(job.plan.services)
+    )
+
+
+def installed_parts(
+    job: UninstallWork, manifest: node_manifest.Manifest | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The units and files to give back: the plan's, and those the node's manifest records
-    that the plan does not have (a profile edited since its apply: an agent turned off, a
-    strategy changed). A recorded path is only ever put back as before kubeha (its backup or
-    its "absent" mark), never removed on the manifest's word alone."""
-    assert job.node is not None
+    that the plan does not have (the profile edited since its apply: an agent turned off, a
+    strategy changed; or the same install under another profile name). A recorded path is only
+    ever put back as before kubeha (its backup or its "absent" mark), never removed on the
+    manifest's word alone."""
     services = list(job.plan.services)
     files = [rendered.path for rendered in job.plan.files]
-    manifest = node_manifest.read(job.node)
     if manifest is not None:
         services += [u for u in manifest.services if u not in services and UNIT_NAME.fullmatch(u)]
         files = [p for p in manifest.files if p not in files and p.startswith("/")] + files
