@@ -12,7 +12,8 @@
 - an apply with the agent turned off removes it from every node, and its credentials; an
   uninstall with a profile edited so since its apply leaves no file, unit or object of it;
 - haproxy-keepalived with the agent: on its masters only, each following the Endpoints
-  through the VIP, read by ``kubeha status``; its uninstall leaves no trace either.
+  through the VIP (a killed master leaves every carrier's list and comes back), read by
+  ``kubeha status``; its uninstall leaves no trace either.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from wizard.engine.run_phases.agent_access import RECORD
 from wizard.lab import Lab
 from wizard.lab import masters as lab_masters
 from wizard.profile_io import parse_profile_text, save_profile
-from wizard.strategies import node_agent
+from wizard.strategies import haproxy_keepalived, node_agent
 
 pytestmark = pytest.mark.lab
 
@@ -109,42 +110,53 @@ def test_apply_installs_the_agent_and_status_shows_every_node_x_master(agent_lab
 
 def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab, tmp_path, capsys):
     lab, profile = agent_lab
+    dropped_and_back(lab, profile, "m3", tmp_path, capsys)
+
+
+def dropped_and_back(
+    lab: Lab, profile, victim: str, tmp_path, capsys, while_gone=lambda: None
+) -> None:
+    """``victim``'s apiserver killed: it leaves every agent's list (a new generation) by the
+    Endpoints alone (then ``while_gone()``); restored, it is back in every list and up."""
     masters = {f"{m.address}:6443" for m in lab.masters}
-    m3 = f"{lab.node('m3').address}:6443"
+    gone = f"{lab.node(victim).address}:6443"
     before = lists(status(profile, tmp_path, capsys))
     started = time.monotonic()
-    lab.kill_apiserver("m3")
+    lab.kill_apiserver(victim)
     try:
-        # the lease (15 s) runs out, a live apiserver's reconciler drops m3 from the Endpoints,
+        # the lease (15 s) runs out, a live apiserver's reconciler drops it from the Endpoints,
         # every agent drops it after its remove_after (10 s)
         # the scrape keeps counting a master that left the list (listed 0): status no longer
         # names it among the node's masters
         def dropped():
             found = lists(status(profile, tmp_path, capsys))
             return (
-                all(gen > before[n][0] and m3 not in seen for n, (gen, seen) in found.items())
+                all(gen > before[n][0] and gone not in seen for n, (gen, seen) in found.items())
                 or found
             )
 
         try:
-            wait_for(dropped, 120, "m3 dropped from every node's list", interval=2)
+            wait_for(dropped, 120, f"{victim} dropped from every node's list", interval=2)
         except AssertionError as error:
+            node = sorted(before)[0]
             journal = lab.exec_in_node(
-                "w1", ["journalctl", "-u", node_agent.UNIT, "-n", "40", "--no-pager"]
+                node, ["journalctl", "-u", node_agent.UNIT, "-n", "40", "--no-pager"]
             ).stdout
-            raise AssertionError(f"{error}\nw1's agent:\n{journal}") from None
-        print(f"[agent] m3 left every list {time.monotonic() - started:.1f} s after its kill")
+            raise AssertionError(f"{error}\n{node}'s agent:\n{journal}") from None
+        took = time.monotonic() - started
+        print(f"[agent] {victim} left every list {took:.1f} s after its kill")
         after = lists(status(profile, tmp_path, capsys))
+        while_gone()
     finally:
-        lab.restore("m3")
+        lab.restore(victim)
     back = time.monotonic()
 
     def returned():
         found = ups(status(profile, tmp_path, capsys))
         return all(gen > after[n][0] and up == masters for n, (gen, up) in found.items()) or found
 
-    wait_for(returned, 120, "m3 back in every node's list", interval=2)
-    print(f"[agent] m3 back in every list {time.monotonic() - back:.1f} s after its restore")
+    wait_for(returned, 120, f"{victim} back in every node's list", interval=2)
+    print(f"[agent] {victim} back in every list {time.monotonic() - back:.1f} s after its restore")
 
 
 def master_views(lab: Lab, node: str) -> dict[str, tuple[bool, bool]]:
@@ -271,17 +283,35 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
         assert summary.ok, recorder.text()
         masters = {f"{m.address}:6443" for m in lab.masters}
 
-        def every_carrier_follows_the_endpoints():
-            document = status(profile, tmp_path, capsys)
-            found = lists(document)
-            sources = {n["node"]: n["source"] for n in document["nodes"]}
-            return (
-                set(found) == carriers
-                and all(seen == masters for _, seen in found.values())
-                and set(sources.values()) == {"endpoints"}
-            ) or (found, sources)
+        def every_carrier_sees_every_master():
+            found = ups(status(profile, tmp_path, capsys))
+            return (set(found) == carriers and all(up == masters for _, up in found.values())) or (
+                found
+            )
 
-        wait_for(every_carrier_follows_the_endpoints, 90, "every carrier on the Endpoints")
+        wait_for(every_carrier_sees_every_master, 90, "every carrier x every master up")
+        # the Endpoints, read through the VIP, take a killed master out of every carrier's
+        # haproxy (its runtime API) and put it back
+        m4 = lab.node("m4").address
+
+        def out_of_haproxy():
+            for carrier in ("m1", "m2"):
+                states = haproxy_admin_states(lab, carrier)
+                assert all(state & MAINT for state in states.get(m4, [MAINT])), (carrier, states)
+
+        dropped_and_back(lab, profile, "m4", tmp_path, capsys, out_of_haproxy)
+
+        def ready_in_haproxy():
+            states = {c: haproxy_admin_states(lab, c).get(m4, []) for c in ("m1", "m2")}
+            return (
+                all(
+                    found and not any(state & (MAINT | DRAIN) for state in found)
+                    for found in states.values()
+                )
+                or states
+            )
+
+        wait_for(ready_in_haproxy, 60, "m4 ready again in the carriers' haproxy", interval=2)
         for worker in (n.name for n in lab.nodes if n.name not in carriers):
             found = lab.exec_in_node(worker, ["test", "-e", node_agent.PYZ_PATH])
             assert found.returncode != 0, worker
@@ -289,3 +319,32 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
         summary = uninstall(profile)
     assert summary.ok, [n.message for n in summary.nodes]
     no_trace_of_the_agent(lab, profile)
+
+
+# haproxy's server admin state bits: in maintenance (forced, inherited, resolution, hostname:
+# SRV_ADMF_MAINT; a spare's "disabled" of the config, 0x04, is not), draining (forced, inherited)
+MAINT = 0x01 | 0x02 | 0x20 | 0x40
+DRAIN = 0x08 | 0x10
+ADMIN_STATES = (
+    "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+    "s.sendall(b'show servers state kube-apiserver\\n'); b = b''\n"
+    "while True:\n    d = s.recv(65536)\n    if not d: break\n    b += d\n"
+    "sys.stdout.write(b.decode())"
+)
+
+
+def haproxy_admin_states(lab: Lab, node: str) -> dict[str, list[int]]:
+    """Per server address in the node's haproxy (its runtime API, as the agent reads it): the
+    admin states of its server lines (bit 1: maintenance)."""
+    text = lab.exec_in_node(
+        node, ["python3", "-c", ADMIN_STATES, haproxy_keepalived.ADMIN_SOCKET], timeout=30
+    ).stdout
+    lines = text.splitlines()
+    header = next((line[2:].split() for line in lines if line.startswith("# be_id")), [])
+    found: dict[str, list[int]] = {}
+    for line in lines:
+        cells = line.split()
+        if header and len(cells) == len(header) and not line.startswith("#"):
+            row = dict(zip(header, cells, strict=True))
+            found.setdefault(row["srv_addr"], []).append(int(row["srv_admin_state"]))
+    return found
