@@ -286,7 +286,12 @@ def test_haproxy_keepalived_runs_the_agent_on_its_load_balancer_nodes_only():
     assert config.discovery is not None
     assert (config.discovery.host, config.discovery.port) == (hk.vip, hk.frontend_port)
     assert config.balancer == "haproxy"
-    assert "tcp-ut" in config.server_params and "check-ssl" in config.server_params
+    # a server the agent adds has every option the config's servers have (its default-server
+    # line and tcp-ut): haproxy applies no default-server to a server added at runtime
+    words = [line.split() for line in files["/etc/haproxy/haproxy.cfg"].content.splitlines()]
+    default = next(w[1:] for w in words if w[:1] == ["default-server"])
+    first = next(w[3:] for w in words if w[:1] == ["server"])
+    assert config.server_params.split() == [*default, *first]
     assert config.rebalance is not None and config.rebalance.unit == "haproxy.service"
     cfg = files["/etc/haproxy/haproxy.cfg"].content
     assert f"stats socket {config.admin_socket} mode 600 level admin" in cfg

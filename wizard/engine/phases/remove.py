@@ -1,11 +1,14 @@
 """The uninstall's removal (:class:`Removed`): kubeha's services stopped, the plan's clean-up
 run (ipvs: the virtual server and the VIP), every file kubeha replaced put back (the ones it
-created removed; the plan's and those the node's manifest records: :func:`installed_parts`;
-a node whose manifest names another profile's install, sharing nothing, is left alone), each unit back to the state it had before kubeha first touched it, the
-node's verified URL, journal and manifest removed, and last the folders kubeha made
+created removed; the plan's and those the node's manifest records: :func:`installed_parts`),
+each unit back to the state it had before kubeha first touched it, the node's verified URL,
+journal and manifest removed, and last the folders kubeha made
 (``wizard.engine.remote.MADE_FOLDERS``) where they are empty. A balancer kubelet ran from a
 static pod is waited on until kubelet has stopped it (its ports free), as ``systemctl stop``
 waits for a unit: the next apply would otherwise find the port held.
+
+A node whose manifest names another profile's install that shares no unit with the plan is
+left alone (:func:`foreign`): its clients use it.
 
 It has no undo: a problem on one file or unit is reported and the rest is still removed; the
 node is then ``broken`` and says why. Its events carry the phase name ``activate``, as they
