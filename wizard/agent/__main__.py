@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -67,9 +68,12 @@ def watch_forever(
     config: AgentConfig,
     offer: Callable[[frozenset[Member] | None], None],
     stopping: threading.Event,
+    report: Callable[[bool], None] = lambda ok: None,
 ) -> None:
     """List then watch the Endpoints until ``stopping``; every failure is logged once per
-    kind, waited out with a capped backoff, and never changes the list."""
+    kind, waited out with a capped backoff, and never changes the list; a watch that heard
+    nothing for its idle time is no failure (listed again at once). ``report`` hears of every
+    read: a list or a watch event (True), a failure (False)."""
     assert config.discovery is not None
     d = config.discovery
     api = ApiClient(d.host, d.port, d.ca_file, d.token_file)
@@ -79,14 +83,23 @@ def watch_forever(
         try:
             listed = api.get(ENDPOINTS_PATH)
             offer(members_of_endpoints(listed))
+            report(True)
             version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
-            for event in api.watch(
-                version, idle_s=max(30.0, config.interval_s * 10), stop=stopping.is_set
-            ):
-                if event.members is not None:
-                    offer(event.members)
+            try:
+                for event in api.watch(
+                    version, idle_s=max(30.0, config.interval_s * 10), stop=stopping.is_set
+                ):
+                    if event.members is not None:
+                        offer(event.members)
+                    report(True)
+                    failures, last_error = 0, ""
+            except socket.timeout:
+                # Nothing changed for idle_s (the Endpoints of a quiet cluster): no failure, no
+                # backoff, listed again at once; counted as one, a quiet hour backed the watch
+                # off to 10 s between watches, and a new master was seen that much later.
                 failures, last_error = 0, ""
         except (OSError, BadEndpoints, ValueError) as error:
+            report(False)
             text = f"{type(error).__name__}: {error}"
             if text != last_error:
                 log(
@@ -144,13 +157,20 @@ def run(config: AgentConfig, stopping: threading.Event) -> None:
             with lock:
                 agent.observe(named, time.monotonic())
 
+    def report(ok: bool) -> None:
+        with lock:
+            agent.figures.discovery_read(ok, time.time())
+
     published = Published()
     server = make_server(config.listen_address, config.listen_port, published)
     threads = [threading.Thread(target=server.serve_forever, daemon=True, name="http")]
     if config.discovery is not None:
         threads.append(
             threading.Thread(
-                target=watch_forever, args=(config, offer, stopping), daemon=True, name="watch"
+                target=watch_forever,
+                args=(config, offer, stopping, report),
+                daemon=True,
+                name="watch",
             )
         )
     for thread in threads:

@@ -3,7 +3,8 @@
 Per master (label ``master="ADDRESS:PORT"``): whether it passes its check, the balancer's open
 connections to it, connects and failed checks since the agent started, the last check's
 latency, its state in the list. Per node: the balancer up, the list's generation, where the list
-came from. ``kubeha status`` reads the same text from every node.
+came from, the cluster's Endpoints read and failed (with discovery) and when last read.
+``kubeha status`` reads the same text from every node.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ class NodeFigures:
     balancer_up: bool = False
     masters: dict[Member, MasterFigures] = field(default_factory=dict)
     rebalance_closed_total: int = 0
+    # The cluster's Endpoints (with discovery): lists and watch events read, reads that failed,
+    # and when the last one was read (wall clock; 0: never). The list's source stays "seed"
+    # while the Endpoints name the seed's masters, so these say whether discovery works.
+    discovery_reads_total: int = 0
+    discovery_failures_total: int = 0
+    discovery_read_at: float = 0.0
+
+    def discovery_read(self, ok: bool, now: float) -> None:
+        """One read of the Endpoints, ``ok`` or failed."""
+        if ok:
+            self.discovery_reads_total += 1
+            self.discovery_read_at = now
+        else:
+            self.discovery_failures_total += 1
 
     def figures(self, member: Member) -> MasterFigures:
         return self.masters.setdefault(member, MasterFigures())
@@ -92,6 +107,15 @@ def render(node: NodeFigures) -> str:
         "# HELP kubeha_rebalance_closed_total idle connections closed to spread the load back",
         "# TYPE kubeha_rebalance_closed_total counter",
         f"kubeha_rebalance_closed_total {node.rebalance_closed_total}",
+        "# HELP kubeha_discovery_reads_total the cluster's Endpoints read (lists, watch events)",
+        "# TYPE kubeha_discovery_reads_total counter",
+        f"kubeha_discovery_reads_total {node.discovery_reads_total}",
+        "# HELP kubeha_discovery_failures_total reads of the Endpoints that failed (list kept)",
+        "# TYPE kubeha_discovery_failures_total counter",
+        f"kubeha_discovery_failures_total {node.discovery_failures_total}",
+        "# HELP kubeha_discovery_read_timestamp_seconds when the Endpoints were last read (0: never)",
+        "# TYPE kubeha_discovery_read_timestamp_seconds gauge",
+        f"kubeha_discovery_read_timestamp_seconds {_number(node.discovery_read_at)}",
         "# HELP kubeha_discovery_source where the list came from last",
         "# TYPE kubeha_discovery_source gauge",
         *(

@@ -60,6 +60,10 @@ class NodeStatus:
     generation: int = 0
     source: str = ""
     masters: tuple[MasterView, ...] = field(default_factory=tuple)
+    # With discovery: the cluster's Endpoints read, failed reads, when last read (0: never)
+    discovery_reads: int = 0
+    discovery_failures: int = 0
+    discovery_read_at: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -110,6 +114,9 @@ def status_of(node: str, text: str) -> NodeStatus:
         generation=int(found["kubeha_list_generation"].get("", 0)),
         source=sources[0] if sources else "",
         masters=masters,
+        discovery_reads=int(found.get("kubeha_discovery_reads_total", {}).get("", 0)),
+        discovery_failures=int(found.get("kubeha_discovery_failures_total", {}).get("", 0)),
+        discovery_read_at=found.get("kubeha_discovery_read_timestamp_seconds", {}).get("", 0.0),
     )
 
 

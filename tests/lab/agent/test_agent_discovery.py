@@ -290,6 +290,11 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
             )
 
         wait_for(every_carrier_sees_every_master, 90, "every carrier x every master up")
+        # each carrier's agent read the Endpoints through the VIP (TLS against the VIP's name;
+        # a read before keepalived placed the VIP may have failed)
+        for node in status(profile, tmp_path, capsys)["nodes"]:
+            assert node["discovery_reads"] >= 1, node
+            assert node["discovery_read_at"] > time.time() - 120, node
         # the Endpoints, read through the VIP, take a killed master out of every carrier's
         # haproxy (its runtime API) and put it back
         m4 = lab.node("m4").address

@@ -44,6 +44,7 @@ NEWER_THAN_39 = (
     "ParamSpec",
     "ExceptionGroup",
     "datetime.UTC",
+    "except TimeoutError",  # socket.timeout is TimeoutError only from 3.10: it would not catch
 )
 
 

@@ -190,6 +190,9 @@ def test_the_agent_follows_the_clusters_endpoints(agent, api, masters):
     )
     found = scrape(base)
     assert found["kubeha_discovery_source"]['source="endpoints"'] == 1
+    assert found["kubeha_discovery_reads_total"][""] >= 2  # the list and the watch's event
+    assert found["kubeha_discovery_failures_total"][""] == 0
+    assert found["kubeha_discovery_read_timestamp_seconds"][""] > time.time() - 600
     generation = found["kubeha_list_generation"][""]
 
     fake.set(MASTERS[1:])  # m1 leaves the Endpoints but still answers: drained, not cut

@@ -48,3 +48,19 @@ def test_a_master_that_left_the_list_is_still_counted_but_not_listed():
         'master="10.77.0.13:6443"': 0,
     }
     assert found["kubeha_master_check_failures_total"]['master="10.77.0.13:6443"'] == 4
+
+
+def test_discovery_reads_and_failures_read_back():
+    """The list's source stays "seed" while the Endpoints name the seed's masters: these say
+    whether discovery works at all."""
+    node = NodeFigures(Roster.seeded([M1]))
+    found = parse(render(node))
+    assert found["kubeha_discovery_reads_total"][""] == 0
+    assert found["kubeha_discovery_read_timestamp_seconds"][""] == 0
+    node.discovery_read(True, 1_700_000_000.5)
+    node.discovery_read(False, 1_700_000_001.0)
+    node.discovery_read(True, 1_700_000_002.25)
+    found = parse(render(node))
+    assert found["kubeha_discovery_reads_total"][""] == 2
+    assert found["kubeha_discovery_failures_total"][""] == 1
+    assert found["kubeha_discovery_read_timestamp_seconds"][""] == 1_700_000_002.25

@@ -26,6 +26,8 @@ def scrape(balancer_up: bool = True, m2_up: bool = True) -> str:
     for member, up, conns in ((M1, True, 4), (M2, m2_up, 1), (M3, True, 2)):
         figures = node.figures(member)
         figures.up, figures.connections, figures.changed_at = up, conns, 0 if up else 99.0
+    node.discovery_read(False, 0.0)
+    node.discovery_read(True, 1_700_000_000.0)
     return render(node)
 
 
@@ -86,6 +88,8 @@ def test_a_scrape_folds_into_each_masters_view():
     assert views["10.77.0.11:6443"].up and views["10.77.0.11:6443"].connections == 4
     assert not views["10.77.0.12:6443"].up and views["10.77.0.12:6443"].changed_at == 99.0
     assert views["10.77.0.13:6443"].draining
+    assert (status.discovery_reads, status.discovery_failures) == (1, 1)
+    assert status.discovery_read_at == 1_700_000_000.0
     assert status.ok
 
 
