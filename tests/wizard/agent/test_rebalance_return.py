@@ -117,8 +117,10 @@ def test_connections_spread_back_within_the_ratio_and_no_request_fails(
     kernel = seen["kernel_after"]
     assert max(kernel.values()) <= max(1.25 * min(kernel.values()), min(kernel.values()) + 1)
     assert after[returning] > 0 and seen["closed"] > 0, seen
-    # the sweep: every idle connection closed at once, the two in flight left, all back
-    assert seen["swept"] >= 10 and seen["not_idle"] == 2, seen
+    # the sweep: every idle connection closed at once, the two in flight left, all back (on a
+    # loaded host a client that reconnected late in the rounds may not be idle yet either: the
+    # in-flight two are proven by their answers below, on the connections they had)
+    assert seen["swept"] >= 10 and seen["not_idle"] >= 2, seen
     assert seen["all_connected_after_sweep"], seen
     assert seen["failed"] == 0, seen  # no request failed, reconnections included
     # the requests in flight kept their connections and got their answers on them
