@@ -137,3 +137,25 @@ def test_another_port_or_an_old_manifest_is_refused_before_any_change():
     node.files[MANIFEST] = old.to_text()
     summary, _ = apply(haproxy, cluster)
     assert {n.node: n for n in summary.nodes}["master1"].state is NodeState.UNTOUCHED
+
+
+def test_an_old_file_that_cannot_be_put_back_stays_recorded_and_the_next_apply_retries():
+    nginx, haproxy = example_profile("local-nginx"), example_profile("local-haproxy")
+    cluster = installed(nginx)
+    node = cluster.nodes["master1"]
+    stuck = "/etc/kube-nginx/kube-nginx.conf"
+    restore = node.restore_original
+
+    def failing(path):
+        if path == stuck:
+            raise RuntimeError(f"cannot restore {path}: read-only file system")
+        return restore(path)
+
+    node.restore_original = failing
+    summary, events = apply(haproxy, cluster)
+    retire = [e for e in events if e.phase == PhaseName.RETIRE and e.node == "master1"]
+    assert summary.ok and "cannot restore" in retire[-1].message
+    assert manifest(node).strategy == "local-haproxy" and stuck in manifest(node).files
+    node.restore_original = restore
+    summary, _ = apply(haproxy, cluster)
+    assert summary.ok and stuck not in node.files and stuck not in manifest(node).files

@@ -21,8 +21,9 @@ the address they use. Then, in order:
 
 A failure in 1 or 2 is undone by starting the old services again (their files are still there),
 after which the apply's rollback removes the new balancer: the node is back on the old one.
-Step 3 only removes what nothing runs any more; a file it cannot put back is reported and the
-node stays on the new balancer, which verified. A run that dies in between leaves the old
+Step 3 only removes what nothing runs any more; a file it cannot put back is reported, stays
+named in the manifest (the next apply or uninstall tries again), and the node stays on the new
+balancer, which verified. A run that dies in between leaves the old
 manifest, so the next apply takes over again and finishes (every step is idempotent).
 """
 
@@ -91,10 +92,15 @@ def _dropped(job: ApplyWork) -> str:
 
 
 def retire(job: ApplyWork) -> Outcome:
-    if _same_strategy(job):
-        return drop_parts(job)
+    """The old install's parts the plan no longer has stopped (gently where the old balancer
+    has a drain signal), the new install made to serve alone, then the parts' files put back as
+    before kubeha; the manifest names what the plan has and any file that could not be put
+    back (so that the next apply or uninstall tries again). A take-over and a part dropped
+    differ only in their words."""
     assert job.node is not None
     node, old = job.node, _old(job)
+    same = _same_strategy(job)
+    what = _dropped(job) if same else old.strategy
     lines: list[str] = []
     signals = dict(old.drain_signals)
     job.keep(Retired())
@@ -104,65 +110,32 @@ def retire(job: ApplyWork) -> Outcome:
             job.keep(replace(record, stopped_old=(*record.stopped_old, unit)))
         result = _stop(node, unit, signals.get(unit))
         if not result.ok and node.systemctl("is-active", unit).ok:
-            raise StepFailed(f"cannot stop {old.strategy}'s {unit}", result.output_lines())
-        lines.append(f"stopped {unit}")
-    ok, message = job.probe_until(job.options.verify_timeout)
-    if not ok:
-        raise StepFailed(
-            f"{', '.join(job.plan.services)} alone does not serve once {old.strategy} stopped: "
-            f"{message}"
-        )
-    lines.append(f"{', '.join(job.plan.services)} alone: {message}")
-    job.keep(Retired())  # from here on nothing is undone: the new balancer serves alone
-    problems = _remove_old(job, lines)
-    node_manifest.write(node, job.new_manifest())
-    action = f"took over from {old.strategy} (profile {old.profile!r})"
-    job.keep(Retired(retired=old.strategy, actions=(action,)))
-    if problems:
-        lines.extend(f"left: {p}" for p in problems)
-    return (
-        Status.CHANGED,
-        f"took over from {old.strategy}; "
-        + ("; ".join(problems) or f"its {len(_old_files(job))} file(s) removed"),
-        tuple(lines),
-    )
-
-
-def drop_parts(job: ApplyWork) -> Outcome:
-    """The same strategy's parts the plan no longer has: stopped, their files put back as before
-    kubeha, then the manifest names only what the plan has (a file that could not be put back
-    stays in it, so that the next apply or uninstall tries again)."""
-    assert job.node is not None
-    node, lines = job.node, []
-    job.keep(Retired())
-    for unit in _old_services(job):
-        if node.systemctl("is-active", unit).ok:
-            record = job.found(Retired) or Retired()
-            job.keep(replace(record, stopped_old=(*record.stopped_old, unit)))
-        result = node.systemctl("stop", unit)
-        if not result.ok and node.systemctl("is-active", unit).ok:
-            raise StepFailed(
-                f"cannot stop {unit}, which the profile no longer has", result.output_lines()
-            )
+            whose = f"{unit}, which the profile no longer has" if same else f"{what}'s {unit}"
+            raise StepFailed(f"cannot stop {whose}", result.output_lines())
         lines.append(f"stopped {unit}")
     if _old_services(job):
         ok, message = job.probe_until(job.options.verify_timeout)
         if not ok:
             raise StepFailed(
-                f"{', '.join(job.plan.services)} does not serve once {_dropped(job)} "
-                f"stopped: {message}"
+                f"{', '.join(job.plan.services)} alone does not serve once {what} stopped: "
+                f"{message}"
             )
-    dropped = _dropped(job)
-    job.keep(Retired())  # from here on nothing is undone
+        lines.append(f"{', '.join(job.plan.services)} alone: {message}")
+    job.keep(Retired())  # from here on nothing is undone: the new install serves alone
     unremoved: list[str] = []
     problems = _remove_old(job, lines, unremoved)
     manifest = job.new_manifest()
     node_manifest.write(node, replace(manifest, files=(*manifest.files, *unremoved)))
-    action = f"removed what the profile no longer has: {dropped}"
     given_back = tuple(p for p in _old_files(job) if p not in unremoved)
-    job.keep(Retired(actions=(action,), changed_files=given_back))
     lines.extend(f"left: {p}" for p in problems)
-    return Status.CHANGED, "; ".join([action, *problems]), tuple(lines)
+    if same:
+        action = f"removed what the profile no longer has: {what}"
+        job.keep(Retired(actions=(action,), changed_files=given_back))
+        return Status.CHANGED, "; ".join([action, *problems]), tuple(lines)
+    action = f"took over from {old.strategy} (profile {old.profile!r})"
+    job.keep(Retired(retired=old.strategy, actions=(action,), changed_files=given_back))
+    message = "; ".join(problems) or f"its {len(_old_files(job))} file(s) removed"
+    return Status.CHANGED, f"took over from {old.strategy}; {message}", tuple(lines)
 
 
 def _stop(node: RemoteNode, unit: str, signal: str | None):
@@ -182,7 +155,7 @@ def _stop(node: RemoteNode, unit: str, signal: str | None):
         node.sh(f"rm -f {q(drop_in)}; rmdir {q(folder)} 2>/dev/null; systemctl daemon-reload")
 
 
-def _remove_old(job: ApplyWork, lines: list[str], unremoved: list[str] | None = None) -> list[str]:
+def _remove_old(job: ApplyWork, lines: list[str], unremoved: list[str]) -> list[str]:
     """The old strategy's files as they were before kubeha, its units as they were; the paths
     it could not put back are added to ``unremoved``."""
     assert job.node is not None
@@ -193,8 +166,7 @@ def _remove_old(job: ApplyWork, lines: list[str], unremoved: list[str] | None = 
             outcome = node.restore_original(path)
         except RuntimeError as exc:
             problems.append(str(exc))
-            if unremoved is not None:
-                unremoved.append(path)
+            unremoved.append(path)
             continue
         if outcome != "kept":
             lines.append(f"{outcome} {path}")
