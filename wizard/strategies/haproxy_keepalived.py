@@ -195,15 +195,20 @@ def pod_files(
     return (haproxy_cfg, script, keepalived_conf, haproxy_pod, keepalived_pod)
 
 
-def server_params(profile: Profile) -> str:
-    """Every option of a checked server line, as the agent gives a master it adds (haproxy
-    applies no ``default-server`` line to a server added at runtime)."""
+def check_params(profile: Profile) -> str:
+    """The checks' options: the config's ``default-server`` line."""
     hc = profile.health_check
     crt = f" crt {hc.client_cert}" if hc.auth == "client-cert" else ""
     return (
         f"check check-ssl verify none{crt} inter {round(hc.interval * 1000)}ms "
-        f"fall {hc.fall} rise {hc.rise} tcp-ut {user_timeout_ms(profile)}ms"
+        f"fall {hc.fall} rise {hc.rise}"
     )
+
+
+def server_params(profile: Profile) -> str:
+    """Every option of a checked server line, as the agent gives a master it adds (haproxy
+    applies no ``default-server`` line to a server added at runtime)."""
+    return f"{check_params(profile)} tcp-ut {user_timeout_ms(profile)}ms"
 
 
 def backup_params(profile: Profile) -> str:
@@ -243,7 +248,7 @@ def plan(profile: Profile) -> RenderPlan:
         hc=hc,
         bind_address=any_address(6) if v6 else "*",
         bind_v4v6=v6,
-        interval_ms=round(hc.interval * 1000),
+        check_params=check_params(profile),
         check_timeout_ms=round(hc.timeout * 1000),
         connect_timeout_ms=CONNECT_TIMEOUT_MS,
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds
