@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 
 from wizard.agent.loop import BalancerError
@@ -41,6 +42,9 @@ KEYWORD_ARITY = {"tcp-ut": 1, "slowstart": 1, "track": 1, "init-addr": 1, "resol
 _REFUSED = re.compile(r"'([a-z-]+)' option is not accepted for dynamic server")
 # What the runtime API answers when a command did what it was asked.
 QUIET_ANSWERS = ("New server registered", "Server deleted", "Done.")
+# What "del server" answers while the sessions "shutdown sessions" marked are not closed yet.
+STILL_HELD = "still has connections attached"
+HELD_RETRY_S = 0.05
 
 
 def _name_for(member: Member) -> str:
@@ -209,9 +213,22 @@ class HaproxyRuntime:
         self._set_address(name, Member(FREE_ADDRESS, 1))
 
     def _remove(self, name: str) -> None:
+        """``name`` out of the backend: maintenance, its sessions shut, deleted. haproxy shuts
+        sessions asynchronously ("shutdown sessions" only marks them): until their threads have
+        closed them, ``del server`` answers that the server still has connections, so it is
+        asked again for at most ``timeout_s``; a server still held then stays in maintenance
+        (no traffic) and the next round deletes it (a :class:`BalancerError` for the journal)."""
         self._expect_empty(f"set server {self.backend}/{name} state maint")
         self._expect_empty(f"shutdown sessions server {self.backend}/{name}")
-        self._expect_empty(f"del server {self.backend}/{name}")
+        line = f"del server {self.backend}/{name}"
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            answer = self.command(line).strip()
+            if not answer or answer.startswith(QUIET_ANSWERS):
+                return
+            if STILL_HELD not in answer or time.monotonic() >= deadline:
+                raise BalancerError(f"{line}: {answer[:200]!r}")
+            time.sleep(HELD_RETRY_S)
 
     def up(self) -> bool:
         try:

@@ -13,10 +13,12 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -174,3 +176,81 @@ def test_with_the_agent_a_new_master_takes_a_spare_slot_with_every_option(haprox
     assert {s.name for s in runtime.servers() if s.free} == spares
     assert MASTERS[3] not in reached(listen, 8)
     assert process.poll() is None
+
+
+def test_a_removed_master_with_an_open_connection_is_deleted_once_haproxy_has_shut_it(
+    haproxy, masters
+):
+    """haproxy shuts a server's sessions asynchronously: ``del server`` right after ``shutdown
+    sessions`` can answer that the server still has connections (CI saw it). The removal waits
+    for haproxy to close them: the master is gone, its connection closed, no error."""
+    runtime, listen, process = haproxy
+    m1 = Member(MASTERS[0], masters)
+    added = next_roster(
+        Roster.seeded([m1]), [Member(a, masters) for a in MASTERS[:2]], lambda _: True
+    )
+    runtime.apply(added)
+    wait_for(lambda: MASTERS[1] in reached(listen, 8), 10, "m2 never carried a connection")
+    held = []
+    for _ in range(40):
+        conn = connect(listen)
+        (held if ask(conn) == MASTERS[0] else [conn]).append(conn)
+        if len(held) == 3:
+            break
+        if conn not in held:
+            conn.close()
+    assert held, "no connection reached m1"
+    drained = next_roster(added, [Member(MASTERS[1], masters)], lambda _: True)
+    gone = drop_silent_drainers(drained, lambda m: m != m1)
+    closing = held.pop()  # one closed by its client just before: haproxy is still closing it
+    closing.close()
+    runtime.apply(gone)
+    assert m1 not in {s.member for s in runtime.servers()}
+    for conn in held:
+        conn.sock.settimeout(on_loaded_host(10))
+        try:
+            closed = conn.sock.recv(1) == b""
+        except (ssl.SSLError, ConnectionResetError):
+            closed = True
+        assert closed, "the removed master's connection stayed open"
+        conn.close()
+    assert process.poll() is None
+
+
+class HeldServer(HaproxyRuntime):
+    """An admin socket whose ``del server`` answers that connections are still attached the
+    first ``held`` times it is asked (haproxy has not closed the shut sessions yet)."""
+
+    held = 0
+    asked: ClassVar[list[str]] = []
+
+    def command(self, line: str) -> str:
+        HeldServer.asked.append(line)
+        if line.startswith("del server"):
+            if sum(a.startswith("del server") for a in HeldServer.asked) <= HeldServer.held:
+                return "Server still has connections attached to it, cannot remove it.\n"
+            return "Server deleted.\n"
+        return ""
+
+
+@pytest.mark.parametrize("held", [3, 10**6])
+def test_del_server_is_asked_again_until_haproxy_lets_go_and_at_most_the_timeout(held):
+    """Deleted once the sessions are closed (asked again, no error); a server still held at the
+    timeout stays in maintenance, shut, and is an error for the journal (the next round tries
+    again), within the timeout."""
+    from wizard.agent.loop import BalancerError
+
+    HeldServer.held, HeldServer.asked = held, []
+    runtime = HeldServer("/nonexistent.sock", timeout_s=0.5)
+    started = time.monotonic()
+    if held == 3:
+        runtime._remove("m1")
+        assert sum(a.startswith("del server") for a in HeldServer.asked) == 4
+    else:
+        with pytest.raises(BalancerError, match="still has connections"):
+            runtime._remove("m1")
+        assert time.monotonic() - started < on_loaded_host(5)
+    assert HeldServer.asked[:2] == [
+        "set server kube-apiserver/m1 state maint",
+        "shutdown sessions server kube-apiserver/m1",
+    ]
