@@ -222,11 +222,20 @@ def spread(clients: list[Client]) -> dict[str, int]:
     return counts
 
 
-def kernel_spread(members: tuple[Member, ...], process: str) -> dict[str, int]:
-    """The balancer's connections per master, as the agent reads them from the kernel."""
-    counts = dict.fromkeys(MASTERS, 0)
-    for conn in read_node(members, process):
-        counts[conn.master.address] += 1
+def kernel_spread(
+    members: tuple[Member, ...], process: str, clients: int | None = None
+) -> dict[str, int]:
+    """The balancer's connections per master, as the agent reads them from the kernel. With
+    ``clients``, read again (at most 20 times, 0.1 s apart) while the kernel shows more: a
+    health check the balancer has open to a master for a few milliseconds is no client (CI
+    caught one: 15 connections for 14 clients)."""
+    for _ in range(20):
+        counts = dict.fromkeys(MASTERS, 0)
+        for conn in read_node(members, process):
+            counts[conn.master.address] += 1
+        if clients is None or sum(counts.values()) <= clients:
+            break
+        time.sleep(0.1)
     return counts
 
 
@@ -293,14 +302,14 @@ def main() -> None:
             if (
                 all(c.master for c in clients)
                 and balanced(now, ratio)
-                and balanced(kernel_spread(members, wanted.process), ratio)
+                and balanced(kernel_spread(members, wanted.process, len(clients)), ratio)
             ):
                 break
         seen["balanced_after_s"] = round(time.monotonic() - start, 1)
         seen["rounds"] = rounds
         seen["closed"] = closed
         seen["after"] = spread(clients)
-        seen["kernel_after"] = kernel_spread(members, wanted.process)
+        seen["kernel_after"] = kernel_spread(members, wanted.process, len(clients))
         seen["all_connected"] = all(c.master for c in clients)
         seen["slow_on"] = [c.master for c in clients if c.kind == "slow"]
         # The hardest case for the requests in flight: every connection the agent's reading of
