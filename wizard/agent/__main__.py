@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from wizard.agent.check import check
 from wizard.agent.config import AgentConfig, ConfigError, parse_config
-from wizard.agent.endpoints import ENDPOINTS_PATH, ApiClient, BadEndpoints, members_of_endpoints
+from wizard.agent.endpoints import LIST_PATH, ApiClient, BadEndpoints, Expired, members_of_listing
 from wizard.agent.haproxy import HaproxyRuntime
 from wizard.agent.loop import Agent, Balancer
 from wizard.agent.nginx import NginxFiles
@@ -71,20 +71,22 @@ def watch_forever(
     report: Callable[[bool], None] = lambda ok: None,
 ) -> None:
     """List then watch the Endpoints until ``stopping``; every failure is logged once per
-    kind, waited out with a capped backoff, and never changes the list; a watch that heard
-    nothing for its idle time is no failure (listed again at once). ``report`` hears of every
-    read: a list or a watch event (True), a failure (False)."""
+    kind, waited out with a capped backoff, and never changes the list. The watch starts from
+    the list's resourceVersion. A watch that heard nothing for its idle time (a quiet cluster)
+    is no failure, nor is one the apiserver ends as too old (410) once: listed again at once;
+    410 twice in a row is a failure (an apiserver that cannot keep a watch is not looped on).
+    ``report`` hears of every read: a list or a watch event (True), a failure (False)."""
     assert config.discovery is not None
     d = config.discovery
     api = ApiClient(d.host, d.port, d.ca_file, d.token_file)
     failures = 0
+    expired = 0
     last_error = ""
     while not stopping.is_set():
         try:
-            listed = api.get(ENDPOINTS_PATH)
-            offer(members_of_endpoints(listed))
+            members, version = members_of_listing(api.get(LIST_PATH))
+            offer(members)
             report(True)
-            version = str((listed.get("metadata") or {}).get("resourceVersion") or "")
             try:
                 for event in api.watch(
                     version, idle_s=max(30.0, config.interval_s * 10), stop=stopping.is_set
@@ -92,11 +94,16 @@ def watch_forever(
                     if event.members is not None:
                         offer(event.members)
                     report(True)
-                    failures, last_error = 0, ""
+                    failures, expired, last_error = 0, 0, ""
             except socket.timeout:
                 # Nothing changed for idle_s (the Endpoints of a quiet cluster): no failure, no
                 # backoff, listed again at once; counted as one, a quiet hour backed the watch
                 # off to 10 s between watches, and a new master was seen that much later.
+                failures, expired, last_error = 0, 0, ""
+            except Expired:
+                expired += 1
+                if expired > 1:
+                    raise
                 failures, last_error = 0, ""
         except (OSError, BadEndpoints, ValueError) as error:
             report(False)

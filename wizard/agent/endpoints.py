@@ -21,6 +21,10 @@ from typing import Any
 from wizard.agent.roster import Member
 
 ENDPOINTS_PATH = "/api/v1/namespaces/default/endpoints/kubernetes"
+# The agent lists the collection, not the object: a watch must start from the list's
+# resourceVersion (the cluster's, now), not the object's, which on a quiet cluster is older than
+# the apiserver's watch window, so that every watch ended "too old resource version" (410).
+LIST_PATH = "/api/v1/namespaces/default/endpoints?fieldSelector=metadata.name%3Dkubernetes"
 SLICES_PATH = (
     "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
     "?labelSelector=kubernetes.io%2Fservice-name%3Dkubernetes"
@@ -30,11 +34,16 @@ WATCH_PATH = (
     "&fieldSelector=metadata.name%3Dkubernetes"
 )
 PORT_NAME = "https"
+GONE_REASONS = ("Expired", "Gone")  # a watch Status's reason for a resourceVersion too old
 MAX_LINE = 1 << 20  # one watch event; the kubernetes Endpoints object is a few hundred bytes
 
 
 class BadEndpoints(ValueError):
     """An answer from the API that is not the Endpoints object this module expects."""
+
+
+class Expired(BadEndpoints):
+    """The watch's resourceVersion is older than the apiserver keeps (410 Gone): list again."""
 
 
 def _address(value: Any, where: str) -> str:
@@ -77,6 +86,22 @@ def members_of_endpoints(obj: Any) -> frozenset[Member]:
     return frozenset(found)
 
 
+def members_of_listing(obj: Any) -> tuple[frozenset[Member], str]:
+    """The masters an ``EndpointsList`` of the ``kubernetes`` Endpoints names, and the list's
+    resourceVersion (where a watch starts). No item is an error (the list is never emptied by
+    a read that found nothing)."""
+    if not isinstance(obj, dict) or obj.get("kind") not in (None, "EndpointsList"):
+        raise BadEndpoints(f"kind: {_kind(obj)!r}: expected 'EndpointsList'")
+    items = obj.get("items")
+    if not isinstance(items, list) or len(items) != 1:
+        shown = items if not isinstance(items, list) else f"{len(items)} item(s)"
+        raise BadEndpoints(f"items: {shown!r}: expected the one Endpoints default/kubernetes")
+    version = (obj.get("metadata") or {}).get("resourceVersion")
+    if not isinstance(version, str) or not version:
+        raise BadEndpoints(f"metadata.resourceVersion: {version!r}: expected a resourceVersion")
+    return members_of_endpoints(items[0]), version
+
+
 def members_of_slices(obj: Any) -> frozenset[Member]:
     """The ready apiservers an ``EndpointSliceList`` names (``conditions.ready`` not false)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("items"), list):
@@ -111,9 +136,9 @@ class Event:
 
 
 def read_events(lines: Iterable[bytes]) -> Iterator[Event]:
-    """Watch events from the API's newline-delimited JSON stream. An ``ERROR`` event (a
-    resourceVersion too old, 410) ends the stream with :class:`BadEndpoints`; so does a line
-    that is not an event."""
+    """Watch events from the API's newline-delimited JSON stream. An ``ERROR`` event ends the
+    stream with :class:`BadEndpoints` (:class:`Expired` for a resourceVersion too old, 410);
+    so does a line that is not an event."""
     for raw in lines:
         if not raw.strip():
             continue
@@ -127,6 +152,8 @@ def read_events(lines: Iterable[bytes]) -> Iterator[Event]:
             raise BadEndpoints(f"watch event: {raw[:80]!r}: expected type and object")
         kind, obj = event.get("type"), event["object"]
         version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        if kind == "ERROR" and (obj.get("code") == 410 or obj.get("reason") in GONE_REASONS):
+            raise Expired(f"watch: {obj.get('message', obj)!r}: listed again")
         if kind == "ERROR":
             raise BadEndpoints(f"watch: {obj.get('message', obj)!r}: the watch must start again")
         if kind in ("ADDED", "MODIFIED"):

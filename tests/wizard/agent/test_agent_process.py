@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -41,13 +42,21 @@ def endpoints(addresses, port, version):
 
 
 class FakeApi:
-    """The Endpoints of one cluster: ``set(addresses)`` changes them and tells every watch."""
+    """The Endpoints of one cluster as kube-apiserver serves them: the object
+    (``.../endpoints/kubernetes``), the collection by field selector (an ``EndpointsList`` whose
+    resourceVersion is the cluster's), and a watch that starts from a resourceVersion and ends
+    with a 410 ``ERROR`` event when that is older than the window the apiserver keeps.
+    ``set(addresses)`` changes the Endpoints and tells every watch; ``churn(n)`` is the rest of
+    the cluster changing (the cluster's resourceVersion moves on, the object's does not)."""
+
+    WINDOW = 100  # resourceVersions a watch may start behind the cluster's
 
     def __init__(self, port_of_masters: int) -> None:
         self.port = port_of_masters
-        self.version = 100
+        self.version = 100  # the cluster's resourceVersion
         self.object = endpoints(MASTERS[:1], port_of_masters, self.version)
         self.watches: list[queue.Queue] = []
+        self.watched_from: list[int] = []
         self.token = TOKEN
         self.lock = threading.Lock()
 
@@ -59,12 +68,41 @@ class FakeApi:
             for watch in self.watches:
                 watch.put(event)
 
+    def churn(self, changes: int) -> None:
+        with self.lock:
+            self.version += changes
+
+    def listing(self) -> dict:
+        with self.lock:
+            return {
+                "kind": "EndpointsList",
+                "metadata": {"resourceVersion": str(self.version)},
+                "items": [self.object],
+            }
+
+    def too_old(self, since: int) -> bool:
+        with self.lock:
+            self.watched_from.append(since)
+            return since < self.version - self.WINDOW
+
     def end_watches(self) -> None:
         """The server ends every open watch (as an apiserver does at its timeout)."""
         with self.lock:
             for watch in self.watches:
                 watch.put(None)
             self.watches.clear()
+
+
+GONE = {
+    "type": "ERROR",
+    "object": {
+        "kind": "Status",
+        "status": "Failure",
+        "message": "too old resource version: 100 (400)",
+        "reason": "Expired",
+        "code": 410,
+    },
+}
 
 
 @pytest.fixture
@@ -83,18 +121,25 @@ def api(pki, masters):
                 self.send_response(401)
                 self.end_headers()
                 return
-            if "watch=1" not in self.path:
-                with fake.lock:
-                    body = json.dumps(fake.object).encode()
+            query = parse_qs(urlsplit(self.path).query)
+            if "watch" not in query:
+                if "fieldSelector" in query:
+                    body = json.dumps(fake.listing()).encode()
+                else:
+                    with fake.lock:
+                        body = json.dumps(fake.object).encode()
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(body)
                 return
+            self.send_response(200)
+            self.end_headers()
+            if fake.too_old(int(query["resourceVersion"][0])):
+                self.wfile.write(json.dumps(GONE).encode() + b"\n")
+                return
             events: queue.Queue = queue.Queue()
             with fake.lock:
                 fake.watches.append(events)
-            self.send_response(200)
-            self.end_headers()
             self.wfile.flush()
             deadline = time.monotonic() + on_loaded_host(120)
             while not stop.is_set() and time.monotonic() < deadline:
@@ -219,3 +264,29 @@ def test_the_agent_follows_the_clusters_endpoints(agent, api, masters):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=on_loaded_host(20)) == 0
     assert "started with 1 seed master(s)" in log.read_text()
+
+
+def test_a_quiet_endpoints_object_on_a_busy_cluster_is_watched_without_a_failure(
+    agent, api, masters
+):
+    """The Endpoints of a quiet cluster keep an old resourceVersion while the rest of the
+    cluster moves on: a watch from the object's own resourceVersion is too old (410) every
+    time, and the agent backed off to 10 s between reads. It watches from the list's: no
+    failure, every watch from a current resourceVersion, a change seen through the watch."""
+    _, base, log = agent
+    fake, _ = api
+    fake.churn(5000)  # the object now far behind the cluster's resourceVersion
+    fake.end_watches()
+    wait_for(lambda: scrape(base).get("kubeha_list_generation"), 20, "no /metrics", log)
+    wait_for(lambda: fake.watched_from, 20, "no watch", log)
+    fake.churn(5000)
+    fake.end_watches()  # the next watch must start from the cluster's now, too
+    wait_for(lambda: len(fake.watched_from) >= 2, 20, "no second watch", log)
+    fake.set(MASTERS)
+    wait_for(
+        lambda: listed(scrape(base)) == set(MASTERS), 20, "the new masters were not taken", log
+    )
+    found = scrape(base)
+    assert found["kubeha_discovery_failures_total"][""] == 0, log.read_text()
+    assert "too old" not in log.read_text()
+    assert min(fake.watched_from) >= 100 + 5000 - fake.WINDOW, fake.watched_from

@@ -12,13 +12,19 @@ import pytest
 
 from wizard.agent import __main__ as agent_main
 from wizard.agent.config import Discovery
-from wizard.agent.endpoints import Event
+from wizard.agent.endpoints import Event, Expired
 from wizard.agent.roster import Member
 
 LISTING = {
-    "kind": "Endpoints",
-    "metadata": {"resourceVersion": "7"},
-    "subsets": [{"addresses": [{"ip": "10.77.0.11"}], "ports": [{"port": 6443}]}],
+    "kind": "EndpointsList",
+    "metadata": {"resourceVersion": "9107"},
+    "items": [
+        {
+            "kind": "Endpoints",
+            "metadata": {"resourceVersion": "7"},
+            "subsets": [{"addresses": [{"ip": "10.77.0.11"}], "ports": [{"port": 6443}]}],
+        }
+    ],
 }
 
 
@@ -40,15 +46,18 @@ def run_loop(monkeypatch, watch_ends, rounds: int = 4):
     """The loop for ``rounds`` rounds; each watch ends as ``watch_ends()`` says (an exception
     to raise, or None: one event, then the server ends the watch)."""
     reports, offers, logs = [], [], []
+    watched_from = []
 
     class Api:
         def __init__(self, *args):
             pass
 
         def get(self, path):
+            assert path == agent_main.LIST_PATH
             return LISTING
 
         def watch(self, version, idle_s, stop):
+            watched_from.append(version)
             ending = watch_ends()
             if ending is not None:
                 raise ending
@@ -61,6 +70,7 @@ def run_loop(monkeypatch, watch_ends, rounds: int = 4):
     )
     stopping = Rounds(rounds)
     agent_main.watch_forever(config, offers.append, stopping, reports.append)
+    assert set(watched_from) <= {"9107"}  # the list's resourceVersion, never the object's
     return stopping.waited, reports, offers, logs
 
 
@@ -83,3 +93,20 @@ def test_events_are_offered_and_reported(monkeypatch):
     _, reports, offers, _ = run_loop(monkeypatch, lambda: None, rounds=2)
     assert reports == [True, True] * 2  # the list, then the watch's one event
     assert frozenset({Member("10.77.0.12", 6443)}) in offers
+
+
+def test_a_watch_the_apiserver_ends_as_too_old_is_listed_again_at_once(monkeypatch):
+    """A 410 ("too old resource version") now and then: listed again at once, no failure."""
+    endings = iter([Expired("too old"), None, Expired("too old"), None])
+    waited, reports, _, logs = run_loop(monkeypatch, lambda: next(endings))
+    assert waited == [agent_main.BACKOFF_S[0]] * 4
+    assert False not in reports and not logs
+
+
+def test_a_watch_that_is_too_old_every_time_backs_off_and_is_said(monkeypatch):
+    """An apiserver that ends every watch as too old is not looped on: from the second 410 in
+    a row it is a failure (backed off, said once, reported)."""
+    waited, reports, _, logs = run_loop(monkeypatch, lambda: Expired("too old"), rounds=4)
+    assert waited[0] == agent_main.BACKOFF_S[0] and waited[1:] == list(agent_main.BACKOFF_S[1:4])
+    assert reports.count(False) == 3
+    assert len(logs) == 1 and "too old" in logs[0]

@@ -9,7 +9,9 @@ import pytest
 
 from wizard.agent.endpoints import (
     BadEndpoints,
+    Expired,
     members_of_endpoints,
+    members_of_listing,
     members_of_slices,
     read_events,
 )
@@ -106,10 +108,44 @@ def test_watch_events_in_order_and_a_bookmark_names_nothing():
     assert events[2].members == {Member("10.77.0.11", 6443)}
 
 
-def test_an_error_event_ends_the_watch():
+def test_an_error_event_ends_the_watch_and_a_410_says_list_again():
     gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}
-    with pytest.raises(BadEndpoints, match="too old"):
+    with pytest.raises(Expired, match="too old"):
         list(read_events([json.dumps(gone).encode()]))
+    other = {"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "boom"}}
+    with pytest.raises(BadEndpoints, match="boom") as raised:
+        list(read_events([json.dumps(other).encode()]))
+    assert not isinstance(raised.value, Expired)
+
+
+# As kube-apiserver answers GET /api/v1/namespaces/default/endpoints?fieldSelector=...: the
+# list's resourceVersion is the cluster's now, newer than the object's on a quiet cluster.
+LISTING = {
+    "kind": "EndpointsList",
+    "apiVersion": "v1",
+    "metadata": {"resourceVersion": "98123"},
+    "items": [ENDPOINTS],
+}
+
+
+def test_a_listing_names_the_masters_and_the_lists_resource_version():
+    members, version = members_of_listing(LISTING)
+    assert members == members_of_endpoints(ENDPOINTS) and version == "98123"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"items": []}, "items: '0 item"),
+        ({"items": [ENDPOINTS, ENDPOINTS]}, "items: '2 item"),
+        ({"items": None}, "items: None"),
+        ({"metadata": {}}, "metadata.resourceVersion: None"),
+        ({"kind": "Endpoints"}, "kind: 'Endpoints'"),
+    ],
+)
+def test_a_listing_it_cannot_read_names_the_field(change, field):
+    with pytest.raises(BadEndpoints, match="^" + field.replace("(", r"\(")):
+        members_of_listing({**LISTING, **change})
 
 
 def test_a_line_that_is_not_json_ends_the_watch():
