@@ -11,8 +11,9 @@
   worker, every node's balancer takes m4 and lets m3 go by the Endpoints alone;
 - an apply with the agent turned off removes it from every node, and its credentials; an
   uninstall with a profile edited so since its apply leaves no file, unit or object of it;
-- haproxy-keepalived with the agent: on its masters only, each reading the Endpoints
-  through the VIP, read by ``kubeha status``; its uninstall leaves no trace either.
+- haproxy-keepalived with the agent: on its masters only, each following the Endpoints
+  through the VIP (a killed master leaves every carrier's list and comes back), read by
+  ``kubeha status``; its uninstall leaves no trace either.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from wizard.engine.run_phases.agent_access import RECORD
 from wizard.lab import Lab
 from wizard.lab import masters as lab_masters
 from wizard.profile_io import parse_profile_text, save_profile
-from wizard.strategies import node_agent
+from wizard.strategies import haproxy_keepalived, node_agent
 
 pytestmark = pytest.mark.lab
 
@@ -112,9 +113,11 @@ def test_a_master_the_endpoints_drop_leaves_every_list_and_comes_back(agent_lab,
     dropped_and_back(lab, profile, "m3", tmp_path, capsys)
 
 
-def dropped_and_back(lab: Lab, profile, victim: str, tmp_path, capsys) -> None:
+def dropped_and_back(
+    lab: Lab, profile, victim: str, tmp_path, capsys, while_gone=lambda: None
+) -> None:
     """``victim``'s apiserver killed: it leaves every agent's list (a new generation) by the
-    Endpoints alone; restored, it is back in every list and up."""
+    Endpoints alone (then ``while_gone()``); restored, it is back in every list and up."""
     masters = {f"{m.address}:6443" for m in lab.masters}
     gone = f"{lab.node(victim).address}:6443"
     before = lists(status(profile, tmp_path, capsys))
@@ -143,6 +146,7 @@ def dropped_and_back(lab: Lab, profile, victim: str, tmp_path, capsys) -> None:
         took = time.monotonic() - started
         print(f"[agent] {victim} left every list {took:.1f} s after its kill")
         after = lists(status(profile, tmp_path, capsys))
+        while_gone()
     finally:
         lab.restore(victim)
     back = time.monotonic()
@@ -266,8 +270,8 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
     agent_lab, tmp_path, capsys
 ):
     """haproxy-keepalived with the agent: on the masters (its load-balancer nodes) only, each
-    agent reading the Endpoints through the VIP and seeing every master through haproxy's
-    runtime API; a worker runs none; uninstall leaves no trace."""
+    agent reading the Endpoints through the VIP and keeping haproxy's servers through its runtime
+    API; a worker runs none; uninstall leaves no trace."""
     lab, _ = agent_lab
     lab.refresh()
     profile = with_section(
@@ -291,6 +295,28 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
         for node in status(profile, tmp_path, capsys)["nodes"]:
             assert node["discovery_reads"] >= 1, node
             assert node["discovery_read_at"] > time.time() - 120, node
+        # the Endpoints, read through the VIP, take a killed master out of every carrier's
+        # haproxy (its runtime API) and put it back
+        m4 = lab.node("m4").address
+
+        def out_of_haproxy():
+            for carrier in ("m1", "m2"):
+                states = haproxy_admin_states(lab, carrier)
+                assert all(state & MAINT for state in states.get(m4, [MAINT])), (carrier, states)
+
+        dropped_and_back(lab, profile, "m4", tmp_path, capsys, out_of_haproxy)
+
+        def ready_in_haproxy():
+            states = {c: haproxy_admin_states(lab, c).get(m4, []) for c in ("m1", "m2")}
+            return (
+                all(
+                    found and not any(state & (MAINT | DRAIN) for state in found)
+                    for found in states.values()
+                )
+                or states
+            )
+
+        wait_for(ready_in_haproxy, 60, "m4 ready again in the carriers' haproxy", interval=2)
         for worker in (n.name for n in lab.nodes if n.name not in carriers):
             found = lab.exec_in_node(worker, ["test", "-e", node_agent.PYZ_PATH])
             assert found.returncode != 0, worker
@@ -298,3 +324,32 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
         summary = uninstall(profile)
     assert summary.ok, [n.message for n in summary.nodes]
     no_trace_of_the_agent(lab, profile)
+
+
+# haproxy's server admin state bits: in maintenance (forced, inherited, resolution, hostname:
+# SRV_ADMF_MAINT; a spare's "disabled" of the config, 0x04, is not), draining (forced, inherited)
+MAINT = 0x01 | 0x02 | 0x20 | 0x40
+DRAIN = 0x08 | 0x10
+ADMIN_STATES = (
+    "import socket, sys; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); "
+    "s.sendall(b'show servers state kube-apiserver\\n'); b = b''\n"
+    "while True:\n    d = s.recv(65536)\n    if not d: break\n    b += d\n"
+    "sys.stdout.write(b.decode())"
+)
+
+
+def haproxy_admin_states(lab: Lab, node: str) -> dict[str, list[int]]:
+    """Per server address in the node's haproxy (its runtime API, as the agent reads it): the
+    admin states of its server lines (bit 1: maintenance)."""
+    text = lab.exec_in_node(
+        node, ["python3", "-c", ADMIN_STATES, haproxy_keepalived.ADMIN_SOCKET], timeout=30
+    ).stdout
+    lines = text.splitlines()
+    header = next((line[2:].split() for line in lines if line.startswith("# be_id")), [])
+    found: dict[str, list[int]] = {}
+    for line in lines:
+        cells = line.split()
+        if header and len(cells) == len(header) and not line.startswith("#"):
+            row = dict(zip(header, cells, strict=True))
+            found.setdefault(row["srv_addr"], []).append(int(row["srv_admin_state"]))
+    return found
