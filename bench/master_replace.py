@@ -86,6 +86,19 @@ def views(lab: Lab, name: str) -> dict[str, tuple[bool, float]]:
     return {m: (u, when.get(f'master="{m}"', 0.0)) for m, u in up.items()}
 
 
+def discovery_health(lab: Lab, names: list[str]) -> dict[str, dict[str, int]]:
+    """Per node, its agent's reads of the Endpoints and how many failed (its /metrics): a watch
+    that ends too old (410) or cannot be read counts as a failure."""
+    found: dict[str, dict[str, int]] = {}
+    for name in names:
+        metrics = parse(lab.exec_in_node(name, ["python3", "-c", SCRAPE], timeout=20).stdout)
+        found[name] = {
+            "reads": int(metrics.get("kubeha_discovery_reads_total", {}).get("", 0)),
+            "failures": int(metrics.get("kubeha_discovery_failures_total", {}).get("", 0)),
+        }
+    return found
+
+
 def endpoints(lab: Lab, on: str) -> set[str]:
     got = kubectl(lab, on, "get", "endpoints", "kubernetes", "-n", "default", "-o", "json")
     if got.returncode != 0:
@@ -373,6 +386,7 @@ def run(mode: str, hold_s: float = HOLD_S) -> dict[str, Any]:
         # /tmp/kubeha-bench-status-follow.err)
         result["status_follow"] = {"changes": follower.changes, "exit": follower.exit_code}
         result["replacement"] = tally(every, ended, time.time())
+        result["discovery_reads"] = discovery_health(lab, [n for n in nodes if n in agents])
     finally:
         for agent in agents.values():
             agent.stop()
@@ -450,6 +464,13 @@ def markdown(result: dict[str, Any]) -> str:
         "endpoint -> `kubeha status --follow` shows the old one removed",
         lambda r: fig(r.get("status_old_removed") or {}),
     )
+    if on.get("discovery_reads"):
+        reads = on["discovery_reads"].values()
+        rows.append(
+            f"| the agents' reads of the Endpoints (lists and watch events), failed | "
+            f"{sum(r['reads'] for r in reads):,}, {sum(r['failures'] for r in reads)} failed "
+            f"({len(reads)} nodes) | - |"
+        )
     if on.get("replacement"):
         rep = on["replacement"]
         rows.append(

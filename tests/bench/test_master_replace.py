@@ -59,8 +59,10 @@ def test_markdown_puts_both_modes_side_by_side() -> None:
             "watch_restarts": 2,
             "longest_watch_gap_s": {"w1": 1.5},
         },
+        "discovery_reads": {"w1": {"reads": 40, "failures": 0}, "w2": {"reads": 2, "failures": 1}},
     }
     text = markdown({"discovery": on})
+    assert "(lists and watch events), failed | 42, 1 failed (2 nodes) | - |" in text
     assert "| SSH sessions to workers | 0 | - |" in text
     assert "| requests during the replacements | 12,000, 0 failed (3 sent again" in text
     assert "1.0 s (0.5-2.0)" in text
