@@ -9,7 +9,10 @@ cutter has seen every master up, two TLS connections are opened to each of 127.0
 127.0.0.4: a *watch* that never sends and a *busy* one that sends a byte every 0.1 s (a request
 always in flight). Then 127.0.0.3 vanishes (an nftables drop: no TCP handshake, as a cut host)
 and 127.0.0.4's /readyz answers 500 (it still completes the handshake, as a draining master).
-Prints one JSON object: which connections were closed within LIMIT_S, and the cutter's log.
+Prints one JSON object: which connections were closed within LIMIT_S, and the cutter's log
+(``log_before_cut``: what it said before the drop). An optional fifth argument, TLS_DELAY:
+127.0.0.3's TLS handshakes wait that long (a slow node's TLS; the cutter settles for four
+probes of it first).
 Every loop is bounded in count and time; every process it starts is stopped by PID."""
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ def established(sock: ssl.SSLSocket) -> bool:
 
 def main() -> None:
     file, cert, key, codes = sys.argv[1:5]
+    tls_delay = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    if tls_delay:
+        (Path(codes) / f"{SILENT}.tls_delay").write_text(f"{tls_delay}\n")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     standins = subprocess.Popen(
         [sys.executable, "-m", "tests.support.standin_masters", cert, key, codes, *MASTERS],
@@ -60,7 +66,7 @@ def main() -> None:
         # Its own process group, as systemd gives it: its stop kills its group (kill 0).
         cutter = subprocess.Popen(["sh", file], stderr=log, start_new_session=True)
         started.append(cutter)
-        time.sleep(SETTLE_S)
+        time.sleep(SETTLE_S + 4 * tls_delay)
         conns = {
             f"{name}_{kind}": connect(address)
             for name, address in (("silent", SILENT), ("answering", ANSWERING))
@@ -70,6 +76,7 @@ def main() -> None:
             "table inet cut {\n chain in {\n  type filter hook input priority 0;\n"
             f"  ip daddr {SILENT} tcp dport 6443 drop\n }}\n}}\n"
         )
+        seen["log_before_cut"] = (Path(codes) / "cutter.log").read_text().splitlines()
         subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, timeout=10)
         (Path(codes) / ANSWERING).write_text("500\n")
         closed_at: dict[str, float] = {}

@@ -1,7 +1,8 @@
 """Stand-in kube-apiservers for the all-masters-failing tests: ``python -m tests.support.standin_masters
 CERT KEY CODES_DIR ADDRESS...`` serves TLS on ADDRESS:6443 for each address until killed.
 ``/readyz`` answers the status in CODES_DIR/ADDRESS (200 when the file is missing; 0: no answer,
-the connection closed), or, for a
+the connection closed); CODES_DIR/ADDRESS.tls_delay holds seconds each TLS handshake waits
+first (a slow node's TLS; each connection's handshake runs in its own thread), or, for a
 client that shows a certificate, 200 when CODES_DIR/ADDRESS.authenticated says so (an apiserver
 whose anonymous requests are refused but whose authenticated ones are read); every other path
 answers 200 with an ``X-Master`` header naming the address. Run it inside a network namespace
@@ -41,7 +42,18 @@ def serve(address: str, cert: str, key: str, codes: Path) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer((address, 6443), Handler)
+        def setup(self):
+            delay = codes / f"{address}.tls_delay"
+            if delay.exists():
+                time.sleep(float(delay.read_text().strip()))
+            self.request.do_handshake()
+            super().setup()
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # a client gone mid-handshake: quiet
+            pass
+
+    server = Server((address, 6443), Handler)
     server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -49,7 +61,9 @@ def serve(address: str, cert: str, key: str, codes: Path) -> None:
     # verified against a CA: the stand-in only needs to know that one was shown.
     context.verify_mode = ssl.CERT_OPTIONAL
     context.load_verify_locations(cert)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.socket = context.wrap_socket(
+        server.socket, server_side=True, do_handshake_on_connect=False
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 

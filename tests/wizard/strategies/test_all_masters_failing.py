@@ -230,3 +230,28 @@ def test_cutter_cuts_every_session_to_a_silent_master_and_spares_a_request_to_an
     closed = seen["closed_s"]
     assert closed["silent_busy"] - closed["silent_watch"] < 2.0, seen  # the same round
     assert any("no TCP handshake: cutting every session" in line for line in seen["log"]), seen
+
+
+@needs_netns
+def test_a_silent_master_is_known_by_its_tcp_handshake_not_by_a_slow_tls_limit(tmp_path, tls):
+    """The cutter's connect limit follows TCP + TLS (a slow node's TLS is not cut): with a
+    master whose TLS takes 1.5 s it sits at its cap (4 s here), and a vanished master was given
+    up on only after two probes of 4 s each: every session cut 8.8 s after the drop (two runs).
+    The TCP handshake is now timed apart (0.25 s, and only a socket the kernel still holds in
+    SYN-SENT counts: a kernel answers a SYN at once however slow its TLS): 1.5-1.6 s (four
+    runs); at worst about 5.5 s (a probe under way at the drop still waits its 4 s). The slow
+    TLS itself is never taken for a failure."""
+    codes = tmp_path / "codes"
+    answers(codes, 200)
+    cert, key, _ = tls
+    profile = loopback_profile("local-nginx", interval=1.0, timeout=4.0)
+    seen = in_empty_netns(
+        "cutter_cut_scenario",
+        str(cutter_file(profile, codes, idle_ms=3000)),
+        *(str(cert), str(key), str(codes), "1.5"),
+    )
+    assert not [line for line in seen["log_before_cut"] if "failed" in line], seen
+    closed = seen["closed_s"]
+    assert "silent_busy" in closed, seen
+    assert closed["silent_busy"] < 6.5, seen  # before: 8.8 s
+    assert any("no TCP handshake: cutting every session" in line for line in seen["log"]), seen
