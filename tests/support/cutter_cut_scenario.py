@@ -12,7 +12,9 @@ and 127.0.0.4's /readyz answers 500 (it still completes the handshake, as a drai
 Prints one JSON object: which connections were closed within LIMIT_S, and the cutter's log
 (``log_before_cut``: what it said before the drop). An optional fifth argument, TLS_DELAY:
 127.0.0.3's TLS handshakes wait that long (a slow node's TLS; the cutter settles for four
-probes of it first).
+probes of it first). A sixth, ``mid-probe``: the drop waits until the cutter's probe of
+127.0.0.3 has its TCP connection and waits on TLS (``ss -p``: curl's socket established), so the
+probe under way fails after its handshake, not as silent.
 Every loop is bounded in count and time; every process it starts is stopped by PID."""
 
 from __future__ import annotations
@@ -47,9 +49,25 @@ def established(sock: ssl.SSLSocket) -> bool:
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == TCP_ESTABLISHED
 
 
+def wait_for_a_probe(address: str, limit_s: float = 20.0) -> bool:
+    """Until curl (the cutter's probe) has an established connection to ``address``:6443."""
+    for _ in range(int(limit_s / 0.02)):  # bounded: limit_s at most
+        found = subprocess.run(
+            ["ss", "-tnpH", "state", "established", "dst", address, "dport", "= :6443"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+        if '"curl"' in found:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def main() -> None:
     file, cert, key, codes = sys.argv[1:5]
     tls_delay = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
+    mid_probe = len(sys.argv) > 6 and sys.argv[6] == "mid-probe"
     if tls_delay:
         (Path(codes) / f"{SILENT}.tls_delay").write_text(f"{tls_delay}\n")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
@@ -77,6 +95,8 @@ def main() -> None:
             f"  ip daddr {SILENT} tcp dport 6443 drop\n }}\n}}\n"
         )
         seen["log_before_cut"] = (Path(codes) / "cutter.log").read_text().splitlines()
+        if mid_probe:
+            seen["mid_probe"] = wait_for_a_probe(SILENT)
         subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, timeout=10)
         (Path(codes) / ANSWERING).write_text("500\n")
         closed_at: dict[str, float] = {}

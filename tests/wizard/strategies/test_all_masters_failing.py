@@ -255,3 +255,30 @@ def test_a_silent_master_is_known_by_its_tcp_handshake_not_by_a_slow_tls_limit(t
     assert "silent_busy" in closed, seen
     assert closed["silent_busy"] < 6.5, seen  # before: 8.8 s
     assert any("no TCP handshake: cutting every session" in line for line in seen["log"]), seen
+
+
+@needs_netns
+def test_a_master_cut_while_its_probe_waits_on_tls_is_cut_without_waiting_an_interval(
+    tmp_path, tls
+):
+    """The cut comes while the cutter's probe has its TCP connection and waits on TLS: that
+    probe fails at its connect limit but not as silent, the next one is silent (1 of FALL 2),
+    and the round cuts only the idle sockets, sparing the request in flight. It then slept an
+    interval (4 s here) before the probe that made the master silent and cut the rest; now a
+    silent probe short of FALL is followed at once by the next: the request in flight cut
+    3.9 s after the drop (about the connect limit of the probe under way), 7.9 s before (two
+    runs each)."""
+    codes = tmp_path / "codes"
+    answers(codes, 200)
+    cert, key, _ = tls
+    profile = loopback_profile("local-nginx", interval=4.0, timeout=4.0)
+    seen = in_empty_netns(
+        "cutter_cut_scenario",
+        str(cutter_file(profile, codes, idle_ms=3000)),
+        *(str(cert), str(key), str(codes), "1.5", "mid-probe"),
+    )
+    assert seen["mid_probe"], seen
+    closed = seen["closed_s"]
+    assert "silent_busy" in closed, seen
+    assert closed["silent_busy"] < 6.0, seen  # before: 7.9 s
+    assert any("now gives no TCP handshake either" in line for line in seen["log"]), seen
