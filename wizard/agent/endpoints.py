@@ -20,7 +20,6 @@ from typing import Any
 
 from wizard.agent.roster import Member
 
-ENDPOINTS_PATH = "/api/v1/namespaces/default/endpoints/kubernetes"
 # The agent lists the collection, not the object: a watch must start from the list's
 # resourceVersion (the cluster's, now), not the object's, which on a quiet cluster is older than
 # the apiserver's watch window, so that every watch ended "too old resource version" (410).
