@@ -387,7 +387,27 @@ def m1_killed_then_cut(lab: Lab, label: str) -> dict[str, float]:
         return lab.exec_in_node("m1", argv).stdout.strip() == "ok" or "not ready"
 
     wait_for(m1_ready, DEADLINE_S, "m1's apiserver after the restore")
-    wait_for(all_ready(lab), DEADLINE_S, "every kube-proxy pod Ready after the restore")
+    # Through the balancer right after the restore: CI saw a kubectl through haproxy-keepalived's
+    # VIP answered "no route to host" once (no neighbour answered for the VIP at that moment;
+    # the lab was gone before its cause could be read). The restore is a fault's end, not a
+    # steady state: such a failure is tried again until the deadline, and said with its span.
+    failed: list[float] = []
+    ready = all_ready(lab)
+
+    def ready_through_the_balancer() -> bool | str | dict[str, tuple[str, bool]]:
+        try:
+            return ready()
+        except AssertionError as error:
+            failed.append(time.monotonic())
+            return f"kubectl through the balancer failed: {error}"
+
+    restored = time.monotonic()
+    wait_for(ready_through_the_balancer, DEADLINE_S, "every kube-proxy pod Ready after the restore")
+    if failed:
+        print(
+            f"[kubeadm retrofit] {label}: after the restore, kubectl through the balancer failed "
+            f"{len(failed)} time(s), {failed[0] - restored:.0f}-{failed[-1] - restored:.0f} s in"
+        )
     print(f"[kubeadm retrofit] {label}: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()))
     return took
 
