@@ -232,6 +232,21 @@ def test_cutter_cuts_every_session_to_a_silent_master_and_spares_a_request_to_an
     assert any("no TCP handshake: cutting every session" in line for line in seen["log"]), seen
 
 
+def cut_behind_slow_tls(tmp_path, tls, interval: float, when: str = "") -> dict:
+    """The cut scenario with 127.0.0.3's TLS taking 1.5 s, the cutter's timeout 4 s (its
+    connect limit at its cap), a socket idle after 3 s; ``when="mid-probe"``: the drop while a
+    probe of it waits on TLS."""
+    codes = tmp_path / "codes"
+    answers(codes, 200)
+    cert, key, _ = tls
+    profile = loopback_profile("local-nginx", interval=interval, timeout=4.0)
+    return in_empty_netns(
+        "cutter_cut_scenario",
+        str(cutter_file(profile, codes, idle_ms=3000)),
+        *(str(cert), str(key), str(codes), "1.5", *([when] if when else [])),
+    )
+
+
 @needs_netns
 def test_a_silent_master_is_known_by_its_tcp_handshake_not_by_a_slow_tls_limit(tmp_path, tls):
     """The cutter's connect limit follows TCP + TLS (a slow node's TLS is not cut): with a
@@ -241,15 +256,7 @@ def test_a_silent_master_is_known_by_its_tcp_handshake_not_by_a_slow_tls_limit(t
     SYN-SENT counts: a kernel answers a SYN at once however slow its TLS): 1.5-1.6 s (four
     runs); at worst about 5.5 s (a probe under way at the drop still waits its 4 s). The slow
     TLS itself is never taken for a failure."""
-    codes = tmp_path / "codes"
-    answers(codes, 200)
-    cert, key, _ = tls
-    profile = loopback_profile("local-nginx", interval=1.0, timeout=4.0)
-    seen = in_empty_netns(
-        "cutter_cut_scenario",
-        str(cutter_file(profile, codes, idle_ms=3000)),
-        *(str(cert), str(key), str(codes), "1.5"),
-    )
+    seen = cut_behind_slow_tls(tmp_path, tls, interval=1.0)
     assert not [line for line in seen["log_before_cut"] if "failed" in line], seen
     closed = seen["closed_s"]
     assert "silent_busy" in closed, seen
@@ -268,15 +275,7 @@ def test_a_master_cut_while_its_probe_waits_on_tls_is_cut_without_waiting_an_int
     silent probe short of FALL is followed at once by the next: the request in flight cut
     3.9 s after the drop (about the connect limit of the probe under way), 7.9 s before (two
     runs each)."""
-    codes = tmp_path / "codes"
-    answers(codes, 200)
-    cert, key, _ = tls
-    profile = loopback_profile("local-nginx", interval=4.0, timeout=4.0)
-    seen = in_empty_netns(
-        "cutter_cut_scenario",
-        str(cutter_file(profile, codes, idle_ms=3000)),
-        *(str(cert), str(key), str(codes), "1.5", "mid-probe"),
-    )
+    seen = cut_behind_slow_tls(tmp_path, tls, interval=4.0, when="mid-probe")
     assert seen["mid_probe"], seen
     closed = seen["closed_s"]
     assert "silent_busy" in closed, seen
