@@ -106,21 +106,23 @@ CPU_GROUPS = {
     "python3": "client",
 }
 TICK = os.sysconf("SC_CLK_TCK")
+PER_NODE = "@"  # lab_cpu's per-node keys: "apiserver@m1"
 
 
 def lab_cpu(lab: Lab) -> dict[str, float]:
     """CPU seconds (user + system) so far of every process in the lab's nodes' network
     namespaces (the host's /proc sees them), summed per CPU_GROUPS group."""
-    inodes = set()
+    inodes: dict[int, str] = {}
     for node in lab.nodes:
         with contextlib.suppress(OSError):
-            inodes.add(os.stat(f"/run/netns/{node.netns}").st_ino)
+            inodes[os.stat(f"/run/netns/{node.netns}").st_ino] = node.name
     total: dict[str, float] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{pid}/ns/net").st_ino not in inodes:
+            node = inodes.get(os.stat(f"/proc/{pid}/ns/net").st_ino)
+            if node is None:
                 continue
             with open(f"/proc/{pid}/stat") as handle:
                 stat = handle.read()
@@ -129,7 +131,11 @@ def lab_cpu(lab: Lab) -> dict[str, float]:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         group = CPU_GROUPS.get(name, "other")
-        total[group] = total.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+        seconds = (int(fields[11]) + int(fields[12])) / TICK
+        total[group] = total.get(group, 0.0) + seconds
+        if group == "apiserver":  # and per master: how evenly the load fell (see apiserver_spread)
+            key = f"{group}{PER_NODE}{node}"
+            total[key] = total.get(key, 0.0) + seconds
     return total
 
 
@@ -186,6 +192,17 @@ def balancer_targets(strategy: str) -> list[tuple[str, int]]:
     return [("127.0.0.1", 8443)]
 
 
+def vip_holder(lab: Lab) -> str | None:
+    """The lab node whose network namespace holds the haproxy-keepalived VIP."""
+    for node in lab.masters:
+        shown = subprocess.run(
+            ["ip", "-n", node.netns, "-o", "addr", "show"], capture_output=True, text=True
+        )
+        if f" {HAPROXY_VIP}/" in shown.stdout:
+            return node.name
+    return None
+
+
 def measure_strategy(
     lab: Lab, strategy: str, rounds: int, seconds: float, log: Log
 ) -> tuple[Pairs, Pairs]:
@@ -203,6 +220,8 @@ def measure_strategy(
             lab, lambda: new_connection_round(lab, client.name, t, seconds)
         ),
     }
+    if strategy == "haproxy-keepalived":
+        log(f"h2 throughput: the VIP is on {vip_holder(lab) or 'no node'}")
     found = []
     for kind, one in kinds.items():
         pairs = Pairs(strategy, kind)
@@ -215,10 +234,21 @@ def measure_strategy(
             log(
                 f"h2 throughput: {strategy}, {kind}, pair {index + 1}: direct "
                 f"{pairs.direct[-1].rps:.0f} req/s, balancer {pairs.balancer[-1].rps:.0f} req/s, "
-                f"ratio {pairs.ratios[-1]:.3f}"
+                f"ratio {pairs.ratios[-1]:.3f}; apiservers' CPU direct "
+                f"{apiserver_spread(pairs.direct[-1])}, through {apiserver_spread(pairs.balancer[-1])}"
             )
         found.append(pairs)
     return found[0], found[1]
+
+
+def apiserver_spread(got: Round) -> str:
+    """Each master's share of the apiservers' CPU over a round, e.g. "m1 0.33 m2 0.35 m3 0.32"
+    (how evenly the balancer's connections fell)."""
+    mine = {
+        g.split(PER_NODE)[1]: v for g, v in got.cpu.items() if g.startswith(f"apiserver{PER_NODE}")
+    }
+    whole = sum(mine.values())
+    return " ".join(f"{n} {v / whole:.2f}" for n, v in sorted(mine.items())) if whole else "-"
 
 
 def quartiles(values: Sequence[float]) -> tuple[float, float]:
@@ -238,7 +268,11 @@ def per_request_us(rounds: Sequence[Round], group: str) -> float | None:
 
 def cores(rounds: Sequence[Round]) -> float | None:
     """The median over ``rounds`` of the lab's CPU used (every group), in cores."""
-    values = [sum(r.cpu.values()) / r.wall for r in rounds if r.cpu and r.wall]
+    values = [
+        sum(v for g, v in r.cpu.items() if PER_NODE not in g) / r.wall
+        for r in rounds
+        if r.cpu and r.wall
+    ]
     return statistics.median(values) if values else None
 
 

@@ -40,7 +40,7 @@ VARIANTS: dict[str, tuple[str, Tuning | None]] = {
         dataclasses.replace(CHOSEN, session_cutter=True),
     ),
     "observe": (
-        "local-haproxy: chosen + observe layer4 mark-down",
+        "local-haproxy: chosen, observe layer4 mark-down for fail-check",
         dataclasses.replace(CHOSEN, observe="layer4 error-limit 1 on-error mark-down"),
     ),
     "shutdown": (

@@ -30,7 +30,9 @@ from wizard.strategies import node_agent, static_pod
 from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
+    HAPROXY_OBSERVE,
     SESSION_CUTTER_PATHS,
+    haproxy_fastinter_ms,
     session_cutter_files,
     snippets,
     user_timeout_ms,
@@ -201,14 +203,20 @@ def check_params(profile: Profile) -> str:
     crt = f" crt {hc.client_cert}" if hc.auth == "client-cert" else ""
     return (
         f"check check-ssl verify none{crt} inter {round(hc.interval * 1000)}ms "
-        f"fall {hc.fall} rise {hc.rise}"
+        f"fastinter {haproxy_fastinter_ms(profile)}ms fall {hc.fall} rise {hc.rise}"
     )
+
+
+def line_params(profile: Profile) -> str:
+    """The options a checked server line carries itself: haproxy 2.6 ignores ``tcp-ut`` on a
+    ``default-server`` line, and ``observe`` there would reach the unchecked backups too."""
+    return f"tcp-ut {user_timeout_ms(profile)}ms observe {HAPROXY_OBSERVE}"
 
 
 def server_params(profile: Profile) -> str:
     """Every option of a checked server line, as the agent gives a master it adds (haproxy
     applies no ``default-server`` line to a server added at runtime)."""
-    return f"{check_params(profile)} tcp-ut {user_timeout_ms(profile)}ms"
+    return f"{check_params(profile)} {line_params(profile)}"
 
 
 def backup_params(profile: Profile) -> str:
@@ -249,6 +257,7 @@ def plan(profile: Profile) -> RenderPlan:
         bind_address=any_address(6) if v6 else "*",
         bind_v4v6=v6,
         check_params=check_params(profile),
+        line_params=line_params(profile),
         check_timeout_ms=round(hc.timeout * 1000),
         connect_timeout_ms=CONNECT_TIMEOUT_MS,
         keepalive_s=max(1, math.ceil(hc.interval)),  # the kernel counts keepalive in seconds

@@ -7,7 +7,9 @@ Unlike open-source nginx, haproxy checks the masters itself, so no session cutte
 it. How a dead master is left (measured on the lab: bench/local_haproxy_variants.py):
 
 * new connections: a master that fails ``fall`` checks is marked down; until then a connect to
-  it that gets no answer in 0.5 s is retried on another master (``option redispatch 1``);
+  it that gets no answer in 0.5 s is retried on another master (``option redispatch 1``), and
+  counts as a failed check at once, the next one coming after ``fastinter`` (``observe
+  layer4``): a crashed apiserver that kubelet starts again is down before it answers errors;
 * open sessions: TCP keepalive probes every ``interval`` and a TCP user timeout of
   ``fall * interval`` close a session whose master stopped answering (a vanished host), so a
   watch is re-opened elsewhere within about 2 s. Not ``on-marked-down shutdown-sessions``: it
@@ -32,6 +34,8 @@ from wizard.strategies import local_endpoint, node_agent, static_pod
 from wizard.strategies.base import Card, Strategy, Table
 from wizard.strategies.common import (
     CUTTER_UNIT,
+    HAPROXY_FASTINTER_MS,
+    HAPROXY_OBSERVE,
     HOSTS_FILE,
     SESSION_CUTTER_PATHS,
     session_cutter_files,
@@ -68,11 +72,11 @@ class Tuning:
     drills chose (docs/BENCHMARKS.md); bench/local_haproxy_variants.py measures the others."""
 
     connect_timeout_ms: int = 500
-    fastinter_ms: int = 250
+    fastinter_ms: int = HAPROXY_FASTINTER_MS
     downinter_ms: int = 1000
     tcp_keepalive: bool = True  # keepalive probes and a TCP user timeout on server sessions
     shutdown_sessions: bool = False  # on-marked-down shutdown-sessions
-    observe: str = ""  # e.g. "layer4 error-limit 1 on-error mark-down"
+    observe: str = HAPROXY_OBSERVE  # "" for none; bench/local_haproxy_variants.py tries others
     session_cutter: bool = False  # kubeha-session-cutter beside haproxy
 
 
@@ -88,7 +92,8 @@ def server_params(profile: Profile, tuning: Tuning) -> str:
         check += f" crt {hc.client_cert}"  # cert and key in one PEM (or its .key beside it)
     params = [
         check,
-        f"inter {round(hc.interval * 1000)}ms fastinter {tuning.fastinter_ms}ms "
+        f"inter {round(hc.interval * 1000)}ms "
+        f"fastinter {min(tuning.fastinter_ms, round(hc.interval * 1000))}ms "
         f"downinter {tuning.downinter_ms}ms fall {hc.fall} rise {hc.rise}",
     ]
     if tuning.tcp_keepalive:

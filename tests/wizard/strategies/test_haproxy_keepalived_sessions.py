@@ -24,7 +24,11 @@ def test_every_server_line_has_the_user_timeout_and_sessions_keepalive():
     lines = config(example_profile("haproxy-keepalived"))
     servers = [line for line in lines if line.startswith("server ")]
     assert len(servers) == 6  # three masters, three unchecked backups
-    assert all(line.endswith("tcp-ut 1000ms") for line in servers), servers
+    assert all(" tcp-ut 1000ms" in line for line in servers), servers
+    checked = [line for line in servers if "unchecked" not in line]
+    observe = "observe layer4 error-limit 1 on-error fail-check"
+    assert all(line.endswith(observe) for line in checked), servers  # only the checked ones
+    assert not [line for line in servers if "unchecked" in line and "observe" in line], servers
     assert "option srvtcpka" in lines
     assert {"srvtcpka-idle 1s", "srvtcpka-intvl 1s", "srvtcpka-cnt 2"} <= set(lines)
     assert "timeout connect 500ms" in lines
@@ -38,5 +42,5 @@ def test_the_user_timeout_follows_the_check_interval():
     )
     lines = config(slow)
     servers = [line for line in lines if line.startswith("server ")]
-    assert all(line.endswith("tcp-ut 2500ms") for line in servers), servers
+    assert all(" tcp-ut 2500ms" in line for line in servers), servers
     assert {"srvtcpka-idle 3s", "srvtcpka-intvl 3s", "srvtcpka-cnt 3"} <= set(lines)

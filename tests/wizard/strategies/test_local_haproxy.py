@@ -74,12 +74,12 @@ def test_every_server_line_carries_all_its_options():
     for line in lines[: len(names)]:
         assert line.endswith(
             "check check-ssl verify none inter 1000ms fastinter 250ms downinter 1000ms "
-            "fall 2 rise 2 tcp-ut 1000ms"  # one check interval
+            "fall 2 rise 2 tcp-ut 1000ms "  # one check interval
+            "observe layer4 error-limit 1 on-error fail-check"  # a refused connect: a failed check
         )
     for line in lines[len(names) :]:  # never every master out: the same masters, unchecked
         assert line.endswith("backup tcp-ut 1000ms")
     assert not [line for line in settings(config) if "shutdown-sessions" in line]
-    assert not [line for line in settings(config) if "observe" in line]
 
 
 def test_health_check_settings_follow_the_profile():
