@@ -1,5 +1,5 @@
 """How long a cut master costs the clients, several drills in a row: ``python -m bench.cut_time
-[--strategy S ...] [--runs N] [--vip-holder]`` (root, the lab; it takes the lab test lock unless
+[--strategy S ...] [--runs N] [--vip-holder] [--advert-int 0.5]`` (root, the lab; it takes the lab test lock unless
 ``--no-lock``). Per strategy: kubeha's config applied on the stand-in lab, then ``--runs`` cut
 drills (wizard.engine.drill: new-connection requests, a kept-alive client and watch streams on
 every node) of the busiest master that holds no VIP (``--vip-holder``: haproxy-keepalived's VIP
@@ -14,6 +14,7 @@ import signal
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 from bench import failover
 from bench.run import lab_lock
@@ -22,7 +23,9 @@ from wizard.engine.apply import run_uninstall
 from wizard.engine.drill import DrillTiming
 from wizard.engine.drill_run import run_drill
 from wizard.engine.model import ApplyOptions
+from wizard.profile import Profile
 from wizard.render import build_plan
+from wizard.strategies.haproxy_keepalived import HaproxyKeepalived
 
 
 def back_s(row: failover.FailoverRow) -> float | None:
@@ -44,8 +47,33 @@ def line(strategy: str, run: int, row: failover.FailoverRow) -> str:
     )
 
 
-def measure(lab, strategy: str, runs: int, vip_holder: bool, timing: DrillTiming, log=print):
-    profile = failover.deploy(lab, strategy)
+def with_advert_int(advert_int: float | None):
+    """A profile change for failover.deploy: haproxy-keepalived's ``advert_int`` (None: none)."""
+    if advert_int is None:
+        return None
+
+    def tweak(profile: Profile) -> Profile:
+        if profile.strategy != "haproxy-keepalived":
+            return profile
+        hk = profile.table("haproxy_keepalived", HaproxyKeepalived)
+        tables = {**profile.tables, "haproxy_keepalived": replace(hk, advert_int=advert_int)}
+        return replace(profile, tables=tables)
+
+    return tweak
+
+
+def measure(
+    lab,
+    strategy: str,
+    runs: int,
+    vip_holder: bool,
+    timing: DrillTiming,
+    log=print,
+    advert_int: float | None = None,
+):
+    profile = failover.deploy(lab, strategy, with_advert_int(advert_int))
+    if advert_int is not None:
+        log(f"{strategy}: haproxy_keepalived.advert_int = {advert_int:g}")
     rows = []
     try:
         for run in range(1, runs + 1):
@@ -84,13 +112,18 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--vip-holder", action="store_true")
     parser.add_argument("--no-lock", action="store_true")
+    parser.add_argument(
+        "--advert-int", type=float, help="haproxy-keepalived's advert_int (below 1: VRRP 3)"
+    )
     args = parser.parse_args(argv)
     require_root()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with lab_lock(not args.no_lock):
         lab = up(3, 2, 0, log=lambda text: print(f"[lab] {text}"))
         for strategy in args.strategy or failover.STRATEGIES:
-            measure(lab, strategy, args.runs, args.vip_holder, DrillTiming())
+            measure(
+                lab, strategy, args.runs, args.vip_holder, DrillTiming(), advert_int=args.advert_int
+            )
     return 0
 
 

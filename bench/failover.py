@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.seeds import install_seed
@@ -50,10 +51,14 @@ def _quiet(_event) -> None:
     pass
 
 
-def deploy(lab: Lab, strategy: str) -> Profile:
+def deploy(lab: Lab, strategy: str, tweak: Callable[[Profile], Profile] | None = None) -> Profile:
+    """Every strategy uninstalled, then ``strategy``'s lab profile (changed by ``tweak``)
+    applied."""
     for other in STRATEGIES:
         run_uninstall(build_plan(lab_profile(lab, other)), ApplyOptions(), _quiet)
     profile = lab_profile(lab, strategy)
+    if tweak is not None:
+        profile = tweak(profile)
     for _attempt in range(2):  # a loaded machine can miss a verify deadline once
         summary = run_apply(build_plan(profile), ApplyOptions(verify_timeout=40), _quiet)
         if summary.ok:

@@ -40,6 +40,21 @@ class RenderedFile:
 
 
 @dataclass(frozen=True)
+class InPlaceRule:
+    """A setting of one of the plan's files that an apply does not change on a node where
+    kubeha's install of the same strategy has it otherwise (e.g. keepalived's VRRP version:
+    nodes on different versions ignore each other). ``pattern`` is a regular expression (one
+    line, MULTILINE) whose group 1 is the setting; a file without it has ``absent``. The facts
+    phase refuses the change, naming ``field`` and saying ``why``."""
+
+    path: str
+    pattern: str
+    absent: str
+    field: str
+    why: str
+
+
+@dataclass(frozen=True)
 class NodePlan:
     node: str
     role: str
@@ -65,6 +80,8 @@ class NodePlan:
     # The static pod manifests among ``files`` (``run_as = "static-pod"``): kubelet runs them,
     # so kubelet must run on the node, and no manifest kubeha did not write is replaced.
     static_pods: tuple[str, ...] = ()
+    # Settings of its files an apply refuses to change on a node that runs them (facts).
+    in_place_rules: tuple[InPlaceRule, ...] = ()
 
 
 @dataclass(frozen=True)

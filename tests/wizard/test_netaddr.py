@@ -81,7 +81,7 @@ def test_ipv6_vip_renders_bracketed_bind_and_vrrp_version_3():
     files = {f.path: f.content for f in plan.nodes[0].files}
     assert "    bind [::]:8443 v4v6\n" in files["/etc/haproxy/haproxy.cfg"]
     assert (
-        "    server master1 [2001:db8::11]:6443 tcp-ut 1000ms\n"
+        "    server master1 [2001:db8::11]:6443 tcp-ut 1000ms observe layer4 error-limit 1 on-error fail-check\n"
         in files["/etc/haproxy/haproxy.cfg"]
     )
     keepalived = files["/etc/keepalived/keepalived.conf"]

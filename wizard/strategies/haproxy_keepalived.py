@@ -23,7 +23,7 @@ from wizard.field_checks import (
 from wizard.netaddr import any_address, host_port, https_url, loopback, network_of, parse_ip
 from wizard.packages import CURL, Package, same_name
 from wizard.paths import TEMPLATES_DIR
-from wizard.plan import NodePlan, RenderedFile, RenderPlan
+from wizard.plan import InPlaceRule, NodePlan, RenderedFile, RenderPlan
 from wizard.problems import Problem, error, warning
 from wizard.profile import Master, Node, Profile
 from wizard.strategies import node_agent, static_pod
@@ -45,6 +45,7 @@ from wizard.templating import render_template
 SECTION = "haproxy_keepalived"
 HAPROXY_CFG = "/etc/haproxy/haproxy.cfg"
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+KEEPALIVED_TEMPLATE = "haproxy-keepalived/keepalived.conf.j2"
 CHECK_SCRIPT = "/etc/keepalived/check_apiserver.sh"
 HAPROXY_UNIT = "haproxy.service"
 KEEPALIVED_UNIT = "keepalived.service"
@@ -88,7 +89,28 @@ class HaproxyKeepalived:
         "the masters, or dedicated LB nodes",
         choices=tuple(RunOn),
     )
-    advert_int: int = described(1, "Advert interval", "seconds between VRRP adverts")
+    advert_int: float = described(
+        1,
+        "Advert interval",
+        "seconds between VRRP adverts: whole seconds, or below 1 s with VRRP version 3",
+    )
+
+
+def vrrp_version(section: HaproxyKeepalived) -> int:
+    """VRRP version 3 (RFC 5798) for an IPv6 VIP (version 2 carries only IPv4) or an
+    ``advert_int`` that is not whole seconds (version 2 counts adverts in seconds; keepalived
+    takes centiseconds in version 3): a backup takes the VIP after 3 adverts missed, about 1.6 s
+    at 0.5 s. Version 2 otherwise, as every install before this field could be fractional.
+    Nodes of one group on different versions ignore each other's adverts and each holds the
+    VIP, so a change of version is refused on a node that runs the other one (facts)."""
+    vip = parse_ip(section.vip)
+    whole = float(section.advert_int).is_integer()
+    return 3 if (vip is not None and vip.version == 6) or not whole else 2
+
+
+def advert_int_text(section: HaproxyKeepalived) -> str:
+    """``advert_int`` as keepalived reads it: "1", "0.5"."""
+    return f"{float(section.advert_int):g}"
 
 
 # haproxy's connect limit, also its checks': a vanished master is given up on in half a second
@@ -298,14 +320,15 @@ def plan(profile: Profile) -> RenderPlan:
             curl_max_time=max(1, math.ceil(hc.timeout)),
         )
         keepalived_conf = render_template(
-            "haproxy-keepalived/keepalived.conf.j2",
+            KEEPALIVED_TEMPLATE,
             profile=profile,
             node=node,
             hk=hk,
             hc=hc,
             peers=peers,
             priority=TOP_PRIORITY - index,
-            vrrp_version=3 if v6 else 2,
+            vrrp_version=vrrp_version(hk),
+            advert_int=advert_int_text(hk),
             check_script=CHECK_SCRIPT,
             script_interval=max(1, math.ceil(hc.interval)),
             script_timeout=max(1, math.ceil(hc.timeout)) + 1,
@@ -329,7 +352,7 @@ def plan(profile: Profile) -> RenderPlan:
             RenderedFile(
                 KEEPALIVED_CONF,
                 keepalived_conf,
-                "haproxy-keepalived/keepalived.conf.j2",
+                KEEPALIVED_TEMPLATE,
                 mode=0o640,
                 check=("keepalived", "--config-test", "--use-file={file}"),
                 service=KEEPALIVED_UNIT,
@@ -354,10 +377,48 @@ def plan(profile: Profile) -> RenderPlan:
                 verify_url=verify_url,
                 ports=(("*", hk.frontend_port),),
                 static_pods=pods,
+                in_place_rules=(vrrp_version_rule(balancer_files),),
             )
         )
     extra, server_url = snippets(profile, hk.vip, hk.frontend_port, (hk.vip,))
     return RenderPlan(profile=profile, nodes=tuple(nodes), snippets=extra, server_url=server_url)
+
+
+def vrrp_version_rule(balancer_files: tuple[RenderedFile, ...]) -> InPlaceRule:
+    """keepalived's VRRP version is not changed on a node that runs the other one: while the
+    apply goes from node to node, nodes on different versions ignore each other's adverts and
+    each takes the VIP (two holders answering ARP for it)."""
+    conf = next(f.path for f in balancer_files if f.template == KEEPALIVED_TEMPLATE)
+    return InPlaceRule(
+        conf,
+        r"^\s*version\s+(\d+)\s*$",
+        "2",
+        "haproxy_keepalived VRRP version (3: an IPv6 VIP or advert_int not whole seconds)",
+        "while the apply goes from node to node, nodes on different VRRP versions ignore each "
+        "other's adverts and each takes the VIP; run `kubeha uninstall` on every node of the "
+        "group first (the VIP is gone until the apply), or keep the version",
+    )
+
+
+def check_advert_int(problems: list[Problem], section: HaproxyKeepalived) -> None:
+    """Whole seconds 1-255 (VRRP version 2); 0.01-40.95 s in centiseconds (version 3: an IPv6
+    VIP, or adverts below 1 s or not whole)."""
+    value = section.advert_int
+    field = "haproxy_keepalived.advert_int"
+    if vrrp_version(section) == 2:
+        if not 1 <= value <= 255:
+            problems.append(error(field, value, "expected 1 to 255 seconds"))
+        return
+    centiseconds = round(value * 100)
+    if not 1 <= centiseconds <= 4095 or abs(value * 100 - centiseconds) > 1e-6:
+        problems.append(
+            error(
+                field,
+                value,
+                "expected 0.01 to 40.95 seconds in hundredths (VRRP version 3: an IPv6 VIP, or "
+                "adverts below 1 s or not whole seconds)",
+            )
+        )
 
 
 def check(profile: Profile) -> list[Problem]:
@@ -398,10 +459,7 @@ def check(profile: Profile) -> list[Problem]:
                 "expected 1 to 255",
             )
         )
-    if not 1 <= section.advert_int <= 255:
-        problems.append(
-            error("haproxy_keepalived.advert_int", section.advert_int, "expected 1 to 255 seconds")
-        )
+    check_advert_int(problems, section)
     if not INTERFACE_RE.fullmatch(section.interface) or section.interface in {".", ".."}:
         problems.append(
             error(

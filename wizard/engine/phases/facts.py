@@ -2,7 +2,8 @@
 the distro, the strategy kubeha installed there (refused when another one holds the port,
 taken over in place when this plan can: :func:`~wizard.engine.node_manifest.takes_over`; the
 same one with parts the plan no longer has: :func:`~wizard.engine.node_manifest.drops`), free
-ports, and with ``[clients] repoint`` each listed kubeconfig present or not and its ``server:``.
+ports, the settings it does not change in place (:mod:`wizard.engine.in_place`), and with
+``[clients] repoint`` each listed kubeconfig present or not and its ``server:``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wizard.backups import ABSENT, beside, hidden
-from wizard.engine import node_manifest
+from wizard.engine import in_place, node_manifest
 from wizard.engine.clients import kubeconfigs_now, not_regular
 from wizard.engine.events import Status
 from wizard.engine.facts import Facts, gather
@@ -63,6 +64,10 @@ def facts(job: ApplyWork) -> Outcome:
             if node_manifest.drops(installed, job.strategy, paths, job.plan.services):
                 retiring = installed  # its parts this plan no longer has go once it verified
     job.keep(FactsFound(facts=found, installed=installed, retiring=retiring))
+    if installed is not None and installed.strategy == job.strategy:
+        refused = in_place.refusal(job.name, job.plan, installed.files, job.node.read_text)
+        if refused:
+            raise StepFailed(refused)
     ours_running = False
     if job.plan.static_pods:
         static_pod_preflight(job, installed)
