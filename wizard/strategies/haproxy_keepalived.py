@@ -89,11 +89,8 @@ class HaproxyKeepalived:
         "the masters, or dedicated LB nodes",
         choices=tuple(RunOn),
     )
-    advert_int: float = described(
-        1,
-        "Advert interval",
-        "seconds between VRRP adverts: whole seconds, or below 1 s with VRRP version 3",
-    )
+    # Below 1 s or not whole seconds: VRRP version 3 (vrrp_version).
+    advert_int: float = described(1, "Advert interval", "seconds between VRRP adverts")
 
 
 def vrrp_version(section: HaproxyKeepalived) -> int:
