@@ -43,6 +43,19 @@ def test_watch_gap_and_a_watch_that_never_came_back():
     assert parse_loop("w1", never, FAULT).watch_back_s is None
 
 
+def test_a_watch_the_fault_broke_for_less_than_the_long_gap_is_interrupted_too():
+    """Last event 0.05 s before the fault, next 2.3 s later: shorter than the 2.5 s gap, yet its
+    client waited 2.25 s after the fault (it counted as not interrupted, 0.0 s, before)."""
+    out = lines(
+        "R 99.0 200 0.02 m1",
+        *(f"W 0 event {t}" for t in (98.0, 99.0, 100.0, 102.3, 103.3)),
+        *(f"W 1 event {t}" for t in (98.4, 99.4, 100.4, 101.4, 102.4)),  # on time: untouched
+        *(f"W 2 event {t}" for t in (98.7, 99.7, 101.1, 102.1)),  # 1.4 s: a loaded host's delay
+    )
+    node = parse_loop("w1", out, FAULT)
+    assert (node.watches, node.watches_interrupted, node.watch_back_s) == (3, 1, 2.3)
+
+
 def test_no_request_is_an_error_row():
     assert parse_loop("w1", "", FAULT) == NodeDrill(
         "w1", error="no request ran (the loop did not start)"
