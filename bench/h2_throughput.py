@@ -139,10 +139,42 @@ def lab_cpu(lab: Lab) -> dict[str, float]:
     return total
 
 
+SEGMENTS = f"segments in{PER_NODE}masters"  # a per-node key: not CPU, left out of cores()
+
+
+def masters_segments_in(lab: Lab) -> float:
+    """TCP segments received so far by the masters' network namespaces (TcpInSegs), summed:
+    how finely the requests reach the apiservers (a proxy that forwards in smaller pieces
+    costs them more reads)."""
+    total = 0.0
+    for node in lab.masters:
+        snmp = subprocess.run(
+            ["ip", "netns", "exec", node.netns, "cat", "/proc/net/snmp"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        rows = [line.split() for line in snmp.splitlines() if line.startswith("Tcp:")]
+        if len(rows) == 2 and "InSegs" in rows[0]:
+            total += float(rows[1][rows[0].index("InSegs")])
+    return total
+
+
+def lab_counters(lab: Lab) -> dict[str, float]:
+    """lab_cpu and the masters' segments received."""
+    return {**lab_cpu(lab), SEGMENTS: masters_segments_in(lab)}
+
+
+def segments_per_request(got: Round) -> str:
+    """The masters' segments received per request served over a round, e.g. "1.52"."""
+    if SEGMENTS not in got.cpu or not got.rps or not got.wall:
+        return "-"
+    return f"{got.cpu[SEGMENTS] / (got.rps * got.wall):.2f}"
+
+
 def with_cpu(lab: Lab, one: Callable[[], Round]) -> Round:
-    before, start = lab_cpu(lab), time.monotonic()
+    before, start = lab_counters(lab), time.monotonic()
     got = one()
-    after, wall = lab_cpu(lab), time.monotonic() - start
+    after, wall = lab_counters(lab), time.monotonic() - start
     cpu = {g: round(after[g] - before.get(g, 0.0), 3) for g in after if g in before}
     return Round(got.rps, got.failed, cpu, round(wall, 3))
 
@@ -236,6 +268,8 @@ def measure_strategy(
                 f"{pairs.direct[-1].rps:.0f} req/s, balancer {pairs.balancer[-1].rps:.0f} req/s, "
                 f"ratio {pairs.ratios[-1]:.3f}; apiservers' CPU direct "
                 f"{apiserver_spread(pairs.direct[-1])}, through {apiserver_spread(pairs.balancer[-1])}"
+                f"; masters' segments in per request direct {segments_per_request(pairs.direct[-1])}, "
+                f"through {segments_per_request(pairs.balancer[-1])}"
             )
         found.append(pairs)
     return found[0], found[1]
