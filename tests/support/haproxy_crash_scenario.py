@@ -14,8 +14,6 @@ in count and time; every server it starts is stopped.
 from __future__ import annotations
 
 import http.client
-import json
-import os
 import ssl
 import subprocess
 import sys
@@ -23,7 +21,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.support.haproxy_cut_scenario import client_context, server_states
+from tests.support.haproxy_cut_scenario import client_context, report, server_states, stop
 
 MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 LISTEN = ("127.0.0.1", 8443)
@@ -131,16 +129,8 @@ def main() -> None:
             "restarted": restarted_at is not None,
         }
     finally:
-        proxy.terminate()
-        try:
-            proxy.wait(10)
-        except subprocess.TimeoutExpired:
-            proxy.kill()
-        for server in servers:
-            server.shutdown()
-    print(json.dumps(result))
-    sys.stdout.flush()
-    os._exit(0)  # the daemon threads of the stand-in masters end with the process
+        stop(proxy, servers)
+    report(result)
 
 
 if __name__ == "__main__":

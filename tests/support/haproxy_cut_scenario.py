@@ -257,16 +257,27 @@ def main() -> None:
             ),
         }
     finally:
-        proxy.terminate()
-        try:
-            proxy.wait(10)
-        except subprocess.TimeoutExpired:
-            proxy.kill()
-        for server in servers:
-            server.shutdown()
+        stop(proxy, servers)
+    report(result)
+
+
+def stop(proxy: subprocess.Popen, servers: list[ThreadingHTTPServer]) -> None:
+    """haproxy stopped (killed after 10 s), then every stand-in master."""
+    proxy.terminate()
+    try:
+        proxy.wait(10)
+    except subprocess.TimeoutExpired:
+        proxy.kill()
+    for server in servers:
+        server.shutdown()
+
+
+def report(result: dict) -> None:
+    """The scenario's one JSON line, then the process ends (the stand-in masters' daemon
+    threads with it)."""
     print(json.dumps(result))
     sys.stdout.flush()
-    os._exit(0)  # the daemon threads of the stand-in masters end with the process
+    os._exit(0)
 
 
 if __name__ == "__main__":
