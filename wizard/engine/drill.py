@@ -16,8 +16,8 @@ Definitions (the same in the CLI, the tests and docs/BENCHMARKS.md):
   of its last request that failed or stalled;
 * a watch stream is *interrupted* when it went more than :data:`WATCH_GAP_S` without an event (the
   lab's apiserver sends one a second), or more than :data:`WATCH_FAULT_GAP_S` across the fault
-  itself (a stream the fault broke and that came back within 2.5 s is interrupted too: its
-  client waited); *watch back after* is the time from the fault to the first event after the
+  itself (a stream the fault broke and that came back more than 2 s after it is interrupted
+  too: its client waited); *watch back after* is the time from the fault to the first event after the
   last such gap, ``None`` when no event came back before the drill ended.
 
 The loops run as one shell script per node (over SSH for profiles; any runner for the bench),
@@ -38,9 +38,10 @@ from wizard.engine.remote import q
 
 STALL_S = 1.0
 WATCH_GAP_S = 2.5
-# Across the fault: the lab's one event a second plus half a second of a loaded host's delay. A
-# gap that long only by load still ends within it after the fault, so it costs the figure little.
-WATCH_FAULT_GAP_S = 1.5
+# Across the fault: two of the lab's events a second. A watch back more than 2 s after the fault
+# had a gap longer than that, so none is hidden; a loaded host must delay an event by a whole
+# second to make one up (a drain's watches are not interrupted, and the lab tests say so).
+WATCH_FAULT_GAP_S = 2.0
 WATCH_PATH = "/api/v1/namespaces/default/pods?watch=true"
 # A client's request, not a health check: a draining master answers /readyz with 500 (it must,
 # so that load balancers take it out) while it still serves every API request.

@@ -50,7 +50,7 @@ def test_a_watch_the_fault_broke_for_less_than_the_long_gap_is_interrupted_too()
         "R 99.0 200 0.02 m1",
         *(f"W 0 event {t}" for t in (98.0, 99.0, 100.0, 102.3, 103.3)),
         *(f"W 1 event {t}" for t in (98.4, 99.4, 100.4, 101.4, 102.4)),  # on time: untouched
-        *(f"W 2 event {t}" for t in (98.7, 99.7, 101.1, 102.1)),  # 1.4 s: a loaded host's delay
+        *(f"W 2 event {t}" for t in (98.7, 99.7, 101.6, 102.6)),  # 1.9 s: a loaded host's delay
     )
     node = parse_loop("w1", out, FAULT)
     assert (node.watches, node.watches_interrupted, node.watch_back_s) == (3, 1, 2.3)
