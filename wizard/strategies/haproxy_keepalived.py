@@ -97,7 +97,7 @@ def vrrp_version(section: HaproxyKeepalived) -> int:
     """VRRP version 3 (RFC 5798) for an IPv6 VIP (version 2 carries only IPv4) or an
     ``advert_int`` that is not whole seconds (version 2 counts adverts in seconds; keepalived
     takes centiseconds in version 3): a backup takes the VIP after 3 adverts missed, about 1.6 s
-    at 0.5 s. Version 2 otherwise, as every install before this field could be fractional.
+    at 0.5 s. Version 2 otherwise: every IPv4 group installed before sub-second adverts runs it.
     Nodes of one group on different versions ignore each other's adverts and each holds the
     VIP, so a change of version is refused on a node that runs the other one (facts)."""
     vip = parse_ip(section.vip)
