@@ -235,12 +235,29 @@ def vip_holder(lab: Lab) -> str | None:
     return None
 
 
+def move_vip(lab: Lab, to: str, log: Log) -> None:
+    """The haproxy-keepalived VIP onto master ``to``: keepalived stopped on every other master
+    until ``to`` holds it, then started again (``nopreempt`` leaves the VIP where it is)."""
+    others = [m.name for m in lab.masters if m.name != to]
+    for name in others:
+        lab.exec_in_node(name, ["systemctl", "stop", "keepalived"], timeout=30)
+    deadline = time.monotonic() + 30
+    while vip_holder(lab) != to and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for name in others:
+        lab.exec_in_node(name, ["systemctl", "start", "keepalived"], timeout=30)
+    time.sleep(3)  # the others back as backups
+    log(f"h2 throughput: the VIP moved to {vip_holder(lab) or 'no node'} (asked: {to})")
+
+
 def measure_strategy(
-    lab: Lab, strategy: str, rounds: int, seconds: float, log: Log
+    lab: Lab, strategy: str, rounds: int, seconds: float, log: Log, vip_on: str = ""
 ) -> tuple[Pairs, Pairs]:
     """Apply ``strategy``, then ``rounds`` interleaved pairs per client kind (after a discarded
-    warm-up pair)."""
+    warm-up pair); haproxy-keepalived's VIP on master ``vip_on`` when given."""
     deploy(lab, strategy)
+    if strategy == "haproxy-keepalived" and vip_on:
+        move_vip(lab, vip_on, log)
     client = lab.workers[0]
     direct = [(m.address, 6443) for m in lab.masters]
     through = balancer_targets(strategy)
@@ -382,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--out", help="also write the table (markdown) and the rounds (JSON)")
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lab lock")
+    parser.add_argument(
+        "--vip-on",
+        default="",
+        help="haproxy-keepalived's VIP on these masters, one per run in turn (e.g. m1,m3)",
+    )
     args = parser.parse_args(argv)
     require_root()
     if subprocess.run(["h2load", "--version"], capture_output=True).returncode != 0:
@@ -394,7 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             found: list[Pairs] = []
             for strategy in strategies:
                 print(f"h2 throughput: run {run_index + 1}, {strategy}", flush=True)
-                found.extend(measure_strategy(lab, strategy, args.rounds, args.seconds, print))
+                holders = [h for h in args.vip_on.split(",") if h]
+                vip_on = holders[run_index % len(holders)] if holders else ""
+                found.extend(
+                    measure_strategy(lab, strategy, args.rounds, args.seconds, print, vip_on)
+                )
             runs.append(sorted(found, key=lambda p: (p.kind, p.strategy)))
     table = markdown(runs) + "\n\n" + cpu_markdown(runs)
     head = (
