@@ -10,6 +10,7 @@ from textual.widgets import Input, Select
 from screens.app import make_app
 from tests.support.examples import section
 from tests.support.screen_helpers import example, screen_text
+from wizard.render import build_plan
 
 SECTIONS = {"local-nginx": "local-nginx", "local-haproxy": "local-haproxy", "ipvs": "ipvs"}
 
@@ -64,3 +65,27 @@ async def test_the_check_auth_is_a_choice_and_reaches_the_profile() -> None:
         await pilot.pause()
         shown = str(app.screen.query_one("#problems").render())
         assert "health_check.client_cert" in shown and "absolute path" in shown
+
+
+async def test_a_sub_second_advert_interval_is_typed_and_a_bad_one_named() -> None:
+    """haproxy-keepalived's Advert interval takes 0.3 (VRRP version 3 in the preview's
+    keepalived.conf); 0.005 is named as a problem with what is expected."""
+    app = make_app(profile=example("haproxy-keepalived"), initial_step="balancer")
+    async with app.run_test(size=(120, 40)) as pilot:
+        field = app.screen.query_one("#f-haproxy-keepalived-advert-int", Input)
+        field.focus()
+        field.value = ""
+        await pilot.press("0", ".", "3")
+        await pilot.pause()
+        assert section(app.state.profile, "haproxy_keepalived").advert_int == 0.3
+        assert "advert_int" not in str(app.screen.query_one("#problems").render())
+        conf = next(
+            f.content
+            for f in build_plan(app.state.profile).nodes[0].files
+            if f.path == "/etc/keepalived/keepalived.conf"
+        )
+        assert "    version 3\n" in conf and "    advert_int 0.3\n" in conf
+        await pilot.press("0", "5")  # 0.305: not in hundredths
+        await pilot.pause()
+        shown = str(app.screen.query_one("#problems").render())
+        assert "haproxy_keepalived.advert_int" in shown and "in hundredths" in shown
