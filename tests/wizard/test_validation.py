@@ -152,6 +152,8 @@ def hk_with(**changes):
         ({"advert_int": 256}, "haproxy_keepalived.advert_int", "1 to 255"),
         ({"advert_int": 0.005}, "haproxy_keepalived.advert_int", "in hundredths"),
         ({"advert_int": 41.5}, "haproxy_keepalived.advert_int", "0.01 to 40.95"),
+        ({"advert_int": float("inf")}, "haproxy_keepalived.advert_int", "number of seconds"),
+        ({"advert_int": float("nan")}, "haproxy_keepalived.advert_int", "number of seconds"),
         ({"interface": "eth0;reboot"}, "haproxy_keepalived.interface", "interface name"),
         ({"interface": "a-very-long-interface"}, "haproxy_keepalived.interface", "interface name"),
         ({"interface": "eth 0"}, "haproxy_keepalived.interface", "interface name"),

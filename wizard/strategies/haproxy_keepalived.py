@@ -402,6 +402,9 @@ def check_advert_int(problems: list[Problem], section: HaproxyKeepalived) -> Non
     VIP, or adverts below 1 s or not whole)."""
     value = section.advert_int
     field = "haproxy_keepalived.advert_int"
+    if not math.isfinite(value):
+        problems.append(error(field, value, "expected a number of seconds, e.g. 1 or 0.3"))
+        return
     if vrrp_version(section) == 2:
         if not 1 <= value <= 255:
             problems.append(error(field, value, "expected 1 to 255 seconds"))
