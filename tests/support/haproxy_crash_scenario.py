@@ -21,7 +21,13 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.support.haproxy_cut_scenario import client_context, report, server_states, stop
+from tests.support.haproxy_cut_scenario import (
+    client_context,
+    report,
+    serve_tls,
+    server_states,
+    stop,
+)
 
 MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 LISTEN = ("127.0.0.1", 8443)
@@ -49,13 +55,8 @@ def serve(address: str, cert: str, key: str, status: int) -> ThreadingHTTPServer
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer((address, 6443), Handler)  # SO_REUSEADDR: restarts at once
-    server.daemon_threads = True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    # ThreadingHTTPServer sets SO_REUSEADDR: the restarted master listens again at once
+    return serve_tls(ThreadingHTTPServer((address, 6443), Handler), cert, key)
 
 
 def request() -> tuple[int | None, str]:

@@ -59,7 +59,11 @@ def serve(address: str, cert: str, key: str) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer((address, 6443), Handler)
+    return serve_tls(ThreadingHTTPServer((address, 6443), Handler), cert, key)
+
+
+def serve_tls(server: ThreadingHTTPServer, cert: str, key: str) -> ThreadingHTTPServer:
+    """``server`` over TLS with ``cert`` and ``key``, serving in a daemon thread from now on."""
     server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
