@@ -1,6 +1,6 @@
 """How long a cut master costs the clients, several drills in a row: ``python -m bench.cut_time
-[--strategy S ...] [--runs N] [--vip-holder] [--advert-int 0.5]`` (root, the lab; it takes the lab test lock unless
-``--no-lock``). Per strategy: kubeha's config applied on the stand-in lab, then ``--runs`` cut
+[--strategy S ...] [--runs N] [--vip-holder] [--advert-int 0.5]`` (root, the lab; it takes the
+lab test lock unless ``--no-lock``). Per strategy: kubeha's config applied on the stand-in lab, then ``--runs`` cut
 drills (wizard.engine.drill: new-connection requests, a kept-alive client and watch streams on
 every node) of the busiest master that holds no VIP (``--vip-holder``: haproxy-keepalived's VIP
 holder instead). A drill's *back* is the worst of its nodes' watch back, kept-alive back and

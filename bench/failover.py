@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from wizard.engine.drill_run import run_drill
 from wizard.engine.model import ApplyOptions
 from wizard.engine.verify import run_verify
 from wizard.lab import Lab
+from wizard.lab.constants import HAPROXY_VIP
 from wizard.lab.profiles import build_profile
 from wizard.profile import Profile
 from wizard.profile_io import profile_from_dict
@@ -97,6 +99,19 @@ def victim(profile: Profile) -> str:
 
 def vip_holders(profile: Profile) -> set[str]:
     return {c.node for c in run_verify(profile).nodes if c.holds_vip}
+
+
+def vip_in_namespaces(lab: Lab) -> tuple[str, ...]:
+    """The masters whose network namespace holds the lab's haproxy-keepalived VIP now (read
+    from the host, no SSH: cheap enough to sample every 0.1 s)."""
+    found = []
+    for node in lab.masters:
+        shown = subprocess.run(
+            ["ip", "-n", node.netns, "-o", "addr", "show"], capture_output=True, text=True
+        )
+        if f" {HAPROXY_VIP}/" in shown.stdout:
+            found.append(node.name)
+    return tuple(found)
 
 
 def vip_holder_row(config: str, profile: Profile, timing: DrillTiming, log) -> FailoverRow:

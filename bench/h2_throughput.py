@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bench.failover import deploy, run_uninstall_all
+from bench.failover import deploy, run_uninstall_all, vip_in_namespaces
 from bench.real_clients import real_lab
 from bench.throughput import run_client
 from wizard.lab import Lab
@@ -225,14 +225,8 @@ def balancer_targets(strategy: str) -> list[tuple[str, int]]:
 
 
 def vip_holder(lab: Lab) -> str | None:
-    """The lab node whose network namespace holds the haproxy-keepalived VIP."""
-    for node in lab.masters:
-        shown = subprocess.run(
-            ["ip", "-n", node.netns, "-o", "addr", "show"], capture_output=True, text=True
-        )
-        if f" {HAPROXY_VIP}/" in shown.stdout:
-            return node.name
-    return None
+    """The master that holds the haproxy-keepalived VIP (the first, were there two)."""
+    return next(iter(vip_in_namespaces(lab)), None)
 
 
 def move_vip(lab: Lab, to: str, log: Log) -> None:

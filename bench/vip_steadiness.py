@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 
 from bench import failover
@@ -19,22 +18,9 @@ from bench.cut_time import with_advert_int
 from bench.run import lab_lock
 from wizard.engine.apply import run_uninstall
 from wizard.engine.model import ApplyOptions
-from wizard.lab.constants import HAPROXY_VIP
 from wizard.render import build_plan
 
 SAMPLE_S = 0.1
-
-
-def holders(lab) -> tuple[str, ...]:
-    """The masters whose network namespace holds the VIP now."""
-    found = []
-    for node in lab.masters:
-        shown = subprocess.run(
-            ["ip", "-n", node.netns, "-o", "addr", "show"], capture_output=True, text=True
-        )
-        if f" {HAPROXY_VIP}/" in shown.stdout:
-            found.append(node.name)
-    return tuple(found)
 
 
 def watch(lab, seconds: float, log=print) -> dict:
@@ -44,7 +30,7 @@ def watch(lab, seconds: float, log=print) -> dict:
     samples = moves = odd = 0
     next_minute = time.monotonic() + 60
     while time.monotonic() < end:
-        now = holders(lab)
+        now = failover.vip_in_namespaces(lab)
         samples += 1
         if len(now) != 1:
             odd += 1
