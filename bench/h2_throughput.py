@@ -19,6 +19,12 @@ minutes apart, cannot tell 0.7 from 1.0. Here, for each strategy in turn (applie
 * ``--runs 2`` repeats the whole measurement, so the report shows whether two runs agree (the
   issue's bar: within ±0.05 on each median ratio).
 
+``--pin`` puts the lab's nodes on separate cores, as a real cluster's nodes are on separate hosts:
+every process of the masters (apiserver, etcd, and haproxy-keepalived's haproxy, which runs on a
+master) on CPU 0, every process of the workers (the node-local proxy) and the bench's clients on
+CPU 1. Without it every node shares both cores, so each microsecond a node-local proxy spends is
+taken from the apiservers: the pinned run shows how much of the gap to direct is that sharing.
+
 ipvs is not here: the kernel's path runs only in the QEMU guest, whose emulated CPU makes h2load's
 rates there say nothing (bench.real_throughput's guest rows are the kernel's reference).
 """
@@ -179,6 +185,35 @@ def with_cpu(lab: Lab, one: Callable[[], Round]) -> Round:
     return Round(got.rps, got.failed, cpu, round(wall, 3))
 
 
+MASTERS_CPU = 0  # --pin: the masters' processes
+WORKERS_CPU = 1  # --pin: the workers' processes and the bench's clients
+
+
+def pin_nodes(lab: Lab, pinned: bool) -> dict[str, int]:
+    """Every thread of every process in the lab's nodes on one core (masters on MASTERS_CPU,
+    workers on WORKERS_CPU), and this process (so its clients) on WORKERS_CPU; or, ``pinned``
+    False, every one back on every core. The threads counted per node."""
+    everywhere = set(range(os.cpu_count() or 1))
+    roles = {m.name: MASTERS_CPU for m in lab.masters} | {w.name: WORKERS_CPU for w in lab.workers}
+    inodes: dict[int, str] = {}
+    for node in lab.nodes:
+        with contextlib.suppress(OSError):
+            inodes[os.stat(f"/run/netns/{node.netns}").st_ino] = node.name
+    counted: dict[str, int] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            node = inodes.get(os.stat(f"/proc/{pid}/ns/net").st_ino)
+            tids = os.listdir(f"/proc/{pid}/task") if node else []
+        except OSError:
+            continue
+        for tid in tids:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(int(tid), {roles[node]} if pinned else everywhere)
+                counted[node] = counted.get(node, 0) + 1
+    os.sched_setaffinity(0, {WORKERS_CPU} if pinned else everywhere)
+    return counted
+
+
 def h2load_round(netns: str, targets: Sequence[tuple[str, int]], seconds: float) -> Round:
     """Three h2load processes side by side in ``netns`` (one per target, repeated to three)."""
     chosen = [targets[i % len(targets)] for i in range(3)]
@@ -245,13 +280,24 @@ def move_vip(lab: Lab, to: str, log: Log) -> None:
 
 
 def measure_strategy(
-    lab: Lab, strategy: str, rounds: int, seconds: float, log: Log, vip_on: str = ""
+    lab: Lab,
+    strategy: str,
+    rounds: int,
+    seconds: float,
+    log: Log,
+    vip_on: str = "",
+    pinned: bool = False,
 ) -> tuple[Pairs, Pairs]:
     """Apply ``strategy``, then ``rounds`` interleaved pairs per client kind (after a discarded
-    warm-up pair); haproxy-keepalived's VIP on master ``vip_on`` when given."""
+    warm-up pair); haproxy-keepalived's VIP on master ``vip_on`` when given; the nodes on
+    separate cores when ``pinned`` (see :func:`pin_nodes`)."""
     deploy(lab, strategy)
     if strategy == "haproxy-keepalived" and vip_on:
         move_vip(lab, vip_on, log)
+    if pinned:
+        threads = pin_nodes(lab, True)
+        log(f"h2 throughput: pinned, masters on CPU {MASTERS_CPU}, workers on CPU {WORKERS_CPU}:")
+        log("  threads per node: " + ", ".join(f"{n} {c}" for n, c in sorted(threads.items())))
     client = lab.workers[0]
     direct = [(m.address, 6443) for m in lab.masters]
     through = balancer_targets(strategy)
@@ -404,7 +450,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="haproxy-keepalived's VIP on these masters, one per run in turn (e.g. m1,m3)",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the masters on CPU 0, the workers and the clients on CPU 1 (nodes on their own "
+        "cores, as on separate hosts)",
+    )
     args = parser.parse_args(argv)
+    if args.pin and (os.cpu_count() or 1) < 2:
+        raise SystemExit("--pin needs two cores or more")
     require_root()
     if subprocess.run(["h2load", "--version"], capture_output=True).returncode != 0:
         raise SystemExit("h2load is not installed: apt-get install nghttp2-client")
@@ -418,13 +472,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"h2 throughput: run {run_index + 1}, {strategy}", flush=True)
                 holders = [h for h in args.vip_on.split(",") if h]
                 vip_on = holders[run_index % len(holders)] if holders else ""
-                found.extend(
-                    measure_strategy(lab, strategy, args.rounds, args.seconds, print, vip_on)
-                )
+                try:
+                    found.extend(
+                        measure_strategy(
+                            lab, strategy, args.rounds, args.seconds, print, vip_on, args.pin
+                        )
+                    )
+                finally:
+                    if args.pin:
+                        pin_nodes(lab, False)
             runs.append(sorted(found, key=lambda p: (p.kind, p.strategy)))
     table = markdown(runs) + "\n\n" + cpu_markdown(runs)
+    layout = ", nodes pinned (masters CPU 0, workers and clients CPU 1)" if args.pin else ""
     head = (
-        f"h2 throughput, {started}, {args.rounds} pairs x {args.seconds:g} s, {args.runs} run(s):"
+        f"h2 throughput, {started}, {args.rounds} pairs x {args.seconds:g} s, {args.runs} "
+        f"run(s){layout}:"
     )
     print(f"{head}\n{table}")
     if args.out:
