@@ -36,6 +36,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import time
@@ -177,11 +178,21 @@ def segments_per_request(got: Round) -> str:
     return f"{got.cpu[SEGMENTS] / (got.rps * got.wall):.2f}"
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's children that ended (the round's clients: h2load and the
+    new-connection client exit before lab_cpu could see them)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def with_cpu(lab: Lab, one: Callable[[], Round]) -> Round:
     before, start = lab_counters(lab), time.monotonic()
+    clients = children_cpu()
     got = one()
+    clients = children_cpu() - clients
     after, wall = lab_counters(lab), time.monotonic() - start
     cpu = {g: round(after[g] - before.get(g, 0.0), 3) for g in after if g in before}
+    cpu["client"] = round(cpu.get("client", 0.0) + clients, 3)
     return Round(got.rps, got.failed, cpu, round(wall, 3))
 
 
@@ -357,6 +368,25 @@ def per_request_us(rounds: Sequence[Round], group: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def whole_per_request_us(rounds: Sequence[Round]) -> float | None:
+    """The median over ``rounds`` of the lab's whole CPU (every group) per request served, in
+    microseconds: on a host whose cores are all busy, throughput goes as its inverse."""
+    values = [
+        sum(v for g, v in r.cpu.items() if PER_NODE not in g) / (r.rps * r.wall) * 1e6
+        for r in rounds
+        if r.cpu and r.rps and r.wall
+    ]
+    return statistics.median(values) if values else None
+
+
+def cpu_bound_ratio(direct: Sequence[Round], through: Sequence[Round]) -> float | None:
+    """The ratio the lab's CPU alone allows: its whole CPU per request direct over through
+    (1.0 when the balancer costs nothing; the measured ratio when the host's cores are the
+    limit, as on the shared lab)."""
+    d, t = whole_per_request_us(direct), whole_per_request_us(through)
+    return d / t if d and t else None
+
+
 def cores(rounds: Sequence[Round]) -> float | None:
     """The median over ``rounds`` of the lab's CPU used (every group), in cores."""
     values = [
@@ -369,13 +399,15 @@ def cores(rounds: Sequence[Round]) -> float | None:
 
 def cpu_markdown(runs: Sequence[Sequence[Pairs]]) -> str:
     """Where the CPU went: per request, the proxy's and the apiservers' (direct and through
-    the balancer), and the lab's whole use in cores, medians over every run's rounds."""
+    the balancer), the lab's whole CPU per request and the ratio it allows
+    (:func:`cpu_bound_ratio`), and the lab's whole use in cores, medians over every run's
+    rounds."""
     lines = [
         "| client | strategy | proxy µs/request | apiservers µs/request direct "
         "| apiservers µs/request through | etcd µs/request direct | etcd µs/request through "
-        "| client µs/request direct | client µs/request through | lab cores direct "
-        "| lab cores through |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| client µs/request direct | client µs/request through | lab µs/request direct "
+        "| lab µs/request through | CPU-bound ratio | lab cores direct | lab cores through |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def show(value: float | None, digits: int = 0) -> str:
@@ -391,6 +423,8 @@ def cpu_markdown(runs: Sequence[Sequence[Pairs]]) -> str:
             f"| {show(per_request_us(direct, 'etcd'))} | {show(per_request_us(through, 'etcd'))} "
             f"| {show(per_request_us(direct, 'client'))} "
             f"| {show(per_request_us(through, 'client'))} "
+            f"| {show(whole_per_request_us(direct))} | {show(whole_per_request_us(through))} "
+            f"| {show(cpu_bound_ratio(direct, through), 3)} "
             f"| {show(cores(direct), 2)} | {show(cores(through), 2)} |"
         )
     return "\n".join(lines)
