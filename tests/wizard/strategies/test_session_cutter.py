@@ -63,12 +63,27 @@ def test_cut_idle_destroys_idle_sockets_and_spares_a_request_just_sent():
             sock.close()
 
 
-def next_connect(this: str, previous: str, timeout: str = "1") -> str:
+def cutter_functions(*names: str) -> str:
+    """The cutter's shell functions ``names``, as rendered, with its TIMEOUT_MS line."""
     script = session_cutter_files(example_profile("local-nginx"))[0].content
-    body = re.search(r"^next_connect\(\) \{.*?^\}$", script, re.M | re.S)
-    assert body
-    shell = f"TIMEOUT={timeout}\n{body.group(0)}\nnext_connect {this} {previous}"
-    return subprocess.run(["sh", "-c", shell], capture_output=True, text=True).stdout
+    parts = [re.search(r"^TIMEOUT_MS=\d+$", script, re.M)]
+    parts += [re.search(rf"^{name}\(\) \{{.*?^\}}$", script, re.M | re.S) for name in names]
+    assert all(parts), names
+    return "\n".join(p.group(0) for p in parts if p)
+
+
+def shell(script: str) -> str:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30).stdout
+
+
+def next_connect(this: str, previous: str, timeout_ms: int = 1000) -> str:
+    """The next connect limit after connects of ``this`` and ``previous`` seconds (as curl
+    prints them), in curl's seconds."""
+    body = cutter_functions("to_ms", "to_seconds", "next_limit")
+    return shell(
+        f"{body}\nTIMEOUT_MS={timeout_ms}\nto_ms {this}; a=$ms; to_ms {previous}; "
+        'next_limit "$a" "$ms"; to_seconds "$limit"; printf %s "$secs"'
+    )
 
 
 def test_connect_timeout_follows_the_slower_of_the_last_two_connects():
@@ -76,7 +91,29 @@ def test_connect_timeout_follows_the_slower_of_the_last_two_connects():
     assert next_connect("0.200", "0.010") == "0.800"
     assert next_connect("0.010", "0.200") == "0.800"  # one fast connect does not forget a slow
     assert next_connect("0.600", "0.100") == "1.000"  # never above TIMEOUT
-    assert next_connect("0.010", "0", timeout="0.2") == "0.200"
+    assert next_connect("0.010", "0", timeout_ms=200) == "0.200"
+    assert next_connect("0.187654", "0.3") == "1.000"
+    assert next_connect("0.0625", "0.000001") == "0.250"
+
+
+def test_the_loops_arithmetic_starts_no_process_and_reads_curls_times():
+    """Every probe of every master ran an awk, a cat and an rm (26 ms of CPU per probe,
+    bench/cutter_cost.py): the loop's arithmetic is now the shell's own, in milliseconds."""
+    body = cutter_functions("to_ms", "to_seconds", "next_limit")
+    cases = ["0.012345", "0.000000", "1.5", "12.000999", "000.050", "", "abc", "1e3", "0.0004"]
+    got = shell(
+        f'{body}\nfor t in {" ".join(repr(c) for c in cases)}; do to_ms "$t"; echo "$ms"; done'
+    )
+    assert got.split() == ["12", "0", "1500", "12000", "50", "0", "0", "0", "0"]
+    secs = shell(f'{body}\nfor m in 5 250 999 1000 1250 0; do to_seconds "$m"; echo "$secs"; done')
+    assert secs.split() == ["0.005", "0.250", "0.999", "1.000", "1.250", "0.000"]
+    probe_loop = session_cutter_files(example_profile("local-nginx"))[0].content
+    loop = re.search(r"^watch_master\(\) \{.*?^\}$", probe_loop, re.M | re.S)
+    probe = re.search(r"^probe\(\) \{.*?^\}$", probe_loop, re.M | re.S)
+    assert loop and probe
+    for body_text in (loop.group(0), probe.group(0)):
+        assert "awk" not in body_text and "cat " not in body_text, body_text
+        assert not re.search(r"\$\((?!\()", body_text), body_text  # no $(...) subshell
 
 
 REFUSE_CHECK = r"""
