@@ -34,10 +34,13 @@ from wizard.strategies.local_haproxy import Tuning
 
 CHOSEN = Tuning()
 VARIANTS: dict[str, tuple[str, Tuning | None]] = {
-    "chosen": ("local-haproxy: tcp keepalive + tcp-ut, connect 0.5 s (chosen)", CHOSEN),
-    "cutter": (
-        "local-haproxy: chosen + session cutter",
-        dataclasses.replace(CHOSEN, session_cutter=True),
+    "chosen": (
+        "local-haproxy: session cutter, tcp keepalive + tcp-ut, connect 0.5 s (chosen)",
+        CHOSEN,
+    ),
+    "kernel-only": (
+        "local-haproxy: tcp keepalive + tcp-ut, connect 0.5 s, no session cutter",
+        dataclasses.replace(CHOSEN, session_cutter=False),
     ),
     "observe": (
         "local-haproxy: chosen, observe layer4 mark-down for fail-check",

@@ -3,18 +3,21 @@ master as a server under an active /readyz check over TLS (kubespray's other per
 Clients dial ``apiserver.cluster.local:8443``, resolved to the proxy by kubeha's /etc/hosts line
 on every node, as with local-nginx (``wizard.strategies.local_endpoint``).
 
-Unlike open-source nginx, haproxy checks the masters itself, so no session cutter runs beside
-it. How a dead master is left (measured on the lab: bench/local_haproxy_variants.py):
+How a dead master is left (measured on the lab: bench/local_haproxy_variants.py):
 
 * new connections: a master that fails ``fall`` checks is marked down; until then a connect to
   it that gets no answer in 0.5 s is retried on another master (``option redispatch 1``), and
   counts as a failed check at once, the next one coming after ``fastinter`` (``observe
   layer4``): a crashed apiserver that kubelet starts again is down before it answers errors;
-* open sessions: TCP keepalive probes every ``interval`` and a TCP user timeout of
-  ``fall * interval`` close a session whose master stopped answering (a vanished host), so a
-  watch is re-opened elsewhere within about 2 s. Not ``on-marked-down shutdown-sessions``: it
-  also kills the requests still connecting to that master when it is marked down, which
-  haproxy would otherwise retry (1 to 4 failed requests per cut, measured).
+* open sessions to a master whose host vanished: the session cutter beside haproxy (as with
+  local-nginx; the same unit and files, so a take-over between the two keeps it running) finds
+  it silent in two probes of 0.25 s and destroys its sockets (``ss -K``): haproxy closes the
+  client's side and the client re-opens its watch on a live master, about 1.2 s after the cut.
+  The kernel alone (TCP keepalive, counted in whole seconds, and a TCP user timeout of
+  ``fall * interval`` on every server line) takes 2 s: it stays as the net under the cutter,
+  which cuts nothing while every master fails its probe. Not ``on-marked-down
+  shutdown-sessions``: it also kills the requests still connecting to that master when it is
+  marked down, which haproxy would otherwise retry (1 to 4 failed requests per cut, measured).
 
 It runs as its own unit with its own config, pid file and sockets, beside any haproxy the node
 already runs.
@@ -77,7 +80,7 @@ class Tuning:
     tcp_keepalive: bool = True  # keepalive probes and a TCP user timeout on server sessions
     shutdown_sessions: bool = False  # on-marked-down shutdown-sessions
     observe: str = HAPROXY_OBSERVE  # "" for none; bench/local_haproxy_variants.py tries others
-    session_cutter: bool = False  # kubeha-session-cutter beside haproxy
+    session_cutter: bool = True  # kubeha-session-cutter beside haproxy
 
 
 TUNING = Tuning()
@@ -265,8 +268,9 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
         "No VIP and no L2 adjacency: haproxy on 127.0.0.1:8443 on every node, checking every "
         "master's /readyz. Works on any cloud or VM network.",
         "Each node's haproxy marks a master down after failed checks and retries a connect "
-        "elsewhere after 0.5 s; sessions to a vanished master close within about 2 s.",
-        "As local nginx, when you want active health checks and no extra helper beside the proxy.",
+        "elsewhere after 0.5 s; the session cutter closes sessions to a vanished master in "
+        "about 1 s.",
+        "As local nginx, when you want haproxy's own active health checks on every node.",
     )
     tables = (
         Table(

@@ -48,7 +48,7 @@ class OnTheLab:
     drain_clean: bool = True
     # drain: no watch is left on the draining master just before its listener closes
     drain_moves_every_watch: bool = True
-    # its own haproxy runs beside the distro's, which it leaves alone; no session cutter
+    # its own haproxy runs beside the distro's, which it leaves alone
     beside_the_distro_haproxy: bool = False
 
 
@@ -64,11 +64,9 @@ ON_THE_LAB = {
         drain_clean=False,
         drain_moves_every_watch=False,
     ),
-    # No session cutter: a draining master's watches stay on it until its listener closes, and
-    # their clients re-open them at once.
-    "local-haproxy": OnTheLab(
-        "kube-haproxy.service", drain_moves_every_watch=False, beside_the_distro_haproxy=True
-    ),
+    # Its session cutter closes the watches on a draining master before its listener closes,
+    # as haproxy-keepalived's does.
+    "local-haproxy": OnTheLab("kube-haproxy.service", beside_the_distro_haproxy=True),
     # Kept-alive clients through the VIP are not claimed.
     "haproxy-keepalived": OnTheLab("haproxy.service", keepalive_back=False),
 }
@@ -172,13 +170,13 @@ def test_the_lab_is_recognised(lab, profile):
 
 
 @on(beside_the_distro_haproxy=True)
-def test_no_session_cutter_and_the_distro_haproxy_untouched(lab, profile):
+def test_the_session_cutter_runs_and_the_distro_haproxy_is_untouched(lab, profile):
     for node in ("m1", "w1"):
         state = lab.exec_in_node(
             node,
             ["sh", "-c", "systemctl is-active kubeha-session-cutter.service haproxy.service"],
         ).stdout.split()
-        assert state == ["inactive", "inactive"], (node, state)
+        assert state == ["active", "inactive"], (node, state)
         users = lab.exec_in_node(node, ["ps", "-o", "user=", "-C", "haproxy"]).stdout.split()
         assert "haproxy" in users, users  # the workers dropped root
 
@@ -260,7 +258,7 @@ def test_drill_drain_loses_nothing(lab, profile):
     nginx, with no active health check, keeps opening new connections on the draining master,
     and one the kernel accepted in the very moment the listener closes is reset after nginx
     sent the request (seen: 0 to 2 per drill, all at the close): only that race may fail a
-    request. The session cutter (local-nginx, haproxy-keepalived) closes the streams on the
+    request. The session cutter (every strategy here) closes the streams on the
     draining master (those idle on the send side) every interval."""
     vip = has_vip(profile)
     # A VIP still moving after an earlier drill would count: wait until it settled.

@@ -41,12 +41,15 @@ def test_its_own_config_unit_pid_and_sockets_beside_a_distro_haproxy():
         assert [f.path for f in node.files] == [
             "/etc/kube-haproxy/haproxy.cfg",
             "/etc/systemd/system/kube-haproxy.service",
+            # the session cutter: local-nginx's same files, so a take-over keeps them
+            "/usr/local/lib/kubeha/kubeha-session-cutter",
+            "/etc/systemd/system/kubeha-session-cutter.service",
             "/etc/hosts",
         ]
-        assert node.files[2].kind == "line"
-        assert node.files[2].content == "127.0.0.1 apiserver.cluster.local\n"
+        assert node.files[-1].kind == "line"
+        assert node.files[-1].content == "127.0.0.1 apiserver.cluster.local\n"
         assert node.verify_url == "https://apiserver.cluster.local:8443/readyz"
-        assert node.services == ("kube-haproxy.service",)  # no session cutter beside it
+        assert node.services == ("kube-haproxy.service", "kubeha-session-cutter.service")
         assert node.ports == (("127.0.0.1", 8443),)
     unit = settings(plan.nodes[0].files[1].content)
     assert (

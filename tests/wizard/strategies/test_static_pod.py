@@ -123,17 +123,18 @@ def test_a_config_change_is_a_manifest_change():
     assert before["metadata"]["annotations"][key] != after["metadata"]["annotations"][key]
 
 
-def test_static_pod_plan_has_no_unit_and_no_package():
+def test_static_pod_plan_has_no_balancer_unit_and_no_package():
+    """The session cutter stays a systemd unit beside either pod; the balancers' own units are
+    gone, and so is every package."""
     haproxy = build_plan(with_balancer("local-haproxy", run_as="static-pod", image=HAPROXY_IMAGE))
     node = haproxy.for_node("worker1")
-    paths = {f.path for f in node.files}
-    assert not any(p.startswith("/etc/systemd/system/") for p in paths)
-    assert node.services == () and node.packages == ()
+    units = {f.path for f in node.files if f.path.startswith("/etc/systemd/system/")}
+    assert units == {f"/etc/systemd/system/{CUTTER_UNIT}"}
+    assert node.services == (CUTTER_UNIT,) and node.packages == ()
     assert not node.shares_port and node.drain_signals == ()
-    assert all(f.service is None for f in node.files)
+    assert all(f.service in (None, CUTTER_UNIT) for f in node.files)
     nginx = build_plan(with_balancer("local-nginx", run_as="static-pod", image=NGINX_IMAGE))
     node = nginx.for_node("worker1")
-    # the session cutter stays a systemd unit beside the pod; kube-nginx's own unit is gone
     assert node.services == (CUTTER_UNIT,) and node.packages == ()
     assert "/etc/systemd/system/kube-nginx.service" not in {f.path for f in node.files}
 
