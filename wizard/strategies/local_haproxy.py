@@ -268,8 +268,8 @@ class LocalHaproxyStrategy(Strategy[NodeLocal]):
         "No VIP and no L2 adjacency: haproxy on 127.0.0.1:8443 on every node, checking every "
         "master's /readyz. Works on any cloud or VM network.",
         "Each node's haproxy marks a master down after failed checks and retries a connect "
-        "elsewhere after 0.5 s; the session cutter closes sessions to a vanished master in "
-        "about 1 s.",
+        "elsewhere after 0.5 s; the session cutter closes sessions to a vanished master "
+        "within about a second.",
         "As local nginx, when you want haproxy's own active health checks on every node.",
     )
     tables = (
