@@ -89,6 +89,7 @@ class Undone(Record):
 @dataclass
 class UninstallWork(NodeWork):
     clients: ClientPlan | None = None  # kubeconfigs to point back first ([clients] repoint)
+    strategy: str = ""  # the profile's strategy: another profile's install of another is left
 
     @property
     def problems(self) -> tuple[str, ...]:

@@ -123,7 +123,8 @@ def test_a_manifest_entry_that_is_not_a_unit_or_a_path_is_not_acted_on():
 
 def test_uninstall_of_another_profile_leaves_a_different_install_running():
     """A node that runs local-nginx for profile A: an uninstall of a local-haproxy profile B
-    (shares no unit with it) must not take A's balancer from A's clients."""
+    must not take A's balancer from A's clients, though both run the same session cutter unit
+    (before: a unit in common made A's install B's, and B's uninstall removed it)."""
     nginx = example_profile("local-nginx")
     cluster = FakeCluster([n.name for n in nginx.all_nodes()])
     for node in cluster.nodes.values():
@@ -137,10 +138,34 @@ def test_uninstall_of_another_profile_leaves_a_different_install_running():
     )
     node = cluster.nodes["worker1"]
     assert node.units["kube-nginx.service"][1] is True
+    assert node.units["kubeha-session-cutter.service"][1] is True
     assert "/etc/kube-nginx/kube-nginx.conf" in node.files
+    assert "/usr/local/lib/kubeha/kubeha-session-cutter" in node.files
     assert "systemctl stop kube-nginx.service" not in node.log
+    assert "systemctl stop kubeha-session-cutter.service" not in node.log
     assert node.files["/etc/hosts"].endswith("# managed by kubeha\n")  # A's line stays
     assert MANIFEST in node.files
     shown = [e.message for e in events if e.node == "worker1"]
     assert any("runs profile 'example-local-nginx'" in m and "left" in m for m in shown), shown
     assert summary.ok
+
+
+def test_uninstall_under_a_new_profile_name_removes_the_same_strategys_install():
+    """The same install under another profile name (the profile renamed since its apply) is
+    this uninstall's: its balancer and the session cutter go, as with the old name."""
+    nginx = example_profile("local-nginx")
+    cluster = FakeCluster([n.name for n in nginx.all_nodes()])
+    for node in cluster.nodes.values():
+        node.originals = True
+    summary, _ = apply(nginx, cluster)
+    assert summary.ok
+    renamed = dataclasses.replace(nginx, name="renamed")
+    summary = run_uninstall(
+        build_plan(renamed), ApplyOptions(verify_timeout=0.5), lambda e: None, connector=cluster
+    )
+    assert summary.ok, [n.reason for n in summary.nodes]
+    node = cluster.nodes["worker1"]
+    assert "systemctl stop kube-nginx.service" in node.log
+    assert "systemctl stop kubeha-session-cutter.service" in node.log
+    assert "/etc/kube-nginx/kube-nginx.conf" not in node.files
+    assert MANIFEST not in node.files

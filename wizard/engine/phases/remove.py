@@ -7,8 +7,8 @@ journal and manifest removed, and last the folders kubeha made
 static pod is waited on until kubelet has stopped it (its ports free), as ``systemctl stop``
 waits for a unit: the next apply would otherwise find the port held.
 
-A node whose manifest names another profile's install that shares no unit with the plan is
-left alone (:func:`foreign`): its clients use it.
+A node whose manifest names another profile's install of another strategy (or one that shares
+no unit with the plan) is left alone (:func:`foreign`): its clients use it.
 
 It has no undo: a problem on one file or unit is reported and the rest is still removed; the
 node is then ``broken`` and says why. Its events carry the phase name ``activate``, as they
@@ -57,7 +57,7 @@ def remove(job: UninstallWork) -> Outcome:
         return (
             Status.UNCHANGED,
             f"this node runs profile {manifest.profile!r}'s {manifest.strategy} "
-            f"({', '.join(manifest.services)}), which shares nothing with this profile: left "
+            f"({', '.join(manifest.services)}), not this profile's install: left "
             f"running (its clients use it); `kubeha uninstall {manifest.profile}` removes it",
             (),
         )
@@ -118,13 +118,16 @@ def remove(job: UninstallWork) -> Outcome:
 
 
 def foreign(job: UninstallWork, manifest: node_manifest.Manifest | None) -> bool:
-    """The node's manifest names another profile's install that shares no unit with this plan:
-    not this uninstall's to touch (not even the files both would name, /etc/hosts' line)."""
-    return (
-        manifest is not None
-        and manifest.profile != job.profile_name
-        and not set(manifest.services) & set(job.plan.services)
-    )
+    """The node's manifest names another profile's install of another strategy, or one that
+    shares no unit with this plan: not this uninstall's to touch (not even the files both
+    would name, /etc/hosts' line). A unit in common is not enough to make it this profile's:
+    strategies share kubeha's helpers (the session cutter of local-nginx and local-haproxy,
+    the agent), so only the same strategy under another profile name (a renamed profile) is
+    taken for this profile's install."""
+    if manifest is None or manifest.profile == job.profile_name:
+        return False
+    other_strategy = bool(job.strategy) and manifest.strategy != job.strategy
+    return other_strategy or not set(manifest.services) & set(job.plan.services)
 
 
 def installed_parts(

@@ -27,11 +27,25 @@ def make_jobs(run: Run) -> Outcome:
         node_plan, opener = plan.for_node(name), run.open_for(name)
         if run.uninstall:
             job: Job = UninstallJob(
-                node_plan, opener, emit, options, run.cancel, lock, clients=clients
+                node_plan,
+                opener,
+                emit,
+                options,
+                run.cancel,
+                lock,
+                clients=clients,
+                strategy=strategy,
             )
             if clients is not None:
                 run.clients_first[name] = ClientsFirstJob(
-                    node_plan, opener, emit, options, run.cancel, lock, clients=clients
+                    node_plan,
+                    opener,
+                    emit,
+                    options,
+                    run.cancel,
+                    lock,
+                    clients=clients,
+                    strategy=strategy,
                 )
         else:
             job = NodeJob(
