@@ -18,6 +18,7 @@ from wizard.engine import static_pod_folder
 from wizard.engine.apply import run_apply, run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.render import build_plan
+from wizard.strategies.common import CUTTER_UNIT
 from wizard.strategies.static_pod import Balancer
 
 IMAGE = "registry.example/kube/haproxy:2.6"
@@ -62,8 +63,15 @@ def test_apply_writes_the_manifest_and_no_unit_then_uninstall_gives_the_node_bac
     node = cluster.nodes["worker1"]
     assert MANIFEST in node.files and CONF in node.files
     assert beside(MANIFEST, ABSENT) in node.files  # kubeha's own: a re-apply may replace it
-    assert not any(p.startswith("/etc/systemd/system/") for p in node.files)
-    assert not any(line.startswith("systemctl start") for line in node.log)
+    # no unit of the balancer's: the session cutter's is the only one (it stays a unit)
+    units = {
+        p for p in node.files if p.startswith("/etc/systemd/system/") and p.endswith(".service")
+    }
+    assert units == {f"/etc/systemd/system/{CUTTER_UNIT}"}
+    started = [
+        line for line in node.log if line.startswith(("systemctl start", "systemctl restart"))
+    ]
+    assert started and all(CUTTER_UNIT in line for line in started), started
     result = next(n for n in summary.nodes if n.node == "worker1")
     assert f"kubelet runs {MANIFEST}" in result.actions
     again, _ = apply(profile, cluster)  # a re-apply: the port is the pod's own
