@@ -14,6 +14,7 @@ from wizard.engine.apply import run_uninstall
 from wizard.engine.model import ApplyOptions, NodeState
 from wizard.engine.node_manifest import MANIFEST, Manifest
 from wizard.engine.phase import PhaseName
+from wizard.profile import Profile
 from wizard.render import build_plan
 from wizard.strategies import node_agent
 
@@ -121,16 +122,22 @@ def test_a_manifest_entry_that_is_not_a_unit_or_a_path_is_not_acted_on():
     assert not any("-H evil" in line or "relative/path" in line for line in node.log)
 
 
-def test_uninstall_of_another_profile_leaves_a_different_install_running():
-    """A node that runs local-nginx for profile A: an uninstall of a local-haproxy profile B
-    must not take A's balancer from A's clients, though both run the same session cutter unit
-    (before: a unit in common made A's install B's, and B's uninstall removed it)."""
+def local_nginx_installed() -> tuple[Profile, FakeCluster]:
+    """The example local-nginx profile applied on a fake cluster whose files have originals."""
     nginx = example_profile("local-nginx")
     cluster = FakeCluster([n.name for n in nginx.all_nodes()])
     for node in cluster.nodes.values():
         node.originals = True
     summary, _ = apply(nginx, cluster)
     assert summary.ok
+    return nginx, cluster
+
+
+def test_uninstall_of_another_profile_leaves_a_different_install_running():
+    """A node that runs local-nginx for profile A: an uninstall of a local-haproxy profile B
+    must not take A's balancer from A's clients, though both run the same session cutter unit
+    (before: a unit in common made A's install B's, and B's uninstall removed it)."""
+    _, cluster = local_nginx_installed()
     other = dataclasses.replace(example_profile("local-haproxy"), name="another")
     events = []
     summary = run_uninstall(
@@ -153,12 +160,7 @@ def test_uninstall_of_another_profile_leaves_a_different_install_running():
 def test_uninstall_under_a_new_profile_name_removes_the_same_strategys_install():
     """The same install under another profile name (the profile renamed since its apply) is
     this uninstall's: its balancer and the session cutter go, as with the old name."""
-    nginx = example_profile("local-nginx")
-    cluster = FakeCluster([n.name for n in nginx.all_nodes()])
-    for node in cluster.nodes.values():
-        node.originals = True
-    summary, _ = apply(nginx, cluster)
-    assert summary.ok
+    nginx, cluster = local_nginx_installed()
     renamed = dataclasses.replace(nginx, name="renamed")
     summary = run_uninstall(
         build_plan(renamed), ApplyOptions(verify_timeout=0.5), lambda e: None, connector=cluster

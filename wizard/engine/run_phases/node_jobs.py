@@ -24,37 +24,18 @@ def make_jobs(run: Run) -> Outcome:
     clients = client_plan(run.profile, plan.server_url, plan.former_server_urls)
     checker = auth_preflight.node_check(run.profile)
     for name in run.selected:
-        node_plan, opener = plan.for_node(name), run.open_for(name)
+        # what every job of the node is made with: its plan, connection, events, options,
+        # the run's cancel and lock holder
+        common = (plan.for_node(name), run.open_for(name), emit, options, run.cancel, lock)
         if run.uninstall:
-            job: Job = UninstallJob(
-                node_plan,
-                opener,
-                emit,
-                options,
-                run.cancel,
-                lock,
-                clients=clients,
-                strategy=strategy,
-            )
+            job: Job = UninstallJob(*common, clients=clients, strategy=strategy)
             if clients is not None:
                 run.clients_first[name] = ClientsFirstJob(
-                    node_plan,
-                    opener,
-                    emit,
-                    options,
-                    run.cancel,
-                    lock,
-                    clients=clients,
-                    strategy=strategy,
+                    *common, clients=clients, strategy=strategy
                 )
         else:
             job = NodeJob(
-                node_plan,
-                opener,
-                emit,
-                options,
-                run.cancel,
-                lock,
+                *common,
                 strategy=strategy,
                 clients=clients,
                 probe_settings=ProbeSettings.of(run.profile),
