@@ -9,8 +9,7 @@ profile with those masters (interval 1 s), runs for ``--seconds`` as systemd run
 process group), then is stopped. The bench is the subreaper of everything the cutter starts, so
 the CPU of every process of its tree (the shell loops and each curl, ss, sleep, awk they run)
 is read once they are reaped (``RUSAGE_CHILDREN``); the stand-ins' CPU is not counted. Reported:
-CPU per second (cores), per probe (3 masters x one probe per interval), and the probes made
-(the stand-ins count them).
+CPU per second (cores) and per probe (3 masters x one probe per interval).
 
 ``--script FILE`` (repeatable): measure these rendered cutters instead, interleaved round by
 round (before and after a change: ``--render FILE`` writes this tree's, run it on each tree).
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import dataclasses
 import json
 import os
 import resource
@@ -33,26 +31,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 PR_SET_CHILD_SUBREAPER = 36
 PLACEHOLDER = Path("/run/kubeha-cutter-cost")  # a rendered cutter's folder, set per round
-
-
-def rendered_cutter(marks: Path) -> str:
-    """This tree's cutter for a default profile whose masters are the stand-ins; its /run
-    paths under ``marks``."""
-    from tests.support.examples import example_profile
-    from wizard.profile import Master
-    from wizard.strategies.common import ALL_FAILING_FILE, CUTTER_MARKS_DIR, session_cutter_files
-
-    profile = example_profile("local-nginx")
-    profile = dataclasses.replace(
-        profile, masters=tuple(Master(f"m{i}", a, 6443) for i, a in enumerate(MASTERS, 1))
-    )
-    text = session_cutter_files(profile)[0].content
-    text = text.replace(ALL_FAILING_FILE, str(marks / "all-masters-failing"))
-    return text.replace(CUTTER_MARKS_DIR, str(marks / "marks"))
 
 
 def children_cpu() -> float:
@@ -75,7 +55,7 @@ def reap_all(limit_s: float = 20.0) -> None:
 
 def inside(script: str, cert: str, key: str, codes: str, seconds: float) -> None:
     """In the empty namespace: the stand-ins, then the cutter for ``seconds``; one JSON line."""
-    from tests.support.all_failing_scenario import wait_port
+    from tests.support.all_failing_scenario import MASTERS, wait_port
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)
     libc = ctypes.CDLL(None, use_errno=True)
@@ -94,8 +74,7 @@ def inside(script: str, cert: str, key: str, codes: str, seconds: float) -> None
         os.killpg(cutter.pid, signal.SIGTERM)
         cutter.wait(10)
         time.sleep(0.5)  # its loops' last children end
-        with_children = [p for p in os.listdir("/proc") if p.isdigit()]
-        for pid in with_children:  # anything of its group still there: killed
+        for pid in filter(str.isdigit, os.listdir("/proc")):  # anything of its group left: killed
             try:
                 if os.getpgid(int(pid)) == cutter.pid:
                     os.kill(int(pid), signal.SIGKILL)
@@ -112,23 +91,6 @@ def inside(script: str, cert: str, key: str, codes: str, seconds: float) -> None
     os._exit(0)
 
 
-def one_round(script: Path, cert: Path, key: Path, codes: Path, seconds: float) -> dict:
-    result = subprocess.run(
-        [
-            *("unshare", "-n", sys.executable, "-m", "bench.cutter_cost", "--inside"),
-            *(str(script), str(cert), str(key), str(codes), f"{seconds:g}"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"the round failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cutter_cost", description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0, help="per round")
@@ -143,18 +105,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="kubeha-cutter-cost-") as folder:
         work = Path(folder)
+        from tests.support.all_failing_scenario import MASTERS
+        from tests.support.netns_scenario import (
+            cutter_text,
+            in_empty_netns,
+            loopback_profile,
+            self_signed,
+        )
+
         if args.render:
-            Path(args.render).write_text(rendered_cutter(PLACEHOLDER))
+            Path(args.render).write_text(cutter_text(loopback_profile("local-nginx"), PLACEHOLDER))
             return 0
         if os.geteuid() != 0:
             raise SystemExit("root is needed (unshare -n)")
-        from tests.support.netns_scenario import self_signed
 
         cert, key = self_signed(work)
         scripts = [Path(s) for s in args.script]
         if not scripts:
             mine = work / "cutter.sh"
-            mine.write_text(rendered_cutter(PLACEHOLDER))
+            mine.write_text(cutter_text(loopback_profile("local-nginx"), PLACEHOLDER))
             scripts = [mine]
         figures: dict[str, list[float]] = {str(s): [] for s in scripts}
         for index in range(args.rounds):
@@ -164,7 +133,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 text = script.read_text().replace(str(PLACEHOLDER), str(codes))
                 runnable = codes / "cutter.sh"
                 runnable.write_text(text)
-                got = one_round(runnable, cert, key, codes, args.seconds)
+                got = in_empty_netns(
+                    "bench.cutter_cost",
+                    *("--inside", str(runnable), str(cert), str(key), str(codes)),
+                    f"{args.seconds:g}",
+                    timeout=args.seconds + 120,
+                )
                 cores = got["cpu_s"] / got["seconds"]
                 figures[str(script)].append(cores)
                 print(

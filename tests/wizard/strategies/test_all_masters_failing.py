@@ -9,7 +9,6 @@ ipvs: tests/wizard/strategies/test_ipvs_units.py (no IPVS in this kernel)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -17,28 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.examples import example_profile
-from tests.support.netns_scenario import in_empty_netns
-from wizard.profile import Master, Profile
+from tests.support.all_failing_scenario import MASTERS
+from tests.support.netns_scenario import cutter_text, in_empty_netns, loopback_profile
+from wizard.profile import Profile
 from wizard.strategies import haproxy_keepalived, local_haproxy
-from wizard.strategies.common import ALL_FAILING_FILE, CUTTER_MARKS_DIR, session_cutter_files
-
-MASTERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 needs_netns = pytest.mark.skipif(
     os.geteuid() != 0
     or not all(shutil.which(p) for p in ("unshare", "nft", "haproxy", "openssl", "setpriv")),
     reason="needs root, unshare, nft, haproxy, openssl and setpriv",
 )
-
-
-def loopback_profile(strategy: str, **health) -> Profile:
-    profile = example_profile(strategy)
-    return dataclasses.replace(
-        profile,
-        masters=tuple(Master(f"m{i}", a, 6443) for i, a in enumerate(MASTERS, 1)),
-        health_check=dataclasses.replace(profile.health_check, **health),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +64,10 @@ def answers(codes: Path, anonymous: int, authenticated: dict[str, int] | None = 
 def cutter_file(profile: Profile, codes: Path, idle_ms: int | None = None) -> Path:
     """The rendered cutter with its /run paths in ``codes``; ``idle_ms``: how long a socket
     must have sent nothing to count as idle (the same rule at any value)."""
-    text = session_cutter_files(profile)[0].content
+    text = cutter_text(profile, codes)
     if idle_ms is not None:
         assert "\nIDLE_MS=500\n" in text
         text = text.replace("\nIDLE_MS=500\n", f"\nIDLE_MS={idle_ms}\n")
-    text = text.replace(ALL_FAILING_FILE, str(codes / "all-masters-failing"))
-    text = text.replace(CUTTER_MARKS_DIR, str(codes / "marks"))
     path = codes / "cutter.sh"
     path.write_text(text)
     return path
