@@ -116,13 +116,19 @@ TICK = os.sysconf("SC_CLK_TCK")
 PER_NODE = "@"  # lab_cpu's per-node keys: "apiserver@m1"
 
 
-def lab_cpu(lab: Lab) -> dict[str, float]:
-    """CPU seconds (user + system) so far of every process in the lab's nodes' network
-    namespaces (the host's /proc sees them), summed per CPU_GROUPS group."""
+def nodes_by_netns(lab: Lab) -> dict[int, str]:
+    """Each lab node's name by its network namespace's inode (as /proc/PID/ns/net shows it)."""
     inodes: dict[int, str] = {}
     for node in lab.nodes:
         with contextlib.suppress(OSError):
             inodes[os.stat(f"/run/netns/{node.netns}").st_ino] = node.name
+    return inodes
+
+
+def lab_cpu(lab: Lab) -> dict[str, float]:
+    """CPU seconds (user + system) so far of every process in the lab's nodes' network
+    namespaces (the host's /proc sees them), summed per CPU_GROUPS group."""
+    inodes = nodes_by_netns(lab)
     total: dict[str, float] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -206,10 +212,7 @@ def pin_nodes(lab: Lab, pinned: bool) -> dict[str, int]:
     False, every one back on every core. The threads counted per node."""
     everywhere = set(range(os.cpu_count() or 1))
     roles = {m.name: MASTERS_CPU for m in lab.masters} | {w.name: WORKERS_CPU for w in lab.workers}
-    inodes: dict[int, str] = {}
-    for node in lab.nodes:
-        with contextlib.suppress(OSError):
-            inodes[os.stat(f"/run/netns/{node.netns}").st_ino] = node.name
+    inodes = nodes_by_netns(lab)
     counted: dict[str, int] = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
