@@ -7,7 +7,6 @@ kubeha renders with ``[agent] rebalance = true``, reads and closes through this 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -18,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.all_failing_scenario import MASTERS
-from tests.support.examples import changed, example_profile
-from tests.support.netns_scenario import in_empty_netns, self_signed
+from tests.support.examples import changed
+from tests.support.netns_scenario import in_empty_netns, loopback_profile, self_signed
 from tests.support.realcheck import STREAM_MODULE
-from wizard.profile import Master, Profile
+from wizard.profile import Profile
 from wizard.strategies import local_haproxy, local_nginx, node_agent, registry
 
 pytestmark = pytest.mark.skipif(
@@ -30,20 +29,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def loopback_profile(strategy: str) -> Profile:
-    """The example profile of ``strategy``, masters on 127.0.0.2-4, the agent and its
+def agent_profile(strategy: str) -> Profile:
+    """The example profile of ``strategy``, masters on the stand-ins, the agent and its
     rebalancing on."""
-    profile = example_profile(strategy)
-    profile = dataclasses.replace(
-        profile, masters=tuple(Master(f"m{i}", a, 6443) for i, a in enumerate(MASTERS, 1))
-    )
-    return changed(profile, "agent", enabled=True, rebalance=True)
+    return changed(loopback_profile(strategy), "agent", enabled=True, rebalance=True)
 
 
 def rendered(strategy: str, folder: Path) -> tuple[Path, Path, Path]:
     """The balancer's config as rendered (its sockets, pid file and include moved into
     ``folder``, no user switch), the node's agent.json, and haproxy's admin socket."""
-    profile = loopback_profile(strategy)
+    profile = agent_profile(strategy)
     files = {f.path: f for f in registry.get(strategy).plan(profile).nodes[0].files}
     agent_json = folder / "agent.json"
     data = json.loads(files[node_agent.CONFIG_PATH].content)
