@@ -12,7 +12,8 @@ kube-proxy needs: Debian's iptables packages (downloaded once into the cache) ar
 each worker's overlay before it boots, so the shared rootfs recipe is left as it is.
 
 The apiserver has ``Restart=no`` like the stand-in (``lab kill-apiserver`` must leave it dead
-until ``lab restore``) and ``--shutdown-delay-duration`` for ``lab drain``.
+until ``lab restore``; no unit ``Wants=`` it, so a restart of the controller-manager or the
+scheduler beside it does not start it again) and ``--shutdown-delay-duration`` for ``lab drain``.
 """
 
 from __future__ import annotations
@@ -209,12 +210,15 @@ def kubeconfig(server: str, user: str, cert: tuple[str, str]) -> str:
 
 
 def _unit(description: str, exec_start: list[str], extra: str = "", after: str = "") -> str:
+    """A unit that starts after ``after`` and does not pull it in: with ``Wants=``, systemd's
+    restart of a controller-manager that lost its lease (Restart=on-failure) started the
+    apiserver a drill had killed on that master, so a killed master came back by itself. Every
+    unit is started at boot by multi-user.target (the links write_node_files makes)."""
     args = " \\\n    ".join(exec_start)
     return (
         "[Unit]\n"
         f"Description={description} (kubeha lab, seed 003)\n"
         f"After=network.target{(' ' + after) if after else ''}\n"
-        f"{f'Wants={after}' + chr(10) if after else ''}"
         "\n[Service]\n"
         f"ExecStart={args}\n"
         f"{extra}"

@@ -200,6 +200,13 @@ def test_kill_apiserver_refuses_then_restore_serves(real_lab: Lab):
     try:
         assert readyz_code(real_lab, "w1", m2.address) == "000"
         assert kubectl(real_lab, "w1", "get", "--raw", "/readyz").stdout.strip() == "ok"
+        # a controller-manager or scheduler beside it that exits (a leader losing its lease)
+        # is restarted by systemd: the killed apiserver stays dead all the same
+        for unit in ("kube-controller-manager.service", "kube-scheduler.service"):
+            real_lab.exec_in_node("m2", ["systemctl", "restart", unit], check=True)
+        state = real_lab.exec_in_node("m2", ["systemctl", "is-active", "kube-apiserver.service"])
+        assert state.stdout.strip() != "active"
+        assert readyz_code(real_lab, "w1", m2.address) == "000"
     finally:
         started = time.monotonic()
         real_lab.restore("m2")

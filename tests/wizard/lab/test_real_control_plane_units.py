@@ -156,6 +156,10 @@ def test_units_follow_the_seed_and_the_lab_faults():
     assert "--client-cert-auth" in etcd and "--peer-client-cert-auth" in etcd
     for unit in (control_plane.controller_manager_unit(), control_plane.scheduler_unit()):
         assert "--leader-elect=true" in unit and "--leader-elect-resource-lock=leases" in unit
+        # ordered after the apiserver, as seed 003 does, never pulling it in: systemd's restart
+        # of a controller-manager that lost its lease started a killed apiserver again
+        assert "After=network.target kube-apiserver.service" in unit
+        assert "Wants=" not in unit and "Requires=" not in unit
     # As kubeadm runs it: the bootstrap signer signs cluster-info (test_api_objects checks it).
     assert "--controllers=*,bootstrapsigner,tokencleaner" in control_plane.controller_manager_unit()
     proxy = control_plane.proxy_unit("w1", "10.77.0.21")
