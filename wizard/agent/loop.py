@@ -5,7 +5,8 @@ answering, take what the cluster settled on (:mod:`wizard.agent.settle`) by the 
 
 The balancer's own failure to take a list (its config check refused it, its reload failed) keeps
 the list it runs: the agent keeps its last good list, counts the failure and tries again next
-round.
+round. A balancer that cannot be asked (stopped, restarting, not yet started) is published as
+down; no balancer's failure ends the agent.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Agent:
     rebalancer: Callable[[tuple[Member, ...]], int] | None = None
     apply_failures: int = 0
     figures: NodeFigures = field(init=False)
+    _count_error: str = field(default="", init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.settle.start_from(self.roster.active())
@@ -84,12 +86,30 @@ class Agent:
         wanted = next_roster(wanted, self.settle.settled(now), answers)
         if wanted is not self.roster:
             self._take(wanted)
-        self.figures.balancer_up = self.balancer.up()
-        for member, count in self.balancer.connections().items():
-            self.figures.figures(member).connections = count
+        self._count_connections()
         if self.rebalancer is not None and self.figures.balancer_up:
             up = tuple(m for m in self.roster.active() if self.figures.figures(m).up)
             self.figures.rebalance_closed_total += self.rebalancer(up)
+
+    def _count_connections(self) -> None:
+        """The balancer's state and its connections per master. A balancer that is down or
+        goes away while asked (haproxy stopped, restarting, not yet started) is counted down
+        and its last counts kept: the round goes on, the agent never ends on it."""
+        up = self.balancer.up()
+        if up:
+            try:
+                counts = self.balancer.connections()
+            except BalancerError as error:
+                up = False
+                text = f"kubeha-agent: the balancer's connections could not be read: {error}"
+                if text != self._count_error:  # once, not every round while it lasts
+                    self.log(text)
+                self._count_error = text
+            else:
+                self._count_error = ""
+                for member, count in counts.items():
+                    self.figures.figures(member).connections = count
+        self.figures.balancer_up = up
 
     def _take(self, wanted: Roster) -> None:
         try:

@@ -156,3 +156,34 @@ def test_the_rebalancer_is_given_only_active_masters_that_answer():
     a.round(1.0)
     assert given == [(M1, M2)]
     assert parse(a.scrape())["kubeha_rebalance_closed_total"][""] == 2
+
+
+@dataclass
+class Vanishing(Recorder):
+    """A balancer that answers ``up`` and is gone when its connections are asked (haproxy
+    stopped between the two: an uninstall, a restart)."""
+
+    asked: int = 0
+
+    def connections(self) -> dict[Member, int]:
+        self.asked += 1
+        raise BalancerError("haproxy admin socket /run/kube-haproxy/admin.sock: [Errno 2]")
+
+
+def test_a_balancer_gone_while_asked_is_published_down_and_the_agent_goes_on():
+    lines: list[str] = []
+    balancer = Vanishing()
+    a = Agent(
+        Roster.seeded([M1, M2, M3]),
+        balancer,
+        lambda m: CheckResult(True, 200, 0.01),
+        log=lines.append,
+    )
+    a.figures.figures(M1).connections = 3
+    for now in (0.0, 1.0, 2.0):
+        a.round(now)  # no exception ends the round
+    found = parse(a.scrape())
+    assert found["kubeha_balancer_up"][""] == 0
+    assert found["kubeha_master_connections"]['master="10.77.0.11:6443"'] == 3  # the last count
+    assert balancer.asked == 3 and len(lines) == 1  # said once while it lasts
+    assert "admin.sock" in lines[0]
