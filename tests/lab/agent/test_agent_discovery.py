@@ -58,6 +58,23 @@ def agent_lab(real_lab: Lab):  # noqa: F811
     uninstall(held[1])
 
 
+@pytest.fixture(scope="module")
+def module_started() -> str:
+    """When this module's first test started, as journalctl's --since reads it (the nodes
+    share the host's clock)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def no_agent_ended_on_an_error(lab: Lab, since: str) -> None:
+    """No node's agent ended on an exception since ``since`` (installs, kills, stops and
+    uninstalls of this module among them): the agent's rounds never end it."""
+    for n in lab.nodes:
+        journal = lab.exec_in_node(
+            n.name, ["journalctl", "-u", node_agent.UNIT, "--since", since, "-o", "cat"]
+        ).stdout
+        assert "Traceback" not in journal, f"{n.name}'s agent:\n{journal[-3000:]}"
+
+
 def scrape(lab: Lab, node: str, path: str) -> str:
     return lab.exec_in_node(node, ["python3", "-c", SCRAPE, path], timeout=30).stdout
 
@@ -85,7 +102,9 @@ def ups(document: dict) -> dict[str, tuple[int, frozenset[str]]]:
     }
 
 
-def test_apply_installs_the_agent_and_status_shows_every_node_x_master(agent_lab, tmp_path, capsys):
+def test_apply_installs_the_agent_and_status_shows_every_node_x_master(
+    agent_lab, module_started, tmp_path, capsys
+):
     lab, profile = agent_lab
     summary, recorder = apply(profile)
     assert summary.ok, recorder.text()
@@ -138,11 +157,7 @@ def dropped_and_back(
         try:
             wait_for(dropped, 120, f"{victim} dropped from every node's list", interval=2)
         except AssertionError as error:
-            node = sorted(before)[0]
-            journal = lab.exec_in_node(
-                node, ["journalctl", "-u", node_agent.UNIT, "-n", "40", "--no-pager"]
-            ).stdout
-            raise AssertionError(f"{error}\n{node}'s agent:\n{journal}") from None
+            raise AssertionError(f"{error}\n{why_not_dropped(lab, victim, before)}") from None
         took = time.monotonic() - started
         print(f"[agent] {victim} left every list {took:.1f} s after its kill")
         after = lists(status(profile, tmp_path, capsys))
@@ -157,6 +172,47 @@ def dropped_and_back(
 
     wait_for(returned, 120, f"{victim} back in every node's list", interval=2)
     print(f"[agent] {victim} back in every list {time.monotonic() - back:.1f} s after its restore")
+
+
+def why_not_dropped(lab: Lab, victim: str, nodes) -> str:
+    """What a failed drop needs to be read, shortest first (a CI log keeps only the head of a
+    long failure): the Endpoints as a live master's apiserver has them, then each node's agent
+    journal since the kill."""
+    live = next(m.name for m in lab.masters if m.name != victim)
+    endpoints = kubectl(lab, live, "get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets}")
+    parts = [f"Endpoints on {live}: {endpoints.stdout.strip()} {endpoints.stderr.strip()[-300:]}"]
+    leases = lab.exec_in_node(
+        live, [*lab_masters.ETCDCTL, "get", "--prefix", "/registry/masterleases/", "-w", "fields"]
+    ).stdout
+    kept = [line for line in leases.splitlines() if '"Key"' in line or '"Lease"' in line]
+    parts.append(f"master leases in etcd: {' '.join(kept)}")
+    running = lab.exec_in_node(
+        victim, ["sh", "-c", "pgrep -a kube-apiserver | cut -c1-100; ss -ltnp | grep -w 6443"]
+    ).stdout
+    parts.append(f"{victim}'s apiserver after its kill: {running.strip() or 'none'}")
+    for node in sorted(nodes):
+        journal = lab.exec_in_node(
+            node,
+            [
+                "journalctl",
+                "-u",
+                node_agent.UNIT,
+                "--since",
+                "-150s",
+                "-n",
+                "12",
+                "--no-pager",
+                "-o",
+                "cat",
+            ],
+        ).stdout
+        restarts = lab.exec_in_node(
+            node, ["systemctl", "show", "-p", "NRestarts", "--value", node_agent.UNIT]
+        ).stdout.strip()
+        parts.append(
+            f"{node}'s agent (restarted {restarts} times) since the kill:\n{journal.strip()}"
+        )
+    return "\n".join(parts)
 
 
 def master_views(lab: Lab, node: str) -> dict[str, tuple[bool, bool]]:
@@ -267,7 +323,7 @@ def test_uninstall_with_the_agent_turned_off_since_leaves_no_trace_of_it(agent_l
 
 
 def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoints(
-    agent_lab, tmp_path, capsys
+    agent_lab, module_started, tmp_path, capsys
 ):
     """haproxy-keepalived with the agent: on the masters (its load-balancer nodes) only, each
     agent reading the Endpoints through the VIP and keeping haproxy's servers through its runtime
@@ -324,6 +380,7 @@ def test_haproxy_keepalived_runs_the_agent_on_its_masters_and_follows_the_endpoi
         summary = uninstall(profile)
     assert summary.ok, [n.message for n in summary.nodes]
     no_trace_of_the_agent(lab, profile)
+    no_agent_ended_on_an_error(lab, module_started)
 
 
 # haproxy's server admin state bits: in maintenance (forced, inherited, resolution, hostname:
