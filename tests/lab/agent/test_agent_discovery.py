@@ -176,8 +176,9 @@ def dropped_and_back(
 
 def why_not_dropped(lab: Lab, victim: str, nodes) -> str:
     """What a failed drop needs to be read, shortest first (a CI log keeps only the head of a
-    long failure): the Endpoints as a live master's apiserver has them, then each node's agent
-    journal since the kill."""
+    long failure): the Endpoints as a live master's apiserver has them, the master leases in
+    etcd they are made from, whether the victim's apiserver runs after all, then each node's
+    agent: its restarts and its journal since the kill."""
     live = next(m.name for m in lab.masters if m.name != victim)
     endpoints = kubectl(lab, live, "get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets}")
     parts = [f"Endpoints on {live}: {endpoints.stdout.strip()} {endpoints.stderr.strip()[-300:]}"]
