@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.examples import changed
 from tests.support.render_cases import cases
 from wizard import netaddr
 from wizard.render import build_plan
@@ -88,11 +89,12 @@ def test_ipv6_vip_renders_bracketed_bind_and_vrrp_version_3():
     assert "    version 3\n" in keepalived
     assert "        2001:db8::100/64 dev eth0\n" in keepalived
     assert '"https://[::1]:8443/readyz"' in files["/etc/keepalived/check_apiserver.sh"]
-    v4 = build_plan(cases()["haproxy-keepalived"])
-    assert (
-        "version 3"
-        not in {f.path: f.content for f in v4.nodes[0].files}["/etc/keepalived/keepalived.conf"]
-    )
+    # IPv4 at whole seconds stays on VRRP 2; IPv6 is on 3 whatever the interval.
+    v4 = build_plan(changed(cases()["haproxy-keepalived"], "haproxy_keepalived", advert_int=1))
+    v6 = build_plan(changed(cases()["haproxy-keepalived-ipv6"], "haproxy_keepalived", advert_int=1))
+    for whole, version in ((v4, False), (v6, True)):
+        conf = {f.path: f.content for f in whole.nodes[0].files}["/etc/keepalived/keepalived.conf"]
+        assert ("    version 3\n" in conf) is version
     assert plan.server_url == "https://[2001:db8::100]:8443"
 
 

@@ -89,15 +89,16 @@ class HaproxyKeepalived:
         "the masters, or dedicated LB nodes",
         choices=tuple(RunOn),
     )
-    # Below 1 s or not whole seconds: VRRP version 3 (vrrp_version).
-    advert_int: float = described(1, "Advert interval", "1: VIP moves in ~3 s; 0.3: ~1 s")
+    # Below 1 s or not whole seconds: VRRP version 3 (vrrp_version). 0.3: a cut holder's clients
+    # back within 2 s (docs/BENCHMARKS.md); 1 keeps a group kubeha 0.2 installed (VRRP 2).
+    advert_int: float = described(0.3, "Advert interval", "0.3: VIP moves in ~1 s; 1: ~3 s")
 
 
 def vrrp_version(section: HaproxyKeepalived) -> int:
     """VRRP version 3 (RFC 5798) for an IPv6 VIP (version 2 carries only IPv4) or an
     ``advert_int`` that is not whole seconds (version 2 counts adverts in seconds; keepalived
-    takes centiseconds in version 3): a backup takes the VIP after 3 adverts missed, about 1.6 s
-    at 0.5 s. Version 2 otherwise: every IPv4 group installed before sub-second adverts runs it.
+    takes centiseconds in version 3): a backup takes the VIP after 3 adverts missed, about 1 s
+    at the default 0.3 s. Version 2 for whole seconds: what kubeha 0.2 installed (1 s).
     Nodes of one group on different versions ignore each other's adverts and each holds the
     VIP, so a change of version is refused on a node that runs the other one (facts)."""
     vip = parse_ip(section.vip)
@@ -392,8 +393,9 @@ def vrrp_version_rule(balancer_files: tuple[RenderedFile, ...]) -> InPlaceRule:
         "2",
         "haproxy_keepalived VRRP version (3: an IPv6 VIP or advert_int not whole seconds)",
         "while the apply goes from node to node, nodes on different VRRP versions ignore each "
-        "other's adverts and each takes the VIP; run `kubeha uninstall` on every node of the "
-        "group first (the VIP is gone until the apply), or keep the version",
+        "other's adverts and each takes the VIP; keep the group's version (advert_int = 1 in "
+        "[haproxy_keepalived] keeps VRRP 2, what kubeha 0.2 installed), or run `kubeha "
+        "uninstall` on every node of the group first (the VIP is gone until the apply)",
     )
 
 
