@@ -393,9 +393,10 @@ def vrrp_version_rule(balancer_files: tuple[RenderedFile, ...]) -> InPlaceRule:
         "2",
         "haproxy_keepalived VRRP version (3: an IPv6 VIP or advert_int not whole seconds)",
         "while the apply goes from node to node, nodes on different VRRP versions ignore each "
-        "other's adverts and each takes the VIP; keep the group's version (advert_int = 1 in "
-        "[haproxy_keepalived] keeps VRRP 2, what kubeha 0.2 installed), or run `kubeha "
-        "uninstall` on every node of the group first (the VIP is gone until the apply)",
+        "other's adverts and each takes the VIP; keep the group's version with advert_int in "
+        "[haproxy_keepalived] (VRRP 2: whole seconds, e.g. advert_int = 1, what kubeha 0.2 "
+        "installed; VRRP 3: below 1 s, e.g. 0.3, the default), or run `kubeha uninstall` on "
+        "every node of the group first (the VIP is gone until the apply)",
     )
 
 
