@@ -10,7 +10,7 @@
 #     IPVS mode, wiped it, and puts the scheduler back if it was changed (the table is looked
 #     at every INTERVAL/4, at least every 0.25 s);
 #   * probes https://MASTER/CHECK_PATH on every real server at once, with one curl (TIMEOUT
-#     seconds; to connect, four times the slowest recent TCP + TLS connect, at least 0.5 s);
+#     seconds; to connect, four times the slowest recent TCP + TLS connect, at least 0.25 s);
 #     FALL failures in a row take a master out, RISE successes in a row bring it back; a
 #     master between states is probed again after INTERVAL/4 (haproxy's fastinter);
 #   * a master that still answers, but not 200 (a kube-apiserver draining before a restart
@@ -48,10 +48,12 @@ INTERVAL_US=$(to_us "$INTERVAL")
 # master is out soon after its last answer. But curl's connect phase includes the TLS
 # handshake, which a slow node (a loaded host, an emulated CPU) needs far more than 0.5 s for:
 # a fixed 0.5 s took live masters out there. So the connect timeout adapts: four times the
-# slowest successful connect (TCP + TLS) of the recent rounds, at least 0.5 s, at most TIMEOUT.
+# slowest successful connect (TCP + TLS) of the recent rounds, at least 0.25 s (as the session
+# cutter's: a healthy node's connect takes milliseconds, so the floor rules there and a cut
+# master is out in two quarter-second probes), at most TIMEOUT.
 # It starts at TIMEOUT and halves its memory of a slow connect every round with an answer.
 TIMEOUT_US=$(to_us "$TIMEOUT")
-CONNECT_MIN_US=500000
+CONNECT_MIN_US=250000
 [ "$CONNECT_MIN_US" -gt "$TIMEOUT_US" ] && CONNECT_MIN_US=$TIMEOUT_US
 SLOWEST_US=$((TIMEOUT_US / 4))
 us_text() { echo "$(($1 / 1000000)).$(printf '%06d' $(($1 % 1000000)))"; }

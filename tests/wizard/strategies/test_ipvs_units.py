@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.deadlines import POLL_S
 from tests.support.examples import example_profile, section
+from tests.support.ipvs_fakes import FAKE_IPVSADM
 from wizard.engine.loadnow import load_now, modules_in
 from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter
@@ -25,30 +26,6 @@ from wizard.strategies.ipvs import CHECKER_PATH, UNIT, checker_script
 VS = "10.103.97.2:6443"
 SERVERS = ("10.0.0.11:6443", "10.0.0.12:6443", "10.0.0.13:6443")
 
-FAKE_IPVSADM = r"""#!/bin/bash
-# A fake ipvsadm: one virtual server kept in $FAKE/table (first line: scheduler, then
-# "server weight" lines).
-T=$FAKE/table
-case "$1" in
--Ln)
-  [ -e "$T" ] || exit 1
-  echo "IP Virtual Server version 1.2.1 (size=4096)"
-  echo "Prot LocalAddress:Port Scheduler Flags"
-  echo "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
-  echo "TCP  $3 $(head -1 "$T")"
-  tail -n +2 "$T" | while read -r rs w; do echo "  -> $rs              Masq    $w      0          0"; done ;;
--A) echo "$5" > "$T" ;;
--E) sed -i "1s/.*/$5/" "$T" ;;
--D) rm -f "$T" ;;
--a) echo "$5 $8" >> "$T" ;;
--e) awk -v rs="$5" -v w="$8" 'NR > 1 && $1 == rs { $2 = w } { print }' "$T" > "$T.new"; mv "$T.new" "$T" ;;
--d) awk -v rs="$5" 'NR == 1 || $1 != rs' "$T" > "$T.new"; mv "$T.new" "$T" ;;
--Lnc)
-  echo "IPVS connection entries"
-  echo "pro expire state       source             virtual            destination"
-  cat "$FAKE/conns" 2>/dev/null ;;
-esac
-"""
 FAKE_SS = r"""#!/bin/bash
 # A fake ss: records each call (-K -t -H -n dst VS '(' src A or src B ... ')'); -K "destroys"
 # (prints) the socket of every source named, unless it is listed in $FAKE/gone (its socket
@@ -343,7 +320,7 @@ SLOW_HOST = {"INTERVAL": "0.2", "TIMEOUT": "3"}
 @pytest.mark.parametrize("checker", [SLOW_HOST], indirect=True)
 def test_checker_connect_timeout_follows_the_slowest_connect(checker):
     """curl's connect phase includes TLS: a fixed 0.5 s took live masters out on a slow node.
-    The timeout starts at TIMEOUT, falls to the 0.5 s floor on a fast node, and rises to four
+    The timeout starts at TIMEOUT, falls to the 0.25 s floor on a fast node, and rises to four
     times a slow connect, never above TIMEOUT; no live master leaves the table meanwhile."""
 
     def wait_for(predicate, timeout: float = POLL_S) -> None:
@@ -354,7 +331,7 @@ def test_checker_connect_timeout_follows_the_slowest_connect(checker):
 
     wait_for(lambda seen: len(seen) >= 1)
     assert checker.connect_timeouts()[0] == 3.0
-    wait_for(lambda seen: seen and seen[-1] == 0.5)
+    wait_for(lambda seen: seen and seen[-1] == 0.25)
     checker.slow_connects("0.400000")
     wait_for(lambda seen: seen and seen[-1] == 1.6)
     checker.slow_connects("2.000000")

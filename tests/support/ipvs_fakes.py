@@ -1,0 +1,27 @@
+"""A fake ipvsadm for the ipvs checker where the kernel has no IPVS (this machine's has none):
+one virtual server kept in a file, as the unit tests and ``bench.ipvs_checker_cut`` read it."""
+
+FAKE_IPVSADM = r"""#!/bin/bash
+# A fake ipvsadm: one virtual server kept in $FAKE/table (first line: scheduler, then
+# "server weight" lines).
+T=$FAKE/table
+case "$1" in
+-Ln)
+  [ -e "$T" ] || exit 1
+  echo "IP Virtual Server version 1.2.1 (size=4096)"
+  echo "Prot LocalAddress:Port Scheduler Flags"
+  echo "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
+  echo "TCP  $3 $(head -1 "$T")"
+  tail -n +2 "$T" | while read -r rs w; do echo "  -> $rs              Masq    $w      0          0"; done ;;
+-A) echo "$5" > "$T" ;;
+-E) sed -i "1s/.*/$5/" "$T" ;;
+-D) rm -f "$T" ;;
+-a) echo "$5 $8" >> "$T" ;;
+-e) awk -v rs="$5" -v w="$8" 'NR > 1 && $1 == rs { $2 = w } { print }' "$T" > "$T.new"; mv "$T.new" "$T" ;;
+-d) awk -v rs="$5" 'NR == 1 || $1 != rs' "$T" > "$T.new"; mv "$T.new" "$T" ;;
+-Lnc)
+  echo "IPVS connection entries"
+  echo "pro expire state       source             virtual            destination"
+  cat "$FAKE/conns" 2>/dev/null ;;
+esac
+"""
