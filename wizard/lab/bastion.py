@@ -222,6 +222,9 @@ def remove(log=None) -> bool:
     node.unmount(NAME)
     node.remove_files(NAME)
     network.delete_namespace(node_netns(NAME))
+    for left in node.remove_cgroups(NAME):
+        if log:
+            log(f"cgroup {left} could not be removed")
     RECORD.unlink(missing_ok=True)
     return True
 

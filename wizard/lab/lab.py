@@ -452,7 +452,6 @@ def _start_kubeadm_node(state: LabState, name: str, merged: Path, netns: str) ->
             *kubeadm_lab.nspawn_args(),
             f"--bind={containerd}:{kubeadm_lab.CONTAINERD_IN_NODE}",
         ],
-        own_cgroups=True,
     )
 
 
@@ -720,7 +719,7 @@ def _teardown(state: LabState, log: Log) -> None:
         node.unmount(n.name)
         node.remove_files(n.name)
         network.delete_namespace(n.netns)
-        for left in node.remove_cgroups(n.name):  # a kubeadm node's (the others have none)
+        for left in node.remove_cgroups(n.name):
             log(f"cgroup {left} could not be removed")
     network.delete_namespace(state.bridge_netns)
     _require_gone(procs, [state.bridge_netns, *(n.netns for n in state.nodes)])

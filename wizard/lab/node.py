@@ -163,14 +163,17 @@ def start_container(
     binds: list[tuple[str, str]] | None = None,
     writable_net_sysctls: bool = False,
     extra_args: list[str] | None = None,
-    own_cgroups: bool = False,
+    own_cgroups: bool = True,
 ) -> tuple[int, int]:
     """Start the node's nspawn container detached; returns (pid, start time). ``binds``: host
     paths mounted read-only into the node (source, target). ``writable_net_sysctls``:
     /proc/sys/net writable inside (the node's own network namespace; kube-proxy sets some).
     ``extra_args``: more nspawn flags. ``own_cgroups``: the container gets a cgroup of its own in
     every hierarchy (nspawn without machined leaves it in the caller's, shared by every node:
-    two kubelets would manage the same /kubepods)."""
+    two kubelets would manage the same /kubepods, and every node's systemd the same
+    payload/system.slice/<unit> folder: the same unit started on several nodes at once failed
+    on some with 219/CGROUP, "Failed to kill control group ... Input/output error").
+    :func:`remove_cgroups` takes them away with the node."""
     log = open(node_dir(name) / "console.log", "ab")  # noqa: SIM115 - handed to the child
     argv = [
         "systemd-nspawn",
