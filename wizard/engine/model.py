@@ -38,6 +38,14 @@ class ApplyOptions:
     # made for it only at its next retry, within 20 s).
     static_pod_verify_timeout: float = 60.0
 
+    @property
+    def kubelet_restart_timeout(self) -> float:
+        """How long a static pod restarted through its manifest is given to stop and to start
+        again: kubelet sees its manifest folder change at its next read (within 20 s) and
+        then starts the containers; the verify limit alone (20 s) failed an uninstall on a
+        loaded lab ("kubelet did not start it again within 20 s")."""
+        return max(self.verify_timeout, self.static_pod_verify_timeout)
+
 
 class NodeState(StrEnum):
     VERIFIED = "verified"  # new config in place and serving

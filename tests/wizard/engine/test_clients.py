@@ -496,10 +496,12 @@ def test_kubeadm_static_pods_are_restarted_through_their_manifest(pki):
     m1 = cluster.nodes[profile.masters[0].name]
     m1.files[conf] = kubeconfig(f"https://{profile.masters[0].address}:6443", pki[2])
     sh = m1.sh
+    scripts = []
 
     def kubelet(script, timeout=120):
         if "/etc/kubernetes/manifests/kube-controller-manager.yaml" in script:
             m1.log.append("manifest moved out and back")
+            scripts.append(script)
             return type(sh(""))(("sh",), 0, "restarted\n", "")
         return sh(script, timeout)
 
@@ -508,6 +510,9 @@ def test_kubeadm_static_pods_are_restarted_through_their_manifest(pki):
     summary = apply(profile, cluster, events)
     assert summary.ok, [(n.node, n.reason) for n in summary.nodes]
     assert "manifest moved out and back" in m1.log
+    # kubelet is given 60 s (0.5 s steps) to stop it and to start it again, not the verify
+    # limit (0.5 s here, 20 s by default: a loaded lab's kubelet took longer)
+    assert "; n=120\n" in scripts[0]
     lines = [line for e in events if e.node == m1.name for line in e.lines]
     assert "restarted static pod kube-controller-manager (its manifest moved out and back)" in lines
 

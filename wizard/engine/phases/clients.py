@@ -110,7 +110,7 @@ def repoint_clients(job: ApplyWork) -> Outcome:
             _restarted(job, unit, f"systemctl restart {unit}")
             lines.append(f"restarted {unit}")
     for pod in pods_of(c.target for c in changes):
-        ok, what = restart_pod(node, pod, job.options.verify_timeout)
+        ok, what = restart_pod(node, pod, job.options.kubelet_restart_timeout)
         if not ok:
             raise StepFailed(what)
         lines.append(what)
@@ -168,7 +168,7 @@ def put_clients_back(job: ApplyWork) -> list[str]:
             problems.append(f"{unit} did not restart on its previous kubeconfig")
     for pod in pods_of(c.target for c in record.changes):
         if f"pod/{pod}" in restarted:
-            ok, what = restart_pod(node, pod, job.options.verify_timeout)
+            ok, what = restart_pod(node, pod, job.options.kubelet_restart_timeout)
             if not ok:
                 problems.append(what)
     return problems

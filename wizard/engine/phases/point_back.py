@@ -86,7 +86,7 @@ def point_clients_back(job: UninstallWork) -> Outcome:
             else:
                 _problem(job, f"{unit} did not restart on its original kubeconfig")
     for pod in pods:
-        ok, what = restart_pod(node, pod, job.options.verify_timeout)
+        ok, what = restart_pod(node, pod, job.options.kubelet_restart_timeout)
         if ok:
             lines.append(what)
         else:
