@@ -163,13 +163,12 @@ def start_container(
     binds: list[tuple[str, str]] | None = None,
     writable_net_sysctls: bool = False,
     extra_args: list[str] | None = None,
-    own_cgroups: bool = True,
 ) -> tuple[int, int]:
     """Start the node's nspawn container detached; returns (pid, start time). ``binds``: host
     paths mounted read-only into the node (source, target). ``writable_net_sysctls``:
     /proc/sys/net writable inside (the node's own network namespace; kube-proxy sets some).
-    ``extra_args``: more nspawn flags. ``own_cgroups``: the container gets a cgroup of its own in
-    every hierarchy (nspawn without machined leaves it in the caller's, shared by every node:
+    ``extra_args``: more nspawn flags. The container gets a cgroup of its own in every
+    hierarchy (nspawn without machined leaves it in the caller's, shared by every node:
     two kubelets would manage the same /kubepods, and every node's systemd the same
     payload/system.slice/<unit> folder: the same unit started on several nodes at once failed
     on some with 219/CGROUP, "Failed to kill control group ... Input/output error").
@@ -194,7 +193,7 @@ def start_container(
         *(f"--bind-ro={source}:{target}" for source, target in binds or ()),
         *(extra_args or ()),
     ]
-    procs_files = make_cgroups(name) if own_cgroups else []
+    procs_files = make_cgroups(name)
 
     def join_cgroups() -> None:  # in the child, before exec: nspawn starts in the node's own
         for procs in procs_files:
@@ -209,7 +208,7 @@ def start_container(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
-            preexec_fn=join_cgroups if procs_files else None,
+            preexec_fn=join_cgroups,
             env={**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
             if writable_net_sysctls
             else None,
