@@ -82,5 +82,10 @@ def kubeadm_lab(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
         else:
             up(*shape, replace=True, log=_log)  # the stand-in back, same shape
             lab.refresh()
-            # The kubeadm nodes' own cgroups (and kubelet's pods under them) went with them.
-            assert not list(Path("/sys/fs/cgroup").glob("*/**/kubeha-lab-*"))
+            # The kubeadm nodes' own cgroups (and kubelet's pods under them) went with them:
+            # the stand-in nodes have theirs afresh (every lab node has its own), none of
+            # kubelet's in them, and no folder of a node that is not up.
+            ours = list(Path("/sys/fs/cgroup").glob("*/**/kubeha-lab-*"))
+            assert not [d for d in ours for _ in d.glob("**/kubepods*")], ours
+            up_now = {f"kubeha-lab-{n.name}" for n in lab.state.nodes}
+            assert {d.name for d in ours} <= up_now, sorted({d.name for d in ours} - up_now)

@@ -8,6 +8,7 @@ its own changes until ``lab down``.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -268,18 +269,25 @@ def make_cgroups(name: str) -> list[Path]:
     return procs
 
 
-def remove_cgroups(name: str) -> list[str]:
+def remove_cgroups(name: str, busy_s: float = 5.0) -> list[str]:
     """Remove the node's cgroups, deepest first (after its processes are gone); returns the
-    folders that could not be removed."""
+    folders that could not be removed. A folder still busy (a task of the node still exiting)
+    is tried again for up to ``busy_s`` in all."""
     left = []
+    deadline = time.monotonic() + busy_s
     for d in cgroup_dirs(name):
         if not d.is_dir():
             continue
         for sub, _, _ in sorted(os.walk(d), key=lambda w: -len(w[0])):
-            try:
-                os.rmdir(sub)
-            except OSError:
-                left.append(sub)
+            while True:
+                try:
+                    os.rmdir(sub)
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        left.append(sub)
+                        break
+                    time.sleep(0.1)
     return left
 
 
