@@ -63,19 +63,13 @@ def wait_until(predicate, limit_s: float) -> float | None:
 def inside(script: str, cert: str, key: str, work: str, drops: int) -> None:
     """In the empty namespace: the stand-ins, the checker, ``drops`` cuts; one JSON line."""
     from tests.support.all_failing_scenario import MASTERS, stop, wait_port
-    from tests.support.ipvs_fakes import FAKE_IPVSADM
+    from tests.support.ipvs_fakes import FAKE_IPVSADM, NO_OP, install
 
     folder = Path(work)
     fake = folder / "fake"
-    (fake / "bin").mkdir(parents=True)
-    ipvsadm = fake / "bin" / "ipvsadm"
-    ipvsadm.write_text(FAKE_IPVSADM)
-    ipvsadm.chmod(0o755)
     # ip: a no-op, as in the unit tests (this kernel has no dummy interfaces either; the VIP's
     # address is not what is measured here)
-    fake_ip = fake / "bin" / "ip"
-    fake_ip.write_text("#!/bin/sh\n")
-    fake_ip.chmod(0o755)
+    install(fake / "bin", {"ipvsadm": FAKE_IPVSADM, "ip": NO_OP})
     codes = str(folder / "codes")
     Path(codes).mkdir()
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=10)  # the real ip

@@ -1,6 +1,12 @@
 """A fake ipvsadm for the ipvs checker where the kernel has no IPVS (this machine's has none):
 one virtual server kept in a file, as the unit tests and ``bench.ipvs_checker_cut`` read it."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+NO_OP = "#!/bin/sh\n"  # a command that does nothing (ip: no dummy interfaces in this kernel)
+
 FAKE_IPVSADM = r"""#!/bin/bash
 # A fake ipvsadm: one virtual server kept in $FAKE/table (first line: scheduler, then
 # "server weight" lines).
@@ -25,3 +31,11 @@ case "$1" in
   cat "$FAKE/conns" 2>/dev/null ;;
 esac
 """
+
+
+def install(bin_dir: Path, scripts: dict[str, str]) -> None:
+    """Each fake (name -> script) written into ``bin_dir`` (made if needed), executable."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.deadlines import POLL_S
 from tests.support.examples import example_profile, section
-from tests.support.ipvs_fakes import FAKE_IPVSADM
+from tests.support.ipvs_fakes import FAKE_IPVSADM, NO_OP, install
 from wizard.engine.loadnow import load_now, modules_in
 from wizard.lab import qemu, qemu_kube
 from wizard.lab.cpio import CpioWriter
@@ -65,15 +65,7 @@ done
 def checker(tmp_path: Path, request: pytest.FixtureRequest):
     fake = tmp_path / "fake"
     bin_dir = fake / "bin"
-    bin_dir.mkdir(parents=True)
-    for name, text in (
-        ("ipvsadm", FAKE_IPVSADM),
-        ("curl", FAKE_CURL),
-        ("ip", "#!/bin/sh\n"),
-        ("ss", FAKE_SS),
-    ):
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(0o755)
+    install(bin_dir, {"ipvsadm": FAKE_IPVSADM, "curl": FAKE_CURL, "ip": NO_OP, "ss": FAKE_SS})
     script = tmp_path / "kubeha-ipvs-checker"
     script.write_text(checker_script())
     env = {
